@@ -1,0 +1,301 @@
+//! The admin API (`/__admin/...`), served on its own listener so provider endpoints stay
+//! byte-faithful to the provider.
+//!
+//! Everything a test, a CI job or the conformance runner needs to steer a running possim: health,
+//! reset, data sets, state snapshots, the clock, fault rules and the journal. Errors are JSON
+//! `{"error": "<what is wrong>"}` with 400 (bad input) or 404 (unknown thing).
+
+use std::sync::Arc;
+
+use axum::extract::{Path, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use bytes::Bytes;
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+
+use crate::Engine;
+use crate::clock::{parse_duration_ms, parse_rfc3339};
+use crate::error::EngineError;
+use crate::fault::{FaultSpec, parse_fault_file};
+use crate::http::percent_decode;
+use crate::journal::JournalFilter;
+
+/// An admin error as JSON.
+#[derive(Debug)]
+pub struct AdminError(StatusCode, String);
+
+impl From<EngineError> for AdminError {
+    fn from(e: EngineError) -> Self {
+        let status = match e {
+            EngineError::NotFound(_) => StatusCode::NOT_FOUND,
+            EngineError::Io { .. } => StatusCode::INTERNAL_SERVER_ERROR,
+            _ => StatusCode::BAD_REQUEST,
+        };
+        Self(status, e.to_string())
+    }
+}
+
+impl IntoResponse for AdminError {
+    fn into_response(self) -> Response {
+        (self.0, Json(json!({"error": self.1}))).into_response()
+    }
+}
+
+type AdminResult = Result<Response, AdminError>;
+
+/// Parses a JSON body with a message that names the problem (axum's default is plain text).
+fn parse_json<T: DeserializeOwned>(body: &Bytes) -> Result<T, AdminError> {
+    if body.is_empty() {
+        return Err(AdminError(StatusCode::BAD_REQUEST, "a JSON body is required".into()));
+    }
+    serde_json::from_slice(body)
+        .map_err(|e| AdminError(StatusCode::BAD_REQUEST, format!("invalid JSON body: {e}")))
+}
+
+fn parse_query<T: DeserializeOwned + Default>(query: Option<&str>) -> Result<T, AdminError> {
+    match query {
+        None | Some("") => Ok(T::default()),
+        Some(q) => serde_urlencoded_like(q),
+    }
+}
+
+/// Query strings here are flat `key=value` pairs; turn them into a JSON object so serde can check
+/// names and types (numbers are tried as numbers first).
+fn serde_urlencoded_like<T: DeserializeOwned>(query: &str) -> Result<T, AdminError> {
+    let mut map = serde_json::Map::new();
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        let v = percent_decode(v);
+        let value = v.parse::<u64>().map(Value::from).unwrap_or(Value::String(v));
+        map.insert(percent_decode(k), value);
+    }
+    serde_json::from_value(Value::Object(map))
+        .map_err(|e| AdminError(StatusCode::BAD_REQUEST, format!("invalid query: {e}")))
+}
+
+/// Builds the admin router for `engine`.
+pub fn router(engine: Arc<Engine>) -> Router {
+    let mut router: Router = Router::new()
+        .route("/__admin/health", get(health))
+        .route("/__admin/reset", post(reset))
+        .route("/__admin/dataset", get(get_dataset).post(load_dataset))
+        .route("/__admin/state", get(state_all))
+        .route("/__admin/state/{provider}", get(state_one))
+        .route("/__admin/clock", get(get_clock).put(set_clock))
+        .route("/__admin/clock/advance", post(advance_clock))
+        .route("/__admin/faults", get(list_faults).post(arm_faults).delete(clear_faults))
+        .route("/__admin/faults/{id}", get(get_fault).delete(disarm_fault))
+        .route("/__admin/journal", get(list_journal).delete(clear_journal).put(set_journal))
+        .route("/__admin/journal/export", get(export_journal))
+        .with_state(Arc::clone(&engine));
+    for provider in engine.providers() {
+        if let Some(extra) = provider.admin_router() {
+            router = router.nest(&format!("/__admin/{}", provider.name()), extra);
+        }
+    }
+    router.fallback(|| async {
+        AdminError(StatusCode::NOT_FOUND, "no such admin endpoint; see README.md, section \"Admin API\"".into())
+    })
+}
+
+async fn health(State(engine): State<Arc<Engine>>) -> Json<Value> {
+    Json(json!({
+        "status": "ok",
+        "version": env!("CARGO_PKG_VERSION"),
+        "providers": engine.provider_names(),
+        "dataset": engine.data().name,
+        "clock": engine.clock().status(),
+    }))
+}
+
+async fn reset(State(engine): State<Arc<Engine>>) -> AdminResult {
+    engine.reset()?;
+    Ok(Json(json!({"reset": true, "dataset": engine.data().name})).into_response())
+}
+
+async fn get_dataset(State(engine): State<Arc<Engine>>) -> Json<Value> {
+    let data = engine.data();
+    Json(json!({"name": data.name, "description": data.settings.description, "clock": data.settings.clock}))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LoadDataset {
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    path: Option<String>,
+}
+
+async fn load_dataset(State(engine): State<Arc<Engine>>, body: Bytes) -> AdminResult {
+    let req: LoadDataset = parse_json(&body)?;
+    let target = match (req.name, req.path) {
+        (Some(n), None) => n,
+        (None, Some(p)) => p,
+        _ => return Err(AdminError(StatusCode::BAD_REQUEST, "give exactly one of \"name\" or \"path\"".into())),
+    };
+    engine.load_data(&target)?;
+    Ok(Json(json!({"loaded": engine.data().name})).into_response())
+}
+
+async fn state_all(State(engine): State<Arc<Engine>>) -> Json<Value> {
+    let mut map = serde_json::Map::new();
+    for provider in engine.providers() {
+        map.insert(provider.name().to_owned(), provider.snapshot());
+    }
+    Json(Value::Object(map))
+}
+
+async fn state_one(State(engine): State<Arc<Engine>>, Path(name): Path<String>) -> AdminResult {
+    Ok(Json(engine.provider(&name)?.snapshot()).into_response())
+}
+
+async fn get_clock(State(engine): State<Arc<Engine>>) -> Json<Value> {
+    Json(json!(engine.clock().status()))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SetClock {
+    /// RFC 3339 instant, or epoch milliseconds.
+    #[serde(default)]
+    time: Option<Value>,
+    /// Freeze (default when a time is given) or let it run.
+    #[serde(default)]
+    frozen: Option<bool>,
+}
+
+async fn set_clock(State(engine): State<Arc<Engine>>, body: Bytes) -> AdminResult {
+    let req: SetClock = parse_json(&body)?;
+    let clock = engine.clock();
+    let at = match &req.time {
+        None => None,
+        Some(Value::String(s)) => Some(parse_rfc3339(s)?),
+        Some(Value::Number(n)) => Some(n.as_i64().ok_or_else(|| {
+            AdminError(StatusCode::BAD_REQUEST, "time in milliseconds must be an integer".into())
+        })?),
+        Some(_) => {
+            return Err(AdminError(
+                StatusCode::BAD_REQUEST,
+                "time must be an RFC 3339 string or epoch milliseconds".into(),
+            ));
+        }
+    };
+    match (at, req.frozen) {
+        (Some(at), Some(true) | None) => clock.freeze_at(at),
+        (Some(at), Some(false)) => {
+            clock.unfreeze();
+            clock.advance(at - clock.now_ms());
+        }
+        (None, Some(true)) => clock.freeze_at(clock.now_ms()),
+        (None, Some(false)) => {
+            let now = clock.now_ms();
+            clock.unfreeze();
+            clock.advance(now - clock.now_ms());
+        }
+        (None, None) => {
+            return Err(AdminError(StatusCode::BAD_REQUEST, "give \"time\" and/or \"frozen\"".into()));
+        }
+    }
+    Ok(Json(json!(clock.status())).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Advance {
+    /// A duration such as `3d`, `90s`, `500ms`, or a number of milliseconds.
+    by: Value,
+}
+
+async fn advance_clock(State(engine): State<Arc<Engine>>, body: Bytes) -> AdminResult {
+    let req: Advance = parse_json(&body)?;
+    let ms = match &req.by {
+        Value::String(s) => parse_duration_ms(s)?,
+        Value::Number(n) => n.as_i64().ok_or_else(|| {
+            AdminError(StatusCode::BAD_REQUEST, "\"by\" in milliseconds must be an integer".into())
+        })?,
+        _ => return Err(AdminError(StatusCode::BAD_REQUEST, "\"by\" must be a duration like \"3d\" or milliseconds".into())),
+    };
+    let clock = engine.clock();
+    clock.advance(ms);
+    Ok(Json(json!(clock.status())).into_response())
+}
+
+async fn list_faults(State(engine): State<Arc<Engine>>) -> Json<Value> {
+    Json(json!(engine.faults().list()))
+}
+
+/// Accepts one rule or an array of rules (armed all or none).
+async fn arm_faults(State(engine): State<Arc<Engine>>, body: Bytes) -> AdminResult {
+    let value: Value = parse_json(&body)?;
+    if value.is_array() {
+        let specs = parse_fault_file(&value.to_string())?;
+        let ids = engine.faults().arm_all(specs)?;
+        let armed: Vec<_> = ids.iter().filter_map(|id| engine.faults().get(*id).ok()).collect();
+        return Ok((StatusCode::CREATED, Json(json!(armed))).into_response());
+    }
+    let spec: FaultSpec = serde_json::from_value(value)
+        .map_err(|e| AdminError(StatusCode::BAD_REQUEST, format!("invalid fault rule: {e}")))?;
+    let id = engine.faults().arm(spec)?;
+    Ok((StatusCode::CREATED, Json(json!(engine.faults().get(id)?))).into_response())
+}
+
+async fn clear_faults(State(engine): State<Arc<Engine>>) -> StatusCode {
+    engine.faults().clear();
+    StatusCode::NO_CONTENT
+}
+
+async fn get_fault(State(engine): State<Arc<Engine>>, Path(id): Path<String>) -> AdminResult {
+    let id = parse_id(&id)?;
+    Ok(Json(json!(engine.faults().get(id)?)).into_response())
+}
+
+async fn disarm_fault(State(engine): State<Arc<Engine>>, Path(id): Path<String>) -> AdminResult {
+    let id = parse_id(&id)?;
+    engine.faults().disarm(id)?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+fn parse_id(id: &str) -> Result<u64, AdminError> {
+    id.parse().map_err(|_| AdminError(StatusCode::BAD_REQUEST, format!("fault id must be a number, got {id:?}")))
+}
+
+async fn list_journal(State(engine): State<Arc<Engine>>, uri: axum::http::Uri) -> AdminResult {
+    let filter: JournalFilter = parse_query(uri.query())?;
+    let entries = engine.journal().list(&filter);
+    let entries: Vec<&crate::journal::JournalEntry> = entries.iter().map(|e| &**e).collect();
+    Ok(Json(json!({"stats": engine.journal().stats(), "entries": entries})).into_response())
+}
+
+/// JSON lines, one entry per line, oldest first: easy to `grep`, `jq` and archive from CI.
+async fn export_journal(State(engine): State<Arc<Engine>>, uri: axum::http::Uri) -> AdminResult {
+    let filter: JournalFilter = parse_query(uri.query())?;
+    let mut out = String::new();
+    for entry in engine.journal().list(&filter) {
+        out.push_str(&serde_json::to_string(&*entry).unwrap_or_default());
+        out.push('\n');
+    }
+    Ok(([(header::CONTENT_TYPE, "application/x-ndjson")], out).into_response())
+}
+
+async fn clear_journal(State(engine): State<Arc<Engine>>) -> StatusCode {
+    engine.journal().clear();
+    StatusCode::NO_CONTENT
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SetJournal {
+    enabled: bool,
+}
+
+async fn set_journal(State(engine): State<Arc<Engine>>, body: Bytes) -> AdminResult {
+    let req: SetJournal = parse_json(&body)?;
+    engine.journal().set_enabled(req.enabled);
+    Ok(Json(json!(engine.journal().stats())).into_response())
+}
+

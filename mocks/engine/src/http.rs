@@ -1,0 +1,379 @@
+//! The instrumented HTTP/1.1 transport shared by every HTTP provider mock.
+//!
+//! Each accepted connection is served by hyper with one service that: reads the whole request,
+//! asks the fault rules what to do, applies the fault (delay, fixed answer, competing change,
+//! closing the connection, cutting or mangling the body), lets the provider's axum router answer
+//! otherwise, and records the exchange in the journal.
+//!
+//! hyper is used directly rather than `axum::serve` because two faults need control below the
+//! router: "close without an answer" (the service returns an error, so hyper drops the
+//! connection) and "truncated body" (a body that fails midway after a full Content-Length).
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http::header::{CONTENT_LENGTH, CONTENT_TYPE, HeaderValue};
+use http::{HeaderMap, Request, Response, StatusCode};
+use http_body_util::combinators::BoxBody;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::{Body, Frame, Incoming};
+use hyper::server::conn::http1;
+use hyper_util::rt::TokioIo;
+use hyper_util::server::graceful::GracefulShutdown;
+use tokio::net::TcpListener;
+use tower::ServiceExt;
+
+use crate::Engine;
+use crate::fault::{FaultAction, RequestView};
+use crate::journal::{
+    Exchange, FaultHit, HttpRequestRecord, HttpResponseRecord, JournalEntry, Outcome, RecordedBody,
+};
+use crate::provider::Provider;
+
+/// Requests with a larger body are refused with 413; no provider in the seeds sends more.
+pub const MAX_REQUEST_BODY: usize = 1024 * 1024;
+
+/// How long shutdown waits for in-flight exchanges before dropping connections.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+type ResponseBody = BoxBody<Bytes, std::io::Error>;
+
+/// Returned by the service to make hyper close the connection without a response.
+#[derive(Debug)]
+struct CloseWithoutAnswer;
+
+impl std::fmt::Display for CloseWithoutAnswer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("connection closed by fault rule")
+    }
+}
+
+impl std::error::Error for CloseWithoutAnswer {}
+
+/// A body that yields its first chunk and then fails, so hyper aborts the connection.
+#[derive(Debug)]
+struct CutBody {
+    first: Option<Bytes>,
+}
+
+impl Body for CutBody {
+    type Data = Bytes;
+    type Error = std::io::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        _cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, std::io::Error>>> {
+        match self.first.take() {
+            Some(chunk) => Poll::Ready(Some(Ok(Frame::data(chunk)))),
+            None => Poll::Ready(Some(Err(std::io::Error::new(
+                std::io::ErrorKind::ConnectionAborted,
+                "body truncated by fault rule",
+            )))),
+        }
+    }
+}
+
+fn full(bytes: Bytes) -> ResponseBody {
+    Full::new(bytes).map_err(|never: Infallible| match never {}).boxed()
+}
+
+/// What one connection's service needs.
+struct Ctx {
+    engine: Arc<Engine>,
+    provider: Arc<dyn Provider>,
+    router: axum::Router,
+    connection: u64,
+}
+
+/// Serves `provider` on `listener` until `shutdown` completes, then lets in-flight exchanges
+/// finish (up to [`SHUTDOWN_GRACE`]).
+pub async fn serve_provider(
+    listener: TcpListener,
+    engine: Arc<Engine>,
+    provider: Arc<dyn Provider>,
+    shutdown: impl Future<Output = ()>,
+) {
+    let router = provider.router();
+    let graceful = GracefulShutdown::new();
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let stream = match accepted {
+                    Ok((stream, _)) => stream,
+                    Err(e) => {
+                        // Typically EMFILE under overload; back off briefly instead of spinning.
+                        tracing::warn!(provider = provider.name(), "accept failed: {e}");
+                        tokio::time::sleep(Duration::from_millis(20)).await;
+                        continue;
+                    }
+                };
+                let _ = stream.set_nodelay(true);
+                let ctx = Arc::new(Ctx {
+                    engine: Arc::clone(&engine),
+                    provider: Arc::clone(&provider),
+                    router: router.clone(),
+                    connection: engine.next_connection_id(),
+                });
+                let service = hyper::service::service_fn(move |req| handle(Arc::clone(&ctx), req));
+                let conn = http1::Builder::new().serve_connection(TokioIo::new(stream), service);
+                let conn = graceful.watch(conn);
+                tokio::spawn(async move {
+                    if let Err(e) = conn.await {
+                        tracing::debug!("connection ended: {e}");
+                    }
+                });
+            }
+            () = &mut shutdown => break,
+        }
+    }
+    drop(listener);
+    if tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown()).await.is_err() {
+        tracing::warn!(provider = provider.name(), "connections still open after shutdown grace");
+    }
+}
+
+fn header_pairs(headers: &HeaderMap) -> Vec<(String, String)> {
+    headers
+        .iter()
+        .map(|(n, v)| (n.as_str().to_owned(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+        .collect()
+}
+
+fn simple_json(status: StatusCode, body: serde_json::Value) -> Response<Bytes> {
+    let mut resp = Response::new(Bytes::from(body.to_string()));
+    *resp.status_mut() = status;
+    resp.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    resp
+}
+
+fn fixed_answer(status: u16, body: &Option<serde_json::Value>, headers: &[(String, String)]) -> Response<Bytes> {
+    let (bytes, is_json) = match body {
+        None => (Bytes::new(), false),
+        Some(serde_json::Value::String(s)) => (Bytes::from(s.clone()), false),
+        Some(v) => (Bytes::from(v.to_string()), true),
+    };
+    let mut resp = Response::new(bytes);
+    *resp.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    if is_json {
+        resp.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    }
+    for (name, value) in headers {
+        if let (Ok(n), Ok(v)) = (http::HeaderName::try_from(name.as_str()), HeaderValue::try_from(value.as_str())) {
+            resp.headers_mut().insert(n, v);
+        }
+    }
+    resp
+}
+
+async fn handle(ctx: Arc<Ctx>, req: Request<Incoming>) -> Result<Response<ResponseBody>, CloseWithoutAnswer> {
+    let (parts, body) = req.into_parts();
+    let body = match Limited::new(body, MAX_REQUEST_BODY).collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(e) => Err(e),
+    };
+    let at = ctx.engine.clock().now_ms();
+    let started = Instant::now();
+    let journal = ctx.engine.journal();
+    let recording = journal.is_enabled();
+    let request_record = |bytes: &[u8]| HttpRequestRecord {
+        method: parts.method.as_str().to_owned(),
+        path: parts.uri.path().to_owned(),
+        query: parts.uri.query().map(str::to_owned),
+        headers: header_pairs(&parts.headers),
+        body: RecordedBody::from_bytes(bytes),
+    };
+    let record = |request: HttpRequestRecord, response: Option<HttpResponseRecord>, outcome, fault| {
+        journal.record(JournalEntry {
+            id: 0,
+            provider: ctx.provider.name().to_owned(),
+            connection: ctx.connection,
+            at,
+            duration_micros: started.elapsed().as_micros() as u64,
+            fault,
+            exchange: Exchange::Http { request, response, outcome },
+        });
+    };
+
+    let body = match body {
+        Ok(bytes) => bytes,
+        Err(e) => {
+            // Oversized or broken request body: answer in JSON and record what arrived.
+            let too_large = e.downcast_ref::<http_body_util::LengthLimitError>().is_some();
+            let (status, message) = if too_large {
+                (StatusCode::PAYLOAD_TOO_LARGE, format!("request body exceeds {MAX_REQUEST_BODY} bytes"))
+            } else {
+                (StatusCode::BAD_REQUEST, format!("request body could not be read: {e}"))
+            };
+            let resp = simple_json(status, serde_json::json!({"error": "Exception", "message": message}));
+            if recording {
+                let response = HttpResponseRecord {
+                    status: resp.status().as_u16(),
+                    headers: header_pairs(resp.headers()),
+                    body: RecordedBody::from_bytes(resp.body()),
+                };
+                record(request_record(b""), Some(response), Outcome::Answered, None);
+            }
+            return Ok(resp.map(full));
+        }
+    };
+
+    let view = RequestView {
+        provider: ctx.provider.name(),
+        method: parts.method.as_str(),
+        path: parts.uri.path(),
+        query: parts.uri.query().unwrap_or(""),
+        body: &body,
+    };
+    let fired = ctx.engine.faults().evaluate(&view);
+    let mut hit = fired.as_ref().map(|f| FaultHit {
+        rule: f.rule,
+        name: f.name.clone(),
+        action: f.action.kind().to_owned(),
+        note: None,
+    });
+    if let Some(delay) = fired.as_ref().and_then(|f| f.delay_ms) {
+        tokio::time::sleep(Duration::from_millis(delay)).await;
+    }
+    let action = fired.map(|f| f.action).unwrap_or_default();
+
+    if matches!(action, FaultAction::Close) {
+        if recording {
+            record(request_record(&body), None, Outcome::ConnectionClosed, hit);
+        }
+        return Err(CloseWithoutAnswer);
+    }
+    if let FaultAction::CompetingChange { change } = &action {
+        let note = match ctx.provider.apply_change(change) {
+            Ok(applied) => serde_json::json!({"applied": applied}),
+            Err(error) => serde_json::json!({"error": error}),
+        };
+        if let Some(hit) = hit.as_mut() {
+            hit.note = Some(note);
+        }
+    }
+
+    let response: Response<Bytes> = match &action {
+        FaultAction::Respond { status, body, headers } => fixed_answer(*status, body, headers),
+        _ => {
+            let mut request = Request::new(axum::body::Body::from(body.clone()));
+            *request.method_mut() = parts.method.clone();
+            *request.uri_mut() = parts.uri.clone();
+            *request.version_mut() = parts.version;
+            *request.headers_mut() = parts.headers.clone();
+            let Ok(resp) = ctx.router.clone().oneshot(request).await;
+            let (resp_parts, resp_body) = resp.into_parts();
+            match resp_body.collect().await {
+                Ok(collected) => Response::from_parts(resp_parts, collected.to_bytes()),
+                Err(e) => simple_json(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    serde_json::json!({"error": "Exception", "message": format!("response body failed: {e}")}),
+                ),
+            }
+        }
+    };
+
+    let (mut resp_parts, resp_bytes) = response.into_parts();
+    let (outcome, wire_body) = match action {
+        FaultAction::Truncate => {
+            resp_parts.headers.insert(CONTENT_LENGTH, HeaderValue::from(resp_bytes.len()));
+            let half = resp_bytes.slice(..resp_bytes.len() / 2);
+            (Outcome::Truncated, CutBody { first: Some(half) }.boxed())
+        }
+        FaultAction::Malform => {
+            let half = resp_bytes.slice(..resp_bytes.len() / 2);
+            resp_parts.headers.insert(CONTENT_LENGTH, HeaderValue::from(half.len()));
+            (Outcome::Answered, full(half))
+        }
+        _ => (Outcome::Answered, full(resp_bytes.clone())),
+    };
+    if recording {
+        let sent = if matches!(outcome, Outcome::Answered) && resp_parts.headers.get(CONTENT_LENGTH).is_some() {
+            // For a malformed answer the journal shows what was actually sent.
+            let len = resp_parts
+                .headers
+                .get(CONTENT_LENGTH)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse::<usize>().ok())
+                .unwrap_or(resp_bytes.len());
+            resp_bytes.slice(..len.min(resp_bytes.len()))
+        } else {
+            resp_bytes.clone()
+        };
+        let response = HttpResponseRecord {
+            status: resp_parts.status.as_u16(),
+            headers: header_pairs(&resp_parts.headers),
+            body: RecordedBody::from_bytes(&sent),
+        };
+        record(request_record(&body), Some(response), outcome, hit);
+    }
+    Ok(Response::from_parts(resp_parts, wire_body))
+}
+
+/// Decodes `%XX` escapes and `+` (as a space) in a query component; an invalid escape is kept
+/// as it is rather than refused, as lenient servers do.
+pub fn percent_decode(text: &str) -> String {
+    fn hex(b: u8) -> Option<u8> {
+        match b {
+            b'0'..=b'9' => Some(b - b'0'),
+            b'a'..=b'f' => Some(b - b'a' + 10),
+            b'A'..=b'F' => Some(b - b'A' + 10),
+            _ => None,
+        }
+    }
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' => match (bytes.get(i + 1).and_then(|&b| hex(b)), bytes.get(i + 2).and_then(|&b| hex(b))) {
+                (Some(hi), Some(lo)) => {
+                    out.push(hi * 16 + lo);
+                    i += 2;
+                }
+                _ => out.push(b'%'),
+            },
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The first value of `name` in a raw query string, percent-decoded.
+pub fn query_param(query: Option<&str>, name: &str) -> Option<String> {
+    query?.split('&').find_map(|pair| {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        (percent_decode(k) == name).then(|| percent_decode(v))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percent_decoding() {
+        assert_eq!(percent_decode("Max%20Mustermann"), "Max Mustermann");
+        assert_eq!(percent_decode("a+b"), "a b");
+        assert_eq!(percent_decode("M%C3%BCller"), "Müller");
+        assert_eq!(percent_decode("100%"), "100%");
+        assert_eq!(percent_decode("%zz%"), "%zz%");
+        assert_eq!(percent_decode("%Ä"), "%Ä");
+    }
+
+    #[test]
+    fn query_params() {
+        assert_eq!(query_param(Some("draft=true&x=1"), "draft").as_deref(), Some("true"));
+        assert_eq!(query_param(Some("query=Max+M%C3%BCller"), "query").as_deref(), Some("Max Müller"));
+        assert_eq!(query_param(Some("flag"), "flag").as_deref(), Some(""));
+        assert_eq!(query_param(None, "x"), None);
+    }
+}

@@ -1,0 +1,391 @@
+//! The journal: an append-only record of every exchange a mock took part in.
+//!
+//! The conformance runner judges a till by what it sent and what it got back, so every exchange
+//! is kept with its raw bytes, timing, connection and the fault that shaped it. The journal is a
+//! bounded ring (oldest entries go first, and the count of dropped entries is reported) so a
+//! long-running `possim serve` under load keeps a fixed memory footprint.
+//!
+//! Entries are transport-tagged: HTTP exchanges now, link-level frames for the ZVT terminal later.
+
+use std::collections::VecDeque;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+
+use base64::Engine as _;
+use serde::{Deserialize, Serialize};
+
+use crate::clock::Millis;
+
+/// Bodies longer than this are cut in the journal (and marked as cut); the wire is not affected.
+pub const MAX_RECORDED_BODY: usize = 64 * 1024;
+
+/// Default number of entries the ring keeps.
+pub const DEFAULT_CAPACITY: usize = 10_000;
+
+/// One recorded exchange.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct JournalEntry {
+    /// Increasing id, unique for the lifetime of the process (not reset by clearing).
+    pub id: u64,
+    /// Provider that served the exchange (`tyrios`, ...).
+    pub provider: String,
+    /// Id of the TCP connection it arrived on; equal ids mean a reused (keep-alive) connection.
+    pub connection: u64,
+    /// Engine-clock time the request was received, epoch milliseconds.
+    pub at: Millis,
+    /// Wall time from having the whole request to having answered, in microseconds.
+    pub duration_micros: u64,
+    /// The fault rule that fired for this exchange, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fault: Option<FaultHit>,
+    /// The exchange itself.
+    #[serde(flatten)]
+    pub exchange: Exchange,
+}
+
+/// The transport-specific part of an entry.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(tag = "transport", rename_all = "lowercase")]
+pub enum Exchange {
+    /// An HTTP request and what became of it.
+    Http {
+        /// The request as received.
+        request: HttpRequestRecord,
+        /// The response as sent; absent when the connection was closed without an answer.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        response: Option<HttpResponseRecord>,
+        /// How the exchange ended.
+        outcome: Outcome,
+    },
+}
+
+/// How an exchange ended on the wire.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum Outcome {
+    /// A complete response was sent.
+    Answered,
+    /// The connection was closed without any response (fault).
+    ConnectionClosed,
+    /// Headers and part of the body were sent, then the connection was cut (fault).
+    Truncated,
+}
+
+/// A recorded HTTP request.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct HttpRequestRecord {
+    /// Method, e.g. `POST`.
+    pub method: String,
+    /// Path without the query, as sent (not percent-decoded).
+    pub path: String,
+    /// Raw query string without `?`, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub query: Option<String>,
+    /// Header name/value pairs in the order received (names lower-cased by HTTP/1 parsing).
+    pub headers: Vec<(String, String)>,
+    /// The body.
+    pub body: RecordedBody,
+}
+
+/// A recorded HTTP response.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct HttpResponseRecord {
+    /// Status code.
+    pub status: u16,
+    /// Header name/value pairs.
+    pub headers: Vec<(String, String)>,
+    /// The body as sent (for a truncated answer: the whole body that was meant to be sent).
+    pub body: RecordedBody,
+}
+
+/// A body as text when it is UTF-8, otherwise base64.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct RecordedBody {
+    /// UTF-8 text of the body, when it is valid UTF-8.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
+    /// Base64 of the body, when it is not valid UTF-8.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base64: Option<String>,
+    /// Length of the full body in bytes.
+    pub length: usize,
+    /// True when the journal kept only the first [`MAX_RECORDED_BODY`] bytes.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub cut: bool,
+}
+
+impl RecordedBody {
+    /// Records `bytes`, keeping at most [`MAX_RECORDED_BODY`] of them.
+    pub fn from_bytes(bytes: &[u8]) -> Self {
+        let cut = bytes.len() > MAX_RECORDED_BODY;
+        let kept = &bytes[..bytes.len().min(MAX_RECORDED_BODY)];
+        match std::str::from_utf8(kept) {
+            Ok(text) => Self { text: Some(text.to_owned()), base64: None, length: bytes.len(), cut },
+            Err(_) => Self {
+                text: None,
+                base64: Some(base64::engine::general_purpose::STANDARD.encode(kept)),
+                length: bytes.len(),
+                cut,
+            },
+        }
+    }
+}
+
+/// Which fault rule shaped an exchange, and what it did.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct FaultHit {
+    /// Id of the rule.
+    pub rule: u64,
+    /// Name of the rule, if it has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// The action, as a short word (`delay`, `respond`, `close`, ...).
+    pub action: String,
+    /// Extra detail, e.g. the provider's answer to a competing change.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<serde_json::Value>,
+}
+
+/// Selects entries when listing.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct JournalFilter {
+    /// Only this provider.
+    pub provider: Option<String>,
+    /// Only this HTTP method (case-insensitive).
+    pub method: Option<String>,
+    /// Only paths containing this text.
+    pub path: Option<String>,
+    /// Only this response status.
+    pub status: Option<u16>,
+    /// Only entries with an id greater than this.
+    pub since: Option<u64>,
+    /// At most this many entries (the newest ones that match).
+    pub limit: Option<usize>,
+}
+
+impl JournalFilter {
+    fn matches(&self, entry: &JournalEntry) -> bool {
+        if let Some(since) = self.since
+            && entry.id <= since
+        {
+            return false;
+        }
+        if let Some(provider) = &self.provider
+            && &entry.provider != provider
+        {
+            return false;
+        }
+        match &entry.exchange {
+            Exchange::Http { request, response, .. } => {
+                if let Some(method) = &self.method
+                    && !request.method.eq_ignore_ascii_case(method)
+                {
+                    return false;
+                }
+                if let Some(path) = &self.path
+                    && !request.path.contains(path.as_str())
+                {
+                    return false;
+                }
+                if let Some(status) = self.status
+                    && response.as_ref().map(|r| r.status) != Some(status)
+                {
+                    return false;
+                }
+            }
+        }
+        true
+    }
+}
+
+/// The bounded, thread-safe journal.
+#[derive(Debug)]
+pub struct Journal {
+    entries: Mutex<VecDeque<Arc<JournalEntry>>>,
+    capacity: usize,
+    enabled: AtomicBool,
+    next_id: AtomicU64,
+    dropped: AtomicU64,
+}
+
+/// Counters shown by the admin API.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct JournalStats {
+    /// Whether exchanges are being recorded.
+    pub enabled: bool,
+    /// Entries held now.
+    pub len: usize,
+    /// Maximum entries held.
+    pub capacity: usize,
+    /// Entries pushed out of the ring since the last clear.
+    pub dropped: u64,
+}
+
+impl Journal {
+    /// A journal keeping at most `capacity` entries (at least one).
+    pub fn new(capacity: usize) -> Self {
+        Self {
+            entries: Mutex::new(VecDeque::with_capacity(capacity.min(1024))),
+            capacity: capacity.max(1),
+            enabled: AtomicBool::new(true),
+            next_id: AtomicU64::new(1),
+            dropped: AtomicU64::new(0),
+        }
+    }
+
+    /// Turns recording on or off; transports skip all copying while it is off.
+    pub fn set_enabled(&self, enabled: bool) {
+        self.enabled.store(enabled, Ordering::Relaxed);
+    }
+
+    /// Whether recording is on.
+    pub fn is_enabled(&self) -> bool {
+        self.enabled.load(Ordering::Relaxed)
+    }
+
+    /// Appends an entry (its `id` is assigned here) and returns the id.
+    pub fn record(&self, mut entry: JournalEntry) -> u64 {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        entry.id = id;
+        let mut entries = self.lock();
+        if entries.len() >= self.capacity {
+            entries.pop_front();
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+        }
+        // Ids are taken before the lock, so two writers may arrive out of order; keep the ring
+        // sorted so `since` filtering and export stay in id order.
+        let pos = entries.iter().rposition(|e| e.id < id).map_or(0, |p| p + 1);
+        entries.insert(pos, Arc::new(entry));
+        id
+    }
+
+    /// Matching entries, oldest first. With `limit`, the newest `limit` of them.
+    pub fn list(&self, filter: &JournalFilter) -> Vec<Arc<JournalEntry>> {
+        let entries = self.lock();
+        let mut out: Vec<_> = entries.iter().filter(|e| filter.matches(e)).cloned().collect();
+        if let Some(limit) = filter.limit
+            && out.len() > limit
+        {
+            out.drain(..out.len() - limit);
+        }
+        out
+    }
+
+    /// Removes every entry and resets the dropped counter (ids keep increasing).
+    pub fn clear(&self) {
+        self.lock().clear();
+        self.dropped.store(0, Ordering::Relaxed);
+    }
+
+    /// Counters for the admin API.
+    pub fn stats(&self) -> JournalStats {
+        JournalStats {
+            enabled: self.is_enabled(),
+            len: self.lock().len(),
+            capacity: self.capacity,
+            dropped: self.dropped.load(Ordering::Relaxed),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, VecDeque<Arc<JournalEntry>>> {
+        self.entries.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn http_entry(provider: &str, path: &str, status: u16) -> JournalEntry {
+        JournalEntry {
+            id: 0,
+            provider: provider.into(),
+            connection: 1,
+            at: 0,
+            duration_micros: 0,
+            fault: None,
+            exchange: Exchange::Http {
+                request: HttpRequestRecord {
+                    method: "POST".into(),
+                    path: path.into(),
+                    query: None,
+                    headers: vec![],
+                    body: RecordedBody::from_bytes(b"{}"),
+                },
+                response: Some(HttpResponseRecord {
+                    status,
+                    headers: vec![],
+                    body: RecordedBody::from_bytes(b"{}"),
+                }),
+                outcome: Outcome::Answered,
+            },
+        }
+    }
+
+    #[test]
+    fn ring_drops_oldest_and_counts_them() {
+        let journal = Journal::new(2);
+        for i in 0..5 {
+            journal.record(http_entry("tyrios", &format!("/p{i}"), 200));
+        }
+        let all = journal.list(&JournalFilter::default());
+        assert_eq!(all.iter().map(|e| e.id).collect::<Vec<_>>(), vec![4, 5]);
+        assert_eq!(journal.stats().dropped, 3);
+        journal.clear();
+        assert_eq!(journal.stats(), JournalStats { enabled: true, len: 0, capacity: 2, dropped: 0 });
+        // Ids keep increasing after a clear, so `since` cursors held by clients stay valid.
+        assert_eq!(journal.record(http_entry("tyrios", "/x", 200)), 6);
+    }
+
+    #[test]
+    fn filters_combine() {
+        let journal = Journal::new(100);
+        journal.record(http_entry("tyrios", "/BonusPointTransaction/pos", 200));
+        journal.record(http_entry("tyrios", "/BonusPointTransaction/pos", 400));
+        journal.record(http_entry("computop", "/credit.aspx", 200));
+        let filter = JournalFilter {
+            provider: Some("tyrios".into()),
+            path: Some("/pos".into()),
+            status: Some(400),
+            ..Default::default()
+        };
+        let hits = journal.list(&filter);
+        assert_eq!(hits.iter().map(|e| e.id).collect::<Vec<_>>(), vec![2]);
+        let newest = journal.list(&JournalFilter { limit: Some(1), ..Default::default() });
+        assert_eq!(newest[0].id, 3);
+        let since = journal.list(&JournalFilter { since: Some(2), ..Default::default() });
+        assert_eq!(since.iter().map(|e| e.id).collect::<Vec<_>>(), vec![3]);
+    }
+
+    #[test]
+    fn binary_bodies_are_base64_and_long_bodies_are_cut() {
+        let body = RecordedBody::from_bytes(&[0xff, 0x00, 0x10]);
+        assert_eq!(body.text, None);
+        assert_eq!(body.base64.as_deref(), Some("/wAQ"));
+        let long = vec![b'a'; MAX_RECORDED_BODY + 10];
+        let body = RecordedBody::from_bytes(&long);
+        assert!(body.cut);
+        assert_eq!(body.length, MAX_RECORDED_BODY + 10);
+        assert_eq!(body.text.unwrap().len(), MAX_RECORDED_BODY);
+    }
+
+    #[test]
+    fn entries_serialise_with_a_transport_tag() {
+        let mut entry = http_entry("tyrios", "/x", 200);
+        entry.id = 7;
+        let json = serde_json::to_value(&entry).unwrap();
+        assert_eq!(json["transport"], "http");
+        assert_eq!(json["outcome"], "answered");
+        assert_eq!(json["request"]["method"], "POST");
+        let back: JournalEntry = serde_json::from_value(json).unwrap();
+        assert_eq!(back, entry);
+    }
+}

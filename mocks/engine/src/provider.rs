@@ -1,0 +1,33 @@
+//! The contract between the engine and a provider mock.
+//!
+//! The engine knows nothing about bonus points or card terminals; a provider plugs in its
+//! endpoints, its state and its notion of a "competing change" through this trait, and the engine
+//! adds the journal, faults, clock and admin API around it.
+
+use crate::dataset::DataSet;
+use crate::error::EngineError;
+
+/// A mock of one provider.
+pub trait Provider: Send + Sync + std::fmt::Debug + 'static {
+    /// Short lower-case name used in URLs, the journal and fault rules (`tyrios`).
+    fn name(&self) -> &'static str;
+
+    /// The provider's own endpoints, answering exactly as the provider documents.
+    fn router(&self) -> axum::Router;
+
+    /// Replaces all state with the data set's (every provider resets together).
+    fn load(&self, data: &DataSet) -> Result<(), EngineError>;
+
+    /// The whole state as JSON, for the admin API and conformance checks.
+    fn snapshot(&self) -> serde_json::Value;
+
+    /// Applies a change as another actor would (another till spending points), atomically.
+    /// Returns a description of what happened for the journal; an error when the change itself
+    /// could not be applied.
+    fn apply_change(&self, change: &serde_json::Value) -> Result<serde_json::Value, String>;
+
+    /// Extra admin endpoints, mounted under `/__admin/<name>/`.
+    fn admin_router(&self) -> Option<axum::Router> {
+        None
+    }
+}
