@@ -1,1 +1,190 @@
-fn main() {}
+//! `possim`: the protocol simulator and conformance harness for POS payment and loyalty
+//! integrations. This binary parses the command line, wires the engine and the provider mocks
+//! together, binds the listeners (port 0 picks a free one), prints each endpoint and runs until
+//! Ctrl-C or SIGTERM.
+
+mod config;
+mod datasets;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use possim_engine::clock::parse_rfc3339;
+use possim_engine::fault::parse_fault_file;
+use possim_engine::journal::DEFAULT_CAPACITY;
+use possim_engine::provider::Provider;
+use possim_engine::{Engine, EngineConfig};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use crate::config::{DEFAULT_ADMIN, DEFAULT_TYRIOS, FileConfig, parse_addr};
+
+#[derive(Debug, Parser)]
+#[command(name = "possim", version, about = "Protocol simulator and conformance harness for POS payment and loyalty integrations")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Start the admin API and every provider mock.
+    Serve(ServeArgs),
+    /// List the built-in data sets.
+    Datasets,
+}
+
+#[derive(Debug, clap::Args)]
+struct ServeArgs {
+    /// Config file (TOML); flags override it.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Data set: a built-in name (default, seed-examples) or a directory.
+    #[arg(long, value_name = "NAME|PATH")]
+    data: Option<String>,
+    /// Freeze the clock at this instant (RFC 3339), e.g. 2019-10-29T12:24:04Z.
+    #[arg(long, value_name = "TIME")]
+    clock: Option<String>,
+    /// Admin API address [default: 127.0.0.1:7100].
+    #[arg(long, value_name = "ADDR")]
+    admin: Option<String>,
+    /// TYRIOS eCash address [default: 127.0.0.1:7101].
+    #[arg(long, value_name = "ADDR")]
+    tyrios: Option<String>,
+    /// Faults file (JSON array of rules) armed at start.
+    #[arg(long, value_name = "FILE")]
+    faults: Option<PathBuf>,
+    /// Journal ring size [default: 10000].
+    #[arg(long, value_name = "N")]
+    journal_capacity: Option<usize>,
+    /// Start with the journal off (turn it on via the admin API).
+    #[arg(long)]
+    no_journal: bool,
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()))
+        .with_writer(std::io::stderr)
+        .init();
+    match cli.command {
+        Command::Datasets => {
+            for name in datasets::builtin_names() {
+                let set = datasets::resolve(name)?;
+                println!("{name:15} {}", set.settings.description.unwrap_or_default());
+            }
+            Ok(())
+        }
+        Command::Serve(args) => {
+            // Two workers match the target machines; more would only add idle memory.
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(std::thread::available_parallelism().map_or(2, |n| n.get().min(4)))
+                .enable_all()
+                .build()
+                .context("starting the async runtime")?;
+            runtime.block_on(serve(args))
+        }
+    }
+}
+
+async fn bind(addr: SocketAddr, service: &str) -> anyhow::Result<TcpListener> {
+    TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("{service}: cannot listen on {addr} (is another possim running? use --{service} 127.0.0.1:0 for a free port)"))
+}
+
+async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let file = match &args.config {
+        Some(path) => FileConfig::read(path)?,
+        None => FileConfig::default(),
+    };
+    let data_name = args.data.or(file.data).unwrap_or_else(|| "default".into());
+    let data = datasets::resolve(&data_name).context("loading the data set")?;
+    let clock_override = match args.clock.or(file.clock) {
+        Some(text) => Some(parse_rfc3339(&text).context("--clock")?),
+        None => None,
+    };
+    let admin_addr = match args.admin.or(file.listen.admin) {
+        Some(a) => parse_addr(&a, "--admin")?,
+        None => DEFAULT_ADMIN,
+    };
+    let tyrios_addr = match args.tyrios.or(file.listen.tyrios) {
+        Some(a) => parse_addr(&a, "--tyrios")?,
+        None => DEFAULT_TYRIOS,
+    };
+    let engine = Engine::new(EngineConfig {
+        data,
+        clock_override,
+        journal_capacity: args.journal_capacity.or(file.journal.capacity).unwrap_or(DEFAULT_CAPACITY),
+        journal_enabled: !args.no_journal && file.journal.enabled.unwrap_or(true),
+        resolver: Box::new(datasets::resolve),
+    })?;
+    let tyrios: Arc<dyn Provider> = Arc::new(possim_tyrios::TyriosMock::new(engine.clock()));
+    engine.add_provider(Arc::clone(&tyrios)).context("loading the data set into the TYRIOS mock")?;
+    if let Some(path) = args.faults.or(file.faults) {
+        let text = std::fs::read_to_string(&path).with_context(|| format!("reading faults file {}", path.display()))?;
+        let rules = parse_fault_file(&text).with_context(|| format!("faults file {}", path.display()))?;
+        engine.faults().arm_all(rules).with_context(|| format!("faults file {}", path.display()))?;
+    }
+
+    let admin_listener = bind(admin_addr, "admin").await?;
+    let tyrios_listener = bind(tyrios_addr, "tyrios").await?;
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let stopped = |mut rx: watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|stop| *stop).await;
+    };
+
+    let mut tasks = tokio::task::JoinSet::new();
+    let admin_url = format!("http://{}", admin_listener.local_addr()?);
+    let tyrios_url = format!("http://{}", tyrios_listener.local_addr()?);
+    let admin_router = possim_engine::admin::router(Arc::clone(&engine));
+    let admin_stop = stopped(stop_rx.clone());
+    tasks.spawn(async move {
+        if let Err(e) = axum::serve(admin_listener, admin_router).with_graceful_shutdown(admin_stop).await {
+            tracing::error!("admin API stopped: {e}");
+        }
+    });
+    tasks.spawn(possim_engine::http::serve_provider(
+        tyrios_listener,
+        Arc::clone(&engine),
+        tyrios,
+        stopped(stop_rx.clone()),
+    ));
+
+    // Printed only once every listener is bound: tools wait for these lines as the ready signal.
+    println!("admin {admin_url}");
+    println!("tyrios {tyrios_url}");
+    use std::io::Write as _;
+    let _ = std::io::stdout().flush();
+
+    shutdown_signal().await;
+    eprintln!("possim: shutting down");
+    let _ = stop_tx.send(true);
+    while tasks.join_next().await.is_some() {}
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = term => {}
+    }
+}

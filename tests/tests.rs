@@ -1,1 +1,16 @@
+//! The end-to-end test binary (one binary, as ripgrep does, so it links once). Every test starts
+//! the real `possim` binary on free loopback ports and talks to it over the wire.
+//!
+//! - `util`: start/stop the binary, HTTP helpers, the "every documented field" matcher.
+//! - `tyrios_seed`: every example request of the TYRIOS seed against the `seed-examples` set.
+//! - `tyrios_errors`: every documented error case, in German and English.
+//! - `tyrios_flows`: final transactions, expiry, the overview, coupons over time.
+//! - `faults`: fault injection over the wire, including the draft-ok/final-fails race.
+//! - `admin`: the admin API and the command line.
 
+mod admin;
+mod faults;
+mod tyrios_errors;
+mod tyrios_flows;
+mod tyrios_seed;
+mod util;

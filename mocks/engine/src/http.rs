@@ -56,9 +56,14 @@ impl std::fmt::Display for CloseWithoutAnswer {
 impl std::error::Error for CloseWithoutAnswer {}
 
 /// A body that yields its first chunk and then fails, so hyper aborts the connection.
+///
+/// Between the two it reports `Pending` once (waking itself at once): hyper flushes what it has
+/// buffered while the body is pending, so the client really receives the headers and the first
+/// half before the connection is cut, instead of nothing at all.
 #[derive(Debug)]
 struct CutBody {
     first: Option<Bytes>,
+    flushed: bool,
 }
 
 impl Body for CutBody {
@@ -67,15 +72,20 @@ impl Body for CutBody {
 
     fn poll_frame(
         mut self: Pin<&mut Self>,
-        _cx: &mut Context<'_>,
+        cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, std::io::Error>>> {
-        match self.first.take() {
-            Some(chunk) => Poll::Ready(Some(Ok(Frame::data(chunk)))),
-            None => Poll::Ready(Some(Err(std::io::Error::new(
-                std::io::ErrorKind::ConnectionAborted,
-                "body truncated by fault rule",
-            )))),
+        if let Some(chunk) = self.first.take() {
+            return Poll::Ready(Some(Ok(Frame::data(chunk))));
         }
+        if !self.flushed {
+            self.flushed = true;
+            cx.waker().wake_by_ref();
+            return Poll::Pending;
+        }
+        Poll::Ready(Some(Err(std::io::Error::new(
+            std::io::ErrorKind::ConnectionAborted,
+            "body truncated by fault rule",
+        ))))
     }
 }
 
@@ -284,7 +294,7 @@ async fn handle(ctx: Arc<Ctx>, req: Request<Incoming>) -> Result<Response<Respon
         FaultAction::Truncate => {
             resp_parts.headers.insert(CONTENT_LENGTH, HeaderValue::from(resp_bytes.len()));
             let half = resp_bytes.slice(..resp_bytes.len() / 2);
-            (Outcome::Truncated, CutBody { first: Some(half) }.boxed())
+            (Outcome::Truncated, CutBody { first: Some(half), flushed: false }.boxed())
         }
         FaultAction::Malform => {
             let half = resp_bytes.slice(..resp_bytes.len() / 2);

@@ -1,0 +1,136 @@
+//! Money, points and validity arithmetic, in integers.
+//!
+//! The seed says 1 point = 1 cent, amounts are "double with two decimals" and points expire at
+//! the end of the third calendar year after they were earned. Everything is computed in cents and
+//! whole points so no rounding error can create or lose a point; floats appear only at the JSON
+//! edge, where `33` stays `33` and `30.87` stays `30.87` as in the seed's examples.
+
+use possim_engine::clock::Millis;
+use serde_json::Value;
+use time::{Date, Month, OffsetDateTime};
+
+/// An amount of money in cents (EUR).
+pub type Cents = i64;
+
+/// Largest amount accepted (10 million EUR): beyond any till, far below overflow.
+pub const MAX_CENTS: Cents = 1_000_000_000;
+
+/// Why a JSON number is not an acceptable amount.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AmountProblem {
+    /// Not a JSON number (e.g. the string `"33"`).
+    NotANumber,
+    /// Below zero.
+    Negative,
+    /// More than two decimals.
+    TooManyDecimals,
+    /// Above [`MAX_CENTS`].
+    TooLarge,
+}
+
+/// Converts a JSON number with at most two decimals into cents.
+pub fn cents_from_json(value: &Value) -> Result<Cents, AmountProblem> {
+    let Some(x) = value.as_f64() else {
+        return Err(AmountProblem::NotANumber);
+    };
+    if x < 0.0 {
+        return Err(AmountProblem::Negative);
+    }
+    let scaled = x * 100.0;
+    if scaled > MAX_CENTS as f64 {
+        return Err(AmountProblem::TooLarge);
+    }
+    let cents = scaled.round();
+    // 30.87 * 100 is 3086.9999999999995 in binary floating point; anything closer to a whole
+    // cent than a millionth of a cent is that cent.
+    if (scaled - cents).abs() > 1e-6 {
+        return Err(AmountProblem::TooManyDecimals);
+    }
+    Ok(cents as Cents)
+}
+
+/// Renders cents as the seed does: whole euros as integers (`33`), others with decimals (`30.87`).
+pub fn cents_to_json(cents: Cents) -> Value {
+    if cents % 100 == 0 {
+        Value::from(cents / 100)
+    } else {
+        Value::from(cents as f64 / 100.0)
+    }
+}
+
+/// A percentage such as `0.02` as parts per million, so bonus computation is exact integer work.
+pub fn ppm(fraction: f64) -> i64 {
+    (fraction * 1_000_000.0).round() as i64
+}
+
+/// `cents * ppm / 1e6`, rounded half up: 3087 cents at 2 % give 61.74, so 62 points as in the
+/// seed's example.
+pub fn percent_of(cents: Cents, ppm: i64) -> i64 {
+    let product = i128::from(cents) * i128::from(ppm);
+    ((product + 500_000) / 1_000_000) as i64
+}
+
+/// End of validity for points earned (or a coupon activated) at `now`: the end of the third
+/// calendar year after the year of `now`, in German time (CET at New Year, UTC+1).
+///
+/// Earned 2019-10-29 → valid until 2023-01-01T00:00 CET = 2022-12-31T23:00Z = 1672527600000, the
+/// value of every `validUntil`/`obtainedPointsValidUntil` in the seed.
+pub fn valid_until(now: Millis) -> Millis {
+    const CET_OFFSET_MS: i64 = 3_600_000;
+    // Only the year matters, and at New Year Germany is always on UTC+1, so adding one hour
+    // gives the German calendar year exactly.
+    let local_seconds = (now + CET_OFFSET_MS).div_euclid(1000);
+    let year = OffsetDateTime::from_unix_timestamp(local_seconds)
+        .map(|t| t.year())
+        .unwrap_or(1970);
+    let end = Date::from_calendar_date(year + 4, Month::January, 1)
+        .map(|d| d.midnight().assume_utc().unix_timestamp() * 1000)
+        .unwrap_or(i64::MAX / 2);
+    end - CET_OFFSET_MS
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn amounts_from_the_seed() {
+        assert_eq!(cents_from_json(&json!(33)), Ok(3300));
+        assert_eq!(cents_from_json(&json!(30.87)), Ok(3087));
+        assert_eq!(cents_from_json(&json!(47.87)), Ok(4787));
+        assert_eq!(cents_from_json(&json!(0.1)), Ok(10));
+        assert_eq!(cents_from_json(&json!("33")), Err(AmountProblem::NotANumber));
+        assert_eq!(cents_from_json(&json!(-1)), Err(AmountProblem::Negative));
+        assert_eq!(cents_from_json(&json!(1.005)), Err(AmountProblem::TooManyDecimals));
+        assert_eq!(cents_from_json(&json!(1e12)), Err(AmountProblem::TooLarge));
+    }
+
+    #[test]
+    fn amounts_render_like_the_seed() {
+        assert_eq!(cents_to_json(3300).to_string(), "33");
+        assert_eq!(cents_to_json(3087).to_string(), "30.87");
+        assert_eq!(cents_to_json(4787).to_string(), "47.87");
+        assert_eq!(cents_to_json(0).to_string(), "0");
+        assert_eq!(cents_to_json(1).to_string(), "0.01");
+    }
+
+    #[test]
+    fn bonus_of_the_seed_examples() {
+        // 30.87 EUR paid in money at 2 % → 62 points; 33 EUR → 66 points.
+        assert_eq!(percent_of(3087, ppm(0.02)), 62);
+        assert_eq!(percent_of(3300, ppm(0.02)), 66);
+        assert_eq!(percent_of(25, ppm(0.02)), 1); // 0.5 rounds half up
+        assert_eq!(percent_of(24, ppm(0.02)), 0);
+    }
+
+    #[test]
+    fn validity_is_end_of_third_year_in_german_time() {
+        // 2019-10-29T12:24:04Z, the seed's transactionTime.
+        assert_eq!(valid_until(1_572_351_844_000), 1_672_527_600_000);
+        // 2019-12-31T23:30Z is already 2020 in Germany: valid until end of 2023 (CET).
+        assert_eq!(valid_until(1_577_835_000_000), 1_704_063_600_000);
+        // 2019-12-31T22:59:59Z is still 2019 in Germany.
+        assert_eq!(valid_until(1_577_833_199_000), 1_672_527_600_000);
+    }
+}

@@ -1,0 +1,129 @@
+//! Starts the real binary with every port 0, reads the printed endpoints as the readiness
+//! signal, and kills the process when the handle is dropped.
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use serde_json::Value;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+/// A running `possim serve`.
+pub struct Possim {
+    child: Child,
+    pub admin: String,
+    pub tyrios: String,
+    client: reqwest::Client,
+}
+
+impl Possim {
+    /// Starts `possim serve --data <data>` with extra arguments.
+    pub async fn start(data: &str, extra: &[&str]) -> Self {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_possim"))
+            .args(["serve", "--data", data, "--admin", "127.0.0.1:0", "--tyrios", "127.0.0.1:0"])
+            .args(extra)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("possim binary starts");
+        let stdout = child.stdout.take().expect("stdout is piped");
+        let mut lines = BufReader::new(stdout).lines();
+        let (mut admin, mut tyrios) = (None, None);
+        let read = async {
+            while admin.is_none() || tyrios.is_none() {
+                let line = lines.next_line().await.expect("read stdout").expect("possim exited before it was ready");
+                match line.split_once(' ') {
+                    Some(("admin", url)) => admin = Some(url.to_owned()),
+                    Some(("tyrios", url)) => tyrios = Some(url.to_owned()),
+                    _ => {}
+                }
+            }
+        };
+        // A bound on how long start-up may take, not a synchronisation sleep.
+        tokio::time::timeout(Duration::from_secs(30), read).await.expect("possim printed its endpoints");
+        Self {
+            child,
+            admin: admin.unwrap(),
+            tyrios: tyrios.unwrap(),
+            client: reqwest::Client::builder().no_proxy().build().unwrap(),
+        }
+    }
+
+    /// Sends a TYRIOS request with Basic credentials; returns status and JSON body.
+    pub async fn tyrios_as(&self, login: &str, method: &str, path: &str, body: Option<&str>) -> (u16, Value) {
+        let url = format!("{}{path}", self.tyrios);
+        let mut req = self.client.request(method.parse().unwrap(), url).basic_auth(login, Some("demo"));
+        if let Some(body) = body {
+            req = req.header("content-type", "application/json").body(body.to_owned());
+        }
+        let resp = req.send().await.expect("request is answered");
+        let status = resp.status().as_u16();
+        let text = resp.text().await.expect("body");
+        (status, serde_json::from_str(&text).unwrap_or_else(|e| panic!("answer is JSON ({e}): {text}")))
+    }
+
+    /// `tyrios_as` with the seed's `demo` login.
+    pub async fn tyrios(&self, method: &str, path: &str, body: Option<&str>) -> (u16, Value) {
+        self.tyrios_as("demo", method, path, body).await
+    }
+
+    /// Sends an admin request; returns status and JSON body (null for an empty body).
+    pub async fn admin(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+        let mut req = self.client.request(method.parse().unwrap(), format!("{}{path}", self.admin));
+        if let Some(body) = body {
+            req = req.json(&body);
+        }
+        let resp = req.send().await.expect("admin answers");
+        let status = resp.status().as_u16();
+        let text = resp.text().await.unwrap();
+        let value = if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) };
+        (status, value)
+    }
+
+    /// The raw client, for tests that need to look below JSON.
+    pub fn client(&self) -> &reqwest::Client {
+        &self.client
+    }
+
+    /// The TYRIOS state snapshot.
+    pub async fn tyrios_state(&self) -> Value {
+        self.admin("GET", "/__admin/state/tyrios", None).await.1
+    }
+
+    /// Sends SIGTERM and waits for the exit status.
+    pub async fn terminate(mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().expect("running");
+        std::process::Command::new("kill").args(["-TERM", &pid.to_string()]).status().unwrap();
+        tokio::time::timeout(Duration::from_secs(10), self.child.wait()).await.expect("exits after SIGTERM").unwrap()
+    }
+}
+
+/// Asserts that every field of `documented` (the seed's example answer) is in `actual` with the
+/// same value; `actual` may carry more fields (the seed abridges its examples).
+#[track_caller]
+pub fn assert_documented(actual: &Value, documented: &Value) {
+    fn walk(path: &str, actual: &Value, documented: &Value, problems: &mut Vec<String>) {
+        match (documented, actual) {
+            (Value::Object(exp), Value::Object(act)) => {
+                for (k, v) in exp {
+                    match act.get(k) {
+                        Some(a) => walk(&format!("{path}.{k}"), a, v, problems),
+                        None => problems.push(format!("{path}.{k}: missing, expected {v}")),
+                    }
+                }
+            }
+            (Value::Array(exp), Value::Array(act)) if exp.len() == act.len() => {
+                for (i, (e, a)) in exp.iter().zip(act).enumerate() {
+                    walk(&format!("{path}[{i}]"), a, e, problems);
+                }
+            }
+            (Value::Number(e), Value::Number(a)) if e.as_f64() == a.as_f64() && e.is_f64() == a.is_f64() => {}
+            (e, a) if e == a => {}
+            (e, a) => problems.push(format!("{path}: expected {e}, got {a}")),
+        }
+    }
+    let mut problems = Vec::new();
+    walk("$", actual, documented, &mut problems);
+    assert!(problems.is_empty(), "answer differs from the seed:\n{}\nanswer: {actual}", problems.join("\n"));
+}
