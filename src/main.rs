@@ -131,6 +131,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         engine.faults().arm_all(rules).with_context(|| format!("faults file {}", path.display()))?;
     }
 
+    // Signal handlers exist before the ready lines are printed, so a supervisor that stops possim
+    // right after start-up gets a clean shutdown rather than the default "killed by signal".
+    let shutdown = shutdown_signal()?;
     let admin_listener = bind(admin_addr, "admin").await?;
     let tyrios_listener = bind(tyrios_addr, "tyrios").await?;
     let (stop_tx, stop_rx) = watch::channel(false);
@@ -161,30 +164,31 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     use std::io::Write as _;
     let _ = std::io::stdout().flush();
 
-    shutdown_signal().await;
+    shutdown.await;
     eprintln!("possim: shutting down");
     let _ = stop_tx.send(true);
     while tasks.join_next().await.is_some() {}
     Ok(())
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
+/// Registers SIGINT and SIGTERM now and returns a future that completes on either.
+#[cfg(unix)]
+fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut interrupt = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
+    let mut terminate = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
+    Ok(async move {
+        tokio::select! {
+            _ = interrupt.recv() => {}
+            _ = terminate.recv() => {}
         }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {}
-        () = term => {}
-    }
+    })
+}
+
+/// Ctrl-C elsewhere.
+#[cfg(not(unix))]
+fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
+    Ok(async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
 }

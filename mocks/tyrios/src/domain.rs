@@ -12,14 +12,15 @@
 //! is documented in `mocks/tyrios/README.md`.
 
 use possim_engine::clock::Millis;
-use serde_json::{Map, Value, json};
+use serde::Serialize;
+use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use crate::errors::{Expected, TyriosError};
 use crate::model::{BonusMode, Company, Coupon, CouponEnvironment, CouponKind, CouponState, Lot, Mail, State, User};
 use crate::money::{Cents, cents_to_json, percent_of, ppm, valid_until};
 use crate::wire::{
-    CouponRef, TxKind, TxRequest, UserDataJson, UserMode, UserObject, UserRef, company_json,
+    CouponRef, TxKind, TxRequest, UserDataJson, UserMode, UserObject, UserRef,
 };
 
 /// Search answers hold at most this many users (the seed: "maximal 50 Vorschläge").
@@ -626,78 +627,136 @@ fn apply(state: &mut State, plan: Plan, now: Millis) {
     }
 }
 
-/// Renders a transaction as the seed's JSON: top-level keys in the sorted order of the seed's
-/// full example, nested objects in declaration order as the seed shows them.
-/// `available_obtained` is the live value for the overview, or the value at creation.
-pub fn transaction_json(rec: &TxRecord, company: &Company, available_obtained: i64) -> Value {
-    let coupons: Value = if rec.coupons.is_empty() {
-        Value::Null
-    } else {
-        rec.coupons
-            .iter()
-            .map(|c| {
-                let mut m = Map::new();
-                m.insert("id".into(), json!(c.id));
-                m.insert("couponCode".into(), json!(c.code));
-                m.insert("couponValue".into(), cents_to_json(c.value_after));
-                m.insert(
-                    "originalValue".into(),
-                    if c.original != c.value_after { cents_to_json(c.original) } else { Value::Null },
-                );
-                m.insert("validUntil".into(), json!(c.valid_until));
-                if let Some(mode) = c.mode {
-                    m.insert("mode".into(), json!(mode));
-                }
-                Value::Object(m)
-            })
-            .collect()
-    };
-    let mut m = Map::new();
-    m.insert("BonusPointCouponData".into(), coupons);
-    m.insert("BonusPointSharingCompany".into(), company_json(company));
-    m.insert("BonusPointTransactionDataDetail".into(), Value::Null);
-    m.insert("ClearingBillData".into(), Value::Null);
-    m.insert("FeeBillData".into(), Value::Null);
-    m.insert("UserData".into(), rec.user.as_ref().map_or(Value::Null, |u| json!(u)));
-    m.insert("availableObtainedPoints".into(), json!(available_obtained));
-    m.insert(
-        "bonusPointMode".into(),
-        json!(match company.bonus_point_mode {
+/// A coupon inside an answer, fields in the order of the seed's coupon structure.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct CouponJson<'a> {
+    id: Option<u64>,
+    coupon_code: &'a str,
+    coupon_value: Value,
+    original_value: Value,
+    valid_until: Option<Millis>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    mode: Option<&'static str>,
+}
+
+/// `BonusPointSharingCompany`, fields in the seed's order.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct CompanyJson<'a> {
+    id: u64,
+    company_name: &'a str,
+    street: &'a str,
+    street_no: &'a str,
+    post_code: &'a str,
+    city: &'a str,
+}
+
+/// A transaction answer: top-level keys in the sorted order of the seed's full example, nested
+/// objects in declaration order as the seed shows them. Serialised straight from borrowed data
+/// because it is rendered for every transaction request (the hot path under load).
+#[derive(Debug, Serialize)]
+#[allow(non_snake_case)]
+pub struct TransactionJson<'a> {
+    BonusPointCouponData: Option<Vec<CouponJson<'a>>>,
+    BonusPointSharingCompany: CompanyJson<'a>,
+    BonusPointTransactionDataDetail: Option<()>,
+    ClearingBillData: Option<()>,
+    FeeBillData: Option<()>,
+    UserData: Option<&'a UserDataJson>,
+    availableObtainedPoints: i64,
+    bonusPointMode: &'static str,
+    bonusPointPercentage: f64,
+    clearingCreated: Option<()>,
+    /// The seed's answer for a coupon sale with a user carries the (version 2) single-coupon
+    /// fields at the top level; they mirror the first coupon.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    couponCode: Option<&'a str>,
+    couponPoints: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    couponValue: Option<Value>,
+    employeeNumber: &'a Value,
+    enablePointRedemption: bool,
+    id: Option<u64>,
+    obtainedPoints: i64,
+    obtainedPointsValidUntil: Option<Millis>,
+    productGroup: Option<&'a str>,
+    redeemedPoints: i64,
+    remainingAmount: Value,
+    resultingPoints: i64,
+    startPoints: i64,
+    totalAmount: Value,
+    transactionFee: Value,
+    transactionTime: Millis,
+    transactionType: &'static str,
+    use4Clearing: Option<()>,
+    use4Invoice: Option<()>,
+    userMode: &'static str,
+}
+
+/// Renders a transaction answer. `available_obtained` is the live value for the overview, or the
+/// value at creation.
+pub fn transaction_answer<'a>(rec: &'a TxRecord, company: &'a Company, available_obtained: i64) -> TransactionJson<'a> {
+    let first = rec.coupons.first().filter(|_| rec.kind == TxKind::CouponActivation);
+    TransactionJson {
+        BonusPointCouponData: (!rec.coupons.is_empty()).then(|| {
+            rec.coupons
+                .iter()
+                .map(|c| CouponJson {
+                    id: c.id,
+                    coupon_code: &c.code,
+                    coupon_value: cents_to_json(c.value_after),
+                    original_value: if c.original != c.value_after { cents_to_json(c.original) } else { Value::Null },
+                    valid_until: c.valid_until,
+                    mode: c.mode,
+                })
+                .collect()
+        }),
+        BonusPointSharingCompany: CompanyJson {
+            id: company.id,
+            company_name: &company.company_name,
+            street: &company.street,
+            street_no: &company.street_no,
+            post_code: &company.post_code,
+            city: &company.city,
+        },
+        BonusPointTransactionDataDetail: None,
+        ClearingBillData: None,
+        FeeBillData: None,
+        UserData: rec.user.as_ref(),
+        availableObtainedPoints: available_obtained,
+        bonusPointMode: match company.bonus_point_mode {
             BonusMode::Percentage => "percentage",
             BonusMode::Fixed => "fixed",
-        }),
-    );
-    m.insert("bonusPointPercentage".into(), json!(company.bonus_point_percentage));
-    m.insert("clearingCreated".into(), Value::Null);
-    if rec.kind == TxKind::CouponActivation
-        && let Some(first) = rec.coupons.first()
-    {
-        // The seed's answer for a coupon sale with a user carries the (version 2) single-coupon
-        // fields at the top level; they mirror the first coupon.
-        m.insert("couponCode".into(), json!(first.code));
-        m.insert("couponPoints".into(), json!(rec.coupon_points));
-        m.insert("couponValue".into(), cents_to_json(first.value_after));
-    } else {
-        m.insert("couponPoints".into(), json!(rec.coupon_points));
+        },
+        bonusPointPercentage: company.bonus_point_percentage,
+        clearingCreated: None,
+        couponCode: first.map(|c| c.code.as_str()),
+        couponPoints: rec.coupon_points,
+        couponValue: first.map(|c| cents_to_json(c.value_after)),
+        employeeNumber: &rec.employee_number,
+        enablePointRedemption: rec.enable_point_redemption,
+        id: rec.id,
+        obtainedPoints: rec.obtained,
+        obtainedPointsValidUntil: rec.obtained_valid_until,
+        productGroup: rec.product_group.as_deref(),
+        redeemedPoints: rec.redeemed,
+        remainingAmount: cents_to_json(rec.remaining),
+        resultingPoints: rec.resulting,
+        startPoints: rec.start,
+        totalAmount: cents_to_json(rec.total),
+        transactionFee: cents_to_json(rec.fee),
+        transactionTime: rec.time,
+        transactionType: rec.kind.transaction_type(),
+        use4Clearing: None,
+        use4Invoice: None,
+        userMode: rec.user_mode.as_str(),
     }
-    m.insert("employeeNumber".into(), rec.employee_number.clone());
-    m.insert("enablePointRedemption".into(), json!(rec.enable_point_redemption));
-    m.insert("id".into(), json!(rec.id));
-    m.insert("obtainedPoints".into(), json!(rec.obtained));
-    m.insert("obtainedPointsValidUntil".into(), json!(rec.obtained_valid_until));
-    m.insert("productGroup".into(), json!(rec.product_group));
-    m.insert("redeemedPoints".into(), json!(rec.redeemed));
-    m.insert("remainingAmount".into(), cents_to_json(rec.remaining));
-    m.insert("resultingPoints".into(), json!(rec.resulting));
-    m.insert("startPoints".into(), json!(rec.start));
-    m.insert("totalAmount".into(), cents_to_json(rec.total));
-    m.insert("transactionFee".into(), cents_to_json(rec.fee));
-    m.insert("transactionTime".into(), json!(rec.time));
-    m.insert("transactionType".into(), json!(rec.kind.transaction_type()));
-    m.insert("use4Clearing".into(), Value::Null);
-    m.insert("use4Invoice".into(), Value::Null);
-    m.insert("userMode".into(), json!(rec.user_mode.as_str()));
-    Value::Object(m)
+}
+
+/// [`transaction_answer`] as a JSON value (overview, snapshots, competing changes).
+pub fn transaction_json(rec: &TxRecord, company: &Company, available_obtained: i64) -> Value {
+    serde_json::to_value(transaction_answer(rec, company, available_obtained)).unwrap_or(Value::Null)
 }
 
 /// Points of transaction `tx` that are still unused: the live `availableObtainedPoints`.

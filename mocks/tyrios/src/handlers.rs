@@ -157,9 +157,14 @@ async fn transaction(State(inner): Shared, Path(segment): Path<String>, uri: Uri
         let mut state = inner.lock();
         let rec = domain::execute(&mut state, caller.company, kind, &req, draft, now)?;
         let company = &state.companies[&caller.company];
-        Ok(domain::transaction_json(&rec, company, rec.available_obtained))
+        let body = serde_json::to_vec(&domain::transaction_answer(&rec, company, rec.available_obtained))
+            .map_err(|e| TyriosError::MalformedJson(e.to_string()))?;
+        Ok(body)
     });
-    answer(caller.lang, result)
+    match result {
+        Ok(body) => ([(header::CONTENT_TYPE, "application/json")], body).into_response(),
+        Err(e) => e.into_response_in(caller.lang),
+    }
 }
 
 async fn transaction_by_id(State(inner): Shared, Path(segment): Path<String>, headers: HeaderMap) -> Response {

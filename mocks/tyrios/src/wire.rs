@@ -7,10 +7,10 @@
 //! language. Field names are case-sensitive, as with Jackson.
 
 use serde::Serialize;
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 
 use crate::errors::{Expected, TyriosError};
-use crate::model::{Company, User, hash_part};
+use crate::model::{User, hash_part};
 use crate::money::{Cents, cents_from_json};
 
 /// The five transaction endpoints.
@@ -317,14 +317,3 @@ impl UserDataJson {
     }
 }
 
-/// `BonusPointSharingCompany` as in the seed's answer.
-pub fn company_json(company: &Company) -> Value {
-    json!({
-        "id": company.id,
-        "companyName": company.company_name,
-        "street": company.street,
-        "streetNo": company.street_no,
-        "postCode": company.post_code,
-        "city": company.city,
-    })
-}

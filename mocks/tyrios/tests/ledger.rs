@@ -1,0 +1,231 @@
+//! Property tests of the TYRIOS ledger.
+//!
+//! 1. Under random concurrent transactions from several tills (real threads), points and coupon
+//!    value change only by what the committed transactions say (obtained − redeemed), no balance
+//!    or coupon ever goes negative, and drafts change nothing.
+//! 2. A draft and the final that follows it with nothing in between compute the same numbers.
+
+use std::sync::Arc;
+
+use possim_engine::clock::Clock;
+use possim_engine::dataset::DataSet;
+use possim_engine::provider::Provider;
+use possim_tyrios::TyriosMock;
+use possim_tyrios::domain;
+use possim_tyrios::model::{CouponState, State};
+use possim_tyrios::wire::{TxKind, parse_tx_request};
+use proptest::prelude::*;
+use serde_json::{Value, json};
+
+const NOW: i64 = 1_572_351_844_000;
+const DATA: &str = r#"
+nextUserId = 10
+[[companies]]
+id = 6
+companyName = "Test"
+bonusPointMode = "percentage"
+bonusPointPercentage = 0.02
+couponEnvironment = "fully-digital"
+analogCouponPattern = "^AN"
+[[credentials]]
+login = "demo"
+password = "demo"
+company = 6
+[[users]]
+id = 1
+uniqueUserHash = "UQBUFDJALK4WXYC"
+points = 213
+pointsValidUntil = 1672527600000
+[[users]]
+id = 2
+uniqueUserHash = "AAAAAAAAAAAAAA2"
+lots = [{ points = 500, validUntil = 1600000000000 }, { points = 40, validUntil = 1672527600000 }]
+[[users]]
+id = 3
+uniqueUserHash = "AAAAAAAAAAAAAA3"
+[[coupons]]
+id = 1
+couponCode = "AB4DEFGH"
+couponValue = 50.0
+state = "active"
+[[coupons]]
+id = 2
+couponCode = "AN000001"
+couponValue = 10.0
+state = "active"
+[[coupons]]
+id = 3
+couponCode = "AB4DEFGJ"
+couponValue = 25.0
+state = "registered"
+[[coupons]]
+id = 4
+couponCode = "SMALL001"
+couponValue = 3.5
+state = "active"
+"#;
+
+const USERS: [&str; 3] = ["UQBUFDJALK4WXYC", "AAAAAAAAAAAAAA2", "AAAAAAAAAAAAAA3"];
+const CODES: [&str; 6] = ["AB4DEFGH", "AN000001", "AB4DEFGJ", "SMALL001", "NEWCODE1", "NEWCODE2"];
+const KINDS: [TxKind; 5] = [TxKind::Pos, TxKind::Coupon, TxKind::CouponActivation, TxKind::Cash, TxKind::SpecialPoints];
+
+#[derive(Debug, Clone)]
+struct Op {
+    kind: TxKind,
+    user: Option<usize>,
+    coupons: Vec<usize>,
+    cents: i64,
+    redeem: Option<i64>,
+    enable: bool,
+    draft: bool,
+    points: i64,
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    (
+        0..KINDS.len(),
+        prop::option::weighted(0.8, 0..USERS.len()),
+        prop::collection::vec(0..CODES.len(), 0..3),
+        0i64..8000,
+        prop::option::weighted(0.3, 0i64..600),
+        prop::bool::weighted(0.8),
+        prop::bool::weighted(0.3),
+        1i64..500,
+    )
+        .prop_map(|(k, user, coupons, cents, redeem, enable, draft, points)| Op {
+            kind: KINDS[k],
+            user,
+            coupons,
+            cents,
+            redeem,
+            enable,
+            draft,
+            points,
+        })
+}
+
+fn body(op: &Op) -> Vec<u8> {
+    let mut b = json!({
+        "userMode": "HASH",
+        "productGroup": "Test",
+        "totalAmount": op.cents as f64 / 100.0,
+        "enablePointRedemption": op.enable,
+        "obtainedPoints": op.points,
+        "BonusPointCouponData": op.coupons.iter().map(|c| json!({"couponCode": CODES[*c], "couponValue": 20})).collect::<Vec<_>>(),
+    });
+    if let Some(u) = op.user {
+        b["UserData"] = json!(USERS[u]);
+    }
+    if let Some(r) = op.redeem {
+        b["redeemedPoints"] = json!(r);
+    }
+    serde_json::to_vec(&b).unwrap()
+}
+
+fn mock() -> TyriosMock {
+    let mock = TyriosMock::new(Arc::new(Clock::frozen(NOW)));
+    mock.load(&DataSet::from_files("ledger", [("tyrios.toml", DATA)]).unwrap()).unwrap();
+    mock
+}
+
+/// Points on accounts plus the value of sold coupons (1 point = 1 cent).
+fn ledger(state: &State) -> i64 {
+    let users: i64 = state.users.values().map(|u| u.balance(NOW)).sum();
+    let coupons: i64 = state.coupons.values().filter(|c| c.state == CouponState::Active).map(|c| c.value).sum();
+    users + coupons
+}
+
+fn assert_nothing_negative(state: &State) {
+    for u in state.users.values() {
+        assert!(u.lots.iter().all(|l| l.points >= 0), "user {} has a negative lot", u.id);
+    }
+    for c in state.coupons.values() {
+        assert!(c.value >= 0, "coupon {} is negative", c.coupon_code);
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(96))]
+
+    #[test]
+    fn concurrent_tills_never_create_or_lose_points(tills in prop::collection::vec(prop::collection::vec(op(), 1..25), 2..4)) {
+        let mock = mock();
+        let before = ledger(&mock.inner().lock());
+        let results: Vec<Vec<(Op, Option<Value>)>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = tills
+                .iter()
+                .map(|ops| {
+                    let mock = &mock;
+                    scope.spawn(move || {
+                        ops.iter()
+                            .map(|op| {
+                                let req = parse_tx_request(&body(op)).expect("generated bodies parse");
+                                let mut state = mock.inner().lock();
+                                let result = domain::execute(&mut state, 6, op.kind, &req, op.draft, NOW);
+                                let answer = result.ok().map(|rec| {
+                                    let company = state.companies[&6].clone();
+                                    domain::transaction_json(&rec, &company, rec.available_obtained)
+                                });
+                                (op.clone(), answer)
+                            })
+                            .collect()
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        let state = mock.inner().lock();
+        let mut expected_delta = 0;
+        let mut committed = 0;
+        for (op, answer) in results.iter().flatten() {
+            let Some(answer) = answer else { continue };
+            for field in ["redeemedPoints", "obtainedPoints", "resultingPoints", "startPoints"] {
+                prop_assert!(answer[field].as_i64().unwrap() >= 0, "{field} < 0 in {answer}");
+            }
+            prop_assert!(answer["remainingAmount"].as_f64().unwrap() >= 0.0);
+            if !op.draft {
+                committed += 1;
+                expected_delta += answer["obtainedPoints"].as_i64().unwrap() - answer["redeemedPoints"].as_i64().unwrap();
+            }
+        }
+        prop_assert_eq!(ledger(&state) - before, expected_delta);
+        prop_assert_eq!(state.transactions.len(), committed, "drafts persist nothing");
+        assert_nothing_negative(&state);
+    }
+
+    #[test]
+    fn draft_and_final_agree(ops in prop::collection::vec(op(), 1..20)) {
+        let mock = mock();
+        for op in ops {
+            let req = parse_tx_request(&body(&op)).unwrap();
+            let mut state = mock.inner().lock();
+            let draft = domain::execute(&mut state, 6, op.kind, &req, true, NOW);
+            let final_ = domain::execute(&mut state, 6, op.kind, &req, false, NOW);
+            match (draft, final_) {
+                (Ok(d), Ok(f)) => {
+                    prop_assert_eq!((d.redeemed, d.obtained, d.remaining, d.resulting, d.start, d.coupon_points),
+                        (f.redeemed, f.obtained, f.remaining, f.resulting, f.start, f.coupon_points));
+                    prop_assert_eq!(d.id, None);
+                    prop_assert!(f.id.is_some());
+                }
+                (Err(d), Err(f)) => prop_assert_eq!(d, f),
+                (d, f) => prop_assert!(false, "draft {:?} but final {:?}", d, f),
+            }
+        }
+    }
+}
+
+#[test]
+fn expired_lots_are_not_spent_and_oldest_points_go_first() {
+    let mock = mock();
+    let mut state = mock.inner().lock();
+    // User 2 has 500 points valid until 2020-09-13 and 40 until the end of 2022. At NOW (2019)
+    // both are valid; spending 520 takes the older lot first and leaves 20 of the newer one.
+    let req = parse_tx_request(br#"{"UserData":"AAAAAAAAAAAAAA2","productGroup":"x","totalAmount":5.2,"userMode":"HASH"}"#).unwrap();
+    let rec = domain::execute(&mut state, 6, TxKind::Pos, &req, false, NOW).unwrap();
+    assert_eq!(rec.redeemed, 520);
+    let user = &state.users[&2];
+    assert_eq!(user.lots.iter().map(|l| (l.points, l.valid_until)).collect::<Vec<_>>(), vec![(20, 1_672_527_600_000)]);
+    // After the remaining lot's validity nothing is left to spend.
+    assert_eq!(user.balance(1_672_527_600_000), 0);
+}
