@@ -37,7 +37,9 @@ fn memory_kib(pid: u32, field: &str) -> u64 {
 async fn drive(addr: String, deadline: Instant) -> Vec<u32> {
     let stream = TcpStream::connect(&addr).await.expect("connect");
     stream.set_nodelay(true).unwrap();
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.expect("handshake");
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .expect("handshake");
     tokio::spawn(conn);
     let body = Bytes::from_static(BODY.as_bytes());
     let mut latencies = Vec::with_capacity(200_000);
@@ -61,11 +63,22 @@ fn main() {
     let secs = env_or("POSSIM_BENCH_SECS", 5);
     let connections = env_or("POSSIM_BENCH_CONNECTIONS", 32) as usize;
     // The load generator gets one thread; the server keeps its own two workers.
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     runtime.block_on(async {
         let started = Instant::now();
         let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_possim"))
-            .args(["serve", "--data", "seed-examples", "--admin", "127.0.0.1:0", "--tyrios", "127.0.0.1:0"])
+            .args([
+                "serve",
+                "--data",
+                "seed-examples",
+                "--admin",
+                "127.0.0.1:0",
+                "--tyrios",
+                "127.0.0.1:0",
+            ])
             .stdout(Stdio::piped())
             .kill_on_drop(true)
             .spawn()
@@ -86,7 +99,9 @@ fn main() {
 
         let deadline = Instant::now() + Duration::from_secs(secs);
         let load_start = Instant::now();
-        let tasks: Vec<_> = (0..connections).map(|_| tokio::spawn(drive(addr.clone(), deadline))).collect();
+        let tasks: Vec<_> = (0..connections)
+            .map(|_| tokio::spawn(drive(addr.clone(), deadline)))
+            .collect();
         let mut latencies = Vec::new();
         for t in tasks {
             latencies.extend(t.await.unwrap());
@@ -95,15 +110,23 @@ fn main() {
         let peak_kib = memory_kib(pid, "VmHWM:");
         latencies.sort_unstable();
         let pct = |p: f64| latencies[((latencies.len() as f64 * p) as usize).min(latencies.len() - 1)] as f64 / 1000.0;
-        println!("possim TYRIOS load benchmark (final pos transactions, journal on, {connections} connections, {secs} s)");
+        println!(
+            "possim TYRIOS load benchmark (final pos transactions, journal on, {connections} connections, {secs} s)"
+        );
         println!("  requests          {}", latencies.len());
         println!("  throughput        {:.0} req/s", latencies.len() as f64 / elapsed);
         println!("  latency p50       {:.3} ms", pct(0.50));
         println!("  latency p99       {:.3} ms", pct(0.99));
         println!("  latency max       {:.3} ms", pct(1.0));
-        println!("  ready after       {:.1} ms (spawn to endpoints printed)", ready.as_secs_f64() * 1000.0);
+        println!(
+            "  ready after       {:.1} ms (spawn to endpoints printed)",
+            ready.as_secs_f64() * 1000.0
+        );
         println!("  memory idle       {:.1} MB RSS", idle_kib as f64 / 1024.0);
-        println!("  memory peak       {:.1} MB RSS (includes every committed transaction)", peak_kib as f64 / 1024.0);
+        println!(
+            "  memory peak       {:.1} MB RSS (includes every committed transaction)",
+            peak_kib as f64 / 1024.0
+        );
         let _ = child.kill().await;
     });
 }

@@ -66,7 +66,9 @@ pub fn parse_addr(text: &str, what: &str) -> anyhow::Result<SocketAddr> {
     }
     match text.parse::<SocketAddr>() {
         Ok(addr) => Ok(addr),
-        Err(_) => bail!("{what}: {text:?} is not an address (use HOST:PORT, e.g. 127.0.0.1:7101, or a port; 0 picks a free port)"),
+        Err(_) => bail!(
+            "{what}: {text:?} is not an address (use HOST:PORT, e.g. 127.0.0.1:7101, or a port; 0 picks a free port)"
+        ),
     }
 }
 

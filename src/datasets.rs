@@ -18,8 +18,14 @@ const BUILTIN: &[(&str, &[(&str, &str)])] = &[
     (
         "seed-examples",
         &[
-            ("possim.toml", include_str!("../mocks/datasets/seed-examples/possim.toml")),
-            ("tyrios.toml", include_str!("../mocks/datasets/seed-examples/tyrios.toml")),
+            (
+                "possim.toml",
+                include_str!("../mocks/datasets/seed-examples/possim.toml"),
+            ),
+            (
+                "tyrios.toml",
+                include_str!("../mocks/datasets/seed-examples/tyrios.toml"),
+            ),
         ],
     ),
 ];

@@ -23,7 +23,11 @@ use tokio::sync::watch;
 use crate::config::{DEFAULT_ADMIN, DEFAULT_TYRIOS, FileConfig, parse_addr};
 
 #[derive(Debug, Parser)]
-#[command(name = "possim", version, about = "Protocol simulator and conformance harness for POS payment and loyalty integrations")]
+#[command(
+    name = "possim",
+    version,
+    about = "Protocol simulator and conformance harness for POS payment and loyalty integrations"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -119,16 +123,24 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let engine = Engine::new(EngineConfig {
         data,
         clock_override,
-        journal_capacity: args.journal_capacity.or(file.journal.capacity).unwrap_or(DEFAULT_CAPACITY),
+        journal_capacity: args
+            .journal_capacity
+            .or(file.journal.capacity)
+            .unwrap_or(DEFAULT_CAPACITY),
         journal_enabled: !args.no_journal && file.journal.enabled.unwrap_or(true),
         resolver: Box::new(datasets::resolve),
     })?;
     let tyrios: Arc<dyn Provider> = Arc::new(possim_tyrios::TyriosMock::new(engine.clock()));
-    engine.add_provider(Arc::clone(&tyrios)).context("loading the data set into the TYRIOS mock")?;
+    engine
+        .add_provider(Arc::clone(&tyrios))
+        .context("loading the data set into the TYRIOS mock")?;
     if let Some(path) = args.faults.or(file.faults) {
         let text = std::fs::read_to_string(&path).with_context(|| format!("reading faults file {}", path.display()))?;
         let rules = parse_fault_file(&text).with_context(|| format!("faults file {}", path.display()))?;
-        engine.faults().arm_all(rules).with_context(|| format!("faults file {}", path.display()))?;
+        engine
+            .faults()
+            .arm_all(rules)
+            .with_context(|| format!("faults file {}", path.display()))?;
     }
 
     // Signal handlers exist before the ready lines are printed, so a supervisor that stops possim
@@ -147,7 +159,10 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let admin_router = possim_engine::admin::router(Arc::clone(&engine));
     let admin_stop = stopped(stop_rx.clone());
     tasks.spawn(async move {
-        if let Err(e) = axum::serve(admin_listener, admin_router).with_graceful_shutdown(admin_stop).await {
+        if let Err(e) = axum::serve(admin_listener, admin_router)
+            .with_graceful_shutdown(admin_stop)
+            .await
+        {
             tracing::error!("admin API stopped: {e}");
         }
     });

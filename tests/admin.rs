@@ -9,31 +9,58 @@ async fn health_reset_and_data_set_switching() {
     let possim = Possim::start("seed-examples", &[]).await;
     let (status, health) = possim.admin("GET", "/__admin/health", None).await;
     assert_eq!(status, 200);
-    assert_eq!((health["status"].clone(), health["providers"].clone()), (json!("ok"), json!(["tyrios"])));
+    assert_eq!(
+        (health["status"].clone(), health["providers"].clone()),
+        (json!("ok"), json!(["tyrios"]))
+    );
     assert_eq!(health["clock"]["iso"], "2019-10-29T12:24:04Z");
 
     // Change state, then reset brings the data set back.
     possim
-        .tyrios("POST", "/BonusPointManagement/BonusPointTransaction/specialPoints", Some(r#"{"UserData":"UQBUFDJALK4WXYC","obtainedPoints":7,"productGroup":"x","userMode":"HASH"}"#))
+        .tyrios(
+            "POST",
+            "/BonusPointManagement/BonusPointTransaction/specialPoints",
+            Some(r#"{"UserData":"UQBUFDJALK4WXYC","obtainedPoints":7,"productGroup":"x","userMode":"HASH"}"#),
+        )
         .await;
-    possim.admin("POST", "/__admin/clock/advance", Some(json!({"by": "3d"}))).await;
+    possim
+        .admin("POST", "/__admin/clock/advance", Some(json!({"by": "3d"})))
+        .await;
     assert_eq!(possim.tyrios_state().await["users"][0]["currentBonusPoints"], 220);
     let (status, _) = possim.admin("POST", "/__admin/reset", None).await;
     assert_eq!(status, 200);
     assert_eq!(possim.tyrios_state().await["users"][0]["currentBonusPoints"], 213);
-    assert_eq!(possim.admin("GET", "/__admin/clock", None).await.1["now"], 1572351844000i64);
-    assert_eq!(possim.admin("GET", "/__admin/journal", None).await.1["entries"], json!([]));
+    assert_eq!(
+        possim.admin("GET", "/__admin/clock", None).await.1["now"],
+        1572351844000i64
+    );
+    assert_eq!(
+        possim.admin("GET", "/__admin/journal", None).await.1["entries"],
+        json!([])
+    );
 
     // Switch to the default set: real clock, other companies.
-    let (status, loaded) = possim.admin("POST", "/__admin/dataset", Some(json!({"name": "default"}))).await;
+    let (status, loaded) = possim
+        .admin("POST", "/__admin/dataset", Some(json!({"name": "default"})))
+        .await;
     assert_eq!((status, loaded["loaded"].clone()), (200, json!("default")));
     assert_eq!(possim.admin("GET", "/__admin/clock", None).await.1["frozen"], false);
     // The bakery's login exists only in the default set.
-    let (status, _) = possim.tyrios_as("bakery", "GET", "/BonusPointManagement/UserData/UQBUFDJALK4WXYC", None).await;
+    let (status, _) = possim
+        .tyrios_as("bakery", "GET", "/BonusPointManagement/UserData/UQBUFDJALK4WXYC", None)
+        .await;
     assert_eq!(status, 200);
-    let (status, err) = possim.admin("POST", "/__admin/dataset", Some(json!({"name": "nope"}))).await;
+    let (status, err) = possim
+        .admin("POST", "/__admin/dataset", Some(json!({"name": "nope"})))
+        .await;
     assert_eq!(status, 404);
-    assert!(err["error"].as_str().unwrap().contains("built-in sets: default, seed-examples"), "{err}");
+    assert!(
+        err["error"]
+            .as_str()
+            .unwrap()
+            .contains("built-in sets: default, seed-examples"),
+        "{err}"
+    );
     // A refused set leaves the previous one loaded.
     assert_eq!(possim.admin("GET", "/__admin/dataset", None).await.1["name"], "default");
 }
@@ -41,35 +68,70 @@ async fn health_reset_and_data_set_switching() {
 #[tokio::test]
 async fn clock_and_journal_control() {
     let possim = Possim::start("seed-examples", &["--journal-capacity", "3"]).await;
-    let (status, clock) = possim.admin("PUT", "/__admin/clock", Some(json!({"time": "2021-01-01T00:00:00Z"}))).await;
+    let (status, clock) = possim
+        .admin("PUT", "/__admin/clock", Some(json!({"time": "2021-01-01T00:00:00Z"})))
+        .await;
     assert_eq!((status, clock["now"].clone()), (200, json!(1609459200000i64)));
-    let (status, err) = possim.admin("PUT", "/__admin/clock", Some(json!({"time": "tomorrow"}))).await;
+    let (status, err) = possim
+        .admin("PUT", "/__admin/clock", Some(json!({"time": "tomorrow"})))
+        .await;
     assert_eq!(status, 400);
     assert!(err["error"].as_str().unwrap().contains("RFC 3339"), "{err}");
-    let (status, err) = possim.admin("POST", "/__admin/clock/advance", Some(json!({"by": "3 weeks"}))).await;
+    let (status, err) = possim
+        .admin("POST", "/__admin/clock/advance", Some(json!({"by": "3 weeks"})))
+        .await;
     assert_eq!(status, 400, "{err}");
 
     for _ in 0..5 {
-        possim.tyrios("GET", "/BonusPointManagement/UserData/UQBUFDJALK4WXYC", None).await;
+        possim
+            .tyrios("GET", "/BonusPointManagement/UserData/UQBUFDJALK4WXYC", None)
+            .await;
     }
     let (_, journal) = possim.admin("GET", "/__admin/journal", None).await;
-    assert_eq!(journal["stats"], json!({"enabled": true, "len": 3, "capacity": 3, "dropped": 2}));
+    assert_eq!(
+        journal["stats"],
+        json!({"enabled": true, "len": 3, "capacity": 3, "dropped": 2})
+    );
     let entry = &journal["entries"][2];
     assert_eq!(entry["transport"], "http");
     assert_eq!(entry["provider"], "tyrios");
     assert_eq!(entry["at"], 1609459200000i64, "engine time");
-    assert_eq!(entry["request"]["path"], "/BonusPointManagement/UserData/UQBUFDJALK4WXYC");
+    assert_eq!(
+        entry["request"]["path"],
+        "/BonusPointManagement/UserData/UQBUFDJALK4WXYC"
+    );
     assert_eq!(entry["response"]["status"], 200);
-    assert!(entry["response"]["body"]["text"].as_str().unwrap().contains("\"currentBonusPoints\":213"));
+    assert!(
+        entry["response"]["body"]["text"]
+            .as_str()
+            .unwrap()
+            .contains("\"currentBonusPoints\":213")
+    );
 
-    let export = possim.client().get(format!("{}/__admin/journal/export?since=4", possim.admin)).send().await.unwrap();
+    let export = possim
+        .client()
+        .get(format!("{}/__admin/journal/export?since=4", possim.admin))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(export.headers()["content-type"], "application/x-ndjson");
     let text = export.text().await.unwrap();
-    let ids: Vec<u64> = text.lines().map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["id"].as_u64().unwrap()).collect();
+    let ids: Vec<u64> = text
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["id"]
+                .as_u64()
+                .unwrap()
+        })
+        .collect();
     assert_eq!(ids, [5]);
 
-    possim.admin("PUT", "/__admin/journal", Some(json!({"enabled": false}))).await;
-    possim.tyrios("GET", "/BonusPointManagement/UserData/UQBUFDJALK4WXYC", None).await;
+    possim
+        .admin("PUT", "/__admin/journal", Some(json!({"enabled": false})))
+        .await;
+    possim
+        .tyrios("GET", "/BonusPointManagement/UserData/UQBUFDJALK4WXYC", None)
+        .await;
     let (status, _) = possim.admin("DELETE", "/__admin/journal", None).await;
     assert_eq!(status, 204);
     assert_eq!(possim.admin("GET", "/__admin/journal", None).await.1["stats"]["len"], 0);
@@ -90,13 +152,32 @@ async fn sigterm_shuts_down_cleanly() {
 #[tokio::test]
 async fn command_line_errors_are_clear_and_exit_non_zero() {
     let run = |args: &[&str]| {
-        std::process::Command::new(env!("CARGO_BIN_EXE_possim")).args(args).output().expect("runs")
+        std::process::Command::new(env!("CARGO_BIN_EXE_possim"))
+            .args(args)
+            .output()
+            .expect("runs")
     };
-    let out = run(&["serve", "--data", "no-such-set", "--admin", "127.0.0.1:0", "--tyrios", "127.0.0.1:0"]);
+    let out = run(&[
+        "serve",
+        "--data",
+        "no-such-set",
+        "--admin",
+        "127.0.0.1:0",
+        "--tyrios",
+        "127.0.0.1:0",
+    ]);
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("no data set named \"no-such-set\""), "{err}");
-    let out = run(&["serve", "--clock", "soon", "--admin", "127.0.0.1:0", "--tyrios", "127.0.0.1:0"]);
+    let out = run(&[
+        "serve",
+        "--clock",
+        "soon",
+        "--admin",
+        "127.0.0.1:0",
+        "--tyrios",
+        "127.0.0.1:0",
+    ]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("RFC 3339"));
     let out = run(&["serve", "--tyrios", "localhost:x"]);
@@ -111,10 +192,19 @@ async fn a_taken_port_is_reported_with_a_hint() {
     let blocker = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = blocker.local_addr().unwrap().port().to_string();
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_possim"))
-        .args(["serve", "--admin", "127.0.0.1:0", "--tyrios", &format!("127.0.0.1:{port}")])
+        .args([
+            "serve",
+            "--admin",
+            "127.0.0.1:0",
+            "--tyrios",
+            &format!("127.0.0.1:{port}"),
+        ])
         .output()
         .unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("tyrios: cannot listen on") && err.contains("127.0.0.1:0"), "{err}");
+    assert!(
+        err.contains("tyrios: cannot listen on") && err.contains("127.0.0.1:0"),
+        "{err}"
+    );
 }

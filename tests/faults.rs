@@ -11,7 +11,9 @@ const POS: &str = "/BonusPointManagement/BonusPointTransaction/pos";
 async fn draft_ok_then_competing_till_then_final_fails_and_nothing_is_persisted() {
     let possim = Possim::start("seed-examples", &[]).await;
     let request = json!({ "UserData": "UQBUFDJALK4WXYC", "enablePointRedemption": true, "productGroup": "Hose", "totalAmount": 33, "userMode": "HASH" });
-    let (status, draft) = possim.tyrios("POST", &format!("{POS}?draft=true"), Some(&request.to_string())).await;
+    let (status, draft) = possim
+        .tyrios("POST", &format!("{POS}?draft=true"), Some(&request.to_string()))
+        .await;
     assert_eq!((status, draft["redeemedPoints"].clone()), (200, json!(213)));
 
     // Another till spends 100 of Max's points right before our final arrives.
@@ -31,7 +33,10 @@ async fn draft_ok_then_competing_till_then_final_fails_and_nothing_is_persisted(
     final_request["redeemedPoints"] = json!(213);
     let (status, refused) = possim.tyrios("POST", POS, Some(&final_request.to_string())).await;
     assert_eq!(status, 400);
-    assert_eq!(refused["message"], "Nicht genügend Punkte: 213 Punkte angefordert, 113 verfügbar.");
+    assert_eq!(
+        refused["message"],
+        "Nicht genügend Punkte: 213 Punkte angefordert, 113 verfügbar."
+    );
 
     // Only the other till's transaction exists; Max has exactly 113 points.
     let state = possim.tyrios_state().await;
@@ -46,7 +51,10 @@ async fn draft_ok_then_competing_till_then_final_fails_and_nothing_is_persisted(
     assert_eq!(entry["fault"]["name"], "other till spends 100 points");
     assert_eq!(entry["fault"]["note"]["applied"]["redeemedPoints"], 100);
     let (_, rules) = possim.admin("GET", "/__admin/faults", None).await;
-    assert_eq!((rules[0]["matched"].clone(), rules[0]["fired"].clone()), (json!(1), json!(1)));
+    assert_eq!(
+        (rules[0]["matched"].clone(), rules[0]["fired"].clone()),
+        (json!(1), json!(1))
+    );
 }
 
 #[tokio::test]
@@ -65,7 +73,10 @@ async fn a_till_that_does_not_echo_the_draft_pays_more_in_money_instead() {
     let (status, tx) = possim.tyrios("POST", POS, Some(request)).await;
     assert_eq!(status, 200);
     // The other till redeemed 100 points (and earned none); 113 are left for us.
-    assert_eq!((tx["redeemedPoints"].clone(), tx["remainingAmount"].clone()), (json!(113), json!(31.87)));
+    assert_eq!(
+        (tx["redeemedPoints"].clone(), tx["remainingAmount"].clone()),
+        (json!(113), json!(31.87))
+    );
 }
 
 #[tokio::test]
@@ -79,7 +90,10 @@ async fn two_tills_spend_the_same_coupon() {
         })))
         .await;
     let (status, refused) = possim.tyrios("POST", POS, Some(body)).await;
-    assert_eq!((status, refused["message"].clone()), (400, json!("Der Gutschein 'AB4DEFGH' hat keinen Restwert mehr.")));
+    assert_eq!(
+        (status, refused["message"].clone()),
+        (400, json!("Der Gutschein 'AB4DEFGH' hat keinen Restwert mehr."))
+    );
     let state = possim.tyrios_state().await;
     assert_eq!(state["transactions"].as_array().unwrap().len(), 1);
 }
@@ -97,11 +111,17 @@ async fn transport_faults_close_truncate_malform_and_fixed_answers() {
     arm(json!({"type": "truncate"})).await;
     let resp = get().await.expect("headers arrive");
     assert_eq!(resp.status(), 200);
-    assert!(resp.text().await.is_err(), "the body is cut short of its Content-Length");
+    assert!(
+        resp.text().await.is_err(),
+        "the body is cut short of its Content-Length"
+    );
 
     arm(json!({"type": "malform"})).await;
     let text = get().await.unwrap().text().await.unwrap();
-    assert!(serde_json::from_str::<Value>(&text).is_err(), "half a JSON document: {text}");
+    assert!(
+        serde_json::from_str::<Value>(&text).is_err(),
+        "half a JSON document: {text}"
+    );
     assert!(text.starts_with(r#"{"id":1,"#));
 
     arm(json!({"type": "respond", "status": 503, "body": {"error": "Exception", "message": "Wartungsarbeiten"}, "headers": [["retry-after", "30"]]})).await;
@@ -113,10 +133,32 @@ async fn transport_faults_close_truncate_malform_and_fixed_answers() {
     // All rules were single-shot: service is back to normal.
     assert_eq!(get().await.unwrap().status(), 200);
     let (_, journal) = possim.admin("GET", "/__admin/journal", None).await;
-    let outcomes: Vec<&str> = journal["entries"].as_array().unwrap().iter().map(|e| e["outcome"].as_str().unwrap()).collect();
-    assert_eq!(outcomes, ["connection-closed", "truncated", "answered", "answered", "answered"]);
-    let faults: Vec<Value> = journal["entries"].as_array().unwrap().iter().map(|e| e["fault"]["action"].clone()).collect();
-    assert_eq!(faults, [json!("close"), json!("truncate"), json!("malform"), json!("respond"), Value::Null]);
+    let outcomes: Vec<&str> = journal["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["outcome"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        outcomes,
+        ["connection-closed", "truncated", "answered", "answered", "answered"]
+    );
+    let faults: Vec<Value> = journal["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["fault"]["action"].clone())
+        .collect();
+    assert_eq!(
+        faults,
+        [
+            json!("close"),
+            json!("truncate"),
+            json!("malform"),
+            json!("respond"),
+            Value::Null
+        ]
+    );
 }
 
 #[tokio::test]
@@ -124,22 +166,40 @@ async fn faults_file_is_armed_at_start_and_bad_rules_are_refused() {
     let dir = std::env::temp_dir().join(format!("possim-faults-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let file = dir.join("faults.json");
-    std::fs::write(&file, r#"[{"name": "maintenance", "path": "/UserData/", "action": {"type": "respond", "status": 503}}]"#).unwrap();
+    std::fs::write(
+        &file,
+        r#"[{"name": "maintenance", "path": "/UserData/", "action": {"type": "respond", "status": 503}}]"#,
+    )
+    .unwrap();
     let possim = Possim::start("seed-examples", &["--faults", file.to_str().unwrap()]).await;
     let (_, rules) = possim.admin("GET", "/__admin/faults", None).await;
     assert_eq!(rules[0]["name"], "maintenance");
     let resp = possim
         .client()
-        .get(format!("{}/BonusPointManagement/UserData/UQBUFDJALK4WXYC", possim.tyrios))
+        .get(format!(
+            "{}/BonusPointManagement/UserData/UQBUFDJALK4WXYC",
+            possim.tyrios
+        ))
         .basic_auth("demo", Some("demo"))
         .send()
         .await
         .unwrap();
     assert_eq!(resp.status(), 503);
-    let (status, err) = possim.admin("POST", "/__admin/faults", Some(json!({"path": "(", "action": {"type": "close"}}))).await;
+    let (status, err) = possim
+        .admin(
+            "POST",
+            "/__admin/faults",
+            Some(json!({"path": "(", "action": {"type": "close"}})),
+        )
+        .await;
     assert_eq!(status, 400);
-    assert!(err["error"].as_str().unwrap().contains("invalid regular expression"), "{err}");
-    let (status, err) = possim.admin("POST", "/__admin/faults", Some(json!({"action": {"type": "explode"}}))).await;
+    assert!(
+        err["error"].as_str().unwrap().contains("invalid regular expression"),
+        "{err}"
+    );
+    let (status, err) = possim
+        .admin("POST", "/__admin/faults", Some(json!({"action": {"type": "explode"}})))
+        .await;
     assert_eq!(status, 400);
     assert!(err["error"].as_str().unwrap().contains("explode"), "{err}");
     let (status, _) = possim.admin("DELETE", "/__admin/faults/99", None).await;

@@ -17,7 +17,9 @@ const ACTIVATION_DRAFT: &str = "/service/BonusPointManagement/BonusPointTransact
 #[tokio::test]
 async fn user_lookup_by_hash() {
     let possim = Possim::start("seed-examples", &[]).await;
-    let (status, body) = possim.tyrios("GET", "/BonusPointManagement/UserData/UQBUFDJALK4WXYC", None).await;
+    let (status, body) = possim
+        .tyrios("GET", "/BonusPointManagement/UserData/UQBUFDJALK4WXYC", None)
+        .await;
     assert_eq!(status, 200);
     // The whole answer, in the seed's field order.
     assert_eq!(
@@ -29,7 +31,9 @@ async fn user_lookup_by_hash() {
 #[tokio::test]
 async fn user_search_by_query() {
     let possim = Possim::start("seed-examples", &[]).await;
-    let (status, body) = possim.tyrios("GET", "/BonusPointManagement/UserData/?query=Max%20Mustermann", None).await;
+    let (status, body) = possim
+        .tyrios("GET", "/BonusPointManagement/UserData/?query=Max%20Mustermann", None)
+        .await;
     assert_eq!(status, 200);
     // The seed's key is "Vorschläge", a translation artefact of the English page's "suggestions".
     let first = &body["suggestions"][0];
@@ -45,11 +49,21 @@ async fn user_search_by_query() {
 #[tokio::test]
 async fn email_check() {
     let possim = Possim::start("seed-examples", &[]).await;
-    let (status, body) =
-        possim.tyrios("GET", "/BonusPointManagement/UserData/eMail?email=max.mustermann%40repalogic.com", None).await;
+    let (status, body) = possim
+        .tyrios(
+            "GET",
+            "/BonusPointManagement/UserData/eMail?email=max.mustermann%40repalogic.com",
+            None,
+        )
+        .await;
     assert_eq!((status, body), (200, json!({"emailInUse": true})));
-    let (status, body) =
-        possim.tyrios("GET", "/BonusPointManagement/UserData/eMail?email=maria%40repalogic.com", None).await;
+    let (status, body) = possim
+        .tyrios(
+            "GET",
+            "/BonusPointManagement/UserData/eMail?email=maria%40repalogic.com",
+            None,
+        )
+        .await;
     assert_eq!((status, body), (200, json!({"emailInUse": false})));
 }
 
@@ -57,7 +71,9 @@ async fn email_check() {
 async fn user_creation() {
     let possim = Possim::start("seed-examples", &[]).await;
     let request = r#"{ "preName": "Maria", "name": "Musterfrau", "eMail": "maria@repalogic.com", "uniqueUserHash": "4MDQAP8ZK2M4GT6" }"#;
-    let (status, body) = possim.tyrios("POST", "/BonusPointManagement/UserData/", Some(request)).await;
+    let (status, body) = possim
+        .tyrios("POST", "/BonusPointManagement/UserData/", Some(request))
+        .await;
     assert_eq!(status, 200);
     // The seed shows "uniqueUserHashPart": "4MDQ" — the first four characters — while its text and
     // its lookup example define the part as the last four ("WXYC" of UQBUFDJALK4WXYC). The issue
@@ -71,7 +87,9 @@ async fn user_creation() {
     assert_eq!(outbox["outbox"][0]["to"], "maria@repalogic.com");
     assert_eq!(outbox["outbox"][0]["userId"], 255);
     // And the new user can be looked up by the assigned hash.
-    let (status, found) = possim.tyrios("GET", "/BonusPointManagement/UserData/4MDQAP8ZK2M4GT6", None).await;
+    let (status, found) = possim
+        .tyrios("GET", "/BonusPointManagement/UserData/4MDQAP8ZK2M4GT6", None)
+        .await;
     assert_eq!((status, found["id"].clone()), (200, json!(255)));
 }
 
@@ -286,7 +304,10 @@ async fn coupon_activation_draft_of_a_registered_coupon() {
     // The seed's misspelt endpoint is served too.
     let request = r#"{ "UserData": null, "BonusPointCouponData": [{"couponCode": "AB4DEFGJ", "couponValue": 50}],
       "enablePointRedemption": true, "userMode": "HASH" }"#;
-    for endpoint in [ACTIVATION_DRAFT, "/BonusPointManagement/BonusPointTransaction/couponActication?draft=true"] {
+    for endpoint in [
+        ACTIVATION_DRAFT,
+        "/BonusPointManagement/BonusPointTransaction/couponActication?draft=true",
+    ] {
         let (status, body) = possim.tyrios("POST", endpoint, Some(request)).await;
         assert_eq!(status, 200, "{endpoint}");
         assert_documented(
@@ -335,7 +356,11 @@ async fn special_points_draft() {
     let request = r#"{ "UserData": "UQBUFDJALK4WXYC", "couponCode": null, "enablePointRedemption": true,
       "obtainedPoints": 50, "productGroup": "Sonderaktion Wettbewerb", "userMode": "HASH" }"#;
     let (status, body) = possim
-        .tyrios("POST", "/service/BonusPointManagement/BonusPointTransaction/specialPoints?draft=true", Some(request))
+        .tyrios(
+            "POST",
+            "/service/BonusPointManagement/BonusPointTransaction/specialPoints?draft=true",
+            Some(request),
+        )
         .await;
     assert_eq!(status, 200);
     assert_documented(
@@ -358,8 +383,16 @@ async fn special_points_draft() {
 async fn duplicate_entry_error() {
     let possim = Possim::start("seed-examples", &[]).await;
     let request = r#"{ "preName": "Max", "name": "Mustermann", "eMail": "max.mustermann@repalogic.com" }"#;
-    let (status, body) = possim.tyrios("POST", "/BonusPointManagement/UserData/", Some(request)).await;
-    assert_eq!((status, body), (400, json!({ "error": "Exception", "message": "Es existiert bereits ein identischer Eintrag." })));
+    let (status, body) = possim
+        .tyrios("POST", "/BonusPointManagement/UserData/", Some(request))
+        .await;
+    assert_eq!(
+        (status, body),
+        (
+            400,
+            json!({ "error": "Exception", "message": "Es existiert bereits ein identischer Eintrag." })
+        )
+    );
 }
 
 /// The wire bytes of a full answer, pinned (field order, number formats). Reviewed against the

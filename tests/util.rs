@@ -20,7 +20,15 @@ impl Possim {
     /// Starts `possim serve --data <data>` with extra arguments.
     pub async fn start(data: &str, extra: &[&str]) -> Self {
         let mut child = Command::new(env!("CARGO_BIN_EXE_possim"))
-            .args(["serve", "--data", data, "--admin", "127.0.0.1:0", "--tyrios", "127.0.0.1:0"])
+            .args([
+                "serve",
+                "--data",
+                data,
+                "--admin",
+                "127.0.0.1:0",
+                "--tyrios",
+                "127.0.0.1:0",
+            ])
             .args(extra)
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -32,7 +40,11 @@ impl Possim {
         let (mut admin, mut tyrios) = (None, None);
         let read = async {
             while admin.is_none() || tyrios.is_none() {
-                let line = lines.next_line().await.expect("read stdout").expect("possim exited before it was ready");
+                let line = lines
+                    .next_line()
+                    .await
+                    .expect("read stdout")
+                    .expect("possim exited before it was ready");
                 match line.split_once(' ') {
                     Some(("admin", url)) => admin = Some(url.to_owned()),
                     Some(("tyrios", url)) => tyrios = Some(url.to_owned()),
@@ -41,7 +53,9 @@ impl Possim {
             }
         };
         // A bound on how long start-up may take, not a synchronisation sleep.
-        tokio::time::timeout(Duration::from_secs(30), read).await.expect("possim printed its endpoints");
+        tokio::time::timeout(Duration::from_secs(30), read)
+            .await
+            .expect("possim printed its endpoints");
         Self {
             child,
             admin: admin.unwrap(),
@@ -53,14 +67,20 @@ impl Possim {
     /// Sends a TYRIOS request with Basic credentials; returns status and JSON body.
     pub async fn tyrios_as(&self, login: &str, method: &str, path: &str, body: Option<&str>) -> (u16, Value) {
         let url = format!("{}{path}", self.tyrios);
-        let mut req = self.client.request(method.parse().unwrap(), url).basic_auth(login, Some("demo"));
+        let mut req = self
+            .client
+            .request(method.parse().unwrap(), url)
+            .basic_auth(login, Some("demo"));
         if let Some(body) = body {
             req = req.header("content-type", "application/json").body(body.to_owned());
         }
         let resp = req.send().await.expect("request is answered");
         let status = resp.status().as_u16();
         let text = resp.text().await.expect("body");
-        (status, serde_json::from_str(&text).unwrap_or_else(|e| panic!("answer is JSON ({e}): {text}")))
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or_else(|e| panic!("answer is JSON ({e}): {text}")),
+        )
     }
 
     /// `tyrios_as` with the seed's `demo` login.
@@ -70,14 +90,20 @@ impl Possim {
 
     /// Sends an admin request; returns status and JSON body (null for an empty body).
     pub async fn admin(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
-        let mut req = self.client.request(method.parse().unwrap(), format!("{}{path}", self.admin));
+        let mut req = self
+            .client
+            .request(method.parse().unwrap(), format!("{}{path}", self.admin));
         if let Some(body) = body {
             req = req.json(&body);
         }
         let resp = req.send().await.expect("admin answers");
         let status = resp.status().as_u16();
         let text = resp.text().await.unwrap();
-        let value = if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) };
+        let value = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or(Value::String(text))
+        };
         (status, value)
     }
 
@@ -94,8 +120,14 @@ impl Possim {
     /// Sends SIGTERM and waits for the exit status.
     pub async fn terminate(mut self) -> std::process::ExitStatus {
         let pid = self.child.id().expect("running");
-        std::process::Command::new("kill").args(["-TERM", &pid.to_string()]).status().unwrap();
-        tokio::time::timeout(Duration::from_secs(10), self.child.wait()).await.expect("exits after SIGTERM").unwrap()
+        std::process::Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
+            .status()
+            .unwrap();
+        tokio::time::timeout(Duration::from_secs(10), self.child.wait())
+            .await
+            .expect("exits after SIGTERM")
+            .unwrap()
     }
 }
 
@@ -125,5 +157,9 @@ pub fn assert_documented(actual: &Value, documented: &Value) {
     }
     let mut problems = Vec::new();
     walk("$", actual, documented, &mut problems);
-    assert!(problems.is_empty(), "answer differs from the seed:\n{}\nanswer: {actual}", problems.join("\n"));
+    assert!(
+        problems.is_empty(),
+        "answer differs from the seed:\n{}\nanswer: {actual}",
+        problems.join("\n")
+    );
 }

@@ -52,8 +52,7 @@ fn parse_json<T: DeserializeOwned>(body: &Bytes) -> Result<T, AdminError> {
     if body.is_empty() {
         return Err(AdminError(StatusCode::BAD_REQUEST, "a JSON body is required".into()));
     }
-    serde_json::from_slice(body)
-        .map_err(|e| AdminError(StatusCode::BAD_REQUEST, format!("invalid JSON body: {e}")))
+    serde_json::from_slice(body).map_err(|e| AdminError(StatusCode::BAD_REQUEST, format!("invalid JSON body: {e}")))
 }
 
 fn parse_query<T: DeserializeOwned + Default>(query: Option<&str>) -> Result<T, AdminError> {
@@ -87,9 +86,15 @@ pub fn router(engine: Arc<Engine>) -> Router {
         .route("/__admin/state/{provider}", get(state_one))
         .route("/__admin/clock", get(get_clock).put(set_clock))
         .route("/__admin/clock/advance", post(advance_clock))
-        .route("/__admin/faults", get(list_faults).post(arm_faults).delete(clear_faults))
+        .route(
+            "/__admin/faults",
+            get(list_faults).post(arm_faults).delete(clear_faults),
+        )
         .route("/__admin/faults/{id}", get(get_fault).delete(disarm_fault))
-        .route("/__admin/journal", get(list_journal).delete(clear_journal).put(set_journal))
+        .route(
+            "/__admin/journal",
+            get(list_journal).delete(clear_journal).put(set_journal),
+        )
         .route("/__admin/journal/export", get(export_journal))
         .with_state(Arc::clone(&engine));
     for provider in engine.providers() {
@@ -98,7 +103,10 @@ pub fn router(engine: Arc<Engine>) -> Router {
         }
     }
     router.fallback(|| async {
-        AdminError(StatusCode::NOT_FOUND, "no such admin endpoint; see README.md, section \"Admin API\"".into())
+        AdminError(
+            StatusCode::NOT_FOUND,
+            "no such admin endpoint; see README.md, section \"Admin API\"".into(),
+        )
     })
 }
 
@@ -136,7 +144,12 @@ async fn load_dataset(State(engine): State<Arc<Engine>>, body: Bytes) -> AdminRe
     let target = match (req.name, req.path) {
         (Some(n), None) => n,
         (None, Some(p)) => p,
-        _ => return Err(AdminError(StatusCode::BAD_REQUEST, "give exactly one of \"name\" or \"path\"".into())),
+        _ => {
+            return Err(AdminError(
+                StatusCode::BAD_REQUEST,
+                "give exactly one of \"name\" or \"path\"".into(),
+            ));
+        }
     };
     engine.load_data(&target)?;
     Ok(Json(json!({"loaded": engine.data().name})).into_response())
@@ -176,7 +189,10 @@ async fn set_clock(State(engine): State<Arc<Engine>>, body: Bytes) -> AdminResul
         None => None,
         Some(Value::String(s)) => Some(parse_rfc3339(s)?),
         Some(Value::Number(n)) => Some(n.as_i64().ok_or_else(|| {
-            AdminError(StatusCode::BAD_REQUEST, "time in milliseconds must be an integer".into())
+            AdminError(
+                StatusCode::BAD_REQUEST,
+                "time in milliseconds must be an integer".into(),
+            )
         })?),
         Some(_) => {
             return Err(AdminError(
@@ -198,7 +214,10 @@ async fn set_clock(State(engine): State<Arc<Engine>>, body: Bytes) -> AdminResul
             clock.advance(now - clock.now_ms());
         }
         (None, None) => {
-            return Err(AdminError(StatusCode::BAD_REQUEST, "give \"time\" and/or \"frozen\"".into()));
+            return Err(AdminError(
+                StatusCode::BAD_REQUEST,
+                "give \"time\" and/or \"frozen\"".into(),
+            ));
         }
     }
     Ok(Json(json!(clock.status())).into_response())
@@ -216,9 +235,17 @@ async fn advance_clock(State(engine): State<Arc<Engine>>, body: Bytes) -> AdminR
     let ms = match &req.by {
         Value::String(s) => parse_duration_ms(s)?,
         Value::Number(n) => n.as_i64().ok_or_else(|| {
-            AdminError(StatusCode::BAD_REQUEST, "\"by\" in milliseconds must be an integer".into())
+            AdminError(
+                StatusCode::BAD_REQUEST,
+                "\"by\" in milliseconds must be an integer".into(),
+            )
         })?,
-        _ => return Err(AdminError(StatusCode::BAD_REQUEST, "\"by\" must be a duration like \"3d\" or milliseconds".into())),
+        _ => {
+            return Err(AdminError(
+                StatusCode::BAD_REQUEST,
+                "\"by\" must be a duration like \"3d\" or milliseconds".into(),
+            ));
+        }
     };
     let clock = engine.clock();
     clock.advance(ms);
@@ -261,7 +288,12 @@ async fn disarm_fault(State(engine): State<Arc<Engine>>, Path(id): Path<String>)
 }
 
 fn parse_id(id: &str) -> Result<u64, AdminError> {
-    id.parse().map_err(|_| AdminError(StatusCode::BAD_REQUEST, format!("fault id must be a number, got {id:?}")))
+    id.parse().map_err(|_| {
+        AdminError(
+            StatusCode::BAD_REQUEST,
+            format!("fault id must be a number, got {id:?}"),
+        )
+    })
 }
 
 async fn list_journal(State(engine): State<Arc<Engine>>, uri: axum::http::Uri) -> AdminResult {
@@ -298,4 +330,3 @@ async fn set_journal(State(engine): State<Arc<Engine>>, body: Bytes) -> AdminRes
     engine.journal().set_enabled(req.enabled);
     Ok(Json(json!(engine.journal().stats())).into_response())
 }
-

@@ -53,12 +53,16 @@ impl Default for Clock {
 impl Clock {
     /// A clock that follows the system time.
     pub fn real() -> Self {
-        Self { mode: Mutex::new(Mode::Real { offset_ms: 0 }) }
+        Self {
+            mode: Mutex::new(Mode::Real { offset_ms: 0 }),
+        }
     }
 
     /// A clock frozen at `at_ms`.
     pub fn frozen(at_ms: Millis) -> Self {
-        Self { mode: Mutex::new(Mode::Frozen { at_ms }) }
+        Self {
+            mode: Mutex::new(Mode::Frozen { at_ms }),
+        }
     }
 
     /// Current engine time in milliseconds since the epoch.
@@ -83,8 +87,12 @@ impl Clock {
     pub fn advance(&self, delta_ms: i64) {
         let mut mode = self.lock();
         *mode = match *mode {
-            Mode::Real { offset_ms } => Mode::Real { offset_ms: offset_ms.saturating_add(delta_ms) },
-            Mode::Frozen { at_ms } => Mode::Frozen { at_ms: at_ms.saturating_add(delta_ms) },
+            Mode::Real { offset_ms } => Mode::Real {
+                offset_ms: offset_ms.saturating_add(delta_ms),
+            },
+            Mode::Frozen { at_ms } => Mode::Frozen {
+                at_ms: at_ms.saturating_add(delta_ms),
+            },
         };
     }
 
@@ -96,7 +104,11 @@ impl Clock {
     /// Snapshot for the admin API.
     pub fn status(&self) -> ClockStatus {
         let now = self.now_ms();
-        ClockStatus { now, iso: format_rfc3339(now), frozen: self.is_frozen() }
+        ClockStatus {
+            now,
+            iso: format_rfc3339(now),
+            frozen: self.is_frozen(),
+        }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Mode> {
@@ -158,9 +170,9 @@ pub fn parse_duration_ms(text: &str) -> Result<i64, EngineError> {
             )));
         }
     };
-    let ms = value.checked_mul(factor).ok_or_else(|| {
-        EngineError::InvalidInput(format!("duration {text:?} is out of range"))
-    })?;
+    let ms = value
+        .checked_mul(factor)
+        .ok_or_else(|| EngineError::InvalidInput(format!("duration {text:?} is out of range")))?;
     Ok(if negative { -ms } else { ms })
 }
 

@@ -41,8 +41,7 @@ impl DataSet {
         name: &str,
         files: impl IntoIterator<Item = (&'a str, &'a str)>,
     ) -> Result<Self, EngineError> {
-        let files: BTreeMap<String, String> =
-            files.into_iter().map(|(n, t)| (n.to_owned(), t.to_owned())).collect();
+        let files: BTreeMap<String, String> = files.into_iter().map(|(n, t)| (n.to_owned(), t.to_owned())).collect();
         let settings = match files.get("possim.toml") {
             Some(text) => toml::from_str(text).map_err(|e| EngineError::DataSet {
                 name: name.to_owned(),
@@ -50,7 +49,11 @@ impl DataSet {
             })?,
             None => DataSetSettings::default(),
         };
-        let set = Self { name: name.to_owned(), settings, files };
+        let set = Self {
+            name: name.to_owned(),
+            settings,
+            files,
+        };
         set.clock_ms()?;
         Ok(set)
     }
@@ -122,7 +125,10 @@ mod tests {
     fn settings_and_clock_come_from_possim_toml() {
         let set = DataSet::from_files(
             "t",
-            [("possim.toml", "clock = \"2019-10-29T12:24:04Z\"\n"), ("tyrios.toml", "x = 1\n")],
+            [
+                ("possim.toml", "clock = \"2019-10-29T12:24:04Z\"\n"),
+                ("tyrios.toml", "x = 1\n"),
+            ],
         )
         .unwrap();
         assert_eq!(set.clock_ms().unwrap(), Some(1_572_351_844_000));
@@ -132,7 +138,10 @@ mod tests {
     #[test]
     fn errors_name_the_set_and_file() {
         let err = DataSet::from_files("demo", [("possim.toml", "clock = \"soon\"")]).unwrap_err();
-        assert!(err.to_string().starts_with("data set demo: possim.toml: clock:"), "{err}");
+        assert!(
+            err.to_string().starts_with("data set demo: possim.toml: clock:"),
+            "{err}"
+        );
         let err = DataSet::from_files("demo", [("possim.toml", "colck = 1")]).unwrap_err();
         assert!(err.to_string().contains("colck"), "{err}");
         let err = DataSet::from_dir(Path::new("/nonexistent/possim-set")).unwrap_err();

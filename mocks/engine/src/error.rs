@@ -33,6 +33,9 @@ pub enum EngineError {
 impl EngineError {
     /// Wraps an I/O error with what the engine was doing.
     pub fn io(context: impl Into<String>, source: std::io::Error) -> Self {
-        Self::Io { context: context.into(), source }
+        Self::Io {
+            context: context.into(),
+            source,
+        }
     }
 }

@@ -239,7 +239,11 @@ impl ArmedRule {
         if spec.provider.as_deref().is_some_and(|p| p != req.provider) {
             return false;
         }
-        if spec.method.as_deref().is_some_and(|m| !m.eq_ignore_ascii_case(req.method)) {
+        if spec
+            .method
+            .as_deref()
+            .is_some_and(|m| !m.eq_ignore_ascii_case(req.method))
+        {
             return false;
         }
         if self.path.as_ref().is_some_and(|re| !re.is_match(req.path)) {
@@ -272,7 +276,17 @@ impl Faults {
         set.next_id += 1;
         let id = set.next_id;
         let rng = spec.seed.unwrap_or(id);
-        set.rules.push(ArmedRule { id, spec, path, query, query_not, body, matched: 0, fired: 0, rng });
+        set.rules.push(ArmedRule {
+            id,
+            spec,
+            path,
+            query,
+            query_not,
+            body,
+            matched: 0,
+            fired: 0,
+            rng,
+        });
         // Stable sort keeps arming order among equal priorities.
         set.rules.sort_by_key(|r| (r.spec.priority, r.id));
         Ok(id)
@@ -281,8 +295,14 @@ impl Faults {
     /// Arms every rule or none: a bad rule in a file must not leave half of it armed.
     pub fn arm_all(&self, specs: Vec<FaultSpec>) -> Result<Vec<u64>, EngineError> {
         for (i, spec) in specs.iter().enumerate() {
-            spec.validate().map_err(|e| EngineError::InvalidInput(format!("rule #{}: {e}", i + 1)))?;
-            for (field, p) in [("path", &spec.path), ("query", &spec.query), ("queryNot", &spec.query_not), ("body", &spec.body)] {
+            spec.validate()
+                .map_err(|e| EngineError::InvalidInput(format!("rule #{}: {e}", i + 1)))?;
+            for (field, p) in [
+                ("path", &spec.path),
+                ("query", &spec.query),
+                ("queryNot", &spec.query_not),
+                ("body", &spec.body),
+            ] {
                 compile(field, p).map_err(|e| EngineError::InvalidInput(format!("rule #{}: {e}", i + 1)))?;
             }
         }
@@ -310,7 +330,12 @@ impl Faults {
         self.read()
             .rules
             .iter()
-            .map(|r| FaultStatus { id: r.id, matched: r.matched, fired: r.fired, spec: r.spec.clone() })
+            .map(|r| FaultStatus {
+                id: r.id,
+                matched: r.matched,
+                fired: r.fired,
+                spec: r.spec.clone(),
+            })
             .collect()
     }
 
@@ -400,7 +425,13 @@ mod tests {
     }
 
     fn req<'a>(path: &'a str, query: &'a str) -> RequestView<'a> {
-        RequestView { provider: "tyrios", method: "POST", path, query, body: b"{}" }
+        RequestView {
+            provider: "tyrios",
+            method: "POST",
+            path,
+            query,
+            body: b"{}",
+        }
     }
 
     #[test]
@@ -412,15 +443,31 @@ mod tests {
                 "action": {"type": "respond", "status": 503}
             })))
             .unwrap();
-        assert_eq!(faults.evaluate(&req("/BonusPointManagement/BonusPointTransaction/pos", "draft=true")), None);
-        let fired = faults.evaluate(&req("/BonusPointManagement/BonusPointTransaction/pos", "")).unwrap();
-        assert_eq!(fired.action, FaultAction::Respond { status: 503, body: None, headers: vec![] });
+        assert_eq!(
+            faults.evaluate(&req("/BonusPointManagement/BonusPointTransaction/pos", "draft=true")),
+            None
+        );
+        let fired = faults
+            .evaluate(&req("/BonusPointManagement/BonusPointTransaction/pos", ""))
+            .unwrap();
+        assert_eq!(
+            fired.action,
+            FaultAction::Respond {
+                status: 503,
+                body: None,
+                headers: vec![]
+            }
+        );
     }
 
     #[test]
     fn nth_and_times_count_matching_calls_only() {
         let faults = Faults::default();
-        let id = faults.arm(spec(serde_json::json!({"path": "pos", "nth": 2, "action": {"type": "close"}}))).unwrap();
+        let id = faults
+            .arm(spec(
+                serde_json::json!({"path": "pos", "nth": 2, "action": {"type": "close"}}),
+            ))
+            .unwrap();
         assert!(faults.evaluate(&req("/other", "")).is_none());
         assert!(faults.evaluate(&req("/pos", "")).is_none());
         assert!(faults.evaluate(&req("/pos", "")).is_some());
@@ -429,7 +476,9 @@ mod tests {
         assert_eq!((status.matched, status.fired), (3, 1));
 
         let faults = Faults::default();
-        faults.arm(spec(serde_json::json!({"times": 2, "action": {"type": "close"}}))).unwrap();
+        faults
+            .arm(spec(serde_json::json!({"times": 2, "action": {"type": "close"}})))
+            .unwrap();
         let fired: Vec<bool> = (0..4).map(|_| faults.evaluate(&req("/x", "")).is_some()).collect();
         assert_eq!(fired, vec![true, true, false, false]);
     }
@@ -437,8 +486,12 @@ mod tests {
     #[test]
     fn priority_decides_and_lower_rules_still_count() {
         let faults = Faults::default();
-        let low = faults.arm(spec(serde_json::json!({"priority": 9, "action": {"type": "close"}}))).unwrap();
-        let high = faults.arm(spec(serde_json::json!({"priority": 1, "action": {"type": "truncate"}}))).unwrap();
+        let low = faults
+            .arm(spec(serde_json::json!({"priority": 9, "action": {"type": "close"}})))
+            .unwrap();
+        let high = faults
+            .arm(spec(serde_json::json!({"priority": 1, "action": {"type": "truncate"}})))
+            .unwrap();
         let fired = faults.evaluate(&req("/x", "")).unwrap();
         assert_eq!(fired.rule, high);
         assert_eq!(faults.get(low).unwrap().matched, 1);
@@ -449,8 +502,14 @@ mod tests {
     fn seeded_probability_is_reproducible_and_roughly_right() {
         let run = || {
             let faults = Faults::default();
-            faults.arm(spec(serde_json::json!({"probability": 0.25, "seed": 42, "action": {"type": "close"}}))).unwrap();
-            (0..2000).map(|_| faults.evaluate(&req("/x", "")).is_some()).collect::<Vec<_>>()
+            faults
+                .arm(spec(
+                    serde_json::json!({"probability": 0.25, "seed": 42, "action": {"type": "close"}}),
+                ))
+                .unwrap();
+            (0..2000)
+                .map(|_| faults.evaluate(&req("/x", "")).is_some())
+                .collect::<Vec<_>>()
         };
         let a = run();
         assert_eq!(a, run());
@@ -462,7 +521,9 @@ mod tests {
     #[test]
     fn bad_rules_are_refused_with_a_reason_and_files_arm_all_or_nothing() {
         let faults = Faults::default();
-        let err = faults.arm(spec(serde_json::json!({"path": "(", "action": {"type": "close"}}))).unwrap_err();
+        let err = faults
+            .arm(spec(serde_json::json!({"path": "(", "action": {"type": "close"}})))
+            .unwrap_err();
         assert!(err.to_string().contains("invalid regular expression in path"), "{err}");
         let err = faults.arm(spec(serde_json::json!({"probability": 2.0}))).unwrap_err();
         assert!(err.to_string().contains("between 0 and 1"));
@@ -476,7 +537,12 @@ mod tests {
     #[test]
     fn disarm_reports_unknown_ids() {
         let faults = Faults::default();
-        let id = faults.arm(FaultSpec { action: FaultAction::Close, ..spec(serde_json::json!({})) }).unwrap();
+        let id = faults
+            .arm(FaultSpec {
+                action: FaultAction::Close,
+                ..spec(serde_json::json!({}))
+            })
+            .unwrap();
         faults.disarm(id).unwrap();
         assert!(matches!(faults.disarm(id), Err(EngineError::NotFound(_))));
     }

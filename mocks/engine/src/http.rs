@@ -30,9 +30,7 @@ use tower::ServiceExt;
 
 use crate::Engine;
 use crate::fault::{FaultAction, RequestView};
-use crate::journal::{
-    Exchange, FaultHit, HttpRequestRecord, HttpResponseRecord, JournalEntry, Outcome, RecordedBody,
-};
+use crate::journal::{Exchange, FaultHit, HttpRequestRecord, HttpResponseRecord, JournalEntry, Outcome, RecordedBody};
 use crate::provider::Provider;
 
 /// Requests with a larger body are refused with 413; no provider in the seeds sends more.
@@ -145,21 +143,30 @@ pub async fn serve_provider(
     }
     drop(listener);
     if tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown()).await.is_err() {
-        tracing::warn!(provider = provider.name(), "connections still open after shutdown grace");
+        tracing::warn!(
+            provider = provider.name(),
+            "connections still open after shutdown grace"
+        );
     }
 }
 
 fn header_pairs(headers: &HeaderMap) -> Vec<(String, String)> {
     headers
         .iter()
-        .map(|(n, v)| (n.as_str().to_owned(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+        .map(|(n, v)| {
+            (
+                n.as_str().to_owned(),
+                String::from_utf8_lossy(v.as_bytes()).into_owned(),
+            )
+        })
         .collect()
 }
 
 fn simple_json(status: StatusCode, body: serde_json::Value) -> Response<Bytes> {
     let mut resp = Response::new(Bytes::from(body.to_string()));
     *resp.status_mut() = status;
-    resp.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    resp.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     resp
 }
 
@@ -172,10 +179,14 @@ fn fixed_answer(status: u16, body: &Option<serde_json::Value>, headers: &[(Strin
     let mut resp = Response::new(bytes);
     *resp.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     if is_json {
-        resp.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        resp.headers_mut()
+            .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     }
     for (name, value) in headers {
-        if let (Ok(n), Ok(v)) = (http::HeaderName::try_from(name.as_str()), HeaderValue::try_from(value.as_str())) {
+        if let (Ok(n), Ok(v)) = (
+            http::HeaderName::try_from(name.as_str()),
+            HeaderValue::try_from(value.as_str()),
+        ) {
             resp.headers_mut().insert(n, v);
         }
     }
@@ -207,7 +218,11 @@ async fn handle(ctx: Arc<Ctx>, req: Request<Incoming>) -> Result<Response<Respon
             at,
             duration_micros: started.elapsed().as_micros() as u64,
             fault,
-            exchange: Exchange::Http { request, response, outcome },
+            exchange: Exchange::Http {
+                request,
+                response,
+                outcome,
+            },
         });
     };
 
@@ -217,7 +232,10 @@ async fn handle(ctx: Arc<Ctx>, req: Request<Incoming>) -> Result<Response<Respon
             // Oversized or broken request body: answer in JSON and record what arrived.
             let too_large = e.downcast_ref::<http_body_util::LengthLimitError>().is_some();
             let (status, message) = if too_large {
-                (StatusCode::PAYLOAD_TOO_LARGE, format!("request body exceeds {MAX_REQUEST_BODY} bytes"))
+                (
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    format!("request body exceeds {MAX_REQUEST_BODY} bytes"),
+                )
             } else {
                 (StatusCode::BAD_REQUEST, format!("request body could not be read: {e}"))
             };
@@ -292,9 +310,18 @@ async fn handle(ctx: Arc<Ctx>, req: Request<Incoming>) -> Result<Response<Respon
     let (mut resp_parts, resp_bytes) = response.into_parts();
     let (outcome, wire_body) = match action {
         FaultAction::Truncate => {
-            resp_parts.headers.insert(CONTENT_LENGTH, HeaderValue::from(resp_bytes.len()));
+            resp_parts
+                .headers
+                .insert(CONTENT_LENGTH, HeaderValue::from(resp_bytes.len()));
             let half = resp_bytes.slice(..resp_bytes.len() / 2);
-            (Outcome::Truncated, CutBody { first: Some(half), flushed: false }.boxed())
+            (
+                Outcome::Truncated,
+                CutBody {
+                    first: Some(half),
+                    flushed: false,
+                }
+                .boxed(),
+            )
         }
         FaultAction::Malform => {
             let half = resp_bytes.slice(..resp_bytes.len() / 2);
@@ -343,7 +370,10 @@ pub fn percent_decode(text: &str) -> String {
     while i < bytes.len() {
         match bytes[i] {
             b'+' => out.push(b' '),
-            b'%' => match (bytes.get(i + 1).and_then(|&b| hex(b)), bytes.get(i + 2).and_then(|&b| hex(b))) {
+            b'%' => match (
+                bytes.get(i + 1).and_then(|&b| hex(b)),
+                bytes.get(i + 2).and_then(|&b| hex(b)),
+            ) {
                 (Some(hi), Some(lo)) => {
                     out.push(hi * 16 + lo);
                     i += 2;
@@ -382,7 +412,10 @@ mod tests {
     #[test]
     fn query_params() {
         assert_eq!(query_param(Some("draft=true&x=1"), "draft").as_deref(), Some("true"));
-        assert_eq!(query_param(Some("query=Max+M%C3%BCller"), "query").as_deref(), Some("Max Müller"));
+        assert_eq!(
+            query_param(Some("query=Max+M%C3%BCller"), "query").as_deref(),
+            Some("Max Müller")
+        );
         assert_eq!(query_param(Some("flag"), "flag").as_deref(), Some(""));
         assert_eq!(query_param(None, "x"), None);
     }

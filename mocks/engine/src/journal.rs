@@ -8,9 +8,9 @@
 //! Entries are transport-tagged: HTTP exchanges now, link-level frames for the ZVT terminal later.
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
 
 use base64::Engine as _;
 use serde::{Deserialize, Serialize};
@@ -125,7 +125,12 @@ impl RecordedBody {
         let cut = bytes.len() > MAX_RECORDED_BODY;
         let kept = &bytes[..bytes.len().min(MAX_RECORDED_BODY)];
         match std::str::from_utf8(kept) {
-            Ok(text) => Self { text: Some(text.to_owned()), base64: None, length: bytes.len(), cut },
+            Ok(text) => Self {
+                text: Some(text.to_owned()),
+                base64: None,
+                length: bytes.len(),
+                cut,
+            },
             Err(_) => Self {
                 text: None,
                 base64: Some(base64::engine::general_purpose::STANDARD.encode(kept)),
@@ -340,7 +345,15 @@ mod tests {
         assert_eq!(all.iter().map(|e| e.id).collect::<Vec<_>>(), vec![4, 5]);
         assert_eq!(journal.stats().dropped, 3);
         journal.clear();
-        assert_eq!(journal.stats(), JournalStats { enabled: true, len: 0, capacity: 2, dropped: 0 });
+        assert_eq!(
+            journal.stats(),
+            JournalStats {
+                enabled: true,
+                len: 0,
+                capacity: 2,
+                dropped: 0
+            }
+        );
         // Ids keep increasing after a clear, so `since` cursors held by clients stay valid.
         assert_eq!(journal.record(http_entry("tyrios", "/x", 200)), 6);
     }
@@ -359,9 +372,15 @@ mod tests {
         };
         let hits = journal.list(&filter);
         assert_eq!(hits.iter().map(|e| e.id).collect::<Vec<_>>(), vec![2]);
-        let newest = journal.list(&JournalFilter { limit: Some(1), ..Default::default() });
+        let newest = journal.list(&JournalFilter {
+            limit: Some(1),
+            ..Default::default()
+        });
         assert_eq!(newest[0].id, 3);
-        let since = journal.list(&JournalFilter { since: Some(2), ..Default::default() });
+        let since = journal.list(&JournalFilter {
+            since: Some(2),
+            ..Default::default()
+        });
         assert_eq!(since.iter().map(|e| e.id).collect::<Vec<_>>(), vec![3]);
     }
 

@@ -19,9 +19,7 @@ use sha2::{Digest, Sha256};
 use crate::errors::{Expected, TyriosError};
 use crate::model::{BonusMode, Company, Coupon, CouponEnvironment, CouponKind, CouponState, Lot, Mail, State, User};
 use crate::money::{Cents, cents_to_json, percent_of, ppm, valid_until};
-use crate::wire::{
-    CouponRef, TxKind, TxRequest, UserDataJson, UserMode, UserObject, UserRef,
-};
+use crate::wire::{CouponRef, TxKind, TxRequest, UserDataJson, UserMode, UserObject, UserRef};
 
 /// Search answers hold at most this many users (the seed: "maximal 50 Vorschläge").
 pub const MAX_SUGGESTIONS: usize = 50;
@@ -126,7 +124,9 @@ fn validate_hash(hash: &str) -> Result<String, TyriosError> {
 
 /// A plausible address: one `@`, something before it, a dotted domain after it, no spaces.
 pub fn is_valid_email(email: &str) -> bool {
-    let Some((local, domain)) = email.split_once('@') else { return false };
+    let Some((local, domain)) = email.split_once('@') else {
+        return false;
+    };
     !local.is_empty()
         && email.len() <= 254
         && !domain.contains('@')
@@ -139,7 +139,10 @@ pub fn is_valid_email(email: &str) -> bool {
 /// Looks a user up by hash (the seed's `GET UserData/[userHash]`).
 pub fn lookup_user(state: &State, hash: &str, now: Millis) -> Result<UserDataJson, TyriosError> {
     let hash = validate_hash(hash)?;
-    state.user_by_hash(&hash).map(|u| UserDataJson::of(u, now)).ok_or(TyriosError::UserNotFound)
+    state
+        .user_by_hash(&hash)
+        .map(|u| UserDataJson::of(u, now))
+        .ok_or(TyriosError::UserNotFound)
 }
 
 /// Users whose first name, last name or e-mail contain every word of `query`, case-insensitive,
@@ -203,7 +206,11 @@ fn generate_hash(state: &State, user_id: u64) -> String {
     (0u32..)
         .map(|attempt| {
             let digest = Sha256::digest(format!("{}:{user_id}:{attempt}", state.hash_salt));
-            digest.iter().take(15).map(|b| ALPHABET[*b as usize % 36] as char).collect::<String>()
+            digest
+                .iter()
+                .take(15)
+                .map(|b| ALPHABET[*b as usize % 36] as char)
+                .collect::<String>()
         })
         .find(|h| !state.by_hash.contains_key(h))
         .unwrap_or_default()
@@ -258,11 +265,19 @@ fn resolve_party(state: &State, req: &TxRequest) -> Result<Party, TyriosError> {
         (UserMode::Hash | UserMode::Search, UserRef::None) => Ok(Party::Nobody),
         (UserMode::Hash, UserRef::Hash(h)) => {
             let hash = validate_hash(h)?;
-            state.by_hash.get(&hash).map(|id| Party::Existing(*id)).ok_or(TyriosError::UserNotFound)
+            state
+                .by_hash
+                .get(&hash)
+                .map(|id| Party::Existing(*id))
+                .ok_or(TyriosError::UserNotFound)
         }
         (UserMode::Search, UserRef::Object(o)) => {
             let id = o.id.ok_or_else(|| TyriosError::MissingField("UserData.id".into()))?;
-            if state.users.contains_key(&id) { Ok(Party::Existing(id)) } else { Err(TyriosError::UserNotFound) }
+            if state.users.contains_key(&id) {
+                Ok(Party::Existing(id))
+            } else {
+                Err(TyriosError::UserNotFound)
+            }
         }
         (UserMode::Create, UserRef::Object(o)) => Ok(Party::New(validate_new_user(state, o)?)),
         (UserMode::Create, UserRef::None) => Err(TyriosError::MissingField("UserData".into())),
@@ -293,7 +308,10 @@ fn payable_coupons(state: &State, refs: &[CouponRef], now: Millis) -> Result<Vec
     refs.iter()
         .map(|r| {
             let code = normalise_code(&r.code)?;
-            let coupon = state.coupons.get(&code).ok_or_else(|| TyriosError::CouponUnknown(code.clone()))?;
+            let coupon = state
+                .coupons
+                .get(&code)
+                .ok_or_else(|| TyriosError::CouponUnknown(code.clone()))?;
             if coupon.state == CouponState::Registered {
                 return Err(TyriosError::CouponNotActivated(code));
             }
@@ -321,7 +339,10 @@ fn points_to_redeem(requested: Option<i64>, pool: i64, amount: Cents) -> Result<
     match requested {
         None => Ok(pool.min(amount)),
         Some(n) if n > amount => Err(TyriosError::RedeemExceedsAmount { requested: n, amount }),
-        Some(n) if n > pool => Err(TyriosError::InsufficientPoints { requested: n, available: pool }),
+        Some(n) if n > pool => Err(TyriosError::InsufficientPoints {
+            requested: n,
+            available: pool,
+        }),
         Some(n) => Ok(n),
     }
 }
@@ -354,7 +375,11 @@ pub fn execute(
     draft: bool,
     now: Millis,
 ) -> Result<TxRecord, TyriosError> {
-    let company = state.companies.get(&company_id).cloned().ok_or(TyriosError::Unauthorized)?;
+    let company = state
+        .companies
+        .get(&company_id)
+        .cloned()
+        .ok_or(TyriosError::Unauthorized)?;
     let has_user = !matches!(req.user, UserRef::None);
 
     // Shape of the request first, so a till learns about a missing field before a lookup fails.
@@ -364,7 +389,9 @@ pub fn execute(
                 return Err(TyriosError::UserOrCouponRequired);
             }
             require_product_group(req)?;
-            if req.total.is_none() && !(has_user && !req.coupons.is_empty()) {
+            // Without an amount, pos books the coupons onto the user's account (the seed's case 1.4).
+            let is_transfer = has_user && !req.coupons.is_empty();
+            if req.total.is_none() && !is_transfer {
                 return Err(TyriosError::MissingField("totalAmount".into()));
             }
         }
@@ -388,7 +415,12 @@ pub fn execute(
             require_product_group(req)?;
             match req.total {
                 None => return Err(TyriosError::MissingField("totalAmount".into())),
-                Some(0) => return Err(TyriosError::InvalidField("totalAmount".into(), Expected::PositiveAmount)),
+                Some(0) => {
+                    return Err(TyriosError::InvalidField(
+                        "totalAmount".into(),
+                        Expected::PositiveAmount,
+                    ));
+                }
                 Some(_) => {}
             }
         }
@@ -400,7 +432,10 @@ pub fn execute(
             match req.obtained_points {
                 None => return Err(TyriosError::MissingField("obtainedPoints".into())),
                 Some(n) if n <= 0 => {
-                    return Err(TyriosError::InvalidField("obtainedPoints".into(), Expected::PositiveCount));
+                    return Err(TyriosError::InvalidField(
+                        "obtainedPoints".into(),
+                        Expected::PositiveCount,
+                    ));
                 }
                 Some(_) => {}
             }
@@ -436,7 +471,11 @@ pub fn execute(
         company: company_id,
         kind,
         time: now,
-        user_id: if draft { plan.user_id.filter(|_| !matches!(party, Party::New(_))) } else { plan.user_id },
+        user_id: if draft {
+            plan.user_id.filter(|_| !matches!(party, Party::New(_)))
+        } else {
+            plan.user_id
+        },
         user: user_json_before,
         user_mode: req.user_mode,
         product_group: req.product_group.clone(),
@@ -459,7 +498,11 @@ pub fn execute(
         TxKind::Pos | TxKind::Coupon => {
             let coupons = payable_coupons(state, &req.coupons, now)?;
             let coupon_sum: Cents = coupons.iter().map(|c| c.value).sum();
-            let total = if kind == TxKind::Coupon { 0 } else { req.total.unwrap_or(0) };
+            let total = if kind == TxKind::Coupon {
+                0
+            } else {
+                req.total.unwrap_or(0)
+            };
             rec.total = total;
             if with_user {
                 // The coupons are converted into points on the account and deactivated.
@@ -479,13 +522,25 @@ pub fn execute(
                 }
                 if req.enable_point_redemption {
                     // Oldest points first, the converted coupon value being the newest.
-                    plan.lots_in.push(Lot { points: coupon_sum, valid_until: validity, source: None });
+                    plan.lots_in.push(Lot {
+                        points: coupon_sum,
+                        valid_until: validity,
+                        source: None,
+                    });
                     plan.consume = redeemed;
                 } else {
                     // Account points stay untouched: the redemption comes out of the coupons.
-                    plan.lots_in.push(Lot { points: coupon_sum - redeemed, valid_until: validity, source: None });
+                    plan.lots_in.push(Lot {
+                        points: coupon_sum - redeemed,
+                        valid_until: validity,
+                        source: None,
+                    });
                 }
-                plan.obtained_lot = Some(Lot { points: obtained, valid_until: validity, source: tx_id });
+                plan.obtained_lot = Some(Lot {
+                    points: obtained,
+                    valid_until: validity,
+                    source: tx_id,
+                });
             } else {
                 if company.coupon_environment == CouponEnvironment::PartiallyDigital
                     && coupon_sum > total
@@ -502,7 +557,10 @@ pub fn execute(
                         return Err(TyriosError::AnalogCouponPartial(c.coupon_code.clone()));
                     }
                     rec.coupons.push(line(c, c.value - take, None));
-                    plan.coupons.push(Coupon { value: c.value - take, ..c.clone() });
+                    plan.coupons.push(Coupon {
+                        value: c.value - take,
+                        ..c.clone()
+                    });
                 }
                 rec.start = coupon_sum;
                 rec.redeemed = redeemed;
@@ -530,7 +588,10 @@ pub fn execute(
                     None => {
                         let value = given.ok_or_else(|| TyriosError::CouponValueMissing(code.clone()))?;
                         if value == 0 {
-                            return Err(TyriosError::InvalidField("couponValue".into(), Expected::PositiveAmount));
+                            return Err(TyriosError::InvalidField(
+                                "couponValue".into(),
+                                Expected::PositiveAmount,
+                            ));
                         }
                         next_coupon_id += 1;
                         let coupon = Coupon {
@@ -559,7 +620,11 @@ pub fn execute(
                 rec.coupons.push(l);
                 plan.coupons.push(sold);
             }
-            let own = if with_user && req.enable_point_redemption { start } else { 0 };
+            let own = if with_user && req.enable_point_redemption {
+                start
+            } else {
+                0
+            };
             let redeemed = points_to_redeem(req.redeemed_points, own, total)?;
             rec.total = total;
             rec.redeemed = redeemed;
@@ -578,7 +643,11 @@ pub fn execute(
             rec.resulting = start + total;
             rec.available_obtained = total;
             rec.obtained_valid_until = Some(validity);
-            plan.obtained_lot = Some(Lot { points: total, valid_until: validity, source: tx_id });
+            plan.obtained_lot = Some(Lot {
+                points: total,
+                valid_until: validity,
+                source: tx_id,
+            });
         }
         TxKind::SpecialPoints => {
             let obtained = req.obtained_points.unwrap_or(0);
@@ -586,7 +655,11 @@ pub fn execute(
             rec.resulting = start + obtained;
             rec.available_obtained = obtained;
             rec.obtained_valid_until = Some(validity);
-            plan.obtained_lot = Some(Lot { points: obtained, valid_until: validity, source: tx_id });
+            plan.obtained_lot = Some(Lot {
+                points: obtained,
+                valid_until: validity,
+                source: tx_id,
+            });
         }
     }
     rec.fee = percent_of(rec.total, ppm(company.transaction_fee_percentage));
@@ -706,7 +779,11 @@ pub fn transaction_answer<'a>(rec: &'a TxRecord, company: &'a Company, available
                     id: c.id,
                     coupon_code: &c.code,
                     coupon_value: cents_to_json(c.value_after),
-                    original_value: if c.original != c.value_after { cents_to_json(c.original) } else { Value::Null },
+                    original_value: if c.original != c.value_after {
+                        cents_to_json(c.original)
+                    } else {
+                        Value::Null
+                    },
                     valid_until: c.valid_until,
                     mode: c.mode,
                 })
@@ -764,7 +841,11 @@ pub fn available_obtained_now(state: &State, rec: &TxRecord, now: Millis) -> i64
     let (Some(tx), Some(user)) = (rec.id, rec.user_id.and_then(|id| state.users.get(&id))) else {
         return 0;
     };
-    user.lots.iter().filter(|l| l.source == Some(tx) && l.valid_until > now).map(|l| l.points).sum()
+    user.lots
+        .iter()
+        .filter(|l| l.source == Some(tx) && l.valid_until > now)
+        .map(|l| l.points)
+        .sum()
 }
 
 /// Filters for the transaction overview.
@@ -784,7 +865,9 @@ pub struct OverviewQuery {
 
 /// The transaction overview of a company (our design; the seed names it without an endpoint).
 pub fn overview(state: &State, company_id: u64, q: &OverviewQuery, now: Millis) -> Value {
-    let Some(company) = state.companies.get(&company_id) else { return json!({"total": 0, "transactions": []}) };
+    let Some(company) = state.companies.get(&company_id) else {
+        return json!({"total": 0, "transactions": []});
+    };
     let matching: Vec<&TxRecord> = state
         .transactions
         .iter()

@@ -213,7 +213,8 @@ impl TyriosError {
                 ),
                 "SEARCH" => pick(
                     "Bei userMode SEARCH muss UserData das gefundene UserData-Objekt mit id sein.".into(),
-                    "With userMode SEARCH, UserData must be the UserData object found by the search, with its id.".into(),
+                    "With userMode SEARCH, UserData must be the UserData object found by the search, with its id."
+                        .into(),
                 ),
                 _ => pick(
                     "Bei userMode CREATE muss UserData ein UserData-Objekt des neuen Benutzers sein.".into(),
@@ -228,7 +229,10 @@ impl TyriosError {
                 "Der Benutzer-Hash darf nur Buchstaben A–Z und Ziffern enthalten.".into(),
                 "The user hash may only contain the letters A–Z and digits.".into(),
             ),
-            Self::UserNotFound => pick("Der Benutzer wurde nicht gefunden.".into(), "The user was not found.".into()),
+            Self::UserNotFound => pick(
+                "Der Benutzer wurde nicht gefunden.".into(),
+                "The user was not found.".into(),
+            ),
             Self::UserRequired => pick(
                 "Für diese Transaktionsart muss ein Benutzer (UserData) angegeben werden.".into(),
                 "This kind of transaction requires a user (UserData).".into(),
@@ -238,7 +242,8 @@ impl TyriosError {
                 "A user (UserData) or a coupon (BonusPointCouponData) must be given.".into(),
             ),
             Self::CouponRequired => pick(
-                "Für diese Transaktionsart muss mindestens ein Gutschein (BonusPointCouponData) angegeben werden.".into(),
+                "Für diese Transaktionsart muss mindestens ein Gutschein (BonusPointCouponData) angegeben werden."
+                    .into(),
                 "This kind of transaction requires at least one coupon (BonusPointCouponData).".into(),
             ),
             Self::InvalidEmail(e) => pick(
@@ -286,8 +291,12 @@ impl TyriosError {
                 format!("The new coupon '{c}' needs a value (couponValue)."),
             ),
             Self::CouponExceedsAmount(c) => pick(
-                format!("Der Gutschein '{c}' ist mehr wert als der Einkauf; ohne Benutzer ist das in einer teilweise digitalisierten Umgebung nicht möglich."),
-                format!("The coupon '{c}' is worth more than the purchase; without a user this is not possible in a partially digital environment."),
+                format!(
+                    "Der Gutschein '{c}' ist mehr wert als der Einkauf; ohne Benutzer ist das in einer teilweise digitalisierten Umgebung nicht möglich."
+                ),
+                format!(
+                    "The coupon '{c}' is worth more than the purchase; without a user this is not possible in a partially digital environment."
+                ),
             ),
             Self::AnalogCouponPartial(c) => pick(
                 format!("Der analoge Gutschein '{c}' kann nur vollständig eingelöst werden."),
@@ -328,7 +337,10 @@ mod tests {
 
     #[test]
     fn the_seeds_one_message_is_used_verbatim() {
-        assert_eq!(TyriosError::DuplicateEntry.message(Lang::De), "Es existiert bereits ein identischer Eintrag.");
+        assert_eq!(
+            TyriosError::DuplicateEntry.message(Lang::De),
+            "Es existiert bereits ein identischer Eintrag."
+        );
     }
 
     #[test]
@@ -338,7 +350,10 @@ mod tests {
             TyriosError::MissingField("productGroup".into()),
             TyriosError::InvalidField("totalAmount".into(), Expected::Amount(AmountProblem::NotANumber)),
             TyriosError::HashLength(14),
-            TyriosError::InsufficientPoints { requested: 213, available: 113 },
+            TyriosError::InsufficientPoints {
+                requested: 213,
+                available: 113,
+            },
             TyriosError::CouponValueOverwrite("AB4DEFGJ".into()),
         ];
         for e in samples {

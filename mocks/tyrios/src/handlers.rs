@@ -6,7 +6,8 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::{FromRequestParts, Path, State};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -36,21 +37,29 @@ pub fn router(inner: Arc<Inner>) -> Router {
             .route(&format!("{p}/UserData/"), get(search_users).post(create_user))
             .route(&format!("{p}/UserData/eMail"), get(email_in_use))
             .route(&format!("{p}/UserData/{{hash}}"), get(lookup_user))
-            .route(&format!("{p}/UserData/{{hash}}/BonusPointTransaction"), get(user_overview))
+            .route(
+                &format!("{p}/UserData/{{hash}}/BonusPointTransaction"),
+                get(user_overview),
+            )
             .route(&format!("{p}/BonusPointTransaction"), get(company_overview))
             .route(&format!("{p}/BonusPointTransaction/"), get(company_overview))
-            .route(&format!("{p}/BonusPointTransaction/{{segment}}"), get(transaction_by_id).post(transaction));
+            .route(
+                &format!("{p}/BonusPointTransaction/{{segment}}"),
+                get(transaction_by_id).post(transaction),
+            );
     }
     router
         .fallback(|| async { TyriosError::UnknownEndpoint.into_response_in(Lang::De) })
         .method_not_allowed_fallback(|| async {
-            let body = json!({"error": "Exception", "message": "Die HTTP-Methode ist für diesen Endpunkt nicht erlaubt."});
+            let body =
+                json!({"error": "Exception", "message": "Die HTTP-Methode ist für diesen Endpunkt nicht erlaubt."});
             (axum::http::StatusCode::METHOD_NOT_ALLOWED, axum::Json(body)).into_response()
         })
         .with_state(inner)
 }
 
-/// The authenticated caller.
+/// The authenticated caller: an extractor, so every handler is authenticated before it runs and
+/// a missing or wrong login answers 401 in the provider's format.
 struct Caller {
     company: u64,
     lang: Lang,
@@ -63,19 +72,33 @@ fn lang_from_accept(headers: &HeaderMap) -> Lang {
     }
 }
 
-fn authenticate(inner: &Inner, headers: &HeaderMap) -> Result<Caller, Response> {
-    let refuse = || TyriosError::Unauthorized.into_response_in(lang_from_accept(headers));
-    let value = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).ok_or_else(refuse)?;
-    let (scheme, encoded) = value.trim().split_once(' ').ok_or_else(refuse)?;
+fn basic_credentials(headers: &HeaderMap) -> Option<(String, String)> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, encoded) = value.trim().split_once(' ')?;
     if !scheme.eq_ignore_ascii_case("basic") {
-        return Err(refuse());
+        return None;
     }
-    let decoded = base64::engine::general_purpose::STANDARD.decode(encoded.trim()).map_err(|_| refuse())?;
-    let decoded = String::from_utf8(decoded).map_err(|_| refuse())?;
-    let (login, password) = decoded.split_once(':').ok_or_else(refuse)?;
-    let state = inner.lock();
-    let cred = state.authenticate(login, password).ok_or_else(refuse)?;
-    Ok(Caller { company: cred.company, lang: cred.language })
+    let decoded = base64::engine::general_purpose::STANDARD.decode(encoded.trim()).ok()?;
+    let (login, password) = String::from_utf8(decoded)
+        .ok()?
+        .split_once(':')
+        .map(|(l, p)| (l.to_owned(), p.to_owned()))?;
+    Some((login, password))
+}
+
+impl FromRequestParts<Arc<Inner>> for Caller {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, inner: &Arc<Inner>) -> Result<Self, Response> {
+        let found = basic_credentials(&parts.headers).and_then(|(login, password)| {
+            let state = inner.lock();
+            state.authenticate(&login, &password).map(|c| Caller {
+                company: c.company,
+                lang: c.language,
+            })
+        });
+        found.ok_or_else(|| TyriosError::Unauthorized.into_response_in(lang_from_accept(&parts.headers)))
+    }
 }
 
 fn answer<T: serde::Serialize>(lang: Lang, result: Result<T, TyriosError>) -> Response {
@@ -85,21 +108,13 @@ fn answer<T: serde::Serialize>(lang: Lang, result: Result<T, TyriosError>) -> Re
     }
 }
 
-async fn lookup_user(State(inner): Shared, Path(hash): Path<String>, headers: HeaderMap) -> Response {
-    let caller = match authenticate(&inner, &headers) {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
+async fn lookup_user(State(inner): Shared, caller: Caller, Path(hash): Path<String>) -> Response {
     let now = inner.clock.now_ms();
     let hash = possim_engine::http::percent_decode(&hash);
     answer(caller.lang, domain::lookup_user(&inner.lock(), &hash, now))
 }
 
-async fn search_users(State(inner): Shared, uri: Uri, headers: HeaderMap) -> Response {
-    let caller = match authenticate(&inner, &headers) {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
+async fn search_users(State(inner): Shared, caller: Caller, uri: Uri) -> Response {
     let result = match query_param(uri.query(), "query").filter(|q| !q.trim().is_empty()) {
         None => Err(TyriosError::MissingParameter("query")),
         Some(q) => {
@@ -110,11 +125,7 @@ async fn search_users(State(inner): Shared, uri: Uri, headers: HeaderMap) -> Res
     answer(caller.lang, result)
 }
 
-async fn email_in_use(State(inner): Shared, uri: Uri, headers: HeaderMap) -> Response {
-    let caller = match authenticate(&inner, &headers) {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
+async fn email_in_use(State(inner): Shared, caller: Caller, uri: Uri) -> Response {
     let result = match query_param(uri.query(), "email").filter(|q| !q.trim().is_empty()) {
         None => Err(TyriosError::MissingParameter("email")),
         Some(email) => domain::email_in_use(&inner.lock(), &email).map(|used| json!({"emailInUse": used})),
@@ -122,15 +133,13 @@ async fn email_in_use(State(inner): Shared, uri: Uri, headers: HeaderMap) -> Res
     answer(caller.lang, result)
 }
 
-async fn create_user(State(inner): Shared, headers: HeaderMap, body: Bytes) -> Response {
-    let caller = match authenticate(&inner, &headers) {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
-    let result = parse_object(&body).and_then(|obj| parse_user_object(&obj, "")).and_then(|user| {
-        let now = inner.clock.now_ms();
-        domain::create_user(&mut inner.lock(), &user, now)
-    });
+async fn create_user(State(inner): Shared, caller: Caller, body: Bytes) -> Response {
+    let result = parse_object(&body)
+        .and_then(|obj| parse_user_object(&obj, ""))
+        .and_then(|user| {
+            let now = inner.clock.now_ms();
+            domain::create_user(&mut inner.lock(), &user, now)
+        });
     answer(caller.lang, result)
 }
 
@@ -143,11 +152,13 @@ fn draft_flag(uri: &Uri) -> Result<bool, TyriosError> {
     }
 }
 
-async fn transaction(State(inner): Shared, Path(segment): Path<String>, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
-    let caller = match authenticate(&inner, &headers) {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
+async fn transaction(
+    State(inner): Shared,
+    caller: Caller,
+    Path(segment): Path<String>,
+    uri: Uri,
+    body: Bytes,
+) -> Response {
     let Some(kind) = TxKind::from_segment(&segment) else {
         return TyriosError::UnknownEndpoint.into_response_in(caller.lang);
     };
@@ -167,22 +178,24 @@ async fn transaction(State(inner): Shared, Path(segment): Path<String>, uri: Uri
     }
 }
 
-async fn transaction_by_id(State(inner): Shared, Path(segment): Path<String>, headers: HeaderMap) -> Response {
-    let caller = match authenticate(&inner, &headers) {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
+async fn transaction_by_id(State(inner): Shared, caller: Caller, Path(segment): Path<String>) -> Response {
     let Ok(id) = segment.parse::<u64>() else {
         return TyriosError::UnknownEndpoint.into_response_in(caller.lang);
     };
     let now = inner.clock.now_ms();
-    answer(caller.lang, domain::transaction_by_id(&inner.lock(), caller.company, id, now))
+    answer(
+        caller.lang,
+        domain::transaction_by_id(&inner.lock(), caller.company, id, now),
+    )
 }
 
 fn overview_query(uri: &Uri) -> Result<OverviewQuery, TyriosError> {
     let number = |name: &'static str| -> Result<Option<i64>, TyriosError> {
         query_param(uri.query(), name)
-            .map(|v| v.parse::<i64>().map_err(|_| TyriosError::InvalidParameter(name, Expected::Count)))
+            .map(|v| {
+                v.parse::<i64>()
+                    .map_err(|_| TyriosError::InvalidParameter(name, Expected::Count))
+            })
             .transpose()
     };
     let limit = number("limit")?.unwrap_or(50);
@@ -202,11 +215,7 @@ fn overview_query(uri: &Uri) -> Result<OverviewQuery, TyriosError> {
     })
 }
 
-async fn company_overview(State(inner): Shared, uri: Uri, headers: HeaderMap) -> Response {
-    let caller = match authenticate(&inner, &headers) {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
+async fn company_overview(State(inner): Shared, caller: Caller, uri: Uri) -> Response {
     let result = overview_query(&uri).and_then(|mut q| {
         let state = inner.lock();
         if let Some(hash) = query_param(uri.query(), "userHash") {
@@ -218,11 +227,7 @@ async fn company_overview(State(inner): Shared, uri: Uri, headers: HeaderMap) ->
     answer(caller.lang, result)
 }
 
-async fn user_overview(State(inner): Shared, Path(hash): Path<String>, uri: Uri, headers: HeaderMap) -> Response {
-    let caller = match authenticate(&inner, &headers) {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
+async fn user_overview(State(inner): Shared, caller: Caller, Path(hash): Path<String>, uri: Uri) -> Response {
     let result = overview_query(&uri).and_then(|mut q| {
         let state = inner.lock();
         q.user_id = domain::lookup_user(&state, &hash, 0)?.id;

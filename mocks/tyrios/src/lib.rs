@@ -57,7 +57,12 @@ impl TyriosMock {
     pub fn new(clock: Arc<Clock>) -> Self {
         let empty = DataSet::from_files("empty", []).expect("an empty data set is valid");
         let state = State::from_data_set(&empty).expect("an empty state is valid");
-        Self { inner: Arc::new(Inner { state: Mutex::new(state), clock }) }
+        Self {
+            inner: Arc::new(Inner {
+                state: Mutex::new(state),
+                clock,
+            }),
+        }
     }
 
     /// Direct access for tests and benchmarks that bypass HTTP.
@@ -124,7 +129,11 @@ impl Provider for TyriosMock {
             .iter()
             .filter_map(|t| {
                 let company = state.companies.get(&t.company)?;
-                Some(domain::transaction_json(t, company, domain::available_obtained_now(&state, t, now)))
+                Some(domain::transaction_json(
+                    t,
+                    company,
+                    domain::available_obtained_now(&state, t, now),
+                ))
             })
             .collect();
         json!({
@@ -149,7 +158,11 @@ impl Provider for TyriosMock {
         let mut state = self.inner.lock();
         let company = match change.company {
             Some(c) => c,
-            None => *state.companies.keys().next().ok_or("tyrios competing change: no company in the data set")?,
+            None => *state
+                .companies
+                .keys()
+                .next()
+                .ok_or("tyrios competing change: no company in the data set")?,
         };
         let rec = domain::execute(&mut state, company, kind, &req, false, now).map_err(|e| e.to_string())?;
         let company = &state.companies[&company];

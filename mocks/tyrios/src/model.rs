@@ -132,7 +132,12 @@ impl User {
 
     /// Moves lots that expired by `now` from the balance into `expired_points`.
     pub fn expire(&mut self, now: Millis) {
-        let expired: i64 = self.lots.iter().filter(|l| l.valid_until <= now).map(|l| l.points).sum();
+        let expired: i64 = self
+            .lots
+            .iter()
+            .filter(|l| l.valid_until <= now)
+            .map(|l| l.points)
+            .sum();
         if expired > 0 || self.lots.iter().any(|l| l.valid_until <= now) {
             self.expired_points += expired;
             self.lots.retain(|l| l.valid_until > now);
@@ -144,7 +149,11 @@ impl User {
         if lot.points <= 0 {
             return;
         }
-        let pos = self.lots.iter().rposition(|l| l.valid_until <= lot.valid_until).map_or(0, |p| p + 1);
+        let pos = self
+            .lots
+            .iter()
+            .rposition(|l| l.valid_until <= lot.valid_until)
+            .map_or(0, |p| p + 1);
         self.lots.insert(pos, lot);
     }
 
@@ -383,10 +392,16 @@ impl State {
             if company.bonus_point_mode == BonusMode::Percentage
                 && !(0.0..=1.0).contains(&company.bonus_point_percentage)
             {
-                return Err(format!("company {}: bonusPointPercentage must be between 0 and 1", company.id));
+                return Err(format!(
+                    "company {}: bonusPointPercentage must be between 0 and 1",
+                    company.id
+                ));
             }
             if ppm(company.transaction_fee_percentage) < 0 {
-                return Err(format!("company {}: transactionFeePercentage must not be negative", company.id));
+                return Err(format!(
+                    "company {}: transactionFeePercentage must not be negative",
+                    company.id
+                ));
             }
             if state.companies.insert(company.id, company).is_some() {
                 return Err("two companies share one id".into());
@@ -394,7 +409,10 @@ impl State {
         }
         for cred in &state.credentials {
             if !state.companies.contains_key(&cred.company) {
-                return Err(format!("credential {:?} names unknown company {}", cred.login, cred.company));
+                return Err(format!(
+                    "credential {:?} names unknown company {}",
+                    cred.login, cred.company
+                ));
             }
         }
         for u in file.users {
@@ -413,10 +431,18 @@ impl State {
                 expired_points: 0,
             };
             if let Some(points) = u.points {
-                user.add_lot(Lot { points, valid_until: u.points_valid_until.unwrap_or(NO_EXPIRY), source: None });
+                user.add_lot(Lot {
+                    points,
+                    valid_until: u.points_valid_until.unwrap_or(NO_EXPIRY),
+                    source: None,
+                });
             }
             for lot in u.lots {
-                user.add_lot(Lot { points: lot.points, valid_until: lot.valid_until, source: None });
+                user.add_lot(Lot {
+                    points: lot.points,
+                    valid_until: lot.valid_until,
+                    source: None,
+                });
             }
             if user.lots.iter().any(|l| l.points < 0) {
                 return Err(format!("user {}: points must not be negative", u.id));
@@ -479,11 +505,15 @@ impl State {
 
     /// The credential for a Basic-auth login, if the password matches.
     pub fn authenticate(&self, login: &str, password: &str) -> Option<&Credential> {
-        self.credentials.iter().find(|c| c.login == login && c.password == password)
+        self.credentials
+            .iter()
+            .find(|c| c.login == login && c.password == password)
     }
 
     /// A user by hash (case-insensitive).
     pub fn user_by_hash(&self, hash: &str) -> Option<&User> {
-        self.by_hash.get(&hash.to_ascii_uppercase()).and_then(|id| self.users.get(id))
+        self.by_hash
+            .get(&hash.to_ascii_uppercase())
+            .and_then(|id| self.users.get(id))
     }
 }

@@ -194,7 +194,10 @@ pub fn parse_user_object(obj: &Map<String, Value>, prefix: &str) -> Result<UserO
     let p = |k: &str| format!("{prefix}{k}");
     let id = match present(obj, "id") {
         None => None,
-        Some(v) => Some(v.as_u64().ok_or_else(|| TyriosError::InvalidField(p("id"), Expected::Count))?),
+        Some(v) => Some(
+            v.as_u64()
+                .ok_or_else(|| TyriosError::InvalidField(p("id"), Expected::Count))?,
+        ),
     };
     Ok(UserObject {
         id,
@@ -204,7 +207,10 @@ pub fn parse_user_object(obj: &Map<String, Value>, prefix: &str) -> Result<UserO
         unique_user_hash: opt_string(obj, "uniqueUserHash", &p("uniqueUserHash"))?.filter(|s| !s.trim().is_empty()),
         birthday: match present(obj, "birthday") {
             None => None,
-            Some(v) => Some(v.as_i64().ok_or_else(|| TyriosError::InvalidField(p("birthday"), Expected::Count))?),
+            Some(v) => Some(
+                v.as_i64()
+                    .ok_or_else(|| TyriosError::InvalidField(p("birthday"), Expected::Count))?,
+            ),
         }
         .filter(|b| *b != 0),
     })
@@ -235,7 +241,10 @@ pub fn parse_tx_request(body: &[u8]) -> Result<TxRequest, TyriosError> {
         Some(Value::Array(items)) => {
             for (i, item) in items.iter().enumerate() {
                 let Value::Object(c) = item else {
-                    return Err(TyriosError::InvalidField(format!("BonusPointCouponData[{i}]"), Expected::Object));
+                    return Err(TyriosError::InvalidField(
+                        format!("BonusPointCouponData[{i}]"),
+                        Expected::Object,
+                    ));
                 };
                 let code = opt_string(c, "couponCode", &format!("BonusPointCouponData[{i}].couponCode"))?
                     .ok_or_else(|| TyriosError::MissingField(format!("BonusPointCouponData[{i}].couponCode")))?;
@@ -243,7 +252,12 @@ pub fn parse_tx_request(body: &[u8]) -> Result<TxRequest, TyriosError> {
                 coupons.push(CouponRef { code, value });
             }
         }
-        Some(_) => return Err(TyriosError::InvalidField("BonusPointCouponData".into(), Expected::ArrayOfObjects)),
+        Some(_) => {
+            return Err(TyriosError::InvalidField(
+                "BonusPointCouponData".into(),
+                Expected::ArrayOfObjects,
+            ));
+        }
     }
     // Version 2 of the API carried a single top-level couponCode; accept it when the array is absent.
     if coupons.is_empty()
@@ -253,7 +267,10 @@ pub fn parse_tx_request(body: &[u8]) -> Result<TxRequest, TyriosError> {
     }
     let obtained_points = match present(&obj, "obtainedPoints") {
         None => None,
-        Some(v) => Some(v.as_i64().ok_or_else(|| TyriosError::InvalidField("obtainedPoints".into(), Expected::PositiveCount))?),
+        Some(v) => Some(
+            v.as_i64()
+                .ok_or_else(|| TyriosError::InvalidField("obtainedPoints".into(), Expected::PositiveCount))?,
+        ),
     };
     Ok(TxRequest {
         user,
@@ -311,9 +328,11 @@ impl UserDataJson {
             name: obj.name.clone(),
             e_mail: obj.e_mail.clone(),
             current_bonus_points: 0,
-            unique_user_hash_part: obj.unique_user_hash.as_deref().map(|h| hash_part(&h.to_ascii_uppercase())),
+            unique_user_hash_part: obj
+                .unique_user_hash
+                .as_deref()
+                .map(|h| hash_part(&h.to_ascii_uppercase())),
             birthday: obj.birthday.unwrap_or(0),
         }
     }
 }
-

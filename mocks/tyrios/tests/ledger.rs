@@ -67,7 +67,13 @@ state = "active"
 
 const USERS: [&str; 3] = ["UQBUFDJALK4WXYC", "AAAAAAAAAAAAAA2", "AAAAAAAAAAAAAA3"];
 const CODES: [&str; 6] = ["AB4DEFGH", "AN000001", "AB4DEFGJ", "SMALL001", "NEWCODE1", "NEWCODE2"];
-const KINDS: [TxKind; 5] = [TxKind::Pos, TxKind::Coupon, TxKind::CouponActivation, TxKind::Cash, TxKind::SpecialPoints];
+const KINDS: [TxKind; 5] = [
+    TxKind::Pos,
+    TxKind::Coupon,
+    TxKind::CouponActivation,
+    TxKind::Cash,
+    TxKind::SpecialPoints,
+];
 
 #[derive(Debug, Clone)]
 struct Op {
@@ -124,14 +130,20 @@ fn body(op: &Op) -> Vec<u8> {
 
 fn mock() -> TyriosMock {
     let mock = TyriosMock::new(Arc::new(Clock::frozen(NOW)));
-    mock.load(&DataSet::from_files("ledger", [("tyrios.toml", DATA)]).unwrap()).unwrap();
+    mock.load(&DataSet::from_files("ledger", [("tyrios.toml", DATA)]).unwrap())
+        .unwrap();
     mock
 }
 
 /// Points on accounts plus the value of sold coupons (1 point = 1 cent).
 fn ledger(state: &State) -> i64 {
     let users: i64 = state.users.values().map(|u| u.balance(NOW)).sum();
-    let coupons: i64 = state.coupons.values().filter(|c| c.state == CouponState::Active).map(|c| c.value).sum();
+    let coupons: i64 = state
+        .coupons
+        .values()
+        .filter(|c| c.state == CouponState::Active)
+        .map(|c| c.value)
+        .sum();
     users + coupons
 }
 
@@ -221,11 +233,16 @@ fn expired_lots_are_not_spent_and_oldest_points_go_first() {
     let mut state = mock.inner().lock();
     // User 2 has 500 points valid until 2020-09-13 and 40 until the end of 2022. At NOW (2019)
     // both are valid; spending 520 takes the older lot first and leaves 20 of the newer one.
-    let req = parse_tx_request(br#"{"UserData":"AAAAAAAAAAAAAA2","productGroup":"x","totalAmount":5.2,"userMode":"HASH"}"#).unwrap();
+    let req =
+        parse_tx_request(br#"{"UserData":"AAAAAAAAAAAAAA2","productGroup":"x","totalAmount":5.2,"userMode":"HASH"}"#)
+            .unwrap();
     let rec = domain::execute(&mut state, 6, TxKind::Pos, &req, false, NOW).unwrap();
     assert_eq!(rec.redeemed, 520);
     let user = &state.users[&2];
-    assert_eq!(user.lots.iter().map(|l| (l.points, l.valid_until)).collect::<Vec<_>>(), vec![(20, 1_672_527_600_000)]);
+    assert_eq!(
+        user.lots.iter().map(|l| (l.points, l.valid_until)).collect::<Vec<_>>(),
+        vec![(20, 1_672_527_600_000)]
+    );
     // After the remaining lot's validity nothing is left to spend.
     assert_eq!(user.balance(1_672_527_600_000), 0);
 }
