@@ -208,3 +208,76 @@ async fn a_taken_port_is_reported_with_a_hint() {
         "{err}"
     );
 }
+
+/// A user copies a built-in data set, edits it, and points a config file at it.
+#[tokio::test]
+async fn config_file_and_data_set_directory() {
+    let dir = std::env::temp_dir().join(format!("possim-config-{}", std::process::id()));
+    let set = dir.join("my-set");
+    std::fs::create_dir_all(&set).unwrap();
+    let source = concat!(env!("CARGO_MANIFEST_DIR"), "/mocks/datasets/default");
+    std::fs::copy(format!("{source}/possim.toml"), set.join("possim.toml")).unwrap();
+    let tyrios = std::fs::read_to_string(format!("{source}/tyrios.toml")).unwrap();
+    std::fs::write(set.join("tyrios.toml"), tyrios.replace("points = 213", "points = 999")).unwrap();
+    let config = dir.join("possim.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "data = {:?}\nclock = \"2024-02-29T10:00:00Z\"\n[journal]\ncapacity = 7\n",
+            set.display().to_string()
+        ),
+    )
+    .unwrap();
+
+    let possim = Possim::start("", &["--config", config.to_str().unwrap()]).await;
+    let (_, user) = possim
+        .tyrios("GET", "/BonusPointManagement/UserData/UQBUFDJALK4WXYC", None)
+        .await;
+    assert_eq!(user["currentBonusPoints"], 999);
+    let (_, health) = possim.admin("GET", "/__admin/health", None).await;
+    assert_eq!(health["clock"]["iso"], "2024-02-29T10:00:00Z");
+    assert_eq!(
+        possim.admin("GET", "/__admin/journal", None).await.1["stats"]["capacity"],
+        7
+    );
+    // The --clock of the config survives a reset.
+    possim.admin("POST", "/__admin/reset", None).await;
+    assert_eq!(
+        possim.admin("GET", "/__admin/clock", None).await.1["iso"],
+        "2024-02-29T10:00:00Z"
+    );
+
+    // A typo in a data set file is refused with the file and key named, and the old set stays.
+    std::fs::write(set.join("tyrios.toml"), "nextUserID = 5\n").unwrap();
+    let (status, err) = possim
+        .admin("POST", "/__admin/dataset", Some(json!({"path": set.to_str().unwrap()})))
+        .await;
+    assert_eq!(status, 400);
+    let message = err["error"].as_str().unwrap();
+    assert!(
+        message.contains("tyrios.toml") && message.contains("nextUserID"),
+        "{message}"
+    );
+    let (_, user) = possim
+        .tyrios("GET", "/BonusPointManagement/UserData/UQBUFDJALK4WXYC", None)
+        .await;
+    assert_eq!(user["currentBonusPoints"], 999);
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[tokio::test]
+async fn delay_rule_holds_the_answer_back() {
+    let possim = Possim::start("seed-examples", &[]).await;
+    possim
+        .admin("POST", "/__admin/faults", Some(json!({"delayMs": 120, "times": 1})))
+        .await;
+    let (status, _) = possim
+        .tyrios("GET", "/BonusPointManagement/UserData/UQBUFDJALK4WXYC", None)
+        .await;
+    assert_eq!(status, 200);
+    let (_, journal) = possim.admin("GET", "/__admin/journal", None).await;
+    let entry = &journal["entries"][0];
+    assert_eq!(entry["fault"]["action"], "delay");
+    // The delay is part of the recorded answer time (a lower bound, not a timing expectation).
+    assert!(entry["durationMicros"].as_u64().unwrap() >= 120_000, "{entry}");
+}

@@ -17,18 +17,12 @@ pub struct Possim {
 }
 
 impl Possim {
-    /// Starts `possim serve --data <data>` with extra arguments.
+    /// Starts `possim serve --data <data>` with extra arguments (no `--data` when `data` is empty).
     pub async fn start(data: &str, extra: &[&str]) -> Self {
+        let data_args: &[&str] = if data.is_empty() { &[] } else { &["--data", data] };
         let mut child = Command::new(env!("CARGO_BIN_EXE_possim"))
-            .args([
-                "serve",
-                "--data",
-                data,
-                "--admin",
-                "127.0.0.1:0",
-                "--tyrios",
-                "127.0.0.1:0",
-            ])
+            .args(["serve", "--admin", "127.0.0.1:0", "--tyrios", "127.0.0.1:0"])
+            .args(data_args)
             .args(extra)
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
