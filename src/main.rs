@@ -39,6 +39,18 @@ enum Command {
     Serve(ServeArgs),
     /// List the built-in data sets.
     Datasets,
+    /// ZVT tools.
+    #[command(subcommand)]
+    Zvt(ZvtCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum ZvtCommand {
+    /// Print an APDU, several APDUs or a serial frame (DLE STX ...) in human-readable form.
+    Decode {
+        /// Hex bytes; spaces, colons and a 0x prefix are ignored. Reads standard input when absent.
+        hex: Vec<String>,
+    },
 }
 
 #[derive(Debug, clap::Args)]
@@ -69,8 +81,18 @@ struct ServeArgs {
     no_journal: bool,
 }
 
-fn main() -> anyhow::Result<()> {
-    let cli = Cli::parse();
+fn main() -> std::process::ExitCode {
+    match run(Cli::parse()) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            // One readable line with the whole cause chain, whatever RUST_BACKTRACE says.
+            eprintln!("possim: error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()))
         .with_writer(std::io::stderr)
@@ -83,6 +105,16 @@ fn main() -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::Zvt(ZvtCommand::Decode { hex }) => {
+            let text = if hex.is_empty() {
+                std::io::read_to_string(std::io::stdin()).context("reading hex from standard input")?
+            } else {
+                hex.join(" ")
+            };
+            let bytes = parse_hex(&text)?;
+            print!("{}", possim_zvt::describe::describe(&bytes));
+            Ok(())
+        }
         Command::Serve(args) => {
             // Two workers match the target machines; more would only add idle memory.
             let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -93,6 +125,30 @@ fn main() -> anyhow::Result<()> {
             runtime.block_on(serve(args))
         }
     }
+}
+
+/// Hex digits in any common spelling (`06 01 07`, `06:01:07`, `0x060107`) to bytes.
+fn parse_hex(text: &str) -> anyhow::Result<Vec<u8>> {
+    let digits: String = text
+        .split_whitespace()
+        .map(|w| w.trim_start_matches("0x").trim_start_matches("0X"))
+        .collect::<String>()
+        .chars()
+        .filter(|c| !matches!(c, ':' | ',' | '-'))
+        .collect();
+    if digits.is_empty() {
+        anyhow::bail!("no hex bytes given (e.g. possim zvt decode 06 01 07 04 00 00 00 10 00 00)");
+    }
+    if let Some(bad) = digits.chars().find(|c| !c.is_ascii_hexdigit()) {
+        anyhow::bail!("{bad:?} is not a hex digit");
+    }
+    if digits.len() % 2 != 0 {
+        anyhow::bail!("odd number of hex digits ({}): every byte needs two", digits.len());
+    }
+    Ok((0..digits.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&digits[i..i + 2], 16).unwrap_or(0))
+        .collect())
 }
 
 async fn bind(addr: SocketAddr, service: &str) -> anyhow::Result<TcpListener> {

@@ -182,6 +182,14 @@ async fn command_line_errors_are_clear_and_exit_non_zero() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("RFC 3339"));
     let out = run(&["serve", "--tyrios", "localhost:x"]);
     assert!(String::from_utf8_lossy(&out.stderr).contains("--tyrios"));
+    let out = run(&["zvt", "decode", "06 01 07 04 00 00 00 00 10 00"]);
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    // 06 01 is Authorisation; BMP 04 holds 000000001000 cents in BCD = 10.00 EUR.
+    assert!(text.contains("06 01 Authorisation") && text.contains("10.00"), "{text}");
+    let out = run(&["zvt", "decode", "06 0"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("odd number of hex digits"));
     let out = run(&["datasets"]);
     assert!(out.status.success());
     assert!(String::from_utf8_lossy(&out.stdout).contains("seed-examples"));
