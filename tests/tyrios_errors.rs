@@ -150,6 +150,22 @@ async fn transaction_input_errors_in_german() {
             .await;
         }
     }
+    // Special points beyond any real grant (here i64::MAX, which would overflow the sum) or ≤ 0.
+    for points in ["9223372036854775807", "0", "-5"] {
+        let body = format!(
+            r#"{{"UserData":"UQBUFDJALK4WXYC","productGroup":"x","obtainedPoints":{points},"userMode":"HASH"}}"#
+        );
+        expect_error(
+            &possim,
+            "demo",
+            "POST",
+            "/BonusPointManagement/BonusPointTransaction/specialPoints",
+            Some(&body),
+            400,
+            "Ungültiger Wert für das Feld 'obtainedPoints': eine ganze Zahl > 0 wird erwartet.",
+        )
+        .await;
+    }
     // None of the refused finals changed anything.
     assert_eq!(possim.tyrios_state().await, before);
 }

@@ -18,7 +18,7 @@ use sha2::{Digest, Sha256};
 
 use crate::errors::{Expected, TyriosError};
 use crate::model::{BonusMode, Company, Coupon, CouponEnvironment, CouponKind, CouponState, Lot, Mail, State, User};
-use crate::money::{Cents, cents_to_json, percent_of, ppm, valid_until};
+use crate::money::{Cents, MAX_CENTS, cents_to_json, percent_of, ppm, valid_until};
 use crate::wire::{CouponRef, TxKind, TxRequest, UserDataJson, UserMode, UserObject, UserRef};
 
 /// Search answers hold at most this many users (the seed: "maximal 50 Vorschläge").
@@ -431,7 +431,8 @@ pub fn execute(
             require_product_group(req)?;
             match req.obtained_points {
                 None => return Err(TyriosError::MissingField("obtainedPoints".into())),
-                Some(n) if n <= 0 => {
+                // Points are cents: the same ceiling as amounts keeps every sum far from overflow.
+                Some(n) if n <= 0 || n > MAX_CENTS => {
                     return Err(TyriosError::InvalidField(
                         "obtainedPoints".into(),
                         Expected::PositiveCount,
