@@ -3,22 +3,19 @@
 //! together, binds the listeners (port 0 picks a free one), prints each endpoint and runs until
 //! Ctrl-C or SIGTERM.
 
+mod certify;
 mod config;
 mod datasets;
+mod pos;
+mod serve;
 
-use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use possim_engine::clock::parse_rfc3339;
 use possim_engine::fault::parse_fault_file;
 use possim_engine::journal::DEFAULT_CAPACITY;
-use possim_engine::provider::Provider;
-use possim_engine::{Engine, EngineConfig};
-use tokio::net::TcpListener;
-use tokio::sync::watch;
 
 use crate::config::{DEFAULT_ADMIN, DEFAULT_TYRIOS, FileConfig, parse_addr};
 
@@ -37,6 +34,13 @@ struct Cli {
 enum Command {
     /// Start the admin API and every provider mock.
     Serve(ServeArgs),
+    /// Certify a POS against golden flows: suites, scenario files or directories.
+    Certify(certify::CertifyArgs),
+    /// Record a golden flow from a POS run (or a running possim's journal).
+    Record(certify::RecordArgs),
+    /// Reference POS clients (the exec driver's contract: action on stdin, result on stdout).
+    #[command(subcommand)]
+    Pos(pos::PosCommand),
     /// List the built-in data sets.
     Datasets,
     /// ZVT tools.
@@ -82,17 +86,35 @@ struct ServeArgs {
 }
 
 fn main() -> std::process::ExitCode {
-    match run(Cli::parse()) {
-        Ok(()) => std::process::ExitCode::SUCCESS,
+    use std::process::ExitCode;
+    let cli = Cli::parse();
+    // certify: 0 certified, 1 a required scenario did not pass, 2 usage or configuration error.
+    let config_error_code = match cli.command {
+        Command::Certify(_) | Command::Record(_) | Command::Pos(_) => 2,
+        _ => 1,
+    };
+    match run(cli) {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::from(1),
         Err(e) => {
             // One readable line with the whole cause chain, whatever RUST_BACKTRACE says.
             eprintln!("possim: error: {e:#}");
-            std::process::ExitCode::FAILURE
+            ExitCode::from(config_error_code)
         }
     }
 }
 
-fn run(cli: Cli) -> anyhow::Result<()> {
+/// A runtime for the client-side commands; one worker is plenty for one POS at a time.
+fn client_runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
+}
+
+/// Runs a command; `Ok(false)` means "ran fine, verdict negative" (certify).
+fn run(cli: Cli) -> anyhow::Result<bool> {
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()))
         .with_writer(std::io::stderr)
@@ -103,7 +125,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 let set = datasets::resolve(name)?;
                 println!("{name:15} {}", set.settings.description.unwrap_or_default());
             }
-            Ok(())
+            Ok(true)
         }
         Command::Zvt(ZvtCommand::Decode { hex }) => {
             let text = if hex.is_empty() {
@@ -113,7 +135,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             };
             let bytes = parse_hex(&text)?;
             print!("{}", possim_zvt::describe::describe(&bytes));
-            Ok(())
+            Ok(true)
         }
         Command::Serve(args) => {
             // Two workers match the target machines; more would only add idle memory.
@@ -122,8 +144,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 .enable_all()
                 .build()
                 .context("starting the async runtime")?;
-            runtime.block_on(serve(args))
+            runtime.block_on(serve(args)).map(|()| true)
         }
+        Command::Certify(args) => client_runtime()?.block_on(certify::certify(args)),
+        Command::Record(args) => client_runtime()?.block_on(certify::record(args)).map(|()| true),
+        Command::Pos(command) => client_runtime()?.block_on(pos::run(command)).map(|()| true),
     }
 }
 
@@ -151,12 +176,6 @@ fn parse_hex(text: &str) -> anyhow::Result<Vec<u8>> {
         .collect())
 }
 
-async fn bind(addr: SocketAddr, service: &str) -> anyhow::Result<TcpListener> {
-    TcpListener::bind(addr)
-        .await
-        .with_context(|| format!("{service}: cannot listen on {addr} (is another possim running? use --{service} 127.0.0.1:0 for a free port)"))
-}
-
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let file = match &args.config {
         Some(path) => FileConfig::read(path)?,
@@ -168,77 +187,47 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         Some(text) => Some(parse_rfc3339(&text).context("--clock")?),
         None => None,
     };
-    let admin_addr = match args.admin.or(file.listen.admin) {
+    let admin = match args.admin.or(file.listen.admin) {
         Some(a) => parse_addr(&a, "--admin")?,
         None => DEFAULT_ADMIN,
     };
-    let tyrios_addr = match args.tyrios.or(file.listen.tyrios) {
+    let tyrios = match args.tyrios.or(file.listen.tyrios) {
         Some(a) => parse_addr(&a, "--tyrios")?,
         None => DEFAULT_TYRIOS,
     };
-    let engine = Engine::new(EngineConfig {
-        data,
-        clock_override,
-        journal_capacity: args
-            .journal_capacity
-            .or(file.journal.capacity)
-            .unwrap_or(DEFAULT_CAPACITY),
-        journal_enabled: !args.no_journal && file.journal.enabled.unwrap_or(true),
-        resolver: Box::new(datasets::resolve),
-    })?;
-    let tyrios: Arc<dyn Provider> = Arc::new(possim_tyrios::TyriosMock::new(engine.clock()));
-    engine
-        .add_provider(Arc::clone(&tyrios))
-        .context("loading the data set into the TYRIOS mock")?;
-    if let Some(path) = args.faults.or(file.faults) {
-        let text = std::fs::read_to_string(&path).with_context(|| format!("reading faults file {}", path.display()))?;
-        let rules = parse_fault_file(&text).with_context(|| format!("faults file {}", path.display()))?;
-        engine
-            .faults()
-            .arm_all(rules)
-            .with_context(|| format!("faults file {}", path.display()))?;
-    }
-
+    let faults = match args.faults.or(file.faults) {
+        Some(path) => {
+            let text =
+                std::fs::read_to_string(&path).with_context(|| format!("reading faults file {}", path.display()))?;
+            parse_fault_file(&text).with_context(|| format!("faults file {}", path.display()))?
+        }
+        None => Vec::new(),
+    };
     // Signal handlers exist before the ready lines are printed, so a supervisor that stops possim
     // right after start-up gets a clean shutdown rather than the default "killed by signal".
     let shutdown = shutdown_signal()?;
-    let admin_listener = bind(admin_addr, "admin").await?;
-    let tyrios_listener = bind(tyrios_addr, "tyrios").await?;
-    let (stop_tx, stop_rx) = watch::channel(false);
-    let stopped = |mut rx: watch::Receiver<bool>| async move {
-        let _ = rx.wait_for(|stop| *stop).await;
-    };
-
-    let mut tasks = tokio::task::JoinSet::new();
-    let admin_url = format!("http://{}", admin_listener.local_addr()?);
-    let tyrios_url = format!("http://{}", tyrios_listener.local_addr()?);
-    let admin_router = possim_engine::admin::router(Arc::clone(&engine));
-    let admin_stop = stopped(stop_rx.clone());
-    tasks.spawn(async move {
-        if let Err(e) = axum::serve(admin_listener, admin_router)
-            .with_graceful_shutdown(admin_stop)
-            .await
-        {
-            tracing::error!("admin API stopped: {e}");
-        }
-    });
-    tasks.spawn(possim_engine::http::serve_provider(
-        tyrios_listener,
-        Arc::clone(&engine),
+    let running = serve::launch(serve::LaunchOptions {
+        data,
+        clock_override,
+        admin,
         tyrios,
-        stopped(stop_rx.clone()),
-    ));
+        faults,
+        journal_capacity: args.journal_capacity.or(file.journal.capacity).unwrap_or(DEFAULT_CAPACITY),
+        journal_enabled: !args.no_journal && file.journal.enabled.unwrap_or(true),
+    })
+    .await?;
 
     // Printed only once every listener is bound: tools wait for these lines as the ready signal.
-    println!("admin {admin_url}");
-    println!("tyrios {tyrios_url}");
+    println!("admin {}", running.admin_url);
+    for (name, url) in &running.endpoints {
+        println!("{name} {url}");
+    }
     use std::io::Write as _;
     let _ = std::io::stdout().flush();
 
     shutdown.await;
     eprintln!("possim: shutting down");
-    let _ = stop_tx.send(true);
-    while tasks.join_next().await.is_some() {}
+    running.shutdown().await;
     Ok(())
 }
 

@@ -115,6 +115,7 @@ async fn health(State(engine): State<Arc<Engine>>) -> Json<Value> {
         "status": "ok",
         "version": env!("CARGO_PKG_VERSION"),
         "providers": engine.provider_names(),
+        "endpoints": engine.endpoints(),
         "dataset": engine.data().name,
         "clock": engine.clock().status(),
     }))

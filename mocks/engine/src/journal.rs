@@ -48,6 +48,7 @@ pub struct JournalEntry {
 /// The transport-specific part of an entry.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(tag = "transport", rename_all = "lowercase")]
+#[non_exhaustive]
 pub enum Exchange {
     /// An HTTP request and what became of it.
     Http {

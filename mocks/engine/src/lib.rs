@@ -24,6 +24,7 @@ pub mod http;
 pub mod journal;
 pub mod provider;
 
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
@@ -73,6 +74,7 @@ pub struct Engine {
     clock_override: Option<Millis>,
     resolver: DataSetResolver,
     connections: AtomicU64,
+    endpoints: RwLock<BTreeMap<String, String>>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -98,6 +100,7 @@ impl Engine {
             clock_override: config.clock_override,
             resolver: config.resolver,
             connections: AtomicU64::new(0),
+            endpoints: RwLock::new(BTreeMap::new()),
         });
         engine.reset_clock()?;
         Ok(engine)
@@ -188,6 +191,20 @@ impl Engine {
             None => self.clock.unfreeze(),
         }
         Ok(())
+    }
+
+    /// Announces where a provider (or the terminal) listens, so `GET /__admin/health` can tell
+    /// tools that attach to a running possim (the conformance runner) where to send a POS.
+    pub fn set_endpoint(&self, name: &str, url: &str) {
+        self.endpoints
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(name.to_owned(), url.to_owned());
+    }
+
+    /// Every announced endpoint, by name.
+    pub fn endpoints(&self) -> BTreeMap<String, String> {
+        self.endpoints.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     /// A fresh connection id for the journal.

@@ -1,0 +1,239 @@
+//! The action vocabulary: the business actions a golden flow hands to a POS, their fields, and
+//! their plain-language form for an operator (`--driver manual`).
+//!
+//! This is the contract a POS vendor implements in a test adapter; `conformance/README.md`
+//! documents it for humans and this table checks golden flows against it when they are loaded.
+
+use serde_json::Value;
+
+/// One action type.
+#[derive(Debug, Clone, Copy)]
+pub struct ActionDef {
+    /// `type` value.
+    pub name: &'static str,
+    /// Provider that serves it.
+    pub provider: &'static str,
+    /// Fields that must be present.
+    pub required: &'static [&'static str],
+    /// Fields that may be present.
+    pub optional: &'static [&'static str],
+}
+
+/// Every known action.
+pub const ACTIONS: &[ActionDef] = &[
+    ActionDef {
+        name: "lookup-customer",
+        provider: "tyrios",
+        required: &["customer"],
+        optional: &[],
+    },
+    ActionDef {
+        name: "search-customer",
+        provider: "tyrios",
+        required: &["query"],
+        optional: &[],
+    },
+    ActionDef {
+        name: "register-customer",
+        provider: "tyrios",
+        required: &["customer"],
+        optional: &[],
+    },
+    ActionDef {
+        name: "sale",
+        provider: "tyrios",
+        required: &["amount", "productGroup"],
+        optional: &["customer", "coupons", "usePoints"],
+    },
+    ActionDef {
+        name: "book-coupons",
+        provider: "tyrios",
+        required: &["customer", "coupons"],
+        optional: &["productGroup"],
+    },
+    ActionDef {
+        name: "sell-coupons",
+        provider: "tyrios",
+        required: &["coupons", "productGroup"],
+        optional: &["customer", "usePoints"],
+    },
+    ActionDef {
+        name: "buy-points",
+        provider: "tyrios",
+        required: &["customer", "amount", "productGroup"],
+        optional: &[],
+    },
+    ActionDef {
+        name: "grant-points",
+        provider: "tyrios",
+        required: &["customer", "points", "productGroup"],
+        optional: &[],
+    },
+    ActionDef {
+        name: "show-transactions",
+        provider: "tyrios",
+        required: &[],
+        optional: &["customer"],
+    },
+];
+
+/// Checks an action against the vocabulary; the message names the problem.
+pub fn validate(action: &Value) -> Result<&'static ActionDef, String> {
+    let Some(map) = action.as_object() else {
+        return Err("action must be a table".into());
+    };
+    let kind = map.get("type").and_then(Value::as_str).unwrap_or("");
+    let def = ACTIONS.iter().find(|d| d.name == kind).ok_or_else(|| {
+        let names: Vec<&str> = ACTIONS.iter().map(|d| d.name).collect();
+        format!("unknown action type {kind:?} (known: {})", names.join(", "))
+    })?;
+    for field in def.required {
+        if !map.contains_key(*field) {
+            return Err(format!("action {kind:?} needs the field {field:?}"));
+        }
+    }
+    for key in map.keys() {
+        if key != "type" && !def.required.contains(&key.as_str()) && !def.optional.contains(&key.as_str()) {
+            return Err(format!("action {kind:?} has no field {key:?}"));
+        }
+    }
+    if let Some(customer) = map.get("customer") {
+        customer_text(customer)?;
+    }
+    Ok(def)
+}
+
+fn customer_text(customer: &Value) -> Result<String, String> {
+    if let Some(card) = customer.get("card").and_then(Value::as_str) {
+        return Ok(format!("scan the customer card {card}"));
+    }
+    if let Some(query) = customer.get("search").and_then(Value::as_str) {
+        let pick = customer
+            .get("eMail")
+            .and_then(Value::as_str)
+            .map_or_else(String::new, |m| format!(" and pick the one with e-mail {m}"));
+        return Ok(format!("search the customer by \"{query}\"{pick}"));
+    }
+    if let Some(new) = customer.get("new") {
+        let field = |k: &str| new.get(k).and_then(Value::as_str).unwrap_or("").to_owned();
+        return Ok(format!(
+            "register a new customer: {} {}, e-mail {}",
+            field("preName"),
+            field("name"),
+            field("eMail")
+        ));
+    }
+    Err("customer must be {card = …}, {search = …[, eMail = …]} or {new = {preName, name, eMail}}".into())
+}
+
+fn text(action: &Value, key: &str) -> String {
+    match action.get(key) {
+        Some(Value::String(s)) => s.clone(),
+        Some(other) => other.to_string(),
+        None => String::new(),
+    }
+}
+
+fn coupons_text(action: &Value) -> String {
+    let list: Vec<String> = action
+        .get("coupons")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .map(|c| match c {
+            Value::String(code) => code.clone(),
+            other => {
+                let code = other.get("code").and_then(Value::as_str).unwrap_or("?");
+                match other.get("value").and_then(Value::as_str) {
+                    Some(value) => format!("{code} worth {value} €"),
+                    None => code.to_owned(),
+                }
+            }
+        })
+        .collect();
+    list.join(", ")
+}
+
+/// Numbered instructions for an operator at a real till.
+pub fn instructions(action: &Value) -> Vec<String> {
+    let mut steps = Vec::new();
+    if let Some(customer) = action.get("customer")
+        && let Ok(t) = customer_text(customer)
+    {
+        steps.push(capitalise(&t));
+    }
+    let kind = action.get("type").and_then(Value::as_str).unwrap_or("");
+    match kind {
+        "lookup-customer" => steps.push("Show the customer's points on the till".into()),
+        "search-customer" => steps.push(format!("Search customers for \"{}\" and show the list", text(action, "query"))),
+        "register-customer" => steps.push("Complete the registration".into()),
+        "sale" => {
+            steps.push(format!(
+                "Sell {} € in product group \"{}\"",
+                text(action, "amount"),
+                text(action, "productGroup")
+            ));
+            if action.get("coupons").is_some() {
+                steps.push(format!("Redeem the coupon(s) {}", coupons_text(action)));
+            }
+            match action.get("usePoints").and_then(Value::as_bool) {
+                Some(false) => steps.push("Do NOT pay with points (the customer keeps them)".into()),
+                _ if action.get("customer").is_some() => steps.push("Pay with the customer's points".into()),
+                _ => {}
+            }
+            steps.push("Complete the sale and note what the till shows".into());
+        }
+        "book-coupons" => steps.push(format!("Book the coupon(s) {} onto the customer's account", coupons_text(action))),
+        "sell-coupons" => {
+            steps.push(format!("Sell the coupon(s) {}", coupons_text(action)));
+            if action.get("usePoints").and_then(Value::as_bool) == Some(true) {
+                steps.push("Pay with the customer's points".into());
+            }
+        }
+        "buy-points" => steps.push(format!("Sell points worth {} € to the customer", text(action, "amount"))),
+        "grant-points" => steps.push(format!("Grant {} special points to the customer", text(action, "points"))),
+        "show-transactions" => steps.push("Open the transaction overview".into()),
+        _ => steps.push(format!("Perform the action {action}")),
+    }
+    steps
+}
+
+fn capitalise(text: &str) -> String {
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().collect::<String>() + chars.as_str(),
+        None => String::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn validation_names_unknown_types_and_fields() {
+        assert!(validate(&json!({"type": "sale", "amount": "1.00", "productGroup": "x"})).is_ok());
+        assert!(validate(&json!({"type": "sael"})).unwrap_err().contains("unknown action type \"sael\""));
+        assert!(validate(&json!({"type": "sale", "productGroup": "x"})).unwrap_err().contains("\"amount\""));
+        assert!(validate(&json!({"type": "sale", "amount": "1", "productGroup": "x", "colour": 1}))
+            .unwrap_err()
+            .contains("no field \"colour\""));
+        assert!(validate(&json!({"type": "lookup-customer", "customer": {"phone": "1"}})).is_err());
+    }
+
+    #[test]
+    fn instructions_read_like_a_checklist() {
+        let steps = instructions(&json!({"type": "sale", "customer": {"card": "UQBUFDJALK4WXYC"},
+            "amount": "33.00", "productGroup": "Hose", "usePoints": true}));
+        assert_eq!(
+            steps,
+            vec![
+                "Scan the customer card UQBUFDJALK4WXYC",
+                "Sell 33.00 € in product group \"Hose\"",
+                "Pay with the customer's points",
+                "Complete the sale and note what the till shows",
+            ]
+        );
+    }
+}

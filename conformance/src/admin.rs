@@ -1,0 +1,159 @@
+//! A client for a running possim's admin API: the only way the runner steers the mocks, so
+//! in-process runs and `--attach` runs behave the same.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use possim_engine::journal::JournalEntry;
+
+/// A failed admin call.
+#[derive(Debug, thiserror::Error)]
+pub enum AdminError {
+    /// possim could not be reached.
+    #[error("cannot reach possim's admin API at {url}: {message}")]
+    Unreachable {
+        /// URL.
+        url: String,
+        /// Cause.
+        message: String,
+    },
+    /// possim refused the call.
+    #[error("possim refused {what}: {message}")]
+    Refused {
+        /// The call.
+        what: String,
+        /// possim's error text.
+        message: String,
+    },
+}
+
+/// Talks to `/__admin/...`.
+#[derive(Debug, Clone)]
+pub struct AdminClient {
+    base: String,
+    http: reqwest::Client,
+}
+
+impl AdminClient {
+    /// A client for the admin API at `base` (`http://127.0.0.1:7100`).
+    pub fn new(base: &str) -> Self {
+        Self {
+            base: base.trim_end_matches('/').to_owned(),
+            http: reqwest::Client::builder()
+                .no_proxy()
+                .timeout(Duration::from_secs(30))
+                .build()
+                .unwrap_or_default(),
+        }
+    }
+
+    /// The admin base URL.
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
+    async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Result<Value, AdminError> {
+        let url = format!("{}{path}", self.base);
+        let mut request = self.http.request(method.clone(), &url);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.map_err(|e| AdminError::Unreachable {
+            url: url.clone(),
+            message: e.to_string(),
+        })?;
+        let status = response.status();
+        let text = response.text().await.map_err(|e| AdminError::Unreachable {
+            url: url.clone(),
+            message: e.to_string(),
+        })?;
+        let value: Value = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or(Value::String(text))
+        };
+        if !status.is_success() {
+            let message = value
+                .get("error")
+                .and_then(Value::as_str)
+                .map_or_else(|| value.to_string(), str::to_owned);
+            return Err(AdminError::Refused {
+                what: format!("{method} {path}"),
+                message,
+            });
+        }
+        Ok(value)
+    }
+
+    /// Health, version, providers and their endpoints.
+    pub async fn health(&self) -> Result<Value, AdminError> {
+        self.call(reqwest::Method::GET, "/__admin/health", None).await
+    }
+
+    /// Provider name → base URL, as the running possim announces them.
+    pub async fn endpoints(&self) -> Result<BTreeMap<String, String>, AdminError> {
+        let health = self.health().await?;
+        Ok(health
+            .get("endpoints")
+            .and_then(Value::as_object)
+            .map(|m| {
+                m.iter()
+                    .filter_map(|(k, v)| v.as_str().map(|v| (k.clone(), v.to_owned())))
+                    .collect()
+            })
+            .unwrap_or_default())
+    }
+
+    /// Loads a data set by built-in name or directory path; resets state, clock, journal, faults.
+    pub async fn load_data(&self, name_or_path: &str, is_path: bool) -> Result<(), AdminError> {
+        let body = if is_path {
+            json!({"path": name_or_path})
+        } else {
+            json!({"name": name_or_path})
+        };
+        self.call(reqwest::Method::POST, "/__admin/dataset", Some(body)).await.map(drop)
+    }
+
+    /// Freezes the clock at an RFC 3339 instant.
+    pub async fn set_clock(&self, rfc3339: &str) -> Result<(), AdminError> {
+        self.call(reqwest::Method::PUT, "/__admin/clock", Some(json!({"time": rfc3339})))
+            .await
+            .map(drop)
+    }
+
+    /// Arms fault rules (engine format).
+    pub async fn arm_faults(&self, rules: &[Value]) -> Result<(), AdminError> {
+        if rules.is_empty() {
+            return Ok(());
+        }
+        self.call(reqwest::Method::POST, "/__admin/faults", Some(Value::Array(rules.to_vec())))
+            .await
+            .map(drop)
+    }
+
+    /// Empties the journal.
+    pub async fn clear_journal(&self) -> Result<(), AdminError> {
+        self.call(reqwest::Method::DELETE, "/__admin/journal", None).await.map(drop)
+    }
+
+    /// Journal entries with an id above `since` (all when 0), oldest first.
+    pub async fn journal(&self, since: u64) -> Result<Vec<JournalEntry>, AdminError> {
+        let value = self
+            .call(reqwest::Method::GET, &format!("/__admin/journal?since={since}"), None)
+            .await?;
+        let entries = value.get("entries").cloned().unwrap_or(Value::Array(Vec::new()));
+        let mut entries: Vec<JournalEntry> = serde_json::from_value(entries).map_err(|e| AdminError::Refused {
+            what: "GET /__admin/journal".into(),
+            message: format!("unreadable journal: {e}"),
+        })?;
+        entries.sort_by_key(|e| e.id);
+        Ok(entries)
+    }
+
+    /// A provider's state snapshot.
+    pub async fn state(&self, provider: &str) -> Result<Value, AdminError> {
+        self.call(reqwest::Method::GET, &format!("/__admin/state/{provider}"), None).await
+    }
+}

@@ -1,0 +1,384 @@
+//! Drivers hand a scenario's business action to the POS under test and collect its answer.
+//!
+//! - `exec` runs a command per scenario: the action as JSON on stdin and in `POSSIM_ACTION`, the
+//!   mocks' URLs and the POS's credentials in `POSSIM_<PROVIDER>_URL/_LOGIN/_PASSWORD`; the POS
+//!   prints its result as one JSON object on stdout and exits 0.
+//! - `http` POSTs the same envelope to the POS's test adapter and reads the result from the answer.
+//! - `manual` prints plain-language steps for an operator at a real till, shows the traffic live
+//!   and asks the operator what the till reported.
+//!
+//! The contract (envelope, result vocabulary) is documented in `conformance/README.md`.
+
+use std::collections::BTreeMap;
+use std::io::IsTerminal as _;
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::scenario::Credentials;
+
+/// How the POS is reached.
+#[derive(Debug, Clone)]
+pub enum Driver {
+    /// Run this command (program and arguments; `{action_file}` and `{scenario}` are replaced).
+    Exec(Vec<String>),
+    /// POST to this test adapter URL.
+    Http(String),
+    /// An operator at a real till.
+    Manual,
+}
+
+impl Driver {
+    /// `exec`, `http` or `manual`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Driver::Exec(_) => "exec",
+            Driver::Http(_) => "http",
+            Driver::Manual => "manual",
+        }
+    }
+
+    /// The POS as a report shows it.
+    pub fn describe(&self) -> String {
+        match self {
+            Driver::Exec(cmd) => cmd.join(" "),
+            Driver::Http(url) => url.clone(),
+            Driver::Manual => "operator at a till".into(),
+        }
+    }
+
+    /// How long a POS may take per scenario unless the scenario says otherwise.
+    pub fn default_timeout(&self) -> Duration {
+        match self {
+            Driver::Manual => Duration::from_secs(600),
+            _ => Duration::from_secs(15),
+        }
+    }
+}
+
+/// Everything a driver hands over for one scenario.
+#[derive(Debug, Clone)]
+pub struct ActionContext {
+    /// Scenario id.
+    pub scenario: String,
+    /// The action (`type` and fields).
+    pub action: Value,
+    /// Provider name → base URL.
+    pub providers: BTreeMap<String, String>,
+    /// Provider name → credentials the POS uses.
+    pub credentials: BTreeMap<String, Credentials>,
+    /// The admin API of the mocks.
+    pub admin_url: String,
+    /// Time limit.
+    pub timeout: Duration,
+}
+
+impl ActionContext {
+    /// The JSON envelope of the `http` driver (and the documented shape of the contract).
+    pub fn envelope(&self) -> Value {
+        let providers: serde_json::Map<String, Value> = self
+            .providers
+            .iter()
+            .map(|(name, url)| {
+                let mut entry = json!({"url": url});
+                if let Some(c) = self.credentials.get(name) {
+                    entry["login"] = json!(c.login);
+                    entry["password"] = json!(c.password);
+                }
+                (name.clone(), entry)
+            })
+            .collect();
+        json!({"scenario": self.scenario, "action": self.action, "providers": providers})
+    }
+
+    fn env(&self) -> Vec<(String, String)> {
+        let mut env = vec![
+            ("POSSIM_SCENARIO".to_owned(), self.scenario.clone()),
+            ("POSSIM_ACTION".to_owned(), self.action.to_string()),
+            (
+                "POSSIM_ACTION_TYPE".to_owned(),
+                self.action.get("type").and_then(Value::as_str).unwrap_or("").to_owned(),
+            ),
+            ("POSSIM_ADMIN_URL".to_owned(), self.admin_url.clone()),
+        ];
+        for (name, url) in &self.providers {
+            let upper = name.to_ascii_uppercase().replace('-', "_");
+            env.push((format!("POSSIM_{upper}_URL"), url.clone()));
+            if let Some(c) = self.credentials.get(name) {
+                env.push((format!("POSSIM_{upper}_LOGIN"), c.login.clone()));
+                env.push((format!("POSSIM_{upper}_PASSWORD"), c.password.clone()));
+            }
+        }
+        env
+    }
+}
+
+/// What came back from the POS.
+#[derive(Debug, Clone, Default)]
+pub struct DriverOutcome {
+    /// The POS's result object.
+    pub result: Option<Value>,
+    /// Diagnostic output (stderr), cut.
+    pub log: Option<String>,
+    /// Why no verdict on the POS is possible (crash, time-out, no result).
+    pub error: Option<String>,
+}
+
+/// Keeps the last `MAX_LOG` bytes of diagnostic output: the end is where the error is.
+const MAX_LOG: usize = 8 * 1024;
+
+fn tail(text: &str) -> Option<String> {
+    let text = text.trim_end();
+    if text.is_empty() {
+        return None;
+    }
+    if text.len() <= MAX_LOG {
+        return Some(text.to_owned());
+    }
+    let mut start = text.len() - MAX_LOG;
+    while !text.is_char_boundary(start) {
+        start += 1;
+    }
+    Some(format!("…{}", &text[start..]))
+}
+
+/// The last line of `stdout` that is a JSON object, or the whole output if it is one.
+pub fn parse_result(stdout: &str) -> Option<Value> {
+    if let Ok(value @ Value::Object(_)) = serde_json::from_str::<Value>(stdout.trim()) {
+        return Some(value);
+    }
+    stdout
+        .lines()
+        .rev()
+        .filter(|l| !l.trim().is_empty())
+        .find_map(|line| match serde_json::from_str::<Value>(line.trim()) {
+            Ok(value @ Value::Object(_)) => Some(value),
+            _ => None,
+        })
+}
+
+/// Finds `program` on `PATH`. A bare `possim` that is not installed means this very binary, so
+/// `-- possim pos tyrios` works from a fresh clone with `cargo run`.
+pub fn resolve_program(program: &str) -> PathBuf {
+    let on_path = |name: &str| {
+        std::env::var_os("PATH").and_then(|paths| {
+            std::env::split_paths(&paths)
+                .map(|dir| dir.join(name))
+                .find(|candidate| candidate.is_file())
+        })
+    };
+    if program.contains(std::path::MAIN_SEPARATOR) {
+        return PathBuf::from(program);
+    }
+    if let Some(found) = on_path(program) {
+        return found;
+    }
+    if program == "possim"
+        && let Ok(me) = std::env::current_exe()
+    {
+        return me;
+    }
+    PathBuf::from(program)
+}
+
+/// Runs the `exec` driver once.
+pub async fn run_exec(command: &[String], ctx: &ActionContext) -> DriverOutcome {
+    let Some((program, args)) = command.split_first() else {
+        return DriverOutcome {
+            error: Some("the exec driver needs a command after --".into()),
+            ..DriverOutcome::default()
+        };
+    };
+    // The action also goes to a file for POS commands that take a path argument.
+    let action_text = serde_json::to_string_pretty(&ctx.action).unwrap_or_default();
+    let action_file = std::env::temp_dir().join(format!(
+        "possim-action-{}-{}.json",
+        std::process::id(),
+        ctx.scenario.replace(['/', '\\'], "_")
+    ));
+    let uses_file = args.iter().any(|a| a.contains("{action_file}"));
+    if uses_file && let Err(e) = std::fs::write(&action_file, &action_text) {
+        return DriverOutcome {
+            error: Some(format!("cannot write {}: {e}", action_file.display())),
+            ..DriverOutcome::default()
+        };
+    }
+    let args: Vec<String> = args
+        .iter()
+        .map(|a| {
+            a.replace("{action_file}", &action_file.to_string_lossy())
+                .replace("{scenario}", &ctx.scenario)
+        })
+        .collect();
+    let outcome = exec_inner(program, &args, ctx, &action_text).await;
+    if uses_file {
+        let _ = std::fs::remove_file(&action_file);
+    }
+    outcome
+}
+
+async fn exec_inner(program: &str, args: &[String], ctx: &ActionContext, action_text: &str) -> DriverOutcome {
+    let resolved = resolve_program(program);
+    let mut child = match tokio::process::Command::new(&resolved)
+        .args(args)
+        .envs(ctx.env())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+    {
+        Ok(child) => child,
+        Err(e) => {
+            return DriverOutcome {
+                error: Some(format!("cannot start the POS command {program:?}: {e}")),
+                ..DriverOutcome::default()
+            };
+        }
+    };
+    let mut stdin = child.stdin.take();
+    let mut stdout = child.stdout.take();
+    let mut stderr = child.stderr.take();
+    let input = action_text.to_owned();
+    let work = async move {
+        // A POS that never reads stdin must not block us: write, then close, ignoring EPIPE.
+        if let Some(mut pipe) = stdin.take() {
+            let _ = pipe.write_all(input.as_bytes()).await;
+            let _ = pipe.write_all(b"\n").await;
+        }
+        let mut out = String::new();
+        let mut err = String::new();
+        let read_out = async {
+            if let Some(pipe) = stdout.as_mut() {
+                let _ = pipe.read_to_string(&mut out).await;
+            }
+        };
+        let read_err = async {
+            if let Some(pipe) = stderr.as_mut() {
+                let _ = pipe.read_to_string(&mut err).await;
+            }
+        };
+        tokio::join!(read_out, read_err);
+        let status = child.wait().await;
+        (status, out, err)
+    };
+    match tokio::time::timeout(ctx.timeout, work).await {
+        Err(_) => DriverOutcome {
+            error: Some(format!(
+                "the POS did not finish within {} ms (killed)",
+                ctx.timeout.as_millis()
+            )),
+            ..DriverOutcome::default()
+        },
+        Ok((status, out, err)) => {
+            let log = tail(&err);
+            let result = parse_result(&out);
+            let error = match status {
+                Err(e) => Some(format!("waiting for the POS failed: {e}")),
+                Ok(s) if !s.success() => Some(format!("the POS command exited with {s}")),
+                Ok(_) if result.is_none() => Some(format!(
+                    "the POS printed no JSON result object on stdout (got {:?})",
+                    out.chars().take(200).collect::<String>()
+                )),
+                Ok(_) => None,
+            };
+            DriverOutcome { result, log, error }
+        }
+    }
+}
+
+/// Runs the `http` driver once.
+pub async fn run_http(url: &str, ctx: &ActionContext) -> DriverOutcome {
+    let client = match reqwest::Client::builder().no_proxy().timeout(ctx.timeout).build() {
+        Ok(c) => c,
+        Err(e) => {
+            return DriverOutcome {
+                error: Some(format!("HTTP client: {e}")),
+                ..DriverOutcome::default()
+            };
+        }
+    };
+    let response = match client.post(url).json(&ctx.envelope()).send().await {
+        Ok(r) => r,
+        Err(e) => {
+            return DriverOutcome {
+                error: Some(format!("the POS adapter at {url} did not answer: {e}")),
+                ..DriverOutcome::default()
+            };
+        }
+    };
+    let status = response.status();
+    let text = response.text().await.unwrap_or_default();
+    let result = parse_result(&text);
+    let error = if !status.is_success() {
+        Some(format!("the POS adapter answered {status}: {}", text.chars().take(300).collect::<String>()))
+    } else if result.is_none() {
+        Some("the POS adapter's answer is not a JSON object".into())
+    } else {
+        None
+    };
+    DriverOutcome {
+        result,
+        log: None,
+        error,
+    }
+}
+
+/// Whether progress lines should be drawn (a terminal, not CI).
+pub fn interactive() -> bool {
+    std::io::stderr().is_terminal() && std::env::var_os("CI").is_none()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn result_is_the_last_json_object_line() {
+        assert_eq!(
+            parse_result("log line\n{\"status\":\"completed\"}\n\n"),
+            Some(json!({"status": "completed"}))
+        );
+        assert_eq!(
+            parse_result("{\n  \"status\": \"refused\"\n}\n"),
+            Some(json!({"status": "refused"}))
+        );
+        assert_eq!(parse_result("[1]\nnot json"), None);
+    }
+
+    #[test]
+    fn long_logs_keep_their_end() {
+        let text = "x".repeat(MAX_LOG) + "the error";
+        let kept = tail(&text).unwrap();
+        assert!(kept.ends_with("the error"));
+        assert!(kept.len() <= MAX_LOG + 4);
+    }
+
+    #[test]
+    fn env_names_providers_in_upper_case() {
+        let ctx = ActionContext {
+            scenario: "tyrios/x".into(),
+            action: json!({"type": "sale"}),
+            providers: BTreeMap::from([("tyrios".to_owned(), "http://127.0.0.1:1".to_owned())]),
+            credentials: BTreeMap::from([(
+                "tyrios".to_owned(),
+                Credentials {
+                    login: "demo".into(),
+                    password: "pw".into(),
+                },
+            )]),
+            admin_url: "http://127.0.0.1:2".into(),
+            timeout: Duration::from_secs(1),
+        };
+        let env = ctx.env();
+        let get = |k: &str| env.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+        assert_eq!(get("POSSIM_TYRIOS_URL"), Some("http://127.0.0.1:1"));
+        assert_eq!(get("POSSIM_TYRIOS_LOGIN"), Some("demo"));
+        assert_eq!(get("POSSIM_TYRIOS_PASSWORD"), Some("pw"));
+        assert_eq!(get("POSSIM_ACTION_TYPE"), Some("sale"));
+        assert_eq!(ctx.envelope()["providers"]["tyrios"]["login"], "demo");
+    }
+}

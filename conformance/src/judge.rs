@@ -1,0 +1,416 @@
+//! The judge: compares what a POS did (its traffic in the journal, its answer, the provider state
+//! afterwards) with a golden flow and lists every difference. Pure: no I/O, no clock.
+//!
+//! Matching walks the expected steps in order. A step claims the first not-yet-claimed exchange,
+//! after the previous step's, whose provider, method, path and query match; its headers, body and
+//! answer are then compared field by field. A required step nobody matches is a difference;
+//! an optional one is skipped. Exchanges no step claimed are checked against the `forbid` list
+//! (with its reason) and otherwise judged by the scenario's [`UnexpectedPolicy`].
+
+use serde_json::Value;
+
+use possim_engine::http::percent_decode;
+use possim_engine::journal::{Exchange, JournalEntry, Outcome, RecordedBody};
+use possim_reports::{Diff, ExchangeView};
+
+use crate::matcher::{self, compare, join};
+use crate::profile;
+use crate::scenario::{ExpectedExchange, RequestMatcher, Scenario, UnexpectedPolicy};
+
+/// An HTTP exchange in the shape the judge compares.
+#[derive(Debug, Clone)]
+pub struct Observed {
+    /// Journal id.
+    pub id: u64,
+    /// Provider.
+    pub provider: String,
+    /// Method.
+    pub method: String,
+    /// Path as sent.
+    pub path: String,
+    /// Raw query.
+    pub raw_query: Option<String>,
+    /// Decoded query pairs.
+    pub query: Vec<(String, String)>,
+    /// Headers.
+    pub headers: Vec<(String, String)>,
+    /// Request body text.
+    pub request_body: Option<String>,
+    /// Status, when answered.
+    pub status: Option<u16>,
+    /// Response body text.
+    pub response_body: Option<String>,
+    /// Fault rule name or id that shaped it.
+    pub fault: Option<String>,
+}
+
+fn body_text(body: &RecordedBody) -> Option<String> {
+    match (&body.text, &body.base64) {
+        (Some(text), _) if body.length > 0 => Some(text.clone()),
+        (_, Some(b64)) => Some(format!("(binary, base64) {b64}")),
+        _ => None,
+    }
+}
+
+impl Observed {
+    /// The HTTP exchanges of `entries`, in journal order.
+    pub fn from_journal(entries: &[JournalEntry]) -> Vec<Observed> {
+        let mut list: Vec<Observed> = entries
+            .iter()
+            .filter_map(|entry| {
+                // Other transports (the ZVT link) are judged elsewhere.
+                let Exchange::Http {
+                    request,
+                    response,
+                    outcome,
+                } = &entry.exchange
+                else {
+                    return None;
+                };
+                let query = request
+                    .query
+                    .as_deref()
+                    .unwrap_or("")
+                    .split('&')
+                    .filter(|p| !p.is_empty())
+                    .map(|pair| {
+                        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+                        (percent_decode(k), percent_decode(v))
+                    })
+                    .collect();
+                let answered = !matches!(outcome, Outcome::ConnectionClosed);
+                Some(Observed {
+                    id: entry.id,
+                    provider: entry.provider.clone(),
+                    method: request.method.clone(),
+                    path: request.path.clone(),
+                    raw_query: request.query.clone(),
+                    query,
+                    headers: request.headers.clone(),
+                    request_body: body_text(&request.body),
+                    status: response.as_ref().filter(|_| answered).map(|r| r.status),
+                    response_body: response.as_ref().and_then(|r| body_text(&r.body)),
+                    fault: entry
+                        .fault
+                        .as_ref()
+                        .map(|f| format!("{} ({})", f.name.clone().unwrap_or_else(|| format!("rule {}", f.rule)), f.action)),
+                })
+            })
+            .collect();
+        list.sort_by_key(|o| o.id);
+        list
+    }
+
+    fn target(&self) -> String {
+        match &self.raw_query {
+            Some(q) => format!("{}?{q}", self.path),
+            None => self.path.clone(),
+        }
+    }
+
+    fn request_json(&self) -> Option<Value> {
+        self.request_body.as_deref().and_then(|t| serde_json::from_str(t).ok())
+    }
+
+    fn response_json(&self) -> Option<Value> {
+        self.response_body.as_deref().and_then(|t| serde_json::from_str(t).ok())
+    }
+}
+
+/// The verdict material for one scenario.
+#[derive(Debug, Clone, Default)]
+pub struct Judgement {
+    /// Every difference.
+    pub diffs: Vec<Diff>,
+    /// The traffic, annotated with the step each exchange matched.
+    pub exchanges: Vec<ExchangeView>,
+    /// Required steps still unmatched (the runner waits for them with live drivers).
+    pub missing_required: usize,
+}
+
+/// Whether `observed` is the request `m` describes (provider, method, path, query).
+fn request_line_matches(m: &RequestMatcher, provider: &str, observed: &Observed) -> bool {
+    if observed.provider != provider || !observed.method.eq_ignore_ascii_case(&m.method) {
+        return false;
+    }
+    let path = profile::normalize_path(provider, &observed.path);
+    let path_ok = if m.path.starts_with('$') {
+        matcher::matches(&Value::String(m.path.clone()), Some(&Value::String(path)))
+    } else {
+        profile::normalize_path(provider, &m.path) == path
+    };
+    path_ok
+        && m.query.iter().all(|(name, expected)| {
+            let got = observed
+                .query
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| Value::String(v.clone()));
+            matcher::matches(expected, got.as_ref())
+        })
+}
+
+fn describe_request(m: &RequestMatcher) -> String {
+    let mut text = format!("{} {}", m.method, m.path);
+    if !m.query.is_empty() {
+        let q: Vec<String> = m.query.iter().map(|(k, v)| format!("{k}={}", matcher::show(Some(v)))).collect();
+        text.push_str(&format!(" with query {}", q.join(", ")));
+    }
+    text
+}
+
+/// Compares headers, body and answer of a claimed exchange.
+fn compare_step(step: &ExpectedExchange, observed: &Observed, diffs: &mut Vec<Diff>) {
+    let name = step.name.as_str();
+    for (header, expected) in &step.request.headers {
+        let got = observed
+            .headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(header))
+            .map(|(_, v)| Value::String(v.clone()));
+        compare(expected, got.as_ref(), name, &join("request.headers", header), diffs);
+    }
+    if let Some(expected) = &step.request.body {
+        compare_body(expected, observed.request_body.as_deref(), observed.request_json(), name, "request.body", diffs);
+    }
+    if let Some(response) = &step.response {
+        if let Some(status) = response.status {
+            let got = observed.status.unwrap_or(0);
+            if got != status {
+                let detail = observed
+                    .response_json()
+                    .and_then(|b| b.get("message").and_then(Value::as_str).map(|m| format!(": {m}")))
+                    .unwrap_or_default();
+                diffs.push(Diff {
+                    step: name.to_owned(),
+                    path: "response.status".into(),
+                    expected: status_text(status),
+                    got: format!("{}{detail}", status_text(got)),
+                });
+                // A different status means a different answer; listing every field of it would
+                // bury the one difference that matters.
+                return;
+            }
+        }
+        if let Some(expected) = &response.body {
+            compare_body(expected, observed.response_body.as_deref(), observed.response_json(), name, "response.body", diffs);
+        }
+    }
+}
+
+fn status_text(status: u16) -> String {
+    if status == 0 { "no answer (connection closed)".into() } else { status.to_string() }
+}
+
+fn compare_body(expected: &Value, text: Option<&str>, json: Option<Value>, step: &str, path: &str, diffs: &mut Vec<Diff>) {
+    match (expected, json) {
+        // A plain string (not a matcher) compares the raw text, e.g. a form body.
+        (Value::String(want), _) if !want.starts_with('$') => {
+            if text != Some(want.as_str()) {
+                diffs.push(Diff {
+                    step: step.to_owned(),
+                    path: path.to_owned(),
+                    expected: Value::String(want.clone()).to_string(),
+                    got: text.map_or_else(|| "absent".into(), |t| Value::String(t.to_owned()).to_string()),
+                });
+            }
+        }
+        (_, Some(json)) => compare(expected, Some(&json), step, path, diffs),
+        (_, None) => match text {
+            None => compare(expected, None, step, path, diffs),
+            Some(text) => diffs.push(Diff {
+                step: step.to_owned(),
+                path: path.to_owned(),
+                expected: "a JSON body".into(),
+                got: matcher::show(Some(&Value::String(text.to_owned()))),
+            }),
+        },
+    }
+}
+
+/// Judges the traffic of a scenario; `result` and `state` checks are separate (see
+/// [`judge_result`] and [`judge_state`]) because live drivers judge traffic repeatedly while
+/// waiting.
+pub fn judge_traffic(scenario: &Scenario, observed: &[Observed]) -> Judgement {
+    let relevant: Vec<&Observed> = observed
+        .iter()
+        .filter(|o| scenario.providers.contains(&o.provider))
+        .collect();
+    let mut claimed: Vec<Option<&str>> = vec![None; relevant.len()];
+    let mut diffs = Vec::new();
+    let mut problem = vec![false; relevant.len()];
+    let mut cursor = 0;
+    let mut missing_required = 0;
+    for step in &scenario.exchanges {
+        let provider = step.provider.as_deref().unwrap_or(scenario.default_provider());
+        let found = (cursor..relevant.len())
+            .find(|&i| claimed[i].is_none() && request_line_matches(&step.request, provider, relevant[i]));
+        match found {
+            Some(i) => {
+                claimed[i] = Some(step.name.as_str());
+                let before = diffs.len();
+                compare_step(step, relevant[i], &mut diffs);
+                problem[i] = diffs.len() > before;
+                cursor = i + 1;
+            }
+            None if step.optional => {}
+            None => {
+                missing_required += 1;
+                diffs.push(Diff {
+                    step: step.name.clone(),
+                    path: "request".into(),
+                    expected: describe_request(&step.request),
+                    got: "not sent (at this point of the flow)".into(),
+                });
+            }
+        }
+    }
+    // `forbid` names exchanges that must not happen beyond what the steps account for (a
+    // second final call, a retry); it is checked first so its reason is the one reported.
+    let mut forbidden_hit = vec![false; relevant.len()];
+    for forbidden in &scenario.forbidden {
+        let provider = forbidden.provider.as_deref().unwrap_or(scenario.default_provider());
+        for (i, o) in relevant.iter().enumerate() {
+            if claimed[i].is_none()
+                && request_line_matches(&forbidden.request, provider, o)
+                && forbidden
+                    .request
+                    .body
+                    .as_ref()
+                    .is_none_or(|b| matcher::matches(b, o.request_json().as_ref()))
+            {
+                problem[i] = true;
+                forbidden_hit[i] = true;
+                diffs.push(Diff {
+                    step: "forbidden".into(),
+                    path: format!("exchange #{}", o.id),
+                    expected: forbidden.name.clone(),
+                    got: format!("{} {}", o.method, o.target()),
+                });
+            }
+        }
+    }
+    for (i, o) in relevant.iter().enumerate() {
+        if claimed[i].is_some() || forbidden_hit[i] {
+            continue;
+        }
+        let write = profile::is_write(&o.provider, &o.method, &o.query);
+        let fails = match scenario.unexpected {
+            UnexpectedPolicy::Allow => false,
+            UnexpectedPolicy::Fail => true,
+            UnexpectedPolicy::FailWrites => write,
+        };
+        if fails {
+            problem[i] = true;
+            diffs.push(Diff {
+                step: "unexpected".into(),
+                path: format!("exchange #{}", o.id),
+                expected: if write {
+                    "no further state-changing request".into()
+                } else {
+                    "no further request".into()
+                },
+                got: format!("{} {}{}", o.method, o.target(), o.status.map_or(String::new(), |s| format!(" → {s}"))),
+            });
+        }
+    }
+    let exchanges = relevant
+        .iter()
+        .enumerate()
+        .map(|(i, o)| ExchangeView {
+            id: o.id,
+            provider: o.provider.clone(),
+            method: o.method.clone(),
+            target: o.target(),
+            status: o.status,
+            step: claimed[i].map(str::to_owned).or_else(|| {
+                if forbidden_hit[i] {
+                    Some("forbidden".to_owned())
+                } else {
+                    problem[i].then(|| "unexpected".to_owned())
+                }
+            }),
+            fault: o.fault.clone(),
+            request_body: o.request_body.clone(),
+            response_body: o.response_body.clone(),
+            problem: problem[i],
+        })
+        .collect();
+    Judgement {
+        diffs,
+        exchanges,
+        missing_required,
+    }
+}
+
+/// Compares what the POS reported with the scenario's `result` matcher.
+pub fn judge_result(scenario: &Scenario, result: Option<&Value>) -> Vec<Diff> {
+    let mut diffs = Vec::new();
+    if let Some(expected) = &scenario.result {
+        compare(expected, result, "result", "", &mut diffs);
+        for diff in &mut diffs {
+            if diff.path == "(value)" {
+                diff.path = "(the whole answer)".into();
+            }
+        }
+    }
+    diffs
+}
+
+/// Runs the state checks against provider snapshots (`provider name → snapshot`).
+pub fn judge_state(scenario: &Scenario, snapshot: impl Fn(&str) -> Option<Value>) -> Vec<Diff> {
+    let mut diffs = Vec::new();
+    for check in &scenario.state {
+        let provider = check.provider.as_deref().unwrap_or(scenario.default_provider());
+        let step = format!("state: {}", check.name);
+        let Some(state) = snapshot(provider) else {
+            diffs.push(Diff {
+                step,
+                path: provider.to_owned(),
+                expected: "a state snapshot".into(),
+                got: "none (provider not running)".into(),
+            });
+            continue;
+        };
+        let Some(items) = state.get(&check.collection).and_then(Value::as_array) else {
+            diffs.push(Diff {
+                step,
+                path: check.collection.clone(),
+                expected: "a list in the provider state".into(),
+                got: "absent".into(),
+            });
+            continue;
+        };
+        let selected: Vec<&Value> = items
+            .iter()
+            .filter(|item| check.filter.as_ref().is_none_or(|f| matcher::matches(f, Some(item))))
+            .collect();
+        let filter = check.filter.as_ref().map_or_else(String::new, |f| format!(" where {f}"));
+        let path = format!("{}{filter}", check.collection);
+        if let Some(count) = check.count
+            && selected.len() != count
+        {
+            diffs.push(Diff {
+                step: step.clone(),
+                path: path.clone(),
+                expected: format!("{count} element(s)"),
+                got: format!("{} element(s)", selected.len()),
+            });
+        }
+        if let Some(expected) = &check.expect {
+            if selected.is_empty() && check.count.is_none() {
+                diffs.push(Diff {
+                    step: step.clone(),
+                    path: path.clone(),
+                    expected: "at least one element".into(),
+                    got: "none".into(),
+                });
+            }
+            for (i, item) in selected.iter().enumerate() {
+                let at = if selected.len() == 1 { path.clone() } else { format!("{path}[{i}]") };
+                compare(expected, Some(item), &step, &at, &mut diffs);
+            }
+        }
+    }
+    diffs
+}

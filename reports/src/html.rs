@@ -1,0 +1,188 @@
+//! The HTML report for certification teams: one self-contained file (inline CSS, no scripts, no
+//! external resources) that can be archived with a certificate and opened years later.
+//!
+//! Layout: the verdict, a table per level, the environment, then one section per scenario with
+//! the action, the POS's answer, the differences, and the exchanges with the rows that a
+//! difference concerns highlighted. Failed scenarios are expanded, passed ones collapsed.
+
+use quick_xml::escape::escape;
+
+use crate::model::{RunReport, ScenarioReport, Verdict};
+use crate::seconds;
+
+const STYLE: &str = "
+body{font:14px/1.45 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2rem auto;max-width:72rem;padding:0 1rem;color:#1b1f24}
+h1{font-size:1.6rem;margin:.2rem 0}h2{font-size:1.2rem;margin-top:2rem}h3{font-size:1rem;display:inline}
+table{border-collapse:collapse;width:100%;margin:.5rem 0}th,td{border:1px solid #d0d7de;padding:.25rem .5rem;text-align:left;vertical-align:top}
+th{background:#f6f8fa}td.n{text-align:right}code,pre{font:12px/1.4 ui-monospace,SFMono-Regular,Menlo,monospace}
+pre{background:#f6f8fa;padding:.5rem;overflow:auto;max-height:24rem;margin:.2rem 0;white-space:pre-wrap;word-break:break-all}
+.badge{display:inline-block;padding:.05rem .5rem;border-radius:.8rem;font-weight:600;font-size:.8rem;color:#fff}
+.pass{background:#1a7f37}.fail{background:#cf222e}.error{background:#9a6700}.skipped{background:#6e7781}
+.verdict{font-size:1.1rem;padding:.2rem .8rem}
+tr.problem td{background:#ffebe9}details{border:1px solid #d0d7de;border-radius:6px;margin:.6rem 0;padding:.4rem .8rem}
+summary{cursor:pointer}.muted{color:#57606a}.diff td:nth-child(3){color:#1a7f37}.diff td:nth-child(4){color:#cf222e}
+";
+
+fn badge(verdict: Verdict) -> String {
+    let class = match verdict {
+        Verdict::Pass => "pass",
+        Verdict::Fail => "fail",
+        Verdict::Error => "error",
+        Verdict::Skipped => "skipped",
+    };
+    format!("<span class=\"badge {class}\">{}</span>", verdict.label())
+}
+
+fn e(text: &str) -> String {
+    escape(text).into_owned()
+}
+
+fn pretty(value: &serde_json::Value) -> String {
+    serde_json::to_string_pretty(value).unwrap_or_default()
+}
+
+/// Pretty-prints a body when it is JSON, otherwise returns it as it is.
+fn body_text(text: &str) -> String {
+    match serde_json::from_str::<serde_json::Value>(text) {
+        Ok(value) if value.is_object() || value.is_array() => pretty(&value),
+        _ => text.to_owned(),
+    }
+}
+
+/// Renders the whole report.
+pub fn render(report: &RunReport) -> String {
+    let s = &report.summary;
+    let mut out = String::new();
+    out.push_str("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n");
+    out.push_str(&format!("<title>{} — possim report</title>\n", e(&report.title)));
+    out.push_str(&format!("<style>{STYLE}</style>\n</head>\n<body>\n"));
+    out.push_str(&format!(
+        "<p class=\"muted\">possim conformance report</p>\n<h1>{}</h1>\n<p><span class=\"badge verdict {}\">{}</span> {} of {} scenarios passed; {} required scenario(s) not passed. Started {}, took {} s.</p>\n",
+        e(&report.title),
+        if s.verdict == Verdict::Pass { "pass" } else { "fail" },
+        if s.verdict == Verdict::Pass { "CERTIFIED" } else { "NOT CERTIFIED" },
+        s.passed,
+        s.total,
+        s.required_not_passed,
+        e(&report.started_at),
+        seconds(report.duration_ms)
+    ));
+
+    out.push_str("<h2>Levels</h2>\n<table>\n<tr><th>suite</th><th>level</th><th>what it certifies</th><th>passed</th><th>failed</th><th>errors</th><th>skipped</th><th>verdict</th></tr>\n");
+    for level in &report.levels {
+        let c = &level.counts;
+        out.push_str(&format!(
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td class=\"n\">{}/{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td>{}</td></tr>\n",
+            e(&level.suite),
+            e(&level.name),
+            e(&level.description),
+            c.passed,
+            c.total,
+            c.failed,
+            c.errored,
+            c.skipped,
+            badge(c.verdict)
+        ));
+    }
+    out.push_str("</table>\n");
+
+    let env = &report.environment;
+    out.push_str("<h2>Environment</h2>\n<table>\n");
+    let providers: Vec<String> = env.providers.iter().map(|p| format!("{} {}", p.name, p.url)).collect();
+    for (key, value) in [
+        ("possim", env.possim_version.clone()),
+        ("platform", env.platform.clone()),
+        ("driver", env.driver.clone()),
+        ("POS under test", env.pos.clone()),
+        ("mocks", env.target.clone()),
+        ("suites", env.suites.join(", ")),
+        ("endpoints", providers.join(", ")),
+    ] {
+        out.push_str(&format!("<tr><th>{key}</th><td><code>{}</code></td></tr>\n", e(&value)));
+    }
+    out.push_str("</table>\n");
+
+    out.push_str("<h2>Scenarios</h2>\n");
+    for scenario in &report.scenarios {
+        scenario_section(&mut out, scenario);
+    }
+    out.push_str("</body>\n</html>\n");
+    out
+}
+
+fn scenario_section(out: &mut String, scenario: &ScenarioReport) {
+    let open = if scenario.verdict == Verdict::Pass { "" } else { " open" };
+    out.push_str(&format!(
+        "<details id=\"{}\"{open}>\n<summary>{} <h3>{}</h3> — {} <span class=\"muted\">({} / {}{}, {} ms)</span></summary>\n",
+        e(&scenario.id),
+        badge(scenario.verdict),
+        e(&scenario.id),
+        e(&scenario.title),
+        e(&scenario.suite),
+        e(&scenario.level),
+        if scenario.required { "" } else { ", optional" },
+        scenario.duration_ms
+    ));
+    if let Some(message) = &scenario.message {
+        out.push_str(&format!("<p><strong>{}</strong></p>\n", e(message)));
+    }
+    out.push_str(&format!(
+        "<p>Action handed to the POS:</p>\n<pre>{}</pre>\n",
+        e(&pretty(&scenario.action))
+    ));
+    match &scenario.result {
+        Some(result) => out.push_str(&format!(
+            "<p>The POS reported:</p>\n<pre>{}</pre>\n",
+            e(&pretty(result))
+        )),
+        None => out.push_str("<p class=\"muted\">The POS reported nothing.</p>\n"),
+    }
+    if !scenario.diffs.is_empty() {
+        out.push_str("<table class=\"diff\">\n<tr><th>step</th><th>path</th><th>expected</th><th>got</th></tr>\n");
+        for diff in &scenario.diffs {
+            out.push_str(&format!(
+                "<tr><td>{}</td><td><code>{}</code></td><td><code>{}</code></td><td><code>{}</code></td></tr>\n",
+                e(&diff.step),
+                e(&diff.path),
+                e(&diff.expected),
+                e(&diff.got)
+            ));
+        }
+        out.push_str("</table>\n");
+    }
+    if scenario.exchanges.is_empty() {
+        out.push_str("<p class=\"muted\">No traffic reached the mocks.</p>\n");
+    } else {
+        out.push_str("<table>\n<tr><th>#</th><th>step</th><th>request</th><th>status</th><th>bodies</th></tr>\n");
+        for x in &scenario.exchanges {
+            let status = x.status.map_or_else(|| "no answer".to_owned(), |s| s.to_string());
+            let mut bodies = String::new();
+            if let Some(body) = &x.request_body {
+                bodies.push_str(&format!("<pre>→ {}</pre>", e(&body_text(body))));
+            }
+            if let Some(body) = &x.response_body {
+                bodies.push_str(&format!("<pre>← {}</pre>", e(&body_text(body))));
+            }
+            let fault = x
+                .fault
+                .as_ref()
+                .map(|f| format!("<br><span class=\"muted\">fault: {}</span>", e(f)))
+                .unwrap_or_default();
+            out.push_str(&format!(
+                "<tr{}><td class=\"n\">{}</td><td>{}</td><td><code>{} {} {}</code>{fault}</td><td>{}</td><td>{bodies}</td></tr>\n",
+                if x.problem { " class=\"problem\"" } else { "" },
+                x.id,
+                e(x.step.as_deref().unwrap_or("—")),
+                e(&x.provider),
+                e(&x.method),
+                e(&x.target),
+                e(&status)
+            ));
+        }
+        out.push_str("</table>\n");
+    }
+    if let Some(log) = &scenario.log {
+        out.push_str(&format!("<p>POS output:</p>\n<pre>{}</pre>\n", e(log)));
+    }
+    out.push_str("</details>\n");
+}

@@ -1,0 +1,243 @@
+//! The result of a conformance run: what every renderer reads and what `report.json` contains.
+//!
+//! The JSON form is a published interface (schema [`SCHEMA`], documented in `reports/README.md`):
+//! CI scripts and dashboards read it, so fields are only ever added, never renamed or removed,
+//! within one schema version.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// Schema tag written into every JSON report.
+pub const SCHEMA: &str = "possim-report/1";
+
+/// One run of `possim certify`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct RunReport {
+    /// Always [`SCHEMA`].
+    pub schema: String,
+    /// What was certified, e.g. `TYRIOS eCash POS integration`.
+    pub title: String,
+    /// Wall-clock start of the run, RFC 3339 UTC.
+    pub started_at: String,
+    /// Wall-clock duration of the whole run.
+    pub duration_ms: u64,
+    /// Where and with what the run happened.
+    pub environment: Environment,
+    /// Counts over all scenarios and the overall verdict.
+    pub summary: Summary,
+    /// Counts per level, in the suite's level order.
+    pub levels: Vec<LevelSummary>,
+    /// Every scenario in run order.
+    pub scenarios: Vec<ScenarioReport>,
+}
+
+/// The circumstances of a run, so a certificate can be reproduced.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct Environment {
+    /// `possim` version.
+    pub possim_version: String,
+    /// Operating system and architecture of the machine that ran possim.
+    pub platform: String,
+    /// Driver name: `exec`, `http` or `manual`.
+    pub driver: String,
+    /// The POS under test as the driver reaches it (command line or adapter URL).
+    pub pos: String,
+    /// `in-process` or the admin URL of the attached possim.
+    pub target: String,
+    /// Suites run, by name.
+    pub suites: Vec<String>,
+    /// The mock endpoints the POS talked to.
+    pub providers: Vec<ProviderEndpoint>,
+}
+
+/// A mock endpoint.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ProviderEndpoint {
+    /// Provider name (`tyrios`).
+    pub name: String,
+    /// Base URL.
+    pub url: String,
+}
+
+/// Outcome of one scenario.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Verdict {
+    /// The POS behaved as the golden flow says.
+    #[default]
+    Pass,
+    /// The POS's traffic, answer or the provider state differ from the golden flow.
+    Fail,
+    /// The scenario could not be judged (the POS crashed, timed out, or the set-up failed).
+    Error,
+    /// Not run (an operator skipped it).
+    Skipped,
+}
+
+impl Verdict {
+    /// Upper-case label for text reports.
+    pub fn label(self) -> &'static str {
+        match self {
+            Verdict::Pass => "PASS",
+            Verdict::Fail => "FAIL",
+            Verdict::Error => "ERROR",
+            Verdict::Skipped => "SKIPPED",
+        }
+    }
+}
+
+/// Counts over a set of scenarios.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct Summary {
+    /// Scenarios in the run.
+    pub total: usize,
+    /// Passed.
+    pub passed: usize,
+    /// Failed.
+    pub failed: usize,
+    /// Errored.
+    pub errored: usize,
+    /// Skipped.
+    pub skipped: usize,
+    /// Required scenarios that did not pass (failed, errored or skipped): 0 means certified.
+    pub required_not_passed: usize,
+    /// `pass` when every required scenario passed, else `fail`.
+    pub verdict: Verdict,
+}
+
+/// Counts for one level of a suite.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct LevelSummary {
+    /// Suite the level belongs to.
+    pub suite: String,
+    /// Level name (`minimum`, `full`).
+    pub name: String,
+    /// What the level certifies.
+    pub description: String,
+    /// Counts.
+    #[serde(flatten)]
+    pub counts: Summary,
+}
+
+/// One scenario's verdict with the evidence.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ScenarioReport {
+    /// Scenario id (`tyrios/sale-card-points`).
+    pub id: String,
+    /// One-line title.
+    pub title: String,
+    /// Suite name.
+    pub suite: String,
+    /// Level within the suite.
+    pub level: String,
+    /// Whether the level verdict depends on it.
+    pub required: bool,
+    /// Tags of the golden flow.
+    pub tags: Vec<String>,
+    /// The verdict.
+    pub verdict: Verdict,
+    /// Time from reset to verdict.
+    pub duration_ms: u64,
+    /// The business action handed to the POS.
+    pub action: Value,
+    /// What the POS reported back, when it reported anything.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub result: Option<Value>,
+    /// Why the scenario errored or was skipped.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// Every difference between the golden flow and what happened.
+    pub diffs: Vec<Diff>,
+    /// The POS's traffic as the mocks saw it.
+    pub exchanges: Vec<ExchangeView>,
+    /// The POS's diagnostic output (stderr of the `exec` driver), cut to a few kilobytes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log: Option<String>,
+}
+
+/// One difference: where, what the golden flow expected, what happened.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct Diff {
+    /// The step it concerns: an exchange's name, `result`, `state`, `unexpected` or `forbidden`.
+    pub step: String,
+    /// Path inside the step, e.g. `request.body.totalAmount`.
+    pub path: String,
+    /// What the golden flow expected, in words or as JSON.
+    pub expected: String,
+    /// What happened.
+    pub got: String,
+}
+
+impl std::fmt::Display for Diff {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "[{}] {}\n    expected: {}\n    got:      {}",
+            self.step, self.path, self.expected, self.got
+        )
+    }
+}
+
+/// An exchange as shown in reports.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ExchangeView {
+    /// Journal id.
+    pub id: u64,
+    /// Provider that served it.
+    pub provider: String,
+    /// HTTP method.
+    pub method: String,
+    /// Path with query.
+    pub target: String,
+    /// Response status; absent when the connection was closed without an answer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<u16>,
+    /// The golden-flow step it was matched to, `unexpected`, or absent when tolerated.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub step: Option<String>,
+    /// The fault rule that shaped it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fault: Option<String>,
+    /// Request body text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_body: Option<String>,
+    /// Response body text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub response_body: Option<String>,
+    /// True when a difference concerns this exchange.
+    pub problem: bool,
+}
+
+impl Summary {
+    /// Counts `scenarios`.
+    pub fn of<'a>(scenarios: impl IntoIterator<Item = &'a ScenarioReport>) -> Self {
+        let mut summary = Summary {
+            verdict: Verdict::Pass,
+            ..Summary::default()
+        };
+        for scenario in scenarios {
+            summary.total += 1;
+            match scenario.verdict {
+                Verdict::Pass => summary.passed += 1,
+                Verdict::Fail => summary.failed += 1,
+                Verdict::Error => summary.errored += 1,
+                Verdict::Skipped => summary.skipped += 1,
+            }
+            if scenario.required && scenario.verdict != Verdict::Pass {
+                summary.required_not_passed += 1;
+            }
+        }
+        if summary.required_not_passed > 0 {
+            summary.verdict = Verdict::Fail;
+        }
+        summary
+    }
+}

@@ -1,0 +1,408 @@
+//! `possim certify` and `possim record`: the command-line side of the conformance runner. Finds
+//! the golden flows, starts the mocks in-process (or attaches to a running possim), runs the
+//! driver, writes the reports and turns the verdict into the exit code.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use possim_conformance::admin::AdminClient;
+use possim_conformance::driver::{ActionContext, Driver, interactive, run_exec};
+use possim_conformance::judge::Observed;
+use possim_conformance::record::{self, RecordMeta};
+use possim_conformance::runner::{self, Planned, RunConfig};
+use possim_conformance::scenario::{self, Credentials, LevelDef, Scenario};
+use possim_reports::Verdict;
+use serde_json::Value;
+
+use crate::serve;
+
+/// `possim certify` arguments.
+#[derive(Debug, clap::Args)]
+pub struct CertifyArgs {
+    /// Suites (a directory with suite.toml, or the file), golden flow files, or directories of
+    /// golden flows.
+    #[arg(required = true, value_name = "SUITE|SCENARIO")]
+    pub targets: Vec<PathBuf>,
+    /// How the POS is reached: exec (run the command after --), http (POST to --url), manual
+    /// (an operator at a till).
+    #[arg(long, value_enum, default_value = "exec")]
+    pub driver: DriverKind,
+    /// The POS's test adapter URL (http driver).
+    #[arg(long, value_name = "URL")]
+    pub url: Option<String>,
+    /// Use a running possim (its admin URL) instead of starting the mocks in-process.
+    #[arg(long, value_name = "ADMIN_URL")]
+    pub attach: Option<String>,
+    /// Run only this level and the levels before it.
+    #[arg(long, value_name = "LEVEL")]
+    pub level: Option<String>,
+    /// Run only scenarios with this tag (repeatable; any of them).
+    #[arg(long = "tag", value_name = "TAG")]
+    pub tags: Vec<String>,
+    /// Run only scenarios whose id contains this text.
+    #[arg(long, value_name = "TEXT")]
+    pub only: Option<String>,
+    /// Report directory.
+    #[arg(long, value_name = "DIR", default_value = "possim-report")]
+    pub out: PathBuf,
+    /// Time limit per scenario in milliseconds (default: the scenario's, else 15 s; manual 10 min).
+    #[arg(long, value_name = "MS")]
+    pub timeout_ms: Option<u64>,
+    /// No progress lines, even on a terminal.
+    #[arg(long)]
+    pub quiet: bool,
+    /// The POS command for the exec driver (`{action_file}` and `{scenario}` are replaced).
+    #[arg(last = true, value_name = "COMMAND")]
+    pub command: Vec<String>,
+}
+
+/// Driver names on the command line.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum DriverKind {
+    /// Run a command per scenario.
+    Exec,
+    /// POST to a test adapter.
+    Http,
+    /// Instructions for an operator.
+    Manual,
+}
+
+struct Plan {
+    planned: Vec<Planned>,
+    suites: Vec<(String, Vec<LevelDef>, String)>,
+}
+
+/// Expands the command line's targets into scenarios.
+fn plan(args: &CertifyArgs) -> anyhow::Result<Plan> {
+    let mut planned = Vec::new();
+    let mut suites: Vec<(String, Vec<LevelDef>, String)> = Vec::new();
+    let loose_levels = |scenarios: &[(PathBuf, Scenario)]| {
+        let mut levels: Vec<LevelDef> = Vec::new();
+        for (_, s) in scenarios {
+            if !levels.iter().any(|l| l.name == s.level) {
+                levels.push(LevelDef {
+                    name: s.level.clone(),
+                    description: String::new(),
+                });
+            }
+        }
+        levels
+    };
+    for target in &args.targets {
+        let is_suite = target.is_dir() && target.join("suite.toml").is_file()
+            || target.file_name().is_some_and(|n| n == "suite.toml");
+        if is_suite {
+            let suite = scenario::load_suite(target)?;
+            let levels = match &args.level {
+                Some(level) => {
+                    let Some(last) = suite.def.levels.iter().position(|l| &l.name == level) else {
+                        let names: Vec<&str> = suite.def.levels.iter().map(|l| l.name.as_str()).collect();
+                        bail!(
+                            "suite {} has no level {level:?} (levels: {})",
+                            suite.def.name,
+                            names.join(", ")
+                        );
+                    };
+                    suite.def.levels[..=last].to_vec()
+                }
+                None => suite.def.levels.clone(),
+            };
+            for (path, s) in suite.scenarios {
+                if levels.iter().any(|l| l.name == s.level) {
+                    planned.push(Planned {
+                        suite: suite.def.name.clone(),
+                        scenario: s,
+                        path,
+                    });
+                }
+            }
+            suites.push((suite.def.name.clone(), levels, suite.def.title.clone()));
+        } else if target.is_dir() {
+            let mut files: Vec<PathBuf> = std::fs::read_dir(target)
+                .with_context(|| format!("reading {}", target.display()))?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+                .collect();
+            files.sort();
+            let mut loaded = Vec::new();
+            for file in files {
+                loaded.push((file.clone(), scenario::load_scenario(&file)?));
+            }
+            add_loose(&mut planned, &mut suites, loaded, loose_levels);
+        } else if target.is_file() {
+            let loaded = vec![(target.clone(), scenario::load_scenario(target)?)];
+            add_loose(&mut planned, &mut suites, loaded, loose_levels);
+        } else {
+            bail!("{}: no such suite, scenario file or directory", target.display());
+        }
+    }
+    scenario::check_unique(planned.iter().map(|p| (p.path.as_path(), &p.scenario)))?;
+    planned.retain(|p| {
+        (args.tags.is_empty() || p.scenario.tags.iter().any(|t| args.tags.contains(t)))
+            && args.only.as_ref().is_none_or(|o| p.scenario.id.contains(o.as_str()))
+    });
+    if planned.is_empty() {
+        bail!("no scenario selected (check the targets, --level, --tag and --only)");
+    }
+    Ok(Plan { planned, suites })
+}
+
+fn add_loose(
+    planned: &mut Vec<Planned>,
+    suites: &mut Vec<(String, Vec<LevelDef>, String)>,
+    loaded: Vec<(PathBuf, Scenario)>,
+    levels: impl Fn(&[(PathBuf, Scenario)]) -> Vec<LevelDef>,
+) {
+    let name = "scenarios".to_owned();
+    let new_levels = levels(&loaded);
+    match suites.iter_mut().find(|(n, _, _)| *n == name) {
+        Some((_, existing, _)) => {
+            for level in new_levels {
+                if !existing.iter().any(|l| l.name == level.name) {
+                    existing.push(level);
+                }
+            }
+        }
+        None => suites.push((name.clone(), new_levels, "Golden flows".into())),
+    }
+    for (path, s) in loaded {
+        planned.push(Planned {
+            suite: name.clone(),
+            scenario: s,
+            path,
+        });
+    }
+}
+
+fn driver(args: &CertifyArgs) -> anyhow::Result<Driver> {
+    Ok(match args.driver {
+        DriverKind::Exec => {
+            if args.command.is_empty() {
+                bail!("the exec driver needs the POS command after --, e.g. -- possim pos tyrios");
+            }
+            Driver::Exec(args.command.clone())
+        }
+        DriverKind::Http => match &args.url {
+            Some(url) => Driver::Http(url.clone()),
+            None => bail!("the http driver needs --url of the POS's test adapter"),
+        },
+        DriverKind::Manual => Driver::Manual,
+    })
+}
+
+/// The mocks the runner talks to: started here, or attached.
+enum Mocks {
+    InProcess(serve::Running),
+    Attached,
+}
+
+async fn mocks(attach: Option<&str>) -> anyhow::Result<(Mocks, AdminClient, BTreeMap<String, String>, String)> {
+    match attach {
+        Some(url) => {
+            let client = AdminClient::new(url);
+            let endpoints = client.endpoints().await?;
+            if endpoints.is_empty() {
+                bail!("the possim at {url} announces no provider endpoints (is it older than this one?)");
+            }
+            Ok((Mocks::Attached, client, endpoints, url.to_owned()))
+        }
+        None => {
+            let running = serve::launch(serve::LaunchOptions::ephemeral()?).await?;
+            let client = AdminClient::new(&running.admin_url);
+            let endpoints = running.endpoints.iter().cloned().collect();
+            Ok((Mocks::InProcess(running), client, endpoints, "in-process".to_owned()))
+        }
+    }
+}
+
+impl Mocks {
+    async fn stop(self) {
+        if let Mocks::InProcess(running) = self {
+            running.shutdown().await;
+        }
+    }
+}
+
+/// Runs `possim certify`; `Ok(true)` when every required scenario passed. An error is a
+/// configuration problem (exit code 2), never a verdict on the POS.
+pub async fn certify(args: CertifyArgs) -> anyhow::Result<bool> {
+    let driver = driver(&args)?;
+    let plan = plan(&args)?;
+    let (mocks, client, endpoints, target) = mocks(args.attach.as_deref()).await?;
+    let title = match plan.suites.as_slice() {
+        [(_, _, title)] => title.clone(),
+        many => many.iter().map(|(_, _, t)| t.as_str()).collect::<Vec<_>>().join(" + "),
+    };
+    let config = RunConfig {
+        driver,
+        title,
+        suites: plan.suites.iter().map(|(n, l, _)| (n.clone(), l.clone())).collect(),
+        target,
+        progress: !args.quiet && interactive(),
+        timeout: args.timeout_ms.map(Duration::from_millis),
+    };
+    let report = runner::run(&client, &endpoints, &plan.planned, &config).await;
+    mocks.stop().await;
+    let written = possim_reports::write_all(&report, &args.out)
+        .with_context(|| format!("writing the reports to {}", args.out.display()))?;
+    print!("{}", possim_reports::markdown::render(&report));
+    let names: Vec<String> = written.iter().map(|p| p.display().to_string()).collect();
+    println!("\nReports: {}", names.join(", "));
+    Ok(report.summary.verdict == Verdict::Pass)
+}
+
+/// `possim record` arguments.
+#[derive(Debug, clap::Args)]
+pub struct RecordArgs {
+    /// The action (JSON or TOML file; `-` reads JSON from standard input).
+    #[arg(long, value_name = "FILE")]
+    pub action: PathBuf,
+    /// Scenario id, e.g. tyrios/sale-card-points.
+    #[arg(long)]
+    pub id: String,
+    /// Scenario title.
+    #[arg(long)]
+    pub title: String,
+    /// Level.
+    #[arg(long, default_value = "minimum")]
+    pub level: String,
+    /// Providers whose traffic is recorded.
+    #[arg(long = "provider", default_value = "tyrios")]
+    pub providers: Vec<String>,
+    /// Data set (name or directory).
+    #[arg(long)]
+    pub data: Option<String>,
+    /// Frozen clock, RFC 3339.
+    #[arg(long)]
+    pub clock: Option<String>,
+    /// Fault rules to arm (JSON array file).
+    #[arg(long, value_name = "FILE")]
+    pub faults: Option<PathBuf>,
+    /// Credentials the POS uses: PROVIDER=LOGIN:PASSWORD (repeatable).
+    #[arg(long = "credentials", value_name = "P=L:PW")]
+    pub credentials: Vec<String>,
+    /// Record the journal of a running possim (its admin URL) instead of running a POS.
+    #[arg(long, value_name = "ADMIN_URL")]
+    pub attach: Option<String>,
+    /// With --attach: only journal entries with an id above this.
+    #[arg(long, default_value_t = 0)]
+    pub since: u64,
+    /// Write the golden flow here instead of standard output.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// The POS command to run (exec driver contract).
+    #[arg(last = true, value_name = "COMMAND")]
+    pub command: Vec<String>,
+}
+
+fn read_action(path: &Path) -> anyhow::Result<Value> {
+    let text = if path == Path::new("-") {
+        std::io::read_to_string(std::io::stdin()).context("reading the action from standard input")?
+    } else {
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?
+    };
+    let value: Value = if path.extension().is_some_and(|e| e == "toml") {
+        toml::from_str(&text).with_context(|| format!("{} is not valid TOML", path.display()))?
+    } else {
+        serde_json::from_str(&text).with_context(|| format!("{} is not valid JSON", path.display()))?
+    };
+    possim_conformance::action::validate(&value).map_err(|e| anyhow::anyhow!("action: {e}"))?;
+    Ok(value)
+}
+
+fn parse_credentials(list: &[String]) -> anyhow::Result<BTreeMap<String, Credentials>> {
+    let mut map = BTreeMap::new();
+    for item in list {
+        let Some((provider, rest)) = item.split_once('=') else {
+            bail!("--credentials {item:?}: expected PROVIDER=LOGIN:PASSWORD");
+        };
+        let Some((login, password)) = rest.split_once(':') else {
+            bail!("--credentials {item:?}: expected PROVIDER=LOGIN:PASSWORD");
+        };
+        map.insert(
+            provider.to_owned(),
+            Credentials {
+                login: login.to_owned(),
+                password: password.to_owned(),
+            },
+        );
+    }
+    Ok(map)
+}
+
+/// Runs `possim record`.
+pub async fn record(args: RecordArgs) -> anyhow::Result<()> {
+    let action = read_action(&args.action)?;
+    let credentials = parse_credentials(&args.credentials)?;
+    let faults: Vec<Value> = match &args.faults {
+        Some(path) => {
+            let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+            serde_json::from_str(&text).with_context(|| format!("{} is not a JSON array of rules", path.display()))?
+        }
+        None => Vec::new(),
+    };
+    let (mocks, client, endpoints, _) = mocks(args.attach.as_deref()).await?;
+    let mut result = None;
+    if args.attach.is_none() {
+        if args.command.is_empty() {
+            bail!("give the POS command after -- (or --attach to record a running possim's journal)");
+        }
+        let data = args.data.clone().unwrap_or_else(|| "default".into());
+        let is_path = data.contains('/') || Path::new(&data).is_dir();
+        client.load_data(&data, is_path).await?;
+        if let Some(clock) = &args.clock {
+            client.set_clock(clock).await?;
+        }
+        client.arm_faults(&faults).await?;
+        client.clear_journal().await?;
+        let ctx = ActionContext {
+            scenario: args.id.clone(),
+            action: action.clone(),
+            providers: endpoints.clone(),
+            credentials: credentials.clone(),
+            admin_url: client.base().to_owned(),
+            timeout: Duration::from_secs(30),
+        };
+        let outcome = run_exec(&args.command, &ctx).await;
+        if let Some(error) = outcome.error {
+            mocks.stop().await;
+            bail!("the POS run failed: {error}{}", outcome.log.map(|l| format!("\n{l}")).unwrap_or_default());
+        }
+        result = outcome.result;
+    }
+    let entries = client.journal(args.since).await?;
+    let mut snapshots = BTreeMap::new();
+    for provider in &args.providers {
+        if endpoints.contains_key(provider) {
+            snapshots.insert(provider.clone(), client.state(provider).await?);
+        }
+    }
+    mocks.stop().await;
+    let meta = RecordMeta {
+        id: args.id,
+        title: args.title,
+        level: args.level,
+        providers: args.providers,
+        data: args.data,
+        clock: args.clock,
+        faults,
+        credentials,
+        action,
+        result,
+        snapshots,
+    };
+    let scenario = record::build(&meta, &Observed::from_journal(&entries));
+    let text = record::to_toml(&scenario).map_err(|e| anyhow::anyhow!("writing TOML: {e}"))?;
+    // What we write must load again: a recording that the runner refuses helps nobody.
+    scenario::parse_scenario(&text, Path::new("(recording)")).context("the recording does not load back")?;
+    match &args.out {
+        Some(path) => {
+            std::fs::write(path, &text).with_context(|| format!("writing {}", path.display()))?;
+            eprintln!("possim: recorded {} exchange(s) into {}", scenario.exchanges.len(), path.display());
+        }
+        None => print!("{text}"),
+    }
+    Ok(())
+}

@@ -1,0 +1,64 @@
+//! `possim pos <provider>`: the reference POS clients as commands that follow the `exec` driver
+//! contract — the action as JSON on stdin (or `--action FILE`), the provider's URL and
+//! credentials from flags or `POSSIM_<PROVIDER>_*`, the result as one JSON line on stdout.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use possim_conformance::pos::tyrios::{Defect, TyriosPos};
+use serde_json::Value;
+
+/// `possim pos` subcommands.
+#[derive(Debug, clap::Subcommand)]
+pub enum PosCommand {
+    /// A correct TYRIOS eCash till: identify, simulate (draft), execute.
+    Tyrios(TyriosArgs),
+}
+
+/// `possim pos tyrios` arguments.
+#[derive(Debug, clap::Args)]
+pub struct TyriosArgs {
+    /// TYRIOS base URL.
+    #[arg(long, env = "POSSIM_TYRIOS_URL", default_value = "http://127.0.0.1:7101")]
+    pub url: String,
+    /// Login.
+    #[arg(long, env = "POSSIM_TYRIOS_LOGIN", default_value = "demo")]
+    pub login: String,
+    /// Password.
+    #[arg(long, env = "POSSIM_TYRIOS_PASSWORD", default_value = "demo", hide_env_values = true)]
+    pub password: String,
+    /// Plant an integration bug: skip-draft, ignore-final-error, amount-as-string,
+    /// wrong-user-mode, blind-retry (repeatable).
+    #[arg(long = "defect", value_name = "NAME")]
+    pub defects: Vec<String>,
+    /// The action as a JSON file (default: standard input).
+    #[arg(long, value_name = "FILE")]
+    pub action: Option<PathBuf>,
+}
+
+/// Runs the command; the result object goes to stdout.
+pub async fn run(command: PosCommand) -> anyhow::Result<()> {
+    match command {
+        PosCommand::Tyrios(args) => {
+            let defects = args
+                .defects
+                .iter()
+                .map(|d| Defect::parse(d).map_err(anyhow::Error::msg))
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            let text = match &args.action {
+                Some(path) => std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?,
+                None => std::io::read_to_string(std::io::stdin()).context("reading the action from standard input")?,
+            };
+            let action: Value = serde_json::from_str(&text).context("the action is not valid JSON")?;
+            let pos = TyriosPos {
+                url: args.url,
+                login: args.login,
+                password: args.password,
+                defects,
+            };
+            let result = pos.perform(&action).await;
+            println!("{result}");
+            Ok(())
+        }
+    }
+}

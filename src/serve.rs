@@ -1,0 +1,132 @@
+//! Starting the mocks: the engine, every provider and the admin API on their listeners. Used by
+//! `possim serve` (which prints the endpoints and waits for a signal) and by `possim certify` and
+//! `possim record` (which start everything in-process on free ports and stop it afterwards).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context;
+use possim_engine::dataset::DataSet;
+use possim_engine::fault::FaultSpec;
+use possim_engine::journal::DEFAULT_CAPACITY;
+use possim_engine::provider::Provider;
+use possim_engine::{Engine, EngineConfig};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use crate::config::{DEFAULT_ADMIN, DEFAULT_TYRIOS};
+use crate::datasets;
+
+/// What to start.
+#[derive(Debug)]
+pub struct LaunchOptions {
+    /// Data set loaded at start and on every reset.
+    pub data: DataSet,
+    /// Frozen clock, epoch milliseconds.
+    pub clock_override: Option<i64>,
+    /// Admin API address.
+    pub admin: SocketAddr,
+    /// TYRIOS eCash address.
+    pub tyrios: SocketAddr,
+    /// Faults armed at start.
+    pub faults: Vec<FaultSpec>,
+    /// Journal ring size.
+    pub journal_capacity: usize,
+    /// Journal on from the start.
+    pub journal_enabled: bool,
+}
+
+impl LaunchOptions {
+    /// Everything on 127.0.0.1 with free ports and the `default` data set: the in-process mocks
+    /// of `possim certify` and `possim record`.
+    pub fn ephemeral() -> anyhow::Result<Self> {
+        let free = |mut addr: SocketAddr| {
+            addr.set_port(0);
+            addr
+        };
+        Ok(Self {
+            data: datasets::resolve("default")?,
+            clock_override: None,
+            admin: free(DEFAULT_ADMIN),
+            tyrios: free(DEFAULT_TYRIOS),
+            faults: Vec::new(),
+            journal_capacity: DEFAULT_CAPACITY,
+            journal_enabled: true,
+        })
+    }
+}
+
+/// The running mocks.
+#[derive(Debug)]
+pub struct Running {
+    /// Admin API base URL.
+    pub admin_url: String,
+    /// `(name, base URL)` of every provider endpoint, in start order.
+    pub endpoints: Vec<(String, String)>,
+    stop: watch::Sender<bool>,
+    tasks: tokio::task::JoinSet<()>,
+}
+
+impl Running {
+    /// Stops every listener and waits until their tasks ended.
+    pub async fn shutdown(mut self) {
+        let _ = self.stop.send(true);
+        while self.tasks.join_next().await.is_some() {}
+    }
+}
+
+async fn bind(addr: SocketAddr, service: &str) -> anyhow::Result<TcpListener> {
+    TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("{service}: cannot listen on {addr} (is another possim running? use --{service} 127.0.0.1:0 for a free port)"))
+}
+
+/// Builds the engine, binds every listener and starts serving.
+pub async fn launch(options: LaunchOptions) -> anyhow::Result<Running> {
+    let engine = Engine::new(EngineConfig {
+        data: options.data,
+        clock_override: options.clock_override,
+        journal_capacity: options.journal_capacity,
+        journal_enabled: options.journal_enabled,
+        resolver: Box::new(datasets::resolve),
+    })?;
+    let tyrios: Arc<dyn Provider> = Arc::new(possim_tyrios::TyriosMock::new(engine.clock()));
+    engine
+        .add_provider(Arc::clone(&tyrios))
+        .context("loading the data set into the TYRIOS mock")?;
+    engine.faults().arm_all(options.faults).context("arming the faults")?;
+
+    let admin_listener = bind(options.admin, "admin").await?;
+    let tyrios_listener = bind(options.tyrios, "tyrios").await?;
+    let (stop, stop_rx) = watch::channel(false);
+    let stopped = |mut rx: watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|stop| *stop).await;
+    };
+
+    let mut tasks = tokio::task::JoinSet::new();
+    let admin_url = format!("http://{}", admin_listener.local_addr()?);
+    let tyrios_url = format!("http://{}", tyrios_listener.local_addr()?);
+    engine.set_endpoint("tyrios", &tyrios_url);
+    let admin_router = possim_engine::admin::router(Arc::clone(&engine));
+    let admin_stop = stopped(stop_rx.clone());
+    tasks.spawn(async move {
+        if let Err(e) = axum::serve(admin_listener, admin_router)
+            .with_graceful_shutdown(admin_stop)
+            .await
+        {
+            tracing::error!("admin API stopped: {e}");
+        }
+    });
+    tasks.spawn(possim_engine::http::serve_provider(
+        tyrios_listener,
+        Arc::clone(&engine),
+        tyrios,
+        stopped(stop_rx.clone()),
+    ));
+    Ok(Running {
+        admin_url,
+        endpoints: vec![("tyrios".to_owned(), tyrios_url)],
+        stop,
+        tasks,
+    })
+}
