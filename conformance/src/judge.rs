@@ -205,12 +205,13 @@ fn status_text(status: u16) -> String {
 fn compare_body(expected: &Value, text: Option<&str>, json: Option<Value>, step: &str, path: &str, diffs: &mut Vec<Diff>) {
     match (expected, json) {
         // A plain string (not a matcher) compares the raw text, e.g. a form body.
-        (Value::String(want), _) if !want.starts_with('$') => {
-            if text != Some(want.as_str()) {
+        (Value::String(want), _) if !want.starts_with('$') || want.starts_with("$$") => {
+            let want = want.strip_prefix('$').filter(|w| w.starts_with('$')).unwrap_or(want);
+            if text != Some(want) {
                 diffs.push(Diff {
                     step: step.to_owned(),
                     path: path.to_owned(),
-                    expected: Value::String(want.clone()).to_string(),
+                    expected: Value::String(want.to_owned()).to_string(),
                     got: text.map_or_else(|| "absent".into(), |t| Value::String(t.to_owned()).to_string()),
                 });
             }

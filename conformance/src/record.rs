@@ -99,11 +99,13 @@ pub fn build(meta: &RecordMeta, observed: &[Observed]) -> Scenario {
         if o.provider == "tyrios" && o.method == "POST" && o.path.contains("BonusPointTransaction") {
             query.entry("draft".into()).or_insert(Value::String("$absent".into()));
         }
-        let body = o
-            .request_body
-            .as_deref()
-            .and_then(|t| serde_json::from_str::<Value>(t).ok())
-            .map(|b| profile::generalize_request_body(&o.provider, toml_safe(b)));
+        let body = o.request_body.as_deref().map(|text| match serde_json::from_str::<Value>(text) {
+            // A plain string in a golden flow means "this exact text"; a JSON string body is
+            // therefore recorded as its raw text, quotes included.
+            Ok(Value::String(_)) | Err(_) if text.starts_with('$') => Value::String(format!("${text}")),
+            Ok(Value::String(_)) | Err(_) => Value::String(text.to_owned()),
+            Ok(json) => profile::generalize_request_body(&o.provider, toml_safe(json)),
+        });
         let response_body = o
             .response_body
             .as_deref()

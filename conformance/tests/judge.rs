@@ -1,0 +1,264 @@
+//! The judge on hand-made traffic: step order, optional steps, the unexpected-exchange policy,
+//! `forbid`, results and state checks; and properties of the matcher and the recorder.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use possim_conformance::judge::{Observed, judge_result, judge_state, judge_traffic};
+use possim_conformance::matcher;
+use possim_conformance::record::{self, RecordMeta};
+use possim_conformance::scenario::parse_scenario;
+use proptest::prelude::*;
+use serde_json::{Value, json};
+
+const FLOW: &str = r#"
+id = "tyrios/t"
+title = "t"
+providers = ["tyrios"]
+level = "minimum"
+action = { type = "sale", amount = "33.00", productGroup = "Hose" }
+result = { status = "completed", amountDue = "30.87" }
+
+[[exchange]]
+name = "look up"
+optional = true
+request = { method = "GET", path = "/BonusPointManagement/UserData/UQBUFDJALK4WXYC" }
+
+[[exchange]]
+name = "draft"
+request = { method = "POST", path = "/BonusPointManagement/BonusPointTransaction/pos", query = { draft = "true" }, body = { totalAmount = 33 } }
+response = { status = 200 }
+
+[[exchange]]
+name = "final"
+request = { method = "POST", path = "/BonusPointManagement/BonusPointTransaction/pos", query = { draft = "$absent" } }
+response = { status = 200, body = { redeemedPoints = 213 } }
+
+[[forbid]]
+name = "no second final"
+request = { method = "POST", path = "/BonusPointManagement/BonusPointTransaction/pos", query = { draft = "$absent" } }
+
+[[state]]
+name = "points"
+collection = "users"
+where = { uniqueUserHash = "UQBUFDJALK4WXYC" }
+expect = { currentBonusPoints = 62 }
+"#;
+
+fn x(id: u64, method: &str, target: &str, body: &str, status: u16, answer: &str) -> Observed {
+    let (path, query) = target.split_once('?').unwrap_or((target, ""));
+    Observed {
+        id,
+        provider: "tyrios".into(),
+        method: method.into(),
+        path: path.into(),
+        raw_query: (!query.is_empty()).then(|| query.to_owned()),
+        query: query
+            .split('&')
+            .filter(|p| !p.is_empty())
+            .map(|p| {
+                let (k, v) = p.split_once('=').unwrap();
+                (k.to_owned(), v.to_owned())
+            })
+            .collect(),
+        headers: Vec::new(),
+        request_body: (!body.is_empty()).then(|| body.to_owned()),
+        status: Some(status),
+        response_body: Some(answer.to_owned()),
+        fault: None,
+    }
+}
+
+const POS: &str = "/service/BonusPointManagement/BonusPointTransaction/pos";
+
+fn good() -> Vec<Observed> {
+    vec![
+        x(1, "GET", "/service/BonusPointManagement/UserData/UQBUFDJALK4WXYC", "", 200, "{}"),
+        x(2, "POST", &format!("{POS}?draft=true"), r#"{"totalAmount":33}"#, 200, r#"{"redeemedPoints":213}"#),
+        x(3, "POST", POS, r#"{"totalAmount":33}"#, 200, r#"{"redeemedPoints":213}"#),
+    ]
+}
+
+fn scenario() -> possim_conformance::scenario::Scenario {
+    parse_scenario(FLOW, Path::new("t.toml")).unwrap()
+}
+
+#[test]
+fn the_recorded_flow_passes_with_either_tyrios_root() {
+    let judgement = judge_traffic(&scenario(), &good());
+    assert_eq!(judgement.diffs, vec![]);
+    let steps: Vec<Option<String>> = judgement.exchanges.iter().map(|e| e.step.clone()).collect();
+    assert_eq!(steps, [Some("look up".into()), Some("draft".into()), Some("final".into())]);
+}
+
+#[test]
+fn an_optional_step_may_be_left_out_a_required_one_may_not() {
+    let traffic = good()[1..].to_vec();
+    assert!(judge_traffic(&scenario(), &traffic).diffs.is_empty());
+    let traffic = vec![good()[0].clone(), good()[2].clone()];
+    let judgement = judge_traffic(&scenario(), &traffic);
+    assert_eq!(judgement.missing_required, 1);
+    assert_eq!(judgement.diffs.len(), 1);
+    assert_eq!(judgement.diffs[0].step, "draft");
+    assert_eq!(judgement.diffs[0].got, "not sent (at this point of the flow)");
+}
+
+#[test]
+fn steps_must_come_in_order() {
+    let mut traffic = good();
+    traffic.swap(1, 2);
+    traffic[1].id = 2;
+    traffic[2].id = 3;
+    // The draft step claims the later draft; nothing after it is a final, so the final step is
+    // missing and the early final is a forbidden extra.
+    let diffs = judge_traffic(&scenario(), &traffic).diffs;
+    let got: Vec<(&str, &str)> = diffs.iter().map(|d| (d.step.as_str(), d.path.as_str())).collect();
+    assert_eq!(got, [("final", "request"), ("forbidden", "exchange #2")]);
+}
+
+#[test]
+fn field_differences_name_the_field() {
+    let mut traffic = good();
+    traffic[1].request_body = Some(r#"{"totalAmount":"33.00"}"#.into());
+    let diffs = judge_traffic(&scenario(), &traffic).diffs;
+    assert_eq!(diffs.len(), 1);
+    assert_eq!(
+        (diffs[0].step.as_str(), diffs[0].path.as_str(), diffs[0].expected.as_str(), diffs[0].got.as_str()),
+        ("draft", "request.body.totalAmount", "33", "\"33.00\"")
+    );
+}
+
+#[test]
+fn a_different_status_is_one_difference_with_the_providers_message() {
+    let mut traffic = good();
+    traffic[2].status = Some(400);
+    traffic[2].response_body = Some(r#"{"error":"Exception","message":"Nicht genügend Punkte"}"#.into());
+    let diffs = judge_traffic(&scenario(), &traffic).diffs;
+    assert_eq!(diffs.len(), 1);
+    assert_eq!(diffs[0].path, "response.status");
+    assert_eq!(diffs[0].got, "400: Nicht genügend Punkte");
+}
+
+#[test]
+fn a_repeated_final_is_forbidden_and_extra_reads_are_tolerated() {
+    let mut traffic = good();
+    traffic.push(x(4, "GET", "/BonusPointManagement/UserData/UQBUFDJALK4WXYC", "", 200, "{}"));
+    traffic.push(x(5, "POST", POS, r#"{"totalAmount":33}"#, 200, "{}"));
+    let judgement = judge_traffic(&scenario(), &traffic);
+    assert_eq!(judgement.diffs.len(), 1, "{:?}", judgement.diffs);
+    assert_eq!(judgement.diffs[0].step, "forbidden");
+    assert_eq!(judgement.diffs[0].path, "exchange #5");
+    assert!(judgement.exchanges[4].problem);
+    assert!(!judgement.exchanges[3].problem);
+}
+
+#[test]
+fn unexpected_policy() {
+    let mut traffic = good();
+    traffic.push(x(4, "POST", "/BonusPointManagement/UserData/", "{}", 200, "{}"));
+    traffic.push(x(5, "GET", "/BonusPointManagement/UserData/X", "", 200, "{}"));
+    let mut s = scenario();
+    let diffs = judge_traffic(&s, &traffic).diffs;
+    assert_eq!(diffs.len(), 1);
+    assert_eq!(diffs[0].step, "unexpected");
+    assert_eq!(diffs[0].expected, "no further state-changing request");
+    s.unexpected = possim_conformance::scenario::UnexpectedPolicy::Fail;
+    assert_eq!(judge_traffic(&s, &traffic).diffs.len(), 2);
+    s.unexpected = possim_conformance::scenario::UnexpectedPolicy::Allow;
+    assert!(judge_traffic(&s, &traffic).diffs.is_empty());
+}
+
+#[test]
+fn other_providers_traffic_is_not_judged() {
+    let mut traffic = good();
+    let mut other = x(9, "POST", "/x", "", 200, "{}");
+    other.provider = "computop".into();
+    traffic.push(other);
+    assert!(judge_traffic(&scenario(), &traffic).diffs.is_empty());
+}
+
+#[test]
+fn results_and_state() {
+    let s = scenario();
+    assert!(judge_result(&s, Some(&json!({"status": "completed", "amountDue": "30.87", "extra": 1}))).is_empty());
+    let diffs = judge_result(&s, Some(&json!({"status": "completed", "amountDue": 30.87})));
+    assert_eq!((diffs[0].path.as_str(), diffs[0].got.as_str()), ("amountDue", "30.87"));
+    let diffs = judge_result(&s, None);
+    assert_eq!(diffs[0].got, "absent");
+
+    let state = json!({"users": [
+        {"uniqueUserHash": "UQBUFDJALK4WXYC", "currentBonusPoints": 62},
+        {"uniqueUserHash": "K7PW2RDQ9TNS5FA", "currentBonusPoints": 50}
+    ]});
+    assert!(judge_state(&s, |_| Some(state.clone())).is_empty());
+    let state = json!({"users": [{"uniqueUserHash": "UQBUFDJALK4WXYC", "currentBonusPoints": 13}]});
+    let diffs = judge_state(&s, |_| Some(state.clone()));
+    assert_eq!(diffs[0].step, "state: points");
+    assert_eq!(diffs[0].expected, "62");
+    assert_eq!(diffs[0].got, "13");
+    let diffs = judge_state(&s, |_| Some(json!({"users": []})));
+    assert_eq!(diffs[0].expected, "at least one element");
+}
+
+/// JSON values without `$` strings (those are matchers in a golden flow).
+fn plain_json() -> impl Strategy<Value = Value> {
+    let leaf = prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::Bool),
+        any::<i64>().prop_map(|n| json!(n)),
+        (-1e9f64..1e9).prop_map(|f| json!(f)),
+        "[a-zA-Z0-9 äöü€_.-]{0,12}".prop_map(Value::String),
+    ];
+    leaf.prop_recursive(3, 24, 4, |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+            prop::collection::btree_map("[a-zA-Z]{1,6}", inner, 0..4)
+                .prop_map(|m| Value::Object(m.into_iter().collect())),
+        ]
+    })
+}
+
+proptest! {
+    /// Every plain value matches itself: a recording of a correct till passes against that till.
+    #[test]
+    fn plain_values_match_themselves(value in plain_json()) {
+        prop_assert!(matcher::matches(&value, Some(&value)));
+        prop_assert!(matcher::validate(&value, "x").is_ok());
+    }
+
+    /// A recording survives TOML and still matches the traffic it came from, whatever the bodies
+    /// hold (nulls, strings starting with `$`, nesting).
+    #[test]
+    fn recordings_round_trip_through_toml(
+        request in plain_json(),
+        answer in plain_json(),
+        dollar in "[a-z]{0,5}",
+        raw in prop::option::of("[$a-z=&]{0,8}"),
+    ) {
+        let mut request = request;
+        if let Value::Object(map) = &mut request {
+            map.insert("literal".into(), Value::String(format!("${dollar}")));
+        }
+        // A body that is not JSON (a form) is recorded and compared as text.
+        let body = raw.unwrap_or_else(|| request.to_string());
+        let traffic = vec![x(1, "POST", "/BonusPointManagement/UserData/", &body, 200, &answer.to_string())];
+        let meta = RecordMeta {
+            id: "tyrios/p".into(),
+            title: "p".into(),
+            level: "minimum".into(),
+            providers: vec!["tyrios".into()],
+            data: None,
+            clock: None,
+            faults: Vec::new(),
+            credentials: BTreeMap::new(),
+            action: json!({"type": "search-customer", "query": "x"}),
+            result: Some(json!({"status": "completed", "note": null})),
+            snapshots: BTreeMap::new(),
+        };
+        let scenario = record::build(&meta, &traffic);
+        let text = record::to_toml(&scenario).unwrap();
+        let back = parse_scenario(&text, Path::new("p.toml")).unwrap();
+        prop_assert_eq!(judge_traffic(&back, &traffic).diffs, vec![]);
+        prop_assert_eq!(judge_result(&back, Some(&json!({"status": "completed", "note": null}))), vec![]);
+    }
+}

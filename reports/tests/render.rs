@@ -1,0 +1,186 @@
+//! Pins every report format on one fixed run: a passing scenario, a failing one with diffs and a
+//! highlighted exchange, an errored optional one, and text that needs escaping in XML and HTML.
+
+use possim_reports::model::SCHEMA;
+use possim_reports::{
+    Diff, Environment, ExchangeView, LevelSummary, ProviderEndpoint, RunReport, ScenarioReport, Summary, Verdict,
+};
+use serde_json::json;
+
+fn scenario(id: &str, level: &str, verdict: Verdict, required: bool) -> ScenarioReport {
+    ScenarioReport {
+        id: id.into(),
+        title: format!("Title of {id}"),
+        suite: "tyrios".into(),
+        level: level.into(),
+        required,
+        tags: vec!["sale".into()],
+        verdict,
+        duration_ms: 12,
+        action: json!({"type": "sale", "amount": "33.00", "productGroup": "Hose"}),
+        result: Some(json!({"status": "completed"})),
+        message: None,
+        diffs: Vec::new(),
+        exchanges: Vec::new(),
+        log: None,
+    }
+}
+
+fn fixture() -> RunReport {
+    let pass = scenario("tyrios/sale-card-points", "minimum", Verdict::Pass, true);
+    let mut fail = scenario("tyrios/sale-draft-ok-final-refused", "full", Verdict::Fail, true);
+    fail.diffs = vec![
+        Diff {
+            step: "result".into(),
+            path: "status".into(),
+            expected: "\"refused\"".into(),
+            got: "\"completed\"".into(),
+        },
+        Diff {
+            step: "forbidden".into(),
+            path: "exchange #7".into(),
+            expected: "no second final <pos> & no retry".into(),
+            got: "POST /BonusPointManagement/BonusPointTransaction/pos".into(),
+        },
+    ];
+    fail.exchanges = vec![
+        ExchangeView {
+            id: 6,
+            provider: "tyrios".into(),
+            method: "POST".into(),
+            target: "/BonusPointManagement/BonusPointTransaction/pos".into(),
+            status: Some(400),
+            step: Some("execute the pos transaction".into()),
+            fault: Some("another till (competingChange)".into()),
+            request_body: Some(r#"{"UserData":"UQBUFDJALK4WXYC","totalAmount":33}"#.into()),
+            response_body: Some(r#"{"error":"Exception","message":"Nicht genügend Punkte"}"#.into()),
+            problem: false,
+        },
+        ExchangeView {
+            id: 7,
+            provider: "tyrios".into(),
+            method: "POST".into(),
+            target: "/BonusPointManagement/BonusPointTransaction/pos".into(),
+            status: None,
+            step: Some("forbidden".into()),
+            fault: None,
+            request_body: None,
+            response_body: None,
+            problem: true,
+        },
+    ];
+    fail.log = Some("tyrios POST /BonusPointTransaction/pos → 400".into());
+    let mut error = scenario("tyrios/show-transactions", "full", Verdict::Error, false);
+    error.result = None;
+    error.message = Some("the POS did not finish within 15000 ms (killed)".into());
+    let scenarios = vec![pass, fail, error];
+    let level = |name: &str, description: &str| LevelSummary {
+        suite: "tyrios".into(),
+        name: name.into(),
+        description: description.into(),
+        counts: Summary::of(scenarios.iter().filter(|s| s.level == name)),
+    };
+    RunReport {
+        schema: SCHEMA.into(),
+        title: "TYRIOS eCash POS integration".into(),
+        started_at: "2026-11-25T06:00:00.000Z".into(),
+        duration_ms: 1234,
+        environment: Environment {
+            possim_version: "0.1.0".into(),
+            platform: "linux-x86_64".into(),
+            driver: "exec".into(),
+            pos: "possim pos tyrios".into(),
+            target: "in-process".into(),
+            suites: vec!["tyrios".into()],
+            providers: vec![ProviderEndpoint {
+                name: "tyrios".into(),
+                url: "http://127.0.0.1:40001".into(),
+            }],
+        },
+        summary: Summary::of(&scenarios),
+        levels: vec![
+            level("minimum", "Creating transactions"),
+            level("full", "Everything & more"),
+        ],
+        scenarios,
+    }
+}
+
+#[test]
+fn summary_counts_required_scenarios_only_for_the_verdict() {
+    let report = fixture();
+    assert_eq!(report.summary.total, 3);
+    assert_eq!(report.summary.passed, 1);
+    assert_eq!(report.summary.failed, 1);
+    assert_eq!(report.summary.errored, 1);
+    // The errored scenario is optional: one required scenario did not pass.
+    assert_eq!(report.summary.required_not_passed, 1);
+    assert_eq!(report.summary.verdict, Verdict::Fail);
+}
+
+#[test]
+fn junit() {
+    insta::assert_snapshot!(possim_reports::junit::render(&fixture()));
+}
+
+#[test]
+fn json_round_trips() {
+    let report = fixture();
+    let text = possim_reports::json(&report);
+    let back: RunReport = serde_json::from_str(&text).unwrap();
+    assert_eq!(back, report);
+    insta::assert_snapshot!(text);
+}
+
+#[test]
+fn markdown() {
+    insta::assert_snapshot!(possim_reports::markdown::render(&fixture()));
+}
+
+#[test]
+fn html() {
+    insta::assert_snapshot!(possim_reports::html::render(&fixture()));
+}
+
+#[test]
+fn junit_is_well_formed_xml() {
+    let text = possim_reports::junit::render(&fixture());
+    let mut reader = quick_xml::Reader::from_str(&text);
+    let mut depth = 0i32;
+    let mut testcases = 0;
+    loop {
+        match reader.read_event().expect("well-formed XML") {
+            quick_xml::events::Event::Start(e) => {
+                depth += 1;
+                if e.name().as_ref() == b"testcase" {
+                    testcases += 1;
+                }
+            }
+            quick_xml::events::Event::Empty(e) => {
+                if e.name().as_ref() == b"testcase" {
+                    testcases += 1;
+                }
+            }
+            quick_xml::events::Event::End(_) => depth -= 1,
+            quick_xml::events::Event::Eof => break,
+            _ => {}
+        }
+    }
+    assert_eq!(depth, 0);
+    assert_eq!(testcases, 3);
+}
+
+#[test]
+fn write_all_creates_the_four_files() {
+    let dir = std::env::temp_dir().join(format!("possim-reports-test-{}", std::process::id()));
+    let written = possim_reports::write_all(&fixture(), &dir).unwrap();
+    let names: Vec<String> = written
+        .iter()
+        .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names, ["junit.xml", "report.json", "report.html", "summary.md"]);
+    for path in &written {
+        assert!(std::fs::metadata(path).unwrap().len() > 100, "{}", path.display());
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
