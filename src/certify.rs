@@ -368,7 +368,10 @@ pub async fn record(args: RecordArgs) -> anyhow::Result<()> {
         let outcome = run_exec(&args.command, &ctx).await;
         if let Some(error) = outcome.error {
             mocks.stop().await;
-            bail!("the POS run failed: {error}{}", outcome.log.map(|l| format!("\n{l}")).unwrap_or_default());
+            bail!(
+                "the POS run failed: {error}{}",
+                outcome.log.map(|l| format!("\n{l}")).unwrap_or_default()
+            );
         }
         result = outcome.result;
     }
@@ -400,7 +403,11 @@ pub async fn record(args: RecordArgs) -> anyhow::Result<()> {
     match &args.out {
         Some(path) => {
             std::fs::write(path, &text).with_context(|| format!("writing {}", path.display()))?;
-            eprintln!("possim: recorded {} exchange(s) into {}", scenario.exchanges.len(), path.display());
+            eprintln!(
+                "possim: recorded {} exchange(s) into {}",
+                scenario.exchanges.len(),
+                path.display()
+            );
         }
         None => print!("{text}"),
     }

@@ -212,7 +212,10 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         admin,
         tyrios,
         faults,
-        journal_capacity: args.journal_capacity.or(file.journal.capacity).unwrap_or(DEFAULT_CAPACITY),
+        journal_capacity: args
+            .journal_capacity
+            .or(file.journal.capacity)
+            .unwrap_or(DEFAULT_CAPACITY),
         journal_enabled: !args.no_journal && file.journal.enabled.unwrap_or(true),
     })
     .await?;

@@ -7,8 +7,10 @@
 //! - `tyrios_flows`: final transactions, expiry, the overview, coupons over time.
 //! - `faults`: fault injection over the wire, including the draft-ok/final-fails race.
 //! - `admin`: the admin API and the command line.
+//! - `certify`: the conformance runner, its drivers, reports, recording and the planted defects.
 
 mod admin;
+mod certify;
 mod faults;
 mod tyrios_errors;
 mod tyrios_flows;

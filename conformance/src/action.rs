@@ -165,7 +165,10 @@ pub fn instructions(action: &Value) -> Vec<String> {
     let kind = action.get("type").and_then(Value::as_str).unwrap_or("");
     match kind {
         "lookup-customer" => steps.push("Show the customer's points on the till".into()),
-        "search-customer" => steps.push(format!("Search customers for \"{}\" and show the list", text(action, "query"))),
+        "search-customer" => steps.push(format!(
+            "Search customers for \"{}\" and show the list",
+            text(action, "query")
+        )),
         "register-customer" => steps.push("Complete the registration".into()),
         "sale" => {
             steps.push(format!(
@@ -183,15 +186,24 @@ pub fn instructions(action: &Value) -> Vec<String> {
             }
             steps.push("Complete the sale and note what the till shows".into());
         }
-        "book-coupons" => steps.push(format!("Book the coupon(s) {} onto the customer's account", coupons_text(action))),
+        "book-coupons" => steps.push(format!(
+            "Book the coupon(s) {} onto the customer's account",
+            coupons_text(action)
+        )),
         "sell-coupons" => {
             steps.push(format!("Sell the coupon(s) {}", coupons_text(action)));
             if action.get("usePoints").and_then(Value::as_bool) == Some(true) {
                 steps.push("Pay with the customer's points".into());
             }
         }
-        "buy-points" => steps.push(format!("Sell points worth {} € to the customer", text(action, "amount"))),
-        "grant-points" => steps.push(format!("Grant {} special points to the customer", text(action, "points"))),
+        "buy-points" => steps.push(format!(
+            "Sell points worth {} € to the customer",
+            text(action, "amount")
+        )),
+        "grant-points" => steps.push(format!(
+            "Grant {} special points to the customer",
+            text(action, "points")
+        )),
         "show-transactions" => steps.push("Open the transaction overview".into()),
         _ => steps.push(format!("Perform the action {action}")),
     }
@@ -214,11 +226,21 @@ mod tests {
     #[test]
     fn validation_names_unknown_types_and_fields() {
         assert!(validate(&json!({"type": "sale", "amount": "1.00", "productGroup": "x"})).is_ok());
-        assert!(validate(&json!({"type": "sael"})).unwrap_err().contains("unknown action type \"sael\""));
-        assert!(validate(&json!({"type": "sale", "productGroup": "x"})).unwrap_err().contains("\"amount\""));
-        assert!(validate(&json!({"type": "sale", "amount": "1", "productGroup": "x", "colour": 1}))
-            .unwrap_err()
-            .contains("no field \"colour\""));
+        assert!(
+            validate(&json!({"type": "sael"}))
+                .unwrap_err()
+                .contains("unknown action type \"sael\"")
+        );
+        assert!(
+            validate(&json!({"type": "sale", "productGroup": "x"}))
+                .unwrap_err()
+                .contains("\"amount\"")
+        );
+        assert!(
+            validate(&json!({"type": "sale", "amount": "1", "productGroup": "x", "colour": 1}))
+                .unwrap_err()
+                .contains("no field \"colour\"")
+        );
         assert!(validate(&json!({"type": "lookup-customer", "customer": {"phone": "1"}})).is_err());
     }
 

@@ -113,7 +113,9 @@ impl AdminClient {
         } else {
             json!({"name": name_or_path})
         };
-        self.call(reqwest::Method::POST, "/__admin/dataset", Some(body)).await.map(drop)
+        self.call(reqwest::Method::POST, "/__admin/dataset", Some(body))
+            .await
+            .map(drop)
     }
 
     /// Freezes the clock at an RFC 3339 instant.
@@ -128,14 +130,20 @@ impl AdminClient {
         if rules.is_empty() {
             return Ok(());
         }
-        self.call(reqwest::Method::POST, "/__admin/faults", Some(Value::Array(rules.to_vec())))
-            .await
-            .map(drop)
+        self.call(
+            reqwest::Method::POST,
+            "/__admin/faults",
+            Some(Value::Array(rules.to_vec())),
+        )
+        .await
+        .map(drop)
     }
 
     /// Empties the journal.
     pub async fn clear_journal(&self) -> Result<(), AdminError> {
-        self.call(reqwest::Method::DELETE, "/__admin/journal", None).await.map(drop)
+        self.call(reqwest::Method::DELETE, "/__admin/journal", None)
+            .await
+            .map(drop)
     }
 
     /// Journal entries with an id above `since` (all when 0), oldest first.
@@ -154,6 +162,7 @@ impl AdminClient {
 
     /// A provider's state snapshot.
     pub async fn state(&self, provider: &str) -> Result<Value, AdminError> {
-        self.call(reqwest::Method::GET, &format!("/__admin/state/{provider}"), None).await
+        self.call(reqwest::Method::GET, &format!("/__admin/state/{provider}"), None)
+            .await
     }
 }

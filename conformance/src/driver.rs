@@ -150,14 +150,12 @@ pub fn parse_result(stdout: &str) -> Option<Value> {
     if let Ok(value @ Value::Object(_)) = serde_json::from_str::<Value>(stdout.trim()) {
         return Some(value);
     }
-    stdout
-        .lines()
-        .rev()
-        .filter(|l| !l.trim().is_empty())
-        .find_map(|line| match serde_json::from_str::<Value>(line.trim()) {
+    stdout.lines().rev().filter(|l| !l.trim().is_empty()).find_map(|line| {
+        match serde_json::from_str::<Value>(line.trim()) {
             Ok(value @ Value::Object(_)) => Some(value),
             _ => None,
-        })
+        }
+    })
 }
 
 /// Finds `program` on `PATH`. A bare `possim` that is not installed means this very binary, so
@@ -314,7 +312,10 @@ pub async fn run_http(url: &str, ctx: &ActionContext) -> DriverOutcome {
     let text = response.text().await.unwrap_or_default();
     let result = parse_result(&text);
     let error = if !status.is_success() {
-        Some(format!("the POS adapter answered {status}: {}", text.chars().take(300).collect::<String>()))
+        Some(format!(
+            "the POS adapter answered {status}: {}",
+            text.chars().take(300).collect::<String>()
+        ))
     } else if result.is_none() {
         Some("the POS adapter's answer is not a JSON object".into())
     } else {

@@ -90,10 +90,13 @@ impl Observed {
                     request_body: body_text(&request.body),
                     status: response.as_ref().filter(|_| answered).map(|r| r.status),
                     response_body: response.as_ref().and_then(|r| body_text(&r.body)),
-                    fault: entry
-                        .fault
-                        .as_ref()
-                        .map(|f| format!("{} ({})", f.name.clone().unwrap_or_else(|| format!("rule {}", f.rule)), f.action)),
+                    fault: entry.fault.as_ref().map(|f| {
+                        format!(
+                            "{} ({})",
+                            f.name.clone().unwrap_or_else(|| format!("rule {}", f.rule)),
+                            f.action
+                        )
+                    }),
                 })
             })
             .collect();
@@ -153,7 +156,11 @@ fn request_line_matches(m: &RequestMatcher, provider: &str, observed: &Observed)
 fn describe_request(m: &RequestMatcher) -> String {
     let mut text = format!("{} {}", m.method, m.path);
     if !m.query.is_empty() {
-        let q: Vec<String> = m.query.iter().map(|(k, v)| format!("{k}={}", matcher::show(Some(v)))).collect();
+        let q: Vec<String> = m
+            .query
+            .iter()
+            .map(|(k, v)| format!("{k}={}", matcher::show(Some(v))))
+            .collect();
         text.push_str(&format!(" with query {}", q.join(", ")));
     }
     text
@@ -171,7 +178,14 @@ fn compare_step(step: &ExpectedExchange, observed: &Observed, diffs: &mut Vec<Di
         compare(expected, got.as_ref(), name, &join("request.headers", header), diffs);
     }
     if let Some(expected) = &step.request.body {
-        compare_body(expected, observed.request_body.as_deref(), observed.request_json(), name, "request.body", diffs);
+        compare_body(
+            expected,
+            observed.request_body.as_deref(),
+            observed.request_json(),
+            name,
+            "request.body",
+            diffs,
+        );
     }
     if let Some(response) = &step.response {
         if let Some(status) = response.status {
@@ -193,16 +207,34 @@ fn compare_step(step: &ExpectedExchange, observed: &Observed, diffs: &mut Vec<Di
             }
         }
         if let Some(expected) = &response.body {
-            compare_body(expected, observed.response_body.as_deref(), observed.response_json(), name, "response.body", diffs);
+            compare_body(
+                expected,
+                observed.response_body.as_deref(),
+                observed.response_json(),
+                name,
+                "response.body",
+                diffs,
+            );
         }
     }
 }
 
 fn status_text(status: u16) -> String {
-    if status == 0 { "no answer (connection closed)".into() } else { status.to_string() }
+    if status == 0 {
+        "no answer (connection closed)".into()
+    } else {
+        status.to_string()
+    }
 }
 
-fn compare_body(expected: &Value, text: Option<&str>, json: Option<Value>, step: &str, path: &str, diffs: &mut Vec<Diff>) {
+fn compare_body(
+    expected: &Value,
+    text: Option<&str>,
+    json: Option<Value>,
+    step: &str,
+    path: &str,
+    diffs: &mut Vec<Diff>,
+) {
     match (expected, json) {
         // A plain string (not a matcher) compares the raw text, e.g. a form body.
         (Value::String(want), _) if !want.starts_with('$') || want.starts_with("$$") => {
@@ -311,7 +343,12 @@ pub fn judge_traffic(scenario: &Scenario, observed: &[Observed]) -> Judgement {
                 } else {
                     "no further request".into()
                 },
-                got: format!("{} {}{}", o.method, o.target(), o.status.map_or(String::new(), |s| format!(" → {s}"))),
+                got: format!(
+                    "{} {}{}",
+                    o.method,
+                    o.target(),
+                    o.status.map_or(String::new(), |s| format!(" → {s}"))
+                ),
             });
         }
     }
@@ -386,7 +423,10 @@ pub fn judge_state(scenario: &Scenario, snapshot: impl Fn(&str) -> Option<Value>
             .iter()
             .filter(|item| check.filter.as_ref().is_none_or(|f| matcher::matches(f, Some(item))))
             .collect();
-        let filter = check.filter.as_ref().map_or_else(String::new, |f| format!(" where {f}"));
+        let filter = check
+            .filter
+            .as_ref()
+            .map_or_else(String::new, |f| format!(" where {f}"));
         let path = format!("{}{filter}", check.collection);
         if let Some(count) = check.count
             && selected.len() != count
@@ -408,7 +448,11 @@ pub fn judge_state(scenario: &Scenario, snapshot: impl Fn(&str) -> Option<Value>
                 });
             }
             for (i, item) in selected.iter().enumerate() {
-                let at = if selected.len() == 1 { path.clone() } else { format!("{path}[{i}]") };
+                let at = if selected.len() == 1 {
+                    path.clone()
+                } else {
+                    format!("{path}[{i}]")
+                };
                 compare(expected, Some(item), &step, &at, &mut diffs);
             }
         }

@@ -110,7 +110,9 @@ pub fn validate(expected: &Value, path: &str) -> Result<(), MatcherError> {
                         }
                         _ => Err(fail("$oneOf needs a non-empty array of alternatives".into())),
                     },
-                    other => Err(fail(format!("unknown matcher key {other:?} (known: $absentOr, $oneOf)"))),
+                    other => Err(fail(format!(
+                        "unknown matcher key {other:?} (known: $absentOr, $oneOf)"
+                    ))),
                 };
             }
             for (key, value) in map {
@@ -196,7 +198,11 @@ pub fn compare(expected: &Value, got: Option<&Value>, step: &str, path: &str, di
     let mut differ = |expected_text: String| {
         diffs.push(Diff {
             step: step.to_owned(),
-            path: if path.is_empty() { "(value)".to_owned() } else { path.to_owned() },
+            path: if path.is_empty() {
+                "(value)".to_owned()
+            } else {
+                path.to_owned()
+            },
             expected: expected_text,
             got: show(got),
         });
@@ -319,7 +325,10 @@ mod tests {
     fn objects_allow_extra_keys_unless_absent_is_demanded() {
         assert!(diffs(json!({"a": 1}), json!({"a": 1, "b": 2})).is_empty());
         let d = diffs(json!({"a": 1, "b": "$absent"}), json!({"a": 1, "b": 2}));
-        assert_eq!((d[0].path.as_str(), d[0].expected.as_str(), d[0].got.as_str()), ("body.b", "absent", "2"));
+        assert_eq!(
+            (d[0].path.as_str(), d[0].expected.as_str(), d[0].got.as_str()),
+            ("body.b", "absent", "2")
+        );
     }
 
     #[test]
@@ -330,8 +339,13 @@ mod tests {
 
     #[test]
     fn type_and_regex_matchers() {
-        assert!(diffs(json!({"id": "$integer", "t": "$timestamp", "h": "$regex:^[A-Z0-9]{15}$"}),
-            json!({"id": 7, "t": 1572351844000u64, "h": "UQBUFDJALK4WXYC"})).is_empty());
+        assert!(
+            diffs(
+                json!({"id": "$integer", "t": "$timestamp", "h": "$regex:^[A-Z0-9]{15}$"}),
+                json!({"id": 7, "t": 1572351844000u64, "h": "UQBUFDJALK4WXYC"})
+            )
+            .is_empty()
+        );
         let d = diffs(json!({"id": "$integer"}), json!({"id": 7.5}));
         assert_eq!(d[0].expected, "any integer");
         let d = diffs(json!({"h": "$regex:^[A-Z]+$"}), json!({"h": "abc"}));

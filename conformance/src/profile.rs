@@ -13,7 +13,11 @@ pub fn normalize_path(provider: &str, path: &str) -> String {
         "tyrios" => {
             let path = path.strip_prefix("/service").unwrap_or(path);
             let trimmed = path.trim_end_matches('/');
-            if trimmed.is_empty() { "/".to_owned() } else { trimmed.to_owned() }
+            if trimmed.is_empty() {
+                "/".to_owned()
+            } else {
+                trimmed.to_owned()
+            }
         }
         _ => path.to_owned(),
     }
@@ -47,7 +51,10 @@ pub fn generalize_request_body(provider: &str, body: Value) -> Value {
             && let Some(Value::Object(user)) = map.get("UserData")
             && let Some(id) = user.get("id").cloned()
         {
-            map.insert("UserData".into(), Value::Object(Map::from_iter([("id".to_owned(), id)])));
+            map.insert(
+                "UserData".into(),
+                Value::Object(Map::from_iter([("id".to_owned(), id)])),
+            );
         }
         // `redeemedPoints` in a final request pins the draft's figure; without it the provider
         // redeems as much as possible. Both are correct, so the recording accepts both.

@@ -99,13 +99,16 @@ pub fn build(meta: &RecordMeta, observed: &[Observed]) -> Scenario {
         if o.provider == "tyrios" && o.method == "POST" && o.path.contains("BonusPointTransaction") {
             query.entry("draft".into()).or_insert(Value::String("$absent".into()));
         }
-        let body = o.request_body.as_deref().map(|text| match serde_json::from_str::<Value>(text) {
-            // A plain string in a golden flow means "this exact text"; a JSON string body is
-            // therefore recorded as its raw text, quotes included.
-            Ok(Value::String(_)) | Err(_) if text.starts_with('$') => Value::String(format!("${text}")),
-            Ok(Value::String(_)) | Err(_) => Value::String(text.to_owned()),
-            Ok(json) => profile::generalize_request_body(&o.provider, toml_safe(json)),
-        });
+        let body = o
+            .request_body
+            .as_deref()
+            .map(|text| match serde_json::from_str::<Value>(text) {
+                // A plain string in a golden flow means "this exact text"; a JSON string body is
+                // therefore recorded as its raw text, quotes included.
+                Ok(Value::String(_)) | Err(_) if text.starts_with('$') => Value::String(format!("${text}")),
+                Ok(Value::String(_)) | Err(_) => Value::String(text.to_owned()),
+                Ok(json) => profile::generalize_request_body(&o.provider, toml_safe(json)),
+            });
         let response_body = o
             .response_body
             .as_deref()
@@ -175,8 +178,22 @@ pub fn to_toml(scenario: &Scenario) -> Result<String, String> {
         // Plain keys first, tables and lists of tables after: TOML needs that order and readers
         // expect the metadata at the top.
         let order = [
-            "id", "title", "description", "source", "providers", "level", "required", "tags", "unexpected", "timeoutMs",
-            "setup", "action", "result", "exchange", "forbid", "state",
+            "id",
+            "title",
+            "description",
+            "source",
+            "providers",
+            "level",
+            "required",
+            "tags",
+            "unexpected",
+            "timeoutMs",
+            "setup",
+            "action",
+            "result",
+            "exchange",
+            "forbid",
+            "state",
         ];
         let mut sorted = Map::new();
         for key in order {

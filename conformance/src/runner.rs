@@ -124,7 +124,11 @@ fn data_target(scenario_path: &Path, data: &str) -> (String, bool) {
         return (data.to_owned(), false);
     }
     let base = scenario_path.parent().unwrap_or(Path::new("."));
-    let path = if Path::new(data).is_absolute() { PathBuf::from(data) } else { base.join(data) };
+    let path = if Path::new(data).is_absolute() {
+        PathBuf::from(data)
+    } else {
+        base.join(data)
+    };
     (path.to_string_lossy().into_owned(), true)
 }
 
@@ -137,13 +141,19 @@ async fn prepare(client: &AdminClient, planned: &Planned) -> Result<(), String> 
         .await
         .map_err(|e| format!("set-up: data set {data:?}: {e}"))?;
     if let Some(clock) = &setup.clock {
-        client.set_clock(clock).await.map_err(|e| format!("set-up: clock: {e}"))?;
+        client
+            .set_clock(clock)
+            .await
+            .map_err(|e| format!("set-up: clock: {e}"))?;
     }
     client
         .arm_faults(&setup.faults)
         .await
         .map_err(|e| format!("set-up: faults: {e}"))?;
-    client.clear_journal().await.map_err(|e| format!("set-up: journal: {e}"))
+    client
+        .clear_journal()
+        .await
+        .map_err(|e| format!("set-up: journal: {e}"))
 }
 
 async fn run_scenario(
@@ -225,7 +235,13 @@ async fn run_scenario(
     };
     let traffic = judge_traffic(scenario, &observed);
     report.exchanges = traffic.exchanges;
-    if outcome.result.as_ref().and_then(|r| r.get("status")).and_then(Value::as_str) == Some("skipped") {
+    if outcome
+        .result
+        .as_ref()
+        .and_then(|r| r.get("status"))
+        .and_then(Value::as_str)
+        == Some("skipped")
+    {
         report.verdict = Verdict::Skipped;
         report.message = Some("skipped by the operator".into());
         return finish(report);
@@ -270,7 +286,12 @@ fn status_only(scenario: &Scenario) -> Scenario {
     fn keep_status(value: &Value) -> Value {
         match value {
             Value::Object(map) if map.contains_key("$oneOf") => {
-                let options: Vec<Value> = map["$oneOf"].as_array().into_iter().flatten().map(keep_status).collect();
+                let options: Vec<Value> = map["$oneOf"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(keep_status)
+                    .collect();
                 json!({"$oneOf": options})
             }
             Value::Object(map) => match map.get("status") {
@@ -311,16 +332,17 @@ impl Operator {
         let scenario = &planned.scenario;
         eprintln!("\n── {} — {}", scenario.id, scenario.title);
         for (provider, url) in &ctx.providers {
-            let credentials = ctx
-                .credentials
-                .get(provider)
-                .map_or_else(String::new, |c| format!(" (login {} / password {})", c.login, c.password));
+            let credentials = ctx.credentials.get(provider).map_or_else(String::new, |c| {
+                format!(" (login {} / password {})", c.login, c.password)
+            });
             eprintln!("   The till must use {provider} at {url}{credentials}.");
         }
         for (i, step) in crate::action::instructions(&ctx.action).iter().enumerate() {
             eprintln!("   {}. {step}", i + 1);
         }
-        eprintln!("   Then type what the till reported: c = completed, r = refused, e = error, s = skip this scenario.");
+        eprintln!(
+            "   Then type what the till reported: c = completed, r = refused, e = error, s = skip this scenario."
+        );
         let deadline = tokio::time::Instant::now() + ctx.timeout;
         let mut seen = 0u64;
         let mut announced = false;

@@ -314,7 +314,10 @@ impl Scenario {
             })
         };
         if self.id.trim().is_empty() || self.id.contains(char::is_whitespace) {
-            return Err(invalid(format!("id {:?} must be a non-empty word like tyrios/sale", self.id)));
+            return Err(invalid(format!(
+                "id {:?} must be a non-empty word like tyrios/sale",
+                self.id
+            )));
         }
         if self.providers.is_empty() {
             return Err(invalid("providers must name at least one provider".into()));
@@ -372,10 +375,13 @@ impl Scenario {
         for (i, forbidden) in self.forbidden.iter().enumerate() {
             let at = format!("forbid[{i}] ({})", forbidden.name);
             step_provider(&forbidden.provider, &at)?;
-            forbidden.request.validate(&at).map_err(|source| ScenarioError::Matcher {
-                path: path.to_owned(),
-                source,
-            })?;
+            forbidden
+                .request
+                .validate(&at)
+                .map_err(|source| ScenarioError::Matcher {
+                    path: path.to_owned(),
+                    source,
+                })?;
         }
         for (i, state) in self.state.iter().enumerate() {
             let at = format!("state[{i}] ({})", state.name);
@@ -412,7 +418,11 @@ impl RequestMatcher {
 
 /// Loads a suite directory (or its `suite.toml`) with every golden flow it points at.
 pub fn load_suite(path: &Path) -> Result<Suite, ScenarioError> {
-    let file = if path.is_dir() { path.join("suite.toml") } else { path.to_owned() };
+    let file = if path.is_dir() {
+        path.join("suite.toml")
+    } else {
+        path.to_owned()
+    };
     let dir = file.parent().map(Path::to_path_buf).unwrap_or_default();
     let def: SuiteFile = toml::from_str(&read(&file)?).map_err(|e| ScenarioError::Format {
         path: file.clone(),
@@ -502,8 +512,11 @@ action = { type = "sale", amount = "1.00", productGroup = "x" }
         assert!(err.to_string().contains("exchange[0] (a).request.body.a"), "{err}");
         let err = parse_scenario(&MINIMAL.replace("tyrios\"]", "nope\"]"), Path::new("x.toml")).unwrap_err();
         assert!(err.to_string().contains("unknown provider \"nope\""), "{err}");
-        let err = parse_scenario(&format!("{MINIMAL}\n[setup]\nclock = \"yesterday\"\n"), Path::new("x.toml"))
-            .unwrap_err();
+        let err = parse_scenario(
+            &format!("{MINIMAL}\n[setup]\nclock = \"yesterday\"\n"),
+            Path::new("x.toml"),
+        )
+        .unwrap_err();
         assert!(err.to_string().contains("setup.clock"), "{err}");
     }
 }

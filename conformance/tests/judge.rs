@@ -73,9 +73,30 @@ const POS: &str = "/service/BonusPointManagement/BonusPointTransaction/pos";
 
 fn good() -> Vec<Observed> {
     vec![
-        x(1, "GET", "/service/BonusPointManagement/UserData/UQBUFDJALK4WXYC", "", 200, "{}"),
-        x(2, "POST", &format!("{POS}?draft=true"), r#"{"totalAmount":33}"#, 200, r#"{"redeemedPoints":213}"#),
-        x(3, "POST", POS, r#"{"totalAmount":33}"#, 200, r#"{"redeemedPoints":213}"#),
+        x(
+            1,
+            "GET",
+            "/service/BonusPointManagement/UserData/UQBUFDJALK4WXYC",
+            "",
+            200,
+            "{}",
+        ),
+        x(
+            2,
+            "POST",
+            &format!("{POS}?draft=true"),
+            r#"{"totalAmount":33}"#,
+            200,
+            r#"{"redeemedPoints":213}"#,
+        ),
+        x(
+            3,
+            "POST",
+            POS,
+            r#"{"totalAmount":33}"#,
+            200,
+            r#"{"redeemedPoints":213}"#,
+        ),
     ]
 }
 
@@ -88,7 +109,10 @@ fn the_recorded_flow_passes_with_either_tyrios_root() {
     let judgement = judge_traffic(&scenario(), &good());
     assert_eq!(judgement.diffs, vec![]);
     let steps: Vec<Option<String>> = judgement.exchanges.iter().map(|e| e.step.clone()).collect();
-    assert_eq!(steps, [Some("look up".into()), Some("draft".into()), Some("final".into())]);
+    assert_eq!(
+        steps,
+        [Some("look up".into()), Some("draft".into()), Some("final".into())]
+    );
 }
 
 #[test]
@@ -123,7 +147,12 @@ fn field_differences_name_the_field() {
     let diffs = judge_traffic(&scenario(), &traffic).diffs;
     assert_eq!(diffs.len(), 1);
     assert_eq!(
-        (diffs[0].step.as_str(), diffs[0].path.as_str(), diffs[0].expected.as_str(), diffs[0].got.as_str()),
+        (
+            diffs[0].step.as_str(),
+            diffs[0].path.as_str(),
+            diffs[0].expected.as_str(),
+            diffs[0].got.as_str()
+        ),
         ("draft", "request.body.totalAmount", "33", "\"33.00\"")
     );
 }
@@ -142,7 +171,14 @@ fn a_different_status_is_one_difference_with_the_providers_message() {
 #[test]
 fn a_repeated_final_is_forbidden_and_extra_reads_are_tolerated() {
     let mut traffic = good();
-    traffic.push(x(4, "GET", "/BonusPointManagement/UserData/UQBUFDJALK4WXYC", "", 200, "{}"));
+    traffic.push(x(
+        4,
+        "GET",
+        "/BonusPointManagement/UserData/UQBUFDJALK4WXYC",
+        "",
+        200,
+        "{}",
+    ));
     traffic.push(x(5, "POST", POS, r#"{"totalAmount":33}"#, 200, "{}"));
     let judgement = judge_traffic(&scenario(), &traffic);
     assert_eq!(judgement.diffs.len(), 1, "{:?}", judgement.diffs);
@@ -180,7 +216,13 @@ fn other_providers_traffic_is_not_judged() {
 #[test]
 fn results_and_state() {
     let s = scenario();
-    assert!(judge_result(&s, Some(&json!({"status": "completed", "amountDue": "30.87", "extra": 1}))).is_empty());
+    assert!(
+        judge_result(
+            &s,
+            Some(&json!({"status": "completed", "amountDue": "30.87", "extra": 1}))
+        )
+        .is_empty()
+    );
     let diffs = judge_result(&s, Some(&json!({"status": "completed", "amountDue": 30.87})));
     assert_eq!((diffs[0].path.as_str(), diffs[0].got.as_str()), ("amountDue", "30.87"));
     let diffs = judge_result(&s, None);

@@ -99,7 +99,10 @@ fn testcase(out: &mut String, classname: &str, scenario: &ScenarioReport) {
         }
         Verdict::Skipped => {
             let message = scenario.message.clone().unwrap_or_else(|| "skipped".into());
-            out.push_str(&format!(">\n      <skipped message=\"{}\"/>\n", escape(message.as_str())));
+            out.push_str(&format!(
+                ">\n      <skipped message=\"{}\"/>\n",
+                escape(message.as_str())
+            ));
         }
     }
     if let Some(log) = &scenario.log {

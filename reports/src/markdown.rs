@@ -14,7 +14,11 @@ pub fn render(report: &RunReport) -> String {
     let mut out = format!(
         "## {} — {}\n\n{} of {} required scenarios passed ({} scenarios in all: {} passed, {} failed, {} errors, {} skipped) in {} s.\n\n",
         report.title,
-        if s.verdict == Verdict::Pass { "CERTIFIED" } else { "NOT CERTIFIED" },
+        if s.verdict == Verdict::Pass {
+            "CERTIFIED"
+        } else {
+            "NOT CERTIFIED"
+        },
         required_total - s.required_not_passed,
         required_total,
         s.total,

@@ -156,11 +156,7 @@ fn junit_is_well_formed_xml() {
                     testcases += 1;
                 }
             }
-            quick_xml::events::Event::Empty(e) => {
-                if e.name().as_ref() == b"testcase" {
-                    testcases += 1;
-                }
-            }
+            quick_xml::events::Event::Empty(e) if e.name().as_ref() == b"testcase" => testcases += 1,
             quick_xml::events::Event::End(_) => depth -= 1,
             quick_xml::events::Event::Eof => break,
             _ => {}

@@ -37,10 +37,14 @@ impl Defect {
 
     /// Parses a command-line name.
     pub fn parse(name: &str) -> Result<Defect, String> {
-        Self::ALL.iter().find(|(n, _)| *n == name).map(|(_, d)| *d).ok_or_else(|| {
-            let names: Vec<&str> = Self::ALL.iter().map(|(n, _)| *n).collect();
-            format!("unknown defect {name:?} (known: {})", names.join(", "))
-        })
+        Self::ALL
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, d)| *d)
+            .ok_or_else(|| {
+                let names: Vec<&str> = Self::ALL.iter().map(|(n, _)| *n).collect();
+                format!("unknown defect {name:?} (known: {})", names.join(", "))
+            })
     }
 }
 
@@ -92,7 +96,11 @@ fn unreachable(stage: &str, e: NoAnswer) -> Value {
 fn parse_cents(text: &str) -> Option<i64> {
     let text = text.trim();
     let (whole, frac) = text.split_once('.').unwrap_or((text, ""));
-    if whole.is_empty() || !whole.bytes().all(|b| b.is_ascii_digit()) || frac.len() > 2 || !frac.bytes().all(|b| b.is_ascii_digit()) {
+    if whole.is_empty()
+        || !whole.bytes().all(|b| b.is_ascii_digit())
+        || frac.len() > 2
+        || !frac.bytes().all(|b| b.is_ascii_digit())
+    {
         return None;
     }
     let frac = format!("{frac:0<2}");
@@ -130,7 +138,10 @@ impl TyriosPos {
             .timeout(Duration::from_secs(10))
             .build()
             .map_err(|e| NoAnswer(e.to_string()))?;
-        let url = format!("{}/BonusPointManagement{path_and_query}", self.url.trim_end_matches('/'));
+        let url = format!(
+            "{}/BonusPointManagement{path_and_query}",
+            self.url.trim_end_matches('/')
+        );
         let method: reqwest::Method = method.parse().map_err(|_| NoAnswer(format!("bad method {method}")))?;
         let mut request = client
             .request(method.clone(), &url)
@@ -154,7 +165,9 @@ impl TyriosPos {
             "lookup-customer" => self.lookup(action).await,
             "search-customer" => self.search(action).await,
             "register-customer" => self.register(action).await,
-            "sale" | "book-coupons" | "sell-coupons" | "buy-points" | "grant-points" => self.transaction(kind, action).await,
+            "sale" | "book-coupons" | "sell-coupons" | "buy-points" | "grant-points" => {
+                self.transaction(kind, action).await
+            }
             "show-transactions" => self.overview(action).await,
             other => json!({"status": "error", "message": format!("this till does not support the action {other:?}")}),
         }
@@ -173,7 +186,10 @@ impl TyriosPos {
 
     async fn search(&self, action: &Value) -> Value {
         let query = action.get("query").and_then(Value::as_str).unwrap_or("");
-        match self.call("GET", &format!("/UserData/?query={}", encode(query)), None).await {
+        match self
+            .call("GET", &format!("/UserData/?query={}", encode(query)), None)
+            .await
+        {
             Err(e) => unreachable("search", e),
             Ok(a) if a.status != 200 => refused("search", a.message()),
             Ok(a) => {
@@ -195,7 +211,10 @@ impl TyriosPos {
             return json!({"status": "error", "message": "register-customer needs customer.new"});
         };
         if let Some(email) = new.get("eMail").and_then(Value::as_str) {
-            match self.call("GET", &format!("/UserData/eMail?email={}", encode(email)), None).await {
+            match self
+                .call("GET", &format!("/UserData/eMail?email={}", encode(email)), None)
+                .await
+            {
                 Err(e) => return unreachable("validate", e),
                 Ok(a) if a.status != 200 => return refused("validate", a.message()),
                 Ok(a) if a.body.get("emailInUse") == Some(&Value::Bool(true)) => {
@@ -250,12 +269,20 @@ impl TyriosPos {
             };
         }
         if let Some(query) = customer.get("search").and_then(Value::as_str) {
-            let answer = match self.call("GET", &format!("/UserData/?query={}", encode(query)), None).await {
+            let answer = match self
+                .call("GET", &format!("/UserData/?query={}", encode(query)), None)
+                .await
+            {
                 Err(e) => return Err(unreachable("identify", e)),
                 Ok(a) if a.status != 200 => return Err(refused("identify", a.message())),
                 Ok(a) => a,
             };
-            let list = answer.body.get("suggestions").and_then(Value::as_array).cloned().unwrap_or_default();
+            let list = answer
+                .body
+                .get("suggestions")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default();
             let wanted = customer.get("eMail").and_then(Value::as_str);
             let pick = list
                 .into_iter()
@@ -295,20 +322,30 @@ impl TyriosPos {
         }
         body.insert(
             "productGroup".into(),
-            action.get("productGroup").cloned().unwrap_or_else(|| json!("Gutschein")),
+            action
+                .get("productGroup")
+                .cloned()
+                .unwrap_or_else(|| json!("Gutschein")),
         );
         if let Some(amount) = action.get("amount").and_then(Value::as_str) {
             let Some(cents) = parse_cents(amount) else {
                 return json!({"status": "error", "message": format!("amount {amount:?} is not a decimal like 33.00")});
             };
-            let value = if self.has(Defect::AmountAsString) { json!(amount) } else { cents_json(cents) };
+            let value = if self.has(Defect::AmountAsString) {
+                json!(amount)
+            } else {
+                cents_json(cents)
+            };
             body.insert("totalAmount".into(), value);
         }
         if let Some(points) = action.get("points") {
             body.insert("obtainedPoints".into(), points.clone());
         }
         if kind == "sale" || kind == "sell-coupons" {
-            let use_points = action.get("usePoints").and_then(Value::as_bool).unwrap_or(kind == "sale");
+            let use_points = action
+                .get("usePoints")
+                .and_then(Value::as_bool)
+                .unwrap_or(kind == "sale");
             body.insert("enablePointRedemption".into(), json!(use_points));
         }
         if let Some(coupons) = action.get("coupons").and_then(Value::as_array) {
@@ -338,7 +375,14 @@ impl TyriosPos {
         // Step 2: simulate.
         let mut draft = None;
         if !self.has(Defect::SkipDraft) {
-            match self.call("POST", &format!("/BonusPointTransaction/{endpoint}?draft=true"), Some(&body)).await {
+            match self
+                .call(
+                    "POST",
+                    &format!("/BonusPointTransaction/{endpoint}?draft=true"),
+                    Some(&body),
+                )
+                .await
+            {
                 Err(e) => return unreachable("draft", e),
                 Ok(a) if a.status != 200 => return refused("draft", a.message()),
                 Ok(a) => {

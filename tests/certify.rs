@@ -1,0 +1,537 @@
+//! `possim certify` and `possim record` end to end: the real binary runs the TYRIOS suite against
+//! the reference POS through each driver, each planted defect fails exactly the scenarios that
+//! test its behaviour, reports land on disk, and configuration errors exit with 2.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::{Output, Stdio};
+use std::time::Duration;
+
+use serde_json::Value;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+
+use crate::util::Possim;
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A fresh directory for one test's reports or files.
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("possim-e2e-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+async fn possim(args: &[&str]) -> Output {
+    let run = tokio::process::Command::new(env!("CARGO_BIN_EXE_possim"))
+        .args(args)
+        .current_dir(repo())
+        // CI=1: no progress lines, as in a pipeline.
+        .env("CI", "1")
+        .stdin(Stdio::null())
+        .kill_on_drop(true)
+        .output();
+    // A bound on a whole suite run, not a synchronisation sleep.
+    tokio::time::timeout(Duration::from_secs(120), run)
+        .await
+        .expect("possim finished")
+        .expect("possim ran")
+}
+
+fn report(dir: &Path) -> Value {
+    let text = std::fs::read_to_string(dir.join("report.json")).expect("report.json written");
+    serde_json::from_str(&text).expect("report.json is JSON")
+}
+
+fn not_passed(report: &Value) -> BTreeSet<String> {
+    report["scenarios"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["verdict"] != "pass")
+        .map(|s| s["id"].as_str().unwrap().trim_start_matches("tyrios/").to_owned())
+        .collect()
+}
+
+fn set(names: &[&str]) -> BTreeSet<String> {
+    names.iter().map(|s| s.to_string()).collect()
+}
+
+#[tokio::test]
+async fn the_reference_pos_passes_the_whole_tyrios_suite() {
+    let out = scratch("reference");
+    let run = possim(&[
+        "certify",
+        "conformance/tyrios",
+        "--out",
+        out.to_str().unwrap(),
+        "--",
+        "possim",
+        "pos",
+        "tyrios",
+    ])
+    .await;
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert_eq!(
+        run.status.code(),
+        Some(0),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    assert!(stdout.contains("TYRIOS eCash POS integration — CERTIFIED"), "{stdout}");
+    let json = report(&out);
+    assert_eq!(json["schema"], "possim-report/1");
+    assert_eq!(json["summary"]["verdict"], "pass");
+    // The suite: 9 minimum scenarios (the seed's minimum requirement), 12 more at full level.
+    let levels: Vec<(String, u64)> = json["levels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| (l["name"].as_str().unwrap().to_owned(), l["passed"].as_u64().unwrap()))
+        .collect();
+    assert_eq!(levels, [("minimum".to_owned(), 9), ("full".to_owned(), 12)]);
+    assert_eq!(not_passed(&json), set(&[]));
+    for file in ["junit.xml", "report.html", "summary.md"] {
+        assert!(out.join(file).is_file(), "{file} written");
+    }
+    let junit = std::fs::read_to_string(out.join("junit.xml")).unwrap();
+    assert_eq!(junit.matches("<testcase ").count(), 21);
+    assert!(!junit.contains("<failure"));
+}
+
+#[tokio::test]
+async fn each_planted_defect_fails_the_scenarios_that_test_its_behaviour() {
+    // Derived from what each scenario exercises, not from a run: a defect must fail every
+    // scenario whose flow reaches the buggy code path, and only those.
+    let expected: &[(&str, &[&str])] = &[
+        // Drafts are required at full level (the seed's recommended workflow), optional in minimum.
+        (
+            "skip-draft",
+            &[
+                "book-coupons",
+                "buy-points",
+                "grant-points",
+                "sale-draft-ok-final-refused",
+                "sale-draft-then-final",
+                "sale-new-user",
+                "sale-search-user",
+            ],
+        ),
+        // Only two flows have a failing final call: the refused one and the one whose answer is lost.
+        (
+            "ignore-final-error",
+            &["sale-draft-ok-final-refused", "sale-final-answer-lost"],
+        ),
+        // Every flow that sends totalAmount; coupon sales, coupon booking, special points and a sale
+        // refused at identification send none.
+        (
+            "amount-as-string",
+            &[
+                "buy-points",
+                "sale-card-and-coupon",
+                "sale-card-keep-points",
+                "sale-card-points",
+                "sale-coupon-not-sold",
+                "sale-coupon-only",
+                "sale-draft-ok-final-refused",
+                "sale-draft-then-final",
+                "sale-final-answer-lost",
+                "sale-new-user",
+                "sale-search-user",
+            ],
+        ),
+        // Only SEARCH and CREATE flows send a user object.
+        ("wrong-user-mode", &["sale-new-user", "sale-search-user"]),
+        (
+            "blind-retry",
+            &["sale-draft-ok-final-refused", "sale-final-answer-lost"],
+        ),
+    ];
+    for (defect, scenarios) in expected {
+        let out = scratch(&format!("defect-{defect}"));
+        let run = possim(&[
+            "certify",
+            "conformance/tyrios",
+            "--out",
+            out.to_str().unwrap(),
+            "--",
+            "possim",
+            "pos",
+            "tyrios",
+            "--defect",
+            defect,
+        ])
+        .await;
+        assert_eq!(run.status.code(), Some(1), "{defect} must fail the suite");
+        let json = report(&out);
+        assert_eq!(json["summary"]["verdict"], "fail");
+        assert_eq!(not_passed(&json), set(scenarios), "scenarios failed by {defect}");
+        // Every failure carries a precise diff, never an error of the harness.
+        for s in json["scenarios"].as_array().unwrap() {
+            if s["verdict"] != "pass" {
+                assert_eq!(s["verdict"], "fail", "{defect}: {}", s["id"]);
+                assert!(!s["diffs"].as_array().unwrap().is_empty(), "{defect}: {}", s["id"]);
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_defect_report_points_at_the_field() {
+    let out = scratch("amount-diff");
+    possim(&[
+        "certify",
+        "scenarios/tyrios/sale-card-points.toml",
+        "--out",
+        out.to_str().unwrap(),
+        "--",
+        "possim",
+        "pos",
+        "tyrios",
+        "--defect",
+        "amount-as-string",
+    ])
+    .await;
+    let json = report(&out);
+    let first = &json["scenarios"][0]["diffs"][0];
+    assert_eq!(first["step"], "simulate the pos transaction (draft)");
+    assert_eq!(first["path"], "request.body.totalAmount");
+    assert_eq!(first["expected"], "33");
+    assert_eq!(first["got"], "\"33.00\"");
+    let html = std::fs::read_to_string(out.join("report.html")).unwrap();
+    assert!(
+        html.contains("<tr class=\"problem\">"),
+        "the offending exchange is highlighted"
+    );
+}
+
+#[tokio::test]
+async fn levels_tags_and_only_select_scenarios() {
+    let out = scratch("minimum");
+    let run = possim(&[
+        "certify",
+        "conformance/tyrios",
+        "--level",
+        "minimum",
+        "--out",
+        out.to_str().unwrap(),
+        "--",
+        "possim",
+        "pos",
+        "tyrios",
+        "--defect",
+        "skip-draft",
+    ])
+    .await;
+    // skip-draft only fails full-level scenarios: the minimum level certifies it.
+    assert_eq!(run.status.code(), Some(0));
+    assert_eq!(report(&out)["summary"]["total"], 9);
+    let run = possim(&[
+        "certify",
+        "conformance/tyrios",
+        "--tag",
+        "race",
+        "--out",
+        out.to_str().unwrap(),
+        "--",
+        "possim",
+        "pos",
+        "tyrios",
+    ])
+    .await;
+    assert_eq!(run.status.code(), Some(0));
+    assert_eq!(report(&out)["scenarios"][0]["id"], "tyrios/sale-draft-ok-final-refused");
+    assert_eq!(report(&out)["summary"]["total"], 1);
+}
+
+#[tokio::test]
+async fn configuration_errors_exit_with_2_and_say_what_is_wrong() {
+    let run = possim(&["certify", "conformance/nope", "--", "possim", "pos", "tyrios"]).await;
+    assert_eq!(run.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(stderr.contains("conformance/nope: no such suite"), "{stderr}");
+
+    let run = possim(&["certify", "conformance/tyrios"]).await;
+    assert_eq!(run.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&run.stderr).contains("needs the POS command after --"));
+
+    let run = possim(&["certify", "conformance/tyrios", "--level", "gold", "--", "true"]).await;
+    assert_eq!(run.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&run.stderr).contains("has no level \"gold\" (levels: minimum, full)"));
+
+    let dir = scratch("broken");
+    let broken = dir.join("broken.toml");
+    std::fs::write(
+        &broken,
+        "id = \"tyrios/x\"\ntitle = \"x\"\nproviders = [\"tyrios\"]\nlevel = \"minimum\"\naction = { type = \"sale\", amount = \"1.00\", productGroup = \"x\" }\nresult = { status = \"$completed\" }\n",
+    )
+    .unwrap();
+    let run = possim(&["certify", broken.to_str().unwrap(), "--", "true"]).await;
+    assert_eq!(run.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(
+        stderr.contains("broken.toml") && stderr.contains("result.status: unknown matcher \"$completed\""),
+        "{stderr}"
+    );
+
+    let run = possim(&["certify", "conformance/tyrios", "--driver", "warp"]).await;
+    assert_eq!(run.status.code(), Some(2), "clap's own usage errors exit with 2 too");
+}
+
+#[tokio::test]
+async fn a_pos_that_crashes_or_hangs_is_an_error_not_a_pass() {
+    let out = scratch("crash");
+    let run = possim(&[
+        "certify",
+        "scenarios/tyrios/lookup-card.toml",
+        "--out",
+        out.to_str().unwrap(),
+        "--",
+        "false",
+    ])
+    .await;
+    assert_eq!(run.status.code(), Some(1));
+    let json = report(&out);
+    assert_eq!(json["scenarios"][0]["verdict"], "error");
+    assert!(
+        json["scenarios"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("exited with")
+    );
+
+    let run = possim(&[
+        "certify",
+        "scenarios/tyrios/lookup-card.toml",
+        "--timeout-ms",
+        "300",
+        "--out",
+        out.to_str().unwrap(),
+        "--",
+        "sleep",
+        "30",
+    ])
+    .await;
+    assert_eq!(run.status.code(), Some(1));
+    assert_eq!(
+        report(&out)["scenarios"][0]["message"],
+        "the POS did not finish within 300 ms (killed)"
+    );
+}
+
+#[tokio::test]
+async fn attach_runs_against_a_running_possim() {
+    let server = Possim::start("", &[]).await;
+    let (_, health) = server.admin("GET", "/__admin/health", None).await;
+    assert_eq!(health["endpoints"]["tyrios"], server.tyrios.as_str());
+    let out = scratch("attach");
+    let run = possim(&[
+        "certify",
+        "scenarios/tyrios/sale-card-points.toml",
+        "--attach",
+        &server.admin,
+        "--out",
+        out.to_str().unwrap(),
+        "--",
+        "possim",
+        "pos",
+        "tyrios",
+    ])
+    .await;
+    assert_eq!(run.status.code(), Some(0), "{}", String::from_utf8_lossy(&run.stdout));
+    let json = report(&out);
+    assert_eq!(json["environment"]["target"], server.admin.as_str());
+    // The scenario's data set was loaded into the running possim.
+    let (_, dataset) = server.admin("GET", "/__admin/dataset", None).await;
+    assert_eq!(dataset["name"], "seed-examples");
+}
+
+/// A POS vendor's test adapter: takes the envelope, drives the (reference) till, answers the result.
+async fn adapter() -> String {
+    use axum::Json;
+    use axum::routing::post;
+    async fn act(Json(envelope): Json<Value>) -> Json<Value> {
+        let tyrios = &envelope["providers"]["tyrios"];
+        let pos = possim_conformance::pos::tyrios::TyriosPos {
+            url: tyrios["url"].as_str().unwrap().to_owned(),
+            login: tyrios["login"].as_str().unwrap_or("demo").to_owned(),
+            password: tyrios["password"].as_str().unwrap_or("demo").to_owned(),
+            defects: Vec::new(),
+        };
+        Json(pos.perform(&envelope["action"]).await)
+    }
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/possim", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        axum::serve(listener, axum::Router::new().route("/possim", post(act)))
+            .await
+            .unwrap();
+    });
+    url
+}
+
+#[tokio::test]
+async fn the_http_driver_certifies_a_till_behind_a_test_adapter() {
+    let url = adapter().await;
+    let out = scratch("http");
+    let run = possim(&[
+        "certify",
+        "conformance/tyrios",
+        "--driver",
+        "http",
+        "--url",
+        &url,
+        "--out",
+        out.to_str().unwrap(),
+    ])
+    .await;
+    assert_eq!(run.status.code(), Some(0), "{}", String::from_utf8_lossy(&run.stdout));
+    assert_eq!(report(&out)["summary"]["passed"], 21);
+    assert_eq!(report(&out)["environment"]["driver"], "http");
+}
+
+#[tokio::test]
+async fn the_manual_driver_guides_an_operator_and_waits_for_the_traffic() {
+    let out = scratch("manual");
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_possim"))
+        .args([
+            "certify",
+            "scenarios/tyrios/sale-card-points.toml",
+            "--driver",
+            "manual",
+            "--out",
+        ])
+        .arg(&out)
+        .current_dir(repo())
+        .env("CI", "1")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let operator = async {
+        let mut instructions = Vec::new();
+        let mut url = None;
+        // Read the instructions, play the till, then wait for possim to see the traffic.
+        while let Some(line) = lines.next_line().await.unwrap() {
+            if let Some(rest) = line.trim().strip_prefix("The till must use tyrios at ") {
+                url = Some(rest.split_whitespace().next().unwrap().to_owned());
+            }
+            if line.trim_start().starts_with(|c: char| c.is_ascii_digit()) {
+                instructions.push(line.trim().to_owned());
+            }
+            if line.contains("Then type what the till reported") {
+                let pos = possim_conformance::pos::tyrios::TyriosPos {
+                    url: url.clone().expect("the URL comes first"),
+                    login: "demo".into(),
+                    password: "demo".into(),
+                    defects: Vec::new(),
+                };
+                let action: Value = serde_json::json!({"type": "sale", "customer": {"card": "UQBUFDJALK4WXYC"},
+                    "amount": "33.00", "productGroup": "Hose", "usePoints": true});
+                assert_eq!(pos.perform(&action).await["status"], "completed");
+            }
+            if line.contains("All expected exchanges arrived") {
+                stdin.write_all(b"c\n").await.unwrap();
+                break;
+            }
+        }
+        instructions
+    };
+    let instructions = tokio::time::timeout(Duration::from_secs(60), operator)
+        .await
+        .expect("operator done");
+    assert_eq!(
+        instructions,
+        [
+            "1. Scan the customer card UQBUFDJALK4WXYC",
+            "2. Sell 33.00 € in product group \"Hose\"",
+            "3. Pay with the customer's points",
+            "4. Complete the sale and note what the till shows",
+        ]
+    );
+    let status = tokio::time::timeout(Duration::from_secs(30), child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(status.code(), Some(0));
+    assert_eq!(report(&out)["scenarios"][0]["verdict"], "pass");
+}
+
+#[tokio::test]
+async fn record_writes_a_golden_flow_that_certifies_its_own_till() {
+    let dir = scratch("record");
+    let action = dir.join("action.json");
+    std::fs::write(
+        &action,
+        r#"{"type": "sale", "customer": {"card": "UQBUFDJALK4WXYC"}, "amount": "33.00", "productGroup": "Hose"}"#,
+    )
+    .unwrap();
+    let flow = dir.join("flow.toml");
+    let run = possim(&[
+        "record",
+        "--action",
+        action.to_str().unwrap(),
+        "--id",
+        "tyrios/recorded",
+        "--title",
+        "recorded sale",
+        "--data",
+        "seed-examples",
+        "--clock",
+        "2019-10-29T12:24:04Z",
+        "--out",
+        flow.to_str().unwrap(),
+        "--",
+        "possim",
+        "pos",
+        "tyrios",
+    ])
+    .await;
+    assert_eq!(run.status.code(), Some(0), "{}", String::from_utf8_lossy(&run.stderr));
+    let text = std::fs::read_to_string(&flow).unwrap();
+    // The seed's figures for this sale, and the volatile and defaulted fields marked.
+    for expected in [
+        "amountDue = \"30.87\"",
+        "redeemedPoints = 213",
+        "obtainedPoints = 62",
+        "query = { draft = \"true\" }",
+        "query = { draft = \"$absent\" }",
+        "enablePointRedemption = { \"$absentOr\" = true }",
+        "redeemedPoints = { \"$absentOr\" = 213 }",
+    ] {
+        assert!(text.contains(expected), "{expected} in\n{text}");
+    }
+    let out = dir.join("report");
+    let run = possim(&[
+        "certify",
+        flow.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--",
+        "possim",
+        "pos",
+        "tyrios",
+    ])
+    .await;
+    assert_eq!(run.status.code(), Some(0));
+    let run = possim(&[
+        "certify",
+        flow.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--",
+        "possim",
+        "pos",
+        "tyrios",
+        "--defect",
+        "amount-as-string",
+    ])
+    .await;
+    assert_eq!(run.status.code(), Some(1));
+}
