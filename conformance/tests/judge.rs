@@ -304,3 +304,15 @@ proptest! {
         prop_assert_eq!(judge_result(&back, Some(&json!({"status": "completed", "note": null}))), vec![]);
     }
 }
+
+/// The annotated example in scenarios/README.md is a valid golden flow.
+#[test]
+fn the_documented_example_flow_loads() {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../scenarios/README.md")).unwrap();
+    let start = readme.find("```toml\n").expect("a toml block") + "```toml\n".len();
+    let end = start + readme[start..].find("```").unwrap();
+    let scenario = parse_scenario(&readme[start..end], Path::new("scenarios/README.md")).unwrap();
+    assert_eq!(scenario.exchanges.len(), 2);
+    assert_eq!(scenario.forbidden.len(), 1);
+    assert_eq!(scenario.state.len(), 1);
+}
