@@ -323,7 +323,8 @@ async fn a_pos_that_crashes_or_hangs_is_an_error_not_a_pass() {
 
 #[tokio::test]
 async fn attach_runs_against_a_running_possim() {
-    let server = Possim::start("", &[]).await;
+    // Started without the journal: the runner turns it on, the journal is its evidence.
+    let server = Possim::start("", &["--no-journal"]).await;
     let (_, health) = server.admin("GET", "/__admin/health", None).await;
     assert_eq!(health["endpoints"]["tyrios"], server.tyrios.as_str());
     let out = scratch("attach");

@@ -139,6 +139,13 @@ impl AdminClient {
         .map(drop)
     }
 
+    /// Turns recording on (a `possim serve --no-journal` records nothing until told to).
+    pub async fn enable_journal(&self) -> Result<(), AdminError> {
+        self.call(reqwest::Method::PUT, "/__admin/journal", Some(json!({"enabled": true})))
+            .await
+            .map(drop)
+    }
+
     /// Empties the journal.
     pub async fn clear_journal(&self) -> Result<(), AdminError> {
         self.call(reqwest::Method::DELETE, "/__admin/journal", None)

@@ -150,6 +150,11 @@ async fn prepare(client: &AdminClient, planned: &Planned) -> Result<(), String> 
         .arm_faults(&setup.faults)
         .await
         .map_err(|e| format!("set-up: faults: {e}"))?;
+    // The journal is the evidence: an attached possim may have been started without it.
+    client
+        .enable_journal()
+        .await
+        .map_err(|e| format!("set-up: journal: {e}"))?;
     client
         .clear_journal()
         .await
