@@ -13,7 +13,7 @@ use crate::seconds;
 const STYLE: &str = "
 body{font:14px/1.45 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2rem auto;max-width:72rem;padding:0 1rem;color:#1b1f24}
 h1{font-size:1.6rem;margin:.2rem 0}h2{font-size:1.2rem;margin-top:2rem}h3{font-size:1rem;display:inline}
-table{border-collapse:collapse;width:100%;margin:.5rem 0}th,td{border:1px solid #d0d7de;padding:.25rem .5rem;text-align:left;vertical-align:top}
+table{border-collapse:collapse;width:100%;margin:.5rem 0}table.exchanges{table-layout:fixed}td code{word-break:break-all}th,td{border:1px solid #d0d7de;padding:.25rem .5rem;text-align:left;vertical-align:top}
 th{background:#f6f8fa}td.n{text-align:right}code,pre{font:12px/1.4 ui-monospace,SFMono-Regular,Menlo,monospace}
 pre{background:#f6f8fa;padding:.5rem;overflow:auto;max-height:24rem;margin:.2rem 0;white-space:pre-wrap;word-break:break-all}
 .badge{display:inline-block;padding:.05rem .5rem;border-radius:.8rem;font-weight:600;font-size:.8rem;color:#fff}
@@ -153,15 +153,15 @@ fn scenario_section(out: &mut String, scenario: &ScenarioReport) {
     if scenario.exchanges.is_empty() {
         out.push_str("<p class=\"muted\">No traffic reached the mocks.</p>\n");
     } else {
-        out.push_str("<table>\n<tr><th>#</th><th>step</th><th>request</th><th>status</th><th>bodies</th></tr>\n");
+        out.push_str("<table class=\"exchanges\">\n<colgroup><col style=\"width:3rem\"><col style=\"width:14rem\"><col style=\"width:24%\"><col style=\"width:5rem\"><col></colgroup>\n<tr><th>#</th><th>step</th><th>request</th><th>status</th><th>request and answer bodies</th></tr>\n");
         for x in &scenario.exchanges {
             let status = x.status.map_or_else(|| "no answer".to_owned(), |s| s.to_string());
             let mut bodies = String::new();
             if let Some(body) = &x.request_body {
-                bodies.push_str(&format!("<pre>→ {}</pre>", e(&body_text(body))));
+                bodies.push_str(&format!("<pre>→ sent {}</pre>", e(&body_text(body))));
             }
             if let Some(body) = &x.response_body {
-                bodies.push_str(&format!("<pre>← {}</pre>", e(&body_text(body))));
+                bodies.push_str(&format!("<pre>← answered {}</pre>", e(&body_text(body))));
             }
             let fault = x
                 .fault
