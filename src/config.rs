@@ -11,6 +11,8 @@ use serde::Deserialize;
 pub const DEFAULT_ADMIN: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 7100);
 /// Default TYRIOS eCash address.
 pub const DEFAULT_TYRIOS: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 7101);
+/// Default PAYBACK loyalty address.
+pub const DEFAULT_PAYBACK: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 7103);
 
 /// The config file (`--config possim.toml`).
 #[derive(Debug, Default, Deserialize)]
@@ -38,6 +40,8 @@ pub struct ListenConfig {
     pub admin: Option<String>,
     /// TYRIOS eCash.
     pub tyrios: Option<String>,
+    /// PAYBACK loyalty.
+    pub payback: Option<String>,
 }
 
 /// `[journal]`.

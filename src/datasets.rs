@@ -13,6 +13,7 @@ const BUILTIN: &[(&str, &[(&str, &str)])] = &[
         &[
             ("possim.toml", include_str!("../mocks/datasets/default/possim.toml")),
             ("tyrios.toml", include_str!("../mocks/datasets/default/tyrios.toml")),
+            ("payback.toml", include_str!("../mocks/datasets/default/payback.toml")),
         ],
     ),
     (
@@ -25,6 +26,10 @@ const BUILTIN: &[(&str, &[(&str, &str)])] = &[
             (
                 "tyrios.toml",
                 include_str!("../mocks/datasets/seed-examples/tyrios.toml"),
+            ),
+            (
+                "payback.toml",
+                include_str!("../mocks/datasets/seed-examples/payback.toml"),
             ),
         ],
     ),

@@ -17,7 +17,7 @@ use possim_engine::clock::parse_rfc3339;
 use possim_engine::fault::parse_fault_file;
 use possim_engine::journal::DEFAULT_CAPACITY;
 
-use crate::config::{DEFAULT_ADMIN, DEFAULT_TYRIOS, FileConfig, parse_addr};
+use crate::config::{DEFAULT_ADMIN, DEFAULT_PAYBACK, DEFAULT_TYRIOS, FileConfig, parse_addr};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -74,6 +74,9 @@ struct ServeArgs {
     /// TYRIOS eCash address [default: 127.0.0.1:7101].
     #[arg(long, value_name = "ADDR")]
     tyrios: Option<String>,
+    /// PAYBACK loyalty address [default: 127.0.0.1:7103].
+    #[arg(long, value_name = "ADDR")]
+    payback: Option<String>,
     /// Faults file (JSON array of rules) armed at start.
     #[arg(long, value_name = "FILE")]
     faults: Option<PathBuf>,
@@ -195,6 +198,10 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         Some(a) => parse_addr(&a, "--tyrios")?,
         None => DEFAULT_TYRIOS,
     };
+    let payback = match args.payback.or(file.listen.payback) {
+        Some(a) => parse_addr(&a, "--payback")?,
+        None => DEFAULT_PAYBACK,
+    };
     let faults = match args.faults.or(file.faults) {
         Some(path) => {
             let text =
@@ -211,6 +218,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         clock_override,
         admin,
         tyrios,
+        payback,
         faults,
         journal_capacity: args
             .journal_capacity

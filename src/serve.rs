@@ -14,7 +14,7 @@ use possim_engine::{Engine, EngineConfig};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-use crate::config::{DEFAULT_ADMIN, DEFAULT_TYRIOS};
+use crate::config::{DEFAULT_ADMIN, DEFAULT_PAYBACK, DEFAULT_TYRIOS};
 use crate::datasets;
 
 /// What to start.
@@ -28,6 +28,8 @@ pub struct LaunchOptions {
     pub admin: SocketAddr,
     /// TYRIOS eCash address.
     pub tyrios: SocketAddr,
+    /// PAYBACK loyalty address.
+    pub payback: SocketAddr,
     /// Faults armed at start.
     pub faults: Vec<FaultSpec>,
     /// Journal ring size.
@@ -49,6 +51,7 @@ impl LaunchOptions {
             clock_override: None,
             admin: free(DEFAULT_ADMIN),
             tyrios: free(DEFAULT_TYRIOS),
+            payback: free(DEFAULT_PAYBACK),
             faults: Vec::new(),
             journal_capacity: DEFAULT_CAPACITY,
             journal_enabled: true,
@@ -94,10 +97,15 @@ pub async fn launch(options: LaunchOptions) -> anyhow::Result<Running> {
     engine
         .add_provider(Arc::clone(&tyrios))
         .context("loading the data set into the TYRIOS mock")?;
+    let payback: Arc<dyn Provider> = Arc::new(possim_payback::PaybackMock::new(engine.clock()));
+    engine
+        .add_provider(Arc::clone(&payback))
+        .context("loading the data set into the PAYBACK mock")?;
     engine.faults().arm_all(options.faults).context("arming the faults")?;
 
     let admin_listener = bind(options.admin, "admin").await?;
     let tyrios_listener = bind(options.tyrios, "tyrios").await?;
+    let payback_listener = bind(options.payback, "payback").await?;
     let (stop, stop_rx) = watch::channel(false);
     let stopped = |mut rx: watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|stop| *stop).await;
@@ -106,7 +114,9 @@ pub async fn launch(options: LaunchOptions) -> anyhow::Result<Running> {
     let mut tasks = tokio::task::JoinSet::new();
     let admin_url = format!("http://{}", admin_listener.local_addr()?);
     let tyrios_url = format!("http://{}", tyrios_listener.local_addr()?);
+    let payback_url = format!("http://{}", payback_listener.local_addr()?);
     engine.set_endpoint("tyrios", &tyrios_url);
+    engine.set_endpoint("payback", &payback_url);
     let admin_router = possim_engine::admin::router(Arc::clone(&engine));
     let admin_stop = stopped(stop_rx.clone());
     tasks.spawn(async move {
@@ -123,9 +133,15 @@ pub async fn launch(options: LaunchOptions) -> anyhow::Result<Running> {
         tyrios,
         stopped(stop_rx.clone()),
     ));
+    tasks.spawn(possim_engine::http::serve_provider(
+        payback_listener,
+        Arc::clone(&engine),
+        payback,
+        stopped(stop_rx.clone()),
+    ));
     Ok(Running {
         admin_url,
-        endpoints: vec![("tyrios".to_owned(), tyrios_url)],
+        endpoints: vec![("tyrios".to_owned(), tyrios_url), ("payback".to_owned(), payback_url)],
         stop,
         tasks,
     })

@@ -8,10 +8,12 @@
 //! - `faults`: fault injection over the wire, including the draft-ok/final-fails race.
 //! - `admin`: the admin API and the command line.
 //! - `certify`: the conformance runner, its drivers, reports, recording and the planted defects.
+//! - `payback`: the PAYBACK loyalty mock (our design) over the wire.
 
 mod admin;
 mod certify;
 mod faults;
+mod payback;
 mod tyrios_errors;
 mod tyrios_flows;
 mod tyrios_seed;

@@ -13,6 +13,7 @@ pub struct Possim {
     child: Child,
     pub admin: String,
     pub tyrios: String,
+    pub payback: String,
     client: reqwest::Client,
 }
 
@@ -21,7 +22,15 @@ impl Possim {
     pub async fn start(data: &str, extra: &[&str]) -> Self {
         let data_args: &[&str] = if data.is_empty() { &[] } else { &["--data", data] };
         let mut child = Command::new(env!("CARGO_BIN_EXE_possim"))
-            .args(["serve", "--admin", "127.0.0.1:0", "--tyrios", "127.0.0.1:0"])
+            .args([
+                "serve",
+                "--admin",
+                "127.0.0.1:0",
+                "--tyrios",
+                "127.0.0.1:0",
+                "--payback",
+                "127.0.0.1:0",
+            ])
             .args(data_args)
             .args(extra)
             .stdout(Stdio::piped())
@@ -31,9 +40,9 @@ impl Possim {
             .expect("possim binary starts");
         let stdout = child.stdout.take().expect("stdout is piped");
         let mut lines = BufReader::new(stdout).lines();
-        let (mut admin, mut tyrios) = (None, None);
+        let (mut admin, mut tyrios, mut payback) = (None, None, None);
         let read = async {
-            while admin.is_none() || tyrios.is_none() {
+            while admin.is_none() || tyrios.is_none() || payback.is_none() {
                 let line = lines
                     .next_line()
                     .await
@@ -42,6 +51,7 @@ impl Possim {
                 match line.split_once(' ') {
                     Some(("admin", url)) => admin = Some(url.to_owned()),
                     Some(("tyrios", url)) => tyrios = Some(url.to_owned()),
+                    Some(("payback", url)) => payback = Some(url.to_owned()),
                     _ => {}
                 }
             }
@@ -54,6 +64,7 @@ impl Possim {
             child,
             admin: admin.unwrap(),
             tyrios: tyrios.unwrap(),
+            payback: payback.unwrap(),
             client: reqwest::Client::builder().no_proxy().build().unwrap(),
         }
     }

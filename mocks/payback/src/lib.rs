@@ -1,0 +1,170 @@
+//! The PAYBACK loyalty mock: the partner interface behind the POS configuration of seed
+//! `000_8b0971b69cb37f40.txt` (partner short name, host, user, password, "test connection",
+//! "update geolocation") — member lookup, PIN authentication, collecting points with action
+//! coupons, redemption, reversals, coupon validation.
+//!
+//! PAYBACK's partner API is not public. Everything here follows the design in
+//! `shared/specs/computop-payback.md` §3.3 and the public programme rules it cites (1 point =
+//! 1 cent, at least 200 points per redemption, 4-digit PIN locked after three wrong entries,
+//! 36-month validity ending on 30 September, two cards per account); `mocks/payback/README.md`
+//! marks each behaviour [DOC] or [ours].
+//!
+//! Layout: `card` (numbers, Luhn), `errors` (stable codes), `model` (state, `payback.toml`),
+//! `domain` (the operations, pure), `handlers` (axum routes).
+
+pub mod card;
+pub mod domain;
+pub mod errors;
+pub mod handlers;
+pub mod model;
+
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use possim_engine::EngineError;
+use possim_engine::clock::Clock;
+use possim_engine::dataset::DataSet;
+use possim_engine::provider::Provider;
+use serde_json::{Value, json};
+
+use crate::model::State;
+
+/// Shared state: one lock, never held across an `.await`.
+#[derive(Debug)]
+pub struct Inner {
+    state: Mutex<State>,
+    clock: Arc<Clock>,
+}
+
+impl Inner {
+    /// Locks the state.
+    pub fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The engine clock.
+    pub fn clock(&self) -> &Clock {
+        &self.clock
+    }
+}
+
+/// The PAYBACK provider.
+#[derive(Debug, Clone)]
+pub struct PaybackMock {
+    inner: Arc<Inner>,
+}
+
+impl PaybackMock {
+    /// A mock with empty state; the engine loads the data set into it.
+    pub fn new(clock: Arc<Clock>) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                state: Mutex::new(State::default()),
+                clock,
+            }),
+        }
+    }
+
+    /// Direct access for tests.
+    pub fn inner(&self) -> &Arc<Inner> {
+        &self.inner
+    }
+}
+
+impl Provider for PaybackMock {
+    fn name(&self) -> &'static str {
+        "payback"
+    }
+
+    fn router(&self) -> axum::Router {
+        handlers::router(Arc::clone(&self.inner))
+    }
+
+    fn load(&self, data: &DataSet) -> Result<(), EngineError> {
+        *self.inner.lock() = State::from_data_set(data)?;
+        Ok(())
+    }
+
+    fn snapshot(&self) -> Value {
+        let now = self.inner.clock.now_ms();
+        let state = self.inner.lock();
+        let members: Vec<Value> = state
+            .members
+            .values()
+            .map(|m| {
+                let mut v = serde_json::to_value(m).unwrap_or(Value::Null);
+                v["balance"] = json!(m.balance(now));
+                v["pinLocked"] = json!(m.pin_failures >= model::PIN_TRIES);
+                if let Some((at, points)) = domain::next_expiry(m, now) {
+                    v["nextExpiry"] = json!({"at": possim_engine::clock::format_rfc3339(at), "points": points});
+                }
+                v
+            })
+            .collect();
+        json!({
+            "partners": state.partners.values().collect::<Vec<_>>(),
+            "members": members,
+            "coupons": state.coupons.values().collect::<Vec<_>>(),
+            "purchases": state.purchases.values().collect::<Vec<_>>(),
+            "redemptions": state.redemptions.values().collect::<Vec<_>>(),
+            "transactions": state.idempotency.iter().map(|((partner, id), i)| json!({
+                "partner": partner, "transactionId": id, "operation": i.operation, "answer": i.answer,
+            })).collect::<Vec<_>>(),
+        })
+    }
+
+    /// Another till acts between two requests of the till under test: `{"type": "redemption",
+    /// "partner": …, "body": {…}}` or `{"type": "purchase", …}` run the operation as that till
+    /// would; `{"type": "useCoupon", "code": …, "customerNumber": …}` spends a coupon.
+    fn apply_change(&self, change: &Value) -> Result<Value, String> {
+        let kind = change.get("type").and_then(Value::as_str).unwrap_or("");
+        let now = self.inner.clock.now_ms();
+        let mut state = self.inner.lock();
+        let partner = match change.get("partner").and_then(Value::as_str) {
+            Some(p) => p.to_owned(),
+            None => state
+                .partners
+                .keys()
+                .next()
+                .cloned()
+                .ok_or("payback competing change: no partner in the data set")?,
+        };
+        let body = change.get("body").cloned().unwrap_or(Value::Null);
+        let bytes = serde_json::to_vec(&body).map_err(|e| e.to_string())?;
+        let result = match kind {
+            "redemption" => {
+                domain::parse(&bytes).and_then(|(req, raw)| domain::redeem(&mut state, &partner, &req, &raw, now))
+            }
+            "purchase" => {
+                domain::parse(&bytes).and_then(|(req, raw)| domain::purchase(&mut state, &partner, &req, &raw, now))
+            }
+            "useCoupon" => {
+                let code = change
+                    .get("code")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .to_ascii_uppercase();
+                let customer = change
+                    .get("customerNumber")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .to_owned();
+                match state.coupons.get_mut(&code) {
+                    Some(c) => {
+                        c.used_by.push(customer);
+                        Ok(json!({"code": code, "used": true}))
+                    }
+                    None => Err(errors::PaybackError::Coupon {
+                        code: "COUPON_UNKNOWN",
+                        reason: "unknown coupon".into(),
+                    }),
+                }
+            }
+            other => {
+                return Err(format!(
+                    "payback competing change: unknown type {other:?} (redemption, purchase, useCoupon)"
+                ));
+            }
+        };
+        result.map_err(|e| format!("{}: {e}", e.code()))
+    }
+}
