@@ -280,8 +280,8 @@ pub struct RecordArgs {
     /// Fault rules to arm (JSON array file).
     #[arg(long, value_name = "FILE")]
     pub faults: Option<PathBuf>,
-    /// Credentials the POS uses: PROVIDER=LOGIN:PASSWORD (repeatable).
-    #[arg(long = "credentials", value_name = "P=L:PW")]
+    /// Credentials the POS uses: PROVIDER=LOGIN:PASSWORD[:PARTNER] (repeatable).
+    #[arg(long = "credentials", value_name = "P=L:PW[:PARTNER]")]
     pub credentials: Vec<String>,
     /// Record the journal of a running possim (its admin URL) instead of running a POS.
     #[arg(long, value_name = "ADMIN_URL")]
@@ -316,16 +316,21 @@ fn parse_credentials(list: &[String]) -> anyhow::Result<BTreeMap<String, Credent
     let mut map = BTreeMap::new();
     for item in list {
         let Some((provider, rest)) = item.split_once('=') else {
-            bail!("--credentials {item:?}: expected PROVIDER=LOGIN:PASSWORD");
+            bail!("--credentials {item:?}: expected PROVIDER=LOGIN:PASSWORD[:PARTNER]");
         };
-        let Some((login, password)) = rest.split_once(':') else {
-            bail!("--credentials {item:?}: expected PROVIDER=LOGIN:PASSWORD");
+        let Some((login, rest)) = rest.split_once(':') else {
+            bail!("--credentials {item:?}: expected PROVIDER=LOGIN:PASSWORD[:PARTNER]");
+        };
+        let (password, partner) = match rest.split_once(':') {
+            Some((password, partner)) => (password, Some(partner)),
+            None => (rest, None),
         };
         map.insert(
             provider.to_owned(),
             Credentials {
                 login: login.to_owned(),
                 password: password.to_owned(),
+                partner: partner.map(str::to_owned),
             },
         );
     }

@@ -13,6 +13,38 @@ use serde_json::Value;
 pub enum PosCommand {
     /// A correct TYRIOS eCash till: identify, simulate (draft), execute.
     Tyrios(TyriosArgs),
+    /// A correct PAYBACK loyalty till: collect with a kept transactionId, PIN never past the
+    /// lock, redeem at most the basket.
+    Payback(PaybackArgs),
+}
+
+/// `possim pos payback` arguments.
+#[derive(Debug, clap::Args)]
+pub struct PaybackArgs {
+    /// PAYBACK base URL.
+    #[arg(long, env = "POSSIM_PAYBACK_URL", default_value = "http://127.0.0.1:7103")]
+    pub url: String,
+    /// Partner short name ("Kurzname des Partners").
+    #[arg(long, env = "POSSIM_PAYBACK_PARTNER", default_value = "possim-optik")]
+    pub partner: String,
+    /// User.
+    #[arg(long, env = "POSSIM_PAYBACK_LOGIN", default_value = "possim")]
+    pub user: String,
+    /// Password.
+    #[arg(
+        long,
+        env = "POSSIM_PAYBACK_PASSWORD",
+        default_value = "demo",
+        hide_env_values = true
+    )]
+    pub password: String,
+    /// Plant an integration bug: pin-retry-past-lock, new-id-on-retry, ignore-redeem-error
+    /// (repeatable).
+    #[arg(long = "defect", value_name = "NAME")]
+    pub defects: Vec<String>,
+    /// The action as a JSON file (default: standard input).
+    #[arg(long, value_name = "FILE")]
+    pub action: Option<PathBuf>,
 }
 
 /// `possim pos tyrios` arguments.
@@ -45,11 +77,7 @@ pub async fn run(command: PosCommand) -> anyhow::Result<()> {
                 .iter()
                 .map(|d| Defect::parse(d).map_err(anyhow::Error::msg))
                 .collect::<anyhow::Result<Vec<_>>>()?;
-            let text = match &args.action {
-                Some(path) => std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?,
-                None => std::io::read_to_string(std::io::stdin()).context("reading the action from standard input")?,
-            };
-            let action: Value = serde_json::from_str(&text).context("the action is not valid JSON")?;
+            let action = read_action(args.action.as_deref())?;
             let pos = TyriosPos {
                 url: args.url,
                 login: args.login,
@@ -60,5 +88,30 @@ pub async fn run(command: PosCommand) -> anyhow::Result<()> {
             println!("{result}");
             Ok(())
         }
+        PosCommand::Payback(args) => {
+            let defects = args
+                .defects
+                .iter()
+                .map(|d| possim_conformance::pos::payback::Defect::parse(d).map_err(anyhow::Error::msg))
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            let action = read_action(args.action.as_deref())?;
+            let pos = possim_conformance::pos::payback::PaybackPos {
+                url: args.url,
+                partner: args.partner,
+                user: args.user,
+                password: args.password,
+                defects,
+            };
+            println!("{}", pos.perform(&action).await);
+            Ok(())
+        }
     }
+}
+
+fn read_action(path: Option<&std::path::Path>) -> anyhow::Result<Value> {
+    let text = match path {
+        Some(path) => std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?,
+        None => std::io::read_to_string(std::io::stdin()).context("reading the action from standard input")?,
+    };
+    serde_json::from_str(&text).context("the action is not valid JSON")
 }

@@ -536,3 +536,54 @@ async fn record_writes_a_golden_flow_that_certifies_its_own_till() {
     .await;
     assert_eq!(run.status.code(), Some(1));
 }
+
+#[tokio::test]
+async fn the_payback_suite_passes_the_reference_till_and_fails_each_defect_where_it_should() {
+    let out = scratch("payback");
+    let run = possim(&[
+        "certify",
+        "conformance/payback",
+        "--out",
+        out.to_str().unwrap(),
+        "--",
+        "possim",
+        "pos",
+        "payback",
+    ])
+    .await;
+    assert_eq!(run.status.code(), Some(0), "{}", String::from_utf8_lossy(&run.stdout));
+    assert_eq!(report(&out)["summary"]["passed"], 9);
+    let expected: &[(&str, &str)] = &[
+        // Only the scenario whose customer keeps typing after the lock reaches this bug.
+        ("pin-retry-past-lock", "redeem-pin-locked"),
+        // Only the lost answer makes the till retry.
+        ("new-id-on-retry", "collect-answer-lost"),
+        // Only there does PAYBACK refuse a redemption the till asked for.
+        ("ignore-redeem-error", "redeem-balance-gone"),
+    ];
+    for (defect, scenario) in expected {
+        let out = scratch(&format!("payback-{defect}"));
+        let run = possim(&[
+            "certify",
+            "conformance/payback",
+            "--out",
+            out.to_str().unwrap(),
+            "--",
+            "possim",
+            "pos",
+            "payback",
+            "--defect",
+            defect,
+        ])
+        .await;
+        assert_eq!(run.status.code(), Some(1), "{defect}");
+        let failed: BTreeSet<String> = report(&out)["scenarios"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|s| s["verdict"] != "pass")
+            .map(|s| s["id"].as_str().unwrap().to_owned())
+            .collect();
+        assert_eq!(failed, set(&[&format!("payback/{scenario}")]), "{defect}");
+    }
+}

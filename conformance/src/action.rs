@@ -75,6 +75,18 @@ pub const ACTIONS: &[ActionDef] = &[
         required: &[],
         optional: &["customer"],
     },
+    ActionDef {
+        name: "payback-collect",
+        provider: "payback",
+        required: &["customer", "amount", "receipt"],
+        optional: &["eligibleAmount", "coupons"],
+    },
+    ActionDef {
+        name: "payback-redeem",
+        provider: "payback",
+        required: &["customer", "basket", "pinEntries", "receipt"],
+        optional: &["points"],
+    },
 ];
 
 /// Checks an action against the vocabulary; the message names the problem.
@@ -205,6 +217,39 @@ pub fn instructions(action: &Value) -> Vec<String> {
             text(action, "points")
         )),
         "show-transactions" => steps.push("Open the transaction overview".into()),
+        "payback-collect" => {
+            steps.push(format!(
+                "Sell {} € (receipt {}) and collect PAYBACK points",
+                text(action, "amount"),
+                text(action, "receipt")
+            ));
+            if action.get("coupons").is_some() {
+                steps.push(format!("Scan the action coupon(s) {}", coupons_text(action)));
+            }
+        }
+        "payback-redeem" => {
+            steps.push(format!(
+                "Start \"PAYBACK Punkte einlösen\" for a basket of {} € (receipt {})",
+                text(action, "basket"),
+                text(action, "receipt")
+            ));
+            let pins: Vec<String> = action
+                .get("pinEntries")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+                .map(str::to_owned)
+                .collect();
+            steps.push(format!(
+                "The customer enters the PIN(s) {} in this order",
+                pins.join(", ")
+            ));
+            match action.get("points") {
+                Some(p) => steps.push(format!("Redeem {p} points")),
+                None => steps.push("Redeem all points, at most the basket".into()),
+            }
+        }
         _ => steps.push(format!("Perform the action {action}")),
     }
     steps

@@ -87,6 +87,9 @@ impl ActionContext {
                 if let Some(c) = self.credentials.get(name) {
                     entry["login"] = json!(c.login);
                     entry["password"] = json!(c.password);
+                    if let Some(partner) = &c.partner {
+                        entry["partner"] = json!(partner);
+                    }
                 }
                 (name.clone(), entry)
             })
@@ -110,6 +113,9 @@ impl ActionContext {
             if let Some(c) = self.credentials.get(name) {
                 env.push((format!("POSSIM_{upper}_LOGIN"), c.login.clone()));
                 env.push((format!("POSSIM_{upper}_PASSWORD"), c.password.clone()));
+                if let Some(partner) = &c.partner {
+                    env.push((format!("POSSIM_{upper}_PARTNER"), partner.clone()));
+                }
             }
         }
         env
@@ -369,6 +375,7 @@ mod tests {
                 Credentials {
                     login: "demo".into(),
                     password: "pw".into(),
+                    partner: None,
                 },
             )]),
             admin_url: "http://127.0.0.1:2".into(),

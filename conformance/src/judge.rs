@@ -327,7 +327,7 @@ pub fn judge_traffic(scenario: &Scenario, observed: &[Observed]) -> Judgement {
         if claimed[i].is_some() || forbidden_hit[i] {
             continue;
         }
-        let write = profile::is_write(&o.provider, &o.method, &o.query);
+        let write = profile::is_write_path(&o.provider, &o.method, &o.path, &o.query);
         let fails = match scenario.unexpected {
             UnexpectedPolicy::Allow => false,
             UnexpectedPolicy::Fail => true,

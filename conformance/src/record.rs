@@ -63,6 +63,22 @@ fn step_name(o: &Observed) -> String {
         };
         return name;
     }
+    if o.provider == "payback" {
+        let name = match path.as_str() {
+            "/members/lookup" => "look up the member",
+            "/members/authenticate" => "check the PIN",
+            "/purchases" => "collect points",
+            "/redemptions" => "redeem points",
+            "/coupons/validate" => "validate a coupon",
+            "/auth/test" => "test the connection",
+            p if p.starts_with("/purchases/") => "reverse the purchase",
+            p if p.starts_with("/redemptions/") => "reverse the redemption",
+            _ => "",
+        };
+        if !name.is_empty() {
+            return name.to_owned();
+        }
+    }
     format!("{} {path}", o.method)
 }
 

@@ -133,6 +133,10 @@ pub struct Credentials {
     pub login: String,
     /// Password.
     pub password: String,
+    /// Partner or merchant id where the provider needs one beside the login (PAYBACK's
+    /// `partnerShortName`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub partner: Option<String>,
 }
 
 /// One expected exchange.

@@ -1,0 +1,270 @@
+//! `possim pos payback`: a correct till-side PAYBACK loyalty client. It collects points with a
+//! `transactionId` it keeps for retries, asks for the PIN until the customer gets it right or
+//! PAYBACK locks it (never past the lock), redeems at most the basket, and reports only what
+//! PAYBACK booked. A request whose answer was lost is retried once with the same `transactionId`
+//! (PAYBACK replays the booking instead of booking twice).
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+/// A planted integration bug.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Defect {
+    /// Keeps asking for the PIN after PAYBACK answered `PIN_LOCKED`.
+    PinRetryPastLock,
+    /// Retries a request whose answer was lost with a new `transactionId`.
+    NewIdOnRetry,
+    /// Reports a redemption as booked although PAYBACK refused it.
+    IgnoreRedeemError,
+}
+
+impl Defect {
+    /// Every defect with its command-line name.
+    pub const ALL: &[(&str, Defect)] = &[
+        ("pin-retry-past-lock", Defect::PinRetryPastLock),
+        ("new-id-on-retry", Defect::NewIdOnRetry),
+        ("ignore-redeem-error", Defect::IgnoreRedeemError),
+    ];
+
+    /// Parses a command-line name.
+    pub fn parse(name: &str) -> Result<Defect, String> {
+        Self::ALL
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, d)| *d)
+            .ok_or_else(|| {
+                let names: Vec<&str> = Self::ALL.iter().map(|(n, _)| *n).collect();
+                format!("unknown defect {name:?} (known: {})", names.join(", "))
+            })
+    }
+}
+
+/// Where and as whom the till talks to PAYBACK.
+#[derive(Debug, Clone)]
+pub struct PaybackPos {
+    /// Base URL.
+    pub url: String,
+    /// Partner short name.
+    pub partner: String,
+    /// User.
+    pub user: String,
+    /// Password.
+    pub password: String,
+    /// Planted bugs.
+    pub defects: Vec<Defect>,
+}
+
+struct Answer {
+    status: u16,
+    body: Value,
+}
+
+impl Answer {
+    fn code(&self) -> &str {
+        self.body.get("code").and_then(Value::as_str).unwrap_or("")
+    }
+
+    fn message(&self) -> String {
+        let text = self.body.get("message").and_then(Value::as_str).unwrap_or("");
+        format!("{}: {text}", self.code())
+    }
+}
+
+fn cents(text: &str) -> Option<i64> {
+    let (whole, frac) = text.trim().split_once('.').unwrap_or((text.trim(), ""));
+    if whole.is_empty() || frac.len() > 2 || !whole.bytes().chain(frac.bytes()).all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    Some(whole.parse::<i64>().ok()? * 100 + format!("{frac:0<2}").parse::<i64>().ok()?)
+}
+
+fn euros(cents: i64) -> String {
+    format!("{}.{:02}", cents / 100, cents % 100)
+}
+
+impl PaybackPos {
+    fn has(&self, defect: Defect) -> bool {
+        self.defects.contains(&defect)
+    }
+
+    async fn call(&self, path: &str, body: &Value) -> Result<Answer, String> {
+        let client = reqwest::Client::builder()
+            .no_proxy()
+            .timeout(Duration::from_secs(10))
+            .build()
+            .map_err(|e| e.to_string())?;
+        let response = client
+            .post(format!("{}{path}", self.url.trim_end_matches('/')))
+            .basic_auth(&self.user, Some(&self.password))
+            .header("partnerShortName", &self.partner)
+            .json(body)
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
+        let status = response.status().as_u16();
+        let text = response.text().await.map_err(|e| e.to_string())?;
+        eprintln!("payback POST {path} → {status}");
+        let body = serde_json::from_str(&text).map_err(|e| format!("unreadable answer ({e})"))?;
+        Ok(Answer { status, body })
+    }
+
+    /// Sends a booking; when the answer is lost, sends it once more — with the same
+    /// `transactionId`, so PAYBACK replays instead of booking twice.
+    async fn book(&self, path: &str, mut body: Value) -> Result<Answer, String> {
+        match self.call(path, &body).await {
+            Ok(answer) => Ok(answer),
+            Err(first) => {
+                eprintln!("payback: no answer ({first}); retrying");
+                if self.has(Defect::NewIdOnRetry) {
+                    let id = body["transactionId"].as_str().unwrap_or("").to_owned();
+                    body["transactionId"] = json!(format!("{id}-retry"));
+                }
+                self.call(path, &body).await
+            }
+        }
+    }
+
+    /// Runs one action and returns the result object.
+    pub async fn perform(&self, action: &Value) -> Value {
+        let kind = action.get("type").and_then(Value::as_str).unwrap_or("");
+        let outcome = match kind {
+            "payback-collect" => self.collect(action).await,
+            "payback-redeem" => self.redeem(action).await,
+            other => {
+                Err(json!({"status": "error", "message": format!("this till does not support the action {other:?}")}))
+            }
+        };
+        outcome.unwrap_or_else(|result| result)
+    }
+
+    fn card(action: &Value) -> Result<String, Value> {
+        action
+            .pointer("/customer/card")
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+            .ok_or_else(|| json!({"status": "error", "message": "the action needs customer.card"}))
+    }
+
+    fn transaction_id(action: &Value, what: &str) -> String {
+        let receipt = action.get("receipt").and_then(Value::as_str).unwrap_or("0");
+        format!("{what}-{receipt}")
+    }
+
+    async fn collect(&self, action: &Value) -> Result<Value, Value> {
+        let card = Self::card(action)?;
+        let amount = action
+            .get("amount")
+            .and_then(Value::as_str)
+            .and_then(cents)
+            .ok_or_else(|| json!({"status": "error", "message": "amount must be a decimal like 12.50"}))?;
+        let mut body = json!({
+            "transactionId": Self::transaction_id(action, "collect"),
+            "cardNumber": card,
+            "receiptNumber": action.get("receipt").cloned().unwrap_or(json!("0")),
+            "totalAmountCents": amount,
+            "coupons": action.get("coupons").cloned().unwrap_or(json!([])),
+        });
+        if let Some(eligible) = action.get("eligibleAmount").and_then(Value::as_str).and_then(cents) {
+            body["eligibleAmountCents"] = json!(eligible);
+        }
+        let answer = self
+            .book("/purchases", body)
+            .await
+            .map_err(|e| json!({"status": "error", "message": format!("PAYBACK did not answer: {e}")}))?;
+        if answer.status != 200 {
+            return Err(json!({"status": "refused", "message": answer.message()}));
+        }
+        Ok(json!({
+            "status": "completed",
+            "points": answer.body.get("totalPoints"),
+            "newBalance": answer.body.get("newBalance"),
+        }))
+    }
+
+    async fn redeem(&self, action: &Value) -> Result<Value, Value> {
+        let card = Self::card(action)?;
+        let basket = action
+            .get("basket")
+            .and_then(Value::as_str)
+            .and_then(cents)
+            .ok_or_else(|| json!({"status": "error", "message": "basket must be a decimal like 12.50"}))?;
+        let entries: Vec<String> = action
+            .get("pinEntries")
+            .and_then(Value::as_array)
+            .map(|list| list.iter().filter_map(Value::as_str).map(str::to_owned).collect())
+            .unwrap_or_default();
+        // Step 1: the PIN, as often as the customer tries — but never past the lock.
+        let mut auth = None;
+        for pin in &entries {
+            let answer = self
+                .call("/members/authenticate", &json!({"cardNumber": card, "pin": pin}))
+                .await
+                .map_err(|e| json!({"status": "error", "message": format!("PAYBACK did not answer: {e}")}))?;
+            match (answer.status, answer.code()) {
+                (200, _) => {
+                    auth = Some(answer.body);
+                    break;
+                }
+                (_, "PIN_INVALID") => continue,
+                (_, "PIN_LOCKED") if self.has(Defect::PinRetryPastLock) => continue,
+                _ => return Err(json!({"status": "refused", "message": answer.message()})),
+            }
+        }
+        let Some(auth) = auth else {
+            return Err(json!({"status": "refused", "message": "the customer did not enter the right PIN"}));
+        };
+        // Step 2: what to redeem: all points, capped at the basket (the rest is paid otherwise).
+        let balance = auth.get("redeemableBalance").and_then(Value::as_i64).unwrap_or(0);
+        if balance == 0 && action.get("points").is_none() {
+            // Unregistered, or below the 200-point minimum: nothing to offer the customer.
+            return Err(json!({"status": "refused", "message": "no redeemable points (unregistered or below 200)"}));
+        }
+        let wanted = match action.get("points") {
+            Some(Value::Number(n)) => n.as_i64().unwrap_or(0),
+            _ => balance.min(basket),
+        };
+        let body = json!({
+            "transactionId": Self::transaction_id(action, "redeem"),
+            "pinToken": auth.get("pinToken"),
+            "points": wanted,
+            "basketTotalCents": basket,
+            "receiptNumber": action.get("receipt").cloned().unwrap_or(json!("0")),
+        });
+        let answer = self
+            .book("/redemptions", body)
+            .await
+            .map_err(|e| json!({"status": "error", "message": format!("PAYBACK did not answer: {e}")}))?;
+        if answer.status != 200 {
+            if self.has(Defect::IgnoreRedeemError) {
+                return Ok(
+                    json!({"status": "completed", "redeemedPoints": wanted, "voucherAmount": euros(wanted),
+                    "amountDue": euros(basket - wanted)}),
+                );
+            }
+            return Err(json!({"status": "refused", "message": answer.message()}));
+        }
+        let redeemed = answer.body.get("amountCents").and_then(Value::as_i64).unwrap_or(0);
+        Ok(json!({
+            "status": "completed",
+            "redeemedPoints": answer.body.get("redeemedPoints"),
+            "voucherAmount": euros(redeemed),
+            "amountDue": euros(basket - redeemed),
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn amounts_and_defects() {
+        assert_eq!(cents("123.45"), Some(12345));
+        assert_eq!(cents("5"), Some(500));
+        assert_eq!(cents("1.234"), None);
+        assert_eq!(euros(250), "2.50");
+        assert_eq!(Defect::parse("new-id-on-retry"), Ok(Defect::NewIdOnRetry));
+        assert!(Defect::parse("x").unwrap_err().contains("pin-retry-past-lock"));
+    }
+}
