@@ -53,6 +53,9 @@ pub struct CertifyArgs {
     /// No progress lines, even on a terminal.
     #[arg(long)]
     pub quiet: bool,
+    /// List the selected scenarios (id, level, required, title) and exit without running them.
+    #[arg(long)]
+    pub list: bool,
     /// The POS command for the exec driver (`{action_file}` and `{scenario}` are replaced).
     #[arg(last = true, value_name = "COMMAND")]
     pub command: Vec<String>,
@@ -228,8 +231,16 @@ impl Mocks {
 /// Runs `possim certify`; `Ok(true)` when every required scenario passed. An error is a
 /// configuration problem (exit code 2), never a verdict on the POS.
 pub async fn certify(args: CertifyArgs) -> anyhow::Result<bool> {
-    let driver = driver(&args)?;
     let plan = plan(&args)?;
+    if args.list {
+        for p in &plan.planned {
+            let s = &p.scenario;
+            let required = if s.required { "required" } else { "optional" };
+            println!("{:45} {:10} {required:9} {}", s.id, s.level, s.title);
+        }
+        return Ok(true);
+    }
+    let driver = driver(&args)?;
     let (mocks, client, endpoints, target) = mocks(args.attach.as_deref()).await?;
     let title = match plan.suites.as_slice() {
         [(_, _, title)] => title.clone(),

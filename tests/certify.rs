@@ -244,6 +244,16 @@ async fn levels_tags_and_only_select_scenarios() {
     assert_eq!(run.status.code(), Some(0));
     assert_eq!(report(&out)["scenarios"][0]["id"], "tyrios/sale-draft-ok-final-refused");
     assert_eq!(report(&out)["summary"]["total"], 1);
+    let run = possim(&["certify", "conformance/tyrios", "--level", "minimum", "--list"]).await;
+    assert_eq!(run.status.code(), Some(0));
+    let listing = String::from_utf8_lossy(&run.stdout);
+    assert_eq!(listing.lines().count(), 9, "{listing}");
+    assert!(
+        listing
+            .lines()
+            .all(|l| l.contains(" minimum ") && l.contains(" required ")),
+        "{listing}"
+    );
 }
 
 #[tokio::test]
