@@ -4,3 +4,11 @@
 
 pub mod payback;
 pub mod tyrios;
+
+/// Looks a defect up by its command-line name, naming the known ones when it is not there.
+pub fn parse_defect<T: Copy>(table: &[(&str, T)], name: &str) -> Result<T, String> {
+    table.iter().find(|(n, _)| *n == name).map(|(_, d)| *d).ok_or_else(|| {
+        let names: Vec<&str> = table.iter().map(|(n, _)| *n).collect();
+        format!("unknown defect {name:?} (known: {})", names.join(", "))
+    })
+}

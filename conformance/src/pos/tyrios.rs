@@ -37,14 +37,7 @@ impl Defect {
 
     /// Parses a command-line name.
     pub fn parse(name: &str) -> Result<Defect, String> {
-        Self::ALL
-            .iter()
-            .find(|(n, _)| *n == name)
-            .map(|(_, d)| *d)
-            .ok_or_else(|| {
-                let names: Vec<&str> = Self::ALL.iter().map(|(n, _)| *n).collect();
-                format!("unknown defect {name:?} (known: {})", names.join(", "))
-            })
+        super::parse_defect(Self::ALL, name)
     }
 }
 
