@@ -177,6 +177,7 @@ async fn run_scenario(
         level: scenario.level.clone(),
         required: scenario.required,
         tags: scenario.tags.clone(),
+        source: scenario.source.clone(),
         verdict: Verdict::Pass,
         duration_ms: 0,
         action: scenario.action.clone(),

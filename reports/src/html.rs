@@ -126,6 +126,9 @@ fn scenario_section(out: &mut String, scenario: &ScenarioReport) {
     if let Some(message) = &scenario.message {
         out.push_str(&format!("<p><strong>{}</strong></p>\n", e(message)));
     }
+    if let Some(source) = &scenario.source {
+        out.push_str(&format!("<p class=\"muted\">Expected values from: {}</p>\n", e(source)));
+    }
     out.push_str(&format!(
         "<p>Action handed to the POS:</p>\n<pre>{}</pre>\n",
         e(&pretty(&scenario.action))

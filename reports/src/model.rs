@@ -140,6 +140,9 @@ pub struct ScenarioReport {
     pub required: bool,
     /// Tags of the golden flow.
     pub tags: Vec<String>,
+    /// Where the golden flow's expected values come from (seed section, spec).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
     /// The verdict.
     pub verdict: Verdict,
     /// Time from reset to verdict.

@@ -15,6 +15,7 @@ fn scenario(id: &str, level: &str, verdict: Verdict, required: bool) -> Scenario
         level: level.into(),
         required,
         tags: vec!["sale".into()],
+        source: Some("seed 001, \"Standardtransaktion mit Benutzer-Hash\"".into()),
         verdict,
         duration_ms: 12,
         action: json!({"type": "sale", "amount": "33.00", "productGroup": "Hose"}),
