@@ -40,6 +40,16 @@ async fn possim(args: &[&str]) -> Output {
         .expect("possim ran")
 }
 
+/// `possim certify <targets and options> --out <out> -- possim pos <pos>`.
+async fn certify(options: &[&str], out: &Path, pos: &[&str]) -> Output {
+    let out = out.to_str().unwrap();
+    let mut args = vec!["certify"];
+    args.extend_from_slice(options);
+    args.extend_from_slice(&["--out", out, "--", "possim", "pos"]);
+    args.extend_from_slice(pos);
+    possim(&args).await
+}
+
 fn report(dir: &Path) -> Value {
     let text = std::fs::read_to_string(dir.join("report.json")).expect("report.json written");
     serde_json::from_str(&text).expect("report.json is JSON")
@@ -62,17 +72,7 @@ fn set(names: &[&str]) -> BTreeSet<String> {
 #[tokio::test]
 async fn the_reference_pos_passes_the_whole_tyrios_suite() {
     let out = scratch("reference");
-    let run = possim(&[
-        "certify",
-        "conformance/tyrios",
-        "--out",
-        out.to_str().unwrap(),
-        "--",
-        "possim",
-        "pos",
-        "tyrios",
-    ])
-    .await;
+    let run = certify(&["conformance/tyrios"], &out, &["tyrios"]).await;
     let stdout = String::from_utf8_lossy(&run.stdout);
     assert_eq!(
         run.status.code(),
@@ -151,19 +151,7 @@ async fn each_planted_defect_fails_the_scenarios_that_test_its_behaviour() {
     ];
     for (defect, scenarios) in expected {
         let out = scratch(&format!("defect-{defect}"));
-        let run = possim(&[
-            "certify",
-            "conformance/tyrios",
-            "--out",
-            out.to_str().unwrap(),
-            "--",
-            "possim",
-            "pos",
-            "tyrios",
-            "--defect",
-            defect,
-        ])
-        .await;
+        let run = certify(&["conformance/tyrios"], &out, &["tyrios", "--defect", defect]).await;
         assert_eq!(run.status.code(), Some(1), "{defect} must fail the suite");
         let json = report(&out);
         assert_eq!(json["summary"]["verdict"], "fail");
@@ -181,18 +169,11 @@ async fn each_planted_defect_fails_the_scenarios_that_test_its_behaviour() {
 #[tokio::test]
 async fn a_defect_report_points_at_the_field() {
     let out = scratch("amount-diff");
-    possim(&[
-        "certify",
-        "scenarios/tyrios/sale-card-points.toml",
-        "--out",
-        out.to_str().unwrap(),
-        "--",
-        "possim",
-        "pos",
-        "tyrios",
-        "--defect",
-        "amount-as-string",
-    ])
+    certify(
+        &["scenarios/tyrios/sale-card-points.toml"],
+        &out,
+        &["tyrios", "--defect", "amount-as-string"],
+    )
     .await;
     let json = report(&out);
     let first = &json["scenarios"][0]["diffs"][0];
@@ -210,37 +191,16 @@ async fn a_defect_report_points_at_the_field() {
 #[tokio::test]
 async fn levels_tags_and_only_select_scenarios() {
     let out = scratch("minimum");
-    let run = possim(&[
-        "certify",
-        "conformance/tyrios",
-        "--level",
-        "minimum",
-        "--out",
-        out.to_str().unwrap(),
-        "--",
-        "possim",
-        "pos",
-        "tyrios",
-        "--defect",
-        "skip-draft",
-    ])
+    let run = certify(
+        &["conformance/tyrios", "--level", "minimum"],
+        &out,
+        &["tyrios", "--defect", "skip-draft"],
+    )
     .await;
     // skip-draft only fails full-level scenarios: the minimum level certifies it.
     assert_eq!(run.status.code(), Some(0));
     assert_eq!(report(&out)["summary"]["total"], 9);
-    let run = possim(&[
-        "certify",
-        "conformance/tyrios",
-        "--tag",
-        "race",
-        "--out",
-        out.to_str().unwrap(),
-        "--",
-        "possim",
-        "pos",
-        "tyrios",
-    ])
-    .await;
+    let run = certify(&["conformance/tyrios", "--tag", "race"], &out, &["tyrios"]).await;
     assert_eq!(run.status.code(), Some(0));
     assert_eq!(report(&out)["scenarios"][0]["id"], "tyrios/sale-draft-ok-final-refused");
     assert_eq!(report(&out)["summary"]["total"], 1);
@@ -338,18 +298,11 @@ async fn attach_runs_against_a_running_possim() {
     let (_, health) = server.admin("GET", "/__admin/health", None).await;
     assert_eq!(health["endpoints"]["tyrios"], server.tyrios.as_str());
     let out = scratch("attach");
-    let run = possim(&[
-        "certify",
-        "scenarios/tyrios/sale-card-points.toml",
-        "--attach",
-        &server.admin,
-        "--out",
-        out.to_str().unwrap(),
-        "--",
-        "possim",
-        "pos",
-        "tyrios",
-    ])
+    let run = certify(
+        &["scenarios/tyrios/sale-card-points.toml", "--attach", &server.admin],
+        &out,
+        &["tyrios"],
+    )
     .await;
     assert_eq!(run.status.code(), Some(0), "{}", String::from_utf8_lossy(&run.stdout));
     let json = report(&out);
@@ -519,30 +472,13 @@ async fn record_writes_a_golden_flow_that_certifies_its_own_till() {
         assert!(text.contains(expected), "{expected} in\n{text}");
     }
     let out = dir.join("report");
-    let run = possim(&[
-        "certify",
-        flow.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "--",
-        "possim",
-        "pos",
-        "tyrios",
-    ])
-    .await;
+    let run = certify(&[flow.to_str().unwrap()], &out, &["tyrios"]).await;
     assert_eq!(run.status.code(), Some(0));
-    let run = possim(&[
-        "certify",
-        flow.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "--",
-        "possim",
-        "pos",
-        "tyrios",
-        "--defect",
-        "amount-as-string",
-    ])
+    let run = certify(
+        &[flow.to_str().unwrap()],
+        &out,
+        &["tyrios", "--defect", "amount-as-string"],
+    )
     .await;
     assert_eq!(run.status.code(), Some(1));
 }
@@ -550,17 +486,7 @@ async fn record_writes_a_golden_flow_that_certifies_its_own_till() {
 #[tokio::test]
 async fn the_payback_suite_passes_the_reference_till_and_fails_each_defect_where_it_should() {
     let out = scratch("payback");
-    let run = possim(&[
-        "certify",
-        "conformance/payback",
-        "--out",
-        out.to_str().unwrap(),
-        "--",
-        "possim",
-        "pos",
-        "payback",
-    ])
-    .await;
+    let run = certify(&["conformance/payback"], &out, &["payback"]).await;
     assert_eq!(run.status.code(), Some(0), "{}", String::from_utf8_lossy(&run.stdout));
     assert_eq!(report(&out)["summary"]["passed"], 9);
     let expected: &[(&str, &str)] = &[
@@ -573,19 +499,7 @@ async fn the_payback_suite_passes_the_reference_till_and_fails_each_defect_where
     ];
     for (defect, scenario) in expected {
         let out = scratch(&format!("payback-{defect}"));
-        let run = possim(&[
-            "certify",
-            "conformance/payback",
-            "--out",
-            out.to_str().unwrap(),
-            "--",
-            "possim",
-            "pos",
-            "payback",
-            "--defect",
-            defect,
-        ])
-        .await;
+        let run = certify(&["conformance/payback"], &out, &["payback", "--defect", defect]).await;
         assert_eq!(run.status.code(), Some(1), "{defect}");
         let failed: BTreeSet<String> = report(&out)["scenarios"]
             .as_array()
