@@ -60,6 +60,18 @@ pub enum Exchange {
         /// How the exchange ended.
         outcome: Outcome,
     },
+    /// One APDU on the virtual card terminal's link, or a note of the terminal (a commit, an
+    /// automatic reversal) between them.
+    Zvt {
+        /// `ecr-to-pt`, `pt-to-ecr` or `note`.
+        direction: String,
+        /// `tcp` or `serial`.
+        link: String,
+        /// The APDU as hex (empty for a note).
+        hex: String,
+        /// The APDU decoded for people, or the note.
+        text: String,
+    },
 }
 
 /// How an exchange ended on the wire.
@@ -189,6 +201,11 @@ impl JournalFilter {
             return false;
         }
         match &entry.exchange {
+            Exchange::Zvt { .. } => {
+                if self.method.is_some() || self.path.is_some() || self.status.is_some() {
+                    return false;
+                }
+            }
             Exchange::Http { request, response, .. } => {
                 if let Some(method) = &self.method
                     && !request.method.eq_ignore_ascii_case(method)
