@@ -80,6 +80,8 @@ fn main() {
                 "127.0.0.1:0",
                 "--payback",
                 "127.0.0.1:0",
+                "--zvt",
+                "127.0.0.1:0",
             ])
             .stdout(Stdio::piped())
             .kill_on_drop(true)

@@ -13,6 +13,8 @@ pub const DEFAULT_ADMIN: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCAL
 pub const DEFAULT_TYRIOS: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 7101);
 /// Default PAYBACK loyalty address.
 pub const DEFAULT_PAYBACK: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 7103);
+/// Default ZVT terminal TCP address (the protocol's default port).
+pub const DEFAULT_ZVT: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 20007);
 
 /// The config file (`--config possim.toml`).
 #[derive(Debug, Default, Deserialize)]
@@ -42,6 +44,8 @@ pub struct ListenConfig {
     pub tyrios: Option<String>,
     /// PAYBACK loyalty.
     pub payback: Option<String>,
+    /// ZVT terminal (TCP).
+    pub zvt: Option<String>,
 }
 
 /// `[journal]`.

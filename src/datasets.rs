@@ -14,6 +14,7 @@ const BUILTIN: &[(&str, &[(&str, &str)])] = &[
             ("possim.toml", include_str!("../mocks/datasets/default/possim.toml")),
             ("tyrios.toml", include_str!("../mocks/datasets/default/tyrios.toml")),
             ("payback.toml", include_str!("../mocks/datasets/default/payback.toml")),
+            ("zvt.toml", include_str!("../mocks/datasets/default/zvt.toml")),
         ],
     ),
     (
@@ -31,6 +32,7 @@ const BUILTIN: &[(&str, &[(&str, &str)])] = &[
                 "payback.toml",
                 include_str!("../mocks/datasets/seed-examples/payback.toml"),
             ),
+            ("zvt.toml", include_str!("../mocks/datasets/seed-examples/zvt.toml")),
         ],
     ),
 ];

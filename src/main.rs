@@ -8,6 +8,7 @@ mod config;
 mod datasets;
 mod pos;
 mod serve;
+mod zvt_cli;
 
 use std::path::PathBuf;
 
@@ -17,7 +18,7 @@ use possim_engine::clock::parse_rfc3339;
 use possim_engine::fault::parse_fault_file;
 use possim_engine::journal::DEFAULT_CAPACITY;
 
-use crate::config::{DEFAULT_ADMIN, DEFAULT_PAYBACK, DEFAULT_TYRIOS, FileConfig, parse_addr};
+use crate::config::{DEFAULT_ADMIN, DEFAULT_PAYBACK, DEFAULT_TYRIOS, DEFAULT_ZVT, FileConfig, parse_addr};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -43,9 +44,8 @@ enum Command {
     Pos(pos::PosCommand),
     /// List the built-in data sets.
     Datasets,
-    /// ZVT tools.
-    #[command(subcommand)]
-    Zvt(ZvtCommand),
+    /// ZVT tools: decode APDUs, and act as a cash register towards a terminal.
+    Zvt(ZvtArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -55,6 +55,18 @@ enum ZvtCommand {
         /// Hex bytes; spaces, colons and a 0x prefix are ignored. Reads standard input when absent.
         hex: Vec<String>,
     },
+    /// Act as a cash register towards a terminal (the virtual one by default).
+    #[command(flatten)]
+    Ecr(zvt_cli::EcrCommand),
+}
+
+/// `possim zvt …`.
+#[derive(Debug, clap::Args)]
+struct ZvtArgs {
+    #[command(flatten)]
+    link: zvt_cli::Link,
+    #[command(subcommand)]
+    command: ZvtCommand,
 }
 
 #[derive(Debug, clap::Args)]
@@ -77,6 +89,9 @@ struct ServeArgs {
     /// PAYBACK loyalty address [default: 127.0.0.1:7103].
     #[arg(long, value_name = "ADDR")]
     payback: Option<String>,
+    /// Virtual ZVT terminal, TCP [default: 127.0.0.1:20007].
+    #[arg(long, value_name = "ADDR")]
+    zvt: Option<String>,
     /// Faults file (JSON array of rules) armed at start.
     #[arg(long, value_name = "FILE")]
     faults: Option<PathBuf>,
@@ -130,7 +145,10 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
             }
             Ok(true)
         }
-        Command::Zvt(ZvtCommand::Decode { hex }) => {
+        Command::Zvt(ZvtArgs {
+            command: ZvtCommand::Decode { hex },
+            ..
+        }) => {
             let text = if hex.is_empty() {
                 std::io::read_to_string(std::io::stdin()).context("reading hex from standard input")?
             } else {
@@ -140,6 +158,10 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
             print!("{}", possim_zvt::describe::describe(&bytes));
             Ok(true)
         }
+        Command::Zvt(ZvtArgs {
+            link,
+            command: ZvtCommand::Ecr(command),
+        }) => client_runtime()?.block_on(zvt_cli::run(link, command)),
         Command::Serve(args) => {
             // Two workers match the target machines; more would only add idle memory.
             let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -202,6 +224,10 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         Some(a) => parse_addr(&a, "--payback")?,
         None => DEFAULT_PAYBACK,
     };
+    let zvt = match args.zvt.or(file.listen.zvt) {
+        Some(a) => parse_addr(&a, "--zvt")?,
+        None => DEFAULT_ZVT,
+    };
     let faults = match args.faults.or(file.faults) {
         Some(path) => {
             let text =
@@ -219,6 +245,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         admin,
         tyrios,
         payback,
+        zvt,
         faults,
         journal_capacity: args
             .journal_capacity

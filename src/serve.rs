@@ -14,7 +14,7 @@ use possim_engine::{Engine, EngineConfig};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-use crate::config::{DEFAULT_ADMIN, DEFAULT_PAYBACK, DEFAULT_TYRIOS};
+use crate::config::{DEFAULT_ADMIN, DEFAULT_PAYBACK, DEFAULT_TYRIOS, DEFAULT_ZVT};
 use crate::datasets;
 
 /// What to start.
@@ -30,6 +30,8 @@ pub struct LaunchOptions {
     pub tyrios: SocketAddr,
     /// PAYBACK loyalty address.
     pub payback: SocketAddr,
+    /// ZVT terminal TCP address.
+    pub zvt: SocketAddr,
     /// Faults armed at start.
     pub faults: Vec<FaultSpec>,
     /// Journal ring size.
@@ -52,6 +54,7 @@ impl LaunchOptions {
             admin: free(DEFAULT_ADMIN),
             tyrios: free(DEFAULT_TYRIOS),
             payback: free(DEFAULT_PAYBACK),
+            zvt: free(DEFAULT_ZVT),
             faults: Vec::new(),
             journal_capacity: DEFAULT_CAPACITY,
             journal_enabled: true,
@@ -101,11 +104,16 @@ pub async fn launch(options: LaunchOptions) -> anyhow::Result<Running> {
     engine
         .add_provider(Arc::clone(&payback))
         .context("loading the data set into the PAYBACK mock")?;
+    let terminal = possim_terminal::ZvtTerminal::new();
+    engine
+        .add_provider(Arc::new(terminal.clone()))
+        .context("loading the data set into the ZVT terminal")?;
     engine.faults().arm_all(options.faults).context("arming the faults")?;
 
     let admin_listener = bind(options.admin, "admin").await?;
     let tyrios_listener = bind(options.tyrios, "tyrios").await?;
     let payback_listener = bind(options.payback, "payback").await?;
+    let zvt_listener = bind(options.zvt, "zvt").await?;
     let (stop, stop_rx) = watch::channel(false);
     let stopped = |mut rx: watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|stop| *stop).await;
@@ -117,6 +125,8 @@ pub async fn launch(options: LaunchOptions) -> anyhow::Result<Running> {
     let payback_url = format!("http://{}", payback_listener.local_addr()?);
     engine.set_endpoint("tyrios", &tyrios_url);
     engine.set_endpoint("payback", &payback_url);
+    let zvt_addr = zvt_listener.local_addr()?.to_string();
+    engine.set_endpoint("zvt", &format!("tcp://{zvt_addr}"));
     let admin_router = possim_engine::admin::router(Arc::clone(&engine));
     let admin_stop = stopped(stop_rx.clone());
     tasks.spawn(async move {
@@ -139,9 +149,19 @@ pub async fn launch(options: LaunchOptions) -> anyhow::Result<Running> {
         payback,
         stopped(stop_rx.clone()),
     ));
+    tasks.spawn(possim_terminal::tcp::serve(
+        zvt_listener,
+        Arc::clone(&engine),
+        terminal,
+        stopped(stop_rx.clone()),
+    ));
     Ok(Running {
         admin_url,
-        endpoints: vec![("tyrios".to_owned(), tyrios_url), ("payback".to_owned(), payback_url)],
+        endpoints: vec![
+            ("tyrios".to_owned(), tyrios_url),
+            ("payback".to_owned(), payback_url),
+            ("zvt-tcp".to_owned(), zvt_addr),
+        ],
         stop,
         tasks,
     })

@@ -9,6 +9,7 @@
 //! - `admin`: the admin API and the command line.
 //! - `certify`: the conformance runner, its drivers, reports, recording and the planted defects.
 //! - `payback`: the PAYBACK loyalty mock (our design) over the wire.
+//! - `zvt_terminal`: the virtual ZVT terminal over TCP, driven by the reference ECR and raw bytes.
 
 mod admin;
 mod certify;
@@ -18,3 +19,4 @@ mod tyrios_errors;
 mod tyrios_flows;
 mod tyrios_seed;
 mod util;
+mod zvt_terminal;

@@ -14,6 +14,8 @@ pub struct Possim {
     pub admin: String,
     pub tyrios: String,
     pub payback: String,
+    /// `host:port` of the virtual ZVT terminal.
+    pub zvt: String,
     client: reqwest::Client,
 }
 
@@ -30,6 +32,8 @@ impl Possim {
                 "127.0.0.1:0",
                 "--payback",
                 "127.0.0.1:0",
+                "--zvt",
+                "127.0.0.1:0",
             ])
             .args(data_args)
             .args(extra)
@@ -40,9 +44,9 @@ impl Possim {
             .expect("possim binary starts");
         let stdout = child.stdout.take().expect("stdout is piped");
         let mut lines = BufReader::new(stdout).lines();
-        let (mut admin, mut tyrios, mut payback) = (None, None, None);
+        let (mut admin, mut tyrios, mut payback, mut zvt) = (None, None, None, None);
         let read = async {
-            while admin.is_none() || tyrios.is_none() || payback.is_none() {
+            while admin.is_none() || tyrios.is_none() || payback.is_none() || zvt.is_none() {
                 let line = lines
                     .next_line()
                     .await
@@ -52,6 +56,7 @@ impl Possim {
                     Some(("admin", url)) => admin = Some(url.to_owned()),
                     Some(("tyrios", url)) => tyrios = Some(url.to_owned()),
                     Some(("payback", url)) => payback = Some(url.to_owned()),
+                    Some(("zvt-tcp", addr)) => zvt = Some(addr.to_owned()),
                     _ => {}
                 }
             }
@@ -65,6 +70,7 @@ impl Possim {
             admin: admin.unwrap(),
             tyrios: tyrios.unwrap(),
             payback: payback.unwrap(),
+            zvt: zvt.unwrap(),
             client: reqwest::Client::builder().no_proxy().build().unwrap(),
         }
     }

@@ -1,0 +1,204 @@
+//! The virtual ZVT terminal over TCP with the real binary: a PIN payment, a decline, an abort
+//! during PIN entry, wrong PINs, a lost acknowledgement (automatic reversal), reversal and
+//! End-of-Day, fragmented and coalesced APDUs. Expected bytes come from PA00P015 (cited inline).
+
+use std::time::Duration;
+
+use possim_terminal::ecr::{Ecr, Outcome};
+use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use crate::util::Possim;
+
+async fn ecr(p: &Possim) -> Ecr {
+    let mut ecr = Ecr::connect(&p.zvt, 0).await.expect("terminal reachable");
+    // BE: receipts via ECR as print lines (80|02|04), intermediate status (08), ECR controls (10|20).
+    let t = ecr.register(0xBE).await.unwrap();
+    assert_eq!(t.outcome, Outcome::Completed);
+    ecr
+}
+
+async fn script(p: &Possim, customer: Value) {
+    let (status, body) = p.admin("POST", "/__admin/zvt/customer", Some(customer)).await;
+    assert_eq!(status, 204, "{body}");
+}
+
+async fn state(p: &Possim) -> Value {
+    p.admin("GET", "/__admin/state/zvt", None).await.1
+}
+
+#[tokio::test]
+async fn a_pin_payment_is_stored_when_the_ecr_acknowledges_the_status_information() {
+    let p = Possim::start("", &[]).await;
+    let mut ecr = ecr(&p).await;
+    let t = ecr.pay(1250).await.unwrap();
+    assert_eq!(t.outcome, Outcome::Completed);
+    assert_eq!((t.result_code, t.amount, t.receipt), (Some(0), Some(1250), Some(1)));
+    // With config bit 08 the PT reports: insert card (0A), PIN entry (01), waiting for the host
+    // (04), remove card (0B) — PA00P015 table 17.
+    let statuses: Vec<&String> = t.messages.iter().filter(|m| m.starts_with("04 FF")).collect();
+    assert_eq!(statuses.len(), 4, "{:?}", t.messages);
+    for (m, code) in statuses.iter().zip(["0A", "01", "04", "0B"]) {
+        assert!(m.contains(&format!("status: {code}")), "{m}");
+    }
+    // Merchant and customer receipt as 06 D1 lines (config bit 80 with 02), then 06 0F.
+    assert!(t.messages.iter().filter(|m| m.starts_with("06 D1")).count() >= 2);
+    assert!(t.messages.last().unwrap().starts_with("06 0F"));
+    let s = state(&p).await;
+    assert_eq!(s["transactions"][0]["amount"], 1250);
+    assert_eq!(s["transactions"][0]["receipt"], 1);
+    assert_eq!(s["total"], 1250);
+}
+
+#[tokio::test]
+async fn declines_aborts_and_wrong_pins() {
+    let p = Possim::start("", &[]).await;
+    let mut ecr = ecr(&p).await;
+    script(&p, json!({"outcome": {"type": "decline", "code": 5}})).await;
+    let t = ecr.pay(2000).await.unwrap();
+    // Host code 05 in the 04 0F and in 06 1E: a failure, never a payment.
+    assert_eq!(t.outcome, Outcome::Aborted { result_code: 5 });
+    assert_eq!(t.result_code, Some(5));
+
+    // Two wrong PINs, then the right one: 04 FF 15 (incorrect PIN) twice, then approved.
+    script(&p, json!({"wrongPins": 2})).await;
+    let t = ecr.pay(300).await.unwrap();
+    assert_eq!(t.outcome, Outcome::Completed);
+    assert_eq!(t.messages.iter().filter(|m| m.contains("status: 15")).count(), 2);
+
+    // Three wrong PINs: the try limit (04 FF 18) and host code 75.
+    script(&p, json!({"wrongPins": 3})).await;
+    let t = ecr.pay(300).await.unwrap();
+    assert_eq!(t.outcome, Outcome::Aborted { result_code: 75 });
+    assert!(t.messages.iter().any(|m| m.contains("status: 18")));
+
+    // A card over its limit is declined with 51 (insufficient funds).
+    script(&p, json!({"card": "visa-low-limit"})).await;
+    let t = ecr.pay(5001).await.unwrap();
+    assert_eq!(t.outcome, Outcome::Aborted { result_code: 51 });
+
+    // The customer walks away from the PIN pad; the ECR aborts with 06 B0 → 06 1E 6C.
+    script(&p, json!({"outcome": {"type": "pin-timeout"}})).await;
+    let t = ecr.pay_then_abort(1000, Duration::from_millis(100)).await.unwrap();
+    assert_eq!(t.outcome, Outcome::Aborted { result_code: 0x6C });
+
+    // A Status Enquiry on the same link is processed after the acknowledgement of that 06 1E,
+    // so the terminal is idle again when it answers.
+    assert_eq!(ecr.status().await.unwrap().outcome, Outcome::Completed);
+    // Only the approved payment is stored.
+    let s = state(&p).await;
+    let amounts: Vec<i64> = s["transactions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["amount"].as_i64().unwrap())
+        .collect();
+    // (No `busy` check here: the ECR's acknowledgement of the last 06 0F may still be in flight
+    // on the TCP link while this HTTP request is answered; the answered Status Enquiry above is
+    // the proof that the abort left the terminal idle.)
+    assert_eq!(amounts, [300]);
+}
+
+#[tokio::test]
+async fn a_missing_acknowledgement_reverses_the_payment() {
+    let p = Possim::start("", &[]).await;
+    // No registration first: a second connection's command could overtake the first
+    // connection's final acknowledgement and be refused as "busy", as on a real terminal.
+    let mut raw = TcpStream::connect(&p.zvt).await.unwrap();
+    // 06 01 0A 04 <12.50> 49 09 78: Authorisation of 12.50 EUR (PA00P015 §2.2).
+    raw.write_all(&[0x06, 0x01, 0x0A, 0x04, 0, 0, 0, 0, 0x12, 0x50, 0x49, 0x09, 0x78])
+        .await
+        .unwrap();
+    // Acknowledge every command of the terminal (one 80 00 00 per APDU, however TCP groups
+    // them) until the Status-Information 04 0F arrives, then vanish without acknowledging it.
+    let mut stream = possim_zvt::ApduStream::new();
+    let mut buf = [0u8; 1024];
+    'link: loop {
+        let n = raw.read(&mut buf).await.unwrap();
+        assert!(n > 0, "terminal closed early");
+        stream.push(&buf[..n]);
+        while let Some(apdu) = stream.next_apdu() {
+            let apdu = apdu.unwrap();
+            match (apdu.class(), apdu.instr()) {
+                (0x04, 0x0F) => break 'link,
+                (0x80, _) | (0x84, _) => {}
+                _ => raw.write_all(&[0x80, 0x00, 0x00]).await.unwrap(),
+            }
+        }
+    }
+    drop(raw);
+    // The journal says why, and nothing was stored. The terminal notices the closed link on its
+    // own schedule: wait for the note (bounded), not for a fixed time.
+    let mut note = String::new();
+    for _ in 0..500 {
+        let (_, j) = p.admin("GET", "/__admin/journal?provider=zvt", None).await;
+        if let Some(n) =
+            j["entries"].as_array().unwrap().iter().find(|e| {
+                e["direction"] == "note" && e["text"].as_str().unwrap_or("").starts_with("automatic reversal")
+            })
+        {
+            note = n["text"].as_str().unwrap().to_owned();
+            break;
+        }
+        tokio::task::yield_now().await;
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(note.contains("before acknowledging the status information"), "{note}");
+    assert_eq!(state(&p).await["transactions"], json!([]));
+}
+
+#[tokio::test]
+async fn reversal_and_end_of_day_totals() {
+    let p = Possim::start("", &[]).await;
+    let mut ecr = ecr(&p).await;
+    assert_eq!(ecr.pay(1000).await.unwrap().receipt, Some(1));
+    script(&p, json!({"card": "visa"})).await;
+    assert_eq!(ecr.pay(2550).await.unwrap().receipt, Some(2));
+    let t = ecr.reverse(1).await.unwrap();
+    assert_eq!(t.outcome, Outcome::Completed);
+    // Reversing twice: B4 "already reversed" (PA00P015 chapter 10).
+    assert_eq!(
+        ecr.reverse(1).await.unwrap().outcome,
+        Outcome::Aborted { result_code: 0xB4 }
+    );
+    assert_eq!(
+        ecr.reverse(77).await.unwrap().outcome,
+        Outcome::Aborted { result_code: 0xB5 }
+    );
+    let t = ecr.end_of_day().await.unwrap();
+    assert_eq!(t.outcome, Outcome::Completed);
+    // Total: only the VISA payment is left, 25.50 EUR.
+    assert_eq!(t.amount, Some(2550));
+    let eod = t.messages.iter().find(|m| m.starts_with("04 0F")).unwrap();
+    assert!(eod.contains("BMP 60"), "{eod}");
+    assert_eq!(state(&p).await["transactions"], json!([]));
+    // Status enquiry answers with the software version and "ready".
+    let t = ecr.status().await.unwrap();
+    assert!(t.messages.last().unwrap().contains("terminal status: 00"));
+}
+
+#[tokio::test]
+async fn fragmented_and_coalesced_apdus_and_unknown_commands() {
+    let p = Possim::start("", &[]).await;
+    let mut raw = TcpStream::connect(&p.zvt).await.unwrap();
+    raw.set_nodelay(true).unwrap();
+    // Status Enquiry 05 01 03 00 00 00, sent one byte at a time.
+    for b in [0x05u8, 0x01, 0x03, 0x00, 0x00, 0x00] {
+        raw.write_all(&[b]).await.unwrap();
+        raw.flush().await.unwrap();
+    }
+    let mut got = Vec::new();
+    let mut buf = [0u8; 512];
+    while !got.windows(2).any(|w| w == [0x06, 0x0F]) {
+        let n = raw.read(&mut buf).await.unwrap();
+        assert!(n > 0);
+        got.extend_from_slice(&buf[..n]);
+    }
+    assert_eq!(&got[..3], &[0x80, 0x00, 0x00]);
+    // The acknowledgement of the completion and an unknown command (06 99) in one segment: the
+    // unknown command gets 84 83 00 (PA00P015 §13: command not supported).
+    raw.write_all(&[0x80, 0x00, 0x00, 0x06, 0x99, 0x00]).await.unwrap();
+    let n = raw.read(&mut buf).await.unwrap();
+    assert_eq!(&buf[..n], &[0x84, 0x83, 0x00]);
+}

@@ -1,0 +1,294 @@
+//! A correct ECR over TCP: sends a command, waits T3 for the terminal's acknowledgement, then
+//! acknowledges every message the terminal sends (Status-Information included — that
+//! acknowledgement is what commits a payment) until Completion (06 0F, success) or Abort (06 1E,
+//! failure), with T4 re-armed by every message. The reference POS for the terminal and the
+//! engine behind the `possim zvt` commands.
+
+use std::time::Duration;
+
+use possim_zvt::bmp::ReceiptNo;
+use possim_zvt::messages::{AbortRequest, Authorisation, EndOfDay, Refund, Registration, Reversal, StatusEnquiry};
+use possim_zvt::{Amount, ApduStream, Message};
+use serde::Serialize;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// T3: the terminal must acknowledge a command within this time (PA00P016 §5.2.3).
+pub const T3: Duration = Duration::from_secs(5);
+/// T4: the longest pause between two terminal messages of a transaction.
+pub const T4: Duration = Duration::from_secs(180);
+
+/// Why a command did not complete.
+#[derive(Debug, thiserror::Error)]
+pub enum EcrError {
+    /// The connection failed.
+    #[error("connection: {0}")]
+    Io(#[from] std::io::Error),
+    /// No acknowledgement within T3, or no message within T4.
+    #[error("the terminal did not answer within {0:?}")]
+    Timeout(Duration),
+    /// The terminal closed the connection mid-transaction.
+    #[error("the terminal closed the connection")]
+    Closed,
+    /// The terminal sent something that is not ZVT.
+    #[error("unreadable answer: {0}")]
+    Protocol(String),
+}
+
+/// How a command ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase", rename_all_fields = "camelCase", tag = "status")]
+pub enum Outcome {
+    /// Completion 06 0F: done.
+    Completed,
+    /// Abort 06 1E with this result code: failed (never a success, whatever came before).
+    Aborted {
+        /// Result code.
+        result_code: u8,
+    },
+    /// Negative acknowledgement 84 xx: refused outright.
+    Refused {
+        /// Error code.
+        code: u8,
+    },
+}
+
+/// The result of one command.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Transcript {
+    /// How it ended.
+    pub outcome: Outcome,
+    /// Result code of the last Status-Information, if one came.
+    pub result_code: Option<u8>,
+    /// Amount of the last Status-Information, cents.
+    pub amount: Option<u64>,
+    /// Receipt number of the last Status-Information.
+    pub receipt: Option<u16>,
+    /// Every message of the terminal, decoded for people.
+    pub messages: Vec<String>,
+}
+
+/// A connection to a terminal.
+#[derive(Debug)]
+pub struct Ecr {
+    stream: TcpStream,
+    decoder: ApduStream,
+    /// Terminal password.
+    pub password: u32,
+}
+
+impl Ecr {
+    /// Connects to `addr` (`host:port`).
+    pub async fn connect(addr: &str, password: u32) -> Result<Self, EcrError> {
+        let stream = tokio::time::timeout(T3, TcpStream::connect(addr))
+            .await
+            .map_err(|_| EcrError::Timeout(T3))??;
+        let _ = stream.set_nodelay(true);
+        Ok(Self {
+            stream,
+            decoder: ApduStream::new(),
+            password,
+        })
+    }
+
+    async fn read_apdu(&mut self, limit: Duration) -> Result<Vec<u8>, EcrError> {
+        let mut buf = [0u8; 4096];
+        loop {
+            if let Some(next) = self.decoder.next_apdu() {
+                return next.map(|a| a.encode()).map_err(|e| EcrError::Protocol(e.to_string()));
+            }
+            let n = tokio::time::timeout(limit, self.stream.read(&mut buf))
+                .await
+                .map_err(|_| EcrError::Timeout(limit))??;
+            if n == 0 {
+                return Err(EcrError::Closed);
+            }
+            self.decoder.push(&buf[..n]);
+        }
+    }
+
+    /// Sends a command and follows the transaction to its end.
+    pub async fn run(&mut self, command: &Message) -> Result<Transcript, EcrError> {
+        let bytes = command.encode().map_err(|e| EcrError::Protocol(e.to_string()))?;
+        self.stream.write_all(&bytes).await?;
+        let first = self.read_apdu(T3).await?;
+        let mut transcript = Transcript {
+            outcome: Outcome::Completed,
+            result_code: None,
+            amount: None,
+            receipt: None,
+            messages: vec![possim_zvt::describe(&first)],
+        };
+        match first.first() {
+            Some(0x80) => {}
+            Some(0x84) if first.get(1) == Some(&0x00) => {}
+            Some(0x84) => {
+                transcript.outcome = Outcome::Refused {
+                    code: first.get(1).copied().unwrap_or(0),
+                };
+                return Ok(transcript);
+            }
+            _ => {
+                return Err(EcrError::Protocol(format!(
+                    "expected 80 00 or 84 xx, got {}",
+                    possim_zvt::encoding::hex(&first)
+                )));
+            }
+        }
+        // Log-Off ends with the acknowledgement.
+        if matches!(command, Message::LogOff) {
+            return Ok(transcript);
+        }
+        loop {
+            let apdu = self.read_apdu(T4).await?;
+            transcript.messages.push(possim_zvt::describe(&apdu));
+            let message = Message::decode(&apdu).map_err(|e| EcrError::Protocol(e.to_string()))?;
+            self.stream.write_all(&[0x80, 0x00, 0x00]).await?;
+            match message {
+                Message::StatusInformation(s) => {
+                    transcript.result_code = s.result_code.or(transcript.result_code);
+                    if let Some(a) = s.amount {
+                        transcript.amount = Some(a.0);
+                    }
+                    if let Some(ReceiptNo::Number(n)) = s.receipt {
+                        transcript.receipt = Some(n);
+                    }
+                }
+                Message::Completion(_) => {
+                    transcript.outcome = Outcome::Completed;
+                    return Ok(transcript);
+                }
+                Message::Abort(a) => {
+                    transcript.outcome = Outcome::Aborted {
+                        result_code: a.result_code,
+                    };
+                    return Ok(transcript);
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// Registration with this config byte and EUR.
+    pub async fn register(&mut self, config: u8) -> Result<Transcript, EcrError> {
+        let command = Message::Registration(Registration {
+            password: possim_zvt::messages::Password(self.password),
+            config,
+            currency: Some(978),
+            ..Registration::default()
+        });
+        self.run(&command).await
+    }
+
+    /// A payment of `cents`.
+    pub async fn pay(&mut self, cents: u64) -> Result<Transcript, EcrError> {
+        self.run(&Message::Authorisation(Authorisation {
+            amount: Some(Amount(cents)),
+            currency: Some(978),
+            ..Authorisation::default()
+        }))
+        .await
+    }
+
+    /// Reversal of a receipt.
+    pub async fn reverse(&mut self, receipt: u16) -> Result<Transcript, EcrError> {
+        self.run(&Message::Reversal(Reversal {
+            password: possim_zvt::messages::Password(self.password),
+            receipt: Some(ReceiptNo::Number(receipt)),
+            ..Reversal::default()
+        }))
+        .await
+    }
+
+    /// Refund of `cents`.
+    pub async fn refund(&mut self, cents: u64) -> Result<Transcript, EcrError> {
+        self.run(&Message::Refund(Refund {
+            password: possim_zvt::messages::Password(self.password),
+            amount: Some(Amount(cents)),
+            ..Refund::default()
+        }))
+        .await
+    }
+
+    /// End-of-Day.
+    pub async fn end_of_day(&mut self) -> Result<Transcript, EcrError> {
+        self.run(&Message::EndOfDay(EndOfDay {
+            password: possim_zvt::messages::Password(self.password),
+            ..EndOfDay::default()
+        }))
+        .await
+    }
+
+    /// Status Enquiry.
+    pub async fn status(&mut self) -> Result<Transcript, EcrError> {
+        self.run(&Message::StatusEnquiry(StatusEnquiry {
+            password: Some(possim_zvt::messages::Password(self.password)),
+            ..StatusEnquiry::default()
+        }))
+        .await
+    }
+
+    /// A payment that the ECR aborts (06 B0) after `after` while the terminal waits for the
+    /// customer; returns how the payment ended.
+    pub async fn pay_then_abort(&mut self, cents: u64, after: Duration) -> Result<Transcript, EcrError> {
+        let command = Message::Authorisation(Authorisation {
+            amount: Some(Amount(cents)),
+            currency: Some(978),
+            ..Authorisation::default()
+        });
+        let bytes = command.encode().map_err(|e| EcrError::Protocol(e.to_string()))?;
+        self.stream.write_all(&bytes).await?;
+        let first = self.read_apdu(T3).await?;
+        let mut messages = vec![possim_zvt::describe(&first)];
+        let abort_at = tokio::time::Instant::now() + after;
+        let mut abort_sent = false;
+        loop {
+            let wait = if abort_sent {
+                T4
+            } else {
+                abort_at.saturating_duration_since(tokio::time::Instant::now())
+            };
+            match self.read_apdu(wait).await {
+                Err(EcrError::Timeout(_)) if !abort_sent => {
+                    let abort = Message::AbortRequest(AbortRequest::default())
+                        .encode()
+                        .map_err(|e| EcrError::Protocol(e.to_string()))?;
+                    self.stream.write_all(&abort).await?;
+                    abort_sent = true;
+                }
+                Err(e) => return Err(e),
+                Ok(apdu) => {
+                    messages.push(possim_zvt::describe(&apdu));
+                    if apdu.first() == Some(&0x80) || apdu.first() == Some(&0x84) {
+                        continue;
+                    }
+                    self.stream.write_all(&[0x80, 0x00, 0x00]).await?;
+                    match Message::decode(&apdu).map_err(|e| EcrError::Protocol(e.to_string()))? {
+                        Message::Completion(_) => {
+                            return Ok(Transcript {
+                                outcome: Outcome::Completed,
+                                result_code: None,
+                                amount: None,
+                                receipt: None,
+                                messages,
+                            });
+                        }
+                        Message::Abort(a) => {
+                            return Ok(Transcript {
+                                outcome: Outcome::Aborted {
+                                    result_code: a.result_code,
+                                },
+                                result_code: None,
+                                amount: None,
+                                receipt: None,
+                                messages,
+                            });
+                        }
+                        _ => {}
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,123 @@
+//! The virtual ZVT card terminal (PT) a cash register (ECR) talks to over TCP, as if it were a
+//! real terminal on the counter.
+//!
+//! Layout:
+//! - `config`: `zvt.toml` — identity, password, currency, virtual cards, delays.
+//! - `customer`: what the customer (and the host) do in the next transaction.
+//! - `machine`: the PT state machine, without I/O (APDUs and timer events in, APDUs out).
+//! - `tcp`: the TCP link (raw APDUs, fragmented and coalesced reads), journal and timer.
+//! - `ecr`: a correct ECR client — the reference POS for the terminal and `possim zvt` commands.
+//!
+//! Behaviour, and every choice where the specification leaves room: `virtual-terminal/README.md`.
+
+pub mod config;
+pub mod customer;
+pub mod ecr;
+pub mod machine;
+pub mod tcp;
+
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use possim_engine::EngineError;
+use possim_engine::dataset::DataSet;
+use possim_engine::provider::Provider;
+use serde_json::{Value, json};
+
+use crate::config::TerminalConfig;
+use crate::customer::CustomerScript;
+use crate::machine::Terminal;
+
+/// The terminal and which connection owns its running transaction.
+#[derive(Debug)]
+pub struct Shared {
+    /// The state machine.
+    pub terminal: Terminal,
+    /// Connection id that started the running transaction.
+    pub owner: Option<u64>,
+}
+
+/// The terminal as an engine provider: reset and data sets reach it like every mock, its state
+/// shows in `/__admin/state/zvt`, and `/__admin/zvt/customer` scripts the next customer.
+#[derive(Debug, Clone)]
+pub struct ZvtTerminal {
+    inner: Arc<Mutex<Shared>>,
+}
+
+impl Default for ZvtTerminal {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl ZvtTerminal {
+    /// A terminal with the built-in configuration until a data set is loaded.
+    pub fn new() -> Self {
+        Self {
+            inner: Arc::new(Mutex::new(Shared {
+                terminal: Terminal::new(TerminalConfig::default()),
+                owner: None,
+            })),
+        }
+    }
+
+    /// Locks the terminal; never held across an `.await`.
+    pub fn lock(&self) -> MutexGuard<'_, Shared> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+impl Provider for ZvtTerminal {
+    fn name(&self) -> &'static str {
+        "zvt"
+    }
+
+    /// The terminal speaks ZVT on its own link, not HTTP.
+    fn router(&self) -> axum::Router {
+        axum::Router::new()
+    }
+
+    fn load(&self, data: &DataSet) -> Result<(), EngineError> {
+        let config = TerminalConfig::from_data_set(data)?;
+        let mut shared = self.lock();
+        shared.terminal = Terminal::new(config);
+        shared.owner = None;
+        Ok(())
+    }
+
+    fn snapshot(&self) -> Value {
+        let shared = self.lock();
+        let t = &shared.terminal;
+        let (groups, total, _, _) = t.totals();
+        json!({
+            "terminalId": t.config().terminal_id,
+            "registered": t.registration().map(|c| format!("{c:02X}")),
+            "busy": t.busy(),
+            "transactions": t.batch(),
+            "preAuthorisations": t.pre_auths(),
+            "total": total,
+            "totalsByGroup": groups.iter().map(|(count, sum)| json!({"count": count, "total": sum})).collect::<Vec<_>>(),
+        })
+    }
+
+    fn apply_change(&self, _change: &Value) -> Result<Value, String> {
+        Err("the ZVT terminal has no competing changes; script the customer via /__admin/zvt/customer".into())
+    }
+
+    fn admin_router(&self) -> Option<axum::Router> {
+        let me = self.clone();
+        Some(axum::Router::new().route(
+            "/customer",
+            axum::routing::post(move |body: axum::body::Bytes| {
+                let me = me.clone();
+                async move {
+                    let script: Result<CustomerScript, String> =
+                        serde_json::from_slice(&body).map_err(|e| format!("invalid customer script: {e}"));
+                    match script.and_then(|s| me.lock().terminal.script_next(s)) {
+                        Ok(()) => (axum::http::StatusCode::NO_CONTENT, axum::Json(Value::Null)),
+                        Err(e) => (axum::http::StatusCode::BAD_REQUEST, axum::Json(json!({"error": e}))),
+                    }
+                }
+            }),
+        ))
+    }
+}

@@ -1,0 +1,1267 @@
+//! The terminal itself, without I/O: APDUs from the ECR, acknowledgement time-outs and customer
+//! delays go in; APDUs to send, timers to arm and notes for the journal come out. The transports
+//! (TCP, serial) only move bytes and run the one timer.
+//!
+//! While the PT is master (after it acknowledged a command) it sends one message at a time and
+//! waits for the ECR's `80 00 00` before the next, as PA00P015 prescribes. A payment is stored
+//! only when the ECR acknowledged its Status-Information (04 0F): that acknowledgement is the
+//! commit point, and a missing one means the PT reverses the payment (PA00P015 §2.2.8).
+
+use std::collections::VecDeque;
+
+use possim_engine::clock::Millis;
+use possim_zvt::bmp::{Date, Expiry, MonthDay, ReceiptNo, Time};
+use possim_zvt::messages::{
+    Abort, Completion, CompletionData, IntermediateStatus, PrintLine, Registration, StatusEnquiryCompletion,
+    StatusInformation,
+};
+use possim_zvt::{Amount, Apdu, Digits, Message, MessageError};
+use serde::Serialize;
+
+use crate::config::{Card, CardKind, TerminalConfig};
+use crate::customer::{CustomerScript, Outcome};
+
+/// What the transport must do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Output {
+    /// Send these bytes (one APDU).
+    Send(Vec<u8>),
+    /// (Re-)arm the single timer to fire after this many milliseconds.
+    Arm(u64),
+    /// Cancel the timer.
+    Disarm,
+    /// A note for the journal (a commit, an automatic reversal, a refusal).
+    Note(String),
+}
+
+/// Result codes used (PA00P015 chapter 10).
+pub mod rc {
+    /// Card not readable.
+    pub const CARD_NOT_READABLE: u8 = 0x64;
+    /// Aborted via time-out or abort key.
+    pub const ABORTED: u8 = 0x6C;
+    /// Wrong currency.
+    pub const WRONG_CURRENCY: u8 = 0x6F;
+    /// Function not possible.
+    pub const NOT_POSSIBLE: u8 = 0x83;
+    /// ZVT protocol error.
+    pub const PROTOCOL_ERROR: u8 = 0x9A;
+    /// No connection to the host.
+    pub const NO_CONNECTION: u8 = 0xA3;
+    /// Already reversed.
+    pub const ALREADY_REVERSED: u8 = 0xB4;
+    /// Reversal not possible.
+    pub const REVERSAL_NOT_POSSIBLE: u8 = 0xB5;
+    /// Pre-authorisation incorrect (amount too high).
+    pub const PRE_AUTH_INCORRECT: u8 = 0xB7;
+    /// Error pre-authorisation (none open).
+    pub const PRE_AUTH_ERROR: u8 = 0xB8;
+    /// PIN try limit exceeded: host code 75 (ISO 8583), sent as binary.
+    pub const PIN_TRIES_EXCEEDED: u8 = 75;
+    /// Insufficient funds: host code 51 (ISO 8583), sent as binary.
+    pub const INSUFFICIENT_FUNDS: u8 = 51;
+}
+
+/// Intermediate status codes (PA00P015 table 17).
+mod status {
+    pub const PIN_ENTRY: u8 = 0x01;
+    pub const WAITING_FOR_HOST: u8 = 0x04;
+    pub const INSERT_CARD: u8 = 0x0A;
+    pub const REMOVE_CARD: u8 = 0x0B;
+    pub const CARD_NOT_READABLE: u8 = 0x0C;
+    pub const INCORRECT_PIN: u8 = 0x15;
+    pub const PIN_TRY_LIMIT: u8 = 0x18;
+    pub const DECLINED: u8 = 0x1D;
+}
+
+/// What a stored turnover record is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum BookingKind {
+    /// Authorisation 06 01.
+    Payment,
+    /// Refund 06 31.
+    Refund,
+    /// Pre-authorisation 06 22 (open until booked or reversed).
+    PreAuthorisation,
+    /// Booking of a pre-authorisation (06 23 / 06 24).
+    PreAuthBooking,
+}
+
+/// A stored transaction.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Booking {
+    /// Receipt number.
+    pub receipt: u16,
+    /// Trace number.
+    pub trace: u32,
+    /// Kind.
+    pub kind: BookingKind,
+    /// Amount in cents.
+    pub amount: u64,
+    /// Card kind.
+    pub card: CardKind,
+    /// Masked card number.
+    pub pan: String,
+    /// Reversed (06 30) or released (pre-authorisation booked or reversed).
+    pub reversed: bool,
+    /// Engine time.
+    pub at: Millis,
+}
+
+/// What commits when the ECR acknowledges a Status-Information.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Commit {
+    /// Store a booking.
+    Store(Booking),
+    /// Mark a booking reversed.
+    Reverse(u16),
+    /// Close a pre-authorisation and store its booking.
+    BookPreAuth { receipt: u16, booking: Booking },
+    /// Release a pre-authorisation.
+    ReleasePreAuth(u16),
+    /// End-of-Day: clear the batch.
+    ClearBatch,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Step {
+    /// Send a message; the ECR's acknowledgement commits `commit`.
+    Send { apdu: Vec<u8>, commit: Option<Commit> },
+    /// Simulated customer or host time.
+    Pause(u64),
+    /// Wait for a card that does not come: until the ECR aborts or the customer time-out.
+    WaitForCard,
+    /// From here on 06 B0 can no longer abort (the host has been asked).
+    PointOfNoReturn,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Waiting {
+    Nothing,
+    Ack(Option<Commit>, Vec<u8>),
+    Pause,
+    Customer,
+}
+
+#[derive(Debug)]
+struct Session {
+    steps: VecDeque<Step>,
+    waiting: Waiting,
+    abortable: bool,
+}
+
+/// The terminal's state.
+#[derive(Debug)]
+pub struct Terminal {
+    config: TerminalConfig,
+    registered: Option<u8>,
+    echo_currency: bool,
+    next_receipt: u16,
+    next_trace: u32,
+    batch: Vec<Booking>,
+    pre_auths: Vec<Booking>,
+    last_status: Option<Vec<u8>>,
+    next_customer: Option<CustomerScript>,
+    session: Option<Session>,
+}
+
+fn encode(message: &Message) -> Vec<u8> {
+    // Every message built here is well-formed by construction; an error would be a bug in this
+    // module, answered as a protocol error rather than a panic.
+    message
+        .encode()
+        .unwrap_or_else(|_| vec![0x84, rc::PROTOCOL_ERROR, 0x00])
+}
+
+fn ack() -> Vec<u8> {
+    vec![0x80, 0x00, 0x00]
+}
+
+fn nack(code: u8) -> Vec<u8> {
+    vec![0x84, code, 0x00]
+}
+
+fn abort_message(code: u8) -> Vec<u8> {
+    encode(&Message::Abort(Abort {
+        result_code: code,
+        ..Abort::default()
+    }))
+}
+
+fn intermediate(code: u8) -> Vec<u8> {
+    encode(&Message::IntermediateStatus(IntermediateStatus {
+        status: code,
+        ..IntermediateStatus::default()
+    }))
+}
+
+fn completion() -> Vec<u8> {
+    encode(&Message::Completion(Completion::Standard(CompletionData::default())))
+}
+
+/// A PAN with all but the last four digits masked (`E` nibbles, as PCI wants).
+pub fn mask_pan(pan: &str) -> String {
+    let keep = pan.len().saturating_sub(4);
+    format!("{}{}", "E".repeat(keep), &pan[keep..])
+}
+
+fn clock_fields(now: Millis) -> (Time, MonthDay, Date) {
+    let t = time::OffsetDateTime::from_unix_timestamp(now.div_euclid(1000)).unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    (
+        Time {
+            hour: t.hour(),
+            minute: t.minute(),
+            second: t.second(),
+        },
+        MonthDay {
+            month: t.month() as u8,
+            day: t.day(),
+        },
+        Date {
+            year: (t.year().rem_euclid(100)) as u8,
+            month: t.month() as u8,
+            day: t.day(),
+        },
+    )
+}
+
+/// What a printed payment receipt says about its transaction.
+struct Slip<'a> {
+    title: &'a str,
+    amount: u64,
+    receipt: u16,
+    trace: u32,
+    approved: bool,
+}
+
+fn expiry(card: &Card) -> Expiry {
+    let n = |s: &str| s.parse::<u8>().unwrap_or(0);
+    Expiry {
+        year: n(&card.expiry[..2]),
+        month: n(&card.expiry[2..]),
+    }
+}
+
+impl Terminal {
+    /// A terminal with this configuration, unregistered, empty batch.
+    pub fn new(config: TerminalConfig) -> Self {
+        Self {
+            config,
+            registered: None,
+            echo_currency: false,
+            next_receipt: 1,
+            next_trace: 1,
+            batch: Vec::new(),
+            pre_auths: Vec::new(),
+            last_status: None,
+            next_customer: None,
+            session: None,
+        }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &TerminalConfig {
+        &self.config
+    }
+
+    /// Scripts the customer of the next transaction.
+    pub fn script_next(&mut self, script: CustomerScript) -> Result<(), String> {
+        if let Some(card) = &script.card
+            && self.config.card(card).is_none()
+        {
+            let names: Vec<&str> = self.config.cards.iter().map(|c| c.name.as_str()).collect();
+            return Err(format!("no card {card:?} (cards: {})", names.join(", ")));
+        }
+        self.next_customer = Some(script);
+        Ok(())
+    }
+
+    /// Whether a transaction is running (the PT is master).
+    pub fn busy(&self) -> bool {
+        self.session.is_some()
+    }
+
+    /// The stored transactions since the last End-of-Day.
+    pub fn batch(&self) -> &[Booking] {
+        &self.batch
+    }
+
+    /// Open pre-authorisations.
+    pub fn pre_auths(&self) -> &[Booking] {
+        &self.pre_auths
+    }
+
+    /// Whether an ECR registered (and with which config byte).
+    pub fn registration(&self) -> Option<u8> {
+        self.registered
+    }
+
+    /// The connection to the ECR is gone: a running transaction is abandoned. A payment whose
+    /// Status-Information was not acknowledged is not stored (automatic reversal).
+    pub fn disconnected(&mut self) -> Vec<Output> {
+        let mut out = Vec::new();
+        if let Some(session) = self.session.take() {
+            if matches!(session.waiting, Waiting::Ack(Some(_), _)) {
+                out.push(Output::Note(
+                    "automatic reversal: the ECR left before acknowledging the status information".into(),
+                ));
+            } else {
+                out.push(Output::Note("transaction abandoned: the ECR left".into()));
+            }
+            out.push(Output::Disarm);
+        }
+        out
+    }
+
+    fn intermediate_wanted(&self) -> bool {
+        self.registered.is_some_and(|c| c & 0x08 != 0)
+    }
+
+    fn ecr_prints_payment_lines(&self) -> bool {
+        self.registered.is_some_and(|c| c & 0x82 == 0x82)
+    }
+
+    fn take_receipt(&mut self) -> (u16, u32) {
+        let receipt = self.next_receipt;
+        let trace = self.next_trace;
+        self.next_receipt = if receipt >= 9999 { 1 } else { receipt + 1 };
+        self.next_trace = if trace >= 999_999 { 1 } else { trace + 1 };
+        (receipt, trace)
+    }
+
+    /// Handles one APDU from the ECR.
+    pub fn on_apdu(&mut self, bytes: &[u8], now: Millis) -> Vec<Output> {
+        let apdu = match possim_zvt::Apdu::decode(bytes) {
+            possim_zvt::Decoded::Complete { apdu, .. } => apdu,
+            possim_zvt::Decoded::NeedMore { .. } => return vec![Output::Send(nack(rc::PROTOCOL_ERROR))],
+        };
+        if self.session.is_some() {
+            return self.on_apdu_while_master(&apdu, now);
+        }
+        let message = match Message::from_apdu(&apdu) {
+            Ok(m) => m,
+            Err(MessageError::Bmp(_)) => return vec![Output::Send(nack(rc::NOT_POSSIBLE))],
+            Err(e) => {
+                return vec![
+                    Output::Note(format!("refused: {e}")),
+                    Output::Send(nack(rc::PROTOCOL_ERROR)),
+                ];
+            }
+        };
+        self.on_command(message, now)
+    }
+
+    fn on_apdu_while_master(&mut self, apdu: &Apdu, now: Millis) -> Vec<Output> {
+        let class = apdu.class();
+        let Some(session) = self.session.as_mut() else {
+            return Vec::new();
+        };
+        match (&session.waiting, class, apdu.instr()) {
+            (Waiting::Ack(commit, sent), 0x80 | 0x84, code) => {
+                let positive = class == 0x80 || code == 0x00;
+                let commit = commit.clone();
+                let was_status = sent.starts_with(&[0x04, 0x0F]);
+                session.waiting = Waiting::Nothing;
+                let mut out = vec![Output::Disarm];
+                match (commit, positive) {
+                    (Some(c), true) => self.apply(c, &mut out),
+                    (Some(_), false) | (None, false) if was_status => {
+                        // The ECR refused the result (issue of goods failed): the PT reverses.
+                        out.push(Output::Note(format!(
+                            "automatic reversal: the ECR answered the status information with 84 {code:02X}"
+                        )));
+                        if let Some(s) = self.session.as_mut() {
+                            s.steps = VecDeque::from([Step::Send {
+                                apdu: abort_message(rc::ABORTED),
+                                commit: None,
+                            }]);
+                        }
+                    }
+                    _ => {}
+                }
+                out.extend(self.advance(now));
+                out
+            }
+            (_, 0x06, 0xB0) if session.abortable => {
+                session.steps = VecDeque::from([Step::Send {
+                    apdu: abort_message(rc::ABORTED),
+                    commit: None,
+                }]);
+                session.waiting = Waiting::Nothing;
+                // 80 00 00 for the 06 B0, then 06 1E 6C ends the running command; an
+                // acknowledgement of an intermediate status still in flight is taken for it.
+                let mut out = vec![
+                    Output::Note("aborted by the ECR (06 B0)".into()),
+                    Output::Disarm,
+                    Output::Send(ack()),
+                ];
+                out.extend(self.advance(now));
+                out
+            }
+            _ => vec![
+                Output::Note(format!(
+                    "refused {:02X} {:02X} while the PT is master",
+                    apdu.class(),
+                    apdu.instr()
+                )),
+                Output::Send(nack(rc::NOT_POSSIBLE)),
+            ],
+        }
+    }
+
+    /// The timer fired.
+    pub fn on_timer(&mut self, now: Millis) -> Vec<Output> {
+        let Some(session) = self.session.as_mut() else {
+            return Vec::new();
+        };
+        match session.waiting.clone() {
+            Waiting::Ack(commit, _) => {
+                self.session = None;
+                let what = if commit.is_some() {
+                    "automatic reversal: no acknowledgement of the status information"
+                } else {
+                    "transaction ended: the ECR did not acknowledge"
+                };
+                vec![Output::Note(what.into())]
+            }
+            Waiting::Pause => {
+                session.waiting = Waiting::Nothing;
+                self.advance(now)
+            }
+            Waiting::Customer => {
+                session.waiting = Waiting::Nothing;
+                session.steps = VecDeque::from([Step::Send {
+                    apdu: abort_message(rc::ABORTED),
+                    commit: None,
+                }]);
+                let mut out = vec![Output::Note("customer time-out".into())];
+                out.extend(self.advance(now));
+                out
+            }
+            Waiting::Nothing => self.advance(now),
+        }
+    }
+
+    fn apply(&mut self, commit: Commit, out: &mut Vec<Output>) {
+        match commit {
+            Commit::Store(b) => {
+                out.push(Output::Note(format!(
+                    "stored receipt {} ({:?}, {} cents)",
+                    b.receipt, b.kind, b.amount
+                )));
+                if b.kind == BookingKind::PreAuthorisation {
+                    self.pre_auths.push(b);
+                } else {
+                    self.batch.push(b);
+                }
+            }
+            Commit::Reverse(receipt) => {
+                if let Some(b) = self.batch.iter_mut().find(|b| b.receipt == receipt) {
+                    b.reversed = true;
+                }
+                out.push(Output::Note(format!("reversed receipt {receipt}")));
+            }
+            Commit::BookPreAuth { receipt, booking } => {
+                self.pre_auths.retain(|p| p.receipt != receipt);
+                out.push(Output::Note(format!(
+                    "booked pre-authorisation {receipt}: {} cents",
+                    booking.amount
+                )));
+                self.batch.push(booking);
+            }
+            Commit::ReleasePreAuth(receipt) => {
+                self.pre_auths.retain(|p| p.receipt != receipt);
+                out.push(Output::Note(format!("released pre-authorisation {receipt}")));
+            }
+            Commit::ClearBatch => {
+                self.batch.clear();
+                out.push(Output::Note("end-of-day: batch cleared".into()));
+            }
+        }
+    }
+
+    fn advance(&mut self, _now: Millis) -> Vec<Output> {
+        let mut out = Vec::new();
+        loop {
+            let Some(session) = self.session.as_mut() else {
+                return out;
+            };
+            let Some(step) = session.steps.pop_front() else {
+                self.session = None;
+                return out;
+            };
+            match step {
+                Step::Send { apdu, commit } => {
+                    if apdu.starts_with(&[0x04, 0x0F]) {
+                        self.last_status = Some(apdu.clone());
+                    }
+                    let session = self.session.as_mut().unwrap_or_else(|| unreachable!("checked above"));
+                    session.waiting = Waiting::Ack(commit, apdu.clone());
+                    out.push(Output::Send(apdu));
+                    out.push(Output::Arm(self.config.ack_timeout_ms));
+                    return out;
+                }
+                Step::Pause(0) => continue,
+                Step::Pause(ms) => {
+                    session.waiting = Waiting::Pause;
+                    out.push(Output::Arm(ms));
+                    return out;
+                }
+                Step::WaitForCard => {
+                    session.waiting = Waiting::Customer;
+                    out.push(Output::Arm(self.config.customer_timeout_ms));
+                    return out;
+                }
+                Step::PointOfNoReturn => session.abortable = false,
+            }
+        }
+    }
+
+    fn start(&mut self, steps: Vec<Step>, abortable: bool, now: Millis) -> Vec<Output> {
+        self.session = Some(Session {
+            steps: steps.into(),
+            waiting: Waiting::Nothing,
+            abortable,
+        });
+        let mut out = vec![Output::Send(ack())];
+        out.extend(self.advance(now));
+        out
+    }
+
+    fn password_ok(&self, given: u32) -> bool {
+        given == self.config.password
+    }
+
+    fn on_command(&mut self, message: Message, now: Millis) -> Vec<Output> {
+        let refused = |why: &str| vec![Output::Note(why.to_owned()), Output::Send(nack(rc::NOT_POSSIBLE))];
+        match message {
+            Message::Registration(r) => self.registration_cmd(r, now),
+            Message::LogOff => {
+                self.registered = None;
+                vec![Output::Send(ack())]
+            }
+            Message::StatusEnquiry(s) => {
+                // The password is optional in a Status Enquiry; a wrong one is refused.
+                if s.password.is_some_and(|p| !self.password_ok(p.0)) {
+                    return refused("wrong password");
+                }
+                let done = encode(&Message::Completion(Completion::StatusEnquiry(
+                    StatusEnquiryCompletion {
+                        sw_version: Some(self.config.sw_version.clone().into_bytes()),
+                        terminal_status: 0x00,
+                        ..StatusEnquiryCompletion::default()
+                    },
+                )));
+                self.start(
+                    vec![Step::Send {
+                        apdu: done,
+                        commit: None,
+                    }],
+                    false,
+                    now,
+                )
+            }
+            Message::Authorisation(a) => {
+                let Some(amount) = a.amount else {
+                    return refused("no amount: amount entry on the PT is not simulated");
+                };
+                if let Some(cc) = a.currency
+                    && cc != u32::from(self.config.currency)
+                {
+                    return self.start(vec![self.wrong_currency()], false, now);
+                }
+                self.card_transaction(BookingKind::Payment, amount.0, now)
+            }
+            Message::PreAuthorisation(p) => {
+                let Some(amount) = p.amount else {
+                    return refused("no amount");
+                };
+                self.card_transaction(BookingKind::PreAuthorisation, amount.0, now)
+            }
+            Message::Refund(r) => {
+                if !self.password_ok(r.password.0) {
+                    return refused("wrong password");
+                }
+                let Some(amount) = r.amount else {
+                    return refused("no amount");
+                };
+                self.card_transaction(BookingKind::Refund, amount.0, now)
+            }
+            Message::Reversal(r) => {
+                if !self.password_ok(r.password.0) {
+                    return refused("wrong password");
+                }
+                match r.receipt {
+                    Some(ReceiptNo::Number(n)) => self.reversal(n, now),
+                    _ => refused("no receipt number"),
+                }
+            }
+            Message::BookTotal(b) => match b.receipt {
+                Some(ReceiptNo::Number(n)) => self.book_pre_auth(n, b.amount.map(|a| a.0), false, now),
+                _ => refused("no receipt number"),
+            },
+            Message::PartialReversal(p) => match p.receipt {
+                Some(ReceiptNo::Number(n)) => self.book_pre_auth(n, p.amount.map(|a| a.0), true, now),
+                _ => self.open_pre_auth_enquiry(now),
+            },
+            Message::PreAuthReversal(p) => match p.receipt {
+                Some(ReceiptNo::Number(n)) => self.release_pre_auth(n, now),
+                _ => refused("no receipt number"),
+            },
+            Message::EndOfDay(e) => {
+                if !self.password_ok(e.password.0) {
+                    return refused("wrong password");
+                }
+                self.end_of_day(now)
+            }
+            Message::SendTurnoverTotals(t) => {
+                if !self.password_ok(t.password.0) {
+                    return refused("wrong password");
+                }
+                let status = self.totals_status(now);
+                self.start(
+                    vec![
+                        Step::Send {
+                            apdu: status,
+                            commit: None,
+                        },
+                        Step::Send {
+                            apdu: completion(),
+                            commit: None,
+                        },
+                    ],
+                    false,
+                    now,
+                )
+            }
+            Message::RepeatReceipt(r) => {
+                if !self.password_ok(r.password.0) {
+                    return refused("wrong password");
+                }
+                match self.last_status.clone() {
+                    Some(status) => self.start(
+                        vec![
+                            Step::Send {
+                                apdu: status,
+                                commit: None,
+                            },
+                            Step::Send {
+                                apdu: completion(),
+                                commit: None,
+                            },
+                        ],
+                        false,
+                        now,
+                    ),
+                    None => self.start(
+                        vec![Step::Send {
+                            apdu: abort_message(rc::NOT_POSSIBLE),
+                            commit: None,
+                        }],
+                        false,
+                        now,
+                    ),
+                }
+            }
+            Message::SetTerminalId(s) => {
+                if !self.password_ok(s.password.0) {
+                    return refused("wrong password");
+                }
+                if let Some(tid) = s.terminal_id {
+                    self.config.terminal_id = tid;
+                }
+                self.simple_completion(now)
+            }
+            Message::Diagnosis(_)
+            | Message::Initialisation(_)
+            | Message::SetDateTime(_)
+            | Message::DisplayText(_)
+            | Message::SelectLanguage(_) => self.simple_completion(now),
+            Message::ReadCard(_) => self.read_card(now),
+            Message::AbortRequest(_) => {
+                // Nothing is running: there is nothing to abort.
+                vec![Output::Send(ack())]
+            }
+            Message::AccountBalanceRequest(_) => self.simple_completion(now),
+            other => vec![
+                Output::Note(format!("unsupported command {:?}", other.control())),
+                Output::Send(nack(rc::NOT_POSSIBLE)),
+            ],
+        }
+    }
+
+    fn simple_completion(&mut self, now: Millis) -> Vec<Output> {
+        self.start(
+            vec![Step::Send {
+                apdu: completion(),
+                commit: None,
+            }],
+            false,
+            now,
+        )
+    }
+
+    fn wrong_currency(&self) -> Step {
+        Step::Send {
+            apdu: encode(&Message::Abort(Abort {
+                result_code: rc::WRONG_CURRENCY,
+                currency: Some(self.config.currency),
+                ..Abort::default()
+            })),
+            commit: None,
+        }
+    }
+
+    fn registration_cmd(&mut self, r: Registration, now: Millis) -> Vec<Output> {
+        if !self.password_ok(r.password.0) {
+            return vec![
+                Output::Note("registration: wrong password".into()),
+                Output::Send(nack(rc::NOT_POSSIBLE)),
+            ];
+        }
+        if let Some(cc) = r.currency
+            && cc != self.config.currency
+        {
+            // PA00P015 §2.1: 84 1E xx 6F [<CC>], the currency code only when the ECR sent one.
+            let cc_bytes = possim_zvt::encoding::bcd_encode(u64::from(self.config.currency), 2).unwrap_or_default();
+            let mut data = vec![rc::WRONG_CURRENCY];
+            data.extend(cc_bytes);
+            return vec![
+                Output::Note(format!("registration: wrong currency {cc}")),
+                Output::Send(encode(&Message::Nack { code: 0x1E, data })),
+            ];
+        }
+        self.registered = Some(r.config);
+        self.echo_currency = r.currency.is_some();
+        let done = encode(&Message::Completion(Completion::Standard(CompletionData {
+            status_byte: Some(0x00),
+            terminal_id: Some(self.config.terminal_id),
+            currency: self.echo_currency.then_some(u32::from(self.config.currency)),
+            ..CompletionData::default()
+        })));
+        self.start(
+            vec![Step::Send {
+                apdu: done,
+                commit: None,
+            }],
+            false,
+            now,
+        )
+    }
+
+    fn customer(&mut self) -> (CustomerScript, Card) {
+        let script = self
+            .next_customer
+            .take()
+            .unwrap_or_else(|| self.config.default_customer.clone());
+        let card = script
+            .card
+            .as_deref()
+            .and_then(|n| self.config.card(n))
+            .or(self.config.cards.first())
+            .cloned()
+            .unwrap_or_else(|| TerminalConfig::default().cards[0].clone());
+        (script, card)
+    }
+
+    fn status_information(
+        &self,
+        result: u8,
+        amount: u64,
+        trace: u32,
+        receipt: u16,
+        card: &Card,
+        now: Millis,
+    ) -> Vec<u8> {
+        let (time, date, _) = clock_fields(now);
+        encode(&Message::StatusInformation(StatusInformation {
+            result_code: Some(result),
+            amount: Some(Amount(amount)),
+            trace: Some(trace),
+            time: Some(time),
+            date: Some(date),
+            expiry: Some(expiry(card)),
+            payment_type: Some(0x70),
+            pan: Digits::new(mask_pan(&card.pan)).ok(),
+            terminal_id: Some(self.config.terminal_id),
+            currency: Some(u32::from(self.config.currency)),
+            receipt: Some(ReceiptNo::Number(receipt)),
+            turnover: Some(u32::from(receipt)),
+            card_type: Some(card.kind.card_type_id()),
+            card_name: Some(card.kind.display_name().as_bytes().to_vec()),
+            ..StatusInformation::default()
+        }))
+    }
+
+    fn receipt_lines(&self, slip: Slip<'_>, card: &Card, now: Millis) -> Vec<Step> {
+        if !self.ecr_prints_payment_lines() {
+            return Vec::new();
+        }
+        let Slip {
+            title,
+            amount,
+            receipt,
+            trace,
+            approved,
+        } = slip;
+        let (time, _, date) = clock_fields(now);
+        let mut steps = Vec::new();
+        for copy in ["Haendlerbeleg", "Kundenbeleg"] {
+            let lines = [
+                self.config.merchant.clone(),
+                copy.to_owned(),
+                title.to_owned(),
+                format!("Terminal-ID {:08}", self.config.terminal_id),
+                format!(
+                    "Datum {:02}.{:02}.{:02} {:02}:{:02}",
+                    date.day, date.month, date.year, time.hour, time.minute
+                ),
+                format!("{} {}", card.kind.display_name(), mask_pan(&card.pan).replace('E', "*")),
+                format!("Beleg {receipt:04}  Trace {trace:06}"),
+                format!("Betrag EUR {}.{:02}", amount / 100, amount % 100),
+                if approved {
+                    "Zahlung erfolgt".into()
+                } else {
+                    "Vorgang abgebrochen".into()
+                },
+            ];
+            let last = lines.len() - 1;
+            for (i, line) in lines.into_iter().enumerate() {
+                // Attribute 0x80 | n marks the last line of a receipt (PA00P015 table 16).
+                let attribute = if i == last { 0x81 } else { 0x00 };
+                steps.push(Step::Send {
+                    apdu: encode(&Message::PrintLine(PrintLine {
+                        attribute,
+                        text: line.into_bytes(),
+                    })),
+                    commit: None,
+                });
+            }
+        }
+        steps
+    }
+
+    fn card_transaction(&mut self, kind: BookingKind, amount: u64, now: Millis) -> Vec<Output> {
+        let (script, card) = self.customer();
+        let delays = self.config.delays;
+        let show = self.intermediate_wanted();
+        let mut steps = Vec::new();
+        let status = |steps: &mut Vec<Step>, code: u8| {
+            if show {
+                steps.push(Step::Send {
+                    apdu: intermediate(code),
+                    commit: None,
+                });
+            }
+        };
+        status(&mut steps, status::INSERT_CARD);
+        if script.outcome == Outcome::NoCard {
+            steps.push(Step::WaitForCard);
+            return self.start(steps, true, now);
+        }
+        steps.push(Step::Pause(delays.card_ms));
+        if script.outcome == Outcome::CardUnreadable {
+            status(&mut steps, status::CARD_NOT_READABLE);
+            steps.push(Step::Send {
+                apdu: abort_message(rc::CARD_NOT_READABLE),
+                commit: None,
+            });
+            return self.start(steps, true, now);
+        }
+        let title = match kind {
+            BookingKind::Payment => "Kartenzahlung",
+            BookingKind::Refund => "Gutschrift",
+            BookingKind::PreAuthorisation => "Reservierung",
+            BookingKind::PreAuthBooking => "Buchung",
+        };
+        // PIN entry (girocard and Maestro always; credit cards too in this simulation).
+        let tries = self.config.pin_tries.max(1);
+        let wrong = script.wrong_pins.min(tries);
+        for attempt in 0..=wrong {
+            status(&mut steps, status::PIN_ENTRY);
+            steps.push(Step::Pause(delays.pin_ms));
+            if script.outcome == Outcome::CustomerAbort {
+                steps.push(Step::Send {
+                    apdu: abort_message(rc::ABORTED),
+                    commit: None,
+                });
+                return self.start(steps, true, now);
+            }
+            if script.outcome == Outcome::PinTimeout {
+                steps.push(Step::WaitForCard);
+                return self.start(steps, true, now);
+            }
+            if attempt < wrong {
+                status(&mut steps, status::INCORRECT_PIN);
+            }
+        }
+        let (receipt, trace) = self.take_receipt();
+        if wrong >= tries {
+            status(&mut steps, status::PIN_TRY_LIMIT);
+            steps.push(Step::PointOfNoReturn);
+            steps.push(Step::Send {
+                apdu: self.status_information(rc::PIN_TRIES_EXCEEDED, amount, trace, receipt, &card, now),
+                commit: None,
+            });
+            steps.push(Step::Send {
+                apdu: abort_message(rc::PIN_TRIES_EXCEEDED),
+                commit: None,
+            });
+            return self.start(steps, true, now);
+        }
+        status(&mut steps, status::WAITING_FOR_HOST);
+        steps.push(Step::PointOfNoReturn);
+        steps.push(Step::Pause(delays.host_ms));
+        let decline = match script.outcome {
+            Outcome::Decline { code } => Some(code),
+            Outcome::HostUnreachable => Some(rc::NO_CONNECTION),
+            _ if kind != BookingKind::Refund && amount > card.limit_cents => Some(rc::INSUFFICIENT_FUNDS),
+            _ => None,
+        };
+        if let Some(code) = decline {
+            status(&mut steps, status::DECLINED);
+            status(&mut steps, status::REMOVE_CARD);
+            steps.push(Step::Send {
+                apdu: self.status_information(code, amount, trace, receipt, &card, now),
+                commit: None,
+            });
+            steps.extend(self.receipt_lines(
+                Slip {
+                    title,
+                    amount,
+                    receipt,
+                    trace,
+                    approved: false,
+                },
+                &card,
+                now,
+            ));
+            steps.push(Step::Send {
+                apdu: abort_message(code),
+                commit: None,
+            });
+            return self.start(steps, true, now);
+        }
+        let approved = match script.outcome {
+            Outcome::PartialApproval { cents } => cents.min(amount),
+            _ => amount,
+        };
+        status(&mut steps, status::REMOVE_CARD);
+        let booking = Booking {
+            receipt,
+            trace,
+            kind,
+            amount: approved,
+            card: card.kind,
+            pan: mask_pan(&card.pan),
+            reversed: false,
+            at: now,
+        };
+        steps.push(Step::Send {
+            apdu: self.status_information(0x00, approved, trace, receipt, &card, now),
+            commit: Some(Commit::Store(booking)),
+        });
+        steps.extend(self.receipt_lines(
+            Slip {
+                title,
+                amount: approved,
+                receipt,
+                trace,
+                approved: true,
+            },
+            &card,
+            now,
+        ));
+        steps.push(Step::Send {
+            apdu: completion(),
+            commit: None,
+        });
+        self.start(steps, true, now)
+    }
+
+    fn reversal(&mut self, receipt: u16, now: Millis) -> Vec<Output> {
+        let Some(original) = self
+            .batch
+            .iter()
+            .find(|b| b.receipt == receipt && b.kind == BookingKind::Payment)
+            .cloned()
+        else {
+            return self.start(
+                vec![Step::Send {
+                    apdu: abort_message(rc::REVERSAL_NOT_POSSIBLE),
+                    commit: None,
+                }],
+                false,
+                now,
+            );
+        };
+        if original.reversed {
+            return self.start(
+                vec![Step::Send {
+                    apdu: abort_message(rc::ALREADY_REVERSED),
+                    commit: None,
+                }],
+                false,
+                now,
+            );
+        }
+        let card = self
+            .config
+            .cards
+            .iter()
+            .find(|c| c.kind == original.card)
+            .cloned()
+            .unwrap_or_else(|| TerminalConfig::default().cards[0].clone());
+        let (_, trace) = self.take_receipt();
+        let mut status = self.status_information(0x00, original.amount, trace, receipt, &card, now);
+        // The original trace number (BMP 37) tells the ECR what was reversed.
+        if let Ok(Message::StatusInformation(mut s)) = Message::decode(&status) {
+            s.original_trace = Some(original.trace);
+            status = encode(&Message::StatusInformation(s));
+        }
+        let mut steps = vec![Step::Send {
+            apdu: status,
+            commit: Some(Commit::Reverse(receipt)),
+        }];
+        steps.extend(self.receipt_lines(
+            Slip {
+                title: "Storno",
+                amount: original.amount,
+                receipt,
+                trace,
+                approved: true,
+            },
+            &card,
+            now,
+        ));
+        steps.push(Step::Send {
+            apdu: completion(),
+            commit: None,
+        });
+        self.start(steps, false, now)
+    }
+
+    fn pre_auth_card(&self, p: &Booking) -> Card {
+        self.config
+            .cards
+            .iter()
+            .find(|c| c.kind == p.card)
+            .cloned()
+            .unwrap_or_else(|| TerminalConfig::default().cards[0].clone())
+    }
+
+    fn book_pre_auth(&mut self, receipt: u16, amount: Option<u64>, partial_reversal: bool, now: Millis) -> Vec<Output> {
+        let Some(p) = self.pre_auths.iter().find(|p| p.receipt == receipt).cloned() else {
+            return self.start(
+                vec![Step::Send {
+                    apdu: abort_message(rc::PRE_AUTH_ERROR),
+                    commit: None,
+                }],
+                false,
+                now,
+            );
+        };
+        // 06 24 books the amount given; 06 23 releases the amount given and books the rest.
+        let booked = match (amount, partial_reversal) {
+            (Some(a), false) => Some(a),
+            (None, false) => Some(p.amount),
+            (Some(a), true) => p.amount.checked_sub(a),
+            (None, true) => Some(0),
+        };
+        let Some(booked) = booked.filter(|b| *b <= p.amount) else {
+            return self.start(
+                vec![Step::Send {
+                    apdu: abort_message(rc::PRE_AUTH_INCORRECT),
+                    commit: None,
+                }],
+                false,
+                now,
+            );
+        };
+        let card = self.pre_auth_card(&p);
+        let (_, trace) = self.take_receipt();
+        let booking = Booking {
+            receipt,
+            trace,
+            kind: BookingKind::PreAuthBooking,
+            amount: booked,
+            card: p.card,
+            pan: p.pan.clone(),
+            reversed: false,
+            at: now,
+        };
+        let steps = vec![
+            Step::Send {
+                apdu: self.status_information(0x00, booked, trace, receipt, &card, now),
+                commit: Some(Commit::BookPreAuth { receipt, booking }),
+            },
+            Step::Send {
+                apdu: completion(),
+                commit: None,
+            },
+        ];
+        self.start(steps, false, now)
+    }
+
+    fn release_pre_auth(&mut self, receipt: u16, now: Millis) -> Vec<Output> {
+        let Some(p) = self.pre_auths.iter().find(|p| p.receipt == receipt).cloned() else {
+            return self.start(
+                vec![Step::Send {
+                    apdu: abort_message(rc::PRE_AUTH_ERROR),
+                    commit: None,
+                }],
+                false,
+                now,
+            );
+        };
+        let card = self.pre_auth_card(&p);
+        let (_, trace) = self.take_receipt();
+        let steps = vec![
+            Step::Send {
+                apdu: self.status_information(0x00, p.amount, trace, receipt, &card, now),
+                commit: Some(Commit::ReleasePreAuth(receipt)),
+            },
+            Step::Send {
+                apdu: completion(),
+                commit: None,
+            },
+        ];
+        self.start(steps, false, now)
+    }
+
+    fn open_pre_auth_enquiry(&mut self, now: Millis) -> Vec<Output> {
+        match self.pre_auths.first().cloned() {
+            // PA00P015 §2.10.1: none open → 06 1E 04 B8 87 FF FF.
+            None => {
+                let apdu = encode(&Message::Abort(Abort {
+                    result_code: rc::PRE_AUTH_ERROR,
+                    receipt: Some(ReceiptNo::None),
+                    ..Abort::default()
+                }));
+                self.start(vec![Step::Send { apdu, commit: None }], false, now)
+            }
+            Some(p) => {
+                let card = self.pre_auth_card(&p);
+                let status = self.status_information(0x00, p.amount, p.trace, p.receipt, &card, now);
+                self.start(
+                    vec![
+                        Step::Send {
+                            apdu: status,
+                            commit: None,
+                        },
+                        Step::Send {
+                            apdu: completion(),
+                            commit: None,
+                        },
+                    ],
+                    false,
+                    now,
+                )
+            }
+        }
+    }
+
+    /// Count and total per End-of-Day group over the batch (reversed payments excluded, refunds
+    /// subtracted from their group's total), and the receipt range.
+    pub fn totals(&self) -> ([(u8, u64); 7], u64, u16, u16) {
+        let mut groups = [(0u8, 0u64); 7];
+        let mut total = 0u64;
+        for b in self.batch.iter().filter(|b| !b.reversed) {
+            let g = &mut groups[b.card.totals_group()];
+            match b.kind {
+                BookingKind::Refund => {
+                    g.1 = g.1.saturating_sub(b.amount);
+                    total = total.saturating_sub(b.amount);
+                }
+                _ => {
+                    g.0 = g.0.saturating_add(1);
+                    g.1 += b.amount;
+                    total += b.amount;
+                }
+            }
+        }
+        let from = self.batch.iter().map(|b| b.receipt).min().unwrap_or(0);
+        let to = self.batch.iter().map(|b| b.receipt).max().unwrap_or(0);
+        (groups, total, from, to)
+    }
+
+    fn totals_status(&mut self, now: Millis) -> Vec<u8> {
+        let (groups, total, from, to) = self.totals();
+        let bcd = |v: u64, n: usize| possim_zvt::encoding::bcd_encode(v, n).unwrap_or_else(|_| vec![0x99; n]);
+        // BMP 60 (PA00P015 §2.17): receipt from/to (2 B BCD each), then count (1 B binary) and
+        // turnover (6 B BCD) for girocard, JCB, Eurocard, Amex, VISA, Diners, the rest.
+        let mut single = Vec::new();
+        single.extend(bcd(u64::from(from), 2));
+        single.extend(bcd(u64::from(to), 2));
+        for (count, sum) in groups {
+            single.push(count);
+            single.extend(bcd(sum.min(999_999_999_999), 6));
+        }
+        let (_, trace) = self.take_receipt();
+        let (time, date, _) = clock_fields(now);
+        encode(&Message::StatusInformation(StatusInformation {
+            result_code: Some(0x00),
+            amount: Some(Amount(total.min(999_999_999_999))),
+            trace: Some(trace),
+            time: Some(time),
+            date: Some(date),
+            individual_totals: Some(single),
+            ..StatusInformation::default()
+        }))
+    }
+
+    fn end_of_day(&mut self, now: Millis) -> Vec<Output> {
+        if let Some(open) = self.pre_auths.first() {
+            // An open pre-authorisation blocks the End-of-Day (seen on Feig terminals: 06 1E B8 87 <receipt>).
+            let apdu = encode(&Message::Abort(Abort {
+                result_code: rc::PRE_AUTH_ERROR,
+                receipt: Some(ReceiptNo::Number(open.receipt)),
+                ..Abort::default()
+            }));
+            return self.start(vec![Step::Send { apdu, commit: None }], false, now);
+        }
+        let status = self.totals_status(now);
+        self.start(
+            vec![
+                Step::Send {
+                    apdu: status,
+                    commit: Some(Commit::ClearBatch),
+                },
+                Step::Send {
+                    apdu: completion(),
+                    commit: None,
+                },
+            ],
+            false,
+            now,
+        )
+    }
+
+    fn read_card(&mut self, now: Millis) -> Vec<Output> {
+        let (_, card) = self.customer();
+        let mut steps = Vec::new();
+        if self.intermediate_wanted() {
+            steps.push(Step::Send {
+                apdu: intermediate(status::INSERT_CARD),
+                commit: None,
+            });
+        }
+        steps.push(Step::Pause(self.config.delays.card_ms));
+        steps.push(Step::Send {
+            apdu: encode(&Message::StatusInformation(StatusInformation {
+                expiry: Some(expiry(&card)),
+                pan: Digits::new(mask_pan(&card.pan)).ok(),
+                card_type: Some(card.kind.card_type_id()),
+                ..StatusInformation::default()
+            })),
+            commit: None,
+        });
+        steps.push(Step::Send {
+            apdu: completion(),
+            commit: None,
+        });
+        self.start(steps, true, now)
+    }
+}
