@@ -285,9 +285,13 @@ fn resolve_party(state: &State, req: &TxRequest) -> Result<Party, TyriosError> {
     }
 }
 
+/// The same coupon twice in one request is refused. Codes are compared as the lookup sees them
+/// (trimmed, upper case): comparing the raw strings let `"AB4DEFGH"` and `"AB4DEFGH "` spend
+/// one coupon twice.
 fn check_duplicates(coupons: &[CouponRef]) -> Result<(), TyriosError> {
-    for (i, c) in coupons.iter().enumerate() {
-        if coupons[..i].iter().any(|d| d.code.eq_ignore_ascii_case(&c.code)) {
+    let mut seen = std::collections::HashSet::with_capacity(coupons.len());
+    for c in coupons {
+        if !seen.insert(normalise_code(&c.code)?) {
             return Err(TyriosError::DuplicateEntry);
         }
     }

@@ -79,7 +79,8 @@ const KINDS: [TxKind; 5] = [
 struct Op {
     kind: TxKind,
     user: Option<usize>,
-    coupons: Vec<usize>,
+    /// (code, spelling): 0 as stored, 1 lower case, 2 with a trailing space.
+    coupons: Vec<(usize, u8)>,
     cents: i64,
     redeem: Option<i64>,
     enable: bool,
@@ -91,7 +92,7 @@ fn op() -> impl Strategy<Value = Op> {
     (
         0..KINDS.len(),
         prop::option::weighted(0.8, 0..USERS.len()),
-        prop::collection::vec(0..CODES.len(), 0..3),
+        prop::collection::vec((0..CODES.len(), 0u8..3), 0..3),
         0i64..8000,
         prop::option::weighted(0.3, 0i64..600),
         prop::bool::weighted(0.8),
@@ -110,6 +111,15 @@ fn op() -> impl Strategy<Value = Op> {
         })
 }
 
+/// Spellings a till might send for one code; all of them name the same coupon.
+fn spell(code: &str, spelling: u8) -> String {
+    match spelling {
+        0 => code.to_owned(),
+        1 => code.to_ascii_lowercase(),
+        _ => format!("{code} "),
+    }
+}
+
 fn body(op: &Op) -> Vec<u8> {
     let mut b = json!({
         "userMode": "HASH",
@@ -117,7 +127,7 @@ fn body(op: &Op) -> Vec<u8> {
         "totalAmount": op.cents as f64 / 100.0,
         "enablePointRedemption": op.enable,
         "obtainedPoints": op.points,
-        "BonusPointCouponData": op.coupons.iter().map(|c| json!({"couponCode": CODES[*c], "couponValue": 20})).collect::<Vec<_>>(),
+        "BonusPointCouponData": op.coupons.iter().map(|&(c, spelling)| json!({"couponCode": spell(CODES[c], spelling), "couponValue": 20})).collect::<Vec<_>>(),
     });
     if let Some(u) = op.user {
         b["UserData"] = json!(USERS[u]);
