@@ -82,6 +82,25 @@ async fn clock_and_journal_control() {
         .admin("POST", "/__admin/clock/advance", Some(json!({"by": "3 weeks"})))
         .await;
     assert_eq!(status, 400, "{err}");
+    // Times beyond year 9999 (or before 1970) are refused, not wrapped: every provider's date
+    // arithmetic stays in range, and the clock is left where it was.
+    for (method, path, body) in [
+        ("PUT", "/__admin/clock", json!({"time": i64::MAX})),
+        ("PUT", "/__admin/clock", json!({"time": -1})),
+        ("POST", "/__admin/clock/advance", json!({"by": "106751991167d"})),
+        ("POST", "/__admin/clock/advance", json!({"by": i64::MIN})),
+    ] {
+        let (status, err) = possim.admin(method, path, Some(body)).await;
+        assert_eq!(status, 400, "{err}");
+        assert!(
+            err["error"].as_str().unwrap().contains("9999-12-31T23:59:59.999Z"),
+            "{err}"
+        );
+    }
+    assert_eq!(
+        possim.admin("GET", "/__admin/clock", None).await.1["now"],
+        1609459200000i64
+    );
 
     for _ in 0..5 {
         possim
@@ -141,6 +160,16 @@ async fn clock_and_journal_control() {
     assert!(err["error"].as_str().unwrap().contains("colour"), "{err}");
     let (status, _) = possim.admin("GET", "/__admin/nope", None).await;
     assert_eq!(status, 404);
+
+    // The latest representable moment works, and the mocks still answer there.
+    let (status, _) = possim
+        .admin("PUT", "/__admin/clock", Some(json!({"time": "9999-12-31T23:59:59Z"})))
+        .await;
+    assert_eq!(status, 200);
+    let (status, _) = possim
+        .tyrios("GET", "/BonusPointManagement/UserData/UQBUFDJALK4WXYC", None)
+        .await;
+    assert_eq!(status, 200);
 }
 
 #[tokio::test]

@@ -50,6 +50,13 @@ impl Default for Clock {
     }
 }
 
+/// The earliest time the engine clock shows: 1970-01-01T00:00:00Z.
+pub const EARLIEST_MS: Millis = 0;
+/// The latest time the engine clock shows: 9999-12-31T23:59:59.999Z. Dates beyond four-digit
+/// years are not representable in the providers' formats, and keeping the clock inside this range
+/// means no provider's date arithmetic can overflow.
+pub const LATEST_MS: Millis = 253_402_300_799_999;
+
 impl Clock {
     /// A clock that follows the system time.
     pub fn real() -> Self {
@@ -65,17 +72,24 @@ impl Clock {
         }
     }
 
+    /// Whether `at_ms` lies in the range the clock can show ([`EARLIEST_MS`], [`LATEST_MS`]).
+    pub fn in_range(at_ms: Millis) -> bool {
+        (EARLIEST_MS..=LATEST_MS).contains(&at_ms)
+    }
+
     /// Current engine time in milliseconds since the epoch.
     pub fn now_ms(&self) -> Millis {
         match *self.lock() {
-            Mode::Real { offset_ms } => system_now_ms() + offset_ms,
+            Mode::Real { offset_ms } => system_now_ms().saturating_add(offset_ms).clamp(EARLIEST_MS, LATEST_MS),
             Mode::Frozen { at_ms } => at_ms,
         }
     }
 
     /// Freezes the clock at `at_ms`.
     pub fn freeze_at(&self, at_ms: Millis) {
-        *self.lock() = Mode::Frozen { at_ms };
+        *self.lock() = Mode::Frozen {
+            at_ms: at_ms.clamp(EARLIEST_MS, LATEST_MS),
+        };
     }
 
     /// Lets the clock run with the system time again, without offset.
@@ -91,7 +105,7 @@ impl Clock {
                 offset_ms: offset_ms.saturating_add(delta_ms),
             },
             Mode::Frozen { at_ms } => Mode::Frozen {
-                at_ms: at_ms.saturating_add(delta_ms),
+                at_ms: at_ms.saturating_add(delta_ms).clamp(EARLIEST_MS, LATEST_MS),
             },
         };
     }
