@@ -349,6 +349,18 @@ fn fixture_cents(value: f64, what: &str) -> Result<Cents, String> {
     Ok(cents as Cents)
 }
 
+/// The largest id or point count a data set may hold: 2^53 - 1, the largest integer a
+/// JavaScript client reads exactly. Keeping far below `u64::MAX` also means the counters that
+/// count up from the data set can never overflow mid-transaction.
+pub const MAX_ID: u64 = (1 << 53) - 1;
+
+fn check_id(what: &str, value: u64) -> Result<(), String> {
+    if value > MAX_ID {
+        return Err(format!("{what} {value} is above {MAX_ID}"));
+    }
+    Ok(())
+}
+
 impl State {
     /// Builds the state from a data set's `tyrios.toml` (an empty state when the set has none).
     pub fn from_data_set(data: &DataSet) -> Result<Self, EngineError> {
@@ -369,6 +381,13 @@ impl State {
     }
 
     fn from_file(file: DataFile, set_name: &str) -> Result<Self, String> {
+        for (name, value) in [
+            ("nextUserId", file.next_user_id),
+            ("nextTransactionId", file.next_transaction_id),
+            ("nextCouponId", file.next_coupon_id),
+        ] {
+            check_id(name, value)?;
+        }
         let mut state = State {
             companies: BTreeMap::new(),
             credentials: file.credentials,
@@ -416,6 +435,7 @@ impl State {
             }
         }
         for u in file.users {
+            check_id(&format!("user {}: id", u.id), u.id)?;
             let hash = u.unique_user_hash.to_ascii_uppercase();
             if hash.chars().count() != 15 || !hash.chars().all(|c| c.is_ascii_alphanumeric()) {
                 return Err(format!("user {}: uniqueUserHash must be 15 letters/digits", u.id));
@@ -447,6 +467,10 @@ impl State {
             if user.lots.iter().any(|l| l.points < 0) {
                 return Err(format!("user {}: points must not be negative", u.id));
             }
+            let total = user.lots.iter().try_fold(0i64, |sum, l| sum.checked_add(l.points));
+            if total.is_none_or(|t| t > MAX_ID as i64) {
+                return Err(format!("user {}: at most {MAX_ID} points", u.id));
+            }
             if state.by_hash.insert(hash, u.id).is_some() {
                 return Err(format!("user {}: hash used twice", u.id));
             }
@@ -461,6 +485,7 @@ impl State {
             }
         }
         for c in file.coupons {
+            check_id(&format!("coupon {}: id", c.coupon_code), c.id)?;
             if c.coupon_code.chars().count() != 8 {
                 return Err(format!("coupon {}: code must have 8 characters", c.coupon_code));
             }
