@@ -202,6 +202,15 @@ async fn faults_file_is_armed_at_start_and_bad_rules_are_refused() {
         .await;
     assert_eq!(status, 400);
     assert!(err["error"].as_str().unwrap().contains("explode"), "{err}");
+    // An interim 1xx status is no answer, and an hour-long delay would only park connections.
+    for (rule, says) in [
+        (json!({"action": {"type": "respond", "status": 101}}), "from 200 to 599"),
+        (json!({"delayMs": 3_600_000}), "at most 600000"),
+    ] {
+        let (status, err) = possim.admin("POST", "/__admin/faults", Some(rule)).await;
+        assert_eq!(status, 400);
+        assert!(err["error"].as_str().unwrap().contains(says), "{err}");
+    }
     let (status, _) = possim.admin("DELETE", "/__admin/faults/99", None).await;
     assert_eq!(status, 404);
     std::fs::remove_dir_all(&dir).ok();

@@ -212,16 +212,28 @@ impl FaultSpec {
         if self.nth == Some(0) {
             return Err(EngineError::InvalidInput("fault rule: nth counts from 1".into()));
         }
+        // 1xx would be an interim answer, not an answer; above 599 no client knows the class.
         if let FaultAction::Respond { status, .. } = &self.action
-            && !(100..=999).contains(status)
+            && !(200..=599).contains(status)
         {
             return Err(EngineError::InvalidInput(format!(
-                "fault rule: status must be a 3-digit HTTP status, got {status}"
+                "fault rule: status must be an HTTP status from 200 to 599, got {status}"
+            )));
+        }
+        if let Some(ms) = self.delay_ms
+            && ms > MAX_DELAY_MS
+        {
+            return Err(EngineError::InvalidInput(format!(
+                "fault rule: delayMs is at most {MAX_DELAY_MS} (10 minutes), got {ms}"
             )));
         }
         Ok(())
     }
 }
+
+/// The longest delay a rule may ask for. Longer would only park connections until shutdown;
+/// every client time-out we know of is far shorter.
+pub const MAX_DELAY_MS: u64 = 600_000;
 
 /// splitmix64: a tiny, well-distributed generator; enough for seeded fault decisions.
 fn next_random(state: &mut u64) -> f64 {

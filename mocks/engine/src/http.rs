@@ -130,7 +130,12 @@ pub async fn serve_provider(
                     connection: engine.next_connection_id(),
                 });
                 let service = hyper::service::service_fn(move |req| handle(Arc::clone(&ctx), req));
-                let conn = http1::Builder::new().serve_connection(TokioIo::new(stream), service);
+                // A client that opens a connection and trickles its headers must not hold a
+                // task forever (slow loris): hyper closes it after READ_TIMEOUT.
+                let conn = http1::Builder::new()
+                    .timer(hyper_util::rt::TokioTimer::new())
+                    .header_read_timeout(READ_TIMEOUT)
+                    .serve_connection(TokioIo::new(stream), service);
                 let conn = graceful.watch(conn);
                 tokio::spawn(async move {
                     if let Err(e) = conn.await {
@@ -193,11 +198,20 @@ fn fixed_answer(status: u16, body: &Option<serde_json::Value>, headers: &[(Strin
     resp
 }
 
+/// How long a client may take to send its request head, and then its body.
+pub const READ_TIMEOUT: Duration = Duration::from_secs(30);
+
+enum BodyError {
+    Read(Box<dyn std::error::Error + Send + Sync>),
+    TimedOut,
+}
+
 async fn handle(ctx: Arc<Ctx>, req: Request<Incoming>) -> Result<Response<ResponseBody>, CloseWithoutAnswer> {
     let (parts, body) = req.into_parts();
-    let body = match Limited::new(body, MAX_REQUEST_BODY).collect().await {
-        Ok(collected) => Ok(collected.to_bytes()),
-        Err(e) => Err(e),
+    let body = match tokio::time::timeout(READ_TIMEOUT, Limited::new(body, MAX_REQUEST_BODY).collect()).await {
+        Ok(Ok(collected)) => Ok(collected.to_bytes()),
+        Ok(Err(e)) => Err(BodyError::Read(e)),
+        Err(_) => Err(BodyError::TimedOut),
     };
     let at = ctx.engine.clock().now_ms();
     let started = Instant::now();
@@ -230,14 +244,16 @@ async fn handle(ctx: Arc<Ctx>, req: Request<Incoming>) -> Result<Response<Respon
         Ok(bytes) => bytes,
         Err(e) => {
             // Oversized or broken request body: answer in JSON and record what arrived.
-            let too_large = e.downcast_ref::<http_body_util::LengthLimitError>().is_some();
-            let (status, message) = if too_large {
-                (
+            let (status, message) = match e {
+                BodyError::Read(e) if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() => (
                     StatusCode::PAYLOAD_TOO_LARGE,
                     format!("request body exceeds {MAX_REQUEST_BODY} bytes"),
-                )
-            } else {
-                (StatusCode::BAD_REQUEST, format!("request body could not be read: {e}"))
+                ),
+                BodyError::Read(e) => (StatusCode::BAD_REQUEST, format!("request body could not be read: {e}")),
+                BodyError::TimedOut => (
+                    StatusCode::REQUEST_TIMEOUT,
+                    format!("request body not complete within {} s", READ_TIMEOUT.as_secs()),
+                ),
             };
             let resp = simple_json(status, serde_json::json!({"error": "Exception", "message": message}));
             if recording {
