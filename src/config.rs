@@ -16,6 +16,9 @@ pub const DEFAULT_PAYBACK: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOC
 /// Default ZVT terminal TCP address (the protocol's default port).
 pub const DEFAULT_ZVT: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 20007);
 
+/// Where `possim serve` links the terminal's pseudo-terminal by default (in the working directory).
+pub const DEFAULT_ZVT_TTY_LINK: &str = "possim-zvt.tty";
+
 /// The config file (`--config possim.toml`).
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -46,6 +49,12 @@ pub struct ListenConfig {
     pub payback: Option<String>,
     /// ZVT terminal (TCP).
     pub zvt: Option<String>,
+    /// ZVT terminal serial link: `pty`, `off` or a device path.
+    #[serde(rename = "zvt-serial")]
+    pub zvt_serial: Option<String>,
+    /// Symlink to the pseudo-terminal, or `none`.
+    #[serde(rename = "zvt-tty-link")]
+    pub zvt_tty_link: Option<String>,
 }
 
 /// `[journal]`.

@@ -18,7 +18,9 @@ use possim_engine::clock::parse_rfc3339;
 use possim_engine::fault::parse_fault_file;
 use possim_engine::journal::DEFAULT_CAPACITY;
 
-use crate::config::{DEFAULT_ADMIN, DEFAULT_PAYBACK, DEFAULT_TYRIOS, DEFAULT_ZVT, FileConfig, parse_addr};
+use crate::config::{
+    DEFAULT_ADMIN, DEFAULT_PAYBACK, DEFAULT_TYRIOS, DEFAULT_ZVT, DEFAULT_ZVT_TTY_LINK, FileConfig, parse_addr,
+};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -92,6 +94,13 @@ struct ServeArgs {
     /// Virtual ZVT terminal, TCP [default: 127.0.0.1:20007].
     #[arg(long, value_name = "ADDR")]
     zvt: Option<String>,
+    /// Virtual ZVT terminal, serial link: `pty` (a new pseudo-terminal), `off`, or a device such
+    /// as /dev/ttyUSB0 [default: pty].
+    #[arg(long, value_name = "pty|off|DEVICE")]
+    zvt_serial: Option<String>,
+    /// Symlink kept pointing at the pseudo-terminal, `none` for no link [default: possim-zvt.tty].
+    #[arg(long, value_name = "PATH|none")]
+    zvt_tty_link: Option<String>,
     /// Faults file (JSON array of rules) armed at start.
     #[arg(long, value_name = "FILE")]
     faults: Option<PathBuf>,
@@ -228,6 +237,20 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         Some(a) => parse_addr(&a, "--zvt")?,
         None => DEFAULT_ZVT,
     };
+    let zvt_serial = match args.zvt_serial.or(file.listen.zvt_serial).as_deref() {
+        None | Some("pty") => {
+            let link = match args.zvt_tty_link.or(file.listen.zvt_tty_link).as_deref() {
+                None => Some(PathBuf::from(DEFAULT_ZVT_TTY_LINK)),
+                Some("none") => None,
+                Some("") => anyhow::bail!("--zvt-tty-link: give a path or `none`"),
+                Some(path) => Some(PathBuf::from(path)),
+            };
+            serve::ZvtSerial::Pty { link }
+        }
+        Some("off") => serve::ZvtSerial::Off,
+        Some("") => anyhow::bail!("--zvt-serial: give `pty`, `off` or a device path"),
+        Some(device) => serve::ZvtSerial::Device(device.to_owned()),
+    };
     let faults = match args.faults.or(file.faults) {
         Some(path) => {
             let text =
@@ -246,6 +269,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         tyrios,
         payback,
         zvt,
+        zvt_serial,
         faults,
         journal_capacity: args
             .journal_capacity

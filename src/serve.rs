@@ -3,6 +3,7 @@
 //! `possim record` (which start everything in-process on free ports and stop it afterwards).
 
 use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::Context;
@@ -32,6 +33,8 @@ pub struct LaunchOptions {
     pub payback: SocketAddr,
     /// ZVT terminal TCP address.
     pub zvt: SocketAddr,
+    /// ZVT terminal serial link.
+    pub zvt_serial: ZvtSerial,
     /// Faults armed at start.
     pub faults: Vec<FaultSpec>,
     /// Journal ring size.
@@ -55,11 +58,38 @@ impl LaunchOptions {
             tyrios: free(DEFAULT_TYRIOS),
             payback: free(DEFAULT_PAYBACK),
             zvt: free(DEFAULT_ZVT),
+            zvt_serial: ZvtSerial::Off,
             faults: Vec::new(),
             journal_capacity: DEFAULT_CAPACITY,
             journal_enabled: true,
         })
     }
+}
+
+/// Where the terminal's serial link is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ZvtSerial {
+    /// No serial link.
+    Off,
+    /// A new pseudo-terminal; its slave path is printed and, if given, linked at `link`.
+    Pty {
+        /// A symlink kept pointing at the slave path (e.g. `./possim-zvt.tty`).
+        link: Option<PathBuf>,
+    },
+    /// A real serial device, e.g. `/dev/ttyUSB0`.
+    Device(String),
+}
+
+/// Points `link` at `target`, replacing an earlier symlink (from a previous run) but never a
+/// regular file.
+fn replace_symlink(link: &Path, target: &Path) -> anyhow::Result<()> {
+    if let Ok(meta) = std::fs::symlink_metadata(link) {
+        if !meta.file_type().is_symlink() {
+            anyhow::bail!("zvt: {} exists and is not a symlink; not replacing it", link.display());
+        }
+        std::fs::remove_file(link).with_context(|| format!("zvt: removing the old {}", link.display()))?;
+    }
+    std::os::unix::fs::symlink(target, link).with_context(|| format!("zvt: creating the symlink {}", link.display()))
 }
 
 /// The running mocks.
@@ -149,19 +179,58 @@ pub async fn launch(options: LaunchOptions) -> anyhow::Result<Running> {
         payback,
         stopped(stop_rx.clone()),
     ));
-    tasks.spawn(possim_terminal::tcp::serve(
+    tasks.spawn(possim_terminal::serve::serve(
         zvt_listener,
         Arc::clone(&engine),
-        terminal,
+        terminal.clone(),
         stopped(stop_rx.clone()),
     ));
+    let mut endpoints = vec![
+        ("tyrios".to_owned(), tyrios_url),
+        ("payback".to_owned(), payback_url),
+        ("zvt-tcp".to_owned(), zvt_addr),
+    ];
+    let timers = possim_terminal::link::LinkTimers::default();
+    match options.zvt_serial {
+        ZvtSerial::Off => {}
+        ZvtSerial::Pty { link } => {
+            let pty = possim_terminal::pty::Pty::open().context("zvt: opening a pseudo-terminal")?;
+            let path = pty.slave_path().to_owned();
+            if let Some(link) = &link {
+                replace_symlink(link, &path)?;
+            }
+            engine.set_endpoint("zvt-serial", &path.display().to_string());
+            endpoints.push(("zvt-serial".to_owned(), path.display().to_string()));
+            let (master, slave) = pty.into_master();
+            let (engine, terminal, stop) = (Arc::clone(&engine), terminal.clone(), stopped(stop_rx.clone()));
+            tasks.spawn(async move {
+                possim_terminal::serve::serve_serial(master, timers, engine, terminal, stop).await;
+                drop(slave);
+                // Leave no dangling link behind, but never remove one a newer run re-pointed.
+                if let Some(link) = link
+                    && std::fs::read_link(&link).is_ok_and(|t| t == path)
+                {
+                    let _ = std::fs::remove_file(&link);
+                }
+            });
+        }
+        ZvtSerial::Device(device) => {
+            let port = possim_terminal::serve::open_device(&device)
+                .with_context(|| format!("zvt: opening the serial device {device}"))?;
+            engine.set_endpoint("zvt-serial", &device);
+            endpoints.push(("zvt-serial".to_owned(), device));
+            tasks.spawn(possim_terminal::serve::serve_serial(
+                port,
+                timers,
+                Arc::clone(&engine),
+                terminal.clone(),
+                stopped(stop_rx.clone()),
+            ));
+        }
+    }
     Ok(Running {
         admin_url,
-        endpoints: vec![
-            ("tyrios".to_owned(), tyrios_url),
-            ("payback".to_owned(), payback_url),
-            ("zvt-tcp".to_owned(), zvt_addr),
-        ],
+        endpoints,
         stop,
         tasks,
     })

@@ -1,9 +1,10 @@
 //! `possim zvt register|pay|reverse|refund|end-of-day|status`: a correct ECR at the command line,
-//! to poke the virtual terminal (or a real one on the LAN). Prints every terminal message decoded,
+//! to poke the virtual terminal (or a real one on the LAN or a COM port). Prints every terminal message decoded,
 //! then one JSON line with the outcome; exits 1 when the terminal aborted or refused.
 
 use anyhow::Context;
 use possim_terminal::ecr::{Ecr, Outcome};
+use possim_terminal::link::{LinkTimers, SerialQuirks};
 
 /// Where the terminal is.
 #[derive(Debug, clap::Args)]
@@ -11,6 +12,10 @@ pub struct Link {
     /// The terminal's TCP address.
     #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1:20007", global = true)]
     pub tcp: String,
+    /// The terminal's serial port instead (e.g. the path `possim serve` printed as zvt-serial,
+    /// or ./possim-zvt.tty).
+    #[arg(long, value_name = "PATH", global = true)]
+    pub serial: Option<String>,
     /// Terminal password (6 digits).
     #[arg(long, default_value = "000000", global = true)]
     pub password: String,
@@ -65,9 +70,13 @@ pub async fn run(link: Link, command: EcrCommand) -> anyhow::Result<bool> {
         .ok()
         .filter(|p| link.password.len() == 6 && *p <= 999_999)
         .context("--password must be 6 digits")?;
-    let mut ecr = Ecr::connect(&link.tcp, password)
-        .await
-        .with_context(|| format!("connecting to the terminal at {}", link.tcp))?;
+    let mut ecr = match &link.serial {
+        Some(path) => Ecr::open_serial(path, password, LinkTimers::default(), SerialQuirks::default())
+            .with_context(|| format!("opening the terminal's serial port {path}"))?,
+        None => Ecr::connect(&link.tcp, password)
+            .await
+            .with_context(|| format!("connecting to the terminal at {}", link.tcp))?,
+    };
     let transcript = match command {
         EcrCommand::Register { config } => {
             let byte = u8::from_str_radix(&config, 16).with_context(|| format!("config byte {config:?} is not hex"))?;

@@ -10,6 +10,7 @@
 //! - `certify`: the conformance runner, its drivers, reports, recording and the planted defects.
 //! - `payback`: the PAYBACK loyalty mock (our design) over the wire.
 //! - `zvt_terminal`: the virtual ZVT terminal over TCP, driven by the reference ECR and raw bytes.
+//! - `zvt_serial`: the same terminal over its pseudo-terminal, with the serial framing.
 
 mod admin;
 mod certify;
@@ -19,4 +20,5 @@ mod tyrios_errors;
 mod tyrios_flows;
 mod tyrios_seed;
 mod util;
+mod zvt_serial;
 mod zvt_terminal;

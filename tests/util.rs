@@ -16,6 +16,8 @@ pub struct Possim {
     pub payback: String,
     /// `host:port` of the virtual ZVT terminal.
     pub zvt: String,
+    /// Slave path of the terminal's pseudo-terminal (the ECR's "COM port").
+    pub zvt_serial: Option<String>,
     client: reqwest::Client,
 }
 
@@ -34,6 +36,9 @@ impl Possim {
                 "127.0.0.1:0",
                 "--zvt",
                 "127.0.0.1:0",
+                // Tests run in parallel: no shared ./possim-zvt.tty.
+                "--zvt-tty-link",
+                "none",
             ])
             .args(data_args)
             .args(extra)
@@ -45,8 +50,15 @@ impl Possim {
         let stdout = child.stdout.take().expect("stdout is piped");
         let mut lines = BufReader::new(stdout).lines();
         let (mut admin, mut tyrios, mut payback, mut zvt) = (None, None, None, None);
+        let mut zvt_serial = None;
+        let serial_wanted = !extra.contains(&"--zvt-serial");
         let read = async {
-            while admin.is_none() || tyrios.is_none() || payback.is_none() || zvt.is_none() {
+            while admin.is_none()
+                || tyrios.is_none()
+                || payback.is_none()
+                || zvt.is_none()
+                || (serial_wanted && zvt_serial.is_none())
+            {
                 let line = lines
                     .next_line()
                     .await
@@ -57,6 +69,7 @@ impl Possim {
                     Some(("tyrios", url)) => tyrios = Some(url.to_owned()),
                     Some(("payback", url)) => payback = Some(url.to_owned()),
                     Some(("zvt-tcp", addr)) => zvt = Some(addr.to_owned()),
+                    Some(("zvt-serial", path)) => zvt_serial = Some(path.to_owned()),
                     _ => {}
                 }
             }
@@ -71,6 +84,7 @@ impl Possim {
             tyrios: tyrios.unwrap(),
             payback: payback.unwrap(),
             zvt: zvt.unwrap(),
+            zvt_serial,
             client: reqwest::Client::builder().no_proxy().build().unwrap(),
         }
     }

@@ -8,10 +8,12 @@ use std::time::Duration;
 
 use possim_zvt::bmp::ReceiptNo;
 use possim_zvt::messages::{AbortRequest, Authorisation, EndOfDay, Refund, Registration, Reversal, StatusEnquiry};
-use possim_zvt::{Amount, ApduStream, Message};
+use possim_zvt::{Amount, Message};
 use serde::Serialize;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
+use tokio_serial::SerialStream;
+
+use crate::link::{ApduLink, LinkError, LinkTimers, SerialLink, SerialQuirks, StreamLink};
 
 /// T3: the terminal must acknowledge a command within this time (PA00P016 §5.2.3).
 pub const T3: Duration = Duration::from_secs(5);
@@ -33,6 +35,32 @@ pub enum EcrError {
     /// The terminal sent something that is not ZVT.
     #[error("unreadable answer: {0}")]
     Protocol(String),
+    /// The link failed (e.g. no ACK on the serial line).
+    #[error("{0}")]
+    Link(#[from] LinkError),
+}
+
+/// The ECR's end of a link.
+#[derive(Debug)]
+enum EcrLink {
+    Tcp(StreamLink<TcpStream>),
+    Serial(SerialLink<SerialStream>),
+}
+
+impl EcrLink {
+    async fn recv(&mut self) -> Result<Option<Vec<u8>>, LinkError> {
+        match self {
+            EcrLink::Tcp(l) => l.recv().await,
+            EcrLink::Serial(l) => l.recv().await,
+        }
+    }
+
+    async fn send(&mut self, apdu: &[u8]) -> Result<(), LinkError> {
+        match self {
+            EcrLink::Tcp(l) => l.send(apdu).await,
+            EcrLink::Serial(l) => l.send(apdu).await,
+        }
+    }
 }
 
 /// How a command ended.
@@ -72,8 +100,7 @@ pub struct Transcript {
 /// A connection to a terminal.
 #[derive(Debug)]
 pub struct Ecr {
-    stream: TcpStream,
-    decoder: ApduStream,
+    link: EcrLink,
     /// Terminal password.
     pub password: u32,
 }
@@ -86,32 +113,44 @@ impl Ecr {
             .map_err(|_| EcrError::Timeout(T3))??;
         let _ = stream.set_nodelay(true);
         Ok(Self {
-            stream,
-            decoder: ApduStream::new(),
+            link: EcrLink::Tcp(StreamLink::new(stream)),
+            password,
+        })
+    }
+
+    /// Opens a serial port (a real one, or the terminal's pseudo-terminal) at 9600 baud, 8 data
+    /// bits, no parity, two stop bits (PA00P016 §3.1), raw.
+    pub fn open_serial(path: &str, password: u32, timers: LinkTimers, quirks: SerialQuirks) -> Result<Self, EcrError> {
+        let port = tokio_serial::new(path, 9600)
+            .data_bits(tokio_serial::DataBits::Eight)
+            .parity(tokio_serial::Parity::None)
+            .stop_bits(tokio_serial::StopBits::Two)
+            .flow_control(tokio_serial::FlowControl::None);
+        let stream = SerialStream::open(&port).map_err(std::io::Error::from)?;
+        Ok(Self {
+            link: EcrLink::Serial(SerialLink::with_quirks(stream, timers, quirks)),
             password,
         })
     }
 
     async fn read_apdu(&mut self, limit: Duration) -> Result<Vec<u8>, EcrError> {
-        let mut buf = [0u8; 4096];
-        loop {
-            if let Some(next) = self.decoder.next_apdu() {
-                return next.map(|a| a.encode()).map_err(|e| EcrError::Protocol(e.to_string()));
-            }
-            let n = tokio::time::timeout(limit, self.stream.read(&mut buf))
-                .await
-                .map_err(|_| EcrError::Timeout(limit))??;
-            if n == 0 {
-                return Err(EcrError::Closed);
-            }
-            self.decoder.push(&buf[..n]);
+        match tokio::time::timeout(limit, self.link.recv()).await {
+            Err(_) => Err(EcrError::Timeout(limit)),
+            Ok(Ok(Some(apdu))) => Ok(apdu),
+            Ok(Ok(None)) => Err(EcrError::Closed),
+            Ok(Err(LinkError::Apdu(e))) => Err(EcrError::Protocol(e.to_string())),
+            Ok(Err(e)) => Err(e.into()),
         }
+    }
+
+    async fn write(&mut self, apdu: &[u8]) -> Result<(), EcrError> {
+        Ok(self.link.send(apdu).await?)
     }
 
     /// Sends a command and follows the transaction to its end.
     pub async fn run(&mut self, command: &Message) -> Result<Transcript, EcrError> {
         let bytes = command.encode().map_err(|e| EcrError::Protocol(e.to_string()))?;
-        self.stream.write_all(&bytes).await?;
+        self.write(&bytes).await?;
         let first = self.read_apdu(T3).await?;
         let mut transcript = Transcript {
             outcome: Outcome::Completed,
@@ -144,7 +183,7 @@ impl Ecr {
             let apdu = self.read_apdu(T4).await?;
             transcript.messages.push(possim_zvt::describe(&apdu));
             let message = Message::decode(&apdu).map_err(|e| EcrError::Protocol(e.to_string()))?;
-            self.stream.write_all(&[0x80, 0x00, 0x00]).await?;
+            self.write(&[0x80, 0x00, 0x00]).await?;
             match message {
                 Message::StatusInformation(s) => {
                     transcript.result_code = s.result_code.or(transcript.result_code);
@@ -238,7 +277,7 @@ impl Ecr {
             ..Authorisation::default()
         });
         let bytes = command.encode().map_err(|e| EcrError::Protocol(e.to_string()))?;
-        self.stream.write_all(&bytes).await?;
+        self.write(&bytes).await?;
         let first = self.read_apdu(T3).await?;
         let mut messages = vec![possim_zvt::describe(&first)];
         let abort_at = tokio::time::Instant::now() + after;
@@ -254,7 +293,7 @@ impl Ecr {
                     let abort = Message::AbortRequest(AbortRequest::default())
                         .encode()
                         .map_err(|e| EcrError::Protocol(e.to_string()))?;
-                    self.stream.write_all(&abort).await?;
+                    self.write(&abort).await?;
                     abort_sent = true;
                 }
                 Err(e) => return Err(e),
@@ -263,7 +302,7 @@ impl Ecr {
                     if apdu.first() == Some(&0x80) || apdu.first() == Some(&0x84) {
                         continue;
                     }
-                    self.stream.write_all(&[0x80, 0x00, 0x00]).await?;
+                    self.write(&[0x80, 0x00, 0x00]).await?;
                     match Message::decode(&apdu).map_err(|e| EcrError::Protocol(e.to_string()))? {
                         Message::Completion(_) => {
                             return Ok(Transcript {

@@ -1,11 +1,14 @@
-//! The virtual ZVT card terminal (PT) a cash register (ECR) talks to over TCP, as if it were a
-//! real terminal on the counter.
+//! The virtual ZVT card terminal (PT) a cash register (ECR) talks to over TCP or a serial line,
+//! as if it were a real terminal on the counter.
 //!
 //! Layout:
 //! - `config`: `zvt.toml` — identity, password, currency, virtual cards, delays.
 //! - `customer`: what the customer (and the host) do in the next transaction.
 //! - `machine`: the PT state machine, without I/O (APDUs and timer events in, APDUs out).
-//! - `tcp`: the TCP link (raw APDUs, fragmented and coalesced reads), journal and timer.
+//! - `link`: the TCP link (raw APDUs) and the serial link (frames, ACK/NAK, T1/T2, repeats).
+//! - `pty`: the pseudo-terminal pair that stands in for the RS-232 port.
+//! - `serve`: runs the state machine on a link — TCP listener, pty or serial device — with the
+//!   journal and the timer.
 //! - `ecr`: a correct ECR client — the reference POS for the terminal and `possim zvt` commands.
 //!
 //! Behaviour, and every choice where the specification leaves room: `virtual-terminal/README.md`.
@@ -13,8 +16,11 @@
 pub mod config;
 pub mod customer;
 pub mod ecr;
+pub mod link;
 pub mod machine;
-pub mod tcp;
+#[cfg(unix)]
+pub mod pty;
+pub mod serve;
 
 use std::sync::{Arc, Mutex, MutexGuard};
 

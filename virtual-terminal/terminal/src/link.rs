@@ -1,0 +1,358 @@
+//! The two ZVT links, behind one interface that moves whole APDUs: TCP (raw APDUs back to back,
+//! PA00P016 §2.2) and the serial line (DLE STX … DLE ETX CRC frames with ACK/NAK, T1/T2 and two
+//! repeats, PA00P016 §3). Both the terminal and the reference ECR use them, so the two sides of a
+//! serial conversation share one implementation of the link rules — and the planted ECR defects
+//! of the conformance suite bend exactly these rules.
+
+use std::collections::VecDeque;
+use std::time::Duration;
+
+use possim_zvt::serial::{ACK, FrameDecoder, FrameEvent, MAX_REPEATS, NAK, T1, T2, encode_frame};
+use possim_zvt::{ApduError, ApduStream};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+
+/// Why a link stopped carrying APDUs.
+#[derive(Debug, thiserror::Error)]
+pub enum LinkError {
+    /// Reading or writing failed.
+    #[error("link I/O: {0}")]
+    Io(#[from] std::io::Error),
+    /// A TCP peer sent a length that cannot be an APDU; with no frame markers nothing after it
+    /// can be trusted.
+    #[error("unreadable APDU: {0}")]
+    Apdu(#[from] ApduError),
+    /// The serial peer did not acknowledge a frame after the first send and both repeats.
+    #[error("no ACK after {attempts} attempts")]
+    NoAck {
+        /// How often the frame was sent.
+        attempts: u8,
+    },
+}
+
+/// A link that carries whole APDUs.
+pub trait ApduLink {
+    /// The next APDU from the peer, or `None` when the peer closed the link. Cancel-safe: if the
+    /// future is dropped, no received byte is lost.
+    fn recv(&mut self) -> impl Future<Output = Result<Option<Vec<u8>>, LinkError>> + Send;
+    /// Sends one APDU; on the serial line, returns once the peer acknowledged the frame.
+    fn send(&mut self, apdu: &[u8]) -> impl Future<Output = Result<(), LinkError>> + Send;
+    /// What the link layer noticed since the last call (NAKs, repeats, line noise), for the
+    /// journal.
+    fn take_notes(&mut self) -> Vec<String>;
+    /// `tcp` or `serial`.
+    fn kind(&self) -> &'static str;
+}
+
+/// Raw APDUs over a byte stream (TCP).
+#[derive(Debug)]
+pub struct StreamLink<S> {
+    io: S,
+    decoder: ApduStream,
+}
+
+impl<S> StreamLink<S> {
+    /// Wraps a connected stream.
+    pub fn new(io: S) -> Self {
+        Self {
+            io,
+            decoder: ApduStream::new(),
+        }
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin + Send> ApduLink for StreamLink<S> {
+    async fn recv(&mut self) -> Result<Option<Vec<u8>>, LinkError> {
+        let mut buf = [0u8; 4096];
+        loop {
+            if let Some(next) = self.decoder.next_apdu() {
+                return Ok(Some(next?.encode()));
+            }
+            let n = self.io.read(&mut buf).await?;
+            if n == 0 {
+                return Ok(None);
+            }
+            self.decoder.push(&buf[..n]);
+        }
+    }
+
+    async fn send(&mut self, apdu: &[u8]) -> Result<(), LinkError> {
+        self.io.write_all(apdu).await?;
+        Ok(())
+    }
+
+    fn take_notes(&mut self) -> Vec<String> {
+        Vec::new()
+    }
+
+    fn kind(&self) -> &'static str {
+        "tcp"
+    }
+}
+
+/// The serial line's timers. The spec's values by default; tests and impatient developers may
+/// shorten them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LinkTimers {
+    /// Longest gap between two bytes of one frame.
+    pub t1: Duration,
+    /// Longest wait for the ACK of a frame.
+    pub t2: Duration,
+}
+
+impl Default for LinkTimers {
+    fn default() -> Self {
+        Self { t1: T1, t2: T2 }
+    }
+}
+
+/// How this side bends the serial rules: all `false` is a correct implementation. The reference
+/// ECR's planted defects use these; the terminal never does.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SerialQuirks {
+    /// Sends 0x10 bytes of the APDU without doubling them.
+    pub no_dle_doubling: bool,
+    /// Computes the CRC with the wrong variant (CRC-16/XMODEM, the usual mistake).
+    pub wrong_crc: bool,
+    /// Does not repeat a frame the peer answered with NAK (or left unanswered).
+    pub ignore_nak: bool,
+}
+
+/// APDUs in DLE STX … DLE ETX frames with CRC-16/KERMIT, acknowledged byte by byte.
+#[derive(Debug)]
+pub struct SerialLink<S> {
+    io: S,
+    decoder: FrameDecoder,
+    inbox: VecDeque<Vec<u8>>,
+    notes: Vec<String>,
+    timers: LinkTimers,
+    quirks: SerialQuirks,
+    /// ACK/NAK bytes owed to the peer, written before anything else (so a cancelled `recv`
+    /// never loses one).
+    owed: Vec<u8>,
+}
+
+impl<S> SerialLink<S> {
+    /// A correct serial link over `io` with the given timers.
+    pub fn new(io: S, timers: LinkTimers) -> Self {
+        Self::with_quirks(io, timers, SerialQuirks::default())
+    }
+
+    /// A serial link that bends the rules as `quirks` says.
+    pub fn with_quirks(io: S, timers: LinkTimers, quirks: SerialQuirks) -> Self {
+        Self {
+            io,
+            decoder: FrameDecoder::new(),
+            inbox: VecDeque::new(),
+            notes: Vec::new(),
+            timers,
+            quirks,
+            owed: Vec::new(),
+        }
+    }
+
+    fn frame(&self, apdu: &[u8]) -> Vec<u8> {
+        let mut frame = if self.quirks.no_dle_doubling {
+            let mut f = vec![possim_zvt::serial::DLE, possim_zvt::serial::STX];
+            f.extend_from_slice(apdu);
+            f.extend_from_slice(&[possim_zvt::serial::DLE, possim_zvt::serial::ETX]);
+            let crc = possim_zvt::serial::frame_crc(apdu);
+            f.extend_from_slice(&crc.to_le_bytes());
+            f
+        } else {
+            encode_frame(apdu)
+        };
+        if self.quirks.wrong_crc {
+            let mut data = apdu.to_vec();
+            data.push(possim_zvt::serial::ETX);
+            let crc = crc16_xmodem(&data);
+            let n = frame.len();
+            frame[n - 2..].copy_from_slice(&crc.to_le_bytes());
+        }
+        frame
+    }
+
+    /// Sorts decoded events: frames are owed an ACK and go to the inbox, broken frames are owed a
+    /// NAK. Returns the bare ACK/NAK bytes seen, in order.
+    fn absorb(&mut self, events: Vec<FrameEvent>) -> Vec<u8> {
+        let mut handshakes = Vec::new();
+        for event in events {
+            match event {
+                FrameEvent::Frame(apdu) => {
+                    self.owed.push(ACK);
+                    self.inbox.push_back(apdu.encode());
+                }
+                FrameEvent::Ack => handshakes.push(ACK),
+                FrameEvent::Nak => handshakes.push(NAK),
+                FrameEvent::Error(e) => {
+                    if e.needs_nak() {
+                        self.owed.push(NAK);
+                        self.notes.push(format!("serial: {e}; answered NAK"));
+                    } else {
+                        self.notes.push(format!("serial: {e}"));
+                    }
+                }
+            }
+        }
+        handshakes
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin + Send> SerialLink<S> {
+    async fn pay_debts(&mut self) -> Result<(), LinkError> {
+        if !self.owed.is_empty() {
+            let owed = std::mem::take(&mut self.owed);
+            self.io.write_all(&owed).await?;
+        }
+        Ok(())
+    }
+
+    /// Reads one chunk; inside a frame, a silence longer than T1 ends it (NAK). `Ok(None)` at the
+    /// end of the input.
+    async fn read_some(&mut self) -> Result<Option<Vec<FrameEvent>>, LinkError> {
+        let mut buf = [0u8; 1024];
+        let read = if self.decoder.in_frame() {
+            match tokio::time::timeout(self.timers.t1, self.io.read(&mut buf)).await {
+                Ok(read) => read?,
+                Err(_) => return Ok(Some(self.decoder.flush())),
+            }
+        } else {
+            self.io.read(&mut buf).await?
+        };
+        if read == 0 {
+            return Ok(None);
+        }
+        Ok(Some(self.decoder.feed(&buf[..read])))
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin + Send> ApduLink for SerialLink<S> {
+    async fn recv(&mut self) -> Result<Option<Vec<u8>>, LinkError> {
+        loop {
+            self.pay_debts().await?;
+            if let Some(apdu) = self.inbox.pop_front() {
+                return Ok(Some(apdu));
+            }
+            let Some(events) = self.read_some().await? else {
+                return Ok(None);
+            };
+            for stray in self.absorb(events) {
+                // Nothing of ours is waiting for a handshake here.
+                self.notes.push(format!(
+                    "serial: unexpected {} outside a send",
+                    if stray == ACK { "ACK" } else { "NAK" }
+                ));
+            }
+        }
+    }
+
+    async fn send(&mut self, apdu: &[u8]) -> Result<(), LinkError> {
+        self.pay_debts().await?;
+        let frame = self.frame(apdu);
+        let attempts = if self.quirks.ignore_nak { 1 } else { 1 + MAX_REPEATS };
+        for attempt in 1..=attempts {
+            if attempt > 1 {
+                self.notes
+                    .push(format!("serial: repeating the frame (attempt {attempt})"));
+            }
+            self.io.write_all(&frame).await?;
+            let deadline = tokio::time::Instant::now() + self.timers.t2;
+            let answer = loop {
+                let events = match tokio::time::timeout_at(deadline, self.read_some()).await {
+                    Err(_) => break None,
+                    Ok(events) => events?,
+                };
+                let Some(events) = events else {
+                    return Err(std::io::Error::from(std::io::ErrorKind::UnexpectedEof).into());
+                };
+                // A frame of the peer in the middle (a collision) is ACKed and kept for `recv`.
+                let handshakes = self.absorb(events);
+                self.pay_debts().await?;
+                if let Some(&first) = handshakes.first() {
+                    break Some(first);
+                }
+            };
+            match answer {
+                Some(ACK) => return Ok(()),
+                Some(_) => self.notes.push("serial: the peer answered NAK".into()),
+                None => self
+                    .notes
+                    .push(format!("serial: no ACK within {} ms", self.timers.t2.as_millis())),
+            }
+            if self.quirks.ignore_nak {
+                // The defect: carry on as if the frame had arrived.
+                return Ok(());
+            }
+        }
+        Err(LinkError::NoAck { attempts })
+    }
+
+    fn take_notes(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.notes)
+    }
+
+    fn kind(&self) -> &'static str {
+        "serial"
+    }
+}
+
+/// CRC-16/XMODEM (polynomial 0x1021, not reflected): what an ECR computes when it takes the
+/// wrong one of the many CRC-16s.
+fn crc16_xmodem(data: &[u8]) -> u16 {
+    let mut crc: u16 = 0;
+    for &b in data {
+        crc ^= u16::from(b) << 8;
+        for _ in 0..8 {
+            crc = if crc & 0x8000 != 0 {
+                (crc << 1) ^ 0x1021
+            } else {
+                crc << 1
+            };
+        }
+    }
+    crc
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn xmodem_check_value() {
+        // The catalogue check value of CRC-16/XMODEM over "123456789" is 0x31C3.
+        assert_eq!(crc16_xmodem(b"123456789"), 0x31C3);
+    }
+
+    async fn pair(timers: LinkTimers) -> (SerialLink<tokio::io::DuplexStream>, SerialLink<tokio::io::DuplexStream>) {
+        let (a, b) = tokio::io::duplex(4096);
+        (SerialLink::new(a, timers), SerialLink::new(b, timers))
+    }
+
+    #[tokio::test]
+    async fn an_apdu_with_0x10_crosses_the_line_and_is_acknowledged() {
+        let (mut ecr, mut pt) = pair(LinkTimers::default()).await;
+        // 06 01 07 04 000000001000 : 10.00 EUR, whose BCD contains a DLE byte.
+        let apdu = [0x06, 0x01, 0x07, 0x04, 0x00, 0x00, 0x00, 0x00, 0x10, 0x00];
+        let (sent, got) = tokio::join!(ecr.send(&apdu), pt.recv());
+        sent.unwrap();
+        assert_eq!(got.unwrap().unwrap(), apdu);
+    }
+
+    #[tokio::test]
+    async fn a_bad_crc_is_answered_with_nak_and_the_good_repeat_arrives() {
+        let (a, b) = tokio::io::duplex(4096);
+        let mut pt = SerialLink::new(b, LinkTimers::default());
+        let mut raw = a;
+        let apdu = [0x05, 0x01, 0x00];
+        let mut bad = encode_frame(&apdu);
+        let n = bad.len();
+        bad[n - 1] ^= 0xFF;
+        raw.write_all(&bad).await.unwrap();
+        raw.write_all(&encode_frame(&apdu)).await.unwrap();
+        assert_eq!(pt.recv().await.unwrap().unwrap(), apdu);
+        pt.pay_debts().await.unwrap();
+        let mut answer = [0u8; 2];
+        raw.read_exact(&mut answer).await.unwrap();
+        assert_eq!(answer, [NAK, ACK]);
+        assert!(pt.take_notes()[0].contains("bad CRC"));
+    }
+}

@@ -1,0 +1,231 @@
+//! Serving the terminal on a link: the TCP listener (PA00P016 §2.2, §4: raw APDUs back to back;
+//! fragmented and coalesced segments both work) and the loop that runs the state machine on any
+//! [`ApduLink`], serial ones included. Several ECRs may connect one
+//! after another (or at once); only the one that started a transaction talks to it until it ends,
+//! as on a real terminal. Every APDU in both directions and every note of the terminal goes into
+//! the engine's journal.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use possim_engine::Engine;
+use possim_engine::journal::{Exchange, JournalEntry};
+use tokio::net::TcpListener;
+use tokio::time::Instant;
+
+use crate::ZvtTerminal;
+use crate::link::{ApduLink, LinkError, LinkTimers, SerialLink, StreamLink};
+use crate::machine::Output;
+
+fn record(engine: &Engine, connection: u64, link: &str, direction: &str, bytes: &[u8], text: String) {
+    let journal = engine.journal();
+    if !journal.is_enabled() {
+        return;
+    }
+    journal.record(JournalEntry {
+        id: 0,
+        provider: "zvt".into(),
+        connection,
+        at: engine.clock().now_ms(),
+        duration_micros: 0,
+        fault: None,
+        exchange: Exchange::Zvt {
+            direction: direction.into(),
+            link: link.into(),
+            hex: possim_zvt::encoding::hex(bytes),
+            text,
+        },
+    });
+}
+
+/// Serves the terminal on `listener` until `shutdown` completes.
+pub async fn serve(
+    listener: TcpListener,
+    engine: Arc<Engine>,
+    terminal: ZvtTerminal,
+    shutdown: impl std::future::Future<Output = ()>,
+) {
+    let mut shutdown = std::pin::pin!(shutdown);
+    let mut connections = tokio::task::JoinSet::new();
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => {
+                    let _ = stream.set_nodelay(true);
+                    let id = engine.next_connection_id();
+                    connections.spawn(run_link(StreamLink::new(stream), Arc::clone(&engine), terminal.clone(), id));
+                }
+                Err(e) => {
+                    tracing::warn!("zvt: accept failed: {e}");
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+            },
+            () = &mut shutdown => break,
+        }
+    }
+    connections.abort_all();
+    while connections.join_next().await.is_some() {}
+}
+
+/// Runs the terminal's outputs: sends, the timer, journal notes.
+async fn perform<L: ApduLink>(
+    outputs: Vec<Output>,
+    link: &mut L,
+    engine: &Engine,
+    id: u64,
+    deadline: &mut Option<Instant>,
+) -> Result<(), LinkError> {
+    for output in outputs {
+        match output {
+            Output::Send(bytes) => {
+                record(
+                    engine,
+                    id,
+                    link.kind(),
+                    "pt-to-ecr",
+                    &bytes,
+                    possim_zvt::describe(&bytes),
+                );
+                let sent = link.send(&bytes).await;
+                record_notes(engine, id, link);
+                sent?;
+            }
+            Output::Arm(ms) => *deadline = Some(Instant::now() + Duration::from_millis(ms)),
+            Output::Disarm => *deadline = None,
+            Output::Note(text) => record(engine, id, link.kind(), "note", &[], text),
+        }
+    }
+    Ok(())
+}
+
+fn record_notes<L: ApduLink>(engine: &Engine, id: u64, link: &mut L) {
+    for note in link.take_notes() {
+        record(engine, id, link.kind(), "note", &[], note);
+    }
+}
+
+/// Serves the terminal on one link until the peer closes it (TCP) or the link fails. A serial
+/// link whose peer stops acknowledging is not closed: the transaction is abandoned (and an
+/// unacknowledged payment reversed), and the terminal waits for the next command.
+pub async fn run_link<L: ApduLink>(mut link: L, engine: Arc<Engine>, terminal: ZvtTerminal, id: u64) {
+    let mut deadline: Option<Instant> = None;
+    loop {
+        let timer = async {
+            match deadline {
+                Some(at) => tokio::time::sleep_until(at).await,
+                None => std::future::pending().await,
+            }
+        };
+        let outputs = tokio::select! {
+            received = link.recv() => {
+                record_notes(&engine, id, &mut link);
+                let bytes = match received {
+                    Ok(Some(bytes)) => bytes,
+                    Ok(None) => break,
+                    Err(e) => {
+                        // On TCP there are no frame markers: after a bad length nothing can be
+                        // trusted, so the connection ends.
+                        record(&engine, id, link.kind(), "note", &[], format!("closing: {e}"));
+                        break;
+                    }
+                };
+                record(&engine, id, link.kind(), "ecr-to-pt", &bytes, possim_zvt::describe(&bytes));
+                let now = engine.clock().now_ms();
+                let mut shared = terminal.lock();
+                match shared.owner {
+                    Some(owner) if owner != id && shared.terminal.busy() => {
+                        // Another ECR's transaction is running: one at a time.
+                        vec![
+                            Output::Note("refused: another ECR's transaction is running".into()),
+                            Output::Send(vec![0x84, crate::machine::rc::NOT_POSSIBLE, 0x00]),
+                        ]
+                    }
+                    _ => {
+                        let produced = shared.terminal.on_apdu(&bytes, now);
+                        shared.owner = shared.terminal.busy().then_some(id);
+                        produced
+                    }
+                }
+            }
+            () = timer => {
+                deadline = None;
+                let now = engine.clock().now_ms();
+                let mut shared = terminal.lock();
+                if shared.owner == Some(id) {
+                    let produced = shared.terminal.on_timer(now);
+                    if !shared.terminal.busy() {
+                        shared.owner = None;
+                    }
+                    produced
+                } else {
+                    Vec::new()
+                }
+            }
+        };
+        match perform(outputs, &mut link, &engine, id, &mut deadline).await {
+            Ok(()) => {}
+            Err(LinkError::NoAck { attempts }) => {
+                record(
+                    &engine,
+                    id,
+                    link.kind(),
+                    "note",
+                    &[],
+                    format!("transmission error: no ACK after {attempts} attempts"),
+                );
+                deadline = None;
+                for output in terminal_disconnect(&terminal, id) {
+                    if let Output::Note(text) = output {
+                        record(&engine, id, link.kind(), "note", &[], text);
+                    }
+                }
+            }
+            Err(_) => break,
+        }
+    }
+    for output in terminal_disconnect(&terminal, id) {
+        if let Output::Note(text) = output {
+            record(&engine, id, link.kind(), "note", &[], text);
+        }
+    }
+}
+
+fn terminal_disconnect(terminal: &ZvtTerminal, id: u64) -> Vec<Output> {
+    let mut shared = terminal.lock();
+    if shared.owner == Some(id) {
+        shared.owner = None;
+        shared.terminal.disconnected()
+    } else {
+        Vec::new()
+    }
+}
+
+/// Serves the terminal on a serial byte stream — the pseudo-terminal's master side or a real
+/// device — until `shutdown` completes or the device fails.
+pub async fn serve_serial<S>(
+    io: S,
+    timers: LinkTimers,
+    engine: Arc<Engine>,
+    terminal: ZvtTerminal,
+    shutdown: impl std::future::Future<Output = ()>,
+) where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send,
+{
+    let id = engine.next_connection_id();
+    let link = SerialLink::new(io, timers);
+    tokio::select! {
+        () = run_link(link, engine, terminal, id) => tracing::warn!("zvt: the serial link ended"),
+        () = shutdown => {}
+    }
+}
+
+/// Opens a real serial device for the terminal: 9600 baud, 8 data bits, no parity, 2 stop bits
+/// (PA00P016 §3.1), no flow control.
+pub fn open_device(path: &str) -> std::io::Result<tokio_serial::SerialStream> {
+    let port = tokio_serial::new(path, 9600)
+        .data_bits(tokio_serial::DataBits::Eight)
+        .parity(tokio_serial::Parity::None)
+        .stop_bits(tokio_serial::StopBits::Two)
+        .flow_control(tokio_serial::FlowControl::None);
+    tokio_serial::SerialStream::open(&port).map_err(std::io::Error::from)
+}
