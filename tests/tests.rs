@@ -11,6 +11,7 @@
 //! - `payback`: the PAYBACK loyalty mock (our design) over the wire.
 //! - `zvt_terminal`: the virtual ZVT terminal over TCP, driven by the reference ECR and raw bytes.
 //! - `zvt_serial`: the same terminal over its pseudo-terminal, with the serial framing.
+//! - `zvt_interop`: an independent ECR (the `zvt` crate) against the terminal.
 
 mod admin;
 mod certify;
@@ -20,5 +21,6 @@ mod tyrios_errors;
 mod tyrios_flows;
 mod tyrios_seed;
 mod util;
+mod zvt_interop;
 mod zvt_serial;
 mod zvt_terminal;
