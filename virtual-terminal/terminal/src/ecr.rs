@@ -97,12 +97,30 @@ pub struct Transcript {
     pub messages: Vec<String>,
 }
 
+/// ECR bugs seen in real cash registers, planted on purpose so that the `zvt-ecr` conformance
+/// suite can prove it catches them. All `false` is a correct ECR. (Link-layer bugs are
+/// [`SerialQuirks`].)
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct EcrDefects {
+    /// Takes a Status-Information with result 00 as the end of a payment: reports success and
+    /// never acknowledges it (so the terminal reverses the payment).
+    pub no_status_ack: bool,
+    /// Gives up after one second of silence instead of waiting T4.
+    pub early_give_up: bool,
+    /// Reports success when the terminal ends with Abort 06 1E.
+    pub abort_as_success: bool,
+    /// Encodes the amount as a binary number instead of packed BCD.
+    pub binary_amount: bool,
+}
+
 /// A connection to a terminal.
 #[derive(Debug)]
 pub struct Ecr {
     link: EcrLink,
     /// Terminal password.
     pub password: u32,
+    /// Planted bugs (none by default).
+    pub defects: EcrDefects,
 }
 
 impl Ecr {
@@ -115,6 +133,7 @@ impl Ecr {
         Ok(Self {
             link: EcrLink::Tcp(StreamLink::new(stream)),
             password,
+            defects: EcrDefects::default(),
         })
     }
 
@@ -130,6 +149,7 @@ impl Ecr {
         Ok(Self {
             link: EcrLink::Serial(SerialLink::with_quirks(stream, timers, quirks)),
             password,
+            defects: EcrDefects::default(),
         })
     }
 
@@ -150,6 +170,10 @@ impl Ecr {
     /// Sends a command and follows the transaction to its end.
     pub async fn run(&mut self, command: &Message) -> Result<Transcript, EcrError> {
         let bytes = command.encode().map_err(|e| EcrError::Protocol(e.to_string()))?;
+        self.run_bytes(command, bytes).await
+    }
+
+    async fn run_bytes(&mut self, command: &Message, bytes: Vec<u8>) -> Result<Transcript, EcrError> {
         self.write(&bytes).await?;
         let first = self.read_apdu(T3).await?;
         let mut transcript = Transcript {
@@ -179,10 +203,26 @@ impl Ecr {
         if matches!(command, Message::LogOff) {
             return Ok(transcript);
         }
+        let t4 = if self.defects.early_give_up {
+            Duration::from_secs(1)
+        } else {
+            T4
+        };
         loop {
-            let apdu = self.read_apdu(T4).await?;
+            let apdu = self.read_apdu(t4).await?;
             transcript.messages.push(possim_zvt::describe(&apdu));
             let message = Message::decode(&apdu).map_err(|e| EcrError::Protocol(e.to_string()))?;
+            if self.defects.no_status_ack
+                && let Message::StatusInformation(s) = &message
+                && s.result_code == Some(0)
+            {
+                transcript.result_code = Some(0);
+                transcript.amount = s.amount.map(|a| a.0);
+                if let Some(ReceiptNo::Number(n)) = s.receipt {
+                    transcript.receipt = Some(n);
+                }
+                return Ok(transcript);
+            }
             self.write(&[0x80, 0x00, 0x00]).await?;
             match message {
                 Message::StatusInformation(s) => {
@@ -195,6 +235,10 @@ impl Ecr {
                     }
                 }
                 Message::Completion(_) => {
+                    transcript.outcome = Outcome::Completed;
+                    return Ok(transcript);
+                }
+                Message::Abort(_) if self.defects.abort_as_success => {
                     transcript.outcome = Outcome::Completed;
                     return Ok(transcript);
                 }
@@ -222,12 +266,17 @@ impl Ecr {
 
     /// A payment of `cents`.
     pub async fn pay(&mut self, cents: u64) -> Result<Transcript, EcrError> {
-        self.run(&Message::Authorisation(Authorisation {
+        let command = Message::Authorisation(Authorisation {
             amount: Some(Amount(cents)),
             currency: Some(978),
             ..Authorisation::default()
-        }))
-        .await
+        });
+        let mut bytes = command.encode().map_err(|e| EcrError::Protocol(e.to_string()))?;
+        if self.defects.binary_amount {
+            // 06 01 LL 04 <6 bytes> …: the six amount bytes as a big-endian binary number.
+            bytes[4..10].copy_from_slice(&cents.to_be_bytes()[2..]);
+        }
+        self.run_bytes(&command, bytes).await
     }
 
     /// Reversal of a receipt.

@@ -117,8 +117,11 @@ pub struct SerialQuirks {
     pub ignore_nak: bool,
 }
 
+/// Decides, for a frame that arrived intact, whether to answer it with NAK anyway (an injected
+/// fault: "the frame was corrupted on the line"). Gets the APDU; `Some(reason)` rejects it.
+pub type FrameFault = Box<dyn FnMut(&[u8]) -> Option<String> + Send>;
+
 /// APDUs in DLE STX … DLE ETX frames with CRC-16/KERMIT, acknowledged byte by byte.
-#[derive(Debug)]
 pub struct SerialLink<S> {
     io: S,
     decoder: FrameDecoder,
@@ -129,6 +132,18 @@ pub struct SerialLink<S> {
     /// ACK/NAK bytes owed to the peer, written before anything else (so a cancelled `recv`
     /// never loses one).
     owed: Vec<u8>,
+    frame_fault: Option<FrameFault>,
+}
+
+impl<S: std::fmt::Debug> std::fmt::Debug for SerialLink<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SerialLink")
+            .field("io", &self.io)
+            .field("timers", &self.timers)
+            .field("quirks", &self.quirks)
+            .field("inbox", &self.inbox.len())
+            .finish_non_exhaustive()
+    }
 }
 
 impl<S> SerialLink<S> {
@@ -147,7 +162,14 @@ impl<S> SerialLink<S> {
             timers,
             quirks,
             owed: Vec::new(),
+            frame_fault: None,
         }
+    }
+
+    /// Lets `fault` turn intact frames into NAKed ones (fault injection on the terminal side).
+    pub fn with_frame_fault(mut self, fault: FrameFault) -> Self {
+        self.frame_fault = Some(fault);
+        self
     }
 
     fn frame(&self, apdu: &[u8]) -> Vec<u8> {
@@ -178,8 +200,15 @@ impl<S> SerialLink<S> {
         for event in events {
             match event {
                 FrameEvent::Frame(apdu) => {
+                    let bytes = apdu.encode();
+                    if let Some(reason) = self.frame_fault.as_mut().and_then(|fault| fault(&bytes)) {
+                        self.owed.push(NAK);
+                        self.notes
+                            .push(format!("serial: fault {reason}: intact frame answered with NAK"));
+                        continue;
+                    }
                     self.owed.push(ACK);
-                    self.inbox.push_back(apdu.encode());
+                    self.inbox.push_back(bytes);
                 }
                 FrameEvent::Ack => handshakes.push(ACK),
                 FrameEvent::Nak => handshakes.push(NAK),

@@ -212,7 +212,25 @@ pub async fn serve_serial<S>(
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send,
 {
     let id = engine.next_connection_id();
-    let link = SerialLink::new(io, timers);
+    // Fault rules for provider `zvt`, method `ZVT`, path = the command's control field
+    // (`06 01`), body = the APDU in hex: `malform` answers the intact frame with NAK.
+    let faults_engine = Arc::clone(&engine);
+    let link = SerialLink::new(io, timers).with_frame_fault(Box::new(move |apdu: &[u8]| {
+        if apdu.len() < 2 {
+            return None;
+        }
+        let path = format!("{:02X} {:02X}", apdu[0], apdu[1]);
+        let hex: String = apdu.iter().map(|b| format!("{b:02X}")).collect();
+        let fired = faults_engine.faults().evaluate(&possim_engine::fault::RequestView {
+            provider: "zvt",
+            method: "ZVT",
+            path: &path,
+            query: "",
+            body: hex.as_bytes(),
+        })?;
+        matches!(fired.action, possim_engine::fault::FaultAction::Malform)
+            .then(|| fired.name.unwrap_or_else(|| format!("rule {}", fired.rule)))
+    }));
     tokio::select! {
         () = run_link(link, engine, terminal, id) => tracing::warn!("zvt: the serial link ended"),
         () = shutdown => {}
