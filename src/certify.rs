@@ -214,7 +214,7 @@ async fn mocks(attach: Option<&str>) -> anyhow::Result<(Mocks, AdminClient, BTre
         None => {
             let running = serve::launch(serve::LaunchOptions::ephemeral()?).await?;
             let client = AdminClient::new(&running.admin_url);
-            let endpoints = running.endpoints.iter().cloned().collect();
+            let endpoints = running.provider_urls.clone();
             Ok((Mocks::InProcess(running), client, endpoints, "in-process".to_owned()))
         }
     }

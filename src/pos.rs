@@ -16,6 +16,30 @@ pub enum PosCommand {
     /// A correct PAYBACK loyalty till: collect with a kept transactionId, PIN never past the
     /// lock, redeem at most the basket.
     Payback(PaybackArgs),
+    /// A correct cash register (ECR) for the virtual ZVT terminal: registers, acknowledges
+    /// every terminal message, waits T4, reports only a completed payment.
+    Zvt(ZvtArgs),
+}
+
+/// `possim pos zvt` arguments.
+#[derive(Debug, clap::Args)]
+pub struct ZvtArgs {
+    /// The terminal's TCP address (`tcp://` optional).
+    #[arg(long, env = "POSSIM_ZVT_URL", default_value = "127.0.0.1:20007")]
+    pub tcp: String,
+    /// The terminal's serial port, used when the action says `link = "serial"`.
+    #[arg(long, env = "POSSIM_ZVT_SERIAL_URL", default_value = "possim-zvt.tty")]
+    pub serial: String,
+    /// Terminal password (6 digits).
+    #[arg(long, default_value = "000000")]
+    pub password: String,
+    /// Plant an ECR bug: no-status-ack, early-give-up, abort-as-success, binary-amount,
+    /// no-dle-doubling, wrong-crc, ignore-nak (repeatable).
+    #[arg(long = "defect", value_name = "NAME")]
+    pub defects: Vec<String>,
+    /// The action as a JSON file (default: standard input).
+    #[arg(long, value_name = "FILE")]
+    pub action: Option<PathBuf>,
 }
 
 /// `possim pos payback` arguments.
@@ -100,6 +124,29 @@ pub async fn run(command: PosCommand) -> anyhow::Result<()> {
                 partner: args.partner,
                 user: args.user,
                 password: args.password,
+                defects,
+            };
+            println!("{}", pos.perform(&action).await);
+            Ok(())
+        }
+        PosCommand::Zvt(args) => {
+            use possim_conformance::pos::zvt::{Defect as ZvtDefect, ZvtPos};
+            let defects = args
+                .defects
+                .iter()
+                .map(|d| ZvtDefect::parse(d).map_err(anyhow::Error::msg))
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            let password = args
+                .password
+                .parse::<u32>()
+                .ok()
+                .filter(|p| args.password.len() == 6 && *p <= 999_999)
+                .context("--password must be 6 digits")?;
+            let action = read_action(args.action.as_deref())?;
+            let pos = ZvtPos {
+                tcp: args.tcp,
+                serial: Some(args.serial),
+                password,
                 defects,
             };
             println!("{}", pos.perform(&action).await);

@@ -58,7 +58,9 @@ impl LaunchOptions {
             tyrios: free(DEFAULT_TYRIOS),
             payback: free(DEFAULT_PAYBACK),
             zvt: free(DEFAULT_ZVT),
-            zvt_serial: ZvtSerial::Off,
+            // A pty without a symlink: the serial scenarios of the zvt-ecr suite need the line,
+            // and parallel runs must not fight over one ./possim-zvt.tty.
+            zvt_serial: ZvtSerial::Pty { link: None },
             faults: Vec::new(),
             journal_capacity: DEFAULT_CAPACITY,
             journal_enabled: true,
@@ -97,6 +99,9 @@ fn replace_symlink(link: &Path, target: &Path) -> anyhow::Result<()> {
 pub struct Running {
     /// Admin API base URL.
     pub admin_url: String,
+    /// Provider endpoints by the names the admin API announces them under (`zvt` is
+    /// `tcp://host:port`, `zvt-serial` the pty path): what drivers hand to a POS.
+    pub provider_urls: std::collections::BTreeMap<String, String>,
     /// `(name, base URL)` of every provider endpoint, in start order.
     pub endpoints: Vec<(String, String)>,
     stop: watch::Sender<bool>,
@@ -230,6 +235,7 @@ pub async fn launch(options: LaunchOptions) -> anyhow::Result<Running> {
     }
     Ok(Running {
         admin_url,
+        provider_urls: engine.endpoints(),
         endpoints,
         stop,
         tasks,

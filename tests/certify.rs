@@ -511,3 +511,51 @@ async fn the_payback_suite_passes_the_reference_till_and_fails_each_defect_where
         assert_eq!(failed, set(&[&format!("payback/{scenario}")]), "{defect}");
     }
 }
+
+#[tokio::test]
+async fn the_zvt_ecr_suite_passes_the_reference_ecr_and_fails_each_defect_where_it_should() {
+    let out = scratch("zvt-ecr");
+    let run = certify(&["conformance/zvt-ecr"], &out, &["zvt"]).await;
+    assert_eq!(run.status.code(), Some(0), "{}", String::from_utf8_lossy(&run.stdout));
+    assert_eq!(report(&out)["summary"]["passed"], 6);
+    // From what each scenario exercises: every payment that the terminal completes must be
+    // acknowledged; only the slow host outlasts a one-second patience; only the decline ends
+    // with 06 1E; every payment carries a BCD amount; only the serial scenarios see the frames
+    // (10.00 EUR contains a DLE byte, and the CRC is on every frame); only one scenario NAKs.
+    let expected: &[(&str, &[&str])] = &[
+        (
+            "no-status-ack",
+            &["pay-approved", "slow-host", "serial-pay", "serial-nak-repeat"],
+        ),
+        ("early-give-up", &["slow-host"]),
+        ("abort-as-success", &["pay-declined"]),
+        (
+            "binary-amount",
+            &[
+                "pay-approved",
+                "pay-declined",
+                "slow-host",
+                "serial-pay",
+                "serial-nak-repeat",
+            ],
+        ),
+        ("no-dle-doubling", &["serial-pay"]),
+        ("wrong-crc", &["serial-pay", "serial-nak-repeat"]),
+        ("ignore-nak", &["serial-nak-repeat"]),
+    ];
+    for (defect, scenarios) in expected {
+        let out = scratch(&format!("zvt-{defect}"));
+        let run = certify(&["conformance/zvt-ecr"], &out, &["zvt", "--defect", defect]).await;
+        assert_eq!(run.status.code(), Some(1), "{defect}");
+        let failed: BTreeSet<String> = report(&out)["scenarios"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|s| s["verdict"] != "pass")
+            .map(|s| s["id"].as_str().unwrap().to_owned())
+            .collect();
+        let want: Vec<String> = scenarios.iter().map(|s| format!("zvt-ecr/{s}")).collect();
+        let want: Vec<&str> = want.iter().map(String::as_str).collect();
+        assert_eq!(failed, set(&want), "{defect}");
+    }
+}

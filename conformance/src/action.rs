@@ -82,6 +82,18 @@ pub const ACTIONS: &[ActionDef] = &[
         optional: &["eligibleAmount", "coupons"],
     },
     ActionDef {
+        name: "zvt-pay",
+        provider: "zvt",
+        required: &["amount"],
+        optional: &["link"],
+    },
+    ActionDef {
+        name: "zvt-end-of-day",
+        provider: "zvt",
+        required: &[],
+        optional: &["link"],
+    },
+    ActionDef {
         name: "payback-redeem",
         provider: "payback",
         required: &["customer", "basket", "pinEntries", "receipt"],
@@ -250,6 +262,18 @@ pub fn instructions(action: &Value) -> Vec<String> {
                 None => steps.push("Redeem all points, at most the basket".into()),
             }
         }
+        "zvt-pay" => {
+            let link = match action.get("link").and_then(Value::as_str) {
+                Some("serial") => "its serial (COM) port",
+                _ => "the network (ZVT over TCP)",
+            };
+            steps.push(format!("Connect the till to the virtual terminal over {link}"));
+            steps.push(format!(
+                "Take a card payment of {} € and note what the till shows",
+                text(action, "amount")
+            ));
+        }
+        "zvt-end-of-day" => steps.push("Run the terminal's end-of-day (Kassenschnitt) from the till".into()),
         _ => steps.push(format!("Perform the action {action}")),
     }
     steps

@@ -52,13 +52,43 @@ fn body_text(body: &RecordedBody) -> Option<String> {
     }
 }
 
+/// A command of the ECR on the ZVT link as an exchange: method `ZVT`, the control field as the
+/// path (`06 01`), and as body `{"hex": "<the whole APDU>", "text": "<decoded>"}`. The ECR's
+/// acknowledgements (80/84) and the terminal's messages are left out: a till is judged by what it
+/// asked for, by what it reports and by the terminal's state.
+fn zvt_command(entry: &JournalEntry, direction: &str, hex: &str, text: &str) -> Option<Observed> {
+    let compact: String = hex.chars().filter(|c| !c.is_whitespace()).collect();
+    if direction != "ecr-to-pt" || compact.len() < 4 || compact.starts_with("80") || compact.starts_with("84") {
+        return None;
+    }
+    let path = format!("{} {}", &compact[..2], &compact[2..4]).to_ascii_uppercase();
+    Some(Observed {
+        id: entry.id,
+        provider: entry.provider.clone(),
+        method: "ZVT".into(),
+        path,
+        raw_query: None,
+        query: Vec::new(),
+        headers: Vec::new(),
+        request_body: Some(serde_json::json!({"hex": compact.to_ascii_uppercase(), "text": text}).to_string()),
+        status: None,
+        response_body: None,
+        fault: None,
+    })
+}
+
 impl Observed {
     /// The HTTP exchanges of `entries`, in journal order.
     pub fn from_journal(entries: &[JournalEntry]) -> Vec<Observed> {
         let mut list: Vec<Observed> = entries
             .iter()
             .filter_map(|entry| {
-                // Other transports (the ZVT link) are judged elsewhere.
+                if let Exchange::Zvt {
+                    direction, hex, text, ..
+                } = &entry.exchange
+                {
+                    return zvt_command(entry, direction, hex, text);
+                }
                 let Exchange::Http {
                     request,
                     response,

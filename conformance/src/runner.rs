@@ -206,10 +206,16 @@ async fn run_scenario(
     let ctx = ActionContext {
         scenario: scenario.id.clone(),
         action: scenario.action.clone(),
-        providers: scenario
-            .providers
+        // A provider's further endpoints come along (`zvt-serial` beside `zvt`).
+        providers: providers
             .iter()
-            .filter_map(|p| providers.get(p).map(|url| (p.clone(), url.clone())))
+            .filter(|(name, _)| {
+                scenario
+                    .providers
+                    .iter()
+                    .any(|p| *name == p || name.strip_prefix(p.as_str()).is_some_and(|rest| rest.starts_with('-')))
+            })
+            .map(|(name, url)| (name.clone(), url.clone()))
             .collect(),
         credentials: scenario.setup.credentials.clone(),
         admin_url: client.base().to_owned(),

@@ -14,7 +14,7 @@ use serde_json::Value;
 use crate::matcher::{self, MatcherError};
 
 /// Providers a golden flow may name (the mocks `possim serve` starts).
-pub const KNOWN_PROVIDERS: &[&str] = &["tyrios", "payback"];
+pub const KNOWN_PROVIDERS: &[&str] = &["tyrios", "payback", "zvt"];
 
 /// A problem with a scenario or suite file.
 #[derive(Debug, thiserror::Error)]

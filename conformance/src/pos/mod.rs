@@ -4,6 +4,7 @@
 
 pub mod payback;
 pub mod tyrios;
+pub mod zvt;
 
 /// Looks a defect up by its command-line name, naming the known ones when it is not there.
 pub fn parse_defect<T: Copy>(table: &[(&str, T)], name: &str) -> Result<T, String> {

@@ -1,0 +1,160 @@
+//! `possim pos zvt`: a correct cash register (ECR) for the virtual terminal, over TCP or the
+//! serial line. It registers (config BE: receipts and intermediate status to the ECR), then runs
+//! the action: it acknowledges every terminal message — the Status-Information included, which is
+//! what commits a payment —, waits T4 between messages, and reports a payment only when the
+//! terminal completed it with 06 0F.
+
+use possim_terminal::ecr::{Ecr, EcrDefects, Outcome, Transcript};
+use possim_terminal::link::{LinkTimers, SerialQuirks};
+use serde_json::{Value, json};
+
+/// A planted ECR bug.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Defect {
+    /// Never acknowledges the Status-Information; reports the payment at once.
+    NoStatusAck,
+    /// Gives up after one second instead of T4.
+    EarlyGiveUp,
+    /// Takes Abort 06 1E as success.
+    AbortAsSuccess,
+    /// Sends the amount as a binary number, not BCD.
+    BinaryAmount,
+    /// Serial: does not double DLE bytes of the APDU.
+    NoDleDoubling,
+    /// Serial: computes CRC-16/XMODEM instead of CRC-16/KERMIT.
+    WrongCrc,
+    /// Serial: never repeats a frame the terminal answered with NAK.
+    IgnoreNak,
+}
+
+impl Defect {
+    /// Every defect with its command-line name.
+    pub const ALL: &[(&str, Defect)] = &[
+        ("no-status-ack", Defect::NoStatusAck),
+        ("early-give-up", Defect::EarlyGiveUp),
+        ("abort-as-success", Defect::AbortAsSuccess),
+        ("binary-amount", Defect::BinaryAmount),
+        ("no-dle-doubling", Defect::NoDleDoubling),
+        ("wrong-crc", Defect::WrongCrc),
+        ("ignore-nak", Defect::IgnoreNak),
+    ];
+
+    /// Parses a command-line name.
+    pub fn parse(name: &str) -> Result<Defect, String> {
+        super::parse_defect(Self::ALL, name)
+    }
+}
+
+/// Where the terminal is.
+#[derive(Debug, Clone)]
+pub struct ZvtPos {
+    /// `tcp://host:port` or `host:port`.
+    pub tcp: String,
+    /// Serial port path (the terminal's pty), when the action asks for the serial link.
+    pub serial: Option<String>,
+    /// Terminal password.
+    pub password: u32,
+    /// Planted bugs.
+    pub defects: Vec<Defect>,
+}
+
+fn error(message: impl std::fmt::Display) -> Value {
+    json!({"status": "error", "message": message.to_string()})
+}
+
+fn cents(text: &str) -> Option<u64> {
+    let (whole, frac) = text.trim().split_once('.').unwrap_or((text.trim(), ""));
+    if whole.is_empty() || frac.len() > 2 || !whole.bytes().chain(frac.bytes()).all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    Some(whole.parse::<u64>().ok()? * 100 + format!("{frac:0<2}").parse::<u64>().ok()?)
+}
+
+fn euros(cents: u64) -> String {
+    format!("{}.{:02}", cents / 100, cents % 100)
+}
+
+/// What the till reports: a completed payment with its receipt, or the terminal's result code.
+fn report(t: &Transcript) -> Value {
+    match &t.outcome {
+        Outcome::Completed => {
+            let mut r = json!({"status": "completed"});
+            if let Some(a) = t.amount {
+                r["amount"] = json!(euros(a));
+            }
+            if let Some(n) = t.receipt {
+                r["receipt"] = json!(n);
+            }
+            r
+        }
+        Outcome::Aborted { result_code } => json!({"status": "aborted", "resultCode": result_code}),
+        Outcome::Refused { code } => json!({"status": "refused", "code": code}),
+    }
+}
+
+impl ZvtPos {
+    fn has(&self, defect: Defect) -> bool {
+        self.defects.contains(&defect)
+    }
+
+    async fn connect(&self, link: &str) -> Result<Ecr, String> {
+        let mut ecr = match link {
+            "serial" => {
+                let path = self
+                    .serial
+                    .as_deref()
+                    .ok_or("no serial port given (POSSIM_ZVT_SERIAL_URL)")?;
+                let quirks = SerialQuirks {
+                    no_dle_doubling: self.has(Defect::NoDleDoubling),
+                    wrong_crc: self.has(Defect::WrongCrc),
+                    ignore_nak: self.has(Defect::IgnoreNak),
+                };
+                Ecr::open_serial(path, self.password, LinkTimers::default(), quirks)
+                    .map_err(|e| format!("opening {path}: {e}"))?
+            }
+            "tcp" => {
+                let addr = self.tcp.trim_start_matches("tcp://");
+                Ecr::connect(addr, self.password)
+                    .await
+                    .map_err(|e| format!("connecting to {addr}: {e}"))?
+            }
+            other => return Err(format!("unknown link {other:?} (tcp or serial)")),
+        };
+        ecr.defects = EcrDefects {
+            no_status_ack: self.has(Defect::NoStatusAck),
+            early_give_up: self.has(Defect::EarlyGiveUp),
+            abort_as_success: self.has(Defect::AbortAsSuccess),
+            binary_amount: self.has(Defect::BinaryAmount),
+        };
+        Ok(ecr)
+    }
+
+    /// Runs one action and returns the result object.
+    pub async fn perform(&self, action: &Value) -> Value {
+        let link = action.get("link").and_then(Value::as_str).unwrap_or("tcp");
+        let mut ecr = match self.connect(link).await {
+            Ok(ecr) => ecr,
+            Err(e) => return error(e),
+        };
+        match ecr.register(0xBE).await {
+            Ok(t) if t.outcome == Outcome::Completed => {}
+            Ok(t) => return error(format!("registration failed: {}", report(&t))),
+            Err(e) => return error(format!("registration: {e}")),
+        }
+        let kind = action.get("type").and_then(Value::as_str).unwrap_or("");
+        let done = match kind {
+            "zvt-pay" => {
+                let Some(amount) = action.get("amount").and_then(Value::as_str).and_then(cents) else {
+                    return error("the action's amount is not like \"12.50\"");
+                };
+                ecr.pay(amount).await
+            }
+            "zvt-end-of-day" => ecr.end_of_day().await,
+            other => return error(format!("unknown action {other:?}")),
+        };
+        match done {
+            Ok(t) => report(&t),
+            Err(e) => error(e),
+        }
+    }
+}
