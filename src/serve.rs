@@ -198,8 +198,16 @@ pub async fn launch(options: LaunchOptions) -> anyhow::Result<Running> {
     let timers = possim_terminal::link::LinkTimers::default();
     match options.zvt_serial {
         ZvtSerial::Off => {}
-        ZvtSerial::Pty { link } => {
-            let pty = possim_terminal::pty::Pty::open().context("zvt: opening a pseudo-terminal")?;
+        ZvtSerial::Pty { link } => 'pty: {
+            // A machine without pseudo-terminals (some containers) still gets every other mock
+            // and the TCP terminal; only an explicitly named device is worth failing for.
+            let pty = match possim_terminal::pty::Pty::open() {
+                Ok(pty) => pty,
+                Err(e) => {
+                    eprintln!("possim: warning: zvt: no pseudo-terminal ({e}); the terminal serves TCP only");
+                    break 'pty;
+                }
+            };
             let path = pty.slave_path().to_owned();
             if let Some(link) = &link {
                 replace_symlink(link, &path)?;
