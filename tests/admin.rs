@@ -285,7 +285,13 @@ async fn config_file_and_data_set_directory() {
         "2024-02-29T10:00:00Z"
     );
 
-    // A typo in a data set file is refused with the file and key named, and the old set stays.
+    // A typo in a data set file is refused with the file and key named, and nothing changes:
+    // not the set, not the running state — an armed fault rule and the journal survive.
+    let (status, _) = possim
+        .admin("POST", "/__admin/faults", Some(json!({"name": "kept", "delayMs": 1})))
+        .await;
+    assert_eq!(status, 201);
+    let journal_before = possim.admin("GET", "/__admin/journal", None).await.1["stats"]["len"].clone();
     std::fs::write(set.join("tyrios.toml"), "nextUserID = 5\n").unwrap();
     let (status, err) = possim
         .admin("POST", "/__admin/dataset", Some(json!({"path": set.to_str().unwrap()})))
@@ -300,6 +306,11 @@ async fn config_file_and_data_set_directory() {
         .tyrios("GET", "/BonusPointManagement/UserData/UQBUFDJALK4WXYC", None)
         .await;
     assert_eq!(user["currentBonusPoints"], 999);
+    let faults = possim.admin("GET", "/__admin/faults", None).await.1;
+    assert_eq!(faults[0]["name"], "kept", "{faults}");
+    let journal_after = possim.admin("GET", "/__admin/journal", None).await.1["stats"]["len"].clone();
+    // The lookup above went through the armed (1 ms) rule and was journalled on top.
+    assert_eq!(journal_after, json!(journal_before.as_u64().unwrap() + 1));
     std::fs::remove_dir_all(&dir).ok();
 }
 

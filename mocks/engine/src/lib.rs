@@ -166,11 +166,16 @@ impl Engine {
         Ok(())
     }
 
-    /// Loads another data set (by built-in name or directory path) and resets to it. When any
-    /// provider refuses the set, the previous set is restored so no state is half-loaded.
+    /// Loads another data set (by built-in name or directory path) and resets to it. Every
+    /// provider checks the set first: one it refuses changes nothing, not even the running
+    /// state.
     pub fn load_data(&self, name_or_path: &str) -> Result<(), EngineError> {
         let new = (self.resolver)(name_or_path)?;
         new.clock_ms()?;
+        for provider in self.providers() {
+            provider.check(&new)?;
+        }
+        // Only a provider whose load disagrees with its own check gets here: restore the old set.
         let old = std::mem::replace(&mut *self.data.write().unwrap_or_else(|p| p.into_inner()), new);
         if let Err(e) = self.reset() {
             *self.data.write().unwrap_or_else(|p| p.into_inner()) = old;

@@ -18,6 +18,11 @@ pub trait Provider: Send + Sync + std::fmt::Debug + 'static {
     /// Replaces all state with the data set's (every provider resets together).
     fn load(&self, data: &DataSet) -> Result<(), EngineError>;
 
+    /// Checks that `load(data)` would succeed, without changing anything. Loading another data
+    /// set asks every provider first, so a set one provider refuses leaves all of them — state
+    /// included — as they were.
+    fn check(&self, data: &DataSet) -> Result<(), EngineError>;
+
     /// The whole state as JSON, for the admin API and conformance checks.
     fn snapshot(&self) -> serde_json::Value;
 

@@ -99,6 +99,10 @@ impl Provider for TyriosMock {
         Ok(())
     }
 
+    fn check(&self, data: &DataSet) -> Result<(), EngineError> {
+        State::from_data_set(data).map(drop)
+    }
+
     fn snapshot(&self) -> Value {
         let now = self.inner.clock.now_ms();
         let state = self.inner.lock();

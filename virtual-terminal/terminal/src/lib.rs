@@ -82,6 +82,10 @@ impl Provider for ZvtTerminal {
         axum::Router::new()
     }
 
+    fn check(&self, data: &DataSet) -> Result<(), EngineError> {
+        TerminalConfig::from_data_set(data).map(drop)
+    }
+
     fn load(&self, data: &DataSet) -> Result<(), EngineError> {
         let config = TerminalConfig::from_data_set(data)?;
         let mut shared = self.lock();
