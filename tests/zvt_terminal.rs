@@ -202,3 +202,59 @@ async fn fragmented_and_coalesced_apdus_and_unknown_commands() {
     let n = raw.read(&mut buf).await.unwrap();
     assert_eq!(&buf[..n], &[0x84, 0x83, 0x00]);
 }
+
+async fn arm(p: &Possim, rule: Value) {
+    let (status, body) = p.admin("POST", "/__admin/faults", Some(rule)).await;
+    assert_eq!(status, 201, "{body}");
+}
+
+#[tokio::test]
+async fn link_faults_close_mid_transaction_and_send_an_extra_status() {
+    let p = Possim::start("", &[]).await;
+    let mut ecr = ecr(&p).await;
+    // The ECR acknowledges the first intermediate status of the payment; the terminal closes
+    // the connection instead of going on. No payment may be stored.
+    arm(&p, json!({"name": "cable pulled", "provider": "zvt", "method": "ZVT", "path": "^80 00$", "times": 1, "action": {"type": "close"}})).await;
+    let err = ecr.pay(990).await.unwrap_err();
+    assert!(matches!(err, possim_terminal::ecr::EcrError::Closed), "{err}");
+    assert_eq!(state(&p).await["transactions"], json!([]));
+    let (_, j) = p.admin("GET", "/__admin/journal?provider=zvt", None).await;
+    assert!(
+        j["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["text"].as_str().unwrap_or("").contains("cable pulled")),
+        "{j}"
+    );
+
+    // An unexpected extra status (04 FF 0A, "insert card") in the middle of the next payment:
+    // a correct ECR acknowledges it and the payment still completes and is stored once.
+    let mut ecr = ecr_again(&p).await;
+    arm(
+        &p,
+        json!({"name": "extra status", "provider": "zvt", "method": "ZVT", "path": "^80 00$", "nth": 2, "times": 1,
+               "action": {"type": "respond", "status": 200, "body": "04 FF 01 0A"}}),
+    )
+    .await;
+    let t = ecr.pay(1990).await.unwrap();
+    assert_eq!(t.outcome, Outcome::Completed);
+    assert_eq!(
+        t.messages.iter().filter(|m| m.contains("status: 0A")).count(),
+        2,
+        "{:?}",
+        t.messages
+    );
+    let amounts: Vec<Value> = state(&p).await["transactions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["amount"].clone())
+        .collect();
+    assert_eq!(amounts, [json!(1990)]);
+}
+
+/// A fresh connection (the previous one was closed by a fault).
+async fn ecr_again(p: &Possim) -> Ecr {
+    Ecr::connect(&p.zvt, 0).await.expect("terminal reachable")
+}

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use possim_engine::Engine;
+use possim_engine::fault::{FaultAction, FiredFault};
 use possim_engine::journal::{Exchange, JournalEntry};
 use tokio::net::TcpListener;
 use tokio::time::Instant;
@@ -53,7 +54,13 @@ pub async fn serve(
                 Ok((stream, _)) => {
                     let _ = stream.set_nodelay(true);
                     let id = engine.next_connection_id();
-                    connections.spawn(run_link(StreamLink::new(stream), Arc::clone(&engine), terminal.clone(), id));
+                    connections.spawn(run_link(
+                        StreamLink::new(stream),
+                        Arc::clone(&engine),
+                        terminal.clone(),
+                        id,
+                        FaultFeed::Evaluate,
+                    ));
                 }
                 Err(e) => {
                     tracing::warn!("zvt: accept failed: {e}");
@@ -104,10 +111,111 @@ fn record_notes<L: ApduLink>(engine: &Engine, id: u64, link: &mut L) {
     }
 }
 
+/// The fault rule that fired for each frame the serial link accepted, in order.
+type FaultQueue = Arc<std::sync::Mutex<std::collections::VecDeque<Option<FiredFault>>>>;
+
+/// Where `run_link` learns which fault rule fired for a received command.
+#[derive(Debug)]
+pub enum FaultFeed {
+    /// Ask the engine's rules (TCP).
+    Evaluate,
+    /// The serial link asked already; one entry per accepted frame.
+    Queue(FaultQueue),
+}
+
+/// The fault rule matching an ECR command: provider `zvt`, method `ZVT`, path = the control
+/// field (`06 01`), body = the APDU in upper-case hex.
+fn zvt_fault(engine: &Engine, apdu: &[u8]) -> Option<FiredFault> {
+    if apdu.len() < 2 {
+        return None;
+    }
+    let path = format!("{:02X} {:02X}", apdu[0], apdu[1]);
+    let hex = possim_zvt::encoding::hex(apdu).replace(' ', "");
+    engine.faults().evaluate(&possim_engine::fault::RequestView {
+        provider: "zvt",
+        method: "ZVT",
+        path: &path,
+        query: "",
+        body: hex.as_bytes(),
+    })
+}
+
+fn fault_name(fired: &FiredFault) -> String {
+    fired.name.clone().unwrap_or_else(|| format!("rule {}", fired.rule))
+}
+
+/// What a fired rule makes the terminal do with the command it matched.
+enum FaultEffect {
+    /// Process it (after the rule's delay and extra message, if any).
+    Process,
+    /// Do not process it; on TCP close the connection.
+    Close,
+}
+
+/// Carries out a fired rule before the command is processed: `delayMs` holds it back (the
+/// acknowledgement comes late), `respond` with a hex string `body` sends that APDU first (an
+/// unexpected extra message), `close` drops the command (TCP: closes the connection).
+async fn apply_fault<L: ApduLink>(fired: &FiredFault, link: &mut L, engine: &Engine, id: u64) -> FaultEffect {
+    let name = fault_name(fired);
+    let kind = link.kind();
+    let note = |text: String| record(engine, id, kind, "note", &[], text);
+    if let Some(ms) = fired.delay_ms {
+        note(format!("fault {name}: holding the command back {ms} ms"));
+        tokio::time::sleep(Duration::from_millis(ms)).await;
+    }
+    match &fired.action {
+        FaultAction::Close => {
+            note(format!("fault {name}: dropping the command and closing the link"));
+            return FaultEffect::Close;
+        }
+        FaultAction::Respond { body, .. } => {
+            let bytes = body
+                .as_ref()
+                .and_then(serde_json::Value::as_str)
+                .and_then(|text| possim_zvt::encoding::parse_hex(text).ok());
+            match bytes {
+                Some(bytes) => {
+                    note(format!("fault {name}: an unexpected message first"));
+                    record(engine, id, kind, "pt-to-ecr", &bytes, possim_zvt::describe(&bytes));
+                    let _ = link.send(&bytes).await;
+                    // The ECR acknowledges the extra message; that acknowledgement belongs to the
+                    // fault, not to the transaction (T3 bounds the wait).
+                    match tokio::time::timeout(Duration::from_secs(5), link.recv()).await {
+                        Ok(Ok(Some(answer))) => {
+                            record(engine, id, kind, "ecr-to-pt", &answer, possim_zvt::describe(&answer));
+                            if !matches!(answer.first(), Some(0x80 | 0x84)) {
+                                note(format!(
+                                    "fault {name}: the ECR answered the extra message with a command; dropped"
+                                ));
+                            }
+                        }
+                        _ => note(format!("fault {name}: no acknowledgement of the extra message")),
+                    }
+                }
+                None => note(format!(
+                    "fault {name}: `respond` needs `body` = an APDU as a hex string"
+                )),
+            }
+        }
+        FaultAction::Delay => {}
+        other => note(format!(
+            "fault {name}: `{}` has no meaning for this ZVT link",
+            other.kind()
+        )),
+    }
+    FaultEffect::Process
+}
+
 /// Serves the terminal on one link until the peer closes it (TCP) or the link fails. A serial
 /// link whose peer stops acknowledging is not closed: the transaction is abandoned (and an
 /// unacknowledged payment reversed), and the terminal waits for the next command.
-pub async fn run_link<L: ApduLink>(mut link: L, engine: Arc<Engine>, terminal: ZvtTerminal, id: u64) {
+pub async fn run_link<L: ApduLink>(
+    mut link: L,
+    engine: Arc<Engine>,
+    terminal: ZvtTerminal,
+    id: u64,
+    faults: FaultFeed,
+) {
     let mut deadline: Option<Instant> = None;
     loop {
         let timer = async {
@@ -130,6 +238,18 @@ pub async fn run_link<L: ApduLink>(mut link: L, engine: Arc<Engine>, terminal: Z
                     }
                 };
                 record(&engine, id, link.kind(), "ecr-to-pt", &bytes, possim_zvt::describe(&bytes));
+                let fired = match &faults {
+                    FaultFeed::Evaluate => zvt_fault(&engine, &bytes),
+                    FaultFeed::Queue(queue) => queue.lock().unwrap_or_else(|p| p.into_inner()).pop_front().flatten(),
+                };
+                if let Some(fired) = fired
+                    && let FaultEffect::Close = apply_fault(&fired, &mut link, &engine, id).await
+                {
+                    if link.kind() == "tcp" {
+                        break;
+                    }
+                    continue;
+                }
                 let now = engine.clock().now_ms();
                 let mut shared = terminal.lock();
                 match shared.owner {
@@ -212,27 +332,22 @@ pub async fn serve_serial<S>(
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send,
 {
     let id = engine.next_connection_id();
-    // Fault rules for provider `zvt`, method `ZVT`, path = the command's control field
-    // (`06 01`), body = the APDU in hex: `malform` answers the intact frame with NAK.
-    let faults_engine = Arc::clone(&engine);
+    // The rules are asked once per frame, in the link layer (a `malform` must turn into a NAK
+    // before the ACK goes out); every other decision travels to `run_link` in frame order.
+    let queue = FaultQueue::default();
+    let (faults_engine, frames) = (Arc::clone(&engine), Arc::clone(&queue));
     let link = SerialLink::new(io, timers).with_frame_fault(Box::new(move |apdu: &[u8]| {
-        if apdu.len() < 2 {
-            return None;
+        let fired = zvt_fault(&faults_engine, apdu);
+        if let Some(f) = &fired
+            && f.action == FaultAction::Malform
+        {
+            return Some(fault_name(f));
         }
-        let path = format!("{:02X} {:02X}", apdu[0], apdu[1]);
-        let hex: String = apdu.iter().map(|b| format!("{b:02X}")).collect();
-        let fired = faults_engine.faults().evaluate(&possim_engine::fault::RequestView {
-            provider: "zvt",
-            method: "ZVT",
-            path: &path,
-            query: "",
-            body: hex.as_bytes(),
-        })?;
-        matches!(fired.action, possim_engine::fault::FaultAction::Malform)
-            .then(|| fired.name.unwrap_or_else(|| format!("rule {}", fired.rule)))
+        frames.lock().unwrap_or_else(|p| p.into_inner()).push_back(fired);
+        None
     }));
     tokio::select! {
-        () = run_link(link, engine, terminal, id) => tracing::warn!("zvt: the serial link ended"),
+        () = run_link(link, engine, terminal, id, FaultFeed::Queue(queue)) => tracing::warn!("zvt: the serial link ended"),
         () = shutdown => {}
     }
 }
