@@ -258,3 +258,56 @@ async fn link_faults_close_mid_transaction_and_send_an_extra_status() {
 async fn ecr_again(p: &Possim) -> Ecr {
     Ecr::connect(&p.zvt, 0).await.expect("terminal reachable")
 }
+
+/// 06 01 with amount 5.00 and a PAN (BMP 22) whose LLVAR length is `00 02` instead of `F0 F2`,
+/// as the crates.io `zvt` 0.1.0 serializer writes it (our notes, shared/specs/zvt.md).
+/// Data: 04 + 6 amount bytes, 22 + 2 length bytes + 2 PAN bytes = 12 (0x0C).
+const PAN_WITHOUT_F_NIBBLES: [u8; 15] = [
+    0x06, 0x01, 0x0C, 0x04, 0, 0, 0, 0, 0x05, 0x00, 0x22, 0x00, 0x02, 0x12, 0x34,
+];
+
+async fn first_answer(p: &Possim, apdu: &[u8]) -> Vec<u8> {
+    let mut raw = TcpStream::connect(&p.zvt).await.unwrap();
+    raw.write_all(apdu).await.unwrap();
+    let mut buf = [0u8; 3];
+    tokio::time::timeout(Duration::from_secs(10), raw.read_exact(&mut buf))
+        .await
+        .expect("the terminal answers")
+        .unwrap();
+    buf.to_vec()
+}
+
+async fn findings(p: &Possim) -> Vec<String> {
+    let (_, j) = p.admin("GET", "/__admin/journal?provider=zvt", None).await;
+    j["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["text"].as_str())
+        .filter(|t| t.starts_with("finding"))
+        .map(str::to_owned)
+        .collect()
+}
+
+#[tokio::test]
+async fn lenient_accepts_a_known_deviation_and_strict_refuses_it_both_with_a_finding() {
+    let apdu = &PAN_WITHOUT_F_NIBBLES;
+    let p = Possim::start("", &[]).await;
+    assert_eq!(first_answer(&p, apdu).await, [0x80, 0x00, 0x00]);
+    let found = findings(&p).await;
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert!(found[0].contains("lenient") && found[0].contains("BMP 22"), "{found:?}");
+
+    let dir = std::env::temp_dir().join(format!("possim-strict-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let default =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/mocks/datasets/default/zvt.toml")).unwrap();
+    std::fs::write(dir.join("zvt.toml"), format!("mode = \"strict\"\n{default}")).unwrap();
+    let p = Possim::start(dir.to_str().unwrap(), &[]).await;
+    // 84 9A 00: protocol error (PA00P015 chapter 10), nothing started.
+    assert_eq!(first_answer(&p, apdu).await, [0x84, 0x9A, 0x00]);
+    let found = findings(&p).await;
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert!(found[0].contains("strict"), "{found:?}");
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -52,6 +52,20 @@ fn body_text(body: &RecordedBody) -> Option<String> {
     }
 }
 
+/// The protocol findings the scenario's providers noted (the ZVT terminal's "finding …" notes).
+pub fn findings(entries: &[JournalEntry], providers: &[String]) -> Vec<String> {
+    entries
+        .iter()
+        .filter(|e| providers.contains(&e.provider))
+        .filter_map(|e| match &e.exchange {
+            Exchange::Zvt { direction, text, .. } if direction == "note" && text.starts_with("finding") => {
+                Some(text.clone())
+            }
+            _ => None,
+        })
+        .collect()
+}
+
 /// A command of the ECR on the ZVT link as an exchange: method `ZVT`, the control field as the
 /// path (`06 01`), and as body `{"hex": "<the whole APDU>", "text": "<decoded>"}`. The ECR's
 /// acknowledgements (80/84) and the terminal's messages are left out: a till is judged by what it

@@ -186,6 +186,7 @@ async fn run_scenario(
         diffs: Vec::new(),
         exchanges: Vec::new(),
         log: None,
+        findings: Vec::new(),
     };
     let finish = |mut report: ScenarioReport| {
         report.duration_ms = started.elapsed().as_millis() as u64;
@@ -238,7 +239,10 @@ async fn run_scenario(
     // Every exchange is in the journal once its answer left the mock, and a finished POS has
     // received all its answers, so one read after the driver returns sees the whole traffic.
     let observed = match client.journal(0).await {
-        Ok(entries) => Observed::from_journal(&entries),
+        Ok(entries) => {
+            report.findings = crate::judge::findings(&entries, &scenario.providers);
+            Observed::from_journal(&entries)
+        }
         Err(e) => {
             report.verdict = Verdict::Error;
             report.message = Some(format!("reading the journal: {e}"));

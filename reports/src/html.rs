@@ -129,6 +129,13 @@ fn scenario_section(out: &mut String, scenario: &ScenarioReport) {
     if let Some(source) = &scenario.source {
         out.push_str(&format!("<p class=\"muted\">Expected values from: {}</p>\n", e(source)));
     }
+    if !scenario.findings.is_empty() {
+        out.push_str("<p>Protocol findings:</p>\n<ul>\n");
+        for finding in &scenario.findings {
+            out.push_str(&format!("<li>{}</li>\n", e(finding)));
+        }
+        out.push_str("</ul>\n");
+    }
     out.push_str(&format!(
         "<p>Action handed to the POS:</p>\n<pre>{}</pre>\n",
         e(&pretty(&scenario.action))

@@ -67,10 +67,11 @@ fn testcase(out: &mut String, classname: &str, scenario: &ScenarioReport) {
     ));
     let kind = if scenario.required { "required" } else { "optional" };
     match scenario.verdict {
-        Verdict::Pass => {
+        Verdict::Pass if scenario.findings.is_empty() => {
             out.push_str("/>\n");
             return;
         }
+        Verdict::Pass => out.push_str(">\n"),
         Verdict::Fail => {
             let text: Vec<String> = scenario.diffs.iter().map(|d| d.to_string()).collect();
             let message = match scenario.diffs.first() {
@@ -104,6 +105,12 @@ fn testcase(out: &mut String, classname: &str, scenario: &ScenarioReport) {
                 escape(message.as_str())
             ));
         }
+    }
+    if !scenario.findings.is_empty() {
+        out.push_str(&format!(
+            "      <system-out>{}</system-out>\n",
+            escape(scenario.findings.join("\n").as_str())
+        ));
     }
     if let Some(log) = &scenario.log {
         out.push_str(&format!("      <system-err>{}</system-err>\n", escape(log.as_str())));

@@ -64,5 +64,14 @@ pub fn render(report: &RunReport) -> String {
             }
         }
     }
+    let with_findings: Vec<_> = report.scenarios.iter().filter(|x| !x.findings.is_empty()).collect();
+    if !with_findings.is_empty() {
+        out.push_str("\n### Protocol findings\n\n");
+        for scenario in with_findings {
+            for finding in &scenario.findings {
+                out.push_str(&format!("- {}: {}\n", scenario.id, finding.replace('\n', " ")));
+            }
+        }
+    }
     out
 }

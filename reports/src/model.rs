@@ -162,6 +162,10 @@ pub struct ScenarioReport {
     /// The POS's diagnostic output (stderr of the `exec` driver), cut to a few kilobytes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub log: Option<String>,
+    /// Deviations from the protocol a mock noticed in the POS's traffic (the ZVT terminal's
+    /// lenient/strict findings); reported, and failing only where the mock refused them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub findings: Vec<String>,
 }
 
 /// One difference: where, what the golden flow expected, what happened.

@@ -24,11 +24,13 @@ fn scenario(id: &str, level: &str, verdict: Verdict, required: bool) -> Scenario
         diffs: Vec::new(),
         exchanges: Vec::new(),
         log: None,
+        findings: Vec::new(),
     }
 }
 
 fn fixture() -> RunReport {
-    let pass = scenario("tyrios/sale-card-points", "minimum", Verdict::Pass, true);
+    let mut pass = scenario("tyrios/sale-card-points", "minimum", Verdict::Pass, true);
+    pass.findings = vec!["finding (lenient, accepted): BMP 22: variable-length prefix <without> F nibbles".into()];
     let mut fail = scenario("tyrios/sale-draft-ok-final-refused", "full", Verdict::Fail, true);
     fail.diffs = vec![
         Diff {

@@ -136,6 +136,21 @@ pub struct TerminalConfig {
     /// What an unscripted customer does.
     #[serde(default)]
     pub default_customer: CustomerScript,
+    /// `lenient` accepts the known deviations of real ECR libraries, `strict` refuses them; both
+    /// record each one as a finding in the journal.
+    #[serde(default)]
+    pub mode: Mode,
+}
+
+/// How strictly the terminal reads what the ECR sends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// Accept known deviations (LLVAR lengths without F nibbles), report them as findings.
+    #[default]
+    Lenient,
+    /// Refuse them: `84 9A 00` (protocol error) with the finding in the journal.
+    Strict,
 }
 
 fn default_password() -> u32 {
@@ -185,6 +200,7 @@ impl Default for TerminalConfig {
                 limit_cents: default_limit(),
             }],
             default_customer: CustomerScript::default(),
+            mode: Mode::default(),
         }
     }
 }

@@ -340,17 +340,48 @@ impl Terminal {
         if self.session.is_some() {
             return self.on_apdu_while_master(&apdu, now);
         }
-        let message = match Message::from_apdu(&apdu) {
-            Ok(m) => m,
-            Err(MessageError::Bmp(_)) => return vec![Output::Send(nack(rc::NOT_POSSIBLE))],
+        let mode = match self.config.mode {
+            crate::config::Mode::Lenient => possim_zvt::DecodeMode::Lenient,
+            crate::config::Mode::Strict => possim_zvt::DecodeMode::Strict,
+        };
+        let options = possim_zvt::DecodeOptions { mode, reply_to: None };
+        let (message, deviations) = match Message::from_apdu_with(&apdu, options) {
+            Ok(decoded) => decoded,
             Err(e) => {
+                // In strict mode a known deviation fails here; say so, so the finding is visible.
+                let strict_finding = mode == possim_zvt::DecodeMode::Strict
+                    && Message::from_apdu_with(
+                        &apdu,
+                        possim_zvt::DecodeOptions {
+                            mode: possim_zvt::DecodeMode::Lenient,
+                            reply_to: None,
+                        },
+                    )
+                    .is_ok();
+                if strict_finding {
+                    return vec![
+                        Output::Note(format!("finding (strict, refused): {e}")),
+                        Output::Send(nack(rc::PROTOCOL_ERROR)),
+                    ];
+                }
+                if let MessageError::Bmp(_) = e {
+                    return vec![
+                        Output::Note(format!("refused: {e}")),
+                        Output::Send(nack(rc::NOT_POSSIBLE)),
+                    ];
+                }
                 return vec![
                     Output::Note(format!("refused: {e}")),
                     Output::Send(nack(rc::PROTOCOL_ERROR)),
                 ];
             }
         };
-        self.on_command(message, now)
+        let mut out: Vec<Output> = deviations
+            .iter()
+            .map(|d| Output::Note(format!("finding (lenient, accepted): {d}")))
+            .collect();
+        out.extend(self.on_command(message, now));
+        out
     }
 
     fn on_apdu_while_master(&mut self, apdu: &Apdu, now: Millis) -> Vec<Output> {
