@@ -34,7 +34,7 @@ pub struct ZvtArgs {
     #[arg(long, default_value = "000000")]
     pub password: String,
     /// Plant an ECR bug: no-status-ack, early-give-up, abort-as-success, binary-amount,
-    /// no-dle-doubling, wrong-crc, ignore-nak (repeatable).
+    /// no-dle-doubling, wrong-crc, ignore-nak, big-endian-length (repeatable).
     #[arg(long = "defect", value_name = "NAME")]
     pub defects: Vec<String>,
     /// The action as a JSON file (default: standard input).

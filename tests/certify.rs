@@ -517,11 +517,12 @@ async fn the_zvt_ecr_suite_passes_the_reference_ecr_and_fails_each_defect_where_
     let out = scratch("zvt-ecr");
     let run = certify(&["conformance/zvt-ecr"], &out, &["zvt"]).await;
     assert_eq!(run.status.code(), Some(0), "{}", String::from_utf8_lossy(&run.stdout));
-    assert_eq!(report(&out)["summary"]["passed"], 6);
+    assert_eq!(report(&out)["summary"]["passed"], 7);
     // From what each scenario exercises: every payment that the terminal completes must be
     // acknowledged; only the slow host outlasts a one-second patience; only the decline ends
     // with 06 1E; every payment carries a BCD amount; only the serial scenarios see the frames
-    // (10.00 EUR contains a DLE byte, and the CRC is on every frame); only one scenario NAKs.
+    // (10.00 EUR contains a DLE byte, and the CRC is on every frame); only one scenario NAKs;
+    // only the display text is longer than 254 bytes.
     let expected: &[(&str, &[&str])] = &[
         (
             "no-status-ack",
@@ -542,6 +543,7 @@ async fn the_zvt_ecr_suite_passes_the_reference_ecr_and_fails_each_defect_where_
         ("no-dle-doubling", &["serial-pay"]),
         ("wrong-crc", &["serial-pay", "serial-nak-repeat"]),
         ("ignore-nak", &["serial-nak-repeat"]),
+        ("big-endian-length", &["display-text-long"]),
     ];
     for (defect, scenarios) in expected {
         let out = scratch(&format!("zvt-{defect}"));

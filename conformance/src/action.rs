@@ -94,6 +94,12 @@ pub const ACTIONS: &[ActionDef] = &[
         optional: &["link"],
     },
     ActionDef {
+        name: "zvt-display-text",
+        provider: "zvt",
+        required: &["lines"],
+        optional: &["link"],
+    },
+    ActionDef {
         name: "payback-redeem",
         provider: "payback",
         required: &["customer", "basket", "pinEntries", "receipt"],
@@ -274,6 +280,19 @@ pub fn instructions(action: &Value) -> Vec<String> {
             ));
         }
         "zvt-end-of-day" => steps.push("Run the terminal's end-of-day (Kassenschnitt) from the till".into()),
+        "zvt-display-text" => {
+            let lines: Vec<&str> = action
+                .get("lines")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+                .collect();
+            steps.push(format!(
+                "Show this text on the terminal's display: {}",
+                lines.join(" / ")
+            ));
+        }
         _ => steps.push(format!("Perform the action {action}")),
     }
     steps

@@ -25,6 +25,8 @@ pub enum Defect {
     WrongCrc,
     /// Serial: never repeats a frame the terminal answered with NAK.
     IgnoreNak,
+    /// Writes the extended APDU length big-endian.
+    BigEndianLength,
 }
 
 impl Defect {
@@ -37,6 +39,7 @@ impl Defect {
         ("no-dle-doubling", Defect::NoDleDoubling),
         ("wrong-crc", Defect::WrongCrc),
         ("ignore-nak", Defect::IgnoreNak),
+        ("big-endian-length", Defect::BigEndianLength),
     ];
 
     /// Parses a command-line name.
@@ -125,6 +128,7 @@ impl ZvtPos {
             early_give_up: self.has(Defect::EarlyGiveUp),
             abort_as_success: self.has(Defect::AbortAsSuccess),
             binary_amount: self.has(Defect::BinaryAmount),
+            big_endian_length: self.has(Defect::BigEndianLength),
         };
         Ok(ecr)
     }
@@ -150,6 +154,20 @@ impl ZvtPos {
                 ecr.pay(amount).await
             }
             "zvt-end-of-day" => ecr.end_of_day().await,
+            "zvt-display-text" => {
+                let lines: Vec<String> = action
+                    .get("lines")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                    .filter_map(Value::as_str)
+                    .map(str::to_owned)
+                    .collect();
+                if lines.is_empty() || lines.len() > 8 {
+                    return error("the action needs one to eight `lines`");
+                }
+                ecr.display_text(&lines, 5).await
+            }
             other => return error(format!("unknown action {other:?}")),
         };
         match done {

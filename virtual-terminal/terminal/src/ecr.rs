@@ -7,7 +7,9 @@
 use std::time::Duration;
 
 use possim_zvt::bmp::ReceiptNo;
-use possim_zvt::messages::{AbortRequest, Authorisation, EndOfDay, Refund, Registration, Reversal, StatusEnquiry};
+use possim_zvt::messages::{
+    AbortRequest, Authorisation, DisplayText, EndOfDay, Refund, Registration, Reversal, StatusEnquiry,
+};
 use possim_zvt::{Amount, Message};
 use serde::Serialize;
 use tokio::net::TcpStream;
@@ -111,6 +113,8 @@ pub struct EcrDefects {
     pub abort_as_success: bool,
     /// Encodes the amount as a binary number instead of packed BCD.
     pub binary_amount: bool,
+    /// Writes the extended length (`FF lo hi`) big-endian.
+    pub big_endian_length: bool,
 }
 
 /// A connection to a terminal.
@@ -173,7 +177,10 @@ impl Ecr {
         self.run_bytes(command, bytes).await
     }
 
-    async fn run_bytes(&mut self, command: &Message, bytes: Vec<u8>) -> Result<Transcript, EcrError> {
+    async fn run_bytes(&mut self, command: &Message, mut bytes: Vec<u8>) -> Result<Transcript, EcrError> {
+        if self.defects.big_endian_length && bytes.len() > 5 && bytes[2] == 0xFF {
+            bytes.swap(3, 4);
+        }
         self.write(&bytes).await?;
         let first = self.read_apdu(T3).await?;
         let mut transcript = Transcript {
@@ -277,6 +284,25 @@ impl Ecr {
             bytes[4..10].copy_from_slice(&cents.to_be_bytes()[2..]);
         }
         self.run_bytes(&command, bytes).await
+    }
+
+    /// Display Text (06 E0): up to eight lines on the terminal's display for `seconds`.
+    pub async fn display_text(&mut self, lines: &[String], seconds: u8) -> Result<Transcript, EcrError> {
+        let mut text = lines.iter().map(|l| Some(l.as_bytes().to_vec()));
+        let mut next = || text.next().flatten();
+        self.run(&Message::DisplayText(DisplayText {
+            duration: Some(seconds),
+            line1: next(),
+            line2: next(),
+            line3: next(),
+            line4: next(),
+            line5: next(),
+            line6: next(),
+            line7: next(),
+            line8: next(),
+            ..DisplayText::default()
+        }))
+        .await
     }
 
     /// Reversal of a receipt.
