@@ -311,3 +311,26 @@ async fn lenient_accepts_a_known_deviation_and_strict_refuses_it_both_with_a_fin
     assert!(found[0].contains("strict"), "{found:?}");
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[tokio::test]
+async fn an_ecr_that_permits_06_d3_gets_its_receipts_as_text_blocks() {
+    let p = Possim::start("", &[]).await;
+    let mut ecr = Ecr::connect(&p.zvt, 0).await.unwrap();
+    // TLV 26 (permitted commands) with 0A 02 06 D3, as in PA00P015 §5.1's registration example;
+    // config 8E: receipts via print commands (80|02|04), intermediate status (08).
+    let tlv = possim_zvt::TlvContainer::decode(&[0x26, 0x04, 0x0A, 0x02, 0x06, 0xD3]).unwrap();
+    assert_eq!(
+        ecr.register_with(0x8E, Some(tlv)).await.unwrap().outcome,
+        Outcome::Completed
+    );
+    let t = ecr.pay(1250).await.unwrap();
+    assert_eq!(t.outcome, Outcome::Completed);
+    let blocks: Vec<&String> = t.messages.iter().filter(|m| m.starts_with("06 D3")).collect();
+    // One block per copy (merchant, customer), and no print lines.
+    assert_eq!(blocks.len(), 2, "{:?}", t.messages);
+    assert!(!t.messages.iter().any(|m| m.starts_with("06 D1")));
+    assert!(
+        blocks[0].contains("Haendlerbeleg") && blocks[1].contains("Kundenbeleg"),
+        "{blocks:?}"
+    );
+}

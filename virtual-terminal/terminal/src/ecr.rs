@@ -262,10 +262,20 @@ impl Ecr {
 
     /// Registration with this config byte and EUR.
     pub async fn register(&mut self, config: u8) -> Result<Transcript, EcrError> {
+        self.register_with(config, None).await
+    }
+
+    /// Registration with a TLV container (e.g. tag 26, the permitted commands).
+    pub async fn register_with(
+        &mut self,
+        config: u8,
+        tlv: Option<possim_zvt::TlvContainer>,
+    ) -> Result<Transcript, EcrError> {
         let command = Message::Registration(Registration {
             password: possim_zvt::messages::Password(self.password),
             config,
             currency: Some(978),
+            tlv,
             ..Registration::default()
         });
         self.run(&command).await

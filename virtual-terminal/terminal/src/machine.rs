@@ -12,10 +12,10 @@ use std::collections::VecDeque;
 use possim_engine::clock::Millis;
 use possim_zvt::bmp::{Date, Expiry, MonthDay, ReceiptNo, Time};
 use possim_zvt::messages::{
-    Abort, Completion, CompletionData, IntermediateStatus, PrintLine, Registration, StatusEnquiryCompletion,
-    StatusInformation,
+    Abort, Completion, CompletionData, IntermediateStatus, PrintLine, PrintTextBlock, Registration,
+    StatusEnquiryCompletion, StatusInformation,
 };
-use possim_zvt::{Amount, Apdu, Digits, Message, MessageError};
+use possim_zvt::{Amount, Apdu, Digits, Message, MessageError, Tlv, TlvContainer};
 use serde::Serialize;
 
 use crate::config::{Card, CardKind, TerminalConfig};
@@ -157,6 +157,9 @@ struct Session {
 pub struct Terminal {
     config: TerminalConfig,
     registered: Option<u8>,
+    /// The ECR listed 06 D3 among its permitted commands (registration TLV 26): receipts go as
+    /// Print Text-Blocks instead of Print Lines (PA00P015 §3.6).
+    text_blocks: bool,
     echo_currency: bool,
     next_receipt: u16,
     next_trace: u32,
@@ -236,6 +239,11 @@ struct Slip<'a> {
     approved: bool,
 }
 
+/// A TLV tag from the spec's tables (all valid by construction).
+fn tag(value: u32) -> possim_zvt::Tag {
+    possim_zvt::Tag::new(value).unwrap_or_else(|e| unreachable!("tag {value:X} from the spec table: {e}"))
+}
+
 fn expiry(card: &Card) -> Expiry {
     let n = |s: &str| s.parse::<u8>().unwrap_or(0);
     Expiry {
@@ -250,6 +258,7 @@ impl Terminal {
         Self {
             config,
             registered: None,
+            text_blocks: false,
             echo_currency: false,
             next_receipt: 1,
             next_trace: 1,
@@ -765,6 +774,13 @@ impl Terminal {
             ];
         }
         self.registered = Some(r.config);
+        self.text_blocks = r.tlv.as_ref().and_then(|t| t.find(0x26)).is_some_and(|permitted| {
+            permitted
+                .children()
+                .unwrap_or(&[])
+                .iter()
+                .any(|c| c.tag.value() == 0x0A && c.data() == Some(&[0x06, 0xD3][..]))
+        });
         self.echo_currency = r.currency.is_some();
         let done = encode(&Message::Completion(Completion::Standard(CompletionData {
             status_byte: Some(0x00),
@@ -839,7 +855,7 @@ impl Terminal {
         } = slip;
         let (time, _, date) = clock_fields(now);
         let mut steps = Vec::new();
-        for copy in ["Haendlerbeleg", "Kundenbeleg"] {
+        for (receipt_type, copy) in [(0x01u8, "Haendlerbeleg"), (0x02, "Kundenbeleg")] {
             let lines = [
                 self.config.merchant.clone(),
                 copy.to_owned(),
@@ -858,6 +874,27 @@ impl Terminal {
                     "Vorgang abgebrochen".into()
                 },
             ];
+            if self.text_blocks {
+                // One block per copy: 1F07 receipt type, 25 with the 07 lines, closed by 09 81
+                // (the end-of-receipt attribute, PA00P015 §3.6 and tag 25).
+                let mut texts: Vec<Tlv> = lines
+                    .into_iter()
+                    .map(|line| Tlv::primitive(tag(0x07), line.into_bytes()))
+                    .collect();
+                texts.push(Tlv::primitive(tag(0x09), vec![0x81]));
+                let block = TlvContainer::new(vec![
+                    Tlv::primitive(tag(0x1F07), vec![receipt_type]),
+                    Tlv::constructed(tag(0x25), texts),
+                ]);
+                steps.push(Step::Send {
+                    apdu: encode(&Message::PrintTextBlock(PrintTextBlock {
+                        tlv: Some(block),
+                        ..PrintTextBlock::default()
+                    })),
+                    commit: None,
+                });
+                continue;
+            }
             let last = lines.len() - 1;
             for (i, line) in lines.into_iter().enumerate() {
                 // Attribute 0x80 | n marks the last line of a receipt (PA00P015 table 16).
