@@ -334,3 +334,63 @@ async fn an_ecr_that_permits_06_d3_gets_its_receipts_as_text_blocks() {
         "{blocks:?}"
     );
 }
+
+/// TLV 1F1F holding `receipt` as a big-endian binary number (empty: the ECR knows none).
+fn sync_tlv(receipt: Option<u16>) -> Option<possim_zvt::TlvContainer> {
+    let mut bytes = vec![0x1F, 0x1F];
+    match receipt {
+        Some(r) => bytes.extend([0x02, (r >> 8) as u8, r as u8]),
+        None => bytes.push(0x00),
+    }
+    Some(possim_zvt::TlvContainer::decode(&bytes).unwrap())
+}
+
+#[tokio::test]
+async fn tlv_1f1f_resynchronises_an_ecr_that_lost_a_result() {
+    let p = Possim::start("", &[]).await;
+    let mut ecr = ecr(&p).await;
+    // A new installation: 1F1F empty (PA00P015 §4.2: never "0"); the answer mirrors receipt 1.
+    let t = ecr.pay_with(1000, sync_tlv(None)).await.unwrap();
+    assert_eq!(t.receipt, Some(1));
+    assert!(
+        t.messages.iter().any(|m| m.starts_with("04 0F") && m.contains("1F1F")),
+        "{:?}",
+        t.messages
+    );
+    // Receipt 2 completes at the terminal, but the ECR (say it crashed) never learns it.
+    assert_eq!(ecr.pay(2000).await.unwrap().receipt, Some(2));
+    // Its next payment mirrors receipt 1 = last - 1: the terminal reverses receipt 2 implicitly
+    // and reuses its number for the new payment.
+    let t = ecr.pay_with(500, sync_tlv(Some(1))).await.unwrap();
+    assert_eq!((t.outcome.clone(), t.receipt), (Outcome::Completed, Some(2)));
+    let amounts: Vec<Value> = state(&p).await["transactions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["amount"].clone())
+        .collect();
+    assert_eq!(amounts, [json!(1000), json!(500)]);
+    // In sync (2 = last): nothing is reversed; an unknown number (77) is ignored.
+    assert_eq!(ecr.pay_with(700, sync_tlv(Some(2))).await.unwrap().receipt, Some(3));
+    assert_eq!(ecr.pay_with(800, sync_tlv(Some(77))).await.unwrap().receipt, Some(4));
+    let amounts: Vec<Value> = state(&p).await["transactions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["amount"].clone())
+        .collect();
+    assert_eq!(amounts, [json!(1000), json!(500), json!(700), json!(800)]);
+    let (_, j) = p.admin("GET", "/__admin/journal?provider=zvt", None).await;
+    let notes: Vec<&str> = j["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["text"].as_str())
+        .filter(|t| t.starts_with("1F1F"))
+        .collect();
+    assert_eq!(notes.len(), 4, "{notes:?}");
+    assert!(
+        notes[1].contains("reversed implicitly") && notes[2].contains("in sync") && notes[3].contains("ignored"),
+        "{notes:?}"
+    );
+}

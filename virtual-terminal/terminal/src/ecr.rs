@@ -283,9 +283,20 @@ impl Ecr {
 
     /// A payment of `cents`.
     pub async fn pay(&mut self, cents: u64) -> Result<Transcript, EcrError> {
+        self.pay_with(cents, None).await
+    }
+
+    /// A payment with a TLV container, e.g. 1F1F with the last receipt number the ECR knows
+    /// (PA00P015 §4.2 resynchronisation).
+    pub async fn pay_with(
+        &mut self,
+        cents: u64,
+        tlv: Option<possim_zvt::TlvContainer>,
+    ) -> Result<Transcript, EcrError> {
         let command = Message::Authorisation(Authorisation {
             amount: Some(Amount(cents)),
             currency: Some(978),
+            tlv,
             ..Authorisation::default()
         });
         let mut bytes = command.encode().map_err(|e| EcrError::Protocol(e.to_string()))?;

@@ -160,6 +160,9 @@ pub struct Terminal {
     /// The ECR listed 06 D3 among its permitted commands (registration TLV 26): receipts go as
     /// Print Text-Blocks instead of Print Lines (PA00P015 §3.6).
     text_blocks: bool,
+    /// The running command carried TLV 1F1F: the Status-Information mirrors the receipt number
+    /// back in 1F1F (PA00P015 §4.2).
+    mirror_receipt: bool,
     echo_currency: bool,
     next_receipt: u16,
     next_trace: u32,
@@ -259,6 +262,7 @@ impl Terminal {
             config,
             registered: None,
             text_blocks: false,
+            mirror_receipt: false,
             echo_currency: false,
             next_receipt: 1,
             next_trace: 1,
@@ -576,6 +580,7 @@ impl Terminal {
 
     fn on_command(&mut self, message: Message, now: Millis) -> Vec<Output> {
         let refused = |why: &str| vec![Output::Note(why.to_owned()), Output::Send(nack(rc::NOT_POSSIBLE))];
+        self.mirror_receipt = false;
         match message {
             Message::Registration(r) => self.registration_cmd(r, now),
             Message::LogOff => {
@@ -604,6 +609,7 @@ impl Terminal {
                 )
             }
             Message::Authorisation(a) => {
+                let mut out = self.synchronise(a.tlv.as_ref());
                 let Some(amount) = a.amount else {
                     return refused("no amount: amount entry on the PT is not simulated");
                 };
@@ -612,13 +618,16 @@ impl Terminal {
                 {
                     return self.start(vec![self.wrong_currency()], false, now);
                 }
-                self.card_transaction(BookingKind::Payment, amount.0, now)
+                out.extend(self.card_transaction(BookingKind::Payment, amount.0, now));
+                out
             }
             Message::PreAuthorisation(p) => {
+                let mut out = self.synchronise(p.tlv.as_ref());
                 let Some(amount) = p.amount else {
                     return refused("no amount");
                 };
-                self.card_transaction(BookingKind::PreAuthorisation, amount.0, now)
+                out.extend(self.card_transaction(BookingKind::PreAuthorisation, amount.0, now));
+                out
             }
             Message::Refund(r) => {
                 if !self.password_ok(r.password.0) {
@@ -838,6 +847,9 @@ impl Terminal {
             turnover: Some(u32::from(receipt)),
             card_type: Some(card.kind.card_type_id()),
             card_name: Some(card.kind.display_name().as_bytes().to_vec()),
+            tlv: self
+                .mirror_receipt
+                .then(|| TlvContainer::new(vec![Tlv::primitive(tag(0x1F1F), receipt.to_be_bytes().to_vec())])),
             ..StatusInformation::default()
         }))
     }
@@ -1047,6 +1059,52 @@ impl Terminal {
             commit: None,
         });
         self.start(steps, true, now)
+    }
+
+    /// TLV 1F1F in a transaction command (PA00P015 §4.2): the ECR mirrors the last receipt
+    /// number it knows. Equal to the terminal's last: in sync. One less: the ECR never learnt
+    /// the last transaction's result, so the terminal reverses it implicitly and reuses its
+    /// receipt number. Anything else, or empty (a new installation): ignored. Either way the
+    /// Status-Information of this command carries the new receipt number in 1F1F.
+    fn synchronise(&mut self, tlv: Option<&TlvContainer>) -> Vec<Output> {
+        let Some(sync) = tlv.and_then(|t| t.find(0x1F1F)) else {
+            self.mirror_receipt = false;
+            return Vec::new();
+        };
+        self.mirror_receipt = true;
+        let mirrored = sync.data().unwrap_or(&[]);
+        if mirrored.is_empty() {
+            return vec![Output::Note("1F1F: the ECR knows no receipt yet".into())];
+        }
+        let mirrored = mirrored
+            .iter()
+            .fold(0u64, |n, b| n.saturating_mul(256).saturating_add(u64::from(*b)));
+        let Some(last) = self
+            .batch
+            .iter()
+            .rev()
+            .find(|b| !b.reversed && b.kind == BookingKind::Payment)
+        else {
+            return vec![Output::Note(format!(
+                "1F1F {mirrored}: no transaction to compare; ignored"
+            ))];
+        };
+        let last_receipt = u64::from(last.receipt);
+        if mirrored == last_receipt {
+            return vec![Output::Note(format!("1F1F {mirrored}: in sync"))];
+        }
+        if mirrored + 1 == last_receipt {
+            // Like an automatic reversal: the transaction leaves the batch (and the totals).
+            let receipt = last.receipt;
+            self.batch.retain(|b| b.receipt != receipt);
+            self.next_receipt = receipt;
+            return vec![Output::Note(format!(
+                "1F1F {mirrored}: the ECR never learnt receipt {receipt}; reversed implicitly, its number is reused"
+            ))];
+        }
+        vec![Output::Note(format!(
+            "1F1F {mirrored}: unknown to the terminal (last receipt {last_receipt}); ignored"
+        ))]
     }
 
     fn reversal(&mut self, receipt: u16, now: Millis) -> Vec<Output> {
