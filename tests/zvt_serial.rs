@@ -96,3 +96,43 @@ async fn a_frame_with_a_bad_crc_gets_nak_and_its_repeat_gets_ack() {
         .collect();
     assert!(notes.iter().any(|n| n.contains("bad CRC")), "{notes:?}");
 }
+
+#[tokio::test]
+async fn a_status_information_with_a_bad_crc_is_naked_by_the_ecr_and_repeated() {
+    let p = Possim::start("", &[]).await;
+    let (status, body) = p
+        .admin(
+            "POST",
+            "/__admin/faults",
+            Some(json!({"name": "noisy line", "provider": "zvt", "method": "ZVT-PT", "path": "^04 0F$", "times": 1, "action": {"type": "malform"}})),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let mut ecr = Ecr::open_serial(serial_path(&p), 0, LinkTimers::default(), SerialQuirks::default()).unwrap();
+    let t = ecr.pay(4200).await.unwrap();
+    assert_eq!((t.outcome, t.amount), (Outcome::Completed, Some(4200)));
+    let (_, j) = p.admin("GET", "/__admin/journal?provider=zvt", None).await;
+    let notes: Vec<&str> = j["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["direction"] == "note")
+        .filter_map(|e| e["text"].as_str())
+        .collect();
+    // The terminal spoilt the first attempt, the ECR answered NAK, the repeat went through.
+    let spoilt = notes
+        .iter()
+        .position(|n| n.contains("wrong CRC"))
+        .expect("the fault fired");
+    let nak = notes
+        .iter()
+        .position(|n| n.contains("answered NAK"))
+        .expect("the ECR said NAK");
+    let repeat = notes
+        .iter()
+        .position(|n| n.contains("repeating the frame"))
+        .expect("the terminal repeated");
+    assert!(spoilt < nak && nak < repeat, "{notes:?}");
+    let s = p.admin("GET", "/__admin/state/zvt", None).await.1;
+    assert_eq!(s["transactions"][0]["amount"], 4200);
+}

@@ -41,6 +41,20 @@ pub trait ApduLink {
     fn take_notes(&mut self) -> Vec<String>;
     /// `tcp` or `serial`.
     fn kind(&self) -> &'static str;
+    /// Spoils the first attempt of the next frame (an injected line fault); `false` where the
+    /// link has no frames to spoil (TCP).
+    fn spoil_next_frame(&mut self, _how: Spoil) -> bool {
+        false
+    }
+}
+
+/// How the first attempt of a serial frame goes wrong on the line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Spoil {
+    /// It never arrives: the peer hears nothing, the sender repeats after T2.
+    Drop,
+    /// It arrives with a wrong CRC: the peer must answer NAK, the sender repeats.
+    BadCrc,
 }
 
 /// Raw APDUs over a byte stream (TCP).
@@ -133,6 +147,7 @@ pub struct SerialLink<S> {
     /// never loses one).
     owed: Vec<u8>,
     frame_fault: Option<FrameFault>,
+    spoil: Option<Spoil>,
 }
 
 impl<S: std::fmt::Debug> std::fmt::Debug for SerialLink<S> {
@@ -163,6 +178,7 @@ impl<S> SerialLink<S> {
             quirks,
             owed: Vec::new(),
             frame_fault: None,
+            spoil: None,
         }
     }
 
@@ -283,7 +299,18 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> ApduLink for SerialLink<S> {
                 self.notes
                     .push(format!("serial: repeating the frame (attempt {attempt})"));
             }
-            self.io.write_all(&frame).await?;
+            match (attempt, self.spoil.take()) {
+                (1, Some(Spoil::Drop)) => self.notes.push("serial: fault: the frame is lost on the line".into()),
+                (1, Some(Spoil::BadCrc)) => {
+                    let mut spoilt = frame.clone();
+                    let n = spoilt.len();
+                    spoilt[n - 1] ^= 0xFF;
+                    self.notes
+                        .push("serial: fault: the frame goes out with a wrong CRC".into());
+                    self.io.write_all(&spoilt).await?;
+                }
+                _ => self.io.write_all(&frame).await?,
+            }
             let deadline = tokio::time::Instant::now() + self.timers.t2;
             let answer = loop {
                 let events = match tokio::time::timeout_at(deadline, self.read_some()).await {
@@ -321,6 +348,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> ApduLink for SerialLink<S> {
 
     fn kind(&self) -> &'static str {
         "serial"
+    }
+
+    fn spoil_next_frame(&mut self, how: Spoil) -> bool {
+        self.spoil = Some(how);
+        true
     }
 }
 
@@ -364,6 +396,24 @@ mod tests {
         let (sent, got) = tokio::join!(ecr.send(&apdu), pt.recv());
         sent.unwrap();
         assert_eq!(got.unwrap().unwrap(), apdu);
+    }
+
+    #[tokio::test]
+    async fn a_frame_lost_on_the_line_is_repeated_after_t2() {
+        let timers = LinkTimers {
+            t1: T1,
+            t2: std::time::Duration::from_millis(50),
+        };
+        let (mut pt, mut ecr) = pair(timers).await;
+        assert!(pt.spoil_next_frame(Spoil::Drop));
+        let apdu = [0x04, 0x0F, 0x02, 0x27, 0x00];
+        let (sent, got) = tokio::join!(pt.send(&apdu), ecr.recv());
+        sent.unwrap();
+        assert_eq!(got.unwrap().unwrap(), apdu);
+        let notes = pt.take_notes();
+        assert!(notes.iter().any(|n| n.contains("lost on the line")), "{notes:?}");
+        assert!(notes.iter().any(|n| n.contains("no ACK within 50 ms")), "{notes:?}");
+        assert!(notes.iter().any(|n| n.contains("attempt 2")), "{notes:?}");
     }
 
     #[tokio::test]

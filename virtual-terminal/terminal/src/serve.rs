@@ -15,7 +15,7 @@ use tokio::net::TcpListener;
 use tokio::time::Instant;
 
 use crate::ZvtTerminal;
-use crate::link::{ApduLink, LinkError, LinkTimers, SerialLink, StreamLink};
+use crate::link::{ApduLink, LinkError, LinkTimers, SerialLink, Spoil, StreamLink};
 use crate::machine::Output;
 
 fn record(engine: &Engine, connection: u64, link: &str, direction: &str, bytes: &[u8], text: String) {
@@ -85,6 +85,14 @@ async fn perform<L: ApduLink>(
     for output in outputs {
         match output {
             Output::Send(bytes) => {
+                if let Some(fired) = pt_fault(engine, &bytes)
+                    && let FaultEffect::Close = apply_pt_fault(&fired, link, engine, id).await
+                {
+                    return Err(LinkError::Io(std::io::Error::new(
+                        std::io::ErrorKind::ConnectionAborted,
+                        "closed by a fault rule",
+                    )));
+                }
                 record(
                     engine,
                     id,
@@ -138,6 +146,54 @@ fn zvt_fault(engine: &Engine, apdu: &[u8]) -> Option<FiredFault> {
         query: "",
         body: hex.as_bytes(),
     })
+}
+
+/// The fault rule matching a message of the terminal: method `ZVT-PT`, path = its control
+/// field (`04 0F`), body = its hex.
+fn pt_fault(engine: &Engine, apdu: &[u8]) -> Option<FiredFault> {
+    if apdu.len() < 2 {
+        return None;
+    }
+    let path = format!("{:02X} {:02X}", apdu[0], apdu[1]);
+    let hex = possim_zvt::encoding::hex(apdu).replace(' ', "");
+    engine.faults().evaluate(&possim_engine::fault::RequestView {
+        provider: "zvt",
+        method: "ZVT-PT",
+        path: &path,
+        query: "",
+        body: hex.as_bytes(),
+    })
+}
+
+/// Carries out a rule on a message the terminal is about to send: `delayMs` sends it late;
+/// `malform` sends its first serial attempt with a wrong CRC, `close` loses the first serial
+/// attempt (the terminal repeats after T2) or, on TCP, closes the connection instead.
+async fn apply_pt_fault<L: ApduLink>(fired: &FiredFault, link: &mut L, engine: &Engine, id: u64) -> FaultEffect {
+    let name = fault_name(fired);
+    let kind = link.kind();
+    let note = |text: String| record(engine, id, kind, "note", &[], text);
+    if let Some(ms) = fired.delay_ms {
+        note(format!("fault {name}: the terminal's message goes out {ms} ms late"));
+        tokio::time::sleep(Duration::from_millis(ms)).await;
+    }
+    match &fired.action {
+        FaultAction::Malform if link.spoil_next_frame(Spoil::BadCrc) => {
+            note(format!("fault {name}: wrong CRC on the first attempt"))
+        }
+        FaultAction::Close if link.spoil_next_frame(Spoil::Drop) => {
+            note(format!("fault {name}: first attempt lost on the line"))
+        }
+        FaultAction::Close => {
+            note(format!("fault {name}: closing the link instead of sending"));
+            return FaultEffect::Close;
+        }
+        FaultAction::Delay => {}
+        other => note(format!(
+            "fault {name}: `{}` has no meaning for the terminal's messages here",
+            other.kind()
+        )),
+    }
+    FaultEffect::Process
 }
 
 fn fault_name(fired: &FiredFault) -> String {
