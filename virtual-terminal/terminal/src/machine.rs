@@ -950,12 +950,6 @@ impl Terminal {
             });
             return self.start(steps, true, now);
         }
-        let title = match kind {
-            BookingKind::Payment => "Kartenzahlung",
-            BookingKind::Refund => "Gutschrift",
-            BookingKind::PreAuthorisation => "Reservierung",
-            BookingKind::PreAuthBooking => "Buchung",
-        };
         // PIN entry (girocard and Maestro always; credit cards too in this simulation).
         let tries = self.config.pin_tries.max(1);
         let wrong = script.wrong_pins.min(tries);
@@ -977,8 +971,41 @@ impl Terminal {
                 status(&mut steps, status::INCORRECT_PIN);
             }
         }
+        steps.extend(self.after_pin(kind, amount, &card, wrong >= tries, script.outcome, now));
+        self.start(steps, true, now)
+    }
+
+    /// Everything after the PIN: the try limit, or the host's answer, the Status-Information,
+    /// receipts and the end of the transaction.
+    fn after_pin(
+        &mut self,
+        kind: BookingKind,
+        amount: u64,
+        card: &Card,
+        pin_blocked: bool,
+        outcome: Outcome,
+        now: Millis,
+    ) -> Vec<Step> {
+        let delays = self.config.delays;
+        let show = self.intermediate_wanted();
+        let mut steps = Vec::new();
+        let status = |steps: &mut Vec<Step>, code: u8| {
+            if show {
+                steps.push(Step::Send {
+                    apdu: intermediate(code),
+                    commit: None,
+                });
+            }
+        };
+        let card = card.clone();
+        let title = match kind {
+            BookingKind::Payment => "Kartenzahlung",
+            BookingKind::Refund => "Gutschrift",
+            BookingKind::PreAuthorisation => "Reservierung",
+            BookingKind::PreAuthBooking => "Buchung",
+        };
         let (receipt, trace) = self.take_receipt();
-        if wrong >= tries {
+        if pin_blocked {
             status(&mut steps, status::PIN_TRY_LIMIT);
             steps.push(Step::PointOfNoReturn);
             steps.push(Step::Send {
@@ -989,12 +1016,12 @@ impl Terminal {
                 apdu: abort_message(rc::PIN_TRIES_EXCEEDED),
                 commit: None,
             });
-            return self.start(steps, true, now);
+            return steps;
         }
         status(&mut steps, status::WAITING_FOR_HOST);
         steps.push(Step::PointOfNoReturn);
         steps.push(Step::Pause(delays.host_ms));
-        let decline = match script.outcome {
+        let decline = match outcome {
             Outcome::Decline { code } => Some(code),
             Outcome::HostUnreachable => Some(rc::NO_CONNECTION),
             _ if kind != BookingKind::Refund && amount > card.limit_cents => Some(rc::INSUFFICIENT_FUNDS),
@@ -1022,9 +1049,9 @@ impl Terminal {
                 apdu: abort_message(code),
                 commit: None,
             });
-            return self.start(steps, true, now);
+            return steps;
         }
-        let approved = match script.outcome {
+        let approved = match outcome {
             Outcome::PartialApproval { cents } => cents.min(amount),
             _ => amount,
         };
@@ -1058,7 +1085,7 @@ impl Terminal {
             apdu: completion(),
             commit: None,
         });
-        self.start(steps, true, now)
+        steps
     }
 
     /// TLV 1F1F in a transaction command (PA00P015 §4.2): the ECR mirrors the last receipt
