@@ -57,6 +57,8 @@ enum ZvtCommand {
         /// Hex bytes; spaces, colons and a 0x prefix are ignored. Reads standard input when absent.
         hex: Vec<String>,
     },
+    /// Play the customer at the virtual terminal: insert a card, type the PIN, press abort.
+    Console(zvt_cli::ConsoleArgs),
     /// Act as a cash register towards a terminal (the virtual one by default).
     #[command(flatten)]
     Ecr(zvt_cli::EcrCommand),
@@ -167,6 +169,10 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
             print!("{}", possim_zvt::describe::describe(&bytes));
             Ok(true)
         }
+        Command::Zvt(ZvtArgs {
+            command: ZvtCommand::Console(args),
+            ..
+        }) => client_runtime()?.block_on(zvt_cli::console(args)),
         Command::Zvt(ZvtArgs {
             link,
             command: ZvtCommand::Ecr(command),

@@ -139,7 +139,7 @@ pub async fn launch(options: LaunchOptions) -> anyhow::Result<Running> {
     engine
         .add_provider(Arc::clone(&payback))
         .context("loading the data set into the PAYBACK mock")?;
-    let terminal = possim_terminal::ZvtTerminal::new();
+    let terminal = possim_terminal::ZvtTerminal::with_clock(engine.clock());
     engine
         .add_provider(Arc::new(terminal.clone()))
         .context("loading the data set into the ZVT terminal")?;

@@ -54,6 +54,91 @@ pub enum EcrCommand {
     Status,
 }
 
+/// `possim zvt console`: play the customer at the virtual terminal by hand.
+#[derive(Debug, clap::Args)]
+pub struct ConsoleArgs {
+    /// Admin API of the running possim.
+    #[arg(long, value_name = "URL", default_value = "http://127.0.0.1:7100")]
+    pub admin: String,
+}
+
+const CONSOLE_HELP: &str =
+    "  insert <card>   put a card in (girocard, mastercard, visa, visa-low-limit, maestro, payback in the default data)
+  pin <digits>    type a PIN (wrong ones count against the try limit)
+  abort           press the abort key
+  help            this text
+  quit            give the customers back to the data set (also Ctrl-D)";
+
+/// Runs the console until `quit` or end of input. While it runs, every unscripted customer of
+/// the virtual terminal waits for the operator; what the terminal shows is printed as it happens.
+pub async fn console(args: ConsoleArgs) -> anyhow::Result<bool> {
+    use tokio::io::AsyncBufReadExt;
+    let client = possim_conformance::admin::AdminClient::new(&args.admin);
+    client
+        .zvt_operator_mode(true)
+        .await
+        .with_context(|| format!("taking over the customers at {}", args.admin))?;
+    println!("possim zvt console: you are the customer now. Start a payment at the till, then:\n{CONSOLE_HELP}");
+    // What the terminal shows and does, from the journal, as it happens.
+    let watcher = {
+        let client = possim_conformance::admin::AdminClient::new(&args.admin);
+        tokio::spawn(async move {
+            let mut seen = client
+                .journal(0)
+                .await
+                .ok()
+                .and_then(|e| e.last().map(|e| e.id))
+                .unwrap_or(0);
+            loop {
+                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+                let Ok(entries) = client.journal(seen).await else {
+                    continue;
+                };
+                for entry in entries {
+                    seen = seen.max(entry.id);
+                    if let possim_engine::journal::Exchange::Zvt { direction, text, .. } = &entry.exchange {
+                        let first = text.lines().next().unwrap_or("");
+                        match direction.as_str() {
+                            "note" => println!("  terminal: {first}"),
+                            "pt-to-ecr" if !first.starts_with("80 00") => {
+                                let detail = text.lines().nth(1).map(str::trim).unwrap_or("");
+                                println!("  terminal -> till: {first} {detail}");
+                            }
+                            _ => {}
+                        }
+                    }
+                }
+            }
+        })
+    };
+    let mut lines = tokio::io::BufReader::new(tokio::io::stdin()).lines();
+    while let Some(line) = lines.next_line().await? {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        let action = match words.as_slice() {
+            [] => continue,
+            ["quit" | "exit"] => break,
+            ["help"] => {
+                println!("{CONSOLE_HELP}");
+                continue;
+            }
+            ["insert", card] => serde_json::json!({"insert": card}),
+            ["pin", pin] => serde_json::json!({"pin": pin}),
+            ["abort"] => serde_json::json!("abort"),
+            _ => {
+                println!("  ? {line:?} — type help");
+                continue;
+            }
+        };
+        if let Err(e) = client.zvt_operator(action).await {
+            println!("  ! {e}");
+        }
+    }
+    watcher.abort();
+    client.zvt_operator_mode(false).await?;
+    println!("possim zvt console: the data set's customers are back.");
+    Ok(true)
+}
+
 fn cents(text: &str) -> anyhow::Result<u64> {
     let (whole, frac) = text.split_once('.').unwrap_or((text, ""));
     if whole.is_empty() || frac.len() > 2 || !whole.bytes().chain(frac.bytes()).all(|b| b.is_ascii_digit()) {

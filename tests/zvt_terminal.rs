@@ -394,3 +394,65 @@ async fn tlv_1f1f_resynchronises_an_ecr_that_lost_a_result() {
         "{notes:?}"
     );
 }
+
+/// Sends an operator action, retrying while the terminal is not yet waiting for the customer
+/// (409) — bounded, so a terminal that never waits fails the test instead of hanging it.
+async fn operator(p: &Possim, action: Value) {
+    for _ in 0..500 {
+        let (status, body) = p.admin("POST", "/__admin/zvt/operator", Some(action.clone())).await;
+        match status {
+            204 => return,
+            409 => tokio::time::sleep(Duration::from_millis(10)).await,
+            other => panic!("{other}: {body}"),
+        }
+    }
+    panic!("the terminal never waited for the customer ({action})");
+}
+
+#[tokio::test]
+async fn an_operator_inserts_the_card_and_types_the_pin() {
+    let p = Possim::start("", &[]).await;
+    let (status, _) = p.admin("PUT", "/__admin/zvt/operator", Some(json!({"on": true}))).await;
+    assert_eq!(status, 200);
+    let mut ecr = ecr(&p).await;
+    let paying = tokio::spawn(async move {
+        let t = ecr.pay(3300).await;
+        (ecr, t)
+    });
+    operator(&p, json!({"insert": "visa"})).await;
+    operator(&p, json!({"pin": "9999"})).await;
+    operator(&p, json!({"pin": "0000"})).await;
+    let (mut ecr, t) = paying.await.unwrap();
+    let t = t.unwrap();
+    assert_eq!(t.outcome, Outcome::Completed);
+    assert_eq!(
+        t.messages.iter().filter(|m| m.contains("status: 15")).count(),
+        1,
+        "{:?}",
+        t.messages
+    );
+    let s = state(&p).await;
+    assert_eq!(
+        (
+            s["transactions"][0]["amount"].clone(),
+            s["transactions"][0]["card"].clone()
+        ),
+        (json!(3300), json!("visa"))
+    );
+
+    // The next customer inserts a card and presses abort: 06 1E 6C, nothing stored.
+    let paying = tokio::spawn(async move { ecr.pay(1200).await });
+    operator(&p, json!({"insert": "girocard"})).await;
+    operator(&p, json!("abort")).await;
+    assert_eq!(
+        paying.await.unwrap().unwrap().outcome,
+        Outcome::Aborted { result_code: 0x6C }
+    );
+    assert_eq!(state(&p).await["transactions"].as_array().unwrap().len(), 1);
+    // Nothing waits now: an action is refused with the reason.
+    let (status, body) = p
+        .admin("POST", "/__admin/zvt/operator", Some(json!({"pin": "1234"})))
+        .await;
+    assert_eq!(status, 409);
+    assert!(body["error"].as_str().unwrap().contains("no transaction"), "{body}");
+}

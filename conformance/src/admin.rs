@@ -87,6 +87,21 @@ impl AdminClient {
         Ok(value)
     }
 
+    /// An action of the person playing the customer at the virtual terminal
+    /// (`{"insert": "<card>"}`, `{"pin": "1234"}`, `"abort"`).
+    pub async fn zvt_operator(&self, action: Value) -> Result<(), AdminError> {
+        self.call(reqwest::Method::POST, "/__admin/zvt/operator", Some(action))
+            .await
+            .map(drop)
+    }
+
+    /// Lets the operator play every unscripted customer of the virtual terminal (or stops it).
+    pub async fn zvt_operator_mode(&self, on: bool) -> Result<(), AdminError> {
+        self.call(reqwest::Method::PUT, "/__admin/zvt/operator", Some(json!({"on": on})))
+            .await
+            .map(drop)
+    }
+
     /// Health, version, providers and their endpoints.
     pub async fn health(&self) -> Result<Value, AdminError> {
         self.call(reqwest::Method::GET, "/__admin/health", None).await

@@ -47,4 +47,19 @@ pub enum Outcome {
     PinTimeout,
     /// The host cannot be reached.
     HostUnreachable,
+    /// A person plays the customer (`possim zvt console`, `POST /__admin/zvt/operator`): the
+    /// terminal waits for them to insert a card and type the PIN.
+    Operator,
+}
+
+/// What the operator at the console does.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub enum OperatorEvent {
+    /// Inserts the card with this name.
+    Insert(String),
+    /// Types a PIN.
+    Pin(String),
+    /// Presses the abort key.
+    Abort,
 }

@@ -30,7 +30,7 @@ use possim_engine::provider::Provider;
 use serde_json::{Value, json};
 
 use crate::config::TerminalConfig;
-use crate::customer::CustomerScript;
+use crate::customer::{CustomerScript, OperatorEvent};
 use crate::machine::Terminal;
 
 /// The terminal and which connection owns its running transaction.
@@ -40,6 +40,9 @@ pub struct Shared {
     pub terminal: Terminal,
     /// Connection id that started the running transaction.
     pub owner: Option<u64>,
+    /// Outputs produced outside a link (the operator at the console), for the owner's link to
+    /// carry out; `wake` tells it they are there.
+    pub pending: Vec<machine::Output>,
 }
 
 /// The terminal as an engine provider: reset and data sets reach it like every mock, its state
@@ -47,6 +50,9 @@ pub struct Shared {
 #[derive(Debug, Clone)]
 pub struct ZvtTerminal {
     inner: Arc<Mutex<Shared>>,
+    wake: Arc<tokio::sync::Notify>,
+    /// Engine time for actions that come through the admin API (the operator).
+    clock: Option<Arc<possim_engine::clock::Clock>>,
 }
 
 impl Default for ZvtTerminal {
@@ -62,8 +68,35 @@ impl ZvtTerminal {
             inner: Arc::new(Mutex::new(Shared {
                 terminal: Terminal::new(TerminalConfig::default()),
                 owner: None,
+                pending: Vec::new(),
             })),
+            wake: Arc::new(tokio::sync::Notify::new()),
+            clock: None,
         }
+    }
+
+    /// A terminal that reads engine time for admin-API actions.
+    pub fn with_clock(clock: Arc<possim_engine::clock::Clock>) -> Self {
+        Self {
+            clock: Some(clock),
+            ..Self::new()
+        }
+    }
+
+    /// Woken when outputs wait in [`Shared::pending`].
+    pub fn wake(&self) -> &tokio::sync::Notify {
+        &self.wake
+    }
+
+    /// The operator's action at the PIN pad; its outputs go to the link that runs the
+    /// transaction.
+    pub fn operator_event(&self, event: OperatorEvent, now: i64) -> Result<(), String> {
+        let mut shared = self.lock();
+        let outputs = shared.terminal.operator_event(event, now)?;
+        shared.pending.extend(outputs);
+        drop(shared);
+        self.wake.notify_waiters();
+        Ok(())
     }
 
     /// Locks the terminal; never held across an `.await`.
@@ -89,8 +122,12 @@ impl Provider for ZvtTerminal {
     fn load(&self, data: &DataSet) -> Result<(), EngineError> {
         let config = TerminalConfig::from_data_set(data)?;
         let mut shared = self.lock();
+        let operator_mode = shared.terminal.operator_mode();
         shared.terminal = Terminal::new(config);
+        // The console stays attached across resets.
+        shared.terminal.set_operator_mode(operator_mode);
         shared.owner = None;
+        shared.pending.clear();
         Ok(())
     }
 
@@ -102,6 +139,7 @@ impl Provider for ZvtTerminal {
             "terminalId": t.config().terminal_id,
             "registered": t.registration().map(|c| format!("{c:02X}")),
             "busy": t.busy(),
+            "operatorMode": t.operator_mode(),
             "transactions": t.batch(),
             "preAuthorisations": t.pre_auths(),
             "total": total,
@@ -115,7 +153,49 @@ impl Provider for ZvtTerminal {
 
     fn admin_router(&self) -> Option<axum::Router> {
         let me = self.clone();
-        Some(axum::Router::new().route(
+        let operator = self.clone();
+        let mode = self.clone();
+        let clock = self.clock.clone();
+        Some(
+            axum::Router::new()
+                .route(
+                    "/operator",
+                    axum::routing::post(move |body: axum::body::Bytes| {
+                        let operator = operator.clone();
+                        let clock = clock.clone();
+                        async move {
+                            let event: Result<OperatorEvent, String> = serde_json::from_slice(&body).map_err(|e| {
+                                format!("invalid operator action: {e} (give {{\"insert\": \"<card>\"}}, {{\"pin\": \"1234\"}} or \"abort\")")
+                            });
+                            let now = clock.as_ref().map_or(0, |c| c.now_ms());
+                            match event.and_then(|e| operator.operator_event(e, now)) {
+                                Ok(()) => (axum::http::StatusCode::NO_CONTENT, axum::Json(Value::Null)),
+                                Err(e) => (axum::http::StatusCode::CONFLICT, axum::Json(json!({"error": e}))),
+                            }
+                        }
+                    })
+                    .put(move |body: axum::body::Bytes| {
+                        let mode = mode.clone();
+                        async move {
+                            #[derive(serde::Deserialize)]
+                            #[serde(deny_unknown_fields)]
+                            struct Mode {
+                                on: bool,
+                            }
+                            match serde_json::from_slice::<Mode>(&body) {
+                                Ok(m) => {
+                                    mode.lock().terminal.set_operator_mode(m.on);
+                                    (axum::http::StatusCode::OK, axum::Json(json!({"on": m.on})))
+                                }
+                                Err(e) => (
+                                    axum::http::StatusCode::BAD_REQUEST,
+                                    axum::Json(json!({"error": format!("give {{\"on\": true|false}}: {e}")})),
+                                ),
+                            }
+                        }
+                    }),
+                )
+                .route(
             "/customer",
             axum::routing::post(move |body: axum::body::Bytes| {
                 let me = me.clone();
@@ -128,6 +208,7 @@ impl Provider for ZvtTerminal {
                     }
                 }
             }),
-        ))
+        ),
+        )
     }
 }

@@ -19,7 +19,7 @@ use possim_zvt::{Amount, Apdu, Digits, Message, MessageError, Tlv, TlvContainer}
 use serde::Serialize;
 
 use crate::config::{Card, CardKind, TerminalConfig};
-use crate::customer::{CustomerScript, Outcome};
+use crate::customer::{CustomerScript, OperatorEvent, Outcome};
 
 /// What the transport must do.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -145,6 +145,15 @@ enum Waiting {
     Customer,
 }
 
+/// A transaction the operator is playing the customer in.
+#[derive(Debug, Clone)]
+struct OperatorTurn {
+    kind: BookingKind,
+    amount: u64,
+    card: Option<Card>,
+    wrong: u8,
+}
+
 #[derive(Debug)]
 struct Session {
     steps: VecDeque<Step>,
@@ -163,6 +172,10 @@ pub struct Terminal {
     /// The running command carried TLV 1F1F: the Status-Information mirrors the receipt number
     /// back in 1F1F (PA00P015 §4.2).
     mirror_receipt: bool,
+    /// Every unscripted customer is played by the operator at the console.
+    operator_mode: bool,
+    /// The operator's transaction in progress.
+    operator: Option<OperatorTurn>,
     echo_currency: bool,
     next_receipt: u16,
     next_trace: u32,
@@ -263,6 +276,8 @@ impl Terminal {
             registered: None,
             text_blocks: false,
             mirror_receipt: false,
+            operator_mode: false,
+            operator: None,
             echo_currency: false,
             next_receipt: 1,
             next_trace: 1,
@@ -277,6 +292,89 @@ impl Terminal {
     /// The configuration.
     pub fn config(&self) -> &TerminalConfig {
         &self.config
+    }
+
+    /// Switches the operator mode: every unscripted customer waits for the console.
+    pub fn set_operator_mode(&mut self, on: bool) {
+        self.operator_mode = on;
+    }
+
+    /// Whether the operator plays the unscripted customers.
+    pub fn operator_mode(&self) -> bool {
+        self.operator_mode
+    }
+
+    /// What the operator did at the PIN pad, while a transaction waits for them.
+    pub fn operator_event(&mut self, event: OperatorEvent, now: Millis) -> Result<Vec<Output>, String> {
+        let waiting = self
+            .session
+            .as_ref()
+            .is_some_and(|s| matches!(s.waiting, Waiting::Customer));
+        let Some(mut turn) = self.operator.take_if(|_| waiting) else {
+            return Err("no transaction is waiting for the customer".into());
+        };
+        let show = self.intermediate_wanted();
+        let status = |steps: &mut Vec<Step>, code: u8| {
+            if show {
+                steps.push(Step::Send {
+                    apdu: intermediate(code),
+                    commit: None,
+                });
+            }
+        };
+        let mut steps = Vec::new();
+        let mut out = vec![Output::Disarm];
+        match (event, turn.card.clone()) {
+            (OperatorEvent::Abort, _) => {
+                out.push(Output::Note("the customer pressed abort".into()));
+                steps.push(Step::Send {
+                    apdu: abort_message(rc::ABORTED),
+                    commit: None,
+                });
+            }
+            (OperatorEvent::Insert(name), None) => {
+                let Some(card) = self.config.card(&name).cloned() else {
+                    let names: Vec<&str> = self.config.cards.iter().map(|c| c.name.as_str()).collect();
+                    self.operator = Some(turn);
+                    return Err(format!("no card {name:?} (cards: {})", names.join(", ")));
+                };
+                out.push(Output::Note(format!("the customer inserted {name}")));
+                turn.card = Some(card);
+                status(&mut steps, status::PIN_ENTRY);
+                steps.push(Step::WaitForCard);
+                self.operator = Some(turn);
+            }
+            (OperatorEvent::Insert(_), Some(_)) => {
+                self.operator = Some(turn);
+                return Err("a card is already in the terminal".into());
+            }
+            (OperatorEvent::Pin(_), None) => {
+                self.operator = Some(turn);
+                return Err("insert a card first".into());
+            }
+            (OperatorEvent::Pin(pin), Some(card)) if pin == card.pin => {
+                out.push(Output::Note("the customer typed the right PIN".into()));
+                steps.extend(self.after_pin(turn.kind, turn.amount, &card, false, Outcome::Approve, now));
+            }
+            (OperatorEvent::Pin(_), Some(card)) => {
+                turn.wrong += 1;
+                out.push(Output::Note(format!("the customer typed a wrong PIN ({})", turn.wrong)));
+                status(&mut steps, status::INCORRECT_PIN);
+                if turn.wrong >= self.config.pin_tries.max(1) {
+                    steps.extend(self.after_pin(turn.kind, turn.amount, &card, true, Outcome::Approve, now));
+                } else {
+                    status(&mut steps, status::PIN_ENTRY);
+                    steps.push(Step::WaitForCard);
+                    self.operator = Some(turn);
+                }
+            }
+        }
+        if let Some(session) = self.session.as_mut() {
+            session.steps = steps.into();
+            session.waiting = Waiting::Nothing;
+        }
+        out.extend(self.advance(now));
+        Ok(out)
     }
 
     /// Scripts the customer of the next transaction.
@@ -581,6 +679,7 @@ impl Terminal {
     fn on_command(&mut self, message: Message, now: Millis) -> Vec<Output> {
         let refused = |why: &str| vec![Output::Note(why.to_owned()), Output::Send(nack(rc::NOT_POSSIBLE))];
         self.mirror_receipt = false;
+        self.operator = None;
         match message {
             Message::Registration(r) => self.registration_cmd(r, now),
             Message::LogOff => {
@@ -808,10 +907,17 @@ impl Terminal {
     }
 
     fn customer(&mut self) -> (CustomerScript, Card) {
-        let script = self
-            .next_customer
-            .take()
-            .unwrap_or_else(|| self.config.default_customer.clone());
+        let operator_mode = self.operator_mode;
+        let script = self.next_customer.take().unwrap_or_else(|| {
+            if operator_mode {
+                CustomerScript {
+                    outcome: Outcome::Operator,
+                    ..CustomerScript::default()
+                }
+            } else {
+                self.config.default_customer.clone()
+            }
+        });
         let card = script
             .card
             .as_deref()
@@ -940,6 +1046,18 @@ impl Terminal {
         if script.outcome == Outcome::NoCard {
             steps.push(Step::WaitForCard);
             return self.start(steps, true, now);
+        }
+        if script.outcome == Outcome::Operator {
+            self.operator = Some(OperatorTurn {
+                kind,
+                amount,
+                card: None,
+                wrong: 0,
+            });
+            steps.push(Step::WaitForCard);
+            let mut out = vec![Output::Note("waiting for the operator to insert a card".into())];
+            out.extend(self.start(steps, true, now));
+            return out;
         }
         steps.push(Step::Pause(delays.card_ms));
         if script.outcome == Outcome::CardUnreadable {

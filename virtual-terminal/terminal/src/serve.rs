@@ -273,7 +273,31 @@ pub async fn run_link<L: ApduLink>(
     faults: FaultFeed,
 ) {
     let mut deadline: Option<Instant> = None;
+    let wake = terminal.clone();
     loop {
+        // Registered before the pending check, so an operator action between the two still
+        // wakes this loop.
+        let woken = wake.wake().notified();
+        tokio::pin!(woken);
+        woken.as_mut().enable();
+        let pending = {
+            let mut shared = terminal.lock();
+            if shared.owner == Some(id) {
+                let outputs = std::mem::take(&mut shared.pending);
+                if !shared.terminal.busy() {
+                    shared.owner = None;
+                }
+                outputs
+            } else {
+                Vec::new()
+            }
+        };
+        if !pending.is_empty() {
+            if perform(pending, &mut link, &engine, id, &mut deadline).await.is_err() {
+                break;
+            }
+            continue;
+        }
         let timer = async {
             match deadline {
                 Some(at) => tokio::time::sleep_until(at).await,
@@ -281,6 +305,7 @@ pub async fn run_link<L: ApduLink>(
             }
         };
         let outputs = tokio::select! {
+            () = &mut woken => Vec::new(),
             received = link.recv() => {
                 record_notes(&engine, id, &mut link);
                 let bytes = match received {
