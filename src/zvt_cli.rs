@@ -1,4 +1,4 @@
-//! `possim zvt register|pay|reverse|refund|end-of-day|status`: a correct ECR at the command line,
+//! `possim zvt register|pay|reverse|refund|end-of-day|status|abort`: a correct ECR at the command line,
 //! to poke the virtual terminal (or a real one on the LAN or a COM port). Prints every terminal message decoded,
 //! then one JSON line with the outcome; exits 1 when the terminal aborted or refused.
 
@@ -52,6 +52,9 @@ pub enum EcrCommand {
     EndOfDay,
     /// Status Enquiry (05 01).
     Status,
+    /// Abort (06 B0) of the payment that waits for the customer, e.g. one `possim zvt pay`
+    /// started in another shell.
+    Abort,
 }
 
 /// `possim zvt console`: play the customer at the virtual terminal by hand.
@@ -178,6 +181,7 @@ pub async fn run(link: Link, command: EcrCommand) -> anyhow::Result<bool> {
         EcrCommand::Refund { amount } => ecr.refund(cents(&amount)?).await,
         EcrCommand::EndOfDay => ecr.end_of_day().await,
         EcrCommand::Status => ecr.status().await,
+        EcrCommand::Abort => ecr.abort().await,
     }
     .context("the transaction did not complete")?;
     for message in &transcript.messages {

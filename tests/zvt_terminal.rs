@@ -456,3 +456,30 @@ async fn an_operator_inserts_the_card_and_types_the_pin() {
     assert_eq!(status, 409);
     assert!(body["error"].as_str().unwrap().contains("no transaction"), "{body}");
 }
+
+#[tokio::test]
+async fn an_abort_from_a_second_connection_ends_the_waiting_payment() {
+    let p = Possim::start("", &[]).await;
+    script(&p, json!({"outcome": {"type": "no-card"}})).await;
+    let mut till = ecr(&p).await;
+    let paying = tokio::spawn(async move { till.pay(5000).await });
+    // The second ECR (say `possim zvt abort` in another shell) may come before the payment
+    // waits: an idle terminal acknowledges an abort with nothing to end, and one still finishing
+    // the registration refuses it (84 83). Retry until the payment is the one that ended
+    // (bounded).
+    let mut other = Ecr::connect(&p.zvt, 0).await.unwrap();
+    for _ in 0..500 {
+        let outcome = other.abort().await.unwrap().outcome;
+        assert!(
+            matches!(outcome, Outcome::Completed | Outcome::Refused { code: 0x83 }),
+            "{outcome:?}"
+        );
+        if paying.is_finished() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let t = paying.await.unwrap().unwrap();
+    assert_eq!(t.outcome, Outcome::Aborted { result_code: 0x6C });
+    assert_eq!(state(&p).await["transactions"], json!([]));
+}

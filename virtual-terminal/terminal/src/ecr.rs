@@ -206,8 +206,8 @@ impl Ecr {
                 )));
             }
         }
-        // Log-Off ends with the acknowledgement.
-        if matches!(command, Message::LogOff) {
+        // Log-Off and Abort end with the acknowledgement.
+        if matches!(command, Message::LogOff | Message::AbortRequest(_)) {
             return Ok(transcript);
         }
         let t4 = if self.defects.early_give_up {
@@ -353,6 +353,12 @@ impl Ecr {
             ..EndOfDay::default()
         }))
         .await
+    }
+
+    /// Abort (06 B0) of the transaction that is waiting for the customer — also one another
+    /// ECR connection started (the terminal answers 80 00 00 here, 06 1E 6C there).
+    pub async fn abort(&mut self) -> Result<Transcript, EcrError> {
+        self.run(&Message::AbortRequest(AbortRequest::default())).await
     }
 
     /// Status Enquiry.

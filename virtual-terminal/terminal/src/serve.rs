@@ -334,6 +334,32 @@ pub async fn run_link<L: ApduLink>(
                 let now = engine.clock().now_ms();
                 let mut shared = terminal.lock();
                 match shared.owner {
+                    Some(owner) if owner != id && shared.terminal.busy() && bytes.starts_with(&[0x06, 0xB0]) => {
+                        // An abort from a second connection (`possim zvt abort` in another
+                        // shell): its 80 00 00 goes back here, the 06 1E to the ECR whose
+                        // transaction it ends.
+                        let produced = shared.terminal.on_apdu(&bytes, now);
+                        if produced.iter().any(|o| matches!(o, Output::Disarm)) {
+                            // The first message is the acknowledgement of the 06 B0 itself.
+                            let mut here = Vec::new();
+                            let mut acknowledged = false;
+                            for output in produced {
+                                match output {
+                                    Output::Send(bytes) if !acknowledged => {
+                                        acknowledged = true;
+                                        here.push(Output::Send(bytes));
+                                    }
+                                    Output::Note(text) => here.push(Output::Note(text)),
+                                    other => shared.pending.push(other),
+                                }
+                            }
+                            drop(shared);
+                            terminal.wake().notify_waiters();
+                            here
+                        } else {
+                            produced
+                        }
+                    }
                     Some(owner) if owner != id && shared.terminal.busy() => {
                         // Another ECR's transaction is running: one at a time.
                         vec![
