@@ -483,3 +483,24 @@ async fn an_abort_from_a_second_connection_ends_the_waiting_payment() {
     assert_eq!(t.outcome, Outcome::Aborted { result_code: 0x6C });
     assert_eq!(state(&p).await["transactions"], json!([]));
 }
+
+#[tokio::test]
+async fn reprint_receipts_sends_the_copies_of_a_receipt_range() {
+    let p = Possim::start("", &[]).await;
+    let mut ecr = ecr(&p).await;
+    for cents in [1000, 2000, 3000] {
+        assert_eq!(ecr.pay(cents).await.unwrap().outcome, Outcome::Completed);
+    }
+    // 06 12 <000000> <0001> <0002> (PA00P015 §2.19): receipts 1 and 2, merchant and customer
+    // copy each, as print lines (config BE), then 06 0F.
+    let t = ecr.reprint(1, 2).await.unwrap();
+    assert_eq!(t.outcome, Outcome::Completed);
+    let titles: Vec<&String> = t
+        .messages
+        .iter()
+        .filter(|m| m.contains("Kartenzahlung (Kopie)"))
+        .collect();
+    assert_eq!(titles.len(), 4, "{:?}", t.messages);
+    assert!(t.messages.iter().any(|m| m.contains("Betrag EUR 20.00")));
+    assert!(!t.messages.iter().any(|m| m.contains("Betrag EUR 30.00")));
+}

@@ -361,6 +361,19 @@ impl Ecr {
         self.run(&Message::AbortRequest(AbortRequest::default())).await
     }
 
+    /// Reprint Receipts (06 12) from `from` to `to`, receipt numbers.
+    pub async fn reprint(&mut self, from: u16, to: u16) -> Result<Transcript, EcrError> {
+        let bcd = |value: u64, bytes: usize| {
+            possim_zvt::encoding::bcd_encode(value, bytes).map_err(|e| EcrError::Protocol(e.to_string()))
+        };
+        let mut data = bcd(u64::from(self.password), 3)?;
+        data.extend(bcd(u64::from(from), 2)?);
+        data.extend(bcd(u64::from(to), 2)?);
+        let apdu = possim_zvt::Apdu::new(0x06, 0x12, data).map_err(|e| EcrError::Protocol(e.to_string()))?;
+        let bytes = apdu.encode();
+        self.run_bytes(&Message::Other(apdu), bytes).await
+    }
+
     /// Status Enquiry.
     pub async fn status(&mut self) -> Result<Transcript, EcrError> {
         self.run(&Message::StatusEnquiry(StatusEnquiry {

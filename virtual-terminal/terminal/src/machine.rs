@@ -813,6 +813,7 @@ impl Terminal {
                     ),
                 }
             }
+            Message::Other(apdu) if (apdu.class(), apdu.instr()) == (0x06, 0x12) => self.reprint(apdu.data(), now),
             Message::SetTerminalId(s) => {
                 if !self.password_ok(s.password.0) {
                     return refused("wrong password");
@@ -838,6 +839,70 @@ impl Terminal {
                 Output::Send(nack(rc::NOT_POSSIBLE)),
             ],
         }
+    }
+
+    /// Reprint Receipts 06 12 (PA00P015 §2.19): `<password> <from> [<to>]`, receipt numbers as
+    /// 2-byte BCD. The receipts of the batch in that range, as the ECR asked to get them at
+    /// registration (print lines or text blocks; none when the PT prints itself), then 06 0F.
+    fn reprint(&mut self, data: &[u8], now: Millis) -> Vec<Output> {
+        let refused = |why: String| vec![Output::Note(why), Output::Send(nack(rc::NOT_POSSIBLE))];
+        let bcd = |bytes: &[u8]| possim_zvt::encoding::bcd_decode(bytes).ok();
+        let (password, from, to) = match data.len() {
+            5 => (bcd(&data[..3]), bcd(&data[3..5]), bcd(&data[3..5])),
+            7 => (bcd(&data[..3]), bcd(&data[3..5]), bcd(&data[5..7])),
+            n => return refused(format!("reprint: {n} data bytes, expected 5 or 7")),
+        };
+        let (Some(password), Some(from), Some(to)) = (password, from, to) else {
+            return refused("reprint: password and receipt numbers must be BCD".into());
+        };
+        if password != u64::from(self.config.password) {
+            return refused("reprint: wrong password".into());
+        }
+        let wanted: Vec<Booking> = self
+            .batch
+            .iter()
+            .filter(|b| (from..=to).contains(&u64::from(b.receipt)))
+            .cloned()
+            .collect();
+        let mut steps = Vec::new();
+        for b in &wanted {
+            let card = Card {
+                name: String::new(),
+                kind: b.card,
+                pan: b.pan.clone(),
+                expiry: "0000".into(),
+                pin: String::new(),
+                limit_cents: 0,
+            };
+            let title = match b.kind {
+                BookingKind::Payment => "Kartenzahlung (Kopie)",
+                BookingKind::Refund => "Gutschrift (Kopie)",
+                BookingKind::PreAuthorisation => "Reservierung (Kopie)",
+                BookingKind::PreAuthBooking => "Buchung (Kopie)",
+            };
+            steps.extend(self.receipt_lines(
+                Slip {
+                    title,
+                    amount: b.amount,
+                    receipt: b.receipt,
+                    trace: b.trace,
+                    approved: !b.reversed,
+                },
+                &card,
+                // The copy shows when the payment happened, not when it was reprinted.
+                b.at,
+            ));
+        }
+        steps.push(Step::Send {
+            apdu: completion(),
+            commit: None,
+        });
+        let mut out = vec![Output::Note(format!(
+            "reprint of receipts {from}..={to}: {} found",
+            wanted.len()
+        ))];
+        out.extend(self.start(steps, false, now));
+        out
     }
 
     fn simple_completion(&mut self, now: Millis) -> Vec<Output> {
