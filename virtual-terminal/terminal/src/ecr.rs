@@ -46,7 +46,8 @@ pub enum EcrError {
 #[derive(Debug)]
 enum EcrLink {
     Tcp(StreamLink<TcpStream>),
-    Serial(SerialLink<SerialStream>),
+    // Boxed: the serial link carries its decoder and buffers.
+    Serial(Box<SerialLink<SerialStream>>),
 }
 
 impl EcrLink {
@@ -151,7 +152,7 @@ impl Ecr {
             .flow_control(tokio_serial::FlowControl::None);
         let stream = SerialStream::open(&port).map_err(std::io::Error::from)?;
         Ok(Self {
-            link: EcrLink::Serial(SerialLink::with_quirks(stream, timers, quirks)),
+            link: EcrLink::Serial(Box::new(SerialLink::with_quirks(stream, timers, quirks))),
             password,
             defects: EcrDefects::default(),
         })

@@ -131,9 +131,20 @@ pub struct SerialQuirks {
     pub ignore_nak: bool,
 }
 
-/// Decides, for a frame that arrived intact, whether to answer it with NAK anyway (an injected
-/// fault: "the frame was corrupted on the line"). Gets the APDU; `Some(reason)` rejects it.
-pub type FrameFault = Box<dyn FnMut(&[u8]) -> Option<String> + Send>;
+/// What an injected fault does to a frame that arrived intact.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FrameVerdict {
+    /// Acknowledge and deliver it.
+    Accept,
+    /// Answer NAK, as if it had been corrupted on the line; the reason goes into the notes.
+    Nak(String),
+    /// Deliver it, but acknowledge only after this many milliseconds (past T2 the sender
+    /// repeats it; the repeat is acknowledged and dropped).
+    DelayAck(u64, String),
+}
+
+/// Decides what happens to a frame that arrived intact (fault injection). Gets the APDU.
+pub type FrameFault = Box<dyn FnMut(&[u8]) -> FrameVerdict + Send>;
 
 /// APDUs in DLE STX … DLE ETX frames with CRC-16/KERMIT, acknowledged byte by byte.
 pub struct SerialLink<S> {
@@ -148,6 +159,10 @@ pub struct SerialLink<S> {
     owed: Vec<u8>,
     frame_fault: Option<FrameFault>,
     spoil: Option<Spoil>,
+    /// The owed ACK goes out this much later.
+    ack_delay: Option<u64>,
+    /// A frame whose ACK was delayed: a repeat of it is the sender's, not a new message.
+    delayed_frame: Option<Vec<u8>>,
 }
 
 impl<S: std::fmt::Debug> std::fmt::Debug for SerialLink<S> {
@@ -179,6 +194,8 @@ impl<S> SerialLink<S> {
             owed: Vec::new(),
             frame_fault: None,
             spoil: None,
+            ack_delay: None,
+            delayed_frame: None,
         }
     }
 
@@ -217,11 +234,32 @@ impl<S> SerialLink<S> {
             match event {
                 FrameEvent::Frame(apdu) => {
                     let bytes = apdu.encode();
-                    if let Some(reason) = self.frame_fault.as_mut().and_then(|fault| fault(&bytes)) {
-                        self.owed.push(NAK);
-                        self.notes
-                            .push(format!("serial: fault {reason}: intact frame answered with NAK"));
+                    // A repeat the sender made while our ACK was held back (see `pay_debts`).
+                    if self.delayed_frame.as_ref() == Some(&bytes) {
+                        self.owed.push(ACK);
+                        self.notes.push(
+                            "serial: the sender repeated a frame already received; acknowledged and dropped".into(),
+                        );
                         continue;
+                    }
+                    let verdict = self
+                        .frame_fault
+                        .as_mut()
+                        .map_or(FrameVerdict::Accept, |fault| fault(&bytes));
+                    match verdict {
+                        FrameVerdict::Accept => {}
+                        FrameVerdict::Nak(reason) => {
+                            self.owed.push(NAK);
+                            self.notes
+                                .push(format!("serial: fault {reason}: intact frame answered with NAK"));
+                            continue;
+                        }
+                        FrameVerdict::DelayAck(ms, reason) => {
+                            self.ack_delay = Some(ms);
+                            self.delayed_frame = Some(bytes.clone());
+                            self.notes
+                                .push(format!("serial: fault {reason}: ACK held back {ms} ms"));
+                        }
                     }
                     self.owed.push(ACK);
                     self.inbox.push_back(bytes);
@@ -244,6 +282,24 @@ impl<S> SerialLink<S> {
 
 impl<S: AsyncRead + AsyncWrite + Unpin + Send> SerialLink<S> {
     async fn pay_debts(&mut self) -> Result<(), LinkError> {
+        if let Some(ms) = self.ack_delay.take() {
+            tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+            // What the sender repeated meanwhile is already here: take it in now, so its
+            // repeats are told from the messages that follow our ACK (which may be the same
+            // bytes, e.g. the next 80 00 00).
+            let mut buf = [0u8; 1024];
+            while let Ok(Ok(n)) = tokio::time::timeout(std::time::Duration::ZERO, self.io.read(&mut buf)).await {
+                if n == 0 {
+                    break;
+                }
+                let events = self.decoder.feed(&buf[..n]);
+                for stray in self.absorb(events) {
+                    self.notes
+                        .push(format!("serial: unexpected {stray:02X} while holding an ACK back"));
+                }
+            }
+            self.delayed_frame = None;
+        }
         if !self.owed.is_empty() {
             let owed = std::mem::take(&mut self.owed);
             self.io.write_all(&owed).await?;
@@ -398,7 +454,40 @@ mod tests {
         assert_eq!(got.unwrap().unwrap(), apdu);
     }
 
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
+    async fn an_ack_held_back_past_t2_makes_the_sender_repeat_and_the_repeat_is_dropped() {
+        let short = LinkTimers {
+            t1: T1,
+            t2: std::time::Duration::from_millis(40),
+        };
+        let (a, b) = tokio::io::duplex(4096);
+        let mut ecr = SerialLink::new(a, short);
+        let mut first = true;
+        let mut pt = SerialLink::new(b, LinkTimers::default()).with_frame_fault(Box::new(move |_: &[u8]| {
+            if std::mem::take(&mut first) {
+                // Past the first T2 (40 ms), well before the last attempt's ends (120 ms).
+                FrameVerdict::DelayAck(60, "slow".into())
+            } else {
+                FrameVerdict::Accept
+            }
+        }));
+        let payment = [0x06, 0x01, 0x07, 0x04, 0x00, 0x00, 0x00, 0x00, 0x12, 0x50];
+        let (sent, got) = tokio::join!(ecr.send(&payment), pt.recv());
+        sent.unwrap();
+        assert_eq!(got.unwrap().unwrap(), payment);
+        assert!(
+            ecr.take_notes().iter().any(|n| n.contains("attempt 2")),
+            "the ECR repeated"
+        );
+        // The repeat is acknowledged and dropped: the next APDU the terminal sees is the next one.
+        let enquiry = [0x05, 0x01, 0x00];
+        let (sent, got) = tokio::join!(ecr.send(&enquiry), pt.recv());
+        sent.unwrap();
+        assert_eq!(got.unwrap().unwrap(), enquiry);
+        assert!(pt.take_notes().iter().any(|n| n.contains("acknowledged and dropped")));
+    }
+
+    #[tokio::test(start_paused = true)]
     async fn a_frame_lost_on_the_line_is_repeated_after_t2() {
         let timers = LinkTimers {
             t1: T1,

@@ -15,7 +15,7 @@ use tokio::net::TcpListener;
 use tokio::time::Instant;
 
 use crate::ZvtTerminal;
-use crate::link::{ApduLink, LinkError, LinkTimers, SerialLink, Spoil, StreamLink};
+use crate::link::{ApduLink, FrameVerdict, LinkError, LinkTimers, SerialLink, Spoil, StreamLink};
 use crate::machine::Output;
 
 fn record(engine: &Engine, connection: u64, link: &str, direction: &str, bytes: &[u8], text: String) {
@@ -445,13 +445,21 @@ pub async fn serve_serial<S>(
     let (faults_engine, frames) = (Arc::clone(&engine), Arc::clone(&queue));
     let link = SerialLink::new(io, timers).with_frame_fault(Box::new(move |apdu: &[u8]| {
         let fired = zvt_fault(&faults_engine, apdu);
-        if let Some(f) = &fired
-            && f.action == FaultAction::Malform
-        {
-            return Some(fault_name(f));
-        }
-        frames.lock().unwrap_or_else(|p| p.into_inner()).push_back(fired);
-        None
+        let verdict = match &fired {
+            Some(f) if f.action == FaultAction::Malform => return FrameVerdict::Nak(fault_name(f)),
+            // On the serial line a delay holds the ACK back (past T2 the ECR repeats the frame).
+            Some(f) if f.action == FaultAction::Delay && f.delay_ms.is_some() => {
+                FrameVerdict::DelayAck(f.delay_ms.unwrap_or(0), fault_name(f))
+            }
+            _ => FrameVerdict::Accept,
+        };
+        let forwarded = if matches!(verdict, FrameVerdict::DelayAck(..)) {
+            None
+        } else {
+            fired
+        };
+        frames.lock().unwrap_or_else(|p| p.into_inner()).push_back(forwarded);
+        verdict
     }));
     tokio::select! {
         () = run_link(link, engine, terminal, id, FaultFeed::Queue(queue)) => tracing::warn!("zvt: the serial link ended"),
