@@ -94,6 +94,12 @@ pub const ACTIONS: &[ActionDef] = &[
         optional: &["link"],
     },
     ActionDef {
+        name: "zvt-pre-auth",
+        provider: "zvt",
+        required: &["amount", "book"],
+        optional: &["link"],
+    },
+    ActionDef {
         name: "zvt-display-text",
         provider: "zvt",
         required: &["lines"],
@@ -280,6 +286,16 @@ pub fn instructions(action: &Value) -> Vec<String> {
             ));
         }
         "zvt-end-of-day" => steps.push("Run the terminal's end-of-day (Kassenschnitt) from the till".into()),
+        "zvt-pre-auth" => {
+            steps.push(format!(
+                "Reserve {} € on the customer's card (pre-authorisation)",
+                text(action, "amount")
+            ));
+            steps.push(format!(
+                "Book {} € of that reservation (book total)",
+                text(action, "book")
+            ));
+        }
         "zvt-display-text" => {
             let lines: Vec<&str> = action
                 .get("lines")

@@ -154,6 +154,22 @@ impl ZvtPos {
                 ecr.pay(amount).await
             }
             "zvt-end-of-day" => ecr.end_of_day().await,
+            "zvt-pre-auth" => {
+                let money = |key: &str| action.get(key).and_then(Value::as_str).and_then(cents);
+                let (Some(reserve), Some(book)) = (money("amount"), money("book")) else {
+                    return error("the action's amount and book are not like \"12.50\"");
+                };
+                // Reserve, then book the final amount by the reservation's receipt number.
+                let reserved = match ecr.pre_authorise(reserve).await {
+                    Ok(t) if t.outcome == Outcome::Completed => t,
+                    Ok(t) => return report(&t),
+                    Err(e) => return error(e),
+                };
+                let Some(receipt) = reserved.receipt else {
+                    return error("the pre-authorisation has no receipt number");
+                };
+                ecr.book_total(receipt, book).await
+            }
             "zvt-display-text" => {
                 let lines: Vec<String> = action
                     .get("lines")

@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use possim_zvt::bmp::ReceiptNo;
 use possim_zvt::messages::{
-    AbortRequest, Authorisation, DisplayText, EndOfDay, Refund, Registration, Reversal, StatusEnquiry,
+    AbortRequest, Authorisation, BookTotal, DisplayText, EndOfDay, PreAuthorisation, Refund, Registration, Reversal,
+    StatusEnquiry,
 };
 use possim_zvt::{Amount, Message};
 use serde::Serialize;
@@ -323,6 +324,28 @@ impl Ecr {
             line7: next(),
             line8: next(),
             ..DisplayText::default()
+        }))
+        .await
+    }
+
+    /// Pre-Authorisation (06 22) of `cents`: reserves the amount; the Status-Information carries
+    /// the receipt number to book it by.
+    pub async fn pre_authorise(&mut self, cents: u64) -> Result<Transcript, EcrError> {
+        self.run(&Message::PreAuthorisation(PreAuthorisation {
+            amount: Some(Amount(cents)),
+            currency: Some(978),
+            ..PreAuthorisation::default()
+        }))
+        .await
+    }
+
+    /// Book Total (06 24): books `cents` of the pre-authorisation with this receipt number.
+    pub async fn book_total(&mut self, receipt: u16, cents: u64) -> Result<Transcript, EcrError> {
+        self.run(&Message::BookTotal(BookTotal {
+            receipt: Some(ReceiptNo::Number(receipt)),
+            amount: Some(Amount(cents)),
+            currency: Some(978),
+            ..BookTotal::default()
         }))
         .await
     }
