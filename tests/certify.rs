@@ -501,13 +501,7 @@ async fn the_payback_suite_passes_the_reference_till_and_fails_each_defect_where
         let out = scratch(&format!("payback-{defect}"));
         let run = certify(&["conformance/payback"], &out, &["payback", "--defect", defect]).await;
         assert_eq!(run.status.code(), Some(1), "{defect}");
-        let failed: BTreeSet<String> = report(&out)["scenarios"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter(|s| s["verdict"] != "pass")
-            .map(|s| s["id"].as_str().unwrap().to_owned())
-            .collect();
+        let failed = not_passed(&report(&out));
         assert_eq!(failed, set(&[&format!("payback/{scenario}")]), "{defect}");
     }
 }
@@ -558,13 +552,7 @@ async fn the_zvt_ecr_suite_passes_the_reference_ecr_and_fails_each_defect_where_
         let out = scratch(&format!("zvt-{defect}"));
         let run = certify(&["conformance/zvt-ecr"], &out, &["zvt", "--defect", defect]).await;
         assert_eq!(run.status.code(), Some(1), "{defect}");
-        let failed: BTreeSet<String> = report(&out)["scenarios"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter(|s| s["verdict"] != "pass")
-            .map(|s| s["id"].as_str().unwrap().to_owned())
-            .collect();
+        let failed = not_passed(&report(&out));
         let want: Vec<String> = scenarios.iter().map(|s| format!("zvt-ecr/{s}")).collect();
         let want: Vec<&str> = want.iter().map(String::as_str).collect();
         assert_eq!(failed, set(&want), "{defect}");

@@ -54,6 +54,18 @@ async fn payment_decline_abort_and_end_of_day_over_the_serial_line() {
     assert!(entries.iter().all(|e| e["link"] == "serial"), "{entries:?}");
 }
 
+/// The terminal's journal notes (link events, faults, decisions), oldest first.
+async fn terminal_notes(p: &Possim) -> Vec<String> {
+    let (_, j) = p.admin("GET", "/__admin/journal?provider=zvt", None).await;
+    j["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["direction"] == "note")
+        .filter_map(|e| e["text"].as_str().map(str::to_owned))
+        .collect()
+}
+
 /// Reads until `n` bytes arrived (bounded: a hang is a failure, not a wait).
 async fn read_n(port: &mut (impl AsyncReadExt + Unpin), n: usize) -> Vec<u8> {
     let mut got = vec![0u8; n];
@@ -86,14 +98,7 @@ async fn a_frame_with_a_bad_crc_gets_nak_and_its_repeat_gets_ack() {
         [0x10, 0x02, 0x80, 0x00, 0x00, 0x10, 0x03, crc as u8, (crc >> 8) as u8]
     );
     port.write_all(&[0x06]).await.unwrap();
-    let (_, j) = p.admin("GET", "/__admin/journal?provider=zvt", None).await;
-    let notes: Vec<&str> = j["entries"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|e| e["direction"] == "note")
-        .filter_map(|e| e["text"].as_str())
-        .collect();
+    let notes = terminal_notes(&p).await;
     assert!(notes.iter().any(|n| n.contains("bad CRC")), "{notes:?}");
 }
 
@@ -111,14 +116,7 @@ async fn a_status_information_with_a_bad_crc_is_naked_by_the_ecr_and_repeated() 
     let mut ecr = Ecr::open_serial(serial_path(&p), 0, LinkTimers::default(), SerialQuirks::default()).unwrap();
     let t = ecr.pay(4200).await.unwrap();
     assert_eq!((t.outcome, t.amount), (Outcome::Completed, Some(4200)));
-    let (_, j) = p.admin("GET", "/__admin/journal?provider=zvt", None).await;
-    let notes: Vec<&str> = j["entries"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|e| e["direction"] == "note")
-        .filter_map(|e| e["text"].as_str())
-        .collect();
+    let notes = terminal_notes(&p).await;
     // The terminal spoilt the first attempt, the ECR answered NAK, the repeat went through.
     let spoilt = notes
         .iter()

@@ -24,6 +24,16 @@ async fn script(p: &Possim, customer: Value) {
     assert_eq!(status, 204, "{body}");
 }
 
+/// The amounts of the terminal's stored transactions, in order.
+async fn stored_amounts(p: &Possim) -> Vec<Value> {
+    state(p).await["transactions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["amount"].clone())
+        .collect()
+}
+
 async fn state(p: &Possim) -> Value {
     p.admin("GET", "/__admin/state/zvt", None).await.1
 }
@@ -245,12 +255,7 @@ async fn link_faults_close_mid_transaction_and_send_an_extra_status() {
         "{:?}",
         t.messages
     );
-    let amounts: Vec<Value> = state(&p).await["transactions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|t| t["amount"].clone())
-        .collect();
+    let amounts = stored_amounts(&p).await;
     assert_eq!(amounts, [json!(1990)]);
 }
 
@@ -363,22 +368,12 @@ async fn tlv_1f1f_resynchronises_an_ecr_that_lost_a_result() {
     // and reuses its number for the new payment.
     let t = ecr.pay_with(500, sync_tlv(Some(1))).await.unwrap();
     assert_eq!((t.outcome.clone(), t.receipt), (Outcome::Completed, Some(2)));
-    let amounts: Vec<Value> = state(&p).await["transactions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|t| t["amount"].clone())
-        .collect();
+    let amounts = stored_amounts(&p).await;
     assert_eq!(amounts, [json!(1000), json!(500)]);
     // In sync (2 = last): nothing is reversed; an unknown number (77) is ignored.
     assert_eq!(ecr.pay_with(700, sync_tlv(Some(2))).await.unwrap().receipt, Some(3));
     assert_eq!(ecr.pay_with(800, sync_tlv(Some(77))).await.unwrap().receipt, Some(4));
-    let amounts: Vec<Value> = state(&p).await["transactions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|t| t["amount"].clone())
-        .collect();
+    let amounts = stored_amounts(&p).await;
     assert_eq!(amounts, [json!(1000), json!(500), json!(700), json!(800)]);
     let (_, j) = p.admin("GET", "/__admin/journal?provider=zvt", None).await;
     let notes: Vec<&str> = j["entries"]

@@ -162,6 +162,19 @@ fn customer_text(customer: &Value) -> Result<String, String> {
     Err("customer must be {card = …}, {search = …[, eMail = …]} or {new = {preName, name, eMail}}".into())
 }
 
+/// The strings of a list field of an action (`pinEntries`, `lines`); missing or non-string
+/// entries are left out.
+pub fn strings(action: &Value, key: &str) -> Vec<String> {
+    action
+        .get(key)
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .map(str::to_owned)
+        .collect()
+}
+
 fn text(action: &Value, key: &str) -> String {
     match action.get(key) {
         Some(Value::String(s)) => s.clone(),
@@ -257,14 +270,7 @@ pub fn instructions(action: &Value) -> Vec<String> {
                 text(action, "basket"),
                 text(action, "receipt")
             ));
-            let pins: Vec<String> = action
-                .get("pinEntries")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-                .filter_map(Value::as_str)
-                .map(str::to_owned)
-                .collect();
+            let pins: Vec<String> = strings(action, "pinEntries");
             steps.push(format!(
                 "The customer enters the PIN(s) {} in this order",
                 pins.join(", ")
@@ -297,13 +303,7 @@ pub fn instructions(action: &Value) -> Vec<String> {
             ));
         }
         "zvt-display-text" => {
-            let lines: Vec<&str> = action
-                .get("lines")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-                .filter_map(Value::as_str)
-                .collect();
+            let lines = strings(action, "lines");
             steps.push(format!(
                 "Show this text on the terminal's display: {}",
                 lines.join(" / ")

@@ -182,11 +182,7 @@ impl PaybackPos {
             .and_then(Value::as_str)
             .and_then(cents)
             .ok_or_else(|| json!({"status": "error", "message": "basket must be a decimal like 12.50"}))?;
-        let entries: Vec<String> = action
-            .get("pinEntries")
-            .and_then(Value::as_array)
-            .map(|list| list.iter().filter_map(Value::as_str).map(str::to_owned).collect())
-            .unwrap_or_default();
+        let entries = crate::action::strings(action, "pinEntries");
         // Step 1: the PIN, as often as the customer tries — but never past the lock.
         let mut auth = None;
         for pin in &entries {

@@ -171,14 +171,7 @@ impl ZvtPos {
                 ecr.book_total(receipt, book).await
             }
             "zvt-display-text" => {
-                let lines: Vec<String> = action
-                    .get("lines")
-                    .and_then(Value::as_array)
-                    .into_iter()
-                    .flatten()
-                    .filter_map(Value::as_str)
-                    .map(str::to_owned)
-                    .collect();
+                let lines: Vec<String> = crate::action::strings(action, "lines");
                 if lines.is_empty() || lines.len() > 8 {
                     return error("the action needs one to eight `lines`");
                 }

@@ -43,6 +43,9 @@ pub struct Shared {
     /// Outputs produced outside a link (the operator at the console), for the owner's link to
     /// carry out; `wake` tells it they are there.
     pub pending: Vec<machine::Output>,
+    /// The connection `pending` is for: the one whose transaction produced it (it may have
+    /// ended meanwhile, and its last messages must still go out).
+    pub pending_for: Option<u64>,
 }
 
 /// The terminal as an engine provider: reset and data sets reach it like every mock, its state
@@ -69,6 +72,7 @@ impl ZvtTerminal {
                 terminal: Terminal::new(TerminalConfig::default()),
                 owner: None,
                 pending: Vec::new(),
+                pending_for: None,
             })),
             wake: Arc::new(tokio::sync::Notify::new()),
             clock: None,
@@ -93,6 +97,7 @@ impl ZvtTerminal {
     pub fn operator_event(&self, event: OperatorEvent, now: i64) -> Result<(), String> {
         let mut shared = self.lock();
         let outputs = shared.terminal.operator_event(event, now)?;
+        shared.pending_for = shared.owner;
         shared.pending.extend(outputs);
         drop(shared);
         self.wake.notify_waiters();
@@ -128,6 +133,7 @@ impl Provider for ZvtTerminal {
         shared.terminal.set_operator_mode(operator_mode);
         shared.owner = None;
         shared.pending.clear();
+        shared.pending_for = None;
         Ok(())
     }
 

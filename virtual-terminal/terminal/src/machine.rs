@@ -769,40 +769,14 @@ impl Terminal {
                     return refused("wrong password");
                 }
                 let status = self.totals_status(now);
-                self.start(
-                    vec![
-                        Step::Send {
-                            apdu: status,
-                            commit: None,
-                        },
-                        Step::Send {
-                            apdu: completion(),
-                            commit: None,
-                        },
-                    ],
-                    false,
-                    now,
-                )
+                self.answer_then_complete(status, now)
             }
             Message::RepeatReceipt(r) => {
                 if !self.password_ok(r.password.0) {
                     return refused("wrong password");
                 }
                 match self.last_status.clone() {
-                    Some(status) => self.start(
-                        vec![
-                            Step::Send {
-                                apdu: status,
-                                commit: None,
-                            },
-                            Step::Send {
-                                apdu: completion(),
-                                commit: None,
-                            },
-                        ],
-                        false,
-                        now,
-                    ),
+                    Some(status) => self.answer_then_complete(status, now),
                     None => self.start(
                         vec![Step::Send {
                             apdu: abort_message(rc::NOT_POSSIBLE),
@@ -903,6 +877,21 @@ impl Terminal {
         ))];
         out.extend(self.start(steps, false, now));
         out
+    }
+
+    /// One message (a Status-Information, say), then Completion; not abortable.
+    fn answer_then_complete(&mut self, apdu: Vec<u8>, now: Millis) -> Vec<Output> {
+        self.start(
+            vec![
+                Step::Send { apdu, commit: None },
+                Step::Send {
+                    apdu: completion(),
+                    commit: None,
+                },
+            ],
+            false,
+            now,
+        )
     }
 
     fn simple_completion(&mut self, now: Millis) -> Vec<Output> {
@@ -1481,20 +1470,7 @@ impl Terminal {
             Some(p) => {
                 let card = self.pre_auth_card(&p);
                 let status = self.status_information(0x00, p.amount, p.trace, p.receipt, &card, now);
-                self.start(
-                    vec![
-                        Step::Send {
-                            apdu: status,
-                            commit: None,
-                        },
-                        Step::Send {
-                            apdu: completion(),
-                            commit: None,
-                        },
-                    ],
-                    false,
-                    now,
-                )
+                self.answer_then_complete(status, now)
             }
         }
     }

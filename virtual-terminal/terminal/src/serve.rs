@@ -131,9 +131,10 @@ pub enum FaultFeed {
     Queue(FaultQueue),
 }
 
-/// The fault rule matching an ECR command: provider `zvt`, method `ZVT`, path = the control
-/// field (`06 01`), body = the APDU in upper-case hex.
-fn zvt_fault(engine: &Engine, apdu: &[u8]) -> Option<FiredFault> {
+/// The fault rule for a ZVT message: provider `zvt`; method `ZVT` for what the ECR sent,
+/// `ZVT-PT` for what the terminal sends; path = the control field (`06 01`); body = the APDU in
+/// upper-case hex.
+fn zvt_rule(engine: &Engine, method: &str, apdu: &[u8]) -> Option<FiredFault> {
     if apdu.len() < 2 {
         return None;
     }
@@ -141,28 +142,19 @@ fn zvt_fault(engine: &Engine, apdu: &[u8]) -> Option<FiredFault> {
     let hex = possim_zvt::encoding::hex(apdu).replace(' ', "");
     engine.faults().evaluate(&possim_engine::fault::RequestView {
         provider: "zvt",
-        method: "ZVT",
+        method,
         path: &path,
         query: "",
         body: hex.as_bytes(),
     })
 }
 
-/// The fault rule matching a message of the terminal: method `ZVT-PT`, path = its control
-/// field (`04 0F`), body = its hex.
+fn zvt_fault(engine: &Engine, apdu: &[u8]) -> Option<FiredFault> {
+    zvt_rule(engine, "ZVT", apdu)
+}
+
 fn pt_fault(engine: &Engine, apdu: &[u8]) -> Option<FiredFault> {
-    if apdu.len() < 2 {
-        return None;
-    }
-    let path = format!("{:02X} {:02X}", apdu[0], apdu[1]);
-    let hex = possim_zvt::encoding::hex(apdu).replace(' ', "");
-    engine.faults().evaluate(&possim_engine::fault::RequestView {
-        provider: "zvt",
-        method: "ZVT-PT",
-        path: &path,
-        query: "",
-        body: hex.as_bytes(),
-    })
+    zvt_rule(engine, "ZVT-PT", apdu)
 }
 
 /// Carries out a rule on a message the terminal is about to send: `delayMs` sends it late;
@@ -282,12 +274,12 @@ pub async fn run_link<L: ApduLink>(
         woken.as_mut().enable();
         let pending = {
             let mut shared = terminal.lock();
-            if shared.owner == Some(id) {
-                let outputs = std::mem::take(&mut shared.pending);
-                if !shared.terminal.busy() {
+            if shared.pending_for == Some(id) {
+                shared.pending_for = None;
+                if shared.owner == Some(id) && !shared.terminal.busy() {
                     shared.owner = None;
                 }
-                outputs
+                std::mem::take(&mut shared.pending)
             } else {
                 Vec::new()
             }
@@ -353,6 +345,7 @@ pub async fn run_link<L: ApduLink>(
                                     other => shared.pending.push(other),
                                 }
                             }
+                            shared.pending_for = Some(owner);
                             drop(shared);
                             terminal.wake().notify_waiters();
                             here
