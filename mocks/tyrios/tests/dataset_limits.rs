@@ -22,9 +22,17 @@ company = 6
 "#;
 
 fn load(extra: &str) -> Result<(), String> {
+    load_text(&format!("{BASE}{extra}"))
+}
+
+/// Top-level keys must precede the tables in TOML.
+fn load_with_header(header: &str) -> Result<(), String> {
+    load_text(&format!("{header}{BASE}"))
+}
+
+fn load_text(text: &str) -> Result<(), String> {
     let mock = TyriosMock::new(Arc::new(Clock::frozen(1_572_351_844_000)));
-    let text = format!("{BASE}{extra}");
-    let set = DataSet::from_files("limits", [("tyrios.toml", text.as_str())]).map_err(|e| e.to_string())?;
+    let set = DataSet::from_files("limits", [("tyrios.toml", text)]).map_err(|e| e.to_string())?;
     mock.load(&set).map_err(|e| e.to_string())
 }
 
@@ -61,12 +69,4 @@ fn balances_that_would_overflow_are_refused() {
                  { points = 9223372036854775807, validUntil = 1672527600001 }]\n";
     let err = load(extra).unwrap_err();
     assert!(err.contains("user 1") && err.contains("points"), "{err}");
-}
-
-/// Top-level keys must precede the tables in TOML.
-fn load_with_header(header: &str) -> Result<(), String> {
-    let mock = TyriosMock::new(Arc::new(Clock::frozen(1_572_351_844_000)));
-    let text = format!("{header}{BASE}");
-    let set = DataSet::from_files("limits", [("tyrios.toml", text.as_str())]).map_err(|e| e.to_string())?;
-    mock.load(&set).map_err(|e| e.to_string())
 }

@@ -255,6 +255,16 @@ struct Slip<'a> {
     approved: bool,
 }
 
+/// An intermediate status 04 FF, only when the ECR asked for them (config bit 08).
+fn push_status(steps: &mut Vec<Step>, show: bool, code: u8) {
+    if show {
+        steps.push(Step::Send {
+            apdu: intermediate(code),
+            commit: None,
+        });
+    }
+}
+
 /// A TLV tag from the spec's tables (all valid by construction).
 fn tag(value: u32) -> possim_zvt::Tag {
     possim_zvt::Tag::new(value).unwrap_or_else(|e| unreachable!("tag {value:X} from the spec table: {e}"))
@@ -314,14 +324,7 @@ impl Terminal {
             return Err("no transaction is waiting for the customer".into());
         };
         let show = self.intermediate_wanted();
-        let status = |steps: &mut Vec<Step>, code: u8| {
-            if show {
-                steps.push(Step::Send {
-                    apdu: intermediate(code),
-                    commit: None,
-                });
-            }
-        };
+        let status = |steps: &mut Vec<Step>, code: u8| push_status(steps, show, code);
         let mut steps = Vec::new();
         let mut out = vec![Output::Disarm];
         match (event, turn.card.clone()) {
@@ -777,14 +780,7 @@ impl Terminal {
                 }
                 match self.last_status.clone() {
                     Some(status) => self.answer_then_complete(status, now),
-                    None => self.start(
-                        vec![Step::Send {
-                            apdu: abort_message(rc::NOT_POSSIBLE),
-                            commit: None,
-                        }],
-                        false,
-                        now,
-                    ),
+                    None => self.end_with_abort(rc::NOT_POSSIBLE, now),
                 }
             }
             Message::Other(apdu) if (apdu.class(), apdu.instr()) == (0x06, 0x12) => self.reprint(apdu.data(), now),
@@ -877,6 +873,18 @@ impl Terminal {
         ))];
         out.extend(self.start(steps, false, now));
         out
+    }
+
+    /// The command fails at once: Abort 06 1E with this result code.
+    fn end_with_abort(&mut self, code: u8, now: Millis) -> Vec<Output> {
+        self.start(
+            vec![Step::Send {
+                apdu: abort_message(code),
+                commit: None,
+            }],
+            false,
+            now,
+        )
     }
 
     /// One message (a Status-Information, say), then Completion; not abortable.
@@ -1088,14 +1096,7 @@ impl Terminal {
         let delays = self.config.delays;
         let show = self.intermediate_wanted();
         let mut steps = Vec::new();
-        let status = |steps: &mut Vec<Step>, code: u8| {
-            if show {
-                steps.push(Step::Send {
-                    apdu: intermediate(code),
-                    commit: None,
-                });
-            }
-        };
+        let status = |steps: &mut Vec<Step>, code: u8| push_status(steps, show, code);
         status(&mut steps, status::INSERT_CARD);
         if script.outcome == Outcome::NoCard {
             steps.push(Step::WaitForCard);
@@ -1161,14 +1162,7 @@ impl Terminal {
         let delays = self.config.delays;
         let show = self.intermediate_wanted();
         let mut steps = Vec::new();
-        let status = |steps: &mut Vec<Step>, code: u8| {
-            if show {
-                steps.push(Step::Send {
-                    apdu: intermediate(code),
-                    commit: None,
-                });
-            }
-        };
+        let status = |steps: &mut Vec<Step>, code: u8| push_status(steps, show, code);
         let card = card.clone();
         let title = match kind {
             BookingKind::Payment => "Kartenzahlung",
@@ -1313,24 +1307,10 @@ impl Terminal {
             .find(|b| b.receipt == receipt && b.kind == BookingKind::Payment)
             .cloned()
         else {
-            return self.start(
-                vec![Step::Send {
-                    apdu: abort_message(rc::REVERSAL_NOT_POSSIBLE),
-                    commit: None,
-                }],
-                false,
-                now,
-            );
+            return self.end_with_abort(rc::REVERSAL_NOT_POSSIBLE, now);
         };
         if original.reversed {
-            return self.start(
-                vec![Step::Send {
-                    apdu: abort_message(rc::ALREADY_REVERSED),
-                    commit: None,
-                }],
-                false,
-                now,
-            );
+            return self.end_with_abort(rc::ALREADY_REVERSED, now);
         }
         let card = self
             .config
@@ -1379,14 +1359,7 @@ impl Terminal {
 
     fn book_pre_auth(&mut self, receipt: u16, amount: Option<u64>, partial_reversal: bool, now: Millis) -> Vec<Output> {
         let Some(p) = self.pre_auths.iter().find(|p| p.receipt == receipt).cloned() else {
-            return self.start(
-                vec![Step::Send {
-                    apdu: abort_message(rc::PRE_AUTH_ERROR),
-                    commit: None,
-                }],
-                false,
-                now,
-            );
+            return self.end_with_abort(rc::PRE_AUTH_ERROR, now);
         };
         // 06 24 books the amount given; 06 23 releases the amount given and books the rest.
         let booked = match (amount, partial_reversal) {
@@ -1396,14 +1369,7 @@ impl Terminal {
             (None, true) => Some(0),
         };
         let Some(booked) = booked.filter(|b| *b <= p.amount) else {
-            return self.start(
-                vec![Step::Send {
-                    apdu: abort_message(rc::PRE_AUTH_INCORRECT),
-                    commit: None,
-                }],
-                false,
-                now,
-            );
+            return self.end_with_abort(rc::PRE_AUTH_INCORRECT, now);
         };
         let card = self.pre_auth_card(&p);
         let (_, trace) = self.take_receipt();
@@ -1432,14 +1398,7 @@ impl Terminal {
 
     fn release_pre_auth(&mut self, receipt: u16, now: Millis) -> Vec<Output> {
         let Some(p) = self.pre_auths.iter().find(|p| p.receipt == receipt).cloned() else {
-            return self.start(
-                vec![Step::Send {
-                    apdu: abort_message(rc::PRE_AUTH_ERROR),
-                    commit: None,
-                }],
-                false,
-                now,
-            );
+            return self.end_with_abort(rc::PRE_AUTH_ERROR, now);
         };
         let card = self.pre_auth_card(&p);
         let (_, trace) = self.take_receipt();
