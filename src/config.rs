@@ -11,6 +11,8 @@ use serde::Deserialize;
 pub const DEFAULT_ADMIN: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 7100);
 /// Default TYRIOS eCash address.
 pub const DEFAULT_TYRIOS: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 7101);
+/// Default Computop Paygate address.
+pub const DEFAULT_COMPUTOP: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 7102);
 /// Default PAYBACK loyalty address.
 pub const DEFAULT_PAYBACK: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 7103);
 /// Default ZVT terminal TCP address (the protocol's default port).
@@ -45,6 +47,8 @@ pub struct ListenConfig {
     pub admin: Option<String>,
     /// TYRIOS eCash.
     pub tyrios: Option<String>,
+    /// Computop Paygate.
+    pub computop: Option<String>,
     /// PAYBACK loyalty.
     pub payback: Option<String>,
     /// ZVT terminal (TCP).

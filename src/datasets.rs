@@ -15,6 +15,7 @@ const BUILTIN: &[(&str, &[(&str, &str)])] = &[
             ("tyrios.toml", include_str!("../mocks/datasets/default/tyrios.toml")),
             ("payback.toml", include_str!("../mocks/datasets/default/payback.toml")),
             ("zvt.toml", include_str!("../mocks/datasets/default/zvt.toml")),
+            ("computop.toml", include_str!("../mocks/datasets/default/computop.toml")),
         ],
     ),
     (
@@ -33,6 +34,10 @@ const BUILTIN: &[(&str, &[(&str, &str)])] = &[
                 include_str!("../mocks/datasets/seed-examples/payback.toml"),
             ),
             ("zvt.toml", include_str!("../mocks/datasets/seed-examples/zvt.toml")),
+            (
+                "computop.toml",
+                include_str!("../mocks/datasets/seed-examples/computop.toml"),
+            ),
         ],
     ),
 ];

@@ -19,7 +19,7 @@ use possim_engine::fault::parse_fault_file;
 use possim_engine::journal::DEFAULT_CAPACITY;
 
 use crate::config::{
-    DEFAULT_ADMIN, DEFAULT_PAYBACK, DEFAULT_TYRIOS, DEFAULT_ZVT, DEFAULT_ZVT_TTY_LINK, FileConfig, parse_addr,
+    DEFAULT_ADMIN, DEFAULT_COMPUTOP, DEFAULT_PAYBACK, DEFAULT_TYRIOS, DEFAULT_ZVT, DEFAULT_ZVT_TTY_LINK, FileConfig, parse_addr,
 };
 
 #[derive(Debug, Parser)]
@@ -90,6 +90,9 @@ struct ServeArgs {
     /// TYRIOS eCash address [default: 127.0.0.1:7101].
     #[arg(long, value_name = "ADDR")]
     tyrios: Option<String>,
+    /// Computop Paygate (PAYBACK PAY) address [default: 127.0.0.1:7102].
+    #[arg(long, value_name = "ADDR")]
+    computop: Option<String>,
     /// PAYBACK loyalty address [default: 127.0.0.1:7103].
     #[arg(long, value_name = "ADDR")]
     payback: Option<String>,
@@ -235,6 +238,10 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         Some(a) => parse_addr(&a, "--tyrios")?,
         None => DEFAULT_TYRIOS,
     };
+    let computop = match args.computop.or(file.listen.computop) {
+        Some(a) => parse_addr(&a, "--computop")?,
+        None => DEFAULT_COMPUTOP,
+    };
     let payback = match args.payback.or(file.listen.payback) {
         Some(a) => parse_addr(&a, "--payback")?,
         None => DEFAULT_PAYBACK,
@@ -273,6 +280,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         clock_override,
         admin,
         tyrios,
+        computop,
         payback,
         zvt,
         zvt_serial,

@@ -15,7 +15,7 @@ use possim_engine::{Engine, EngineConfig};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-use crate::config::{DEFAULT_ADMIN, DEFAULT_PAYBACK, DEFAULT_TYRIOS, DEFAULT_ZVT};
+use crate::config::{DEFAULT_ADMIN, DEFAULT_COMPUTOP, DEFAULT_PAYBACK, DEFAULT_TYRIOS, DEFAULT_ZVT};
 use crate::datasets;
 
 /// What to start.
@@ -29,6 +29,8 @@ pub struct LaunchOptions {
     pub admin: SocketAddr,
     /// TYRIOS eCash address.
     pub tyrios: SocketAddr,
+    /// Computop Paygate address.
+    pub computop: SocketAddr,
     /// PAYBACK loyalty address.
     pub payback: SocketAddr,
     /// ZVT terminal TCP address.
@@ -56,6 +58,7 @@ impl LaunchOptions {
             clock_override: None,
             admin: free(DEFAULT_ADMIN),
             tyrios: free(DEFAULT_TYRIOS),
+            computop: free(DEFAULT_COMPUTOP),
             payback: free(DEFAULT_PAYBACK),
             zvt: free(DEFAULT_ZVT),
             // A pty without a symlink: the serial scenarios of the zvt-ecr suite need the line,
@@ -135,6 +138,12 @@ pub async fn launch(options: LaunchOptions) -> anyhow::Result<Running> {
     engine
         .add_provider(Arc::clone(&tyrios))
         .context("loading the data set into the TYRIOS mock")?;
+    let computop_mock = possim_computop::ComputopMock::new(engine.clock());
+    computop_mock.attach(&engine);
+    let computop: Arc<dyn Provider> = Arc::new(computop_mock);
+    engine
+        .add_provider(Arc::clone(&computop))
+        .context("loading the data set into the Computop mock")?;
     let payback: Arc<dyn Provider> = Arc::new(possim_payback::PaybackMock::new(engine.clock()));
     engine
         .add_provider(Arc::clone(&payback))
@@ -147,6 +156,7 @@ pub async fn launch(options: LaunchOptions) -> anyhow::Result<Running> {
 
     let admin_listener = bind(options.admin, "admin").await?;
     let tyrios_listener = bind(options.tyrios, "tyrios").await?;
+    let computop_listener = bind(options.computop, "computop").await?;
     let payback_listener = bind(options.payback, "payback").await?;
     let zvt_listener = bind(options.zvt, "zvt").await?;
     let (stop, stop_rx) = watch::channel(false);
@@ -157,7 +167,9 @@ pub async fn launch(options: LaunchOptions) -> anyhow::Result<Running> {
     let mut tasks = tokio::task::JoinSet::new();
     let admin_url = format!("http://{}", admin_listener.local_addr()?);
     let tyrios_url = format!("http://{}", tyrios_listener.local_addr()?);
+    let computop_url = format!("http://{}", computop_listener.local_addr()?);
     let payback_url = format!("http://{}", payback_listener.local_addr()?);
+    engine.set_endpoint("computop", &computop_url);
     engine.set_endpoint("tyrios", &tyrios_url);
     engine.set_endpoint("payback", &payback_url);
     let zvt_addr = zvt_listener.local_addr()?.to_string();
@@ -179,6 +191,12 @@ pub async fn launch(options: LaunchOptions) -> anyhow::Result<Running> {
         stopped(stop_rx.clone()),
     ));
     tasks.spawn(possim_engine::http::serve_provider(
+        computop_listener,
+        Arc::clone(&engine),
+        computop,
+        stopped(stop_rx.clone()),
+    ));
+    tasks.spawn(possim_engine::http::serve_provider(
         payback_listener,
         Arc::clone(&engine),
         payback,
@@ -192,6 +210,7 @@ pub async fn launch(options: LaunchOptions) -> anyhow::Result<Running> {
     ));
     let mut endpoints = vec![
         ("tyrios".to_owned(), tyrios_url),
+        ("computop".to_owned(), computop_url),
         ("payback".to_owned(), payback_url),
         ("zvt-tcp".to_owned(), zvt_addr),
     ];

@@ -14,6 +14,8 @@ pub struct Possim {
     pub admin: String,
     pub tyrios: String,
     pub payback: String,
+    /// Computop Paygate base URL.
+    pub computop: String,
     /// `host:port` of the virtual ZVT terminal.
     pub zvt: String,
     /// Slave path of the terminal's pseudo-terminal (the ECR's "COM port").
@@ -34,6 +36,8 @@ impl Possim {
                 "127.0.0.1:0",
                 "--payback",
                 "127.0.0.1:0",
+                "--computop",
+                "127.0.0.1:0",
                 "--zvt",
                 "127.0.0.1:0",
                 // Tests run in parallel: no shared ./possim-zvt.tty.
@@ -50,12 +54,14 @@ impl Possim {
         let stdout = child.stdout.take().expect("stdout is piped");
         let mut lines = BufReader::new(stdout).lines();
         let (mut admin, mut tyrios, mut payback, mut zvt) = (None, None, None, None);
+        let mut computop = None;
         let mut zvt_serial = None;
         let serial_wanted = !extra.contains(&"--zvt-serial");
         let read = async {
             while admin.is_none()
                 || tyrios.is_none()
                 || payback.is_none()
+                || computop.is_none()
                 || zvt.is_none()
                 || (serial_wanted && zvt_serial.is_none())
             {
@@ -68,6 +74,7 @@ impl Possim {
                     Some(("admin", url)) => admin = Some(url.to_owned()),
                     Some(("tyrios", url)) => tyrios = Some(url.to_owned()),
                     Some(("payback", url)) => payback = Some(url.to_owned()),
+                    Some(("computop", url)) => computop = Some(url.to_owned()),
                     Some(("zvt-tcp", addr)) => zvt = Some(addr.to_owned()),
                     Some(("zvt-serial", path)) => zvt_serial = Some(path.to_owned()),
                     _ => {}
@@ -83,6 +90,7 @@ impl Possim {
             admin: admin.unwrap(),
             tyrios: tyrios.unwrap(),
             payback: payback.unwrap(),
+            computop: computop.unwrap(),
             zvt: zvt.unwrap(),
             zvt_serial,
             client: reqwest::Client::builder().no_proxy().build().unwrap(),

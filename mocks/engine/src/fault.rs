@@ -97,6 +97,14 @@ pub enum FaultAction {
     /// Serve normally, but send only the first half of the body with a matching Content-Length,
     /// so the client receives a complete HTTP message whose body does not parse.
     Malform,
+    /// A provider-specific misbehaviour by name, for what the provider itself sends (Computop:
+    /// `duplicate`, `forgedMac`, `replayFailure`, `randomKeyCase`, `unencrypted`; see the
+    /// provider's README).
+    #[serde(rename_all = "camelCase")]
+    Quirk {
+        /// The misbehaviour.
+        quirk: String,
+    },
     /// Apply a state change (provider-specific JSON) right before the request is processed, as if
     /// another till had acted in between; then serve normally.
     #[serde(rename_all = "camelCase")]
@@ -116,6 +124,7 @@ impl FaultAction {
             Self::Truncate => "truncate",
             Self::Malform => "malform",
             Self::CompetingChange { .. } => "competingChange",
+            Self::Quirk { .. } => "quirk",
         }
     }
 }

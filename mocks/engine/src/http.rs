@@ -30,7 +30,7 @@ use tower::ServiceExt;
 
 use crate::Engine;
 use crate::fault::{FaultAction, RequestView};
-use crate::journal::{Exchange, FaultHit, HttpRequestRecord, HttpResponseRecord, JournalEntry, Outcome, RecordedBody};
+use crate::journal::{Exchange, FaultHit, HttpRequestRecord, HttpResponseRecord, JournalEntry, Outcome, RecordedBody, View};
 use crate::provider::Provider;
 
 /// Requests with a larger body are refused with 413; no provider in the seeds sends more.
@@ -224,8 +224,9 @@ async fn handle(ctx: Arc<Ctx>, req: Request<Incoming>) -> Result<Response<Respon
         headers: header_pairs(&parts.headers),
         body: RecordedBody::from_bytes(bytes),
     };
-    let record = |request: HttpRequestRecord, response: Option<HttpResponseRecord>, outcome, fault| {
+    let record = |request: HttpRequestRecord, response: Option<HttpResponseRecord>, outcome, fault, view| {
         journal.record(JournalEntry {
+            view,
             id: 0,
             provider: ctx.provider.name().to_owned(),
             connection: ctx.connection,
@@ -262,7 +263,7 @@ async fn handle(ctx: Arc<Ctx>, req: Request<Incoming>) -> Result<Response<Respon
                     headers: header_pairs(resp.headers()),
                     body: RecordedBody::from_bytes(resp.body()),
                 };
-                record(request_record(b""), Some(response), Outcome::Answered, None);
+                record(request_record(b""), Some(response), Outcome::Answered, None, None);
             }
             return Ok(resp.map(full));
         }
@@ -289,7 +290,8 @@ async fn handle(ctx: Arc<Ctx>, req: Request<Incoming>) -> Result<Response<Respon
 
     if matches!(action, FaultAction::Close) {
         if recording {
-            record(request_record(&body), None, Outcome::ConnectionClosed, hit);
+            let view = ctx.provider.describe(&request_record(&body), None);
+            record(request_record(&body), None, Outcome::ConnectionClosed, hit, view);
         }
         return Err(CloseWithoutAnswer);
     }
@@ -324,6 +326,7 @@ async fn handle(ctx: Arc<Ctx>, req: Request<Incoming>) -> Result<Response<Respon
     };
 
     let (mut resp_parts, resp_bytes) = response.into_parts();
+    let handler_view = resp_parts.extensions.remove::<View>();
     let (outcome, wire_body) = match action {
         FaultAction::Truncate => {
             resp_parts
@@ -364,7 +367,12 @@ async fn handle(ctx: Arc<Ctx>, req: Request<Incoming>) -> Result<Response<Respon
             headers: header_pairs(&resp_parts.headers),
             body: RecordedBody::from_bytes(&sent),
         };
-        record(request_record(&body), Some(response), outcome, hit);
+        let request = request_record(&body);
+        let view = match handler_view {
+            Some(View(view)) => Some(view),
+            None => ctx.provider.describe(&request, Some(&response)),
+        };
+        record(request, Some(response), outcome, hit, view);
     }
     Ok(Response::from_parts(resp_parts, wire_body))
 }

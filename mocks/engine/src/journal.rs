@@ -40,6 +40,11 @@ pub struct JournalEntry {
     /// The fault rule that fired for this exchange, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fault: Option<FaultHit>,
+    /// The exchange as people read it, when its wire form is opaque (the Computop Paygate's
+    /// encrypted `Data`): `{"request": {…}, "response": {…}, "notes": […]}` with the decrypted
+    /// fields. The judge compares this instead of the raw bodies.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub view: Option<serde_json::Value>,
     /// The exchange itself.
     #[serde(flatten)]
     pub exchange: Exchange,
@@ -60,6 +65,24 @@ pub enum Exchange {
         /// How the exchange ended.
         outcome: Outcome,
     },
+    /// An HTTP request the provider itself sent to the shop (a Paygate notify, the simulated
+    /// customer's browser returning to URLSuccess/URLFailure), and the shop's answer.
+    Outbound {
+        /// `notify`, `success` or `failure`.
+        purpose: String,
+        /// The URL it went to.
+        url: String,
+        /// 1 for the first delivery attempt, 2… for retries.
+        attempt: u32,
+        /// The request as sent.
+        request: HttpRequestRecord,
+        /// The shop's answer; absent when none came.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        response: Option<HttpResponseRecord>,
+        /// Why no answer came (connection refused, time-out, lost by a fault).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        error: Option<String>,
+    },
     /// One APDU on the virtual card terminal's link, or a note of the terminal (a commit, an
     /// automatic reversal) between them.
     Zvt {
@@ -73,6 +96,11 @@ pub enum Exchange {
         text: String,
     },
 }
+
+/// A readable view of an exchange a handler attaches to its response (as an extension); the
+/// transport moves it into the entry's `view`.
+#[derive(Debug, Clone)]
+pub struct View(pub serde_json::Value);
 
 /// How an exchange ended on the wire.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
@@ -206,7 +234,7 @@ impl JournalFilter {
                     return false;
                 }
             }
-            Exchange::Http { request, response, .. } => {
+            Exchange::Http { request, response, .. } | Exchange::Outbound { request, response, .. } => {
                 if let Some(method) = &self.method
                     && !request.method.eq_ignore_ascii_case(method)
                 {
@@ -329,6 +357,7 @@ mod tests {
 
     fn http_entry(provider: &str, path: &str, status: u16) -> JournalEntry {
         JournalEntry {
+            view: None,
             id: 0,
             provider: provider.into(),
             connection: 1,

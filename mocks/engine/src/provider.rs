@@ -31,6 +31,16 @@ pub trait Provider: Send + Sync + std::fmt::Debug + 'static {
     /// could not be applied.
     fn apply_change(&self, change: &serde_json::Value) -> Result<serde_json::Value, String>;
 
+    /// A readable view of an exchange whose wire form is opaque (encrypted), for the journal's
+    /// `view`; used when the handler attached none (a fault answered instead of it).
+    fn describe(
+        &self,
+        _request: &crate::journal::HttpRequestRecord,
+        _response: Option<&crate::journal::HttpResponseRecord>,
+    ) -> Option<serde_json::Value> {
+        None
+    }
+
     /// Extra admin endpoints, mounted under `/__admin/<name>/`.
     fn admin_router(&self) -> Option<axum::Router> {
         None

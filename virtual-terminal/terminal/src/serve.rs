@@ -24,6 +24,7 @@ fn record(engine: &Engine, connection: u64, link: &str, direction: &str, bytes: 
         return;
     }
     journal.record(JournalEntry {
+        view: None,
         id: 0,
         provider: "zvt".into(),
         connection,

@@ -1,0 +1,526 @@
+//! The asynchronous half of a PAYBACK PAY sale: the intermediate `AUTHORIZE_REQUEST` notify,
+//! the customer deciding in the PAYBACK app, a pending payment settling, the final notify with
+//! its retries on the n³-minute schedule, and the customer's browser returning to URLSuccess or
+//! URLFailure.
+//!
+//! Every wait runs on the engine clock *and* on real time multiplied by `timeScale`, whichever
+//! is first: `possim serve` keeps Computop's real schedule, tests run it in milliseconds, and a
+//! certification team can jump ahead with `POST /__admin/clock/advance`. A data-set reload bumps
+//! the state's generation, which stops every flow of the old one.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use possim_engine::fault::{FaultAction, RequestView};
+use possim_engine::journal::{Exchange, FaultHit, HttpRequestRecord, HttpResponseRecord, JournalEntry, RecordedBody};
+use serde_json::{Value, json};
+
+use crate::Inner;
+use crate::form::{self, Fields};
+use crate::model::{DecisionKind, Payment, PaymentStatus, ReturnTiming};
+use crate::paygate::{self, Applied};
+
+/// Minutes between notify attempts: n³ for the n-th retry (Computop's schedule: +1, +8, +27 …
+/// +512 minutes, 8 retries, about 21.6 hours in all).
+pub const RETRY_MINUTES: [u64; 8] = [1, 8, 27, 64, 125, 216, 343, 512];
+
+/// How long a pending payment stays pending before it settles, engine milliseconds.
+pub const PENDING_MS: u64 = 60_000;
+
+/// Runs the flow of the sale `pay_id` (spawned by the HTTP handler).
+pub fn start(inner: Arc<Inner>, pay_id: String) {
+    tokio::spawn(run_sale(inner, pay_id));
+}
+
+async fn run_sale(inner: Arc<Inner>, pay_id: String) {
+    let generation = inner.lock().generation;
+    let Some(payment) = inner.lock().payments.get(&pay_id).cloned() else {
+        return;
+    };
+    if payment.status == PaymentStatus::Failed {
+        finish(&inner, &pay_id, generation).await;
+        return;
+    }
+    let authorize = paygate::authorize_fields(&payment, payment.created_at);
+    let notify = Arc::clone(&inner);
+    let url = payment.url_notify.clone();
+    let id = pay_id.clone();
+    tokio::spawn(async move { notify_with_retries(&notify, &id, &url, authorize, generation).await });
+
+    let decision = payment.decision.clone();
+    let target_ms = match decision.decision {
+        DecisionKind::Abandon | DecisionKind::Manual => inner.lock().settings.customer_timeout_minutes * 60_000,
+        _ => decision.after_ms,
+    };
+    let started = Started::now(&inner);
+    let applied = loop {
+        if inner.lock().generation != generation {
+            return;
+        }
+        let manual = inner.lock().manual.remove(&pay_id);
+        if let Some(manual) = manual {
+            break paygate::apply_decision(&mut inner.lock(), &pay_id, &manual);
+        }
+        if started.elapsed(&inner) >= target_ms {
+            let mut effective = decision.clone();
+            if effective.decision == DecisionKind::Manual {
+                effective.decision = DecisionKind::Abandon;
+            }
+            break paygate::apply_decision(&mut inner.lock(), &pay_id, &effective);
+        }
+        tick(&inner, &started, target_ms).await;
+    };
+    match applied {
+        Applied::Nothing => return,
+        Applied::Pending => {
+            let Some(payment) = inner.lock().payments.get(&pay_id).cloned() else { return };
+            let fields = paygate::final_fields(&payment, inner.clock.now_ms());
+            let notify = Arc::clone(&inner);
+            let (url, id) = (payment.url_notify.clone(), pay_id.clone());
+            tokio::spawn(async move { notify_with_retries(&notify, &id, &url, fields, generation).await });
+            if !wait(&inner, PENDING_MS, generation).await {
+                return;
+            }
+            let paid = decision.decision == DecisionKind::PendingThenOk;
+            paygate::settle_pending(&mut inner.lock(), &pay_id, paid);
+        }
+        Applied::Paid | Applied::Failed => {}
+    }
+    finish(&inner, &pay_id, generation).await;
+}
+
+/// The final notify and the browser return, in the configured order.
+async fn finish(inner: &Arc<Inner>, pay_id: &str, generation: u64) {
+    let Some(payment) = inner.lock().payments.get(pay_id).cloned() else {
+        return;
+    };
+    let fields = paygate::final_fields(&payment, inner.clock.now_ms());
+    let timing = inner.lock().settings.browser_return;
+    if timing == ReturnTiming::BeforeNotify {
+        browser_return(inner, &payment, fields.clone(), generation).await;
+    }
+    let first_ok = attempt(inner, &payment.url_notify, "notify", 1, &payment, fields.clone(), generation).await;
+    if !first_ok {
+        let retry = Arc::clone(inner);
+        let (id, url, f) = (pay_id.to_owned(), payment.url_notify.clone(), fields.clone());
+        tokio::spawn(async move { retries(&retry, &id, &url, f, generation).await });
+    }
+    if timing == ReturnTiming::AfterNotify {
+        browser_return(inner, &payment, fields, generation).await;
+    }
+}
+
+/// Delivers a notify: the first attempt at once, then the retry schedule until the shop answers
+/// with a 2xx.
+async fn notify_with_retries(inner: &Arc<Inner>, pay_id: &str, url: &str, fields: Fields, generation: u64) {
+    let Some(payment) = inner.lock().payments.get(pay_id).cloned() else {
+        return;
+    };
+    if !attempt(inner, url, "notify", 1, &payment, fields.clone(), generation).await {
+        retries(inner, pay_id, url, fields, generation).await;
+    }
+}
+
+async fn retries(inner: &Arc<Inner>, pay_id: &str, url: &str, fields: Fields, generation: u64) {
+    for (n, minutes) in RETRY_MINUTES.iter().enumerate() {
+        if !wait(inner, minutes * 60_000, generation).await {
+            return;
+        }
+        let Some(payment) = inner.lock().payments.get(pay_id).cloned() else {
+            return;
+        };
+        if attempt(inner, url, "notify", n as u32 + 2, &payment, fields.clone(), generation).await {
+            return;
+        }
+    }
+}
+
+/// The customer's browser comes back to the shop: URLSuccess for `OK`, URLFailure otherwise.
+async fn browser_return(inner: &Arc<Inner>, payment: &Payment, fields: Fields, generation: u64) {
+    let (purpose, url) = if payment.status == PaymentStatus::Ok {
+        ("success", payment.url_success.clone())
+    } else {
+        ("failure", payment.url_failure.clone())
+    };
+    attempt(inner, &url, purpose, 1, payment, fields, generation).await;
+}
+
+/// Engine time since a start, on the engine clock or scaled real time, whichever is further.
+struct Started {
+    engine_ms: i64,
+    real: Instant,
+    scale: f64,
+}
+
+impl Started {
+    fn now(inner: &Inner) -> Self {
+        Self {
+            engine_ms: inner.clock.now_ms(),
+            real: Instant::now(),
+            scale: inner.lock().settings.time_scale,
+        }
+    }
+
+    fn elapsed(&self, inner: &Inner) -> u64 {
+        let engine = (inner.clock.now_ms() - self.engine_ms).max(0) as f64;
+        let real = self.real.elapsed().as_secs_f64() * 1000.0 * self.scale;
+        engine.max(real) as u64
+    }
+}
+
+/// Sleeps until the next check: at most 20 ms, so an advanced engine clock or a reload is seen
+/// promptly.
+async fn tick(inner: &Inner, started: &Started, target_ms: u64) {
+    let left = target_ms.saturating_sub(started.elapsed(inner)) as f64 / started.scale;
+    tokio::time::sleep(Duration::from_millis((left.ceil() as u64).clamp(1, 20))).await;
+}
+
+/// Waits `ms` of Paygate time; false when the data set was reloaded meanwhile.
+async fn wait(inner: &Inner, ms: u64, generation: u64) -> bool {
+    let started = Started::now(inner);
+    loop {
+        if inner.lock().generation != generation {
+            return false;
+        }
+        if started.elapsed(inner) >= ms {
+            return true;
+        }
+        tick(inner, &started, ms).await;
+    }
+}
+
+/// A fault rule's misbehaviour for one outgoing message.
+#[derive(Debug, Default)]
+struct Misbehaviour {
+    lost: bool,
+    duplicate: bool,
+    forged_mac: bool,
+    replay_failure: bool,
+    random_key_case: bool,
+    unencrypted: bool,
+    hit: Option<FaultHit>,
+    notes: Vec<String>,
+}
+
+fn fault_for(inner: &Inner, method: &str, url: &str, plain: &str) -> (Misbehaviour, Option<u64>) {
+    let mut m = Misbehaviour::default();
+    let Some(engine) = inner.engine() else {
+        return (m, None);
+    };
+    let path = url_path(url);
+    let view = RequestView {
+        provider: "computop",
+        method,
+        path: &path,
+        query: "",
+        body: plain.as_bytes(),
+    };
+    let Some(fired) = engine.faults().evaluate(&view) else {
+        return (m, None);
+    };
+    let name = fired.name.clone().unwrap_or_else(|| format!("rule {}", fired.rule));
+    m.hit = Some(FaultHit {
+        rule: fired.rule,
+        name: fired.name.clone(),
+        action: fired.action.kind().to_owned(),
+        note: None,
+    });
+    match &fired.action {
+        FaultAction::Close => {
+            m.lost = true;
+            m.notes.push(format!("fault {name}: the message is lost on the way"));
+        }
+        FaultAction::Quirk { quirk } => match quirk.as_str() {
+            "duplicate" => m.duplicate = true,
+            "forgedMac" => m.forged_mac = true,
+            "replayFailure" => m.replay_failure = true,
+            "randomKeyCase" => m.random_key_case = true,
+            "unencrypted" => m.unencrypted = true,
+            other => m.notes.push(format!(
+                "fault {name}: unknown quirk {other:?} (duplicate, forgedMac, replayFailure, randomKeyCase, unencrypted)"
+            )),
+        },
+        FaultAction::Delay => {}
+        other => m.notes.push(format!(
+            "fault {name}: `{}` has no meaning for a message the Paygate sends",
+            other.kind()
+        )),
+    }
+    if let Some(ms) = fired.delay_ms {
+        m.notes.push(format!("fault {name}: sent {ms} ms late"));
+    }
+    (m, fired.delay_ms)
+}
+
+fn url_path(url: &str) -> String {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    match rest.find('/') {
+        Some(i) => rest[i..].split(['?', '#']).next().unwrap_or("/").to_owned(),
+        None => "/".into(),
+    }
+}
+
+/// Changes every key's case in a way that differs per key (deterministic, so runs repeat).
+fn scramble_case(fields: &Fields) -> Fields {
+    let mut out = Fields::default();
+    for (i, (k, v)) in fields.iter().enumerate() {
+        let key: String = k
+            .chars()
+            .enumerate()
+            .map(|(j, c)| if (i + j) % 2 == 0 { c.to_ascii_uppercase() } else { c.to_ascii_lowercase() })
+            .collect();
+        out.push(key, v);
+    }
+    out
+}
+
+/// One delivery attempt of `fields` (MAC added here) to `url`; true when the shop answered 2xx.
+async fn attempt(
+    inner: &Arc<Inner>,
+    url: &str,
+    purpose: &str,
+    number: u32,
+    payment: &Payment,
+    fields: Fields,
+    generation: u64,
+) -> bool {
+    if inner.lock().generation != generation {
+        return true;
+    }
+    let Some(merchant) = inner.lock().merchants.get(&payment.merchant_id).cloned() else {
+        return true;
+    };
+    let padding = inner.lock().settings.padding;
+    let mut signed = fields.clone();
+    paygate::sign(&merchant, &mut signed);
+    let method = if purpose == "notify" { "NOTIFY" } else { "RETURN" };
+    let (m, delay) = fault_for(inner, method, url, &signed.encode());
+    if let Some(ms) = delay {
+        tokio::time::sleep(Duration::from_millis(ms)).await;
+    }
+    let mut notes = m.notes.clone();
+    let mut url = url.to_owned();
+    let mut purpose = purpose.to_owned();
+    if m.replay_failure && purpose == "failure" {
+        url = payment.url_success.clone();
+        purpose = "success".into();
+        notes.push("fault: a fraudster replays the failure Data to URLSuccess".into());
+    }
+    if m.forged_mac {
+        let mut forged = fields.clone();
+        forged.set("Status", "OK");
+        forged.set("Code", crate::codes::SUCCESS);
+        forged.set("Description", "success");
+        forged.push("MAC", crate::crypto::mac("not the merchant's HMAC password", &["forged"]));
+        let note = "fault: a forged message claiming OK with a MAC the merchant's password does not give".to_owned();
+        send(inner, &url, &purpose, number, payment, &merchant, padding, forged, None, vec![note], false).await;
+    }
+    if m.lost {
+        record(inner, &url, &purpose, number, None, None, Some("lost (fault)".into()), &signed, m.hit, notes);
+        return false;
+    }
+    let wire = if m.random_key_case { scramble_case(&signed) } else { signed };
+    let ok = send(inner, &url, &purpose, number, payment, &merchant, padding, wire.clone(), m.hit.clone(), notes.clone(), m.unencrypted).await;
+    if m.duplicate {
+        let note = vec!["fault: the same message once more".to_owned()];
+        send(inner, &url, &purpose, number, payment, &merchant, padding, wire, m.hit, note, m.unencrypted).await;
+    }
+    ok
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn send(
+    inner: &Arc<Inner>,
+    url: &str,
+    purpose: &str,
+    number: u32,
+    payment: &Payment,
+    merchant: &crate::model::Merchant,
+    padding: crate::crypto::Padding,
+    fields: Fields,
+    hit: Option<FaultHit>,
+    notes: Vec<String>,
+    unencrypted: bool,
+) -> bool {
+    let sealed = if unencrypted {
+        fields
+            .iter()
+            .map(|(k, v)| format!("{}={}", form::urlencode(k), form::urlencode(v)))
+            .collect::<Vec<_>>()
+            .join("&")
+    } else {
+        paygate::seal(merchant, padding, &fields)
+    };
+    let payload = format!("{sealed}{}", paygate::unencrypted_echo(&payment.echo));
+    let timeout = Duration::from_millis(inner.lock().settings.callback_timeout_ms);
+    let notify = purpose == "notify";
+    // Browser returns carry the parameters in the URL; plain parameters (no Response=encrypt)
+    // are the fields themselves.
+    let return_query = if payment.response_encrypt || unencrypted {
+        payload.clone()
+    } else {
+        let plain = fields
+            .iter()
+            .map(|(k, v)| format!("{}={}", form::urlencode(k), form::urlencode(v)))
+            .collect::<Vec<_>>()
+            .join("&");
+        format!("{plain}{}", paygate::unencrypted_echo(&payment.echo))
+    };
+    let (request, target) = if notify {
+        let headers = vec![(
+            "content-type".to_owned(),
+            "application/x-www-form-urlencoded; charset=iso-8859-1".to_owned(),
+        )];
+        let body = form::latin1_encode(&payload);
+        let record = HttpRequestRecord {
+            method: "POST".into(),
+            path: url_path(url),
+            query: None,
+            headers,
+            body: RecordedBody::from_bytes(&body),
+        };
+        (record, url.to_owned())
+    } else {
+        let sep = if url.contains('?') { '&' } else { '?' };
+        let record = HttpRequestRecord {
+            method: "GET".into(),
+            path: url_path(url),
+            query: Some(return_query.clone()),
+            headers: Vec::new(),
+            body: RecordedBody::from_bytes(b""),
+        };
+        (record, format!("{url}{sep}{return_query}"))
+    };
+    let builder = if notify {
+        inner
+            .client
+            .post(&target)
+            .header("content-type", "application/x-www-form-urlencoded; charset=iso-8859-1")
+            .body(form::latin1_encode(&payload))
+    } else {
+        inner.client.get(&target)
+    };
+    let started = Instant::now();
+    let result = builder.timeout(timeout).send().await;
+    let (response, error, ok) = match result {
+        Ok(resp) => {
+            let status = resp.status().as_u16();
+            let headers = resp
+                .headers()
+                .iter()
+                .map(|(k, v)| (k.as_str().to_owned(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+                .collect();
+            let body = resp.bytes().await.unwrap_or_default();
+            let record = HttpResponseRecord {
+                status,
+                headers,
+                body: RecordedBody::from_bytes(&body),
+            };
+            (Some(record), None, (200..300).contains(&status))
+        }
+        Err(e) => {
+            let why = if e.is_timeout() {
+                format!("no answer within {} ms", timeout.as_millis())
+            } else if e.is_connect() {
+                "connection refused or unreachable".to_owned()
+            } else {
+                format!("request failed: {e}")
+            };
+            (None, Some(why), false)
+        }
+    };
+    let mut entry_notes = notes;
+    if !ok {
+        entry_notes.push(match &response {
+            Some(r) => format!("the shop answered {}: not delivered", r.status),
+            None => "not delivered".to_owned(),
+        });
+    }
+    let duration = started.elapsed();
+    record_entry(inner, &purpose.to_owned(), url, number, request, response, error, &fields, hit, entry_notes, duration);
+    ok
+}
+
+#[allow(clippy::too_many_arguments)]
+fn record(
+    inner: &Inner,
+    url: &str,
+    purpose: &str,
+    number: u32,
+    response: Option<HttpResponseRecord>,
+    query: Option<String>,
+    error: Option<String>,
+    fields: &Fields,
+    hit: Option<FaultHit>,
+    notes: Vec<String>,
+) {
+    let request = HttpRequestRecord {
+        method: if purpose == "notify" { "POST" } else { "GET" }.into(),
+        path: url_path(url),
+        query,
+        headers: Vec::new(),
+        body: RecordedBody::from_bytes(b""),
+    };
+    record_entry(inner, purpose, url, number, request, response, error, fields, hit, notes, Duration::ZERO);
+}
+
+#[allow(clippy::too_many_arguments)]
+fn record_entry(
+    inner: &Inner,
+    purpose: &str,
+    url: &str,
+    attempt: u32,
+    request: HttpRequestRecord,
+    response: Option<HttpResponseRecord>,
+    error: Option<String>,
+    fields: &Fields,
+    fault: Option<FaultHit>,
+    notes: Vec<String>,
+    duration: Duration,
+) {
+    let Some(engine) = inner.engine() else { return };
+    let journal = engine.journal();
+    if !journal.is_enabled() {
+        return;
+    }
+    let view: Value = json!({"request": crate::fields_json(fields), "notes": notes});
+    journal.record(JournalEntry {
+        id: 0,
+        provider: "computop".into(),
+        connection: 0,
+        at: inner.clock.now_ms(),
+        duration_micros: duration.as_micros() as u64,
+        fault,
+        view: Some(view),
+        exchange: Exchange::Outbound {
+            purpose: purpose.to_owned(),
+            url: url.to_owned(),
+            attempt,
+            request,
+            response,
+            error,
+        },
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_retry_schedule_ends_about_21_6_hours_after_the_first_attempt() {
+        let total: u64 = RETRY_MINUTES.iter().sum();
+        assert_eq!(total, 1296);
+        for (n, minutes) in RETRY_MINUTES.iter().enumerate() {
+            let n = n as u64 + 1;
+            assert_eq!(*minutes, n * n * n);
+        }
+    }
+
+    #[test]
+    fn url_paths() {
+        assert_eq!(url_path("http://127.0.0.1:8080/notify"), "/notify");
+        assert_eq!(url_path("https://shop.example/a/b?x=1"), "/a/b");
+        assert_eq!(url_path("https://shop.example"), "/");
+    }
+}
