@@ -12,9 +12,12 @@
 //! - `zvt_terminal`: the virtual ZVT terminal over TCP, driven by the reference ECR and raw bytes.
 //! - `zvt_serial`: the same terminal over its pseudo-terminal, with the serial framing.
 //! - `zvt_interop`: an independent ECR (the `zvt` crate) against the terminal.
+//! - `computop_python`: an independent Computop client (Python, pycryptodome) against the
+//!   Paygate mock: sale, notifies, inquiry, credits, ReqID replay, AES.
 
 mod admin;
 mod certify;
+mod computop_python;
 mod faults;
 mod payback;
 mod tyrios_errors;
