@@ -8,6 +8,7 @@
 //! - `faults`: fault injection over the wire, including the draft-ok/final-fails race.
 //! - `admin`: the admin API and the command line.
 //! - `certify`: the conformance runner, its drivers, reports, recording and the planted defects.
+//! - `computop`: the Computop Paygate mock over the wire, with a shop inside the test.
 //! - `payback`: the PAYBACK loyalty mock (our design) over the wire.
 //! - `zvt_terminal`: the virtual ZVT terminal over TCP, driven by the reference ECR and raw bytes.
 //! - `zvt_serial`: the same terminal over its pseudo-terminal, with the serial framing.
@@ -17,6 +18,7 @@
 
 mod admin;
 mod certify;
+mod computop;
 mod computop_python;
 mod faults;
 mod payback;

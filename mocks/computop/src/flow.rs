@@ -41,11 +41,24 @@ async fn run_sale(inner: Arc<Inner>, pay_id: String) {
         finish(&inner, &pay_id, generation).await;
         return;
     }
+    // The customer cannot decide before PAYBACK pushed the request to the app, which happens
+    // with the AUTHORIZE_REQUEST notify: its first attempt goes out before anything else.
     let authorize = paygate::authorize_fields(&payment, payment.created_at);
-    let notify = Arc::clone(&inner);
-    let url = payment.url_notify.clone();
-    let id = pay_id.clone();
-    tokio::spawn(async move { notify_with_retries(&notify, &id, &url, authorize, generation).await });
+    if !attempt(
+        &inner,
+        &payment.url_notify,
+        "notify",
+        1,
+        &payment,
+        authorize.clone(),
+        generation,
+    )
+    .await
+    {
+        let retry = Arc::clone(&inner);
+        let (id, url) = (pay_id.clone(), payment.url_notify.clone());
+        tokio::spawn(async move { retries(&retry, &id, &url, authorize, generation).await });
+    }
 
     let decision = payment.decision.clone();
     let target_ms = match decision.decision {
@@ -73,7 +86,9 @@ async fn run_sale(inner: Arc<Inner>, pay_id: String) {
     match applied {
         Applied::Nothing => return,
         Applied::Pending => {
-            let Some(payment) = inner.lock().payments.get(&pay_id).cloned() else { return };
+            let Some(payment) = inner.lock().payments.get(&pay_id).cloned() else {
+                return;
+            };
             let fields = paygate::final_fields(&payment, inner.clock.now_ms());
             let notify = Arc::clone(&inner);
             let (url, id) = (payment.url_notify.clone(), pay_id.clone());
@@ -99,7 +114,16 @@ async fn finish(inner: &Arc<Inner>, pay_id: &str, generation: u64) {
     if timing == ReturnTiming::BeforeNotify {
         browser_return(inner, &payment, fields.clone(), generation).await;
     }
-    let first_ok = attempt(inner, &payment.url_notify, "notify", 1, &payment, fields.clone(), generation).await;
+    let first_ok = attempt(
+        inner,
+        &payment.url_notify,
+        "notify",
+        1,
+        &payment,
+        fields.clone(),
+        generation,
+    )
+    .await;
     if !first_ok {
         let retry = Arc::clone(inner);
         let (id, url, f) = (pay_id.to_owned(), payment.url_notify.clone(), fields.clone());
@@ -267,7 +291,13 @@ fn scramble_case(fields: &Fields) -> Fields {
         let key: String = k
             .chars()
             .enumerate()
-            .map(|(j, c)| if (i + j) % 2 == 0 { c.to_ascii_uppercase() } else { c.to_ascii_lowercase() })
+            .map(|(j, c)| {
+                if (i + j) % 2 == 0 {
+                    c.to_ascii_uppercase()
+                } else {
+                    c.to_ascii_lowercase()
+                }
+            })
             .collect();
         out.push(key, v);
     }
@@ -311,19 +341,76 @@ async fn attempt(
         forged.set("Status", "OK");
         forged.set("Code", crate::codes::SUCCESS);
         forged.set("Description", "success");
-        forged.push("MAC", crate::crypto::mac("not the merchant's HMAC password", &["forged"]));
+        forged.push(
+            "MAC",
+            crate::crypto::mac("not the merchant's HMAC password", &["forged"]),
+        );
         let note = "fault: a forged message claiming OK with a MAC the merchant's password does not give".to_owned();
-        send(inner, &url, &purpose, number, payment, &merchant, padding, forged, None, vec![note], false).await;
+        send(
+            inner,
+            &url,
+            &purpose,
+            number,
+            payment,
+            &merchant,
+            padding,
+            forged,
+            None,
+            vec![note],
+            false,
+        )
+        .await;
     }
     if m.lost {
-        record(inner, &url, &purpose, number, None, None, Some("lost (fault)".into()), &signed, m.hit, notes);
+        record(
+            inner,
+            &url,
+            &purpose,
+            number,
+            None,
+            None,
+            Some("lost (fault)".into()),
+            &signed,
+            m.hit,
+            notes,
+        );
         return false;
     }
-    let wire = if m.random_key_case { scramble_case(&signed) } else { signed };
-    let ok = send(inner, &url, &purpose, number, payment, &merchant, padding, wire.clone(), m.hit.clone(), notes.clone(), m.unencrypted).await;
+    let wire = if m.random_key_case {
+        scramble_case(&signed)
+    } else {
+        signed
+    };
+    let ok = send(
+        inner,
+        &url,
+        &purpose,
+        number,
+        payment,
+        &merchant,
+        padding,
+        wire.clone(),
+        m.hit.clone(),
+        notes.clone(),
+        m.unencrypted,
+    )
+    .await;
     if m.duplicate {
         let note = vec!["fault: the same message once more".to_owned()];
-        send(inner, &url, &purpose, number, payment, &merchant, padding, wire, m.hit, note, m.unencrypted).await;
+        send(
+            inner,
+            &url,
+            &purpose,
+            number,
+            payment,
+            &merchant,
+            padding,
+            wire,
+            m.hit,
+            note,
+            m.unencrypted,
+        )
+        .await;
     }
     ok
 }
@@ -408,7 +495,12 @@ async fn send(
             let headers = resp
                 .headers()
                 .iter()
-                .map(|(k, v)| (k.as_str().to_owned(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+                .map(|(k, v)| {
+                    (
+                        k.as_str().to_owned(),
+                        String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                    )
+                })
                 .collect();
             let body = resp.bytes().await.unwrap_or_default();
             let record = HttpResponseRecord {
@@ -437,7 +529,19 @@ async fn send(
         });
     }
     let duration = started.elapsed();
-    record_entry(inner, &purpose.to_owned(), url, number, request, response, error, &fields, hit, entry_notes, duration);
+    record_entry(
+        inner,
+        purpose,
+        url,
+        number,
+        request,
+        response,
+        error,
+        &fields,
+        hit,
+        entry_notes,
+        duration,
+    );
     ok
 }
 
@@ -461,7 +565,19 @@ fn record(
         headers: Vec::new(),
         body: RecordedBody::from_bytes(b""),
     };
-    record_entry(inner, purpose, url, number, request, response, error, fields, hit, notes, Duration::ZERO);
+    record_entry(
+        inner,
+        purpose,
+        url,
+        number,
+        request,
+        response,
+        error,
+        fields,
+        hit,
+        notes,
+        Duration::ZERO,
+    );
 }
 
 #[allow(clippy::too_many_arguments)]

@@ -59,10 +59,16 @@ async fn page(State(inner): State<Arc<Inner>>, request: Request) -> Response {
         );
     };
     if parts.method != Method::GET && parts.method != Method::POST {
-        return text(StatusCode::METHOD_NOT_ALLOWED, format!("{} takes GET or POST", endpoint.page()));
+        return text(
+            StatusCode::METHOD_NOT_ALLOWED,
+            format!("{} takes GET or POST", endpoint.page()),
+        );
     }
     let Ok(body) = axum::body::to_bytes(body, MAX_BODY).await else {
-        return text(StatusCode::PAYLOAD_TOO_LARGE, format!("request body over {MAX_BODY} bytes"));
+        return text(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("request body over {MAX_BODY} bytes"),
+        );
     };
     let pairs = envelope(parts.uri.query(), &body);
     let now = inner.clock().now_ms();
@@ -90,8 +96,9 @@ fn admin_error(status: StatusCode, message: impl Into<String>) -> Response {
     (status, axum::Json(json!({"error": message.into()}))).into_response()
 }
 
-fn parse<T: for<'de> Deserialize<'de>>(body: &Bytes) -> Result<T, Response> {
-    serde_json::from_slice(body).map_err(|e| admin_error(StatusCode::BAD_REQUEST, format!("invalid JSON body: {e}")))
+fn parse<T: for<'de> Deserialize<'de>>(body: &Bytes) -> Result<T, Box<Response>> {
+    serde_json::from_slice(body)
+        .map_err(|e| Box::new(admin_error(StatusCode::BAD_REQUEST, format!("invalid JSON body: {e}"))))
 }
 
 #[derive(Deserialize)]
@@ -109,7 +116,7 @@ struct DecideBody {
 async fn decide(State(inner): State<Arc<Inner>>, body: Bytes) -> Response {
     let body: DecideBody = match parse(&body) {
         Ok(b) => b,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     if let Err(e) = model::check_decision(&body.decision) {
         return admin_error(StatusCode::BAD_REQUEST, e);
@@ -140,7 +147,7 @@ async fn decide(State(inner): State<Arc<Inner>>, body: Bytes) -> Response {
 async fn queue_decision(State(inner): State<Arc<Inner>>, body: Bytes) -> Response {
     let decision: Decision = match parse(&body) {
         Ok(b) => b,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     if let Err(e) = model::check_decision(&decision) {
         return admin_error(StatusCode::BAD_REQUEST, e);
@@ -167,13 +174,18 @@ struct SealBody {
 async fn seal(State(inner): State<Arc<Inner>>, body: Bytes) -> Response {
     let body: SealBody = match parse(&body) {
         Ok(b) => b,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let state = inner.lock();
     let Some(merchant) = state.merchants.get(&body.merchant_id) else {
         return admin_error(StatusCode::NOT_FOUND, format!("no merchant {:?}", body.merchant_id));
     };
-    match crypto::encrypt(merchant.cipher, &merchant.crypt_password, &body.plain, state.settings.padding) {
+    match crypto::encrypt(
+        merchant.cipher,
+        &merchant.crypt_password,
+        &body.plain,
+        state.settings.padding,
+    ) {
         Ok((len, data)) => axum::Json(json!({"Len": len, "Data": data})).into_response(),
         Err(e) => admin_error(StatusCode::BAD_REQUEST, e.to_string()),
     }
@@ -194,7 +206,7 @@ struct OpenBody {
 async fn open(State(inner): State<Arc<Inner>>, body: Bytes) -> Response {
     let body: OpenBody = match parse(&body) {
         Ok(b) => b,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let state = inner.lock();
     let Some(merchant) = state.merchants.get(&body.merchant_id) else {

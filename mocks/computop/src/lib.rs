@@ -160,7 +160,9 @@ impl Provider for ComputopMock {
     fn apply_change(&self, change: &Value) -> Result<Value, String> {
         let kind = change.get("type").and_then(Value::as_str).unwrap_or("");
         if kind != "spendPoints" {
-            return Err(format!("computop competing change: unknown type {kind:?} (spendPoints)"));
+            return Err(format!(
+                "computop competing change: unknown type {kind:?} (spendPoints)"
+            ));
         }
         let account = change.get("accountId").and_then(Value::as_str).unwrap_or("");
         let points = change.get("points").and_then(Value::as_i64).unwrap_or(0);
@@ -188,14 +190,21 @@ impl Provider for ComputopMock {
             .map(|(_, v)| v.clone())?;
         let merchant = state.merchants.get(&mid)?;
         let open = |pairs: &[(String, String)]| -> Option<Value> {
-            let get = |key: &str| pairs.iter().find(|(k, _)| k.eq_ignore_ascii_case(key)).map(|(_, v)| v.as_str());
+            let get = |key: &str| {
+                pairs
+                    .iter()
+                    .find(|(k, _)| k.eq_ignore_ascii_case(key))
+                    .map(|(_, v)| v.as_str())
+            };
             let len = get("Len")?.trim().parse().ok()?;
             let plain = crypto::decrypt(merchant.cipher, &merchant.crypt_password, len, get("Data")?).ok()?;
             Some(fields_json(&Fields::parse(&plain.plain, state.settings.percent_decode)))
         };
         let response_view = response
             .map(|r| form::parse_urlencoded(&body_text(&r.body)))
-            .and_then(|pairs| open(&pairs).or_else(|| Some(json!(pairs.into_iter().collect::<std::collections::BTreeMap<_, _>>()))));
+            .and_then(|pairs| {
+                open(&pairs).or_else(|| Some(json!(pairs.into_iter().collect::<std::collections::BTreeMap<_, _>>())))
+            });
         Some(json!({"request": open(&envelope)?, "response": response_view, "notes": []}))
     }
 

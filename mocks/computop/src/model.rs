@@ -441,7 +441,10 @@ impl State {
             crypto::check_key(merchant.cipher, &merchant.crypt_password)
                 .map_err(|e| invalid(format!("merchant {}: cryptPassword: {e}", merchant.merchant_id)))?;
             if merchant.hmac_password.is_empty() {
-                return Err(invalid(format!("merchant {}: hmacPassword is empty", merchant.merchant_id)));
+                return Err(invalid(format!(
+                    "merchant {}: hmacPassword is empty",
+                    merchant.merchant_id
+                )));
             }
             let id = merchant.merchant_id.clone();
             if state.merchants.insert(id.clone(), merchant).is_some() {
@@ -525,7 +528,9 @@ pub fn check_decision(decision: &Decision) -> Result<(), String> {
     if let PointsChoice::Word(word) = &decision.points
         && word != "all"
     {
-        return Err(format!("customer decision: points must be a number or \"all\" (got {word:?})"));
+        return Err(format!(
+            "customer decision: points must be a number or \"all\" (got {word:?})"
+        ));
     }
     if let PointsChoice::Number(n) = decision.points
         && n < 0

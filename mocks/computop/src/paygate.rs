@@ -9,7 +9,10 @@ use serde_json::{Value, json};
 use crate::codes::{self, Code, business};
 use crate::crypto;
 use crate::form::Fields;
-use crate::model::{Credit, CreditOrder, Decision, DecisionKind, Echo, Merchant, Payment, PaymentStatus, PointsChoice, REQ_ID_LIFETIME_MS, State, StoredAnswer};
+use crate::model::{
+    Credit, CreditOrder, Decision, DecisionKind, Echo, Merchant, Payment, PaymentStatus, PointsChoice,
+    REQ_ID_LIFETIME_MS, State, StoredAnswer,
+};
 use crate::validate::{self, Rule};
 
 /// The Paygate endpoints the mock serves.
@@ -118,7 +121,13 @@ pub fn sign(merchant: &Merchant, fields: &mut Fields) {
     let get = |k: &str| fields.get(k).unwrap_or("").to_owned();
     let mac = crypto::mac(
         &merchant.hmac_password,
-        &[&get("PayID"), &get("TransID"), &get("mid"), &get("Status"), &get("Code")],
+        &[
+            &get("PayID"),
+            &get("TransID"),
+            &get("mid"),
+            &get("Status"),
+            &get("Code"),
+        ],
     );
     fields.push("MAC", mac);
 }
@@ -150,7 +159,13 @@ pub fn handle(state: &mut State, endpoint: Endpoint, envelope: &[(String, String
         return plain_failure(merchant_id, Code::missing("Len"), "Len missing", outer, vec![]);
     };
     let Ok(len) = len.trim().parse::<usize>() else {
-        return plain_failure(merchant_id, Code::format("Len"), "Len format error: expected n..5", outer, vec![]);
+        return plain_failure(
+            merchant_id,
+            Code::format("Len"),
+            "Len format error: expected n..5",
+            outer,
+            vec![],
+        );
     };
     let decrypted = match crypto::decrypt(merchant.cipher, &merchant.crypt_password, len, data) {
         Ok(d) => d,
@@ -259,7 +274,11 @@ impl Ctx {
     /// A stored answer for this ReqID, when a replay must be answered from the store.
     fn replay(&mut self, state: &State, endpoint: Endpoint) -> Option<Answer> {
         let req_id = self.req_id()?;
-        let key = (self.merchant.merchant_id.clone(), endpoint.page().to_owned(), req_id.clone());
+        let key = (
+            self.merchant.merchant_id.clone(),
+            endpoint.page().to_owned(),
+            req_id.clone(),
+        );
         let stored = state.req_ids.get(&key)?;
         if self.now - stored.at > REQ_ID_LIFETIME_MS {
             return None;
@@ -304,7 +323,10 @@ impl Ctx {
 fn simulation(order_desc: Option<&str>) -> Option<u16> {
     let rest = order_desc?.strip_prefix("Test:")?.trim_start();
     let digits = rest.get(..4)?;
-    digits.bytes().all(|b| b.is_ascii_digit()).then(|| digits.parse().ok())?
+    digits
+        .bytes()
+        .all(|b| b.is_ascii_digit())
+        .then(|| digits.parse().ok())?
 }
 
 fn sale(state: &mut State, mut ctx: Ctx) -> Answer {
@@ -312,7 +334,12 @@ fn sale(state: &mut State, mut ctx: Ctx) -> Answer {
         return answer;
     }
     if !ctx.get("Currency").eq_ignore_ascii_case("EUR") {
-        return ctx.failure(state, Code::invalid("Currency"), "Currency not allowed: PAYBACK PAY accepts EUR only", None);
+        return ctx.failure(
+            state,
+            Code::invalid("Currency"),
+            "Currency not allowed: PAYBACK PAY accepts EUR only",
+            None,
+        );
     }
     let amount: i64 = ctx.get("Amount").parse().unwrap_or(0);
     if amount < 100 && !ctx.merchant.small_amounts {
@@ -325,10 +352,18 @@ fn sale(state: &mut State, mut ctx: Ctx) -> Answer {
     }
     let is_bound = ctx.get("IsBound").eq_ignore_ascii_case("True");
     if is_bound && ctx.opt("CustomerID").is_none() {
-        return ctx.failure(state, Code::missing("CustomerID"), "CustomerID missing (IsBound=True)", None);
+        return ctx.failure(
+            state,
+            Code::missing("CustomerID"),
+            "CustomerID missing (IsBound=True)",
+            None,
+        );
     }
     for (key, check) in [
-        ("VatList", validate::check_vat_list as fn(&[Value]) -> Result<(), String>),
+        (
+            "VatList",
+            validate::check_vat_list as fn(&[Value]) -> Result<(), String>,
+        ),
         ("ArticleList", validate::check_article_list),
     ] {
         let items = validate::decode_list(ctx.get(key)).unwrap_or_default();
@@ -342,10 +377,18 @@ fn sale(state: &mut State, mut ctx: Ctx) -> Answer {
             continue;
         }
         if state.settings.strict_callbacks {
-            return ctx.failure(state, Code::format(key), &format!("{key} format error: {}", deviations.join("; ")), None);
+            return ctx.failure(
+                state,
+                Code::format(key),
+                &format!("{key} format error: {}", deviations.join("; ")),
+                None,
+            );
         }
-        ctx.notes
-            .extend(deviations.into_iter().map(|d| format!("finding: {key} {d} (accepted: lenient callbacks)")));
+        ctx.notes.extend(
+            deviations
+                .into_iter()
+                .map(|d| format!("finding: {key} {d} (accepted: lenient callbacks)")),
+        );
     }
     let account_id = ctx.get("AccountID").to_owned();
     let Some(member) = state.members.get(&account_id).cloned() else {
@@ -368,7 +411,11 @@ fn sale(state: &mut State, mut ctx: Ctx) -> Answer {
     }
     let (pay_id, xid, transaction_id) = match state.presets.get(&trans_id).cloned() {
         Some(p) if !state.payments.contains_key(&p.pay_id) => (p.pay_id, p.xid, p.transaction_id),
-        _ => (state.fresh_id(ctx.salt), state.fresh_id(ctx.salt), state.fresh_uuid(ctx.salt)),
+        _ => (
+            state.fresh_id(ctx.salt),
+            state.fresh_id(ctx.salt),
+            state.fresh_uuid(ctx.salt),
+        ),
     };
     let mut decision = state.take_decision();
     let simulated = simulation(ctx.opt("OrderDesc").as_deref());
@@ -418,7 +465,9 @@ fn sale(state: &mut State, mut ctx: Ctx) -> Answer {
             payment.decision = decision;
         }
         Some(n) => {
-            ctx.notes.push(format!("simulation Test:{n:04}: the payment fails with Code 2950{n:04}"));
+            ctx.notes.push(format!(
+                "simulation Test:{n:04}: the payment fails with Code 2950{n:04}"
+            ));
             payment.status = PaymentStatus::Failed;
             payment.code = format!("2950{n:04}");
             payment.description = format!("simulation Test:{n:04}");
@@ -503,7 +552,11 @@ pub fn final_fields(p: &Payment, now: Millis) -> Fields {
     if matches!(p.status, PaymentStatus::Ok | PaymentStatus::Pending) {
         f.push("paymentmethodtype", "0");
         // The seed's points-only sample says `paymentmethod=0`: no instrument was charged.
-        let method = if p.pay_amount == 0 { "0".to_owned() } else { p.payment_method.clone() };
+        let method = if p.pay_amount == 0 {
+            "0".to_owned()
+        } else {
+            p.payment_method.clone()
+        };
         f.push("paymentmethod", method);
         f.push("redemptionfactor", REDEMPTION_FACTOR);
         f.push("pointsredeemed", p.points_redeemed.to_string());
@@ -628,7 +681,12 @@ fn credit(state: &mut State, mut ctx: Ctx) -> Answer {
         .filter(|p| p.merchant_id == ctx.merchant.merchant_id)
         .cloned()
     else {
-        return ctx.failure(state, Code::business(business::PAYMENT_NOT_FOUND), "PayID unknown", Some(&pay_id));
+        return ctx.failure(
+            state,
+            Code::business(business::PAYMENT_NOT_FOUND),
+            "PayID unknown",
+            Some(&pay_id),
+        );
     };
     if payment.status != PaymentStatus::Ok {
         return ctx.failure(
@@ -639,7 +697,12 @@ fn credit(state: &mut State, mut ctx: Ctx) -> Answer {
         );
     }
     if !ctx.get("Currency").eq_ignore_ascii_case(&payment.currency) {
-        return ctx.failure(state, Code::invalid("Currency"), "Currency differs from the payment's", Some(&pay_id));
+        return ctx.failure(
+            state,
+            Code::invalid("Currency"),
+            "Currency differs from the payment's",
+            Some(&pay_id),
+        );
     }
     let amount: i64 = ctx.get("Amount").parse().unwrap_or(0);
     if let Some(n) = simulation(ctx.opt("OrderDesc").as_deref()).filter(|n| *n != 0) {
@@ -720,9 +783,18 @@ fn inquire(state: &mut State, ctx: Ctx) -> Answer {
         .get(&pay_id)
         .filter(|p| p.merchant_id == ctx.merchant.merchant_id)
     else {
-        return ctx.failure(state, Code::business(business::PAYMENT_NOT_FOUND), "PayID unknown", Some(&pay_id));
+        return ctx.failure(
+            state,
+            Code::business(business::PAYMENT_NOT_FOUND),
+            "PayID unknown",
+            Some(&pay_id),
+        );
     };
-    let captured = if payment.status == PaymentStatus::Ok { payment.amount } else { 0 };
+    let captured = if payment.status == PaymentStatus::Ok {
+        payment.amount
+    } else {
+        0
+    };
     let mut f = Fields::default();
     f.push("mid", ctx.merchant.merchant_id.clone());
     f.push("PayID", pay_id.clone());
@@ -755,7 +827,11 @@ pub fn timestamp(now: Millis, millis: bool) -> String {
         t.minute(),
         t.second()
     );
-    if millis { format!("{base}.{:03}", t.millisecond()) } else { base }
+    if millis {
+        format!("{base}.{:03}", t.millisecond())
+    } else {
+        base
+    }
 }
 
 /// EU summer time: from the last Sunday of March, 01:00 UTC, to the last Sunday of October,

@@ -232,7 +232,8 @@ pub fn check_article_list(items: &[Value]) -> Result<(), String> {
             }
         }
         for key in ["amount", "vatAmount", "vatPercent"] {
-            if !item.get(key).is_some_and(|v| v.as_i64().is_some_and(|n| n >= 0)) {
+            let whole = item.get(key).and_then(Value::as_i64);
+            if whole.is_none_or(|n| n < 0) {
                 return Err(format!("items[{i}].{key} must be a whole number ≥ 0"));
             }
         }
@@ -259,7 +260,9 @@ pub fn callback_deviations(url: &str) -> Vec<String> {
         out.push(format!("{url}: port other than 443"));
     }
     if url.contains('?') {
-        out.push(format!("{url}: has a query string (the seed says: use UserData instead)"));
+        out.push(format!(
+            "{url}: has a query string (the seed says: use UserData instead)"
+        ));
     }
     out
 }

@@ -30,7 +30,9 @@ use tower::ServiceExt;
 
 use crate::Engine;
 use crate::fault::{FaultAction, RequestView};
-use crate::journal::{Exchange, FaultHit, HttpRequestRecord, HttpResponseRecord, JournalEntry, Outcome, RecordedBody, View};
+use crate::journal::{
+    Exchange, FaultHit, HttpRequestRecord, HttpResponseRecord, JournalEntry, Outcome, RecordedBody, View,
+};
 use crate::provider::Provider;
 
 /// Requests with a larger body are refused with 413; no provider in the seeds sends more.
