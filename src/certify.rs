@@ -342,6 +342,8 @@ fn parse_credentials(list: &[String]) -> anyhow::Result<BTreeMap<String, Credent
                 login: login.to_owned(),
                 password: password.to_owned(),
                 partner: partner.map(str::to_owned),
+                crypt_password: None,
+                cipher: None,
             },
         );
     }

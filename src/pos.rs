@@ -19,6 +19,49 @@ pub enum PosCommand {
     /// A correct cash register (ECR) for the virtual ZVT terminal: registers, acknowledges
     /// every terminal message, waits T4, reports only a completed payment.
     Zvt(ZvtArgs),
+    /// A correct web shop paying with PAYBACK PAY through the Computop Paygate: checks every
+    /// notify's MAC, ignores AUTHORIZE_REQUEST, books once, credits with the PayID in the MAC.
+    Computop(ComputopArgs),
+}
+
+/// `possim pos computop` arguments.
+#[derive(Debug, clap::Args)]
+pub struct ComputopArgs {
+    /// Paygate base URL.
+    #[arg(long, env = "POSSIM_COMPUTOP_URL", default_value = "http://127.0.0.1:7102")]
+    pub url: String,
+    /// MerchantID.
+    #[arg(long, env = "POSSIM_COMPUTOP_MERCHANT_ID", default_value = "your_merchant_id")]
+    pub merchant_id: String,
+    /// HMAC password (MAC).
+    #[arg(
+        long,
+        env = "POSSIM_COMPUTOP_HMAC_PASSWORD",
+        default_value = "mySecret",
+        hide_env_values = true
+    )]
+    pub hmac_password: String,
+    /// Blowfish or AES password (Data).
+    #[arg(
+        long,
+        env = "POSSIM_COMPUTOP_CRYPT_PASSWORD",
+        default_value = "16CharKeyLength!",
+        hide_env_values = true
+    )]
+    pub crypt_password: String,
+    /// `blowfish` or `aes`.
+    #[arg(long, env = "POSSIM_COMPUTOP_CIPHER", default_value = "blowfish")]
+    pub cipher: String,
+    /// How long to wait for the payment's final status, milliseconds.
+    #[arg(long, default_value_t = 10_000)]
+    pub wait_ms: u64,
+    /// Plant an integration bug: notify-mac-unchecked, code-zero-as-paid, first-digit-only,
+    /// refund-mac-without-payid, new-reqid-on-retry, book-on-notify-and-return (repeatable).
+    #[arg(long = "defect", value_name = "NAME")]
+    pub defects: Vec<String>,
+    /// The action as a JSON file (default: standard input).
+    #[arg(long, value_name = "FILE")]
+    pub action: Option<PathBuf>,
 }
 
 /// `possim pos zvt` arguments.
@@ -124,6 +167,27 @@ pub async fn run(command: PosCommand) -> anyhow::Result<()> {
                 partner: args.partner,
                 user: args.user,
                 password: args.password,
+                defects,
+            };
+            println!("{}", pos.perform(&action).await);
+            Ok(())
+        }
+        PosCommand::Computop(args) => {
+            use possim_conformance::pos::computop::{ComputopPos, Defect as ComputopDefect, parse_cipher};
+            let defects = args
+                .defects
+                .iter()
+                .map(|d| ComputopDefect::parse(d).map_err(anyhow::Error::msg))
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            let cipher = parse_cipher(&args.cipher).map_err(anyhow::Error::msg)?;
+            let action = read_action(args.action.as_deref())?;
+            let pos = ComputopPos {
+                url: args.url,
+                merchant_id: args.merchant_id,
+                hmac_password: args.hmac_password,
+                crypt_password: args.crypt_password,
+                cipher,
+                wait: std::time::Duration::from_millis(args.wait_ms),
                 defects,
             };
             println!("{}", pos.perform(&action).await);

@@ -106,6 +106,18 @@ pub const ACTIONS: &[ActionDef] = &[
         optional: &["link"],
     },
     ActionDef {
+        name: "computop-sale",
+        provider: "computop",
+        required: &["amount", "accountId"],
+        optional: &["orderDesc"],
+    },
+    ActionDef {
+        name: "computop-refund",
+        provider: "computop",
+        required: &["saleAmount", "amount", "accountId"],
+        optional: &["orderDesc"],
+    },
+    ActionDef {
         name: "payback-redeem",
         provider: "payback",
         required: &["customer", "basket", "pinEntries", "receipt"],
@@ -279,6 +291,22 @@ pub fn instructions(action: &Value) -> Vec<String> {
                 Some(p) => steps.push(format!("Redeem {p} points")),
                 None => steps.push("Redeem all points, at most the basket".into()),
             }
+        }
+        "computop-sale" => {
+            steps.push(format!(
+                "Check out an order of {} € with PAYBACK PAY for the PAYBACK customer {}",
+                text(action, "amount"),
+                text(action, "accountId")
+            ));
+            steps.push("Wait until the customer decided in the PAYBACK app and note what the shop shows".into());
+        }
+        "computop-refund" => {
+            steps.push(format!(
+                "Check out an order of {} € with PAYBACK PAY for the PAYBACK customer {} and wait until it is paid",
+                text(action, "saleAmount"),
+                text(action, "accountId")
+            ));
+            steps.push(format!("Refund {} € of that order (credit)", text(action, "amount")));
         }
         "zvt-pay" => {
             let link = match action.get("link").and_then(Value::as_str) {

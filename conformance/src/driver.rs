@@ -90,6 +90,12 @@ impl ActionContext {
                     if let Some(partner) = &c.partner {
                         entry["partner"] = json!(partner);
                     }
+                    if name == "computop" {
+                        entry["merchantId"] = json!(c.login);
+                        entry["hmacPassword"] = json!(c.password);
+                        entry["cryptPassword"] = json!(c.crypt_password);
+                        entry["cipher"] = json!(c.cipher.as_deref().unwrap_or("blowfish"));
+                    }
                 }
                 (name.clone(), entry)
             })
@@ -115,6 +121,19 @@ impl ActionContext {
                 env.push((format!("POSSIM_{upper}_PASSWORD"), c.password.clone()));
                 if let Some(partner) = &c.partner {
                     env.push((format!("POSSIM_{upper}_PARTNER"), partner.clone()));
+                }
+                // The Computop Paygate's three secrets under their own names: the MerchantID
+                // (login), the HMAC password (password) and the Blowfish/AES password.
+                if name == "computop" {
+                    env.push(("POSSIM_COMPUTOP_MERCHANT_ID".to_owned(), c.login.clone()));
+                    env.push(("POSSIM_COMPUTOP_HMAC_PASSWORD".to_owned(), c.password.clone()));
+                    if let Some(crypt) = &c.crypt_password {
+                        env.push(("POSSIM_COMPUTOP_CRYPT_PASSWORD".to_owned(), crypt.clone()));
+                    }
+                    env.push((
+                        "POSSIM_COMPUTOP_CIPHER".to_owned(),
+                        c.cipher.clone().unwrap_or_else(|| "blowfish".to_owned()),
+                    ));
                 }
             }
         }
@@ -376,6 +395,8 @@ mod tests {
                     login: "demo".into(),
                     password: "pw".into(),
                     partner: None,
+                    crypt_password: None,
+                    cipher: None,
                 },
             )]),
             admin_url: "http://127.0.0.1:2".into(),

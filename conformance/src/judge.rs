@@ -10,7 +10,7 @@
 use serde_json::Value;
 
 use possim_engine::http::percent_decode;
-use possim_engine::journal::{Exchange, JournalEntry, Outcome, RecordedBody};
+use possim_engine::journal::{Exchange, HttpRequestRecord, HttpResponseRecord, JournalEntry, Outcome, RecordedBody};
 use possim_reports::{Diff, ExchangeView};
 
 use crate::matcher::{self, compare, join};
@@ -42,6 +42,9 @@ pub struct Observed {
     pub response_body: Option<String>,
     /// Fault rule name or id that shaped it.
     pub fault: Option<String>,
+    /// Sent by the provider to the shop (a Computop notify or browser return), not by the shop:
+    /// a golden flow may expect it, but it is never the shop's unexpected request.
+    pub outbound: bool,
 }
 
 fn body_text(body: &RecordedBody) -> Option<String> {
@@ -88,7 +91,54 @@ fn zvt_command(entry: &JournalEntry, direction: &str, hex: &str, text: &str) -> 
         status: None,
         response_body: None,
         fault: None,
+        outbound: false,
     })
+}
+
+/// The decrypted fields of an opaque exchange (`entry.view.request` / `.response`) as JSON text,
+/// so golden flows compare `MerchantID`, `Amount`, `Status`, `Code` instead of ciphertext.
+fn view_part(entry: &JournalEntry, part: &str) -> Option<String> {
+    entry
+        .view
+        .as_ref()
+        .and_then(|v| v.get(part))
+        .filter(|v| !v.is_null())
+        .map(Value::to_string)
+}
+
+fn fault_text(entry: &JournalEntry) -> Option<String> {
+    entry.fault.as_ref().map(|f| {
+        format!(
+            "{} ({})",
+            f.name.clone().unwrap_or_else(|| format!("rule {}", f.rule)),
+            f.action
+        )
+    })
+}
+
+/// A message the provider sent to the shop: method `NOTIFY` (a Paygate notify) or `RETURN` (the
+/// customer's browser coming back to URLSuccess/URLFailure), the path of the shop's URL, the
+/// decrypted fields as body, and the shop's answer (no status when none came).
+fn outbound(
+    entry: &JournalEntry,
+    purpose: &str,
+    request: &HttpRequestRecord,
+    response: Option<&HttpResponseRecord>,
+) -> Observed {
+    Observed {
+        id: entry.id,
+        provider: entry.provider.clone(),
+        method: if purpose == "notify" { "NOTIFY" } else { "RETURN" }.into(),
+        path: request.path.clone(),
+        raw_query: None,
+        query: Vec::new(),
+        headers: request.headers.clone(),
+        request_body: view_part(entry, "request").or_else(|| body_text(&request.body)),
+        status: response.map(|r| r.status),
+        response_body: response.and_then(|r| body_text(&r.body)),
+        fault: fault_text(entry),
+        outbound: true,
+    }
 }
 
 impl Observed {
@@ -102,6 +152,15 @@ impl Observed {
                 } = &entry.exchange
                 {
                     return zvt_command(entry, direction, hex, text);
+                }
+                if let Exchange::Outbound {
+                    purpose,
+                    request,
+                    response,
+                    ..
+                } = &entry.exchange
+                {
+                    return Some(outbound(entry, purpose, request, response.as_ref()));
                 }
                 let Exchange::Http {
                     request,
@@ -131,16 +190,13 @@ impl Observed {
                     raw_query: request.query.clone(),
                     query,
                     headers: request.headers.clone(),
-                    request_body: body_text(&request.body),
+                    request_body: view_part(entry, "request").or_else(|| body_text(&request.body)),
                     status: response.as_ref().filter(|_| answered).map(|r| r.status),
-                    response_body: response.as_ref().and_then(|r| body_text(&r.body)),
-                    fault: entry.fault.as_ref().map(|f| {
-                        format!(
-                            "{} ({})",
-                            f.name.clone().unwrap_or_else(|| format!("rule {}", f.rule)),
-                            f.action
-                        )
-                    }),
+                    response_body: view_part(entry, "response")
+                        .filter(|_| response.is_some())
+                        .or_else(|| response.as_ref().and_then(|r| body_text(&r.body))),
+                    fault: fault_text(entry),
+                    outbound: false,
                 })
             })
             .collect();
@@ -155,7 +211,8 @@ impl Observed {
         }
     }
 
-    fn request_json(&self) -> Option<Value> {
+    /// The request body as JSON, when it is JSON.
+    pub fn request_json(&self) -> Option<Value> {
         self.request_body.as_deref().and_then(|t| serde_json::from_str(t).ok())
     }
 
@@ -177,7 +234,15 @@ pub struct Judgement {
 
 /// Whether `observed` is the request `m` describes (provider, method, path, query).
 fn request_line_matches(m: &RequestMatcher, provider: &str, observed: &Observed) -> bool {
-    if observed.provider != provider || !observed.method.eq_ignore_ascii_case(&m.method) {
+    let method_ok = if m.method.starts_with('$') {
+        matcher::matches(
+            &Value::String(m.method.clone()),
+            Some(&Value::String(observed.method.clone())),
+        )
+    } else {
+        observed.method.eq_ignore_ascii_case(&m.method)
+    };
+    if observed.provider != provider || !method_ok {
         return false;
     }
     let path = profile::normalize_path(provider, &observed.path);
@@ -368,7 +433,9 @@ pub fn judge_traffic(scenario: &Scenario, observed: &[Observed]) -> Judgement {
         }
     }
     for (i, o) in relevant.iter().enumerate() {
-        if claimed[i].is_some() || forbidden_hit[i] {
+        // The provider's own messages (notifies, their retries, the browser return) are not the
+        // shop's doing; only the steps that expect them judge them.
+        if claimed[i].is_some() || forbidden_hit[i] || o.outbound {
             continue;
         }
         let write = profile::is_write_path(&o.provider, &o.method, &o.path, &o.query);

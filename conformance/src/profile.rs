@@ -19,6 +19,14 @@ pub fn normalize_path(provider: &str, path: &str) -> String {
                 trimmed.to_owned()
             }
         }
+        // IIS serves the Paygate's pages case-insensitively; the documented spelling stands for all.
+        "computop" => {
+            let name = path.trim_start_matches('/');
+            ["PaybackPay.aspx", "credit.aspx", "inquire.aspx"]
+                .iter()
+                .find(|page| page.eq_ignore_ascii_case(name))
+                .map_or_else(|| path.to_owned(), |page| format!("/{page}"))
+        }
         _ => path.to_owned(),
     }
 }
@@ -48,8 +56,50 @@ pub fn is_write_path(provider: &str, method: &str, path: &str, query: &[(String,
                     "/members/lookup" | "/members/authenticate" | "/coupons/validate" | "/auth/test"
                 )
         }
+        // An inquiry reads; what the Paygate sends to the shop (NOTIFY, RETURN) is not the shop's.
+        "computop" => {
+            !(method.eq_ignore_ascii_case("NOTIFY")
+                || method.eq_ignore_ascii_case("RETURN")
+                || normalize_path(provider, path) == "/inquire.aspx")
+        }
         _ => is_write(provider, method, query),
     }
+}
+
+/// The Computop fields a golden flow pins (decrypted requests, answers and notifies), and how:
+/// `None` keeps the recorded value, `Some(matcher)` replaces a value generated per run (ids, the
+/// shop's TransID and ReqID, MACs). Everything else (time stamps, the app's redirect URL, the
+/// shop's article list and callback URLs) is left free.
+const COMPUTOP_FIELDS: &[(&str, Option<&str>)] = &[
+    ("MerchantID", None),
+    ("mid", None),
+    ("PayID", Some("$regex:^[0-9a-fA-F]{32}$")),
+    ("XID", Some("$regex:^[0-9a-fA-F]{31,32}$")),
+    ("TransID", Some("$string")),
+    ("ReqID", Some("$string")),
+    ("MAC", Some("$regex:^[0-9a-fA-F]{64}$")),
+    ("Amount", None),
+    ("Currency", None),
+    ("AccountID", None),
+    ("Status", None),
+    ("Code", None),
+    ("pointsredeemed", None),
+    ("payamount", None),
+    ("paymentmethod", None),
+];
+
+fn computop_figures(map: Map<String, Value>) -> Map<String, Value> {
+    map.into_iter()
+        .filter_map(|(key, value)| {
+            let (_, replace) = COMPUTOP_FIELDS.iter().find(|(name, _)| *name == key)?;
+            let value = match (replace, &value) {
+                (Some(_), Value::String(s)) if s.is_empty() => value,
+                (Some(m), _) => Value::String((*m).to_owned()),
+                (None, _) => value,
+            };
+            Some((key, value))
+        })
+        .collect()
 }
 
 /// Generalises a recorded request body into what any correct till must send: fields with a
@@ -89,6 +139,7 @@ pub fn generalize_request_body(provider: &str, body: Value) -> Value {
                 }
             }
         }
+        "computop" => return Value::Object(computop_figures(map)),
         _ => {}
     }
     Value::Object(map)
@@ -119,6 +170,10 @@ const TYRIOS_FIGURES: &[&str] = &[
 /// (all top-level scalars for providers without a list), with volatile ones replaced by
 /// matchers. Nested objects and lists are left to the state checks so flows stay readable.
 pub fn summarize_response_body(provider: &str, body: Value) -> Option<Value> {
+    let body = match (provider, body) {
+        ("computop", Value::Object(map)) => Value::Object(computop_figures(map)),
+        (_, body) => body,
+    };
     match body {
         Value::Object(map) => {
             let mut kept = Map::new();

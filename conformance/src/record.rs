@@ -79,6 +79,23 @@ fn step_name(o: &Observed) -> String {
             return name.to_owned();
         }
     }
+    if o.provider == "computop" {
+        let status = o
+            .request_json()
+            .and_then(|b| b.get("Status").and_then(Value::as_str).map(str::to_owned))
+            .unwrap_or_default();
+        let name = match (o.method.as_str(), path.as_str()) {
+            ("NOTIFY", _) => format!("notify {status}"),
+            ("RETURN", _) => format!("browser return {status}"),
+            (_, "/PaybackPay.aspx") => "start the PAYBACK PAY sale".to_owned(),
+            (_, "/credit.aspx") => "credit".to_owned(),
+            (_, "/inquire.aspx") => "inquire".to_owned(),
+            _ => String::new(),
+        };
+        if !name.is_empty() {
+            return name;
+        }
+    }
     format!("{} {path}", o.method)
 }
 
@@ -135,8 +152,18 @@ pub fn build(meta: &RecordMeta, observed: &[Observed]) -> Scenario {
             provider: (meta.providers.len() > 1).then(|| o.provider.clone()),
             optional: false,
             request: RequestMatcher {
-                method: o.method.clone(),
-                path: profile::normalize_path(&o.provider, &o.path),
+                // The Paygate takes its pages by GET or POST (FATCHIP's library sends GETs).
+                method: if o.provider == "computop" && !o.outbound {
+                    "$regex:^(GET|POST)$".to_owned()
+                } else {
+                    o.method.clone()
+                },
+                // What a provider sends to the shop goes to the shop's own URLs, whatever their path.
+                path: if o.outbound {
+                    "$string".to_owned()
+                } else {
+                    profile::normalize_path(&o.provider, &o.path)
+                },
                 query,
                 headers: BTreeMap::new(),
                 body,

@@ -14,7 +14,7 @@ use serde_json::Value;
 use crate::matcher::{self, MatcherError};
 
 /// Providers a golden flow may name (the mocks `possim serve` starts).
-pub const KNOWN_PROVIDERS: &[&str] = &["tyrios", "payback", "zvt"];
+pub const KNOWN_PROVIDERS: &[&str] = &["tyrios", "payback", "zvt", "computop"];
 
 /// A problem with a scenario or suite file.
 #[derive(Debug, thiserror::Error)]
@@ -137,6 +137,14 @@ pub struct Credentials {
     /// `partnerShortName`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub partner: Option<String>,
+    /// The password of the message encryption where a provider has one beside the login's
+    /// (Computop: the Blowfish/AES password; `login` is the MerchantID, `password` the HMAC
+    /// password).
+    #[serde(default, rename = "cryptPassword", skip_serializing_if = "Option::is_none")]
+    pub crypt_password: Option<String>,
+    /// The cipher of that encryption (Computop: `blowfish` or `aes`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cipher: Option<String>,
 }
 
 /// One expected exchange.
@@ -162,7 +170,8 @@ pub struct ExpectedExchange {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct RequestMatcher {
-    /// HTTP method.
+    /// HTTP method (`NOTIFY`/`RETURN` for what a provider sends to the shop), or a `$regex:`
+    /// matcher where a provider takes more than one (the Computop Paygate: GET or POST).
     pub method: String,
     /// Path (compared after the provider's path normalisation) or a `$regex:` matcher.
     pub path: String,
@@ -407,6 +416,7 @@ impl Scenario {
 impl RequestMatcher {
     fn validate(&self, at: &str) -> Result<(), MatcherError> {
         matcher::validate(&Value::String(self.path.clone()), &format!("{at}.request.path"))?;
+        matcher::validate(&Value::String(self.method.clone()), &format!("{at}.request.method"))?;
         for (name, value) in &self.query {
             matcher::validate(value, &format!("{at}.request.query.{name}"))?;
         }

@@ -66,6 +66,7 @@ fn x(id: u64, method: &str, target: &str, body: &str, status: u16, answer: &str)
         status: Some(status),
         response_body: Some(answer.to_owned()),
         fault: None,
+        outbound: false,
     }
 }
 
@@ -315,4 +316,156 @@ fn the_documented_example_flow_loads() {
     assert_eq!(scenario.exchanges.len(), 2);
     assert_eq!(scenario.forbidden.len(), 1);
     assert_eq!(scenario.state.len(), 1);
+}
+
+// Computop: the journal's decrypted view stands for the opaque `Data`, and what the Paygate sends
+// to the shop (notifies, the browser return) becomes NOTIFY / RETURN exchanges.
+
+fn entry(
+    id: u64,
+    view: Option<Value>,
+    exchange: possim_engine::journal::Exchange,
+) -> possim_engine::journal::JournalEntry {
+    possim_engine::journal::JournalEntry {
+        id,
+        provider: "computop".into(),
+        connection: 0,
+        at: 0,
+        duration_micros: 0,
+        fault: None,
+        view,
+        exchange,
+    }
+}
+
+fn request(method: &str, path: &str, body: &str) -> possim_engine::journal::HttpRequestRecord {
+    possim_engine::journal::HttpRequestRecord {
+        method: method.into(),
+        path: path.into(),
+        query: None,
+        headers: Vec::new(),
+        body: possim_engine::journal::RecordedBody::from_bytes(body.as_bytes()),
+    }
+}
+
+fn response(status: u16, body: &str) -> possim_engine::journal::HttpResponseRecord {
+    possim_engine::journal::HttpResponseRecord {
+        status,
+        headers: Vec::new(),
+        body: possim_engine::journal::RecordedBody::from_bytes(body.as_bytes()),
+    }
+}
+
+fn computop_traffic() -> Vec<Observed> {
+    use possim_engine::journal::{Exchange, Outcome};
+    let sale = entry(
+        1,
+        Some(json!({"request": {"MerchantID": "m", "Amount": "5500"},
+            "response": {"Status": "AUTHORIZE_REQUEST", "Code": "0"}, "notes": []})),
+        Exchange::Http {
+            request: request("POST", "/PaybackPay.aspx", "MerchantID=m&Len=20&Data=AB12"),
+            response: Some(response(200, "Len=40&Data=CD34")),
+            outcome: Outcome::Answered,
+        },
+    );
+    let notify = entry(
+        2,
+        Some(json!({"request": {"Status": "OK", "Code": "00000000", "pointsredeemed": "500"}, "notes": []})),
+        Exchange::Outbound {
+            purpose: "notify".into(),
+            url: "http://127.0.0.1:9/shop/notify".into(),
+            attempt: 1,
+            request: request("POST", "/shop/notify", "Len=40&Data=EF56"),
+            response: Some(response(200, "[accepted]")),
+            error: None,
+        },
+    );
+    let lost_return = entry(
+        3,
+        Some(json!({"request": {"Status": "OK"}, "notes": []})),
+        Exchange::Outbound {
+            purpose: "success".into(),
+            url: "http://127.0.0.1:9/shop/ok".into(),
+            attempt: 1,
+            request: request("GET", "/shop/ok", ""),
+            response: None,
+            error: Some("connection refused or unreachable".into()),
+        },
+    );
+    Observed::from_journal(&[sale, notify, lost_return])
+}
+
+#[test]
+fn opaque_exchanges_are_judged_by_their_decrypted_view() {
+    let traffic = computop_traffic();
+    assert_eq!(traffic.len(), 3);
+    let sale = &traffic[0];
+    assert_eq!(sale.method, "POST");
+    assert!(!sale.outbound);
+    assert_eq!(
+        serde_json::from_str::<Value>(sale.request_body.as_deref().unwrap()).unwrap(),
+        json!({"MerchantID": "m", "Amount": "5500"})
+    );
+    assert_eq!(
+        serde_json::from_str::<Value>(sale.response_body.as_deref().unwrap()).unwrap(),
+        json!({"Status": "AUTHORIZE_REQUEST", "Code": "0"})
+    );
+    let notify = &traffic[1];
+    assert_eq!(
+        (notify.method.as_str(), notify.path.as_str(), notify.status),
+        ("NOTIFY", "/shop/notify", Some(200))
+    );
+    assert!(notify.outbound);
+    assert_eq!(notify.response_body.as_deref(), Some("[accepted]"));
+    assert_eq!(
+        serde_json::from_str::<Value>(notify.request_body.as_deref().unwrap()).unwrap()["Code"],
+        "00000000"
+    );
+    let ret = &traffic[2];
+    assert_eq!((ret.method.as_str(), ret.status), ("RETURN", None));
+}
+
+const COMPUTOP_FLOW: &str = r#"
+id = "computop-payback-pay/t"
+title = "t"
+providers = ["computop"]
+level = "minimum"
+action = { type = "computop-sale", amount = "55.00", accountId = "9876543210" }
+
+[[exchange]]
+name = "sale"
+request = { method = "$regex:^(GET|POST)$", path = "/PaybackPay.aspx", body = { Amount = "5500" } }
+response = { status = 200, body = { Status = "AUTHORIZE_REQUEST", Code = "0" } }
+
+[[exchange]]
+name = "the shop accepts the final notify"
+request = { method = "NOTIFY", path = "$string", body = { Status = "OK", Code = "00000000" } }
+response = { status = 200 }
+"#;
+
+#[test]
+fn notifies_are_expected_steps_but_never_the_shops_unexpected_writes() {
+    let mut s = parse_scenario(COMPUTOP_FLOW, Path::new("c.toml")).unwrap();
+    let traffic = computop_traffic();
+    let judgement = judge_traffic(&s, &traffic);
+    assert_eq!(judgement.diffs, vec![]);
+    // The unanswered browser return is nobody's step and still no "unexpected" request, under
+    // every policy: the Paygate sent it, not the shop.
+    assert!(!judgement.exchanges[2].problem);
+    s.unexpected = possim_conformance::scenario::UnexpectedPolicy::Fail;
+    assert!(judge_traffic(&s, &traffic).diffs.is_empty());
+    // A shop that did not answer the notify is told so.
+    let mut unanswered = traffic.clone();
+    unanswered[1].status = None;
+    let diffs = judge_traffic(&s, &unanswered).diffs;
+    assert_eq!(diffs.len(), 1);
+    assert_eq!(diffs[0].path, "response.status");
+    assert_eq!(diffs[0].got, "no answer (connection closed)");
+    // A GET to the Paygate matches the method matcher; a PUT does not.
+    let mut put = traffic.clone();
+    put[0].method = "PUT".into();
+    assert_eq!(
+        judge_traffic(&s, &put).diffs[0].got,
+        "not sent (at this point of the flow)"
+    );
 }

@@ -2,6 +2,7 @@
 //! used as the `exec` driver's POS to record golden flows and to prove that a suite passes a
 //! correct till and fails a defective one (`--defect`).
 
+pub mod computop;
 pub mod payback;
 pub mod tyrios;
 pub mod zvt;
