@@ -5,7 +5,8 @@
 //! credit by ReqID and is refused requests with a wrong MAC. It also checks its own crypto
 //! against the published vectors, so a disagreement points at the mock.
 //!
-//! Needs `python3` with pycryptodome; without them the test fails (CI installs it).
+//! Needs `python3`; pycryptodome is installed into the target directory when missing. Without
+//! them the test fails, never skips.
 
 use std::process::Stdio;
 use std::time::Duration;
@@ -16,32 +17,72 @@ use crate::util::Possim;
 
 const INSTALL: &str = "python3 with pycryptodome is needed: pip install pycryptodome";
 
-/// Fails (never skips) when python3 or pycryptodome is missing.
-async fn require_pycryptodome() {
+/// Where the test installs pycryptodome when the machine lacks it, so `cargo test --workspace`
+/// stays the one test command on a fresh machine (PyPI is reachable there, as crates.io is).
+fn private_site() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("pydeps")
+}
+
+async fn imports(pythonpath: &std::path::Path) -> Result<(), String> {
     let probe = Command::new("python3")
         .args(["-c", "from Crypto.Cipher import AES, Blowfish"])
+        .env("PYTHONPATH", pythonpath)
+        .stdin(Stdio::null())
+        .output()
+        .await
+        .map_err(|e| format!("python3 does not start: {e}"))?;
+    if probe.status.success() {
+        Ok(())
+    } else {
+        Err(String::from_utf8_lossy(&probe.stderr).trim().to_owned())
+    }
+}
+
+/// Makes pycryptodome importable (installing it into the target directory if need be); fails,
+/// never skips, when that is impossible.
+async fn require_pycryptodome() -> std::path::PathBuf {
+    let site = private_site();
+    if imports(&site).await.is_ok() {
+        return site;
+    }
+    let install = Command::new("python3")
+        .args([
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            "--target",
+        ])
+        .arg(&site)
+        .arg("pycryptodome")
         .stdin(Stdio::null())
         .output()
         .await;
-    match probe {
-        Ok(out) if out.status.success() => {}
-        Ok(out) => panic!(
-            "{INSTALL} (import failed: {})",
+    if let Ok(out) = &install
+        && !out.status.success()
+    {
+        panic!(
+            "{INSTALL} (pip failed: {})",
             String::from_utf8_lossy(&out.stderr).trim()
-        ),
-        Err(e) => panic!("{INSTALL} (python3 does not start: {e})"),
+        );
+    }
+    match imports(&site).await {
+        Ok(()) => site,
+        Err(e) => panic!("{INSTALL} (import failed: {e})"),
     }
 }
 
 #[tokio::test]
 async fn an_independent_python_client_completes_sales_notifies_and_credits() {
-    require_pycryptodome().await;
+    let site = require_pycryptodome().await;
     let p = Possim::start("default", &[]).await;
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/clients/computop_client.py");
     let run = Command::new("python3")
         .arg(script)
         .args(["--paygate", &p.computop, "--admin", &p.admin])
         .env("PYTHONUNBUFFERED", "1")
+        .env("PYTHONPATH", &site)
         .stdin(Stdio::null())
         .kill_on_drop(true)
         .output();
