@@ -558,3 +558,64 @@ async fn the_zvt_ecr_suite_passes_the_reference_ecr_and_fails_each_defect_where_
         assert_eq!(failed, set(&want), "{defect}");
     }
 }
+
+#[tokio::test]
+async fn the_computop_suite_passes_the_reference_shop_and_fails_each_defect_where_it_should() {
+    let out = scratch("computop");
+    let run = certify(&["conformance/computop-payback-pay"], &out, &["computop"]).await;
+    assert_eq!(run.status.code(), Some(0), "{}", String::from_utf8_lossy(&run.stdout));
+    assert_eq!(report(&out)["summary"]["passed"], 10);
+    // From what each scenario exercises: only the forged notify tests the MAC check; every sale
+    // starts with AUTHORIZE_REQUEST (Code 0), which a shop reading Code as a number takes for
+    // paid, and the customer takes a minute in the app after it; only the pending payment has a
+    // Code starting with 6; only the two credits send a credit MAC, and only the lost credit
+    // answer makes the shop ask again; every paid sale sends a paid notify and a paid browser
+    // return (the duplicate one notify more).
+    let paid = [
+        "sale-sepa",
+        "sale-points-and-sepa",
+        "credit-with-payid",
+        "return-before-notify",
+        "notify-duplicate",
+        "credit-answer-lost",
+    ];
+    let every = [
+        "sale-sepa",
+        "sale-points-and-sepa",
+        "sale-declined",
+        "credit-with-payid",
+        "sale-pending-then-declined",
+        "notify-forged",
+        "return-before-notify",
+        "notify-duplicate",
+        "return-failure-replayed",
+        "credit-answer-lost",
+    ];
+    let expected: &[(&str, &[&str])] = &[
+        ("notify-mac-unchecked", &["notify-forged"]),
+        ("code-zero-as-paid", &every),
+        ("first-digit-only", &["sale-pending-then-declined"]),
+        ("refund-mac-without-payid", &["credit-with-payid", "credit-answer-lost"]),
+        ("new-reqid-on-retry", &["credit-answer-lost"]),
+        ("book-on-notify-and-return", &paid),
+    ];
+    for (defect, scenarios) in expected {
+        let out = scratch(&format!("computop-{defect}"));
+        let run = certify(
+            &["conformance/computop-payback-pay"],
+            &out,
+            &["computop", "--defect", defect],
+        )
+        .await;
+        assert_eq!(run.status.code(), Some(1), "{defect}");
+        let json = report(&out);
+        let want: Vec<String> = scenarios.iter().map(|s| format!("computop-payback-pay/{s}")).collect();
+        let want: Vec<&str> = want.iter().map(String::as_str).collect();
+        assert_eq!(not_passed(&json), set(&want), "{defect}");
+        for s in json["scenarios"].as_array().unwrap() {
+            if s["verdict"] != "pass" {
+                assert_eq!(s["verdict"], "fail", "{defect}: {}", s["id"]);
+            }
+        }
+    }
+}
