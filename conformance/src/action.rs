@@ -111,6 +111,12 @@ pub const ACTIONS: &[ActionDef] = &[
         required: &["customer", "basket", "pinEntries", "receipt"],
         optional: &["points"],
     },
+    ActionDef {
+        name: "payback-terminal-redeem",
+        provider: "payback",
+        required: &["customer", "basket", "receipt"],
+        optional: &[],
+    },
 ];
 
 /// Checks an action against the vocabulary; the message names the problem.
@@ -279,6 +285,15 @@ pub fn instructions(action: &Value) -> Vec<String> {
                 Some(p) => steps.push(format!("Redeem {p} points")),
                 None => steps.push("Redeem all points, at most the basket".into()),
             }
+        }
+        "payback-terminal-redeem" => {
+            steps.push(format!(
+                "Press \"PAYBACK Punkte einlösen\" for a basket of {} € (receipt {}): the card terminal takes over",
+                text(action, "basket"),
+                text(action, "receipt")
+            ));
+            steps.push("The customer enters the PIN on the terminal and picks the points there".into());
+            steps.push("Book the EUR value the terminal returns as a voucher redemption and note the amount due".into());
         }
         "zvt-pay" => {
             let link = match action.get("link").and_then(Value::as_str) {
