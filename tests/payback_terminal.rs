@@ -76,12 +76,24 @@ async fn the_terminal_redeems_for_the_basket_returns_the_euro_value_and_reverses
     assert_eq!(t.outcome, Outcome::Completed, "{:?}", t.messages);
     assert_eq!((t.result_code, t.amount), (Some(0), Some(expected)));
     let bonus = t.bonus.expect("E1 bonus points in the Status-Information");
-    assert_eq!((bonus.points, bonus.remaining), (Some(expected), Some(before - expected)));
+    assert_eq!(
+        (bonus.points, bonus.remaining),
+        (Some(expected), Some(before - expected))
+    );
     // The balance was shown (04 FF 11) and the receipt names points and new balance.
-    assert!(t.messages.iter().any(|m| m.starts_with("04 FF") && m.contains("status: 11")), "{:?}", t.messages);
+    assert!(
+        t.messages
+            .iter()
+            .any(|m| m.starts_with("04 FF") && m.contains("status: 11")),
+        "{:?}",
+        t.messages
+    );
     let text = t.messages.join("\n");
     assert!(text.contains(&format!("Punkte eingeloest {expected}")), "{text}");
-    assert!(text.contains(&format!("Neuer Punktestand {}", before - expected)), "{text}");
+    assert!(
+        text.contains(&format!("Neuer Punktestand {}", before - expected)),
+        "{text}"
+    );
     assert_eq!(balance(&p).await, before - expected);
     let booked = redemptions(&p).await;
     assert_eq!(booked.len(), 1);
@@ -118,7 +130,11 @@ async fn a_wrong_pin_is_asked_again_and_three_lock_the_pin_without_booking() {
     let t = ecr.payback_redeem(1000, PAYBACK).await.unwrap();
     assert_eq!(t.outcome, Outcome::Completed, "{:?}", t.messages);
     // 04 FF 15 incorrect PIN (PA00P015 table 17), then the right one; the 300 points picked.
-    assert!(t.messages.iter().any(|m| m.starts_with("04 FF") && m.contains("status: 15")));
+    assert!(
+        t.messages
+            .iter()
+            .any(|m| m.starts_with("04 FF") && m.contains("status: 15"))
+    );
     assert_eq!(t.amount, Some(300));
     assert_eq!(balance(&p).await, before - 300);
     assert_eq!(member(&p).await["pinLocked"], false);
@@ -126,7 +142,11 @@ async fn a_wrong_pin_is_asked_again_and_three_lock_the_pin_without_booking() {
     script(&p, json!({"wrongPins": 3})).await;
     let t = ecr.payback_redeem(1000, PAYBACK).await.unwrap();
     // 04 FF 18 PIN try limit exceeded, then 06 1E with host code 75.
-    assert!(t.messages.iter().any(|m| m.starts_with("04 FF") && m.contains("status: 18")));
+    assert!(
+        t.messages
+            .iter()
+            .any(|m| m.starts_with("04 FF") && m.contains("status: 18"))
+    );
     assert_eq!(t.outcome, Outcome::Aborted { result_code: 75 });
     assert_eq!(balance(&p).await, before - 300);
     assert_eq!(member(&p).await["pinLocked"], true);

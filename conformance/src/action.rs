@@ -293,7 +293,8 @@ pub fn instructions(action: &Value) -> Vec<String> {
                 text(action, "receipt")
             ));
             steps.push("The customer enters the PIN on the terminal and picks the points there".into());
-            steps.push("Book the EUR value the terminal returns as a voucher redemption and note the amount due".into());
+            steps
+                .push("Book the EUR value the terminal returns as a voucher redemption and note the amount due".into());
         }
         "zvt-pay" => {
             let link = match action.get("link").and_then(Value::as_str) {

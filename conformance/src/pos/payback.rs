@@ -263,11 +263,17 @@ impl PaybackPos {
                     .filter(|s| s.result_code == Some(0))
                     .and_then(|s| s.receipt);
                 let Some(receipt) = booked else {
-                    return Err(error(format!("the terminal's answer was lost ({e}); nothing was reported booked")));
+                    return Err(error(format!(
+                        "the terminal's answer was lost ({e}); nothing was reported booked"
+                    )));
                 };
                 drop(ecr);
                 let reversed = match connect().await {
-                    Ok(mut again) => again.reverse(receipt).await.ok().filter(|t| t.outcome == Outcome::Completed),
+                    Ok(mut again) => again
+                        .reverse(receipt)
+                        .await
+                        .ok()
+                        .filter(|t| t.outcome == Outcome::Completed),
                     Err(_) => None,
                 };
                 Err(error(match reversed {

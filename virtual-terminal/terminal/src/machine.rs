@@ -1414,9 +1414,7 @@ impl Terminal {
         let Some(original) = self
             .batch
             .iter()
-            .find(|b| {
-                b.receipt == receipt && matches!(b.kind, BookingKind::Payment | BookingKind::PaybackRedemption)
-            })
+            .find(|b| b.receipt == receipt && matches!(b.kind, BookingKind::Payment | BookingKind::PaybackRedemption))
             .cloned()
         else {
             return self.end_with_abort(rc::REVERSAL_NOT_POSSIBLE, now);
@@ -1703,7 +1701,10 @@ impl Terminal {
 
     fn payback_redemption(&mut self, basket: u64, tlv: bool, now: Millis) -> Vec<Output> {
         let operator_mode = self.operator_mode;
-        let script = self.next_customer.take().unwrap_or_else(|| self.config.default_customer.clone());
+        let script = self
+            .next_customer
+            .take()
+            .unwrap_or_else(|| self.config.default_customer.clone());
         let show = self.intermediate_wanted();
         let status = |steps: &mut Vec<Step>, code: u8| push_status(steps, show, code);
         let mut steps = Vec::new();
@@ -1748,7 +1749,8 @@ impl Terminal {
         let pins: VecDeque<String> = if script.pins.is_empty() {
             let wrong = if card.pin == "0000" { "9999" } else { "0000" };
             let tries = usize::from(self.config.pin_tries.max(1));
-            let mut pins: VecDeque<String> = std::iter::repeat_n(wrong.to_owned(), usize::from(script.wrong_pins).min(tries)).collect();
+            let mut pins: VecDeque<String> =
+                std::iter::repeat_n(wrong.to_owned(), usize::from(script.wrong_pins).min(tries)).collect();
             pins.push_back(card.pin.clone());
             pins
         } else {
@@ -1766,8 +1768,7 @@ impl Terminal {
         });
         steps.push(Step::Payback(PaybackStep::NextPin));
         let mut out = vec![Output::Note(format!(
-            "PAYBACK redemption for a basket of {} cents",
-            basket
+            "PAYBACK redemption for a basket of {basket} cents"
         ))];
         out.extend(self.start(steps, true, now));
         out
@@ -1947,7 +1948,8 @@ impl Terminal {
                     // PA00P015 §9.4.3: E1 bonus points — C1 "MS" redeemed, C2 points (8 B BCD),
                     // C3 remaining points.
                     let bcd = |v: i64| {
-                        possim_zvt::encoding::bcd_encode(u64::try_from(v).unwrap_or(0), 8).unwrap_or_else(|_| vec![0; 8])
+                        possim_zvt::encoding::bcd_encode(u64::try_from(v).unwrap_or(0), 8)
+                            .unwrap_or_else(|_| vec![0; 8])
                     };
                     let bonus = Tlv::constructed(
                         tag(0xE1),

@@ -255,7 +255,10 @@ mod tests {
     }
 
     fn status_of(sent: &[Vec<u8>]) -> possim_zvt::messages::StatusInformation {
-        let apdu = sent.iter().find(|a| a.starts_with(&[0x04, 0x0F])).expect("a status information");
+        let apdu = sent
+            .iter()
+            .find(|a| a.starts_with(&[0x04, 0x0F]))
+            .expect("a status information");
         match Message::decode(apdu).unwrap() {
             Message::StatusInformation(s) => s,
             other => panic!("{other:?}"),
@@ -333,12 +336,19 @@ mod tests {
         // terminal reverses at PAYBACK.
         let (mut t, host) = terminal();
         let mut out = t.on_apdu(&redeem_command(1000), 0);
-        while !out.iter().any(|o| matches!(o, Output::Send(b) if b.starts_with(&[0x04, 0x0F]))) {
+        while !out
+            .iter()
+            .any(|o| matches!(o, Output::Send(b) if b.starts_with(&[0x04, 0x0F])))
+        {
             out = t.on_apdu(&[0x80, 0x00, 0x00], 0);
         }
         assert_eq!(balance(&host), BALANCE - 1000);
         let notes = t.on_timer(5_000);
-        assert!(notes.iter().any(|o| matches!(o, Output::Note(n) if n.contains("reversed"))));
+        assert!(
+            notes
+                .iter()
+                .any(|o| matches!(o, Output::Note(n) if n.contains("reversed")))
+        );
         assert_eq!(balance(&host), BALANCE);
         assert!(t.batch().is_empty());
     }
