@@ -6,6 +6,7 @@
 mod certify;
 mod config;
 mod datasets;
+mod payback_host;
 mod pos;
 mod serve;
 mod zvt_cli;

@@ -105,8 +105,11 @@ pub struct PaybackArgs {
         hide_env_values = true
     )]
     pub password: String,
-    /// Plant an integration bug: pin-retry-past-lock, new-id-on-retry, ignore-redeem-error
-    /// (repeatable).
+    /// The ZVT terminal for redemptions through the card terminal (Austria), `tcp://` optional.
+    #[arg(long, env = "POSSIM_ZVT_URL", default_value = "127.0.0.1:20007")]
+    pub zvt: String,
+    /// Plant an integration bug: pin-retry-past-lock, new-id-on-retry, ignore-redeem-error,
+    /// book-aborted-redemption (repeatable).
     #[arg(long = "defect", value_name = "NAME")]
     pub defects: Vec<String>,
     /// The action as a JSON file (default: standard input).
@@ -168,6 +171,8 @@ pub async fn run(command: PosCommand) -> anyhow::Result<()> {
                 user: args.user,
                 password: args.password,
                 defects,
+                zvt: args.zvt,
+                zvt_password: 0,
             };
             println!("{}", pos.perform(&action).await);
             Ok(())

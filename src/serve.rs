@@ -144,11 +144,17 @@ pub async fn launch(options: LaunchOptions) -> anyhow::Result<Running> {
     engine
         .add_provider(Arc::clone(&computop))
         .context("loading the data set into the Computop mock")?;
-    let payback: Arc<dyn Provider> = Arc::new(possim_payback::PaybackMock::new(engine.clock()));
+    let payback_mock = possim_payback::PaybackMock::new(engine.clock());
+    let payback: Arc<dyn Provider> = Arc::new(payback_mock.clone());
     engine
         .add_provider(Arc::clone(&payback))
         .context("loading the data set into the PAYBACK mock")?;
     let terminal = possim_terminal::ZvtTerminal::with_clock(engine.clock());
+    // The terminal books PAYBACK redemptions (Austria) at the PAYBACK mock, in-process.
+    terminal.set_payback_host(Arc::new(crate::payback_host::MockHost::new(
+        payback_mock,
+        Arc::clone(&engine),
+    )));
     engine
         .add_provider(Arc::new(terminal.clone()))
         .context("loading the data set into the ZVT terminal")?;

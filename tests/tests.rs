@@ -10,6 +10,7 @@
 //! - `certify`: the conformance runner, its drivers, reports, recording and the planted defects.
 //! - `computop`: the Computop Paygate mock over the wire, with a shop inside the test.
 //! - `payback`: the PAYBACK loyalty mock (our design) over the wire.
+//! - `payback_terminal`: PAYBACK redemption through the virtual ZVT terminal (Austria).
 //! - `zvt_terminal`: the virtual ZVT terminal over TCP, driven by the reference ECR and raw bytes.
 //! - `zvt_serial`: the same terminal over its pseudo-terminal, with the serial framing.
 //! - `zvt_interop`: an independent ECR (the `zvt` crate) against the terminal.
@@ -22,6 +23,7 @@ mod computop;
 mod computop_python;
 mod faults;
 mod payback;
+mod payback_terminal;
 mod tyrios_errors;
 mod tyrios_flows;
 mod tyrios_seed;

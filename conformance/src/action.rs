@@ -123,6 +123,12 @@ pub const ACTIONS: &[ActionDef] = &[
         required: &["customer", "basket", "pinEntries", "receipt"],
         optional: &["points"],
     },
+    ActionDef {
+        name: "payback-terminal-redeem",
+        provider: "payback",
+        required: &["customer", "basket", "receipt"],
+        optional: &[],
+    },
 ];
 
 /// Checks an action against the vocabulary; the message names the problem.
@@ -307,6 +313,16 @@ pub fn instructions(action: &Value) -> Vec<String> {
                 text(action, "accountId")
             ));
             steps.push(format!("Refund {} € of that order (credit)", text(action, "amount")));
+        }
+        "payback-terminal-redeem" => {
+            steps.push(format!(
+                "Press \"PAYBACK Punkte einlösen\" for a basket of {} € (receipt {}): the card terminal takes over",
+                text(action, "basket"),
+                text(action, "receipt")
+            ));
+            steps.push("The customer enters the PIN on the terminal and picks the points there".into());
+            steps
+                .push("Book the EUR value the terminal returns as a voucher redemption and note the amount due".into());
         }
         "zvt-pay" => {
             let link = match action.get("link").and_then(Value::as_str) {

@@ -95,6 +95,13 @@ impl AdminClient {
             .map(drop)
     }
 
+    /// Scripts the customer of the virtual terminal's next transaction.
+    pub async fn zvt_customer(&self, script: Value) -> Result<(), AdminError> {
+        self.call(reqwest::Method::POST, "/__admin/zvt/customer", Some(script))
+            .await
+            .map(drop)
+    }
+
     /// Lets the operator play every unscripted customer of the virtual terminal (or stops it).
     pub async fn zvt_operator_mode(&self, on: bool) -> Result<(), AdminError> {
         self.call(reqwest::Method::PUT, "/__admin/zvt/operator", Some(json!({"on": on})))

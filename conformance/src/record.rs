@@ -203,6 +203,7 @@ pub fn build(meta: &RecordMeta, observed: &[Observed]) -> Scenario {
             clock: meta.clock.clone(),
             faults: meta.faults.clone(),
             credentials: meta.credentials.clone(),
+            zvt_customer: None,
         },
         action: meta.action.clone(),
         result: meta.result.clone().map(toml_safe),

@@ -150,6 +150,12 @@ async fn prepare(client: &AdminClient, planned: &Planned) -> Result<(), String> 
         .arm_faults(&setup.faults)
         .await
         .map_err(|e| format!("set-up: faults: {e}"))?;
+    if let Some(customer) = &setup.zvt_customer {
+        client
+            .zvt_customer(customer.clone())
+            .await
+            .map_err(|e| format!("set-up: zvtCustomer: {e}"))?;
+    }
     // The journal is the evidence: an attached possim may have been started without it.
     client
         .enable_journal()

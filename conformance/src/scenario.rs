@@ -123,6 +123,11 @@ pub struct Setup {
     /// by the driver.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub credentials: BTreeMap<String, Credentials>,
+    /// What the customer at the virtual ZVT terminal does in the scenario's first transaction
+    /// (the terminal's customer script, `POST /__admin/zvt/customer`): the card, the PINs typed,
+    /// the points picked, the outcome.
+    #[serde(default, rename = "zvtCustomer", skip_serializing_if = "Option::is_none")]
+    pub zvt_customer: Option<Value>,
 }
 
 /// A POS's credentials at a provider.
@@ -354,6 +359,10 @@ impl Scenario {
         }
         if let Some(clock) = &self.setup.clock {
             possim_engine::clock::parse_rfc3339(clock).map_err(|e| invalid(format!("setup.clock: {e}")))?;
+        }
+        if let Some(customer) = &self.setup.zvt_customer {
+            serde_json::from_value::<possim_terminal::customer::CustomerScript>(customer.clone())
+                .map_err(|e| invalid(format!("setup.zvtCustomer: {e}")))?;
         }
         for (i, rule) in self.setup.faults.iter().enumerate() {
             serde_json::from_value::<possim_engine::fault::FaultSpec>(rule.clone())

@@ -3,6 +3,12 @@
 //! PAYBACK locks it (never past the lock), redeems at most the basket, and reports only what
 //! PAYBACK booked. A request whose answer was lost is retried once with the same `transactionId`
 //! (PAYBACK replays the booking instead of booking twice).
+//!
+//! The Austrian redemption through the card terminal (seed 000, `payback-terminal-redeem`): the
+//! till sends the basket total to the ZVT terminal as a PAYBACK redemption, the customer does
+//! the rest there, and the till books the EUR value of the terminal's completed answer as a
+//! voucher — nothing when the terminal aborted. When the answer is lost after the terminal
+//! reported a booking, the till reverses that receipt through the terminal and reports `error`.
 
 use std::time::Duration;
 
@@ -17,6 +23,8 @@ pub enum Defect {
     NewIdOnRetry,
     /// Reports a redemption as booked although PAYBACK refused it.
     IgnoreRedeemError,
+    /// Books a voucher for the basket although the terminal aborted the redemption.
+    BookAbortedRedemption,
 }
 
 impl Defect {
@@ -25,6 +33,7 @@ impl Defect {
         ("pin-retry-past-lock", Defect::PinRetryPastLock),
         ("new-id-on-retry", Defect::NewIdOnRetry),
         ("ignore-redeem-error", Defect::IgnoreRedeemError),
+        ("book-aborted-redemption", Defect::BookAbortedRedemption),
     ];
 
     /// Parses a command-line name.
@@ -46,6 +55,10 @@ pub struct PaybackPos {
     pub password: String,
     /// Planted bugs.
     pub defects: Vec<Defect>,
+    /// The ZVT terminal (`host:port`, `tcp://` optional) for redemptions through the terminal.
+    pub zvt: String,
+    /// The terminal's password.
+    pub zvt_password: u32,
 }
 
 struct Answer {
@@ -124,6 +137,7 @@ impl PaybackPos {
         let outcome = match kind {
             "payback-collect" => self.collect(action).await,
             "payback-redeem" => self.redeem(action).await,
+            "payback-terminal-redeem" => self.terminal_redeem(action).await,
             other => {
                 Err(json!({"status": "error", "message": format!("this till does not support the action {other:?}")}))
             }
@@ -173,6 +187,105 @@ impl PaybackPos {
             "points": answer.body.get("totalPoints"),
             "newBalance": answer.body.get("newBalance"),
         }))
+    }
+
+    /// Redemption through the card terminal: the terminal asks for the PIN, shows the balance,
+    /// lets the customer pick the points and books them; its completed answer carries the EUR
+    /// value, which the till books as a voucher ("Gutscheineinlösung").
+    async fn terminal_redeem(&self, action: &Value) -> Result<Value, Value> {
+        use possim_terminal::ecr::{Ecr, Outcome};
+        let error = |message: String| json!({"status": "error", "message": message});
+        Self::card(action)?;
+        let basket = action
+            .get("basket")
+            .and_then(Value::as_str)
+            .and_then(cents)
+            .ok_or_else(|| error("basket must be a decimal like 12.50".into()))?;
+        let addr = self.zvt.trim_start_matches("tcp://").to_owned();
+        let connect = || async {
+            let mut ecr = Ecr::connect(&addr, self.zvt_password)
+                .await
+                .map_err(|e| error(format!("terminal at {addr}: {e}")))?;
+            match ecr.register(0xBE).await {
+                Ok(t) if t.outcome == Outcome::Completed => Ok(ecr),
+                Ok(t) => Err(error(format!("terminal registration: {:?}", t.outcome))),
+                Err(e) => Err(error(format!("terminal registration: {e}"))),
+            }
+        };
+        let mut ecr = connect().await?;
+        let basket_cents = u64::try_from(basket).unwrap_or(0);
+        let card_type = possim_terminal::config::PaybackSettings::default().card_type;
+        let done = ecr.payback_redeem(basket_cents, card_type).await;
+        let voucher = |redeemed: i64, points: Option<u64>| {
+            json!({
+                "status": "completed",
+                "redeemedPoints": points.map_or(redeemed, |p| i64::try_from(p).unwrap_or(redeemed)),
+                "voucherAmount": euros(redeemed),
+                "amountDue": euros(basket - redeemed),
+            })
+        };
+        match done {
+            Ok(t) => match t.outcome {
+                Outcome::Completed => {
+                    let redeemed = t.amount.and_then(|a| i64::try_from(a).ok()).unwrap_or(0);
+                    let mut result = voucher(redeemed, t.bonus.and_then(|b| b.points));
+                    if let Some(balance) = t.bonus.and_then(|b| b.remaining) {
+                        result["newBalance"] = json!(balance);
+                    }
+                    if let Some(receipt) = t.receipt {
+                        result["receipt"] = json!(receipt);
+                    }
+                    Ok(result)
+                }
+                Outcome::Aborted { result_code } if self.has(Defect::BookAbortedRedemption) => {
+                    eprintln!("terminal aborted ({result_code:02X}); booking the voucher anyway (planted defect)");
+                    let amount = t.amount.and_then(|a| i64::try_from(a).ok()).unwrap_or(basket);
+                    Ok(voucher(amount, None))
+                }
+                Outcome::Aborted { result_code } => Err(json!({
+                    "status": "refused",
+                    "resultCode": result_code,
+                    "message": format!("the terminal ended the redemption with result code {result_code:02X}"),
+                })),
+                Outcome::Refused { code } => Err(json!({
+                    "status": "refused",
+                    "resultCode": code,
+                    "message": format!("the terminal refused the command ({code:02X})"),
+                })),
+            },
+            Err(e) => {
+                // The answer was lost. If the terminal had reported a booking (a Status-
+                // Information with result 00 and a receipt), the outcome at PAYBACK is "booked"
+                // but the till cannot trust the rest: reverse that receipt through the terminal.
+                let booked = ecr
+                    .last_status
+                    .as_ref()
+                    .filter(|s| s.result_code == Some(0))
+                    .and_then(|s| s.receipt);
+                let Some(receipt) = booked else {
+                    return Err(error(format!(
+                        "the terminal's answer was lost ({e}); nothing was reported booked"
+                    )));
+                };
+                drop(ecr);
+                let reversed = match connect().await {
+                    Ok(mut again) => again
+                        .reverse(receipt)
+                        .await
+                        .ok()
+                        .filter(|t| t.outcome == Outcome::Completed),
+                    Err(_) => None,
+                };
+                Err(error(match reversed {
+                    Some(_) => format!(
+                        "the terminal's answer was lost ({e}) after it booked receipt {receipt}; reversed it, no voucher booked"
+                    ),
+                    None => format!(
+                        "the terminal's answer was lost ({e}) after it booked receipt {receipt}; the reversal failed — reconcile by hand"
+                    ),
+                }))
+            }
+        }
     }
 
     async fn redeem(&self, action: &Value) -> Result<Value, Value> {

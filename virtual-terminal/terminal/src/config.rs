@@ -140,6 +140,40 @@ pub struct TerminalConfig {
     /// record each one as a finding in the journal.
     #[serde(default)]
     pub mode: Mode,
+    /// PAYBACK redemption through the terminal (Austria, seed 000) [ours].
+    #[serde(default)]
+    pub payback: PaybackSettings,
+}
+
+/// `[payback]` in `zvt.toml`: how the terminal recognises a PAYBACK redemption and as which
+/// partner it books it [ours].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PaybackSettings {
+    /// An Authorisation 06 01 whose BMP 8A (card type) has this value is a PAYBACK redemption;
+    /// 202 = "Payback (without payment function)", PA00P015 chapter 12. (TLV E1 with C1 = "MS",
+    /// redeem points, PA00P015 §9.4.3, marks one as well.)
+    #[serde(default = "default_payback_card_type")]
+    pub card_type: u8,
+    /// Partner short name the terminal books redemptions under at the PAYBACK mock.
+    #[serde(default = "default_payback_partner")]
+    pub partner: String,
+}
+
+fn default_payback_card_type() -> u8 {
+    202
+}
+fn default_payback_partner() -> String {
+    "possim-optik".into()
+}
+
+impl Default for PaybackSettings {
+    fn default() -> Self {
+        Self {
+            card_type: default_payback_card_type(),
+            partner: default_payback_partner(),
+        }
+    }
 }
 
 /// How strictly the terminal reads what the ECR sends.
@@ -201,6 +235,7 @@ impl Default for TerminalConfig {
             }],
             default_customer: CustomerScript::default(),
             mode: Mode::default(),
+            payback: PaybackSettings::default(),
         }
     }
 }

@@ -15,6 +15,15 @@ pub struct CustomerScript {
     /// Wrong PINs typed before the right one (at the try limit the card's PIN is blocked).
     #[serde(default)]
     pub wrong_pins: u8,
+    /// PAYBACK redemption [ours]: the PINs the customer types, in order (checked by PAYBACK,
+    /// not by the card; a wrong one makes the terminal ask again). When empty: `wrongPins`
+    /// wrong PINs, then the card's PIN.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pins: Vec<String>,
+    /// PAYBACK redemption [ours]: the points the customer picks after seeing the balance; when
+    /// absent, all redeemable points up to the basket ("whole purchase").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub redeem_points: Option<u64>,
     /// How the transaction ends.
     #[serde(default)]
     pub outcome: Outcome,
@@ -37,7 +46,8 @@ pub enum Outcome {
         /// Host response code.
         code: u8,
     },
-    /// The customer presses the abort key while the terminal waits for the PIN.
+    /// The customer presses the abort key while the terminal waits for the PIN (in a PAYBACK
+    /// redemption: at the point selection, after seeing the balance).
     CustomerAbort,
     /// The card cannot be read.
     CardUnreadable,

@@ -97,8 +97,36 @@ pub struct Transcript {
     pub amount: Option<u64>,
     /// Receipt number of the last Status-Information.
     pub receipt: Option<u16>,
+    /// Bonus points of the last Status-Information (TLV E1: C2 points, C3 remaining points).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bonus: Option<Bonus>,
     /// Every message of the terminal, decoded for people.
     pub messages: Vec<String>,
+}
+
+/// The bonus points container E1 of a Status-Information (PA00P015 §9.4.3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Bonus {
+    /// C2: points of this transaction.
+    pub points: Option<u64>,
+    /// C3: points left afterwards.
+    pub remaining: Option<u64>,
+}
+
+fn bonus(tlv: Option<&possim_zvt::TlvContainer>) -> Option<Bonus> {
+    let e1 = tlv?.find(0xE1)?;
+    let field = |tag: u32| {
+        e1.children()?
+            .iter()
+            .find(|c| c.tag.value() == tag)
+            .and_then(|c| c.data())
+            .and_then(|d| possim_zvt::encoding::bcd_decode(d).ok())
+    };
+    Some(Bonus {
+        points: field(0xC2),
+        remaining: field(0xC3),
+    })
 }
 
 /// ECR bugs seen in real cash registers, planted on purpose so that the `zvt-ecr` conformance
@@ -127,6 +155,9 @@ pub struct Ecr {
     pub password: u32,
     /// Planted bugs (none by default).
     pub defects: EcrDefects,
+    /// The last Status-Information of the running (or last) command, kept also when the
+    /// command then fails: after a lost answer it tells what the terminal had already booked.
+    pub last_status: Option<Transcript>,
 }
 
 impl Ecr {
@@ -140,6 +171,7 @@ impl Ecr {
             link: EcrLink::Tcp(StreamLink::new(stream)),
             password,
             defects: EcrDefects::default(),
+            last_status: None,
         })
     }
 
@@ -156,6 +188,7 @@ impl Ecr {
             link: EcrLink::Serial(Box::new(SerialLink::with_quirks(stream, timers, quirks))),
             password,
             defects: EcrDefects::default(),
+            last_status: None,
         })
     }
 
@@ -183,6 +216,7 @@ impl Ecr {
         if self.defects.big_endian_length && bytes.len() > 5 && bytes[2] == 0xFF {
             bytes.swap(3, 4);
         }
+        self.last_status = None;
         self.write(&bytes).await?;
         let first = self.read_apdu(T3).await?;
         let mut transcript = Transcript {
@@ -190,6 +224,7 @@ impl Ecr {
             result_code: None,
             amount: None,
             receipt: None,
+            bonus: None,
             messages: vec![possim_zvt::describe(&first)],
         };
         match first.first() {
@@ -242,6 +277,8 @@ impl Ecr {
                     if let Some(ReceiptNo::Number(n)) = s.receipt {
                         transcript.receipt = Some(n);
                     }
+                    transcript.bonus = bonus(s.tlv.as_ref()).or(transcript.bonus);
+                    self.last_status = Some(transcript.clone());
                 }
                 Message::Completion(_) => {
                     transcript.outcome = Outcome::Completed;
@@ -307,6 +344,27 @@ impl Ecr {
             bytes[4..10].copy_from_slice(&cents.to_be_bytes()[2..]);
         }
         self.run_bytes(&command, bytes).await
+    }
+
+    /// A PAYBACK redemption through the terminal (Austria) [ours]: an Authorisation whose
+    /// amount is the basket total (the most the points may cover), marked by BMP 8A =
+    /// `card_type` (202, "Payback without payment function") and the bonus container E1 with
+    /// C1 = "MS" (redeem points, PA00P015 §9.4.3). Completed: the amount is the redeemed EUR
+    /// value, `bonus` the points and the balance left.
+    pub async fn payback_redeem(&mut self, basket_cents: u64, card_type: u8) -> Result<Transcript, EcrError> {
+        let tag = |v: u32| possim_zvt::Tag::new(v).map_err(|e| EcrError::Protocol(e.to_string()));
+        let tlv = possim_zvt::TlvContainer::new(vec![possim_zvt::Tlv::constructed(
+            tag(0xE1)?,
+            vec![possim_zvt::Tlv::primitive(tag(0xC1)?, b"MS".to_vec())],
+        )]);
+        self.run(&Message::Authorisation(Authorisation {
+            amount: Some(Amount(basket_cents)),
+            currency: Some(978),
+            card_type: Some(card_type),
+            tlv: Some(tlv),
+            ..Authorisation::default()
+        }))
+        .await
     }
 
     /// Display Text (06 E0): up to eight lines on the terminal's display for `seconds`.
@@ -449,6 +507,7 @@ impl Ecr {
                                 result_code: None,
                                 amount: None,
                                 receipt: None,
+                                bonus: None,
                                 messages,
                             });
                         }
@@ -460,6 +519,7 @@ impl Ecr {
                                 result_code: None,
                                 amount: None,
                                 receipt: None,
+                                bonus: None,
                                 messages,
                             });
                         }

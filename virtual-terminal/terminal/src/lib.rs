@@ -9,6 +9,7 @@
 //! - `pty`: the pseudo-terminal pair that stands in for the RS-232 port.
 //! - `serve`: runs the state machine on a link — TCP listener, pty or serial device — with the
 //!   journal and the timer.
+//! - `payback`: the PAYBACK host the terminal books redemptions at (Austria, seed 000) [ours].
 //! - `ecr`: a correct ECR client — the reference POS for the terminal and `possim zvt` commands.
 //!
 //! Behaviour, and every choice where the specification leaves room: `virtual-terminal/README.md`.
@@ -18,6 +19,7 @@ pub mod customer;
 pub mod ecr;
 pub mod link;
 pub mod machine;
+pub mod payback;
 #[cfg(unix)]
 pub mod pty;
 pub mod serve;
@@ -104,6 +106,11 @@ impl ZvtTerminal {
         Ok(())
     }
 
+    /// Connects the PAYBACK host for redemptions through the terminal (kept across data sets).
+    pub fn set_payback_host(&self, host: Arc<dyn payback::PaybackHost>) {
+        self.lock().terminal.set_payback_host(Some(host));
+    }
+
     /// Locks the terminal; never held across an `.await`.
     pub fn lock(&self) -> MutexGuard<'_, Shared> {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
@@ -128,7 +135,10 @@ impl Provider for ZvtTerminal {
         let config = TerminalConfig::from_data_set(data)?;
         let mut shared = self.lock();
         let operator_mode = shared.terminal.operator_mode();
+        let payback_host = shared.terminal.payback_host();
         shared.terminal = Terminal::new(config);
+        // So does the PAYBACK host (it lives as long as the process).
+        shared.terminal.set_payback_host(payback_host);
         // The console stays attached across resets.
         shared.terminal.set_operator_mode(operator_mode);
         shared.owner = None;

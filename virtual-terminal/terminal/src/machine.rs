@@ -8,6 +8,7 @@
 //! commit point, and a missing one means the PT reverses the payment (PA00P015 §2.2.8).
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 
 use possim_engine::clock::Millis;
 use possim_zvt::bmp::{Date, Expiry, MonthDay, ReceiptNo, Time};
@@ -20,6 +21,7 @@ use serde::Serialize;
 
 use crate::config::{Card, CardKind, TerminalConfig};
 use crate::customer::{CustomerScript, OperatorEvent, Outcome};
+use crate::payback::{HostError, PaybackHost, RedeemRequest};
 
 /// What the transport must do.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -70,6 +72,7 @@ mod status {
     pub const REMOVE_CARD: u8 = 0x0B;
     pub const CARD_NOT_READABLE: u8 = 0x0C;
     pub const INCORRECT_PIN: u8 = 0x15;
+    pub const BALANCE_DISPLAY: u8 = 0x11;
     pub const PIN_TRY_LIMIT: u8 = 0x18;
     pub const DECLINED: u8 = 0x1D;
 }
@@ -86,6 +89,9 @@ pub enum BookingKind {
     PreAuthorisation,
     /// Booking of a pre-authorisation (06 23 / 06 24).
     PreAuthBooking,
+    /// PAYBACK points redeemed through the terminal (Austria) [ours]: the amount is their EUR
+    /// value, a voucher for the till, not card turnover.
+    PaybackRedemption,
 }
 
 /// A stored transaction.
@@ -108,6 +114,9 @@ pub struct Booking {
     pub reversed: bool,
     /// Engine time.
     pub at: Millis,
+    /// PAYBACK's redemption id (PAYBACK redemptions only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub redemption: Option<String>,
 }
 
 /// What commits when the ECR acknowledges a Status-Information.
@@ -135,6 +144,36 @@ enum Step {
     WaitForCard,
     /// From here on 06 B0 can no longer abort (the host has been asked).
     PointOfNoReturn,
+    /// A step of a PAYBACK redemption that depends on the host's answer; it turns into the
+    /// steps that follow from that answer when it is reached.
+    Payback(PaybackStep),
+}
+
+/// The host-dependent steps of a PAYBACK redemption.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum PaybackStep {
+    /// The customer types the next PIN (or gives up when none is left).
+    NextPin,
+    /// PAYBACK checks this PIN.
+    Authenticate(String),
+    /// The customer picks the points (or aborts).
+    Choose,
+    /// PAYBACK books this many points.
+    Redeem(i64),
+}
+
+/// The PAYBACK redemption in progress.
+#[derive(Debug, Clone)]
+struct PaybackRun {
+    card: Card,
+    basket: u64,
+    pins: VecDeque<String>,
+    outcome: Outcome,
+    redeem_points: Option<u64>,
+    token: Option<String>,
+    redeemable: i64,
+    /// The ECR sent a TLV container: the answer may carry TLV (E1 bonus points, 24 display text).
+    tlv: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -184,6 +223,8 @@ pub struct Terminal {
     last_status: Option<Vec<u8>>,
     next_customer: Option<CustomerScript>,
     session: Option<Session>,
+    payback_host: Option<Arc<dyn PaybackHost>>,
+    payback_run: Option<PaybackRun>,
 }
 
 fn encode(message: &Message) -> Vec<u8> {
@@ -253,6 +294,8 @@ struct Slip<'a> {
     receipt: u16,
     trace: u32,
     approved: bool,
+    /// Lines before the last (PAYBACK: points redeemed, new balance).
+    extra: Vec<String>,
 }
 
 /// An intermediate status 04 FF, only when the ECR asked for them (config bit 08).
@@ -296,7 +339,19 @@ impl Terminal {
             last_status: None,
             next_customer: None,
             session: None,
+            payback_host: None,
+            payback_run: None,
         }
+    }
+
+    /// Connects the PAYBACK host the terminal books redemptions at.
+    pub fn set_payback_host(&mut self, host: Option<Arc<dyn PaybackHost>>) {
+        self.payback_host = host;
+    }
+
+    /// The connected PAYBACK host.
+    pub fn payback_host(&self) -> Option<Arc<dyn PaybackHost>> {
+        self.payback_host.clone()
     }
 
     /// The configuration.
@@ -417,10 +472,11 @@ impl Terminal {
     pub fn disconnected(&mut self) -> Vec<Output> {
         let mut out = Vec::new();
         if let Some(session) = self.session.take() {
-            if matches!(session.waiting, Waiting::Ack(Some(_), _)) {
+            if let Waiting::Ack(Some(commit), _) = &session.waiting {
                 out.push(Output::Note(
                     "automatic reversal: the ECR left before acknowledging the status information".into(),
                 ));
+                out.extend(self.undo(commit));
             } else {
                 out.push(Output::Note("transaction abandoned: the ECR left".into()));
             }
@@ -512,11 +568,14 @@ impl Terminal {
                 let mut out = vec![Output::Disarm];
                 match (commit, positive) {
                     (Some(c), true) => self.apply(c, &mut out),
-                    (Some(_), false) | (None, false) if was_status => {
+                    (commit, false) if was_status => {
                         // The ECR refused the result (issue of goods failed): the PT reverses.
                         out.push(Output::Note(format!(
                             "automatic reversal: the ECR answered the status information with 84 {code:02X}"
                         )));
+                        if let Some(c) = &commit {
+                            out.extend(self.undo(c));
+                        }
                         if let Some(s) = self.session.as_mut() {
                             s.steps = VecDeque::from([Step::Send {
                                 apdu: abort_message(rc::ABORTED),
@@ -569,7 +628,11 @@ impl Terminal {
                 } else {
                     "transaction ended: the ECR did not acknowledge"
                 };
-                vec![Output::Note(what.into())]
+                let mut out = vec![Output::Note(what.into())];
+                if let Some(c) = &commit {
+                    out.extend(self.undo(c));
+                }
+                out
             }
             Waiting::Pause => {
                 session.waiting = Waiting::Nothing;
@@ -587,6 +650,31 @@ impl Terminal {
             }
             Waiting::Nothing => self.advance(now),
         }
+    }
+
+    /// A commit the ECR never acknowledged: what the host booked for it is given back (a PAYBACK
+    /// redemption is reversed at PAYBACK; card payments need nothing, the host is simulated).
+    fn undo(&mut self, commit: &Commit) -> Vec<Output> {
+        let Commit::Store(Booking {
+            redemption: Some(id),
+            trace,
+            ..
+        }) = commit
+        else {
+            return Vec::new();
+        };
+        let transaction_id = format!("zvt-{}-{trace}-auto-reversal", self.config.terminal_id);
+        let note = match &self.payback_host {
+            None => "PAYBACK: no host to reverse the redemption at".to_owned(),
+            Some(host) => match host.reverse(&self.config.payback.partner, id, &transaction_id) {
+                Ok(r) => format!(
+                    "PAYBACK: redemption {id} reversed, {} points back, balance {}",
+                    r.points, r.new_balance
+                ),
+                Err(e) => format!("PAYBACK: reversing redemption {id} failed: {e}"),
+            },
+        };
+        vec![Output::Note(note)]
     }
 
     fn apply(&mut self, commit: Commit, out: &mut Vec<Output>) {
@@ -627,7 +715,7 @@ impl Terminal {
         }
     }
 
-    fn advance(&mut self, _now: Millis) -> Vec<Output> {
+    fn advance(&mut self, now: Millis) -> Vec<Output> {
         let mut out = Vec::new();
         loop {
             let Some(session) = self.session.as_mut() else {
@@ -660,6 +748,15 @@ impl Terminal {
                     return out;
                 }
                 Step::PointOfNoReturn => session.abortable = false,
+                Step::Payback(step) => {
+                    let (notes, next) = self.payback_step(step, now);
+                    out.extend(notes);
+                    if let Some(session) = self.session.as_mut() {
+                        for step in next.into_iter().rev() {
+                            session.steps.push_front(step);
+                        }
+                    }
+                }
             }
         }
     }
@@ -683,6 +780,7 @@ impl Terminal {
         let refused = |why: &str| vec![Output::Note(why.to_owned()), Output::Send(nack(rc::NOT_POSSIBLE))];
         self.mirror_receipt = false;
         self.operator = None;
+        self.payback_run = None;
         match message {
             Message::Registration(r) => self.registration_cmd(r, now),
             Message::LogOff => {
@@ -719,6 +817,10 @@ impl Terminal {
                     && cc != u32::from(self.config.currency)
                 {
                     return self.start(vec![self.wrong_currency()], false, now);
+                }
+                if self.is_payback(&a) {
+                    out.extend(self.payback_redemption(amount.0, a.tlv.is_some(), now));
+                    return out;
                 }
                 out.extend(self.card_transaction(BookingKind::Payment, amount.0, now));
                 out
@@ -849,6 +951,7 @@ impl Terminal {
                 BookingKind::Refund => "Gutschrift (Kopie)",
                 BookingKind::PreAuthorisation => "Reservierung (Kopie)",
                 BookingKind::PreAuthBooking => "Buchung (Kopie)",
+                BookingKind::PaybackRedemption => "PAYBACK Einloesung (Kopie)",
             };
             steps.extend(self.receipt_lines(
                 Slip {
@@ -857,6 +960,7 @@ impl Terminal {
                     receipt: b.receipt,
                     trace: b.trace,
                     approved: !b.reversed,
+                    extra: Vec::new(),
                 },
                 &card,
                 // The copy shows when the payment happened, not when it was reprinted.
@@ -1032,11 +1136,12 @@ impl Terminal {
             receipt,
             trace,
             approved,
+            extra,
         } = slip;
         let (time, _, date) = clock_fields(now);
         let mut steps = Vec::new();
         for (receipt_type, copy) in [(0x01u8, "Haendlerbeleg"), (0x02, "Kundenbeleg")] {
-            let lines = [
+            let mut lines = vec![
                 self.config.merchant.clone(),
                 copy.to_owned(),
                 title.to_owned(),
@@ -1048,12 +1153,13 @@ impl Terminal {
                 format!("{} {}", card.kind.display_name(), mask_pan(&card.pan).replace('E', "*")),
                 format!("Beleg {receipt:04}  Trace {trace:06}"),
                 format!("Betrag EUR {}.{:02}", amount / 100, amount % 100),
-                if approved {
-                    "Zahlung erfolgt".into()
-                } else {
-                    "Vorgang abgebrochen".into()
-                },
             ];
+            lines.extend(extra.iter().cloned());
+            lines.push(if approved {
+                "Zahlung erfolgt".into()
+            } else {
+                "Vorgang abgebrochen".into()
+            });
             if self.text_blocks {
                 // One block per copy: 1F07 receipt type, 25 with the 07 lines, closed by 09 81
                 // (the end-of-receipt attribute, PA00P015 §3.6 and tag 25).
@@ -1169,6 +1275,7 @@ impl Terminal {
             BookingKind::Refund => "Gutschrift",
             BookingKind::PreAuthorisation => "Reservierung",
             BookingKind::PreAuthBooking => "Buchung",
+            BookingKind::PaybackRedemption => "PAYBACK Einloesung",
         };
         let (receipt, trace) = self.take_receipt();
         if pin_blocked {
@@ -1207,6 +1314,7 @@ impl Terminal {
                     receipt,
                     trace,
                     approved: false,
+                    extra: Vec::new(),
                 },
                 &card,
                 now,
@@ -1231,6 +1339,7 @@ impl Terminal {
             pan: mask_pan(&card.pan),
             reversed: false,
             at: now,
+            redemption: None,
         };
         steps.push(Step::Send {
             apdu: self.status_information(0x00, approved, trace, receipt, &card, now),
@@ -1243,6 +1352,7 @@ impl Terminal {
                 receipt,
                 trace,
                 approved: true,
+                extra: Vec::new(),
             },
             &card,
             now,
@@ -1304,13 +1414,40 @@ impl Terminal {
         let Some(original) = self
             .batch
             .iter()
-            .find(|b| b.receipt == receipt && b.kind == BookingKind::Payment)
+            .find(|b| b.receipt == receipt && matches!(b.kind, BookingKind::Payment | BookingKind::PaybackRedemption))
             .cloned()
         else {
             return self.end_with_abort(rc::REVERSAL_NOT_POSSIBLE, now);
         };
         if original.reversed {
             return self.end_with_abort(rc::ALREADY_REVERSED, now);
+        }
+        let mut out = Vec::new();
+        if let Some(id) = &original.redemption {
+            // [ours] The points go back at PAYBACK before the terminal answers; that is final at
+            // the host, so the terminal marks the receipt reversed at once (not only when the
+            // ECR acknowledges), and both sides agree whatever happens to the answer.
+            let transaction_id = format!("zvt-{}-{}-reversal", self.config.terminal_id, original.trace);
+            let answer = match &self.payback_host {
+                None => Err(HostError::Unreachable("no PAYBACK host connected".into())),
+                Some(host) => host.reverse(&self.config.payback.partner, id, &transaction_id),
+            };
+            match answer {
+                Ok(r) => {
+                    out.push(Output::Note(format!(
+                        "PAYBACK: redemption {id} reversed, {} points back, balance {}",
+                        r.points, r.new_balance
+                    )));
+                    if let Some(b) = self.batch.iter_mut().find(|b| b.receipt == receipt) {
+                        b.reversed = true;
+                    }
+                }
+                Err(e) => {
+                    out.push(Output::Note(format!("PAYBACK: reversal of {id} refused: {e}")));
+                    out.extend(self.end_with_abort(crate::payback::result_code(&e), now));
+                    return out;
+                }
+            }
         }
         let card = self
             .config
@@ -1337,6 +1474,7 @@ impl Terminal {
                 receipt,
                 trace,
                 approved: true,
+                extra: Vec::new(),
             },
             &card,
             now,
@@ -1345,7 +1483,8 @@ impl Terminal {
             apdu: completion(),
             commit: None,
         });
-        self.start(steps, false, now)
+        out.extend(self.start(steps, false, now));
+        out
     }
 
     fn pre_auth_card(&self, p: &Booking) -> Card {
@@ -1382,6 +1521,7 @@ impl Terminal {
             pan: p.pan.clone(),
             reversed: false,
             at: now,
+            redemption: None,
         };
         let steps = vec![
             Step::Send {
@@ -1439,7 +1579,12 @@ impl Terminal {
     pub fn totals(&self) -> ([(u8, u64); 7], u64, u16, u16) {
         let mut groups = [(0u8, 0u64); 7];
         let mut total = 0u64;
-        for b in self.batch.iter().filter(|b| !b.reversed) {
+        // PAYBACK redemptions are vouchers, not card turnover: they stay out of the totals.
+        for b in self
+            .batch
+            .iter()
+            .filter(|b| !b.reversed && b.kind != BookingKind::PaybackRedemption)
+        {
             let g = &mut groups[b.card.totals_group()];
             match b.kind {
                 BookingKind::Refund => {
@@ -1534,5 +1679,324 @@ impl Terminal {
             commit: None,
         });
         self.start(steps, true, now)
+    }
+}
+
+/// The PAYBACK redemption through the terminal (Austria, seed 000) [ours]: the till sends an
+/// Authorisation whose amount is the basket total, marked as PAYBACK; the customer types the
+/// PIN, PAYBACK checks it, the terminal shows the balance, the customer picks the points, PAYBACK
+/// books them, and the Status-Information carries their EUR value back to the till.
+impl Terminal {
+    fn is_payback(&self, a: &possim_zvt::messages::Authorisation) -> bool {
+        let by_card_type = a.card_type == Some(self.config.payback.card_type);
+        // PA00P015 §9.4.3: bonus points container E1, C1 = "MS" (redeem points).
+        let by_bonus_container = a
+            .tlv
+            .as_ref()
+            .and_then(|t| t.find(0xC1))
+            .and_then(Tlv::data)
+            .is_some_and(|d| d == b"MS");
+        by_card_type || by_bonus_container
+    }
+
+    fn payback_redemption(&mut self, basket: u64, tlv: bool, now: Millis) -> Vec<Output> {
+        let operator_mode = self.operator_mode;
+        let script = self
+            .next_customer
+            .take()
+            .unwrap_or_else(|| self.config.default_customer.clone());
+        let show = self.intermediate_wanted();
+        let status = |steps: &mut Vec<Step>, code: u8| push_status(steps, show, code);
+        let mut steps = Vec::new();
+        status(&mut steps, status::INSERT_CARD);
+        let card = match &script.card {
+            Some(name) => self.config.card(name).cloned(),
+            None => self.config.cards.iter().find(|c| c.kind == CardKind::Payback).cloned(),
+        };
+        let Some(card) = card.filter(|c| c.kind == CardKind::Payback) else {
+            let mut out = vec![Output::Note(
+                "PAYBACK redemption: the customer has no PAYBACK card (card unknown)".into(),
+            )];
+            out.extend(self.end_with_abort(0x7A, now));
+            return out;
+        };
+        if operator_mode || script.outcome == Outcome::Operator {
+            let mut out = vec![Output::Note(
+                "PAYBACK redemption: the console does not play this flow; script the customer".into(),
+            )];
+            out.extend(self.end_with_abort(rc::NOT_POSSIBLE, now));
+            return out;
+        }
+        if script.outcome == Outcome::NoCard {
+            steps.push(Step::WaitForCard);
+            return self.start(steps, true, now);
+        }
+        steps.push(Step::Pause(self.config.delays.card_ms));
+        if script.outcome == Outcome::CardUnreadable {
+            status(&mut steps, status::CARD_NOT_READABLE);
+            steps.push(Step::Send {
+                apdu: abort_message(rc::CARD_NOT_READABLE),
+                commit: None,
+            });
+            return self.start(steps, true, now);
+        }
+        if script.outcome == Outcome::PinTimeout {
+            // The customer walks away at the PIN pad: the customer time-out or the ECR's 06 B0.
+            status(&mut steps, status::PIN_ENTRY);
+            steps.push(Step::WaitForCard);
+            return self.start(steps, true, now);
+        }
+        let pins: VecDeque<String> = if script.pins.is_empty() {
+            let wrong = if card.pin == "0000" { "9999" } else { "0000" };
+            let tries = usize::from(self.config.pin_tries.max(1));
+            let mut pins: VecDeque<String> =
+                std::iter::repeat_n(wrong.to_owned(), usize::from(script.wrong_pins).min(tries)).collect();
+            pins.push_back(card.pin.clone());
+            pins
+        } else {
+            script.pins.iter().cloned().collect()
+        };
+        self.payback_run = Some(PaybackRun {
+            card,
+            basket,
+            pins,
+            outcome: script.outcome,
+            redeem_points: script.redeem_points,
+            token: None,
+            redeemable: 0,
+            tlv,
+        });
+        steps.push(Step::Payback(PaybackStep::NextPin));
+        let mut out = vec![Output::Note(format!(
+            "PAYBACK redemption for a basket of {basket} cents"
+        ))];
+        out.extend(self.start(steps, true, now));
+        out
+    }
+
+    /// Ends the redemption with Abort 06 1E and this code (after the "declined" status).
+    fn payback_abort(&mut self, code: u8) -> Vec<Step> {
+        self.payback_run = None;
+        let mut steps = vec![Step::PointOfNoReturn];
+        push_status(&mut steps, self.intermediate_wanted(), status::DECLINED);
+        steps.push(Step::Send {
+            apdu: abort_message(code),
+            commit: None,
+        });
+        steps
+    }
+
+    /// Carries out one host-dependent step: notes for the journal, and the steps that follow.
+    fn payback_step(&mut self, step: PaybackStep, now: Millis) -> (Vec<Output>, Vec<Step>) {
+        let show = self.intermediate_wanted();
+        let Some(run) = self.payback_run.clone() else {
+            return (
+                vec![Output::Note("PAYBACK: no redemption in progress".into())],
+                vec![Step::Send {
+                    apdu: abort_message(rc::NOT_POSSIBLE),
+                    commit: None,
+                }],
+            );
+        };
+        let note = |text: String| vec![Output::Note(text)];
+        let host = self.payback_host.clone();
+        let partner = self.config.payback.partner.clone();
+        let unreachable = |what: &str| HostError::Unreachable(format!("{what}: no connection"));
+        match step {
+            PaybackStep::NextPin => {
+                let mut run = run;
+                let Some(pin) = run.pins.pop_front() else {
+                    self.payback_run = None;
+                    return (
+                        note("PAYBACK: the customer gave up at the PIN pad".into()),
+                        vec![Step::Send {
+                            apdu: abort_message(rc::ABORTED),
+                            commit: None,
+                        }],
+                    );
+                };
+                self.payback_run = Some(run);
+                let mut steps = Vec::new();
+                push_status(&mut steps, show, status::PIN_ENTRY);
+                steps.push(Step::Pause(self.config.delays.pin_ms));
+                steps.push(Step::Payback(PaybackStep::Authenticate(pin)));
+                (Vec::new(), steps)
+            }
+            PaybackStep::Authenticate(pin) => {
+                let answer = match (&host, run.outcome) {
+                    (_, Outcome::HostUnreachable) => Err(unreachable("scripted")),
+                    (None, _) => Err(unreachable("no PAYBACK host connected")),
+                    (Some(h), _) => h.authenticate(&partner, &run.card.pan, &pin),
+                };
+                match answer {
+                    Ok(a) => {
+                        let mut steps = Vec::new();
+                        if show {
+                            let text = format!("PAYBACK Punkte: {}", a.balance);
+                            steps.push(Step::Send {
+                                apdu: encode(&Message::IntermediateStatus(IntermediateStatus {
+                                    status: status::BALANCE_DISPLAY,
+                                    timeout: run.tlv.then_some(0x03),
+                                    tlv: run.tlv.then(|| {
+                                        TlvContainer::new(vec![Tlv::constructed(
+                                            tag(0x24),
+                                            vec![Tlv::primitive(tag(0x07), text.into_bytes())],
+                                        )])
+                                    }),
+                                    ..IntermediateStatus::default()
+                                })),
+                                commit: None,
+                            });
+                        }
+                        steps.push(Step::Payback(PaybackStep::Choose));
+                        if let Some(r) = self.payback_run.as_mut() {
+                            r.token = Some(a.token);
+                            r.redeemable = a.redeemable;
+                        }
+                        (
+                            note(format!(
+                                "PAYBACK: PIN right; balance {} points, {} redeemable",
+                                a.balance, a.redeemable
+                            )),
+                            steps,
+                        )
+                    }
+                    Err(HostError::Refused { code, message }) if code == "PIN_INVALID" => {
+                        let mut steps = Vec::new();
+                        push_status(&mut steps, show, status::INCORRECT_PIN);
+                        steps.push(Step::Payback(PaybackStep::NextPin));
+                        (note(format!("PAYBACK: wrong PIN ({message})")), steps)
+                    }
+                    Err(e) => {
+                        let mut steps = Vec::new();
+                        if matches!(&e, HostError::Refused { code, .. } if code == "PIN_LOCKED") {
+                            push_status(&mut steps, show, status::PIN_TRY_LIMIT);
+                        }
+                        steps.extend(self.payback_abort(crate::payback::result_code(&e)));
+                        (note(format!("PAYBACK: {e}")), steps)
+                    }
+                }
+            }
+            PaybackStep::Choose => {
+                if run.outcome == Outcome::CustomerAbort {
+                    self.payback_run = None;
+                    return (
+                        note("PAYBACK: the customer pressed abort at the point selection".into()),
+                        vec![Step::Send {
+                            apdu: abort_message(rc::ABORTED),
+                            commit: None,
+                        }],
+                    );
+                }
+                let basket = i64::try_from(run.basket).unwrap_or(i64::MAX);
+                let points = match run.redeem_points {
+                    Some(p) => i64::try_from(p).unwrap_or(i64::MAX),
+                    None if run.redeemable == 0 => {
+                        // Unregistered, or below the 200-point minimum: nothing to offer.
+                        let steps = self.payback_abort(0xC8);
+                        return (note("PAYBACK: no redeemable points".into()), steps);
+                    }
+                    None => run.redeemable.min(basket),
+                };
+                let mut steps = Vec::new();
+                push_status(&mut steps, show, status::WAITING_FOR_HOST);
+                steps.push(Step::PointOfNoReturn);
+                steps.push(Step::Pause(self.config.delays.host_ms));
+                steps.push(Step::Payback(PaybackStep::Redeem(points)));
+                (note(format!("PAYBACK: the customer chose {points} points")), steps)
+            }
+            PaybackStep::Redeem(points) => {
+                let (receipt, trace) = self.take_receipt();
+                let request = RedeemRequest {
+                    partner,
+                    transaction_id: format!("zvt-{}-{trace}", self.config.terminal_id),
+                    token: run.token.clone().unwrap_or_default(),
+                    points,
+                    basket_cents: i64::try_from(run.basket).unwrap_or(i64::MAX),
+                    receipt: receipt.to_string(),
+                };
+                let answer = match (&host, run.outcome) {
+                    (_, Outcome::HostUnreachable) => Err(unreachable("scripted")),
+                    (None, _) => Err(unreachable("no PAYBACK host connected")),
+                    (Some(h), _) => h.redeem(&request),
+                };
+                let r = match answer {
+                    Ok(r) => r,
+                    Err(e) => {
+                        let steps = self.payback_abort(crate::payback::result_code(&e));
+                        return (note(format!("PAYBACK: redemption refused: {e}")), steps);
+                    }
+                };
+                self.payback_run = None;
+                let amount = u64::try_from(r.amount_cents).unwrap_or(0);
+                let card = run.card.clone();
+                let booking = Booking {
+                    receipt,
+                    trace,
+                    kind: BookingKind::PaybackRedemption,
+                    amount,
+                    card: card.kind,
+                    pan: mask_pan(&card.pan),
+                    reversed: false,
+                    at: now,
+                    redemption: Some(r.redemption_id.clone()),
+                };
+                let mut status_info = self.status_information(0x00, amount, trace, receipt, &card, now);
+                if run.tlv
+                    && let Ok(Message::StatusInformation(mut s)) = Message::decode(&status_info)
+                {
+                    // PA00P015 §9.4.3: E1 bonus points — C1 "MS" redeemed, C2 points (8 B BCD),
+                    // C3 remaining points.
+                    let bcd = |v: i64| {
+                        possim_zvt::encoding::bcd_encode(u64::try_from(v).unwrap_or(0), 8)
+                            .unwrap_or_else(|_| vec![0; 8])
+                    };
+                    let bonus = Tlv::constructed(
+                        tag(0xE1),
+                        vec![
+                            Tlv::primitive(tag(0xC1), b"MS".to_vec()),
+                            Tlv::primitive(tag(0xC2), bcd(r.points)),
+                            Tlv::primitive(tag(0xC3), bcd(r.new_balance)),
+                        ],
+                    );
+                    let mut objects = s.tlv.take().map(|t| t.objects).unwrap_or_default();
+                    objects.push(bonus);
+                    s.tlv = Some(TlvContainer::new(objects));
+                    status_info = encode(&Message::StatusInformation(s));
+                }
+                let mut steps = Vec::new();
+                push_status(&mut steps, show, status::REMOVE_CARD);
+                steps.push(Step::Send {
+                    apdu: status_info,
+                    commit: Some(Commit::Store(booking)),
+                });
+                steps.extend(self.receipt_lines(
+                    Slip {
+                        title: "PAYBACK Einloesung",
+                        amount,
+                        receipt,
+                        trace,
+                        approved: true,
+                        extra: vec![
+                            format!("Punkte eingeloest {}", r.points),
+                            format!("Neuer Punktestand {}", r.new_balance),
+                        ],
+                    },
+                    &card,
+                    now,
+                ));
+                steps.push(Step::Send {
+                    apdu: completion(),
+                    commit: None,
+                });
+                (
+                    note(format!(
+                        "PAYBACK: redeemed {} points = {} cents (redemption {}), balance {}",
+                        r.points, r.amount_cents, r.redemption_id, r.new_balance
+                    )),
+                    steps,
+                )
+            }
+        }
     }
 }

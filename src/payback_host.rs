@@ -1,0 +1,132 @@
+//! The virtual terminal's PAYBACK host (Austria, seed 000) [ours]: the terminal's
+//! `PaybackHost` calls run in-process on the PAYBACK mock's domain functions and state, so a
+//! redemption booked through the terminal and one booked by a till over HTTP share one ledger.
+//! The PAYBACK fault rules apply to these calls as to HTTP requests (provider `payback`, method
+//! `POST`, the endpoint's path): a rule that would lose the answer makes the host unreachable.
+
+use std::sync::{Arc, Weak};
+
+use possim_engine::Engine;
+use possim_engine::fault::{FaultAction, RequestView};
+use possim_payback::domain;
+use possim_payback::errors::PaybackError;
+use possim_terminal::payback::{Authenticated, HostError, PaybackHost, RedeemRequest, Redeemed, Reversed};
+use serde_json::{Value, json};
+
+/// The PAYBACK mock as the terminal's host.
+#[derive(Debug)]
+pub struct MockHost {
+    mock: possim_payback::PaybackMock,
+    // Weak: the engine owns the terminal, which owns this host.
+    engine: Weak<Engine>,
+}
+
+impl MockHost {
+    /// A host on this mock; `engine` supplies the fault rules.
+    pub fn new(mock: possim_payback::PaybackMock, engine: Arc<Engine>) -> Self {
+        Self {
+            mock,
+            engine: Arc::downgrade(&engine),
+        }
+    }
+
+    /// A fault rule for `path` that makes the call fail as if the host could not be reached.
+    fn fault(&self, path: &str, body: &Value) -> Result<(), HostError> {
+        let Some(engine) = self.engine.upgrade() else {
+            return Ok(());
+        };
+        let body = body.to_string();
+        let Some(fired) = engine.faults().evaluate(&RequestView {
+            provider: "payback",
+            method: "POST",
+            path,
+            query: "",
+            body: body.as_bytes(),
+        }) else {
+            return Ok(());
+        };
+        match fired.action {
+            FaultAction::Delay => Ok(()),
+            other => Err(HostError::Unreachable(format!("fault rule: {}", other.kind()))),
+        }
+    }
+
+    fn run<T>(
+        &self,
+        path: &str,
+        body: Value,
+        op: impl FnOnce(&mut possim_payback::model::State, &Value, i64) -> Result<Value, PaybackError>,
+        read: impl FnOnce(&Value) -> T,
+    ) -> Result<T, HostError> {
+        self.fault(path, &body)?;
+        let inner = self.mock.inner();
+        let now = inner.clock().now_ms();
+        let answer = {
+            let mut state = inner.lock();
+            op(&mut state, &body, now)
+        };
+        answer.map(|v| read(&v)).map_err(|e| HostError::Refused {
+            code: e.code().to_owned(),
+            message: e.to_string(),
+        })
+    }
+}
+
+fn int(v: &Value, key: &str) -> i64 {
+    v.get(key).and_then(Value::as_i64).unwrap_or(0)
+}
+
+fn text(v: &Value, key: &str) -> String {
+    v.get(key).and_then(Value::as_str).unwrap_or("").to_owned()
+}
+
+fn parsed<T: serde::de::DeserializeOwned>(body: &Value) -> Result<T, PaybackError> {
+    domain::parse(body.to_string().as_bytes()).map(|(request, _)| request)
+}
+
+impl PaybackHost for MockHost {
+    fn authenticate(&self, partner: &str, card: &str, pin: &str) -> Result<Authenticated, HostError> {
+        self.run(
+            "/members/authenticate",
+            json!({"cardNumber": card, "pin": pin}),
+            |state, body, now| domain::authenticate(state, partner, &parsed(body)?, now),
+            |v| Authenticated {
+                token: text(v, "pinToken"),
+                balance: int(v, "balance"),
+                redeemable: int(v, "redeemableBalance"),
+            },
+        )
+    }
+
+    fn redeem(&self, r: &RedeemRequest) -> Result<Redeemed, HostError> {
+        self.run(
+            "/redemptions",
+            json!({
+                "transactionId": r.transaction_id,
+                "pinToken": r.token,
+                "points": r.points,
+                "basketTotalCents": r.basket_cents,
+                "receiptNumber": r.receipt,
+            }),
+            |state, body, now| domain::redeem(state, &r.partner, &parsed(body)?, body, now),
+            |v| Redeemed {
+                redemption_id: text(v, "redemptionId"),
+                points: int(v, "redeemedPoints"),
+                amount_cents: int(v, "amountCents"),
+                new_balance: int(v, "newBalance"),
+            },
+        )
+    }
+
+    fn reverse(&self, partner: &str, redemption_id: &str, transaction_id: &str) -> Result<Reversed, HostError> {
+        self.run(
+            &format!("/redemptions/{redemption_id}/reversal"),
+            json!({"transactionId": transaction_id}),
+            |state, body, now| domain::reverse_redemption(state, partner, redemption_id, &parsed(body)?, body, now),
+            |v| Reversed {
+                points: int(v, "rebookedPoints"),
+                new_balance: int(v, "newBalance"),
+            },
+        )
+    }
+}

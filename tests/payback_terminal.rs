@@ -1,0 +1,242 @@
+//! PAYBACK redemption through the virtual ZVT terminal (Austria, seed 000; the terminal side is
+//! our design) with the real binary: the reference ECR sends the basket over TCP, the scripted
+//! customer types the PIN and picks the points at the terminal, which books them at the
+//! in-process PAYBACK mock. Expected figures follow from the member's balance as the data set
+//! loads it and the programme rules: 1 point = 1 cent, at most the basket and the balance.
+
+use possim_terminal::ecr::{Ecr, EcrError, Outcome};
+use serde_json::{Value, json};
+
+use crate::util::Possim;
+
+const MEMBER: &str = "9876543210";
+/// The card type the terminal reads as PAYBACK (zvt.toml `[payback] cardType`, default 202).
+const PAYBACK: u8 = 202;
+
+async fn start() -> Possim {
+    Possim::start("", &["--clock", "2026-11-25T12:00:00Z"]).await
+}
+
+async fn ecr(p: &Possim) -> Ecr {
+    let mut ecr = Ecr::connect(&p.zvt, 0).await.expect("terminal reachable");
+    assert_eq!(ecr.register(0xBE).await.unwrap().outcome, Outcome::Completed);
+    ecr
+}
+
+async fn script(p: &Possim, customer: Value) {
+    let (status, body) = p.admin("POST", "/__admin/zvt/customer", Some(customer)).await;
+    assert_eq!(status, 204, "{body}");
+}
+
+async fn fault(p: &Possim, rule: Value) {
+    let (status, body) = p.admin("POST", "/__admin/faults", Some(json!([rule]))).await;
+    assert!(status < 300, "{body}");
+}
+
+async fn member(p: &Possim) -> Value {
+    let state = p.admin("GET", "/__admin/state/payback", None).await.1;
+    state["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["customerNumber"] == MEMBER)
+        .cloned()
+        .expect("the member of the data set")
+}
+
+async fn balance(p: &Possim) -> u64 {
+    member(p).await["balance"].as_u64().unwrap()
+}
+
+async fn redemptions(p: &Possim) -> Vec<Value> {
+    let state = p.admin("GET", "/__admin/state/payback", None).await.1;
+    state["redemptions"].as_array().unwrap().clone()
+}
+
+async fn stored(p: &Possim) -> Vec<Value> {
+    let state = p.admin("GET", "/__admin/state/zvt", None).await.1;
+    state["transactions"].as_array().unwrap().clone()
+}
+
+/// What the customer's points are worth for this basket (programme rules), or `None` when below
+/// the 200-point minimum.
+fn redeemable(balance: u64, basket: u64) -> Option<u64> {
+    Some(balance.min(basket)).filter(|p| *p >= 200)
+}
+
+#[tokio::test]
+async fn the_terminal_redeems_for_the_basket_returns_the_euro_value_and_reverses_by_receipt() {
+    let p = start().await;
+    let before = balance(&p).await;
+    let mut ecr = ecr(&p).await;
+
+    let basket = 2500;
+    let expected = redeemable(before, basket).expect("the data set's member can redeem");
+    let t = ecr.payback_redeem(basket, PAYBACK).await.unwrap();
+    assert_eq!(t.outcome, Outcome::Completed, "{:?}", t.messages);
+    assert_eq!((t.result_code, t.amount), (Some(0), Some(expected)));
+    let bonus = t.bonus.expect("E1 bonus points in the Status-Information");
+    assert_eq!(
+        (bonus.points, bonus.remaining),
+        (Some(expected), Some(before - expected))
+    );
+    // The balance was shown (04 FF 11) and the receipt names points and new balance.
+    assert!(
+        t.messages
+            .iter()
+            .any(|m| m.starts_with("04 FF") && m.contains("status: 11")),
+        "{:?}",
+        t.messages
+    );
+    let text = t.messages.join("\n");
+    assert!(text.contains(&format!("Punkte eingeloest {expected}")), "{text}");
+    assert!(
+        text.contains(&format!("Neuer Punktestand {}", before - expected)),
+        "{text}"
+    );
+    assert_eq!(balance(&p).await, before - expected);
+    let booked = redemptions(&p).await;
+    assert_eq!(booked.len(), 1);
+    assert_eq!(booked[0]["points"], expected);
+    let on_terminal = stored(&p).await;
+    assert_eq!(on_terminal[0]["kind"], "payback-redemption");
+    assert_eq!(on_terminal[0]["amount"], expected);
+
+    // Reversal 06 30 by the receipt number gives every point back, once.
+    let receipt = t.receipt.expect("a receipt number");
+    let r = ecr.reverse(receipt).await.unwrap();
+    assert_eq!(r.outcome, Outcome::Completed, "{:?}", r.messages);
+    assert_eq!(balance(&p).await, before);
+    assert_eq!(redemptions(&p).await[0]["reversedPoints"], expected);
+    assert_eq!(stored(&p).await[0]["reversed"], true);
+    let again = ecr.reverse(receipt).await.unwrap();
+    assert_eq!(again.outcome, Outcome::Aborted { result_code: 0xB4 });
+    assert_eq!(balance(&p).await, before);
+
+    // A basket worth more than the balance takes every point; the rest is paid otherwise.
+    let big = before + 1000;
+    let t = ecr.payback_redeem(big, PAYBACK).await.unwrap();
+    assert_eq!(t.amount, redeemable(before, big));
+    assert_eq!(balance(&p).await, 0);
+}
+
+#[tokio::test]
+async fn a_wrong_pin_is_asked_again_and_three_lock_the_pin_without_booking() {
+    let p = start().await;
+    let before = balance(&p).await;
+    let mut ecr = ecr(&p).await;
+
+    script(&p, json!({"pins": ["1111", "1234"], "redeemPoints": 300})).await;
+    let t = ecr.payback_redeem(1000, PAYBACK).await.unwrap();
+    assert_eq!(t.outcome, Outcome::Completed, "{:?}", t.messages);
+    // 04 FF 15 incorrect PIN (PA00P015 table 17), then the right one; the 300 points picked.
+    assert!(
+        t.messages
+            .iter()
+            .any(|m| m.starts_with("04 FF") && m.contains("status: 15"))
+    );
+    assert_eq!(t.amount, Some(300));
+    assert_eq!(balance(&p).await, before - 300);
+    assert_eq!(member(&p).await["pinLocked"], false);
+
+    script(&p, json!({"wrongPins": 3})).await;
+    let t = ecr.payback_redeem(1000, PAYBACK).await.unwrap();
+    // 04 FF 18 PIN try limit exceeded, then 06 1E with host code 75.
+    assert!(
+        t.messages
+            .iter()
+            .any(|m| m.starts_with("04 FF") && m.contains("status: 18"))
+    );
+    assert_eq!(t.outcome, Outcome::Aborted { result_code: 75 });
+    assert_eq!(balance(&p).await, before - 300);
+    assert_eq!(member(&p).await["pinLocked"], true);
+    assert_eq!(redemptions(&p).await.len(), 1);
+}
+
+#[tokio::test]
+async fn abort_time_out_and_an_unreachable_host_book_nothing() {
+    let p = start().await;
+    let before = balance(&p).await;
+    let mut ecr = ecr(&p).await;
+
+    script(&p, json!({"outcome": {"type": "customer-abort"}})).await;
+    let t = ecr.payback_redeem(2500, PAYBACK).await.unwrap();
+    assert_eq!(t.outcome, Outcome::Aborted { result_code: 0x6C });
+
+    // PAYBACK accepts the PIN but cannot be reached for the booking: A3 (no connection).
+    fault(
+        &p,
+        json!({"provider": "payback", "method": "POST", "path": "^/redemptions$", "times": 1, "action": {"type": "close"}}),
+    )
+    .await;
+    let t = ecr.payback_redeem(2500, PAYBACK).await.unwrap();
+    assert_eq!(t.outcome, Outcome::Aborted { result_code: 0xA3 });
+
+    // The terminal's customer time-out: a data set with a short one, the customer walks away.
+    let dir = std::env::temp_dir().join(format!("possim-payback-terminal-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let default = concat!(env!("CARGO_MANIFEST_DIR"), "/mocks/datasets/default");
+    std::fs::copy(format!("{default}/payback.toml"), dir.join("payback.toml")).unwrap();
+    let zvt = std::fs::read_to_string(format!("{default}/zvt.toml")).unwrap();
+    std::fs::write(
+        dir.join("zvt.toml"),
+        zvt.replace("customerTimeoutMs = 60000", "customerTimeoutMs = 300"),
+    )
+    .unwrap();
+    let (status, body) = p
+        .admin("POST", "/__admin/dataset", Some(json!({"path": dir.to_str().unwrap()})))
+        .await;
+    assert!(status < 300, "{body}");
+    let mut ecr = self::ecr(&p).await;
+    script(&p, json!({"outcome": {"type": "pin-timeout"}})).await;
+    let t = ecr.payback_redeem(2500, PAYBACK).await.unwrap();
+    assert_eq!(t.outcome, Outcome::Aborted { result_code: 0x6C });
+    let _ = std::fs::remove_dir_all(&dir);
+
+    assert_eq!(balance(&p).await, before);
+    assert!(redemptions(&p).await.is_empty());
+    assert!(stored(&p).await.is_empty());
+}
+
+#[tokio::test]
+async fn an_answer_lost_after_the_booking_is_reversed_by_the_terminal_or_the_till() {
+    let p = start().await;
+    let before = balance(&p).await;
+    let basket = 2500;
+    let expected = redeemable(before, basket).unwrap();
+
+    // The link breaks instead of the Status-Information: never acknowledged, so the terminal
+    // reverses the redemption at PAYBACK itself (automatic reversal).
+    fault(
+        &p,
+        json!({"provider": "zvt", "method": "ZVT-PT", "path": "^04 0F$", "times": 1, "action": {"type": "close"}}),
+    )
+    .await;
+    let mut first = ecr(&p).await;
+    let lost = first.payback_redeem(basket, PAYBACK).await;
+    assert!(matches!(lost, Err(EcrError::Closed)), "{lost:?}");
+    assert!(first.last_status.is_none());
+    assert_eq!(balance(&p).await, before);
+    assert_eq!(redemptions(&p).await[0]["reversedPoints"], expected);
+    assert!(stored(&p).await.is_empty());
+
+    // The link breaks after the acknowledged Status-Information, instead of the completion: the
+    // redemption stands at PAYBACK and on the terminal until the till reverses the receipt it saw.
+    fault(
+        &p,
+        json!({"provider": "zvt", "method": "ZVT-PT", "path": "^06 0F$", "body": "^060F00$", "times": 1, "action": {"type": "close"}}),
+    )
+    .await;
+    let mut second = ecr(&p).await;
+    let lost = second.payback_redeem(basket, PAYBACK).await;
+    assert!(matches!(lost, Err(EcrError::Closed)), "{lost:?}");
+    let seen = second.last_status.clone().expect("the Status-Information arrived");
+    assert_eq!((seen.result_code, seen.amount), (Some(0), Some(expected)));
+    assert_eq!(balance(&p).await, before - expected);
+    let receipt = seen.receipt.unwrap();
+    let mut third = ecr(&p).await;
+    assert_eq!(third.reverse(receipt).await.unwrap().outcome, Outcome::Completed);
+    assert_eq!(balance(&p).await, before);
+    let stored = stored(&p).await;
+    assert_eq!((stored.len(), &stored[0]["reversed"]), (1, &json!(true)));
+}

@@ -1,0 +1,378 @@
+//! The PAYBACK host as the terminal sees it, for the Austrian redemption through the card
+//! terminal (seed 000: PIN and point selection on the terminal, the EUR value back to the till).
+//!
+//! [ours] No public document describes that flow; the terminal side is our design
+//! (`virtual-terminal/README.md`, "PAYBACK redemption"). The terminal crate only knows this trait;
+//! the `possim` binary implements it in-process on the PAYBACK mock's domain functions, so the
+//! terminal and a till talking HTTP to the mock book against one state. Calls answer at once
+//! (one lock, no I/O), so the state machine still never blocks.
+
+/// Why the host did not do what was asked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HostError {
+    /// The host cannot be reached (or its answer was lost): nothing is known to be booked.
+    Unreachable(String),
+    /// The host refused, with its stable error code (`PIN_INVALID`, `PIN_LOCKED`, ...).
+    Refused {
+        /// The PAYBACK error code.
+        code: String,
+        /// Its text.
+        message: String,
+    },
+}
+
+impl std::fmt::Display for HostError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            HostError::Unreachable(why) => write!(f, "PAYBACK host not reachable ({why})"),
+            HostError::Refused { code, message } => write!(f, "{code}: {message}"),
+        }
+    }
+}
+
+/// A right PIN: the token for the redemption and the balance to show.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Authenticated {
+    /// Short-lived PIN token.
+    pub token: String,
+    /// Balance in points.
+    pub balance: i64,
+    /// What of it may be redeemed (0 when unregistered or below the 200-point minimum).
+    pub redeemable: i64,
+}
+
+/// A redemption to book.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RedeemRequest {
+    /// Partner short name the terminal books under.
+    pub partner: String,
+    /// Idempotency key (the terminal's id and trace number).
+    pub transaction_id: String,
+    /// From [`PaybackHost::authenticate`].
+    pub token: String,
+    /// Points the customer chose.
+    pub points: i64,
+    /// The basket total the till sent as the amount (the most the points may be worth).
+    pub basket_cents: i64,
+    /// The terminal's receipt number.
+    pub receipt: String,
+}
+
+/// A booked redemption.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Redeemed {
+    /// PAYBACK's id, for the reversal.
+    pub redemption_id: String,
+    /// Points taken.
+    pub points: i64,
+    /// Their value in cents (1 point = 1 cent).
+    pub amount_cents: i64,
+    /// Balance afterwards.
+    pub new_balance: i64,
+}
+
+/// A reversed redemption.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reversed {
+    /// Points given back.
+    pub points: i64,
+    /// Balance afterwards.
+    pub new_balance: i64,
+}
+
+/// The PAYBACK host the terminal books redemptions at.
+pub trait PaybackHost: Send + Sync + std::fmt::Debug {
+    /// Checks the PIN typed on the terminal (a wrong one counts towards the lock).
+    fn authenticate(&self, partner: &str, card: &str, pin: &str) -> Result<Authenticated, HostError>;
+    /// Books a redemption.
+    fn redeem(&self, request: &RedeemRequest) -> Result<Redeemed, HostError>;
+    /// Gives a redemption's points back (Reversal 06 30, or the terminal's automatic reversal).
+    fn reverse(&self, partner: &str, redemption_id: &str, transaction_id: &str) -> Result<Reversed, HostError>;
+}
+
+/// The result code the terminal ends with when PAYBACK refuses (PA00P015 chapter 10) [ours].
+pub fn result_code(error: &HostError) -> u8 {
+    match error {
+        HostError::Unreachable(_) => crate::machine::rc::NO_CONNECTION,
+        HostError::Refused { code, .. } => match code.as_str() {
+            "PIN_LOCKED" => crate::machine::rc::PIN_TRIES_EXCEEDED,
+            "PIN_INVALID" => crate::machine::rc::ABORTED,
+            "BELOW_MIN_REDEMPTION" => 0xC8,
+            "INSUFFICIENT_POINTS" => crate::machine::rc::INSUFFICIENT_FUNDS,
+            "AMOUNT_EXCEEDS_BASKET" => 0xC3,
+            "CARD_UNKNOWN" | "CARD_INVALID_CHECKDIGIT" => 0x7A,
+            "CARD_BLOCKED" => 0x6E,
+            "ALREADY_REVERSED" => crate::machine::rc::ALREADY_REVERSED,
+            "REFERENCE_NOT_FOUND" => crate::machine::rc::REVERSAL_NOT_POSSIBLE,
+            _ => 0x05,
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use possim_zvt::messages::{Authorisation, Registration, Reversal};
+    use possim_zvt::{Amount, Message};
+
+    use super::*;
+    use crate::config::TerminalConfig;
+    use crate::customer::{CustomerScript, Outcome};
+    use crate::machine::{BookingKind, Output, Terminal};
+
+    /// A PAYBACK host with the programme rules that matter here: PIN locked at the third wrong
+    /// entry, at least 200 points, at most the balance and the basket.
+    #[derive(Debug)]
+    struct FakeHost(Mutex<Ledger>);
+
+    #[derive(Debug)]
+    struct Ledger {
+        balance: i64,
+        failures: u8,
+        redemptions: Vec<(String, i64, bool)>,
+    }
+
+    fn refused(code: &str) -> HostError {
+        HostError::Refused {
+            code: code.into(),
+            message: code.to_lowercase(),
+        }
+    }
+
+    impl PaybackHost for FakeHost {
+        fn authenticate(&self, _: &str, card: &str, pin: &str) -> Result<Authenticated, HostError> {
+            let mut l = self.0.lock().unwrap();
+            assert_eq!(card, "9999998765432108");
+            if l.failures >= 3 {
+                return Err(refused("PIN_LOCKED"));
+            }
+            if pin != "1234" {
+                l.failures += 1;
+                return Err(refused(if l.failures >= 3 { "PIN_LOCKED" } else { "PIN_INVALID" }));
+            }
+            l.failures = 0;
+            Ok(Authenticated {
+                token: "T".into(),
+                balance: l.balance,
+                redeemable: if l.balance >= 200 { l.balance } else { 0 },
+            })
+        }
+
+        fn redeem(&self, r: &RedeemRequest) -> Result<Redeemed, HostError> {
+            let mut l = self.0.lock().unwrap();
+            if r.points < 200 {
+                return Err(refused("BELOW_MIN_REDEMPTION"));
+            }
+            if r.points > l.balance || r.points > r.basket_cents {
+                return Err(refused("INSUFFICIENT_POINTS"));
+            }
+            l.balance -= r.points;
+            let id = format!("R{}", l.redemptions.len() + 1);
+            l.redemptions.push((id.clone(), r.points, false));
+            Ok(Redeemed {
+                redemption_id: id,
+                points: r.points,
+                amount_cents: r.points,
+                new_balance: l.balance,
+            })
+        }
+
+        fn reverse(&self, _: &str, id: &str, _: &str) -> Result<Reversed, HostError> {
+            let mut l = self.0.lock().unwrap();
+            let Some(i) = l.redemptions.iter().position(|r| r.0 == id) else {
+                return Err(refused("REFERENCE_NOT_FOUND"));
+            };
+            if l.redemptions[i].2 {
+                return Err(refused("ALREADY_REVERSED"));
+            }
+            l.redemptions[i].2 = true;
+            let points = l.redemptions[i].1;
+            l.balance += points;
+            Ok(Reversed {
+                points,
+                new_balance: l.balance,
+            })
+        }
+    }
+
+    const BALANCE: i64 = 5300;
+
+    fn terminal() -> (Terminal, Arc<FakeHost>) {
+        let mut config = TerminalConfig::default();
+        config.cards.push(crate::config::Card {
+            name: "payback".into(),
+            kind: crate::config::CardKind::Payback,
+            pan: "9999998765432108".into(),
+            expiry: "3012".into(),
+            pin: "1234".into(),
+            limit_cents: 0,
+        });
+        let host = Arc::new(FakeHost(Mutex::new(Ledger {
+            balance: BALANCE,
+            failures: 0,
+            redemptions: Vec::new(),
+        })));
+        let mut t = Terminal::new(config);
+        t.set_payback_host(Some(host.clone()));
+        let registration = Message::Registration(Registration {
+            password: possim_zvt::messages::Password(0),
+            config: 0xBE,
+            currency: Some(978),
+            ..Registration::default()
+        });
+        run(&mut t, &registration.encode().unwrap());
+        (t, host)
+    }
+
+    /// Sends a command and acknowledges every message until the terminal is done; returns the
+    /// terminal's messages (its 80 00 00 first).
+    fn run(t: &mut Terminal, command: &[u8]) -> Vec<Vec<u8>> {
+        let mut sent = Vec::new();
+        let mut out = t.on_apdu(command, 0);
+        for _ in 0..200 {
+            sent.extend(out.iter().filter_map(|o| match o {
+                Output::Send(b) => Some(b.clone()),
+                _ => None,
+            }));
+            if !t.busy() {
+                return sent;
+            }
+            out = t.on_apdu(&[0x80, 0x00, 0x00], 0);
+        }
+        panic!("the terminal did not finish: {sent:02X?}");
+    }
+
+    fn redeem_command(basket: u64) -> Vec<u8> {
+        Message::Authorisation(Authorisation {
+            amount: Some(Amount(basket)),
+            currency: Some(978),
+            card_type: Some(202),
+            ..Authorisation::default()
+        })
+        .encode()
+        .unwrap()
+    }
+
+    fn status_of(sent: &[Vec<u8>]) -> possim_zvt::messages::StatusInformation {
+        let apdu = sent
+            .iter()
+            .find(|a| a.starts_with(&[0x04, 0x0F]))
+            .expect("a status information");
+        match Message::decode(apdu).unwrap() {
+            Message::StatusInformation(s) => s,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    fn balance(host: &FakeHost) -> i64 {
+        host.0.lock().unwrap().balance
+    }
+
+    #[test]
+    fn whole_basket_is_redeemed_and_returned_as_euro_value() {
+        let (mut t, host) = terminal();
+        let basket = 2500;
+        let sent = run(&mut t, &redeem_command(basket));
+        assert_eq!(sent.last().unwrap(), &vec![0x06, 0x0F, 0x00]);
+        // 1 point = 1 cent, at most the basket: the whole basket of 25.00 EUR.
+        assert_eq!(status_of(&sent).amount, Some(Amount(basket)));
+        assert_eq!(status_of(&sent).card_type, Some(202));
+        assert_eq!(balance(&host), BALANCE - 2500);
+        let booked = &t.batch()[0];
+        assert_eq!((booked.kind, booked.amount), (BookingKind::PaybackRedemption, basket));
+        // Vouchers are not card turnover.
+        assert_eq!(t.totals().1, 0);
+    }
+
+    #[test]
+    fn a_basket_above_the_balance_takes_all_points() {
+        let (mut t, host) = terminal();
+        let sent = run(&mut t, &redeem_command(8000));
+        assert_eq!(status_of(&sent).amount, Some(Amount(5300)));
+        assert_eq!(balance(&host), 0);
+    }
+
+    #[test]
+    fn wrong_pin_is_asked_again_and_the_third_locks() {
+        let (mut t, host) = terminal();
+        t.script_next(CustomerScript {
+            pins: vec!["1111".into(), "1234".into()],
+            ..CustomerScript::default()
+        })
+        .unwrap();
+        let sent = run(&mut t, &redeem_command(1000));
+        assert!(sent.contains(&vec![0x04, 0xFF, 0x01, 0x15]), "incorrect PIN shown");
+        assert_eq!(sent.last().unwrap(), &vec![0x06, 0x0F, 0x00]);
+        assert_eq!(balance(&host), BALANCE - 1000);
+
+        let (mut t, host) = terminal();
+        t.script_next(CustomerScript {
+            wrong_pins: 3,
+            ..CustomerScript::default()
+        })
+        .unwrap();
+        let sent = run(&mut t, &redeem_command(1000));
+        assert!(sent.contains(&vec![0x04, 0xFF, 0x01, 0x18]), "PIN try limit shown");
+        assert_eq!(sent.last().unwrap(), &vec![0x06, 0x1E, 0x01, 75]);
+        assert_eq!(balance(&host), BALANCE);
+        assert!(t.batch().is_empty());
+    }
+
+    #[test]
+    fn abort_unreachable_host_and_lost_acknowledgement_book_nothing() {
+        for (outcome, code) in [(Outcome::CustomerAbort, 0x6C), (Outcome::HostUnreachable, 0xA3)] {
+            let (mut t, host) = terminal();
+            t.script_next(CustomerScript {
+                outcome,
+                ..CustomerScript::default()
+            })
+            .unwrap();
+            let sent = run(&mut t, &redeem_command(1000));
+            assert_eq!(sent.last().unwrap(), &vec![0x06, 0x1E, 0x01, code], "{outcome:?}");
+            assert_eq!(balance(&host), BALANCE);
+        }
+        // Booked at PAYBACK, then the ECR never acknowledges the Status-Information: the
+        // terminal reverses at PAYBACK.
+        let (mut t, host) = terminal();
+        let mut out = t.on_apdu(&redeem_command(1000), 0);
+        while !out
+            .iter()
+            .any(|o| matches!(o, Output::Send(b) if b.starts_with(&[0x04, 0x0F])))
+        {
+            out = t.on_apdu(&[0x80, 0x00, 0x00], 0);
+        }
+        assert_eq!(balance(&host), BALANCE - 1000);
+        let notes = t.on_timer(5_000);
+        assert!(
+            notes
+                .iter()
+                .any(|o| matches!(o, Output::Note(n) if n.contains("reversed")))
+        );
+        assert_eq!(balance(&host), BALANCE);
+        assert!(t.batch().is_empty());
+    }
+
+    #[test]
+    fn reversal_by_receipt_gives_the_points_back_once() {
+        let (mut t, host) = terminal();
+        let sent = run(&mut t, &redeem_command(1000));
+        let Some(possim_zvt::bmp::ReceiptNo::Number(receipt)) = status_of(&sent).receipt else {
+            panic!("no receipt");
+        };
+        let reversal = Message::Reversal(Reversal {
+            password: possim_zvt::messages::Password(0),
+            receipt: Some(possim_zvt::bmp::ReceiptNo::Number(receipt)),
+            ..Reversal::default()
+        })
+        .encode()
+        .unwrap();
+        let sent = run(&mut t, &reversal);
+        assert_eq!(sent.last().unwrap(), &vec![0x06, 0x0F, 0x00]);
+        assert_eq!(balance(&host), BALANCE);
+        assert!(t.batch()[0].reversed);
+        let again = run(&mut t, &reversal);
+        assert_eq!(again.last().unwrap(), &vec![0x06, 0x1E, 0x01, 0xB4]);
+        assert_eq!(balance(&host), BALANCE);
+    }
+}
