@@ -20,7 +20,8 @@ use possim_engine::fault::parse_fault_file;
 use possim_engine::journal::DEFAULT_CAPACITY;
 
 use crate::config::{
-    DEFAULT_ADMIN, DEFAULT_COMPUTOP, DEFAULT_PAYBACK, DEFAULT_TYRIOS, DEFAULT_ZVT, DEFAULT_ZVT_TTY_LINK, FileConfig, parse_addr,
+    DEFAULT_ADMIN, DEFAULT_COMPUTOP, DEFAULT_PAYBACK, DEFAULT_TYRIOS, DEFAULT_ZVT, DEFAULT_ZVT_TTY_LINK, FileConfig,
+    parse_addr,
 };
 
 #[derive(Debug, Parser)]
