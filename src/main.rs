@@ -117,6 +117,10 @@ struct ServeArgs {
     /// Start with the journal off (turn it on via the admin API).
     #[arg(long)]
     no_journal: bool,
+    /// Enforce the Computop seed's callback rule (https on port 443, no query string) whatever
+    /// the data set says; by default plain-HTTP loopback callbacks are accepted and reported.
+    #[arg(long)]
+    strict: bool,
 }
 
 fn main() -> std::process::ExitCode {
@@ -292,6 +296,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             .or(file.journal.capacity)
             .unwrap_or(DEFAULT_CAPACITY),
         journal_enabled: !args.no_journal && file.journal.enabled.unwrap_or(true),
+        strict: args.strict,
     })
     .await?;
 

@@ -43,6 +43,8 @@ pub struct LaunchOptions {
     pub journal_capacity: usize,
     /// Journal on from the start.
     pub journal_enabled: bool,
+    /// `--strict`: the Computop mock enforces the seed's callback rule.
+    pub strict: bool,
 }
 
 impl LaunchOptions {
@@ -67,6 +69,7 @@ impl LaunchOptions {
             faults: Vec::new(),
             journal_capacity: DEFAULT_CAPACITY,
             journal_enabled: true,
+            strict: false,
         })
     }
 }
@@ -140,6 +143,7 @@ pub async fn launch(options: LaunchOptions) -> anyhow::Result<Running> {
         .context("loading the data set into the TYRIOS mock")?;
     let computop_mock = possim_computop::ComputopMock::new(engine.clock());
     computop_mock.attach(&engine);
+    computop_mock.set_strict_callbacks(options.strict);
     let computop: Arc<dyn Provider> = Arc::new(computop_mock);
     engine
         .add_provider(Arc::clone(&computop))

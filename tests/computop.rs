@@ -385,3 +385,22 @@ async fn a_refused_notify_is_retried_on_the_cubic_schedule_and_a_req_id_replay_s
     assert_eq!(outbound(&journal), before, "a replay sends no notify");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test]
+async fn strict_mode_enforces_the_seeds_callback_rule() {
+    let (shop, _rx) = start_shop(vec![]).await;
+    // Lenient (the default): a plain-HTTP loopback shop is accepted.
+    let lenient = Possim::start("default", &[]).await;
+    let a = open_answer(&call(&lenient, "PaybackPay.aspx", &with_mac(sale_fields(&shop, "T-L", 5500))).await);
+    assert_eq!(a.get("Status"), Some("AUTHORIZE_REQUEST"));
+    // --strict: only https on port 443 (seed: "Die URL darf nur über Port 443 aufgerufen werden");
+    // URLSuccess is the first callback checked, so its format code (2011, parameter 0006) answers.
+    let strict = Possim::start("default", &["--strict"]).await;
+    let a = open_answer(&call(&strict, "PaybackPay.aspx", &with_mac(sale_fields(&shop, "T-S", 5500))).await);
+    assert_eq!((a.get("Status"), a.get("Code")), (Some("FAILED"), Some("20110006")));
+    // A reset reloads the data set and keeps the command line's strictness.
+    let (status, _) = strict.admin("POST", "/__admin/reset", None).await;
+    assert_eq!(status, 200);
+    let a = open_answer(&call(&strict, "PaybackPay.aspx", &with_mac(sale_fields(&shop, "T-S2", 5500))).await);
+    assert_eq!(a.get("Code"), Some("20110006"));
+}

@@ -37,6 +37,7 @@ pub struct Inner {
     state: Mutex<State>,
     clock: Arc<Clock>,
     engine: OnceLock<Weak<Engine>>,
+    strict_callbacks: std::sync::atomic::AtomicBool,
     client: reqwest::Client,
     salt: u64,
 }
@@ -84,6 +85,7 @@ impl ComputopMock {
                 state: Mutex::new(State::default()),
                 clock,
                 engine: OnceLock::new(),
+                strict_callbacks: std::sync::atomic::AtomicBool::new(false),
                 client: reqwest::Client::builder()
                     .redirect(reqwest::redirect::Policy::none())
                     .build()
@@ -96,6 +98,17 @@ impl ComputopMock {
     /// Connects the mock to its engine (a weak link: the engine owns its providers).
     pub fn attach(&self, engine: &Arc<Engine>) {
         let _ = self.inner.engine.set(Arc::downgrade(engine));
+    }
+
+    /// `possim serve --strict`: callback URLs must follow the seed's rule whatever the data set
+    /// says (applies from the next load; the engine loads at registration and on every reset).
+    pub fn set_strict_callbacks(&self, strict: bool) {
+        self.inner
+            .strict_callbacks
+            .store(strict, std::sync::atomic::Ordering::Relaxed);
+        if strict {
+            self.inner.lock().settings.strict_callbacks = true;
+        }
     }
 
     /// Direct access for tests.
@@ -130,6 +143,9 @@ impl Provider for ComputopMock {
         let mut fresh = State::from_data_set(data)?;
         let mut state = self.inner.lock();
         fresh.generation = state.generation + 1;
+        if self.inner.strict_callbacks.load(std::sync::atomic::Ordering::Relaxed) {
+            fresh.settings.strict_callbacks = true;
+        }
         // Ids stay unique across resets of one process.
         fresh.id_counter = state.id_counter;
         *state = fresh;
