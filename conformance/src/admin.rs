@@ -114,6 +114,25 @@ impl AdminClient {
         self.call(reqwest::Method::GET, "/__admin/health", None).await
     }
 
+    /// Waits (bounded by `limit`) until no provider is sending a request of its own (a Paygate
+    /// notify): their journal entries complete when the shop's answer is in, which can be just
+    /// after a POS that got everything it waited for has finished.
+    pub async fn outbound_idle(&self, limit: std::time::Duration) -> Result<(), AdminError> {
+        let until = std::time::Instant::now() + limit;
+        loop {
+            let busy = self
+                .health()
+                .await?
+                .get("outboundInFlight")
+                .and_then(Value::as_u64)
+                .unwrap_or(0);
+            if busy == 0 || std::time::Instant::now() >= until {
+                return Ok(());
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+    }
+
     /// Provider name → base URL, as the running possim announces them.
     pub async fn endpoints(&self) -> Result<BTreeMap<String, String>, AdminError> {
         let health = self.health().await?;

@@ -243,7 +243,13 @@ async fn run_scenario(
     report.result = outcome.result.clone();
     report.log = outcome.log;
     // Every exchange is in the journal once its answer left the mock, and a finished POS has
-    // received all its answers, so one read after the driver returns sees the whole traffic.
+    // received all its answers; what the mocks sent on their own (notifies) completes when the
+    // POS's answer is in, so wait until none is in flight. Then one read sees the whole traffic.
+    if let Err(e) = client.outbound_idle(std::time::Duration::from_secs(5)).await {
+        report.verdict = Verdict::Error;
+        report.message = Some(format!("reading the journal: {e}"));
+        return finish(report);
+    }
     let observed = match client.journal(0).await {
         Ok(entries) => {
             report.findings = crate::judge::findings(&entries, &scenario.providers);

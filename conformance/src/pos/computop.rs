@@ -109,7 +109,25 @@ struct Order {
     points: i64,
     pay_amount: i64,
     description: String,
-    last_callback: Instant,
+    /// A notify with a final `Status` (OK or FAILED) arrived.
+    final_notify: bool,
+    /// The customer's browser came back (to URLSuccess or URLFailure).
+    returned: bool,
+}
+
+impl Order {
+    fn new() -> Self {
+        Self {
+            outcome: Outcome::Open,
+            booked: 0,
+            pay_id: None,
+            points: 0,
+            pay_amount: 0,
+            description: String::new(),
+            final_notify: false,
+            returned: false,
+        }
+    }
 }
 
 struct Shop {
@@ -117,6 +135,8 @@ struct Shop {
     trans_id: String,
     amount: i64,
     order: Mutex<Order>,
+    /// Woken by every message the shop takes in.
+    changed: tokio::sync::Notify,
 }
 
 impl Shop {
@@ -204,9 +224,29 @@ impl Shop {
         }
     }
 
+    /// Waits until `done` holds for the order (woken by each message), or until `deadline`.
+    async fn wait_until(&self, deadline: Instant, done: impl Fn(&Order) -> bool) {
+        loop {
+            let changed = self.changed.notified();
+            tokio::pin!(changed);
+            changed.as_mut().enable();
+            if done(&self.lock()) {
+                return;
+            }
+            if tokio::time::timeout_at(deadline.into(), changed).await.is_err() {
+                return;
+            }
+        }
+    }
+
     /// A notify or a browser return: open it, check who sent it, take it.
     fn callback(&self, text: &str, source: &str) -> (StatusCode, String) {
-        self.lock().last_callback = Instant::now();
+        let answer = self.answer_callback(text, source);
+        self.changed.notify_waiters();
+        answer
+    }
+
+    fn answer_callback(&self, text: &str, source: &str) -> (StatusCode, String) {
         let pairs = form::parse_urlencoded(text);
         let fields = match self.pos.open(&pairs) {
             Ok(fields) => fields,
@@ -216,6 +256,16 @@ impl Shop {
             }
         };
         let get = |k: &str| fields.get(k).unwrap_or("");
+        // Whatever the shop makes of it, the Paygate has now said its last word on this channel.
+        {
+            let mut order = self.lock();
+            if source == "notify" && matches!(get("Status"), "OK" | "FAILED") {
+                order.final_notify = true;
+            }
+            if source.starts_with("return") {
+                order.returned = true;
+            }
+        }
         let mac_ok = crypto::mac_matches(
             &self.pos.hmac_password,
             &[get("PayID"), get("TransID"), get("mid"), get("Status"), get("Code")],
@@ -404,16 +454,10 @@ impl ComputopPos {
             pos: self.clone(),
             trans_id: fresh_id("possim-"),
             amount,
-            order: Mutex::new(Order {
-                outcome: Outcome::Open,
-                booked: 0,
-                pay_id: None,
-                points: 0,
-                pay_amount: 0,
-                description: String::new(),
-                last_callback: Instant::now(),
-            }),
+            order: Mutex::new(Order::new()),
+            changed: tokio::sync::Notify::new(),
         });
+        let deadline = Instant::now() + self.wait;
         let listener = match tokio::net::TcpListener::bind("127.0.0.1:0").await {
             Ok(l) => l,
             Err(e) => return error(format!("the shop cannot listen: {e}")),
@@ -430,19 +474,14 @@ impl ComputopPos {
         let server = tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });
-        let mut result = self.sale(&shop, &base, &account, action).await;
+        let mut result = self.sale(&shop, &base, &account, action, deadline).await;
+        // A shop keeps running: however early it made up its mind (rightly or, with a defect,
+        // wrongly), it answers the Paygate until the payment's final notify and the customer's
+        // browser have both arrived — what the Paygate sends for a payment ends with them. A
+        // refund is a later business step: it comes after the checkout is over.
+        shop.wait_until(deadline, |o| o.final_notify && o.returned).await;
         if result.get("status").and_then(Value::as_str) == Some("completed") && kind == "computop-refund" {
             result = self.refund(&shop, action, result).await;
-        }
-        // A shop keeps running: answer what the Paygate still sends (the browser return, a
-        // duplicate) until it has been quiet for a moment, then report.
-        let lingering = Instant::now();
-        loop {
-            let quiet = shop.lock().last_callback.elapsed();
-            if quiet >= QUIET || lingering.elapsed() > Duration::from_secs(5) {
-                break;
-            }
-            tokio::time::sleep(QUIET - quiet).await;
         }
         server.abort();
         if let Some(map) = result.as_object_mut() {
@@ -451,7 +490,7 @@ impl ComputopPos {
         result
     }
 
-    async fn sale(&self, shop: &Shop, base: &str, account: &str, action: &Value) -> Value {
+    async fn sale(&self, shop: &Shop, base: &str, account: &str, action: &Value, deadline: Instant) -> Value {
         let amount = shop.amount.to_string();
         let mut f = Fields::default();
         f.push("MerchantID", self.merchant_id.clone());
@@ -497,14 +536,8 @@ impl ComputopPos {
         };
         shop.take(&answer, "sale answer");
         // Wait (bounded) for the final status: the customer decides in the app.
-        let deadline = Instant::now() + self.wait;
-        loop {
-            let outcome = shop.lock().outcome;
-            if matches!(outcome, Outcome::Paid | Outcome::Failed) || Instant::now() >= deadline {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        shop.wait_until(deadline, |o| matches!(o.outcome, Outcome::Paid | Outcome::Failed))
+            .await;
         let order = shop.lock();
         let pay_id = order.pay_id.clone().unwrap_or_default();
         match order.outcome {
@@ -559,10 +592,6 @@ impl ComputopPos {
     }
 }
 
-/// How long the Paygate must have been silent before the shop reports (a loaded CI machine
-/// delays the browser return and duplicates by a few hundred milliseconds).
-const QUIET: Duration = Duration::from_millis(600);
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -580,15 +609,8 @@ mod tests {
             },
             trans_id: "t".into(),
             amount: 100,
-            order: Mutex::new(Order {
-                outcome: Outcome::Open,
-                booked: 0,
-                pay_id: None,
-                points: 0,
-                pay_amount: 0,
-                description: String::new(),
-                last_callback: Instant::now(),
-            }),
+            order: Mutex::new(Order::new()),
+            changed: tokio::sync::Notify::new(),
         }
     }
 

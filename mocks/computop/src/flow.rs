@@ -13,11 +13,12 @@ use std::time::{Duration, Instant};
 
 use possim_engine::fault::{FaultAction, RequestView};
 use possim_engine::journal::{Exchange, FaultHit, HttpRequestRecord, HttpResponseRecord, JournalEntry, RecordedBody};
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::Inner;
+use crate::crypto::Padding;
 use crate::form::{self, Fields};
-use crate::model::{DecisionKind, Payment, PaymentStatus, ReturnTiming};
+use crate::model::{DecisionKind, Merchant, Payment, PaymentStatus, ReturnTiming};
 use crate::paygate::{self, Applied};
 
 /// Minutes between notify attempts: n³ for the n-th retry (Computop's schedule: +1, +8, +27 …
@@ -320,7 +321,6 @@ async fn attempt(
     let Some(merchant) = inner.lock().merchants.get(&payment.merchant_id).cloned() else {
         return true;
     };
-    let padding = inner.lock().settings.padding;
     let mut signed = fields.clone();
     paygate::sign(&merchant, &mut signed);
     let method = if purpose == "notify" { "NOTIFY" } else { "RETURN" };
@@ -328,12 +328,19 @@ async fn attempt(
     if let Some(ms) = delay {
         tokio::time::sleep(Duration::from_millis(ms)).await;
     }
+    let mut out = Outgoing {
+        inner,
+        payment,
+        padding: inner.lock().settings.padding,
+        merchant,
+        url: url.to_owned(),
+        purpose: purpose.to_owned(),
+        number,
+    };
     let mut notes = m.notes.clone();
-    let mut url = url.to_owned();
-    let mut purpose = purpose.to_owned();
     if m.replay_failure && purpose == "failure" {
-        url = payment.url_success.clone();
-        purpose = "success".into();
+        out.url = payment.url_success.clone();
+        out.purpose = "success".into();
         notes.push("fault: a fraudster replays the failure Data to URLSuccess".into());
     }
     if m.forged_mac {
@@ -345,35 +352,11 @@ async fn attempt(
             "MAC",
             crate::crypto::mac("not the merchant's HMAC password", &["forged"]),
         );
-        let note = "fault: a forged message claiming OK with a MAC the merchant's password does not give".to_owned();
-        send(
-            inner,
-            &url,
-            &purpose,
-            number,
-            payment,
-            &merchant,
-            padding,
-            forged,
-            None,
-            vec![note],
-            false,
-        )
-        .await;
+        let note = "fault: a forged message claiming OK with a MAC the merchant's password does not give";
+        out.send(forged, None, vec![note.to_owned()], false).await;
     }
     if m.lost {
-        record(
-            inner,
-            &url,
-            &purpose,
-            number,
-            None,
-            None,
-            Some("lost (fault)".into()),
-            &signed,
-            m.hit,
-            notes,
-        );
+        out.lost(&signed, m.hit, notes);
         return false;
     }
     let wire = if m.random_key_case {
@@ -381,242 +364,205 @@ async fn attempt(
     } else {
         signed
     };
-    let ok = send(
-        inner,
-        &url,
-        &purpose,
-        number,
-        payment,
-        &merchant,
-        padding,
-        wire.clone(),
-        m.hit.clone(),
-        notes.clone(),
-        m.unencrypted,
-    )
-    .await;
+    let ok = out.send(wire.clone(), m.hit.clone(), notes, m.unencrypted).await;
     if m.duplicate {
         let note = vec!["fault: the same message once more".to_owned()];
-        send(
-            inner,
-            &url,
-            &purpose,
-            number,
-            payment,
-            &merchant,
-            padding,
-            wire,
-            m.hit,
-            note,
-            m.unencrypted,
-        )
-        .await;
+        out.send(wire, m.hit, note, m.unencrypted).await;
     }
     ok
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn send(
-    inner: &Arc<Inner>,
-    url: &str,
-    purpose: &str,
+/// `k=v&k=v` with keys and values form-encoded: a message in plain text.
+fn plain_form(fields: &Fields) -> String {
+    fields
+        .iter()
+        .map(|(k, v)| format!("{}={}", form::urlencode(k), form::urlencode(v)))
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+/// One message the Paygate sends to the shop: where, what for, which attempt.
+struct Outgoing<'a> {
+    inner: &'a Arc<Inner>,
+    payment: &'a Payment,
+    merchant: Merchant,
+    padding: Padding,
+    url: String,
+    purpose: String,
     number: u32,
-    payment: &Payment,
-    merchant: &crate::model::Merchant,
-    padding: crate::crypto::Padding,
-    fields: Fields,
-    hit: Option<FaultHit>,
-    notes: Vec<String>,
-    unencrypted: bool,
-) -> bool {
-    let sealed = if unencrypted {
-        fields
-            .iter()
-            .map(|(k, v)| format!("{}={}", form::urlencode(k), form::urlencode(v)))
-            .collect::<Vec<_>>()
-            .join("&")
-    } else {
-        paygate::seal(merchant, padding, &fields)
-    };
-    let payload = format!("{sealed}{}", paygate::unencrypted_echo(&payment.echo));
-    let timeout = Duration::from_millis(inner.lock().settings.callback_timeout_ms);
-    let notify = purpose == "notify";
-    // Browser returns carry the parameters in the URL; plain parameters (no Response=encrypt)
-    // are the fields themselves.
-    let return_query = if payment.response_encrypt || unencrypted {
-        payload.clone()
-    } else {
-        let plain = fields
-            .iter()
-            .map(|(k, v)| format!("{}={}", form::urlencode(k), form::urlencode(v)))
-            .collect::<Vec<_>>()
-            .join("&");
-        format!("{plain}{}", paygate::unencrypted_echo(&payment.echo))
-    };
-    let (request, target) = if notify {
-        let headers = vec![(
-            "content-type".to_owned(),
-            "application/x-www-form-urlencoded; charset=iso-8859-1".to_owned(),
-        )];
-        let body = form::latin1_encode(&payload);
-        let record = HttpRequestRecord {
-            method: "POST".into(),
-            path: url_path(url),
+}
+
+impl Outgoing<'_> {
+    fn is_notify(&self) -> bool {
+        self.purpose == "notify"
+    }
+
+    /// The journal entry of this message (the shop's answer, or why there is none).
+    fn entry(
+        &self,
+        request: HttpRequestRecord,
+        response: Option<HttpResponseRecord>,
+        error: Option<String>,
+        fields: &Fields,
+        fault: Option<FaultHit>,
+        notes: &[String],
+        duration: Duration,
+    ) -> JournalEntry {
+        JournalEntry {
+            id: 0,
+            provider: "computop".into(),
+            connection: 0,
+            at: self.inner.clock.now_ms(),
+            duration_micros: duration.as_micros() as u64,
+            fault,
+            view: Some(json!({"request": crate::fields_json(fields), "notes": notes})),
+            exchange: Exchange::Outbound {
+                purpose: self.purpose.clone(),
+                url: self.url.clone(),
+                attempt: self.number,
+                request,
+                response,
+                error,
+            },
+        }
+    }
+
+    /// A message a fault swallowed: journaled, never sent.
+    fn lost(&self, fields: &Fields, hit: Option<FaultHit>, notes: Vec<String>) {
+        let Some(engine) = self.inner.engine() else { return };
+        let request = HttpRequestRecord {
+            method: if self.is_notify() { "POST" } else { "GET" }.into(),
+            path: url_path(&self.url),
             query: None,
-            headers,
-            body: RecordedBody::from_bytes(&body),
-        };
-        (record, url.to_owned())
-    } else {
-        let sep = if url.contains('?') { '&' } else { '?' };
-        let record = HttpRequestRecord {
-            method: "GET".into(),
-            path: url_path(url),
-            query: Some(return_query.clone()),
             headers: Vec::new(),
             body: RecordedBody::from_bytes(b""),
         };
-        (record, format!("{url}{sep}{return_query}"))
-    };
-    let builder = if notify {
-        inner
-            .client
-            .post(&target)
-            .header("content-type", "application/x-www-form-urlencoded; charset=iso-8859-1")
-            .body(form::latin1_encode(&payload))
-    } else {
-        inner.client.get(&target)
-    };
-    let started = Instant::now();
-    let result = builder.timeout(timeout).send().await;
-    let (response, error, ok) = match result {
-        Ok(resp) => {
-            let status = resp.status().as_u16();
-            let headers = resp
-                .headers()
-                .iter()
-                .map(|(k, v)| {
-                    (
-                        k.as_str().to_owned(),
-                        String::from_utf8_lossy(v.as_bytes()).into_owned(),
-                    )
-                })
-                .collect();
-            let body = resp.bytes().await.unwrap_or_default();
-            let record = HttpResponseRecord {
-                status,
-                headers,
+        let entry = self.entry(
+            request,
+            None,
+            Some("lost (fault)".into()),
+            fields,
+            hit,
+            &notes,
+            Duration::ZERO,
+        );
+        if engine.journal().is_enabled() {
+            engine.journal().record(entry);
+        }
+    }
+
+    /// Sends `fields` (sealed unless `unencrypted`); true when the shop answered 2xx. The entry is
+    /// journaled when the message leaves and completed when the answer is in, and the message
+    /// counts as in flight meanwhile, so a reader of the journal sees every message in order.
+    async fn send(&self, fields: Fields, hit: Option<FaultHit>, notes: Vec<String>, unencrypted: bool) -> bool {
+        let echo = paygate::unencrypted_echo(&self.payment.echo);
+        let sealed = if unencrypted {
+            plain_form(&fields)
+        } else {
+            paygate::seal(&self.merchant, self.padding, &fields)
+        };
+        let payload = format!("{sealed}{echo}");
+        let timeout = Duration::from_millis(self.inner.lock().settings.callback_timeout_ms);
+        let (request, builder) = if self.is_notify() {
+            let content_type = "application/x-www-form-urlencoded; charset=iso-8859-1";
+            let body = form::latin1_encode(&payload);
+            let request = HttpRequestRecord {
+                method: "POST".into(),
+                path: url_path(&self.url),
+                query: None,
+                headers: vec![("content-type".to_owned(), content_type.to_owned())],
                 body: RecordedBody::from_bytes(&body),
             };
-            (Some(record), None, (200..300).contains(&status))
-        }
-        Err(e) => {
-            let why = if e.is_timeout() {
-                format!("no answer within {} ms", timeout.as_millis())
-            } else if e.is_connect() {
-                "connection refused or unreachable".to_owned()
+            let builder = self
+                .inner
+                .client
+                .post(&self.url)
+                .header("content-type", content_type)
+                .body(body);
+            (request, builder)
+        } else {
+            // Browser returns carry the parameters in the URL: `Len`/`Data` with
+            // `Response=encrypt`, otherwise the fields in plain text.
+            let query = if self.payment.response_encrypt || unencrypted {
+                payload
             } else {
-                format!("request failed: {e}")
+                format!("{}{echo}", plain_form(&fields))
             };
-            (None, Some(why), false)
-        }
-    };
-    let mut entry_notes = notes;
-    if !ok {
-        entry_notes.push(match &response {
-            Some(r) => format!("the shop answered {}: not delivered", r.status),
-            None => "not delivered".to_owned(),
+            let sep = if self.url.contains('?') { '&' } else { '?' };
+            let request = HttpRequestRecord {
+                method: "GET".into(),
+                path: url_path(&self.url),
+                query: Some(query.clone()),
+                headers: Vec::new(),
+                body: RecordedBody::from_bytes(b""),
+            };
+            (request, self.inner.client.get(format!("{}{sep}{query}", self.url)))
+        };
+        let engine = self.inner.engine();
+        let _in_flight = engine.as_ref().map(|e| e.begin_outbound());
+        let journal = engine.as_ref().map(|e| e.journal()).filter(|j| j.is_enabled());
+        let waiting = vec!["waiting for the shop's answer".to_owned()];
+        let id = journal.map(|j| {
+            j.record(self.entry(
+                request.clone(),
+                None,
+                None,
+                &fields,
+                hit.clone(),
+                &waiting,
+                Duration::ZERO,
+            ))
         });
-    }
-    let duration = started.elapsed();
-    record_entry(
-        inner,
-        purpose,
-        url,
-        number,
-        request,
-        response,
-        error,
-        &fields,
-        hit,
-        entry_notes,
-        duration,
-    );
-    ok
-}
 
-#[allow(clippy::too_many_arguments)]
-fn record(
-    inner: &Inner,
-    url: &str,
-    purpose: &str,
-    number: u32,
-    response: Option<HttpResponseRecord>,
-    query: Option<String>,
-    error: Option<String>,
-    fields: &Fields,
-    hit: Option<FaultHit>,
-    notes: Vec<String>,
-) {
-    let request = HttpRequestRecord {
-        method: if purpose == "notify" { "POST" } else { "GET" }.into(),
-        path: url_path(url),
-        query,
-        headers: Vec::new(),
-        body: RecordedBody::from_bytes(b""),
-    };
-    record_entry(
-        inner,
-        purpose,
-        url,
-        number,
-        request,
-        response,
-        error,
-        fields,
-        hit,
-        notes,
-        Duration::ZERO,
-    );
-}
-
-#[allow(clippy::too_many_arguments)]
-fn record_entry(
-    inner: &Inner,
-    purpose: &str,
-    url: &str,
-    attempt: u32,
-    request: HttpRequestRecord,
-    response: Option<HttpResponseRecord>,
-    error: Option<String>,
-    fields: &Fields,
-    fault: Option<FaultHit>,
-    notes: Vec<String>,
-    duration: Duration,
-) {
-    let Some(engine) = inner.engine() else { return };
-    let journal = engine.journal();
-    if !journal.is_enabled() {
-        return;
+        let started = Instant::now();
+        let (response, error) = match builder.timeout(timeout).send().await {
+            Ok(resp) => {
+                let status = resp.status().as_u16();
+                let headers = resp
+                    .headers()
+                    .iter()
+                    .map(|(k, v)| {
+                        (
+                            k.as_str().to_owned(),
+                            String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                        )
+                    })
+                    .collect();
+                let body = resp.bytes().await.unwrap_or_default();
+                let record = HttpResponseRecord {
+                    status,
+                    headers,
+                    body: RecordedBody::from_bytes(&body),
+                };
+                (Some(record), None)
+            }
+            Err(e) => {
+                let why = if e.is_timeout() {
+                    format!("no answer within {} ms", timeout.as_millis())
+                } else if e.is_connect() {
+                    "connection refused or unreachable".to_owned()
+                } else {
+                    format!("request failed: {e}")
+                };
+                (None, Some(why))
+            }
+        };
+        let ok = response.as_ref().is_some_and(|r| (200..300).contains(&r.status));
+        let mut notes = notes;
+        if !ok {
+            notes.push(match &response {
+                Some(r) => format!("the shop answered {}: not delivered", r.status),
+                None => "not delivered".to_owned(),
+            });
+        }
+        if let (Some(journal), Some(id)) = (journal, id) {
+            journal.complete(
+                id,
+                self.entry(request, response, error, &fields, hit, &notes, started.elapsed()),
+            );
+        }
+        ok
     }
-    let view: Value = json!({"request": crate::fields_json(fields), "notes": notes});
-    journal.record(JournalEntry {
-        id: 0,
-        provider: "computop".into(),
-        connection: 0,
-        at: inner.clock.now_ms(),
-        duration_micros: duration.as_micros() as u64,
-        fault,
-        view: Some(view),
-        exchange: Exchange::Outbound {
-            purpose: purpose.to_owned(),
-            url: url.to_owned(),
-            attempt,
-            request,
-            response,
-            error,
-        },
-    });
 }
 
 #[cfg(test)]

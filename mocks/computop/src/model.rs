@@ -365,6 +365,8 @@ pub struct Credit {
 pub struct StoredAnswer {
     /// The response body, byte for byte.
     pub body: String,
+    /// The decrypted answer, for the journal's view of a replay.
+    pub fields: serde_json::Value,
     /// When it was stored (a ReqID lives 12 months).
     pub at: Millis,
     /// The payment it belongs to (its status decides whether a replay is answered from here).

@@ -300,7 +300,7 @@ impl Ctx {
         ));
         Some(Answer {
             body: stored.body.clone(),
-            view: json!({"request": self.request_view, "response": {"replayOfReqID": req_id}, "notes": self.notes}),
+            view: json!({"request": self.request_view, "response": stored.fields, "notes": self.notes}),
             started: None,
         })
     }
@@ -311,6 +311,7 @@ impl Ctx {
                 (self.merchant.merchant_id.clone(), endpoint.page().to_owned(), req_id),
                 StoredAnswer {
                     body: answer.body.clone(),
+                    fields: answer.view["response"].clone(),
                     at: self.now,
                     pay_id,
                 },

@@ -118,6 +118,7 @@ async fn health(State(engine): State<Arc<Engine>>) -> Json<Value> {
         "endpoints": engine.endpoints(),
         "dataset": engine.data().name,
         "clock": engine.clock().status(),
+        "outboundInFlight": engine.outbound_in_flight(),
     }))
 }
 

@@ -318,6 +318,18 @@ impl Journal {
         id
     }
 
+    /// Replaces the entry `id` (kept) with its finished version: an exchange the provider itself
+    /// started is recorded when it starts, so the journal keeps the order in which things
+    /// happened, and completed when its answer is in. Gone (pushed out of the ring, cleared):
+    /// nothing happens.
+    pub fn complete(&self, id: u64, mut entry: JournalEntry) {
+        entry.id = id;
+        let mut entries = self.lock();
+        if let Some(slot) = entries.iter_mut().rev().find(|e| e.id == id) {
+            *slot = Arc::new(entry);
+        }
+    }
+
     /// Matching entries, oldest first. With `limit`, the newest `limit` of them.
     pub fn list(&self, filter: &JournalFilter) -> Vec<Arc<JournalEntry>> {
         let entries = self.lock();
@@ -380,6 +392,24 @@ mod tests {
                 outcome: Outcome::Answered,
             },
         }
+    }
+
+    #[test]
+    fn a_completed_entry_keeps_its_place_and_id() {
+        let journal = Journal::new(10);
+        let started = journal.record(http_entry("computop", "/notify", 0));
+        let later = journal.record(http_entry("computop", "/credit.aspx", 200));
+        journal.complete(started, http_entry("computop", "/notify", 200));
+        let all = journal.list(&JournalFilter::default());
+        assert_eq!(all.iter().map(|e| e.id).collect::<Vec<_>>(), vec![started, later]);
+        let Exchange::Http { response, .. } = &all[0].exchange else {
+            panic!("http entry")
+        };
+        assert_eq!(response.as_ref().map(|r| r.status), Some(200));
+        // An entry the ring already dropped stays dropped.
+        journal.clear();
+        journal.complete(started, http_entry("computop", "/notify", 200));
+        assert_eq!(journal.stats().len, 0);
     }
 
     #[test]

@@ -25,7 +25,7 @@ pub mod journal;
 pub mod provider;
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 
 pub use error::EngineError;
@@ -75,6 +75,18 @@ pub struct Engine {
     resolver: DataSetResolver,
     connections: AtomicU64,
     endpoints: RwLock<BTreeMap<String, String>>,
+    outbound: Arc<AtomicUsize>,
+}
+
+/// Counts a request a provider sends on its own (a notify) as in flight until dropped; see
+/// [`Engine::begin_outbound`].
+#[derive(Debug)]
+pub struct OutboundGuard(Arc<AtomicUsize>);
+
+impl Drop for OutboundGuard {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 impl std::fmt::Debug for Engine {
@@ -101,6 +113,7 @@ impl Engine {
             resolver: config.resolver,
             connections: AtomicU64::new(0),
             endpoints: RwLock::new(BTreeMap::new()),
+            outbound: Arc::new(AtomicUsize::new(0)),
         });
         engine.reset_clock()?;
         Ok(engine)
@@ -210,6 +223,21 @@ impl Engine {
     /// Every announced endpoint, by name.
     pub fn endpoints(&self) -> BTreeMap<String, String> {
         self.endpoints.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Marks a request a provider sends on its own as in flight until the guard is dropped (after
+    /// its journal entry is complete). Exchanges the mocks *answer* are journaled before the
+    /// answer leaves, so a client that has its answers sees them all; the provider's own requests
+    /// finish on the provider's side, and a reader of the journal waits until none is in flight
+    /// (`outboundInFlight` in `GET /__admin/health`).
+    pub fn begin_outbound(&self) -> OutboundGuard {
+        self.outbound.fetch_add(1, Ordering::AcqRel);
+        OutboundGuard(Arc::clone(&self.outbound))
+    }
+
+    /// Requests providers are sending right now.
+    pub fn outbound_in_flight(&self) -> usize {
+        self.outbound.load(Ordering::Acquire)
     }
 
     /// A fresh connection id for the journal.
