@@ -58,6 +58,33 @@ async fn stored(p: &Possim) -> Vec<Value> {
     state["transactions"].as_array().unwrap().clone()
 }
 
+/// The member's balance as the default data set defines it: the sum of its point lots. The test
+/// clock (2026-11-25) lies before the first lot's expiry (points earned from 1 October 2023 on
+/// expire on 30 September 2027 at the earliest), so every lot counts.
+fn data_set_balance() -> u64 {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/mocks/datasets/default/payback.toml");
+    let data: toml::Table = toml::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let member = data["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["customerNumber"].as_str() == Some(MEMBER))
+        .expect("the member in the data set");
+    member["lots"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|lot| {
+            let earned = lot["earnedAt"].as_str().unwrap();
+            assert!(
+                earned >= "2023-10-01",
+                "lot {earned} may have expired by the test clock"
+            );
+            u64::try_from(lot["points"].as_integer().unwrap()).unwrap()
+        })
+        .sum()
+}
+
 /// What the customer's points are worth for this basket (programme rules), or `None` when below
 /// the 200-point minimum.
 fn redeemable(balance: u64, basket: u64) -> Option<u64> {
@@ -239,4 +266,29 @@ async fn an_answer_lost_after_the_booking_is_reversed_by_the_terminal_or_the_til
     assert_eq!(balance(&p).await, before);
     let stored = stored(&p).await;
     assert_eq!((stored.len(), &stored[0]["reversed"]), (1, &json!(true)));
+}
+
+#[tokio::test]
+async fn a_link_lost_at_the_remove_card_status_after_the_booking_gives_the_points_back() {
+    let p = start().await;
+    let before = data_set_balance();
+    let basket = 2500;
+    let expected = redeemable(before, basket).unwrap();
+
+    // PAYBACK has booked when the terminal sends 04 FF 0B (remove card), which comes before the
+    // Status-Information and commits nothing: the link breaks right there.
+    fault(
+        &p,
+        json!({"provider": "zvt", "method": "ZVT-PT", "path": "^04 FF$", "body": "^04FF010B$", "times": 1, "action": {"type": "close"}}),
+    )
+    .await;
+    let mut ecr = ecr(&p).await;
+    let lost = ecr.payback_redeem(basket, PAYBACK).await;
+    assert!(matches!(lost, Err(EcrError::Closed)), "{lost:?}");
+    assert!(ecr.last_status.is_none());
+    assert_eq!(balance(&p).await, before);
+    let booked = redemptions(&p).await;
+    assert_eq!(booked.len(), 1);
+    assert_eq!(booked[0]["reversedPoints"], expected);
+    assert!(stored(&p).await.is_empty());
 }

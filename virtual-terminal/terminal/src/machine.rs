@@ -65,7 +65,7 @@ pub mod rc {
 }
 
 /// Intermediate status codes (PA00P015 table 17).
-mod status {
+pub(crate) mod status {
     pub const PIN_ENTRY: u8 = 0x01;
     pub const WAITING_FOR_HOST: u8 = 0x04;
     pub const INSERT_CARD: u8 = 0x0A;
@@ -198,6 +198,28 @@ struct Session {
     steps: VecDeque<Step>,
     waiting: Waiting,
     abortable: bool,
+    /// A PAYBACK redemption booked at the host but not yet committed by the ECR's
+    /// acknowledgement of its Status-Information: from the moment PAYBACK books it (before the
+    /// 04 FF 0B "remove card" and the 04 0F) until that commit is applied. Whatever ends the
+    /// session before — the link gone, a time-out, a negative acknowledgement — reverses it.
+    unconfirmed: Option<Commit>,
+}
+
+impl Session {
+    /// What ending this session now leaves to reverse: the commit waiting for the ECR's
+    /// acknowledgement and a booked, uncommitted PAYBACK redemption (each once).
+    fn uncommitted(&self) -> Vec<Commit> {
+        let mut commits = Vec::new();
+        if let Waiting::Ack(Some(c), _) = &self.waiting {
+            commits.push(c.clone());
+        }
+        if let Some(c) = &self.unconfirmed
+            && !commits.contains(c)
+        {
+            commits.push(c.clone());
+        }
+        commits
+    }
 }
 
 /// The terminal's state.
@@ -472,13 +494,16 @@ impl Terminal {
     pub fn disconnected(&mut self) -> Vec<Output> {
         let mut out = Vec::new();
         if let Some(session) = self.session.take() {
-            if let Waiting::Ack(Some(commit), _) = &session.waiting {
+            let uncommitted = session.uncommitted();
+            if uncommitted.is_empty() {
+                out.push(Output::Note("transaction abandoned: the ECR left".into()));
+            } else {
                 out.push(Output::Note(
                     "automatic reversal: the ECR left before acknowledging the status information".into(),
                 ));
-                out.extend(self.undo(commit));
-            } else {
-                out.push(Output::Note("transaction abandoned: the ECR left".into()));
+                for commit in &uncommitted {
+                    out.extend(self.undo(commit));
+                }
             }
             out.push(Output::Disarm);
         }
@@ -564,16 +589,25 @@ impl Terminal {
                 let positive = class == 0x80 || code == 0x00;
                 let commit = commit.clone();
                 let was_status = sent.starts_with(&[0x04, 0x0F]);
+                let uncommitted = session.uncommitted();
                 session.waiting = Waiting::Nothing;
                 let mut out = vec![Output::Disarm];
                 match (commit, positive) {
-                    (Some(c), true) => self.apply(c, &mut out),
-                    (commit, false) if was_status => {
+                    (Some(c), true) => {
+                        if session.unconfirmed.as_ref() == Some(&c) {
+                            session.unconfirmed = None;
+                        }
+                        self.apply(c, &mut out);
+                    }
+                    (_, false) if was_status => {
                         // The ECR refused the result (issue of goods failed): the PT reverses.
                         out.push(Output::Note(format!(
                             "automatic reversal: the ECR answered the status information with 84 {code:02X}"
                         )));
-                        if let Some(c) = &commit {
+                        if let Some(s) = self.session.as_mut() {
+                            s.unconfirmed = None;
+                        }
+                        for c in &uncommitted {
                             out.extend(self.undo(c));
                         }
                         if let Some(s) = self.session.as_mut() {
@@ -621,15 +655,16 @@ impl Terminal {
             return Vec::new();
         };
         match session.waiting.clone() {
-            Waiting::Ack(commit, _) => {
+            Waiting::Ack(..) => {
+                let uncommitted = session.uncommitted();
                 self.session = None;
-                let what = if commit.is_some() {
-                    "automatic reversal: no acknowledgement of the status information"
-                } else {
+                let what = if uncommitted.is_empty() {
                     "transaction ended: the ECR did not acknowledge"
+                } else {
+                    "automatic reversal: no acknowledgement of the status information"
                 };
                 let mut out = vec![Output::Note(what.into())];
-                if let Some(c) = &commit {
+                for c in &uncommitted {
                     out.extend(self.undo(c));
                 }
                 out
@@ -766,6 +801,7 @@ impl Terminal {
             steps: steps.into(),
             waiting: Waiting::Nothing,
             abortable,
+            unconfirmed: None,
         });
         let mut out = vec![Output::Send(ack())];
         out.extend(self.advance(now));
@@ -1964,11 +2000,18 @@ impl Terminal {
                     s.tlv = Some(TlvContainer::new(objects));
                     status_info = encode(&Message::StatusInformation(s));
                 }
+                // Booked at PAYBACK from here on: until the ECR acknowledges the 04 0F, whatever
+                // ends the transaction (the link gone or no acknowledgement of the 04 FF 0B before
+                // it) must reverse it.
+                let commit = Commit::Store(booking);
+                if let Some(session) = self.session.as_mut() {
+                    session.unconfirmed = Some(commit.clone());
+                }
                 let mut steps = Vec::new();
                 push_status(&mut steps, show, status::REMOVE_CARD);
                 steps.push(Step::Send {
                     apdu: status_info,
-                    commit: Some(Commit::Store(booking)),
+                    commit: Some(commit),
                 });
                 steps.extend(self.receipt_lines(
                     Slip {

@@ -243,6 +243,23 @@ mod tests {
         panic!("the terminal did not finish: {sent:02X?}");
     }
 
+    /// Sends a command and acknowledges every message until the terminal sends one that starts
+    /// with `prefix` (not acknowledged); panics when it does not come within 200 messages.
+    fn run_until(t: &mut Terminal, command: &[u8], prefix: &[u8]) {
+        let mut out = t.on_apdu(command, 0);
+        for _ in 0..200 {
+            if out
+                .iter()
+                .any(|o| matches!(o, Output::Send(b) if b.starts_with(prefix)))
+            {
+                return;
+            }
+            assert!(t.busy(), "the terminal finished without sending {prefix:02X?}");
+            out = t.on_apdu(&[0x80, 0x00, 0x00], 0);
+        }
+        panic!("the terminal did not send {prefix:02X?}");
+    }
+
     fn redeem_command(basket: u64) -> Vec<u8> {
         Message::Authorisation(Authorisation {
             amount: Some(Amount(basket)),
@@ -335,13 +352,7 @@ mod tests {
         // Booked at PAYBACK, then the ECR never acknowledges the Status-Information: the
         // terminal reverses at PAYBACK.
         let (mut t, host) = terminal();
-        let mut out = t.on_apdu(&redeem_command(1000), 0);
-        while !out
-            .iter()
-            .any(|o| matches!(o, Output::Send(b) if b.starts_with(&[0x04, 0x0F])))
-        {
-            out = t.on_apdu(&[0x80, 0x00, 0x00], 0);
-        }
+        run_until(&mut t, &redeem_command(1000), &[0x04, 0x0F]);
         assert_eq!(balance(&host), BALANCE - 1000);
         let notes = t.on_timer(5_000);
         assert!(
@@ -351,6 +362,50 @@ mod tests {
         );
         assert_eq!(balance(&host), BALANCE);
         assert!(t.batch().is_empty());
+    }
+
+    /// PAYBACK books before the terminal sends 04 FF 0B (remove card), which carries no commit:
+    /// the ECR gone, or silent, at that status must reverse the booking as well.
+    #[test]
+    fn a_booking_lost_at_the_remove_card_status_is_reversed() {
+        let remove_card = [0x04, 0xFF, 0x01, crate::machine::status::REMOVE_CARD];
+        let (mut t, host) = terminal();
+        run_until(&mut t, &redeem_command(1000), &remove_card);
+        assert_eq!(balance(&host), BALANCE - 1000);
+        let out = t.disconnected();
+        assert!(
+            out.iter()
+                .any(|o| matches!(o, Output::Note(n) if n.contains("redemption R1 reversed"))),
+            "{out:?}"
+        );
+        assert_eq!(balance(&host), BALANCE);
+        assert!(t.batch().is_empty() && !t.busy());
+
+        let (mut t, host) = terminal();
+        run_until(&mut t, &redeem_command(1000), &remove_card);
+        t.on_timer(5_000);
+        assert_eq!(balance(&host), BALANCE);
+        assert!(t.batch().is_empty() && !t.busy());
+
+        // A negative answer to the 04 0F reverses once, not twice.
+        let (mut t, host) = terminal();
+        run_until(&mut t, &redeem_command(1000), &[0x04, 0x0F]);
+        let out = t.on_apdu(&[0x84, 0x66, 0x00], 0);
+        let reversed = out
+            .iter()
+            .filter(|o| matches!(o, Output::Note(n) if n.contains("reversed")))
+            .count();
+        assert_eq!(reversed, 1, "{out:?}");
+        assert_eq!(balance(&host), BALANCE);
+        assert!(t.batch().is_empty());
+
+        // Acknowledged 04 0F: committed, a later loss of the link changes nothing.
+        let (mut t, host) = terminal();
+        run_until(&mut t, &redeem_command(1000), &[0x04, 0x0F]);
+        t.on_apdu(&[0x80, 0x00, 0x00], 0);
+        t.disconnected();
+        assert_eq!(balance(&host), BALANCE - 1000);
+        assert_eq!(t.batch().len(), 1);
     }
 
     #[test]
