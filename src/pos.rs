@@ -188,10 +188,12 @@ pub async fn run(command: PosCommand) -> anyhow::Result<()> {
             let action = read_action(args.action.as_deref())?;
             let pos = ComputopPos {
                 url: args.url,
-                merchant_id: args.merchant_id,
-                hmac_password: args.hmac_password,
-                crypt_password: args.crypt_password,
-                cipher,
+                account: possim_computop::client::Account {
+                    merchant_id: args.merchant_id,
+                    hmac_password: args.hmac_password,
+                    crypt_password: args.crypt_password,
+                    cipher,
+                },
                 wait: std::time::Duration::from_millis(args.wait_ms),
                 defects,
             };

@@ -9,7 +9,7 @@ use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
 use axum::http::{StatusCode, Uri};
 use axum::routing::any;
-use base64::Engine as _;
+use possim_computop::client::{self, Account};
 use possim_computop::crypto::{self, Cipher};
 use possim_computop::form::{self, Fields};
 use serde_json::{Value, json};
@@ -21,11 +21,21 @@ const MID: &str = "your_merchant_id";
 const HMAC: &str = "mySecret";
 const BLOWFISH: &str = "16CharKeyLength!";
 
-/// What the Paygate sent the shop: the path and the `Len`/`Data` pairs (body or query).
+/// The seed's sample merchant, as the default and seed-examples data sets hold it.
+fn account() -> Account {
+    Account {
+        merchant_id: MID.into(),
+        hmac_password: HMAC.into(),
+        crypt_password: BLOWFISH.into(),
+        cipher: Cipher::Blowfish,
+    }
+}
+
+/// What the Paygate sent the shop: the path and the outer pairs (body or query).
 #[derive(Debug)]
 struct Received {
     path: String,
-    pairs: Vec<(String, String)>,
+    outer: Fields,
 }
 
 #[derive(Clone)]
@@ -36,11 +46,11 @@ struct Shop {
 }
 
 async fn shop_handler(State(shop): State<Shop>, uri: Uri, RawQuery(query): RawQuery, body: Bytes) -> StatusCode {
-    let mut pairs = form::parse_urlencoded(query.as_deref().unwrap_or(""));
-    pairs.extend(form::parse_urlencoded(&form::latin1_decode(&body)));
+    let mut outer = Fields::from_urlencoded(query.as_deref().unwrap_or(""));
+    outer.extend(Fields::from_urlencoded(&form::latin1_decode(&body)));
     let _ = shop.tx.send(Received {
         path: uri.path().to_owned(),
-        pairs,
+        outer,
     });
     let mut answers = shop.answers.lock().unwrap();
     if uri.path() == "/notify" && !answers.is_empty() {
@@ -72,79 +82,44 @@ async fn next(rx: &mut mpsc::UnboundedReceiver<Received>) -> Received {
         .expect("shop channel open")
 }
 
-/// Decrypts a received message with the sample merchant's Blowfish password.
+/// Decrypts a received message: the raw plain text (to compare with the seed's samples) and its
+/// fields.
 fn open(received: &Received) -> (String, Fields) {
-    let get = |k: &str| {
-        received
-            .pairs
-            .iter()
-            .find(|(key, _)| key.eq_ignore_ascii_case(k))
-            .map(|(_, v)| v.clone())
-            .unwrap_or_else(|| panic!("{k} in {received:?}"))
-    };
+    let get = |k: &str| received.outer.get(k).unwrap_or_else(|| panic!("{k} in {received:?}"));
     let len: usize = get("Len").parse().unwrap();
-    let plain = crypto::decrypt(Cipher::Blowfish, BLOWFISH, len, &get("Data"))
+    let plain = crypto::decrypt(Cipher::Blowfish, BLOWFISH, len, get("Data"))
         .unwrap()
         .plain;
     let fields = Fields::parse(&plain, false);
     (plain, fields)
 }
 
-fn b64(json: Value) -> String {
-    base64::engine::general_purpose::STANDARD.encode(json.to_string())
-}
-
-/// A complete PAYBACK PAY sale request's plain text for `shop`.
+/// A complete sale request for the seed's sample member (bound account), MAC included.
 fn sale_fields(shop: &str, trans_id: &str, amount: i64) -> Fields {
-    let mut f = Fields::default();
-    f.push("MerchantID", MID);
-    f.push("TransID", trans_id);
-    f.push("Amount", amount.to_string());
-    f.push("Currency", "EUR");
-    f.push("URLSuccess", format!("{shop}/success"));
-    f.push("URLFailure", format!("{shop}/failure"));
-    f.push("URLNotify", format!("{shop}/notify"));
-    f.push("Response", "encrypt");
-    f.push("VatList", b64(json!({"items": [{"rate": 19, "amount": 878}]})));
-    f.push(
-        "ArticleList",
-        b64(
-            json!({"items": [{"itemReference": "1", "id": "A1", "name": "Shirt", "quantity": "1",
-            "amount": amount, "vatAmount": 878, "vatPercent": 19, "type": "GOODS"}]}),
-        ),
-    );
-    f.push("AccountID", "9876543210");
-    f.push("CustomerID", "9530c279-f13d-41db-b6a4-19488541bee9");
-    f.push("IsBound", "True");
-    f.push("CustomerGroup", "KNOWN");
-    f.push("sdCountryCode", "DE");
-    f
+    client::sale_request(
+        &account(),
+        trans_id,
+        amount,
+        shop,
+        "9876543210",
+        Some("9530c279-f13d-41db-b6a4-19488541bee9"),
+    )
 }
 
+/// `fields` with a MAC for what they say now (after a test changed a field).
 fn with_mac(mut f: Fields) -> Fields {
-    let get = |k: &str| f.get(k).unwrap_or("").to_owned();
-    let mac = crypto::mac(
-        HMAC,
-        &[
-            &get("PayID"),
-            &get("TransID"),
-            &get("MerchantID"),
-            &get("Amount"),
-            &get("Currency"),
-        ],
-    );
-    f.push("MAC", mac);
+    let mac = account().request_mac(&f);
+    f.set("MAC", mac);
     f
 }
 
 /// POSTs `fields` encrypted to `page`; returns the raw body.
 async fn call(possim: &Possim, page: &str, fields: &Fields) -> String {
-    let (len, data) = crypto::encrypt(Cipher::Blowfish, BLOWFISH, &fields.encode(), crypto::Padding::Nul).unwrap();
     possim
         .client()
         .post(format!("{}/{page}", possim.computop))
         .header("content-type", "application/x-www-form-urlencoded")
-        .body(format!("MerchantID={MID}&Len={len}&Data={data}"))
+        .body(account().seal(fields).unwrap())
         .send()
         .await
         .unwrap()
@@ -154,12 +129,7 @@ async fn call(possim: &Possim, page: &str, fields: &Fields) -> String {
 }
 
 fn open_answer(body: &str) -> Fields {
-    let pairs = form::parse_urlencoded(body);
-    open(&Received {
-        path: String::new(),
-        pairs,
-    })
-    .1
+    account().open(&Fields::from_urlencoded(body)).unwrap()
 }
 
 /// The seed's sample plain texts, up to (not including) the MAC: the samples' MAC literals are
@@ -244,7 +214,7 @@ async fn format_and_mac_errors_answer_with_structured_codes() {
     let sale = |f: Fields| with_mac(f);
 
     let mut wrong_mac = sale_fields(&shop, "T-1", 5500);
-    wrong_mac.push("MAC", crypto::mac("not mySecret", &["", "T-1", MID, "5500", "EUR"]));
+    wrong_mac.set("MAC", crypto::mac("not mySecret", &["", "T-1", MID, "5500", "EUR"]));
     let a = open_answer(&call(&possim, "PaybackPay.aspx", &wrong_mac).await);
     assert_eq!((a.get("Status"), a.get("Code")), (Some("FAILED"), Some("20120005")));
 
@@ -338,8 +308,8 @@ async fn a_refused_notify_is_retried_on_the_cubic_schedule_and_a_req_id_replay_s
         let status = open(&r).1.get("Status").unwrap_or("").to_owned();
         seen.push((r.path, status));
     }
-    // The Paygate journals an attempt once the shop's answer is in, which can be just after the
-    // shop saw the request: poll the journal (bounded) for the third attempt.
+    // An attempt's journal entry is completed once the shop's answer is in, which can be just
+    // after the shop saw the request: wait (bounded) until the Paygate has nothing in flight.
     let notify_attempts = |journal: &Value| -> Vec<(u64, i64)> {
         journal["entries"]
             .as_array()
@@ -356,14 +326,14 @@ async fn a_refused_notify_is_retried_on_the_cubic_schedule_and_a_req_id_replay_s
             })
             .collect()
     };
-    let mut journal = Value::Null;
     for _ in 0..200 {
-        journal = possim.admin("GET", "/__admin/journal?provider=computop", None).await.1;
-        if notify_attempts(&journal).len() >= 3 {
+        let (_, health) = possim.admin("GET", "/__admin/health", None).await;
+        if health["outboundInFlight"] == 0 {
             break;
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
+    let (_, journal) = possim.admin("GET", "/__admin/journal?provider=computop", None).await;
     assert_eq!(notify_attempts(&journal), vec![(1, 500), (2, 500), (3, 200)]);
 
     // The payment is final: the same ReqID gets the original answer, byte for byte, and starts

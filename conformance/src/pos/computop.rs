@@ -15,8 +15,8 @@ use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
-use base64::Engine as _;
-use possim_computop::crypto::{self, Cipher, Padding};
+use possim_computop::client::{self, Account};
+use possim_computop::crypto::Cipher;
 use possim_computop::form::{self, Fields};
 use serde_json::{Value, json};
 
@@ -59,14 +59,8 @@ impl Defect {
 pub struct ComputopPos {
     /// Paygate base URL (the pages are `PaybackPay.aspx`, `credit.aspx`).
     pub url: String,
-    /// MerchantID.
-    pub merchant_id: String,
-    /// HMAC password (MAC).
-    pub hmac_password: String,
-    /// Blowfish or AES password (Data).
-    pub crypt_password: String,
-    /// `blowfish` or `aes`.
-    pub cipher: Cipher,
+    /// MerchantID and the two passwords.
+    pub account: Account,
     /// How long the shop waits for the payment's final status.
     pub wait: Duration,
     /// Planted bugs.
@@ -247,8 +241,7 @@ impl Shop {
     }
 
     fn answer_callback(&self, text: &str, source: &str) -> (StatusCode, String) {
-        let pairs = form::parse_urlencoded(text);
-        let fields = match self.pos.open(&pairs) {
+        let fields = match self.pos.account.open(&Fields::from_urlencoded(text)) {
             Ok(fields) => fields,
             Err(e) => {
                 eprintln!("computop shop: {source}: cannot read it: {e}");
@@ -266,12 +259,7 @@ impl Shop {
                 order.returned = true;
             }
         }
-        let mac_ok = crypto::mac_matches(
-            &self.pos.hmac_password,
-            &[get("PayID"), get("TransID"), get("mid"), get("Status"), get("Code")],
-            get("MAC"),
-        );
-        if !self.has(Defect::NotifyMacUnchecked) && (!mac_ok || get("mid") != self.pos.merchant_id) {
+        if !self.has(Defect::NotifyMacUnchecked) && !self.pos.account.verify(&fields) {
             eprintln!("computop shop: {source}: MAC invalid, ignored");
             return (StatusCode::BAD_REQUEST, "[MAC invalid]".into());
         }
@@ -355,48 +343,13 @@ impl ComputopPos {
         self.defects.contains(&defect)
     }
 
-    /// Seals fields as `MerchantID=…&Len=…&Data=…`.
-    fn seal(&self, fields: &Fields) -> Result<String, String> {
-        let (len, data) = crypto::encrypt(self.cipher, &self.crypt_password, &fields.encode(), Padding::Nul)
-            .map_err(|e| e.to_string())?;
-        Ok(format!(
-            "MerchantID={}&Len={len}&Data={data}",
-            form::urlencode(&self.merchant_id)
-        ))
-    }
-
-    /// The fields of a Paygate message: decrypted `Data` cut at `Len`, or the plain pairs of an
-    /// unencrypted one.
-    fn open(&self, pairs: &[(String, String)]) -> Result<Fields, String> {
-        let get = |key: &str| {
-            pairs
-                .iter()
-                .find(|(k, _)| k.eq_ignore_ascii_case(key))
-                .map(|(_, v)| v.as_str())
-        };
-        match (get("Len"), get("Data")) {
-            (Some(len), Some(data)) => {
-                let len = crypto::parse_len(Some(len)).map_err(|e| e.to_string())?;
-                let plain = crypto::decrypt(self.cipher, &self.crypt_password, len, data).map_err(|e| e.to_string())?;
-                Ok(Fields::parse(&plain.plain, false))
-            }
-            _ => {
-                let mut fields = Fields::default();
-                for (k, v) in pairs {
-                    fields.push(k.clone(), v.clone());
-                }
-                Ok(fields)
-            }
-        }
-    }
-
     async fn post(&self, page: &str, fields: &Fields) -> Result<Call, String> {
         let client = reqwest::Client::builder()
             .no_proxy()
             .timeout(Duration::from_secs(10))
             .build()
             .map_err(|e| e.to_string())?;
-        let body = self.seal(fields)?;
+        let body = self.account.seal(fields).map_err(|e| e.to_string())?;
         let url = format!("{}/{page}", self.url.trim_end_matches('/'));
         let response = match client
             .post(&url)
@@ -414,7 +367,7 @@ impl ComputopPos {
             Err(e) => return Ok(Call::Lost(format!("the answer broke off: {e}"))),
         };
         eprintln!("computop shop: POST {page} → {status}");
-        match self.open(&form::parse_urlencoded(&text)) {
+        match self.account.open(&Fields::from_urlencoded(&text)) {
             Ok(fields) if fields.get("Status").is_some() => Ok(Call::Answer(fields)),
             Ok(_) | Err(_) => Ok(Call::Lost(format!("unreadable answer {status}: {text:.100}"))),
         }
@@ -491,45 +444,14 @@ impl ComputopPos {
     }
 
     async fn sale(&self, shop: &Shop, base: &str, account: &str, action: &Value, deadline: Instant) -> Value {
-        let amount = shop.amount.to_string();
-        let mut f = Fields::default();
-        f.push("MerchantID", self.merchant_id.clone());
-        f.push("TransID", shop.trans_id.clone());
+        let mut f = client::sale_request(&self.account, &shop.trans_id, shop.amount, base, account, None);
         f.push("ReqID", fresh_id("s"));
-        f.push("Amount", amount.clone());
-        f.push("Currency", "EUR");
-        f.push(
-            "MAC",
-            crypto::mac(
-                &self.hmac_password,
-                &["", &shop.trans_id, &self.merchant_id, &amount, "EUR"],
-            ),
-        );
-        f.push("URLSuccess", format!("{base}/success"));
-        f.push("URLFailure", format!("{base}/failure"));
-        f.push("URLNotify", format!("{base}/notify"));
-        f.push("Response", "encrypt");
         f.push("Language", "de");
         let desc = action
             .get("orderDesc")
             .and_then(Value::as_str)
             .map_or_else(|| format!("Order {}", shop.trans_id), str::to_owned);
         f.push("OrderDesc", desc);
-        // One article at 19 % VAT; the VAT list carries its tax amount.
-        let vat = shop.amount - (shop.amount as f64 / 1.19).round() as i64;
-        let b64 = |v: Value| base64::engine::general_purpose::STANDARD.encode(v.to_string());
-        f.push("VatList", b64(json!({"items": [{"rate": 19, "amount": vat.max(1)}]})));
-        f.push(
-            "ArticleList",
-            b64(
-                json!({"items": [{"itemReference": "1", "id": "ORDER", "name": "Order", "quantity": "1",
-                "amount": shop.amount, "vatAmount": vat, "vatPercent": 19, "type": "GOODS"}]}),
-            ),
-        );
-        f.push("AccountID", account);
-        f.push("IsBound", "False");
-        f.push("CustomerGroup", "KNOWN");
-        f.push("sdCountryCode", "DE");
         let answer = match self.send("PaybackPay.aspx", f).await {
             Ok(a) => a,
             Err(e) => return error(format!("the Paygate did not answer the sale: {e}")),
@@ -558,25 +480,21 @@ impl ComputopPos {
         };
         let pay_id = result["payId"].as_str().unwrap_or("").to_owned();
         let amount_text = amount.to_string();
-        let mac_pay_id = if self.has(Defect::RefundMacWithoutPayid) {
-            ""
-        } else {
-            pay_id.as_str()
-        };
         let mut f = Fields::default();
-        f.push("MerchantID", self.merchant_id.clone());
+        f.push("MerchantID", self.account.merchant_id.clone());
         f.push("PayID", pay_id.clone());
         f.push("TransID", shop.trans_id.clone());
         f.push("ReqID", fresh_id("c"));
-        f.push("Amount", amount_text.clone());
+        f.push("Amount", amount_text);
         f.push("Currency", "EUR");
-        f.push(
-            "MAC",
-            crypto::mac(
-                &self.hmac_password,
-                &[mac_pay_id, &shop.trans_id, &self.merchant_id, &amount_text, "EUR"],
-            ),
-        );
+        let mac = if self.has(Defect::RefundMacWithoutPayid) {
+            let mut without = f.clone();
+            without.set("PayID", "");
+            self.account.request_mac(&without)
+        } else {
+            self.account.request_mac(&f)
+        };
+        f.push("MAC", mac);
         let answer = match self.send("credit.aspx", f).await {
             Ok(a) => a,
             Err(e) => return error(format!("the credit's outcome is unknown: {e}")),
@@ -600,10 +518,12 @@ mod tests {
         Shop {
             pos: ComputopPos {
                 url: String::new(),
-                merchant_id: "m".into(),
-                hmac_password: "h".into(),
-                crypt_password: "16CharKeyLength!".into(),
-                cipher: Cipher::Blowfish,
+                account: Account {
+                    merchant_id: "m".into(),
+                    hmac_password: "h".into(),
+                    crypt_password: "16CharKeyLength!".into(),
+                    cipher: Cipher::Blowfish,
+                },
                 wait: Duration::from_secs(1),
                 defects,
             },

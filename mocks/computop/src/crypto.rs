@@ -323,13 +323,30 @@ fn blowfish_key(password: &str) -> Result<blowfish::Blowfish, CryptoError> {
             expected: "1 to 56 bytes (the RustCrypto blowfish limit)",
         });
     }
+    // Blowfish's key schedule costs more than encrypting a whole request (about 36 µs against a
+    // few µs), and a Paygate sees the same few merchant passwords over and over: keep the
+    // scheduled ciphers of recent passwords.
+    static SCHEDULED: std::sync::OnceLock<std::sync::Mutex<std::collections::HashMap<String, blowfish::Blowfish>>> =
+        std::sync::OnceLock::new();
+    let cache = SCHEDULED.get_or_init(Default::default);
+    if let Some(bf) = cache.lock().unwrap_or_else(|p| p.into_inner()).get(key) {
+        return Ok(bf.clone());
+    }
     // The key schedule consumes the key cyclically, so repeating a short key changes nothing.
-    let key = key.as_bytes().repeat(BF_MIN_KEY.div_ceil(len));
-    blowfish::Blowfish::new_from_slice(&key).map_err(|_| CryptoError::KeyLength {
+    let repeated = key.as_bytes().repeat(BF_MIN_KEY.div_ceil(len));
+    let bf = blowfish::Blowfish::new_from_slice(&repeated).map_err(|_| CryptoError::KeyLength {
         cipher: Cipher::Blowfish,
         len: password.len(),
         expected: "1 to 56 bytes (the RustCrypto blowfish limit)",
-    })
+    })?;
+    let mut cache = cache.lock().unwrap_or_else(|p| p.into_inner());
+    // A handful of merchants is the normal case; a client trying many passwords must not make
+    // the cache grow without bound.
+    if cache.len() >= 64 {
+        cache.clear();
+    }
+    cache.insert(key.to_owned(), bf.clone());
+    Ok(bf)
 }
 
 fn encrypt_blowfish(password: &str, plain: &str, padding: Padding) -> Result<(usize, String), CryptoError> {

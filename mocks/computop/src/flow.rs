@@ -397,25 +397,29 @@ impl Outgoing<'_> {
         self.purpose == "notify"
     }
 
-    /// The journal entry of this message (the shop's answer, or why there is none).
+    /// The journal entry of this message: `answer` is the shop's answer or why there is none,
+    /// absent while it is awaited.
     fn entry(
         &self,
         request: HttpRequestRecord,
-        response: Option<HttpResponseRecord>,
-        error: Option<String>,
+        answer: Option<Result<HttpResponseRecord, String>>,
         fields: &Fields,
         fault: Option<FaultHit>,
         notes: &[String],
-        duration: Duration,
     ) -> JournalEntry {
+        let (response, error) = match answer {
+            Some(Ok(response)) => (Some(response), None),
+            Some(Err(why)) => (None, Some(why)),
+            None => (None, None),
+        };
         JournalEntry {
             id: 0,
             provider: "computop".into(),
             connection: 0,
             at: self.inner.clock.now_ms(),
-            duration_micros: duration.as_micros() as u64,
+            duration_micros: 0,
             fault,
-            view: Some(json!({"request": crate::fields_json(fields), "notes": notes})),
+            view: Some(json!({"request": fields.to_json(), "notes": notes})),
             exchange: Exchange::Outbound {
                 purpose: self.purpose.clone(),
                 url: self.url.clone(),
@@ -437,15 +441,7 @@ impl Outgoing<'_> {
             headers: Vec::new(),
             body: RecordedBody::from_bytes(b""),
         };
-        let entry = self.entry(
-            request,
-            None,
-            Some("lost (fault)".into()),
-            fields,
-            hit,
-            &notes,
-            Duration::ZERO,
-        );
+        let entry = self.entry(request, Some(Err("lost (fault)".into())), fields, hit, &notes);
         if engine.journal().is_enabled() {
             engine.journal().record(entry);
         }
@@ -502,20 +498,10 @@ impl Outgoing<'_> {
         let _in_flight = engine.as_ref().map(|e| e.begin_outbound());
         let journal = engine.as_ref().map(|e| e.journal()).filter(|j| j.is_enabled());
         let waiting = vec!["waiting for the shop's answer".to_owned()];
-        let id = journal.map(|j| {
-            j.record(self.entry(
-                request.clone(),
-                None,
-                None,
-                &fields,
-                hit.clone(),
-                &waiting,
-                Duration::ZERO,
-            ))
-        });
+        let id = journal.map(|j| j.record(self.entry(request.clone(), None, &fields, hit.clone(), &waiting)));
 
         let started = Instant::now();
-        let (response, error) = match builder.timeout(timeout).send().await {
+        let answer = match builder.timeout(timeout).send().await {
             Ok(resp) => {
                 let status = resp.status().as_u16();
                 let headers = resp
@@ -534,7 +520,7 @@ impl Outgoing<'_> {
                     headers,
                     body: RecordedBody::from_bytes(&body),
                 };
-                (Some(record), None)
+                Ok(record)
             }
             Err(e) => {
                 let why = if e.is_timeout() {
@@ -544,22 +530,21 @@ impl Outgoing<'_> {
                 } else {
                     format!("request failed: {e}")
                 };
-                (None, Some(why))
+                Err(why)
             }
         };
-        let ok = response.as_ref().is_some_and(|r| (200..300).contains(&r.status));
+        let ok = answer.as_ref().is_ok_and(|r| (200..300).contains(&r.status));
         let mut notes = notes;
         if !ok {
-            notes.push(match &response {
-                Some(r) => format!("the shop answered {}: not delivered", r.status),
-                None => "not delivered".to_owned(),
+            notes.push(match &answer {
+                Ok(r) => format!("the shop answered {}: not delivered", r.status),
+                Err(_) => "not delivered".to_owned(),
             });
         }
         if let (Some(journal), Some(id)) = (journal, id) {
-            journal.complete(
-                id,
-                self.entry(request, response, error, &fields, hit, &notes, started.elapsed()),
-            );
+            let mut entry = self.entry(request, Some(answer), &fields, hit, &notes);
+            entry.duration_micros = started.elapsed().as_micros() as u64;
+            journal.complete(id, entry);
         }
         ok
     }

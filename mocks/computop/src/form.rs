@@ -102,6 +102,28 @@ impl Fields {
         out
     }
 
+    /// The outer parameters of a request (a form body or a query string, `+` and `%XX`
+    /// decoded), looked up like the plain text: case-insensitively, first one wins.
+    pub fn from_urlencoded(text: &str) -> Fields {
+        parse_urlencoded(text).into_iter().collect()
+    }
+
+    /// Appends every pair of `other` (a form body after the query string).
+    pub fn extend(&mut self, other: Fields) {
+        self.pairs.extend(other.pairs);
+    }
+
+    /// The fields as a JSON object of strings, for journal views and the admin API; a key given
+    /// twice shows its first value, the one the Paygate reads.
+    pub fn to_json(&self) -> serde_json::Value {
+        let mut map = serde_json::Map::new();
+        for (k, v) in &self.pairs {
+            map.entry(k.clone())
+                .or_insert_with(|| serde_json::Value::String(v.clone()));
+        }
+        serde_json::Value::Object(map)
+    }
+
     fn position(&self, key: &str) -> Option<usize> {
         self.pairs.iter().position(|(k, _)| k.eq_ignore_ascii_case(key))
     }

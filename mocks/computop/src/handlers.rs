@@ -30,17 +30,17 @@ pub fn router(inner: Arc<Inner>) -> Router {
 }
 
 /// The outer parameters of a request: the query string, then a form body.
-pub fn envelope(query: Option<&str>, body: &[u8]) -> Vec<(String, String)> {
-    let mut pairs = form::parse_urlencoded(query.unwrap_or(""));
+pub fn envelope(query: Option<&str>, body: &[u8]) -> Fields {
+    let mut fields = Fields::from_urlencoded(query.unwrap_or(""));
     if !body.is_empty() {
         // The Paygate works in ISO-8859-1; a UTF-8 body of ASCII (Len/Data are hex) reads the same.
         let text = match std::str::from_utf8(body) {
             Ok(text) => text.to_owned(),
             Err(_) => form::latin1_decode(body),
         };
-        pairs.extend(form::parse_urlencoded(&text));
+        fields.extend(Fields::from_urlencoded(&text));
     }
-    pairs
+    fields
 }
 
 fn text(status: StatusCode, body: String) -> Response {
@@ -215,7 +215,7 @@ async fn open(State(inner): State<Arc<Inner>>, body: Bytes) -> Response {
     match crypto::decrypt(merchant.cipher, &merchant.crypt_password, body.len, &body.data) {
         Ok(d) => {
             let fields = Fields::parse(&d.plain, state.settings.percent_decode);
-            let value: Value = crate::fields_json(&fields);
+            let value: Value = fields.to_json();
             axum::Json(json!({"plain": d.plain, "fields": value, "notes": d.notes})).into_response()
         }
         Err(e) => admin_error(StatusCode::BAD_REQUEST, e.to_string()),

@@ -5,11 +5,12 @@
 //! and the browser return. `mocks/computop/README.md` marks what is Computop's documented
 //! behaviour and what is our design.
 //!
-//! Layout: `crypto` (Blowfish/AES `Data`, HMAC `MAC`; pure), `form` (the `Key=Value&…` plain
+//! Layout: `client` (the shop's side, for possim's own clients), `crypto` (Blowfish/AES `Data`, HMAC `MAC`; pure), `form` (the `Key=Value&…` plain
 //! text; pure), `codes` (the `Code` table), `validate` (the seed's format column), `model`
 //! (state, `computop.toml`), `paygate` (request processing, pure), `flow` (notifies, the
 //! customer, the browser; async), `handlers` (axum routes and the admin API).
 
+pub mod client;
 pub mod codes;
 pub mod crypto;
 pub mod flow;
@@ -117,15 +118,6 @@ impl ComputopMock {
     }
 }
 
-/// Fields as a JSON object (first occurrence of a key wins, as the Paygate reads them).
-pub fn fields_json(fields: &Fields) -> Value {
-    let mut map = serde_json::Map::new();
-    for (k, v) in fields.iter() {
-        map.entry(k.to_owned()).or_insert_with(|| Value::String(v.to_owned()));
-    }
-    Value::Object(map)
-}
-
 fn body_text(bytes: &possim_engine::journal::RecordedBody) -> String {
     bytes.text.clone().unwrap_or_default()
 }
@@ -200,27 +192,17 @@ impl Provider for ComputopMock {
     fn describe(&self, request: &HttpRequestRecord, response: Option<&HttpResponseRecord>) -> Option<Value> {
         let envelope = handlers::envelope(request.query.as_deref(), body_text(&request.body).as_bytes());
         let state = self.inner.lock();
-        let mid = envelope
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case("MerchantID"))
-            .map(|(_, v)| v.clone())?;
-        let merchant = state.merchants.get(&mid)?;
-        let open = |pairs: &[(String, String)]| -> Option<Value> {
-            let get = |key: &str| {
-                pairs
-                    .iter()
-                    .find(|(k, _)| k.eq_ignore_ascii_case(key))
-                    .map(|(_, v)| v.as_str())
-            };
-            let len = get("Len")?.trim().parse().ok()?;
-            let plain = crypto::decrypt(merchant.cipher, &merchant.crypt_password, len, get("Data")?).ok()?;
-            Some(fields_json(&Fields::parse(&plain.plain, state.settings.percent_decode)))
+        let merchant = state.merchants.get(envelope.get("MerchantID")?)?;
+        let open = |outer: &Fields| -> Option<Value> {
+            let len = outer.get("Len")?.trim().parse().ok()?;
+            let plain = crypto::decrypt(merchant.cipher, &merchant.crypt_password, len, outer.get("Data")?).ok()?;
+            Some(Fields::parse(&plain.plain, state.settings.percent_decode).to_json())
         };
-        let response_view = response
-            .map(|r| form::parse_urlencoded(&body_text(&r.body)))
-            .and_then(|pairs| {
-                open(&pairs).or_else(|| Some(json!(pairs.into_iter().collect::<std::collections::BTreeMap<_, _>>())))
-            });
+        // An answer that is not Len/Data (a plain error) is shown as it is.
+        let response_view = response.map(|r| {
+            let outer = Fields::from_urlencoded(&body_text(&r.body));
+            open(&outer).unwrap_or_else(|| outer.to_json())
+        });
         Some(json!({"request": open(&envelope)?, "response": response_view, "notes": []}))
     }
 

@@ -392,6 +392,8 @@ pub struct State {
     pub payments: BTreeMap<String, Payment>,
     /// Arrival order of payments.
     pub order: Vec<String>,
+    /// (MerchantID, TransID) of every sale, to notice a TransID used twice.
+    pub trans_ids: std::collections::HashSet<(String, String)>,
     /// Credits.
     pub credits: Vec<Credit>,
     /// ReqID store: (MerchantID, endpoint, ReqID).

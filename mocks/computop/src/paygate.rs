@@ -76,21 +76,6 @@ pub const REDIRECT_BASE: &str = "https://www.tst1.pb-nonprod.de/site-demo/payaut
 /// The redemption factor in Germany (100 points = 1 EUR).
 pub const REDEMPTION_FACTOR: &str = "0.01";
 
-fn fields_json(fields: &Fields) -> Value {
-    let mut map = serde_json::Map::new();
-    for (k, v) in fields.iter() {
-        map.entry(k.to_owned()).or_insert_with(|| Value::String(v.to_owned()));
-    }
-    Value::Object(map)
-}
-
-fn envelope_get<'a>(envelope: &'a [(String, String)], key: &str) -> Option<&'a str> {
-    envelope
-        .iter()
-        .find(|(k, _)| k.eq_ignore_ascii_case(key))
-        .map(|(_, v)| v.as_str())
-}
-
 /// An answer the shop can read without keys: the envelope itself was unusable.
 fn plain_failure(merchant_id: &str, code: Code, description: &str, request: Value, notes: Vec<String>) -> Answer {
     let mut fields = Fields::default();
@@ -100,7 +85,7 @@ fn plain_failure(merchant_id: &str, code: Code, description: &str, request: Valu
     fields.push("Code", code.to_string());
     Answer {
         body: fields.encode(),
-        view: json!({"request": request, "response": fields_json(&fields), "notes": notes}),
+        view: json!({"request": request, "response": fields.to_json(), "notes": notes}),
         started: None,
     }
 }
@@ -134,13 +119,13 @@ pub fn sign(merchant: &Merchant, fields: &mut Fields) {
 
 /// Processes one request. `envelope` holds the outer parameters (query and form body), `now`
 /// the engine time, `salt` makes generated ids differ between processes.
-pub fn handle(state: &mut State, endpoint: Endpoint, envelope: &[(String, String)], now: Millis, salt: u64) -> Answer {
+pub fn handle(state: &mut State, endpoint: Endpoint, envelope: &Fields, now: Millis, salt: u64) -> Answer {
     let outer = json!({
-        "MerchantID": envelope_get(envelope, "MerchantID"),
-        "Len": envelope_get(envelope, "Len"),
-        "Data": envelope_get(envelope, "Data"),
+        "MerchantID": envelope.get("MerchantID"),
+        "Len": envelope.get("Len"),
+        "Data": envelope.get("Data"),
     });
-    let Some(merchant_id) = envelope_get(envelope, "MerchantID").filter(|m| !m.is_empty()) else {
+    let Some(merchant_id) = envelope.get("MerchantID").filter(|m| !m.is_empty()) else {
         return plain_failure("", Code::missing("MerchantID"), "MerchantID missing", outer, vec![]);
     };
     let Some(merchant) = state.merchants.get(merchant_id).cloned() else {
@@ -152,10 +137,10 @@ pub fn handle(state: &mut State, endpoint: Endpoint, envelope: &[(String, String
             vec![],
         );
     };
-    let Some(data) = envelope_get(envelope, "Data").filter(|d| !d.is_empty()) else {
+    let Some(data) = envelope.get("Data").filter(|d| !d.is_empty()) else {
         return plain_failure(merchant_id, Code::missing("Data"), "Data missing", outer, vec![]);
     };
-    let Some(len) = envelope_get(envelope, "Len").filter(|l| !l.is_empty()) else {
+    let Some(len) = envelope.get("Len").filter(|l| !l.is_empty()) else {
         return plain_failure(merchant_id, Code::missing("Len"), "Len missing", outer, vec![]);
     };
     let Ok(len) = len.trim().parse::<usize>() else {
@@ -179,7 +164,7 @@ pub fn handle(state: &mut State, endpoint: Endpoint, envelope: &[(String, String
     for key in fields.duplicates() {
         notes.push(format!("finding: parameter {key} given twice; the first one counts"));
     }
-    let request_view = fields_json(&fields);
+    let request_view = fields.to_json();
     let ctx = Ctx {
         merchant,
         fields,
@@ -266,7 +251,7 @@ impl Ctx {
     fn answer(&self, state: &State, fields: &Fields, started: Option<String>) -> Answer {
         Answer {
             body: seal(&self.merchant, state.settings.padding, fields),
-            view: json!({"request": self.request_view, "response": fields_json(fields), "notes": self.notes}),
+            view: json!({"request": self.request_view, "response": fields.to_json(), "notes": self.notes}),
             started,
         }
     }
@@ -401,10 +386,9 @@ fn sale(state: &mut State, mut ctx: Ctx) -> Answer {
         );
     };
     let trans_id = ctx.get("TransID").to_owned();
-    if state
-        .payments
-        .values()
-        .any(|p| p.merchant_id == ctx.merchant.merchant_id && p.trans_id == trans_id)
+    if !state
+        .trans_ids
+        .insert((ctx.merchant.merchant_id.clone(), trans_id.clone()))
     {
         ctx.notes.push(format!(
             "finding: TransID {trans_id} was used for an earlier payment; it must be unique per payment"
