@@ -306,6 +306,13 @@ async fn handle(ctx: Arc<Ctx>, req: Request<Incoming>) -> Result<Response<Respon
             hit.note = Some(note);
         }
     }
+    if let (FaultAction::Quirk { quirk }, Some(hit)) = (&action, hit.as_mut()) {
+        // Quirks shape what a provider sends on its own (notifies); say so instead of failing
+        // silently when a rule matched a request to the provider.
+        hit.note = Some(serde_json::json!({
+            "ignored": format!("quirk {quirk:?} applies to messages the provider sends, not to requests it answers")
+        }));
+    }
 
     let response: Response<Bytes> = match &action {
         FaultAction::Respond { status, body, headers } => fixed_answer(*status, body, headers),
