@@ -2,12 +2,17 @@
 //! `PaybackHost` calls run in-process on the PAYBACK mock's domain functions and state, so a
 //! redemption booked through the terminal and one booked by a till over HTTP share one ledger.
 //! The PAYBACK fault rules apply to these calls as to HTTP requests (provider `payback`, method
-//! `POST`, the endpoint's path): a rule that would lose the answer makes the host unreachable.
+//! `POST`, the endpoint's path), with the meaning the HTTP transport gives them
+//! (`possim_engine::http`): `close` is not served (unreachable, nothing booked); `truncate` and
+//! `malform` are served and the answer is lost (unreachable, but booked); `respond` is the
+//! refusal its body's `code` names (unreachable without one: an answer the terminal cannot
+//! read); `competingChange` applies the change, then serves; a delay or a quirk serves normally.
 
 use std::sync::{Arc, Weak};
 
 use possim_engine::Engine;
 use possim_engine::fault::{FaultAction, RequestView};
+use possim_engine::provider::Provider;
 use possim_payback::domain;
 use possim_payback::errors::PaybackError;
 use possim_terminal::payback::{Authenticated, HostError, PaybackHost, RedeemRequest, Redeemed, Reversed};
@@ -30,10 +35,10 @@ impl MockHost {
         }
     }
 
-    /// A fault rule for `path` that makes the call fail as if the host could not be reached.
-    fn fault(&self, path: &str, body: &Value) -> Result<(), HostError> {
+    /// The fault rule for `path` that fires on this call, if any: what it does to the call.
+    fn fault(&self, path: &str, body: &Value) -> Fault {
         let Some(engine) = self.engine.upgrade() else {
-            return Ok(());
+            return Fault::Serve;
         };
         let body = body.to_string();
         let Some(fired) = engine.faults().evaluate(&RequestView {
@@ -43,11 +48,32 @@ impl MockHost {
             query: "",
             body: body.as_bytes(),
         }) else {
-            return Ok(());
+            return Fault::Serve;
         };
+        let kind = fired.action.kind();
         match fired.action {
-            FaultAction::Delay => Ok(()),
-            other => Err(HostError::Unreachable(format!("fault rule: {}", other.kind()))),
+            // The in-process calls answer at once (the delay is not simulated); PAYBACK has no
+            // quirks, so a quirk rule serves normally, as over HTTP.
+            FaultAction::Delay | FaultAction::Quirk { .. } => Fault::Serve,
+            FaultAction::Close => Fault::NotServed(format!("fault rule: {kind}, not served")),
+            FaultAction::Truncate | FaultAction::Malform => {
+                Fault::AnswerLost(format!("fault rule: {kind}, the answer was lost"))
+            }
+            FaultAction::Respond { status, body, .. } => {
+                let field = |key: &str| body.as_ref().and_then(|b| b.get(key)).and_then(Value::as_str);
+                match field("code") {
+                    Some(code) => Fault::Answer(HostError::Refused {
+                        code: code.to_owned(),
+                        message: field("message").unwrap_or("fault rule: respond").to_owned(),
+                    }),
+                    None => Fault::NotServed(format!("fault rule: respond {status} without an error code")),
+                }
+            }
+            FaultAction::CompetingChange { change } => {
+                // As over HTTP: applied right before the call, whatever it answers; then served.
+                let _ = self.mock.apply_change(&change);
+                Fault::Serve
+            }
         }
     }
 
@@ -58,18 +84,39 @@ impl MockHost {
         op: impl FnOnce(&mut possim_payback::model::State, &Value, i64) -> Result<Value, PaybackError>,
         read: impl FnOnce(&Value) -> T,
     ) -> Result<T, HostError> {
-        self.fault(path, &body)?;
+        let fault = self.fault(path, &body);
+        match fault {
+            Fault::NotServed(why) => return Err(HostError::Unreachable(why)),
+            Fault::Answer(error) => return Err(error),
+            Fault::Serve | Fault::AnswerLost(_) => {}
+        }
         let inner = self.mock.inner();
         let now = inner.clock().now_ms();
         let answer = {
             let mut state = inner.lock();
             op(&mut state, &body, now)
         };
+        if let Fault::AnswerLost(why) = fault {
+            return Err(HostError::Unreachable(why));
+        }
         answer.map(|v| read(&v)).map_err(|e| HostError::Refused {
             code: e.code().to_owned(),
             message: e.to_string(),
         })
     }
+}
+
+/// What a PAYBACK fault rule does to one of the terminal's calls.
+enum Fault {
+    /// Served normally (no rule, a delay, a quirk, a competing change already applied).
+    Serve,
+    /// Not served at all (`close`, a `respond` without an error code): nothing booked.
+    NotServed(String),
+    /// Served, the answer lost on the way back (`truncate`, `malform`): booked, the terminal
+    /// does not know.
+    AnswerLost(String),
+    /// This answer instead of the host's (`respond` with an error `code`).
+    Answer(HostError),
 }
 
 fn int(v: &Value, key: &str) -> i64 {

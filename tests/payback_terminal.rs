@@ -292,3 +292,59 @@ async fn a_link_lost_at_the_remove_card_status_after_the_booking_gives_the_point
     assert_eq!(booked[0]["reversedPoints"], expected);
     assert!(stored(&p).await.is_empty());
 }
+
+#[tokio::test]
+async fn payback_fault_rules_mean_for_the_terminal_what_they_mean_over_http() {
+    let p = start().await;
+    let before = data_set_balance();
+    let basket = 2500;
+    let expected = redeemable(before, basket).unwrap();
+    let mut ecr = ecr(&p).await;
+
+    // Served, the answer lost on the way back: booked at PAYBACK. The terminal asks again with
+    // the same transaction id (a replay, nothing booked twice), reverses it and aborts with A3.
+    for (n, action) in ["truncate", "malform"].into_iter().enumerate() {
+        fault(
+            &p,
+            json!({"provider": "payback", "method": "POST", "path": "^/redemptions$", "times": 1, "action": {"type": action}}),
+        )
+        .await;
+        let t = ecr.payback_redeem(basket, PAYBACK).await.unwrap();
+        assert_eq!(t.outcome, Outcome::Aborted { result_code: 0xA3 }, "{action}");
+        assert_eq!(balance(&p).await, before, "{action}");
+        let booked = redemptions(&p).await;
+        assert_eq!(
+            booked.len(),
+            n + 1,
+            "{action}: one booking per attempt, the repeat replayed"
+        );
+        assert!(booked.iter().all(|r| r["reversedPoints"] == expected), "{booked:?}");
+    }
+
+    // A fixed answer with an error code is that refusal: 51 for INSUFFICIENT_POINTS.
+    fault(
+        &p,
+        json!({"provider": "payback", "method": "POST", "path": "^/redemptions$", "times": 1,
+            "action": {"type": "respond", "status": 422, "body": {"code": "INSUFFICIENT_POINTS", "message": "not enough"}}}),
+    )
+    .await;
+    let t = ecr.payback_redeem(basket, PAYBACK).await.unwrap();
+    assert_eq!(t.outcome, Outcome::Aborted { result_code: 51 });
+    assert_eq!(balance(&p).await, before);
+    assert_eq!(redemptions(&p).await.len(), 2);
+
+    // Another till spends 1000 points between the PIN and the booking: the change is applied,
+    // then the terminal's booking is served — for every point shown, now more than the balance.
+    fault(
+        &p,
+        json!({"provider": "payback", "method": "POST", "path": "^/redemptions$", "times": 1,
+            "action": {"type": "competingChange", "change": {"type": "redemption", "body": {
+                "transactionId": "OTHER-TILL", "cardNumber": MEMBER, "pin": "1234", "points": 1000,
+                "basketTotalCents": 1000, "receiptNumber": "X"}}}}),
+    )
+    .await;
+    let t = ecr.payback_redeem(before, PAYBACK).await.unwrap();
+    assert_eq!(t.outcome, Outcome::Aborted { result_code: 51 });
+    assert_eq!(balance(&p).await, before - 1000);
+    assert!(stored(&p).await.is_empty());
+}

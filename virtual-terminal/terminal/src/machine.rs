@@ -1951,32 +1951,56 @@ impl Terminal {
                     basket_cents: i64::try_from(run.basket).unwrap_or(i64::MAX),
                     receipt: receipt.to_string(),
                 };
-                let answer = match (&host, run.outcome) {
+                let redeem = || match (&host, run.outcome) {
                     (_, Outcome::HostUnreachable) => Err(unreachable("scripted")),
                     (None, _) => Err(unreachable("no PAYBACK host connected")),
                     (Some(h), _) => h.redeem(&request),
                 };
-                let r = match answer {
-                    Ok(r) => r,
-                    Err(e) => {
-                        let steps = self.payback_abort(crate::payback::result_code(&e));
-                        return (note(format!("PAYBACK: redemption refused: {e}")), steps);
-                    }
-                };
-                self.payback_run = None;
-                let amount = u64::try_from(r.amount_cents).unwrap_or(0);
                 let card = run.card.clone();
-                let booking = Booking {
+                let booking = |r: &crate::payback::Redeemed| Booking {
                     receipt,
                     trace,
                     kind: BookingKind::PaybackRedemption,
-                    amount,
+                    amount: u64::try_from(r.amount_cents).unwrap_or(0),
                     card: card.kind,
                     pan: mask_pan(&card.pan),
                     reversed: false,
                     at: now,
                     redemption: Some(r.redemption_id.clone()),
                 };
+                let r = match redeem() {
+                    Ok(r) => r,
+                    Err(e @ HostError::Unreachable(_)) => {
+                        // [ours] The call may have booked and only its answer be lost. The
+                        // terminal asks once more with the same transaction id: PAYBACK replays
+                        // a booking it made (idempotency) or books now. Either way the terminal
+                        // has given up on this redemption (06 1E A3), so what the repeat reveals
+                        // is reversed at once: nothing stays booked.
+                        let mut notes = note(format!(
+                            "PAYBACK: no answer to the redemption ({e}); asking again with transaction id {}",
+                            request.transaction_id
+                        ));
+                        match redeem() {
+                            Ok(r) => notes.extend(self.undo(&Commit::Store(booking(&r)))),
+                            Err(again @ HostError::Unreachable(_)) => notes.push(Output::Note(format!(
+                                "PAYBACK: still no answer ({again}); whether redemption {} is booked is unknown",
+                                request.transaction_id
+                            ))),
+                            Err(refused) => {
+                                notes.push(Output::Note(format!("PAYBACK: nothing booked ({refused})")));
+                            }
+                        }
+                        notes.extend(note(format!("PAYBACK: redemption failed: {e}")));
+                        return (notes, self.payback_abort(crate::payback::result_code(&e)));
+                    }
+                    Err(e) => {
+                        let steps = self.payback_abort(crate::payback::result_code(&e));
+                        return (note(format!("PAYBACK: redemption refused: {e}")), steps);
+                    }
+                };
+                self.payback_run = None;
+                let booking = booking(&r);
+                let amount = booking.amount;
                 let mut status_info = self.status_information(0x00, amount, trace, receipt, &card, now);
                 if run.tlv
                     && let Ok(Message::StatusInformation(mut s)) = Message::decode(&status_info)

@@ -10,7 +10,9 @@
 /// Why the host did not do what was asked.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum HostError {
-    /// The host cannot be reached (or its answer was lost): nothing is known to be booked.
+    /// The host could not be reached, or its answer was lost: something may be booked. A
+    /// booking call answered so is repeated with the same transaction id (PAYBACK replays what
+    /// it booked) to find out.
     Unreachable(String),
     /// The host refused, with its stable error code (`PIN_INVALID`, `PIN_LOCKED`, ...).
     Refused {
@@ -119,10 +121,11 @@ mod tests {
     use super::*;
     use crate::config::TerminalConfig;
     use crate::customer::{CustomerScript, Outcome};
-    use crate::machine::{BookingKind, Output, Terminal};
+    use crate::machine::{BookingKind, Output, Terminal, rc};
 
     /// A PAYBACK host with the programme rules that matter here: PIN locked at the third wrong
-    /// entry, at least 200 points, at most the balance and the basket.
+    /// entry, at least 200 points, at most the balance and the basket, a booking replayed for
+    /// its transaction id; `lost_answers` redemptions book and then lose their answer.
     #[derive(Debug)]
     struct FakeHost(Mutex<Ledger>);
 
@@ -130,7 +133,9 @@ mod tests {
     struct Ledger {
         balance: i64,
         failures: u8,
-        redemptions: Vec<(String, i64, bool)>,
+        /// Id, points, reversed, transaction id.
+        redemptions: Vec<(String, i64, bool, String)>,
+        lost_answers: u8,
     }
 
     fn refused(code: &str) -> HostError {
@@ -160,22 +165,13 @@ mod tests {
         }
 
         fn redeem(&self, r: &RedeemRequest) -> Result<Redeemed, HostError> {
+            let answer = self.book(r);
             let mut l = self.0.lock().unwrap();
-            if r.points < 200 {
-                return Err(refused("BELOW_MIN_REDEMPTION"));
+            if l.lost_answers > 0 {
+                l.lost_answers -= 1;
+                return Err(HostError::Unreachable("answer lost".into()));
             }
-            if r.points > l.balance || r.points > r.basket_cents {
-                return Err(refused("INSUFFICIENT_POINTS"));
-            }
-            l.balance -= r.points;
-            let id = format!("R{}", l.redemptions.len() + 1);
-            l.redemptions.push((id.clone(), r.points, false));
-            Ok(Redeemed {
-                redemption_id: id,
-                points: r.points,
-                amount_cents: r.points,
-                new_balance: l.balance,
-            })
+            answer
         }
 
         fn reverse(&self, _: &str, id: &str, _: &str) -> Result<Reversed, HostError> {
@@ -191,6 +187,36 @@ mod tests {
             l.balance += points;
             Ok(Reversed {
                 points,
+                new_balance: l.balance,
+            })
+        }
+    }
+
+    impl FakeHost {
+        fn book(&self, r: &RedeemRequest) -> Result<Redeemed, HostError> {
+            let mut l = self.0.lock().unwrap();
+            if let Some((id, points, ..)) = l.redemptions.iter().find(|b| b.3 == r.transaction_id) {
+                return Ok(Redeemed {
+                    redemption_id: id.clone(),
+                    points: *points,
+                    amount_cents: *points,
+                    new_balance: l.balance,
+                });
+            }
+            if r.points < 200 {
+                return Err(refused("BELOW_MIN_REDEMPTION"));
+            }
+            if r.points > l.balance || r.points > r.basket_cents {
+                return Err(refused("INSUFFICIENT_POINTS"));
+            }
+            l.balance -= r.points;
+            let id = format!("R{}", l.redemptions.len() + 1);
+            l.redemptions
+                .push((id.clone(), r.points, false, r.transaction_id.clone()));
+            Ok(Redeemed {
+                redemption_id: id,
+                points: r.points,
+                amount_cents: r.points,
                 new_balance: l.balance,
             })
         }
@@ -212,6 +238,7 @@ mod tests {
             balance: BALANCE,
             failures: 0,
             redemptions: Vec::new(),
+            lost_answers: 0,
         })));
         let mut t = Terminal::new(config);
         t.set_payback_host(Some(host.clone()));
@@ -406,6 +433,42 @@ mod tests {
         t.disconnected();
         assert_eq!(balance(&host), BALANCE - 1000);
         assert_eq!(t.batch().len(), 1);
+    }
+
+    /// The booking's answer lost: the terminal asks again with the same transaction id, which
+    /// replays the booking, reverses it and aborts with A3.
+    #[test]
+    fn a_lost_booking_answer_is_asked_again_and_what_it_booked_reversed() {
+        let (mut t, host) = terminal();
+        host.0.lock().unwrap().lost_answers = 1;
+        let sent = run(&mut t, &redeem_command(1000));
+        assert_eq!(sent.last().unwrap(), &vec![0x06, 0x1E, 0x01, rc::NO_CONNECTION]);
+        assert_eq!(balance(&host), BALANCE);
+        let ledger = host.0.lock().unwrap();
+        // One booking only (the repeat was a replay), and it is reversed.
+        assert_eq!(ledger.redemptions.len(), 1);
+        assert!(ledger.redemptions[0].2);
+        drop(ledger);
+        assert!(t.batch().is_empty());
+
+        // Both answers lost: the terminal still aborts, and says it cannot know.
+        let (mut t, host) = terminal();
+        host.0.lock().unwrap().lost_answers = 2;
+        let mut notes = Vec::new();
+        let mut out = t.on_apdu(&redeem_command(1000), 0);
+        for _ in 0..200 {
+            notes.extend(out.iter().filter_map(|o| match o {
+                Output::Note(n) => Some(n.clone()),
+                _ => None,
+            }));
+            if !t.busy() {
+                break;
+            }
+            out = t.on_apdu(&[0x80, 0x00, 0x00], 0);
+        }
+        assert!(!t.busy());
+        assert!(notes.iter().any(|n| n.contains("unknown")), "{notes:?}");
+        assert!(t.batch().is_empty());
     }
 
     #[test]
