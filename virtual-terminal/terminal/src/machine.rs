@@ -1422,7 +1422,8 @@ impl Terminal {
             .batch
             .iter()
             .rev()
-            .find(|b| !b.reversed && b.kind == BookingKind::Payment)
+            .find(|b| !b.reversed && matches!(b.kind, BookingKind::Payment | BookingKind::PaybackRedemption))
+            .cloned()
         else {
             return vec![Output::Note(format!(
                 "1F1F {mirrored}: no transaction to compare; ignored"
@@ -1433,13 +1434,16 @@ impl Terminal {
             return vec![Output::Note(format!("1F1F {mirrored}: in sync"))];
         }
         if mirrored + 1 == last_receipt {
-            // Like an automatic reversal: the transaction leaves the batch (and the totals).
+            // Like an automatic reversal: the transaction leaves the batch (and the totals), and
+            // a PAYBACK redemption is reversed at PAYBACK.
             let receipt = last.receipt;
             self.batch.retain(|b| b.receipt != receipt);
             self.next_receipt = receipt;
-            return vec![Output::Note(format!(
+            let mut out = vec![Output::Note(format!(
                 "1F1F {mirrored}: the ECR never learnt receipt {receipt}; reversed implicitly, its number is reused"
             ))];
+            out.extend(self.undo(&Commit::Store(last)));
+            return out;
         }
         vec![Output::Note(format!(
             "1F1F {mirrored}: unknown to the terminal (last receipt {last_receipt}); ignored"

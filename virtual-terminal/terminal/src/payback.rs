@@ -471,6 +471,34 @@ mod tests {
         assert!(t.batch().is_empty());
     }
 
+    /// 1F1F one less than the last receipt, and that receipt is a PAYBACK redemption: the ECR
+    /// never learnt it, so the terminal reverses it at PAYBACK too and reuses the number.
+    #[test]
+    fn resynchronisation_reverses_an_unknown_redemption_at_payback() {
+        let (mut t, host) = terminal();
+        let sent = run(&mut t, &redeem_command(1000));
+        assert_eq!(status_of(&sent).receipt, Some(possim_zvt::bmp::ReceiptNo::Number(1)));
+        assert_eq!(balance(&host), BALANCE - 1000);
+        let payment = Message::Authorisation(Authorisation {
+            amount: Some(Amount(500)),
+            currency: Some(978),
+            tlv: Some(possim_zvt::TlvContainer::new(vec![possim_zvt::Tlv::primitive(
+                possim_zvt::Tag::new(0x1F1F).unwrap(),
+                vec![0x00],
+            )])),
+            ..Authorisation::default()
+        })
+        .encode()
+        .unwrap();
+        let sent = run(&mut t, &payment);
+        assert_eq!(sent.last().unwrap(), &vec![0x06, 0x0F, 0x00]);
+        assert_eq!(balance(&host), BALANCE);
+        assert!(host.0.lock().unwrap().redemptions[0].2, "reversed at PAYBACK");
+        let batch = t.batch();
+        assert_eq!(batch.len(), 1);
+        assert_eq!((batch[0].kind, batch[0].receipt), (BookingKind::Payment, 1));
+    }
+
     #[test]
     fn reversal_by_receipt_gives_the_points_back_once() {
         let (mut t, host) = terminal();
