@@ -348,3 +348,23 @@ async fn payback_fault_rules_mean_for_the_terminal_what_they_mean_over_http() {
     assert_eq!(balance(&p).await, before - 1000);
     assert!(stored(&p).await.is_empty());
 }
+
+#[tokio::test]
+async fn a_lost_reversal_answer_is_asked_again_and_the_receipt_reversed() {
+    let p = start().await;
+    let before = data_set_balance();
+    let mut ecr = ecr(&p).await;
+    let t = ecr.payback_redeem(2500, PAYBACK).await.unwrap();
+    assert_eq!(t.outcome, Outcome::Completed, "{:?}", t.messages);
+
+    // PAYBACK reverses, the answer is lost: the repeat with the same transaction id replays it.
+    fault(
+        &p,
+        json!({"provider": "payback", "method": "POST", "path": "^/redemptions/.+/reversal$", "times": 1, "action": {"type": "truncate"}}),
+    )
+    .await;
+    let r = ecr.reverse(t.receipt.unwrap()).await.unwrap();
+    assert_eq!(r.outcome, Outcome::Completed, "{:?}", r.messages);
+    assert_eq!(balance(&p).await, before);
+    assert_eq!(stored(&p).await[0]["reversed"], true);
+}

@@ -21,7 +21,7 @@ use serde::Serialize;
 
 use crate::config::{Card, CardKind, TerminalConfig};
 use crate::customer::{CustomerScript, OperatorEvent, Outcome};
-use crate::payback::{HostError, PaybackHost, RedeemRequest};
+use crate::payback::{HostError, PaybackHost, RedeemRequest, Reversed};
 
 /// What the transport must do.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -699,17 +699,42 @@ impl Terminal {
             return Vec::new();
         };
         let transaction_id = format!("zvt-{}-{trace}-auto-reversal", self.config.terminal_id);
-        let note = match &self.payback_host {
-            None => "PAYBACK: no host to reverse the redemption at".to_owned(),
-            Some(host) => match host.reverse(&self.config.payback.partner, id, &transaction_id) {
-                Ok(r) => format!(
-                    "PAYBACK: redemption {id} reversed, {} points back, balance {}",
-                    r.points, r.new_balance
-                ),
-                Err(e) => format!("PAYBACK: reversing redemption {id} failed: {e}"),
-            },
+        self.payback_reverse(id, &transaction_id).1
+    }
+
+    /// The PAYBACK host, or why there is none.
+    fn host(&self) -> Result<Arc<dyn PaybackHost>, HostError> {
+        self.payback_host
+            .clone()
+            .ok_or_else(|| HostError::Unreachable("no PAYBACK host connected".into()))
+    }
+
+    /// Gives PAYBACK redemption `id` back under `transaction_id`, with the journal notes. No
+    /// answer (it may have been lost after PAYBACK reversed): asked once more with the same
+    /// transaction id, which PAYBACK answers with the original reversal if it made one.
+    fn payback_reverse(&self, id: &str, transaction_id: &str) -> (Result<Reversed, HostError>, Vec<Output>) {
+        let reverse = || {
+            self.host()
+                .and_then(|h| h.reverse(&self.config.payback.partner, id, transaction_id))
         };
-        vec![Output::Note(note)]
+        let mut notes = Vec::new();
+        let mut answer = reverse();
+        if let Err(e @ HostError::Unreachable(_)) = &answer
+            && self.payback_host.is_some()
+        {
+            notes.push(Output::Note(format!(
+                "PAYBACK: no answer to the reversal of {id} ({e}); asking again with transaction id {transaction_id}"
+            )));
+            answer = reverse();
+        }
+        notes.push(Output::Note(match &answer {
+            Ok(r) => format!(
+                "PAYBACK: redemption {id} reversed, {} points back, balance {}",
+                r.points, r.new_balance
+            ),
+            Err(e) => format!("PAYBACK: reversing redemption {id} failed: {e}"),
+        }));
+        (answer, notes)
     }
 
     fn apply(&mut self, commit: Commit, out: &mut Vec<Output>) {
@@ -1468,22 +1493,15 @@ impl Terminal {
             // the host, so the terminal marks the receipt reversed at once (not only when the
             // ECR acknowledges), and both sides agree whatever happens to the answer.
             let transaction_id = format!("zvt-{}-{}-reversal", self.config.terminal_id, original.trace);
-            let answer = match &self.payback_host {
-                None => Err(HostError::Unreachable("no PAYBACK host connected".into())),
-                Some(host) => host.reverse(&self.config.payback.partner, id, &transaction_id),
-            };
+            let (answer, notes) = self.payback_reverse(id, &transaction_id);
+            out.extend(notes);
             match answer {
-                Ok(r) => {
-                    out.push(Output::Note(format!(
-                        "PAYBACK: redemption {id} reversed, {} points back, balance {}",
-                        r.points, r.new_balance
-                    )));
+                Ok(_) => {
                     if let Some(b) = self.batch.iter_mut().find(|b| b.receipt == receipt) {
                         b.reversed = true;
                     }
                 }
                 Err(e) => {
-                    out.push(Output::Note(format!("PAYBACK: reversal of {id} refused: {e}")));
                     out.extend(self.end_with_abort(crate::payback::result_code(&e), now));
                     return out;
                 }
@@ -1839,9 +1857,12 @@ impl Terminal {
             );
         };
         let note = |text: String| vec![Output::Note(text)];
-        let host = self.payback_host.clone();
+        let host = if run.outcome == Outcome::HostUnreachable {
+            Err(HostError::Unreachable("scripted: no connection".into()))
+        } else {
+            self.host()
+        };
         let partner = self.config.payback.partner.clone();
-        let unreachable = |what: &str| HostError::Unreachable(format!("{what}: no connection"));
         match step {
             PaybackStep::NextPin => {
                 let mut run = run;
@@ -1863,11 +1884,7 @@ impl Terminal {
                 (Vec::new(), steps)
             }
             PaybackStep::Authenticate(pin) => {
-                let answer = match (&host, run.outcome) {
-                    (_, Outcome::HostUnreachable) => Err(unreachable("scripted")),
-                    (None, _) => Err(unreachable("no PAYBACK host connected")),
-                    (Some(h), _) => h.authenticate(&partner, &run.card.pan, &pin),
-                };
+                let answer = host.clone().and_then(|h| h.authenticate(&partner, &run.card.pan, &pin));
                 match answer {
                     Ok(a) => {
                         let mut steps = Vec::new();
@@ -1955,11 +1972,7 @@ impl Terminal {
                     basket_cents: i64::try_from(run.basket).unwrap_or(i64::MAX),
                     receipt: receipt.to_string(),
                 };
-                let redeem = || match (&host, run.outcome) {
-                    (_, Outcome::HostUnreachable) => Err(unreachable("scripted")),
-                    (None, _) => Err(unreachable("no PAYBACK host connected")),
-                    (Some(h), _) => h.redeem(&request),
-                };
+                let redeem = || host.clone().and_then(|h| h.redeem(&request));
                 let card = run.card.clone();
                 let booking = |r: &crate::payback::Redeemed| Booking {
                     receipt,
