@@ -12,7 +12,7 @@ use possim_conformance::driver::{ActionContext, Driver, interactive, run_exec};
 use possim_conformance::judge::Observed;
 use possim_conformance::record::{self, RecordMeta};
 use possim_conformance::runner::{self, Planned, RunConfig};
-use possim_conformance::scenario::{self, Credentials, LevelDef, Scenario};
+use possim_conformance::scenario::{self, Credentials, LevelDef, Scenario, Setup};
 use possim_reports::Verdict;
 use serde_json::Value;
 
@@ -291,6 +291,9 @@ pub struct RecordArgs {
     /// Fault rules to arm (JSON array file).
     #[arg(long, value_name = "FILE")]
     pub faults: Option<PathBuf>,
+    /// The virtual terminal's customer script to set (JSON object file, `setup.zvtCustomer`).
+    #[arg(long, value_name = "FILE")]
+    pub zvt_customer: Option<PathBuf>,
     /// Credentials the POS uses: PROVIDER=LOGIN:PASSWORD[:PARTNER] (repeatable).
     #[arg(long = "credentials", value_name = "P=L:PW[:PARTNER]")]
     pub credentials: Vec<String>,
@@ -361,20 +364,39 @@ pub async fn record(args: RecordArgs) -> anyhow::Result<()> {
         }
         None => Vec::new(),
     };
+    let zvt_customer: Option<Value> = match &args.zvt_customer {
+        Some(path) => {
+            let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+            Some(serde_json::from_str(&text).with_context(|| format!("{} is not JSON", path.display()))?)
+        }
+        None => None,
+    };
     let (mocks, client, endpoints, _) = mocks(args.attach.as_deref()).await?;
     let mut result = None;
     if args.attach.is_none() {
         if args.command.is_empty() {
             bail!("give the POS command after -- (or --attach to record a running possim's journal)");
         }
-        let data = args.data.clone().unwrap_or_else(|| "default".into());
-        let is_path = data.contains('/') || Path::new(&data).is_dir();
-        client.load_data(&data, is_path).await?;
-        if let Some(clock) = &args.clock {
-            client.set_clock(clock).await?;
+        // The runner's set-up, so a recording starts where its replay will. A bare name that is
+        // a directory here is that directory (relative ones resolve against the working one).
+        let data = args.data.clone().map(|d| {
+            if !d.contains('/') && Path::new(&d).is_dir() {
+                format!("./{d}")
+            } else {
+                d
+            }
+        });
+        let setup = Setup {
+            data,
+            clock: args.clock.clone(),
+            faults: faults.clone(),
+            credentials: credentials.clone(),
+            zvt_customer: zvt_customer.clone(),
+        };
+        if let Err(e) = runner::prepare(&client, &setup, Path::new(".")).await {
+            mocks.stop().await;
+            bail!("{e}");
         }
-        client.arm_faults(&faults).await?;
-        client.clear_journal().await?;
         let ctx = ActionContext {
             scenario: args.id.clone(),
             action: action.clone(),
@@ -409,6 +431,7 @@ pub async fn record(args: RecordArgs) -> anyhow::Result<()> {
         data: args.data,
         clock: args.clock,
         faults,
+        zvt_customer,
         credentials,
         action,
         result,

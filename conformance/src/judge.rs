@@ -18,7 +18,7 @@ use crate::profile;
 use crate::scenario::{ExpectedExchange, RequestMatcher, Scenario, UnexpectedPolicy};
 
 /// An HTTP exchange in the shape the judge compares.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct Observed {
     /// Journal id.
     pub id: u64,
@@ -84,14 +84,8 @@ fn zvt_command(entry: &JournalEntry, direction: &str, hex: &str, text: &str) -> 
         provider: entry.provider.clone(),
         method: "ZVT".into(),
         path,
-        raw_query: None,
-        query: Vec::new(),
-        headers: Vec::new(),
         request_body: Some(serde_json::json!({"hex": compact.to_ascii_uppercase(), "text": text}).to_string()),
-        status: None,
-        response_body: None,
-        fault: None,
-        outbound: false,
+        ..Observed::default()
     })
 }
 
@@ -130,14 +124,13 @@ fn outbound(
         provider: entry.provider.clone(),
         method: if purpose == "notify" { "NOTIFY" } else { "RETURN" }.into(),
         path: request.path.clone(),
-        raw_query: None,
-        query: Vec::new(),
         headers: request.headers.clone(),
         request_body: view_part(entry, "request").or_else(|| body_text(&request.body)),
         status: response.map(|r| r.status),
         response_body: response.and_then(|r| body_text(&r.body)),
         fault: fault_text(entry),
         outbound: true,
+        ..Observed::default()
     }
 }
 
@@ -232,25 +225,27 @@ pub struct Judgement {
     pub missing_required: usize,
 }
 
-/// Whether `observed` is the request `m` describes (provider, method, path, query).
-fn request_line_matches(m: &RequestMatcher, provider: &str, observed: &Observed) -> bool {
-    let method_ok = if m.method.starts_with('$') {
+/// A request line field of a step (method, path): `$…` is a matcher, anything else is compared
+/// by `literal`.
+fn line_field_matches(expected: &str, got: &str, literal: impl FnOnce(&str, &str) -> bool) -> bool {
+    if expected.starts_with('$') {
         matcher::matches(
-            &Value::String(m.method.clone()),
-            Some(&Value::String(observed.method.clone())),
+            &Value::String(expected.to_owned()),
+            Some(&Value::String(got.to_owned())),
         )
     } else {
-        observed.method.eq_ignore_ascii_case(&m.method)
-    };
+        literal(expected, got)
+    }
+}
+
+/// Whether `observed` is the request `m` describes (provider, method, path, query).
+fn request_line_matches(m: &RequestMatcher, provider: &str, observed: &Observed) -> bool {
+    let method_ok = line_field_matches(&m.method, &observed.method, |e, g| g.eq_ignore_ascii_case(e));
     if observed.provider != provider || !method_ok {
         return false;
     }
     let path = profile::normalize_path(provider, &observed.path);
-    let path_ok = if m.path.starts_with('$') {
-        matcher::matches(&Value::String(m.path.clone()), Some(&Value::String(path)))
-    } else {
-        profile::normalize_path(provider, &m.path) == path
-    };
+    let path_ok = line_field_matches(&m.path, &path, |e, g| profile::normalize_path(provider, e) == g);
     path_ok
         && m.query.iter().all(|(name, expected)| {
             let got = observed

@@ -56,12 +56,9 @@ pub fn is_write_path(provider: &str, method: &str, path: &str, query: &[(String,
                     "/members/lookup" | "/members/authenticate" | "/coupons/validate" | "/auth/test"
                 )
         }
-        // An inquiry reads; what the Paygate sends to the shop (NOTIFY, RETURN) is not the shop's.
-        "computop" => {
-            !(method.eq_ignore_ascii_case("NOTIFY")
-                || method.eq_ignore_ascii_case("RETURN")
-                || normalize_path(provider, path) == "/inquire.aspx")
-        }
+        // An inquiry reads. What the Paygate sends to the shop (NOTIFY, RETURN) never gets here:
+        // the judge passes over outbound exchanges before it asks.
+        "computop" => normalize_path(provider, path) != "/inquire.aspx",
         _ => is_write(provider, method, query),
     }
 }

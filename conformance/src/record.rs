@@ -33,6 +33,8 @@ pub struct RecordMeta {
     pub clock: Option<String>,
     /// Faults that were armed.
     pub faults: Vec<Value>,
+    /// The terminal's customer script that was set (`setup.zvtCustomer`).
+    pub zvt_customer: Option<Value>,
     /// Credentials the POS used.
     pub credentials: BTreeMap<String, Credentials>,
     /// The action.
@@ -203,7 +205,7 @@ pub fn build(meta: &RecordMeta, observed: &[Observed]) -> Scenario {
             clock: meta.clock.clone(),
             faults: meta.faults.clone(),
             credentials: meta.credentials.clone(),
-            zvt_customer: None,
+            zvt_customer: meta.zvt_customer.clone(),
         },
         action: meta.action.clone(),
         result: meta.result.clone().map(toml_safe),

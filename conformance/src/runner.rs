@@ -17,7 +17,7 @@ use possim_reports::{Diff, Environment, LevelSummary, ProviderEndpoint, RunRepor
 use crate::admin::AdminClient;
 use crate::driver::{ActionContext, Driver, DriverOutcome, run_exec, run_http};
 use crate::judge::{Observed, judge_result, judge_state, judge_traffic};
-use crate::scenario::{LevelDef, Scenario};
+use crate::scenario::{LevelDef, Scenario, Setup};
 
 /// One scenario to run, with where it came from.
 #[derive(Debug, Clone)]
@@ -117,13 +117,12 @@ pub async fn run(
     }
 }
 
-/// A data set given as a relative directory is relative to the scenario file.
-fn data_target(scenario_path: &Path, data: &str) -> (String, bool) {
+/// A data set given as a relative directory is relative to `base` (the scenario file's directory).
+fn data_target(base: &Path, data: &str) -> (String, bool) {
     let looks_like_path = data.contains('/') || data.contains('\\') || data.starts_with('.');
     if !looks_like_path {
         return (data.to_owned(), false);
     }
-    let base = scenario_path.parent().unwrap_or(Path::new("."));
     let path = if Path::new(data).is_absolute() {
         PathBuf::from(data)
     } else {
@@ -132,10 +131,11 @@ fn data_target(scenario_path: &Path, data: &str) -> (String, bool) {
     (path.to_string_lossy().into_owned(), true)
 }
 
-/// Brings the mocks to the scenario's start condition.
-async fn prepare(client: &AdminClient, planned: &Planned) -> Result<(), String> {
-    let setup = &planned.scenario.setup;
-    let (data, is_path) = data_target(&planned.path, setup.data.as_deref().unwrap_or("default"));
+/// Brings the mocks to a scenario's start condition (`setup`): data set, clock, fault rules, the
+/// terminal's customer script, an empty journal. A data set given as a relative directory is
+/// relative to `base` (the scenario file's directory). `possim record` prepares the same way.
+pub async fn prepare(client: &AdminClient, setup: &Setup, base: &Path) -> Result<(), String> {
+    let (data, is_path) = data_target(base, setup.data.as_deref().unwrap_or("default"));
     client
         .load_data(&data, is_path)
         .await
@@ -205,7 +205,8 @@ async fn run_scenario(
             return finish(report);
         }
     }
-    if let Err(message) = prepare(client, planned).await {
+    let base = planned.path.parent().unwrap_or(Path::new("."));
+    if let Err(message) = prepare(client, &scenario.setup, base).await {
         report.verdict = Verdict::Error;
         report.message = Some(message);
         return finish(report);

@@ -293,6 +293,7 @@ proptest! {
             data: None,
             clock: None,
             faults: Vec::new(),
+            zvt_customer: None,
             credentials: BTreeMap::new(),
             action: json!({"type": "search-customer", "query": "x"}),
             result: Some(json!({"status": "completed", "note": null})),
@@ -468,4 +469,28 @@ fn notifies_are_expected_steps_but_never_the_shops_unexpected_writes() {
         judge_traffic(&s, &put).diffs[0].got,
         "not sent (at this point of the flow)"
     );
+}
+
+/// A recording keeps the terminal's customer script it was made with, so the replay's set-up
+/// scripts the same customer.
+#[test]
+fn a_recording_keeps_the_zvt_customer() {
+    let customer = json!({"pins": ["1111", "1234"], "redeemPoints": 300});
+    let meta = RecordMeta {
+        id: "payback/terminal".into(),
+        title: "t".into(),
+        level: "austria".into(),
+        providers: vec!["payback".into(), "zvt".into()],
+        data: None,
+        clock: None,
+        faults: Vec::new(),
+        zvt_customer: Some(customer.clone()),
+        credentials: BTreeMap::new(),
+        action: json!({"type": "payback-terminal-redeem", "customer": {"card": "9999998765432108"}, "basket": "25.00", "receipt": "R1"}),
+        result: None,
+        snapshots: BTreeMap::new(),
+    };
+    let text = record::to_toml(&record::build(&meta, &[])).unwrap();
+    let back = parse_scenario(&text, Path::new("t.toml")).unwrap();
+    assert_eq!(back.setup.zvt_customer, Some(customer));
 }
