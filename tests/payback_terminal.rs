@@ -11,7 +11,7 @@ use crate::util::Possim;
 
 const MEMBER: &str = "9876543210";
 /// The card type the terminal reads as PAYBACK (zvt.toml `[payback] cardType`, default 202).
-const PAYBACK: u8 = 202;
+const PAYBACK: u8 = possim_terminal::config::CardKind::Payback.card_type_id();
 
 async fn start() -> Possim {
     Possim::start("", &["--clock", "2026-11-25T12:00:00Z"]).await

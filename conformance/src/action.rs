@@ -126,8 +126,10 @@ pub const ACTIONS: &[ActionDef] = &[
     ActionDef {
         name: "payback-terminal-redeem",
         provider: "payback",
-        required: &["customer", "basket", "receipt"],
-        optional: &[],
+        // The terminal reads the card itself (there is no field for it in the 06 01 of our
+        // design): the customer is optional, for the record and the manual script.
+        required: &["basket", "receipt"],
+        optional: &["customer"],
     },
 ];
 

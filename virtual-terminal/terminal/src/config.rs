@@ -26,7 +26,7 @@ pub enum CardKind {
 
 impl CardKind {
     /// ZVT card-type ID for BMP 8A.
-    pub fn card_type_id(self) -> u8 {
+    pub const fn card_type_id(self) -> u8 {
         match self {
             CardKind::Girocard => 5,
             CardKind::Mastercard => 6,
@@ -161,7 +161,7 @@ pub struct PaybackSettings {
 }
 
 fn default_payback_card_type() -> u8 {
-    202
+    CardKind::Payback.card_type_id()
 }
 fn default_payback_partner() -> String {
     "possim-optik".into()

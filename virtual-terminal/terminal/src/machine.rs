@@ -62,6 +62,17 @@ pub mod rc {
     pub const PIN_TRIES_EXCEEDED: u8 = 75;
     /// Insufficient funds: host code 51 (ISO 8583), sent as binary.
     pub const INSUFFICIENT_FUNDS: u8 = 51;
+    /// Declined: host code 05 (ISO 8583, do not honour); PAYBACK's refusals without a code of
+    /// their own [ours].
+    pub const DECLINED: u8 = 0x05;
+    /// PAYBACK: nothing redeemable (below the 200-point minimum, unregistered) [ours].
+    pub const BELOW_MINIMUM: u8 = 0xC8;
+    /// PAYBACK: more points than the basket is worth [ours].
+    pub const AMOUNT_EXCEEDS_BASKET: u8 = 0xC3;
+    /// Card unknown (PAYBACK: no such card, wrong check digit, no PAYBACK card).
+    pub const CARD_UNKNOWN: u8 = 0x7A;
+    /// Card blocked (PAYBACK: the card or its member).
+    pub const CARD_BLOCKED: u8 = 0x6E;
 }
 
 /// Intermediate status codes (PA00P015 table 17).
@@ -1775,7 +1786,7 @@ impl Terminal {
             let mut out = vec![Output::Note(
                 "PAYBACK redemption: the customer has no PAYBACK card (card unknown)".into(),
             )];
-            out.extend(self.end_with_abort(0x7A, now));
+            out.extend(self.end_with_abort(rc::CARD_UNKNOWN, now));
             return out;
         };
         if operator_mode || script.outcome == Outcome::Operator {
@@ -1950,7 +1961,7 @@ impl Terminal {
                     Some(p) => i64::try_from(p).unwrap_or(i64::MAX),
                     None if run.redeemable == 0 => {
                         // Unregistered, or below the 200-point minimum: nothing to offer.
-                        let steps = self.payback_abort(0xC8);
+                        let steps = self.payback_abort(rc::BELOW_MINIMUM);
                         return (note("PAYBACK: no redeemable points".into()), steps);
                     }
                     None => run.redeemable.min(basket),

@@ -99,14 +99,14 @@ pub fn result_code(error: &HostError) -> u8 {
         HostError::Refused { code, .. } => match code.as_str() {
             "PIN_LOCKED" => crate::machine::rc::PIN_TRIES_EXCEEDED,
             "PIN_INVALID" => crate::machine::rc::ABORTED,
-            "BELOW_MIN_REDEMPTION" => 0xC8,
+            "BELOW_MIN_REDEMPTION" => crate::machine::rc::BELOW_MINIMUM,
             "INSUFFICIENT_POINTS" => crate::machine::rc::INSUFFICIENT_FUNDS,
-            "AMOUNT_EXCEEDS_BASKET" => 0xC3,
-            "CARD_UNKNOWN" | "CARD_INVALID_CHECKDIGIT" => 0x7A,
-            "CARD_BLOCKED" => 0x6E,
+            "AMOUNT_EXCEEDS_BASKET" => crate::machine::rc::AMOUNT_EXCEEDS_BASKET,
+            "CARD_UNKNOWN" | "CARD_INVALID_CHECKDIGIT" => crate::machine::rc::CARD_UNKNOWN,
+            "CARD_BLOCKED" => crate::machine::rc::CARD_BLOCKED,
             "ALREADY_REVERSED" => crate::machine::rc::ALREADY_REVERSED,
             "REFERENCE_NOT_FOUND" => crate::machine::rc::REVERSAL_NOT_POSSIBLE,
-            _ => 0x05,
+            _ => crate::machine::rc::DECLINED,
         },
     }
 }
@@ -119,7 +119,7 @@ mod tests {
     use possim_zvt::{Amount, Message};
 
     use super::*;
-    use crate::config::TerminalConfig;
+    use crate::config::{CardKind, TerminalConfig};
     use crate::customer::{CustomerScript, Outcome};
     use crate::machine::{BookingKind, Output, Terminal, rc};
 
@@ -291,7 +291,7 @@ mod tests {
         Message::Authorisation(Authorisation {
             amount: Some(Amount(basket)),
             currency: Some(978),
-            card_type: Some(202),
+            card_type: Some(CardKind::Payback.card_type_id()),
             ..Authorisation::default()
         })
         .encode()
@@ -322,6 +322,7 @@ mod tests {
         // 1 point = 1 cent, at most the basket: the whole basket of 25.00 EUR.
         assert_eq!(status_of(&sent).amount, Some(Amount(basket)));
         assert_eq!(status_of(&sent).card_type, Some(202));
+        assert_eq!(CardKind::Payback.card_type_id(), 202);
         assert_eq!(balance(&host), BALANCE - 2500);
         let booked = &t.batch()[0];
         assert_eq!((booked.kind, booked.amount), (BookingKind::PaybackRedemption, basket));
