@@ -114,8 +114,8 @@ pub struct Build<'a> {
     /// PAYBACK host). Keeps the factories from knowing each other's crates' internals beyond
     /// the one meeting point they are written for.
     pub shared: axum::http::Extensions,
-    /// The title of the provider being built, for error messages.
-    title: &'static str,
+    /// The name of the provider being built, for error messages.
+    name: &'static str,
 }
 
 impl<'a> Build<'a> {
@@ -124,7 +124,7 @@ impl<'a> Build<'a> {
             engine,
             options,
             shared: axum::http::Extensions::new(),
-            title: "",
+            name: "",
         }
     }
 
@@ -132,7 +132,7 @@ impl<'a> Build<'a> {
     pub fn register(&self, provider: Arc<dyn Provider>) -> anyhow::Result<()> {
         self.engine
             .add_provider(provider)
-            .with_context(|| format!("loading the data set into the {} mock", self.title))
+            .with_context(|| format!("loading the data set into the {} mock", self.name))
     }
 
     /// Registers an HTTP provider served by the engine's instrumented transport
@@ -217,7 +217,7 @@ impl<'a> Serving<'a> {
 
 /// Builds `spec` on the engine.
 pub(crate) fn build(spec: &ProviderSpec, build: &mut Build<'_>) -> anyhow::Result<Mount> {
-    build.title = spec.title;
+    build.name = spec.name;
     (spec.build)(build)
 }
 
