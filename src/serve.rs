@@ -82,7 +82,7 @@ pub struct Running {
     pub admin_url: String,
     /// Provider endpoints by the names the admin API announces them under (`zvt` is
     /// `tcp://host:port`, `zvt-serial` the pty path): what drivers hand to a POS.
-    pub provider_urls: std::collections::BTreeMap<String, String>,
+    pub provider_urls: BTreeMap<String, String>,
     /// `(name, base URL)` of every provider endpoint, in start order.
     pub endpoints: Vec<(String, String)>,
     stop: watch::Sender<bool>,
