@@ -3,7 +3,8 @@
 //! Each accepted connection is served by hyper with one service that: reads the whole request,
 //! asks the fault rules what to do, applies the fault (delay, fixed answer, competing change,
 //! closing the connection, cutting or mangling the body), lets the provider's axum router answer
-//! otherwise, and records the exchange in the journal.
+//! otherwise, and records the exchange in the journal with the operation the provider names
+//! (`Provider::classify`). Each step is its own function; `handle` calls them in order.
 //!
 //! hyper is used directly rather than `axum::serve` because two faults need control below the
 //! router: "close without an answer" (the service returns an error, so hyper drops the
