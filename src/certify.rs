@@ -97,7 +97,7 @@ fn plan(args: &CertifyArgs) -> anyhow::Result<Plan> {
         let is_suite = target.is_dir() && target.join("suite.toml").is_file()
             || target.file_name().is_some_and(|n| n == "suite.toml");
         if is_suite {
-            let suite = scenario::load_suite(target)?;
+            let suite = scenario::load_suite(target, &crate::registry::names())?;
             let levels = match &args.level {
                 Some(level) => {
                     let Some(last) = suite.def.levels.iter().position(|l| &l.name == level) else {
@@ -131,11 +131,14 @@ fn plan(args: &CertifyArgs) -> anyhow::Result<Plan> {
             files.sort();
             let mut loaded = Vec::new();
             for file in files {
-                loaded.push((file.clone(), scenario::load_scenario(&file)?));
+                loaded.push((file.clone(), scenario::load_scenario(&file, &crate::registry::names())?));
             }
             add_loose(&mut planned, &mut suites, loaded, loose_levels);
         } else if target.is_file() {
-            let loaded = vec![(target.clone(), scenario::load_scenario(target)?)];
+            let loaded = vec![(
+                target.clone(),
+                scenario::load_scenario(target, &crate::registry::names())?,
+            )];
             add_loose(&mut planned, &mut suites, loaded, loose_levels);
         } else {
             bail!("{}: no such suite, scenario file or directory", target.display());
@@ -440,7 +443,8 @@ pub async fn record(args: RecordArgs) -> anyhow::Result<()> {
     let scenario = record::build(&meta, &Observed::from_journal(&entries));
     let text = record::to_toml(&scenario).map_err(|e| anyhow::anyhow!("writing TOML: {e}"))?;
     // What we write must load again: a recording that the runner refuses helps nobody.
-    scenario::parse_scenario(&text, Path::new("(recording)")).context("the recording does not load back")?;
+    scenario::parse_scenario(&text, Path::new("(recording)"), &crate::registry::names())
+        .context("the recording does not load back")?;
     match &args.out {
         Some(path) => {
             std::fs::write(path, &text).with_context(|| format!("writing {}", path.display()))?;

@@ -1,22 +1,18 @@
 //! `possim serve` configuration: defaults, an optional TOML file, then command-line flags (the
-//! last one given wins).
+//! last one given wins). The providers' listen addresses (`[listen] tyrios = …`, `--tyrios …`)
+//! come from the provider registry (`src/registry.rs`): one key and one flag per provider.
 
+use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use serde::Deserialize;
 
+use crate::registry;
+
 /// Default admin API address.
 pub const DEFAULT_ADMIN: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 7100);
-/// Default TYRIOS eCash address.
-pub const DEFAULT_TYRIOS: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 7101);
-/// Default Computop Paygate address.
-pub const DEFAULT_COMPUTOP: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 7102);
-/// Default PAYBACK loyalty address.
-pub const DEFAULT_PAYBACK: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 7103);
-/// Default ZVT terminal TCP address (the protocol's default port).
-pub const DEFAULT_ZVT: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 20007);
 
 /// Where `possim serve` links the terminal's pseudo-terminal by default (in the working directory).
 pub const DEFAULT_ZVT_TTY_LINK: &str = "possim-zvt.tty";
@@ -39,26 +35,48 @@ pub struct FileConfig {
     pub journal: JournalConfig,
 }
 
-/// `[listen]`.
+/// `[listen]`: `admin`, one key per provider of the registry (its name), and the terminal's
+/// serial link. Any other key is refused, naming the known ones.
 #[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(try_from = "BTreeMap<String, String>")]
 pub struct ListenConfig {
     /// Admin API.
     pub admin: Option<String>,
-    /// TYRIOS eCash.
-    pub tyrios: Option<String>,
-    /// Computop Paygate.
-    pub computop: Option<String>,
-    /// PAYBACK loyalty.
-    pub payback: Option<String>,
-    /// ZVT terminal (TCP).
-    pub zvt: Option<String>,
+    /// Provider name → address.
+    pub providers: BTreeMap<String, String>,
     /// ZVT terminal serial link: `pty`, `off` or a device path.
-    #[serde(rename = "zvt-serial")]
     pub zvt_serial: Option<String>,
     /// Symlink to the pseudo-terminal, or `none`.
-    #[serde(rename = "zvt-tty-link")]
     pub zvt_tty_link: Option<String>,
+}
+
+/// The `[listen]` keys that are not provider names.
+const LISTEN_KEYS: &[&str] = &["admin", "zvt-serial", "zvt-tty-link"];
+
+impl TryFrom<BTreeMap<String, String>> for ListenConfig {
+    type Error = String;
+
+    fn try_from(mut keys: BTreeMap<String, String>) -> Result<Self, String> {
+        let mut config = Self {
+            admin: keys.remove("admin"),
+            zvt_serial: keys.remove("zvt-serial"),
+            zvt_tty_link: keys.remove("zvt-tty-link"),
+            providers: BTreeMap::new(),
+        };
+        for (key, value) in keys {
+            if !registry::names().contains(&key.as_str()) {
+                let known: Vec<&str> = LISTEN_KEYS[..1]
+                    .iter()
+                    .copied()
+                    .chain(registry::names())
+                    .chain(LISTEN_KEYS[1..].iter().copied())
+                    .collect();
+                return Err(format!("[listen]: unknown key `{key}` (known: {})", known.join(", ")));
+            }
+            config.providers.insert(key, value);
+        }
+        Ok(config)
+    }
 }
 
 /// `[journal]`.
@@ -99,10 +117,32 @@ mod tests {
 
     #[test]
     fn addresses() {
-        assert_eq!(parse_addr("7101", "x").unwrap(), DEFAULT_TYRIOS);
+        assert_eq!(
+            parse_addr("7101", "x").unwrap(),
+            SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 7101)
+        );
         assert_eq!(parse_addr(":0", "x").unwrap().port(), 0);
         assert_eq!(parse_addr("0.0.0.0:80", "x").unwrap().to_string(), "0.0.0.0:80");
         let err = parse_addr("localhost:x", "--tyrios").unwrap_err().to_string();
         assert!(err.starts_with("--tyrios:"), "{err}");
+    }
+
+    #[test]
+    fn listen_keys_are_the_registrys_and_unknown_ones_are_refused() {
+        let config: FileConfig =
+            toml::from_str("[listen]\nadmin = \"7100\"\ntyrios = \":0\"\nzvt = \"0\"\nzvt-serial = \"off\"\n").unwrap();
+        assert_eq!(config.listen.admin.as_deref(), Some("7100"));
+        assert_eq!(config.listen.providers.get("tyrios").map(String::as_str), Some(":0"));
+        assert_eq!(config.listen.providers.get("zvt").map(String::as_str), Some("0"));
+        assert_eq!(config.listen.zvt_serial.as_deref(), Some("off"));
+        let err = toml::from_str::<FileConfig>("[listen]\ntyrois = \"0\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains(
+                "unknown key `tyrois` (known: admin, tyrios, computop, payback, zvt, zvt-serial, zvt-tty-link)"
+            ),
+            "{err}"
+        );
     }
 }

@@ -6,45 +6,33 @@ use std::path::Path;
 use possim_engine::EngineError;
 use possim_engine::dataset::DataSet;
 
-/// Built-in sets: name and files.
-const BUILTIN: &[(&str, &[(&str, &str)])] = &[
-    (
-        "default",
-        &[
-            ("possim.toml", include_str!("../mocks/datasets/default/possim.toml")),
-            ("tyrios.toml", include_str!("../mocks/datasets/default/tyrios.toml")),
-            ("payback.toml", include_str!("../mocks/datasets/default/payback.toml")),
-            ("zvt.toml", include_str!("../mocks/datasets/default/zvt.toml")),
-            ("computop.toml", include_str!("../mocks/datasets/default/computop.toml")),
-        ],
-    ),
-    (
-        "seed-examples",
-        &[
-            (
-                "possim.toml",
-                include_str!("../mocks/datasets/seed-examples/possim.toml"),
-            ),
-            (
-                "tyrios.toml",
-                include_str!("../mocks/datasets/seed-examples/tyrios.toml"),
-            ),
-            (
-                "payback.toml",
-                include_str!("../mocks/datasets/seed-examples/payback.toml"),
-            ),
-            ("zvt.toml", include_str!("../mocks/datasets/seed-examples/zvt.toml")),
-            (
-                "computop.toml",
-                include_str!("../mocks/datasets/seed-examples/computop.toml"),
-            ),
-        ],
-    ),
+use crate::registry::PROVIDERS;
+
+/// A built-in set: its name, its `possim.toml`, and every provider's data file in registry
+/// order (named by [`ProviderSpec::data_file`](crate::registry::ProviderSpec::data_file)).
+type Builtin = (&'static str, &'static str, &'static [&'static str]);
+
+/// One built-in set, compiled in from `mocks/datasets/<set>/`: `possim.toml` and the files the
+/// registry's [`data_files!`](crate::registry::data_files) lists.
+macro_rules! builtin_set {
+    ($set:literal, $($file:literal),*) => {
+        (
+            $set,
+            include_str!(concat!("../mocks/datasets/", $set, "/possim.toml")),
+            &[$(include_str!(concat!("../mocks/datasets/", $set, "/", $file))),*],
+        )
+    };
+}
+
+/// Built-in sets.
+const BUILTIN: &[Builtin] = &[
+    crate::registry::data_files!(builtin_set!("default",)),
+    crate::registry::data_files!(builtin_set!("seed-examples",)),
 ];
 
 /// Names of the built-in sets.
 pub fn builtin_names() -> Vec<&'static str> {
-    BUILTIN.iter().map(|(n, _)| *n).collect()
+    BUILTIN.iter().map(|(n, _, _)| *n).collect()
 }
 
 /// Resolves a built-in name or a directory path.
@@ -53,11 +41,30 @@ pub fn resolve(name_or_path: &str) -> Result<DataSet, EngineError> {
     if name_or_path.contains('/') || path.is_dir() {
         return DataSet::from_dir(path);
     }
-    match BUILTIN.iter().find(|(n, _)| *n == name_or_path) {
-        Some((name, files)) => DataSet::from_files(name, files.iter().copied()),
+    match BUILTIN.iter().find(|(n, _, _)| *n == name_or_path) {
+        Some((name, settings, providers)) => {
+            let files = PROVIDERS.iter().map(|p| p.data_file).zip(providers.iter().copied());
+            DataSet::from_files(name, std::iter::once(("possim.toml", *settings)).chain(files))
+        }
         None => Err(EngineError::NotFound(format!(
             "no data set named {name_or_path:?}; built-in sets: {}; or give a directory path",
             builtin_names().join(", ")
         ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every built-in set holds a file for every provider, under the registry's name.
+    #[test]
+    fn builtin_sets_have_every_providers_file() {
+        for name in builtin_names() {
+            let set = resolve(name).unwrap();
+            for spec in PROVIDERS {
+                assert!(set.file(spec.data_file).is_some(), "{name} lacks {}", spec.data_file);
+            }
+        }
     }
 }

@@ -8,9 +8,12 @@ mod config;
 mod datasets;
 mod payback_host;
 mod pos;
+mod registry;
 mod serve;
+mod terminal;
 mod zvt_cli;
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use anyhow::Context;
@@ -19,10 +22,7 @@ use possim_engine::clock::parse_rfc3339;
 use possim_engine::fault::parse_fault_file;
 use possim_engine::journal::DEFAULT_CAPACITY;
 
-use crate::config::{
-    DEFAULT_ADMIN, DEFAULT_COMPUTOP, DEFAULT_PAYBACK, DEFAULT_TYRIOS, DEFAULT_ZVT, DEFAULT_ZVT_TTY_LINK, FileConfig,
-    parse_addr,
-};
+use crate::config::{DEFAULT_ADMIN, DEFAULT_ZVT_TTY_LINK, FileConfig, parse_addr};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -89,18 +89,9 @@ struct ServeArgs {
     /// Admin API address [default: 127.0.0.1:7100].
     #[arg(long, value_name = "ADDR")]
     admin: Option<String>,
-    /// TYRIOS eCash address [default: 127.0.0.1:7101].
-    #[arg(long, value_name = "ADDR")]
-    tyrios: Option<String>,
-    /// Computop Paygate (PAYBACK PAY) address [default: 127.0.0.1:7102].
-    #[arg(long, value_name = "ADDR")]
-    computop: Option<String>,
-    /// PAYBACK loyalty address [default: 127.0.0.1:7103].
-    #[arg(long, value_name = "ADDR")]
-    payback: Option<String>,
-    /// Virtual ZVT terminal, TCP [default: 127.0.0.1:20007].
-    #[arg(long, value_name = "ADDR")]
-    zvt: Option<String>,
+    /// `--<provider> ADDR` for every provider of the registry.
+    #[command(flatten)]
+    listen: ListenArgs,
     /// Virtual ZVT terminal, serial link: `pty` (a new pseudo-terminal), `off`, or a device such
     /// as /dev/ttyUSB0 [default: pty].
     #[arg(long, value_name = "pty|off|DEVICE")]
@@ -121,6 +112,46 @@ struct ServeArgs {
     /// the data set says; by default plain-HTTP loopback callbacks are accepted and reported.
     #[arg(long)]
     strict: bool,
+}
+
+/// One `--<name> ADDR` flag per provider of the registry (`--tyrios 127.0.0.1:0`), added to the
+/// derived `serve` arguments with clap's builder API.
+#[derive(Debug, Default)]
+struct ListenArgs(BTreeMap<String, String>);
+
+impl clap::FromArgMatches for ListenArgs {
+    fn from_arg_matches(matches: &clap::ArgMatches) -> Result<Self, clap::Error> {
+        let mut listen = Self::default();
+        listen.update_from_arg_matches(matches)?;
+        Ok(listen)
+    }
+
+    fn update_from_arg_matches(&mut self, matches: &clap::ArgMatches) -> Result<(), clap::Error> {
+        for spec in registry::PROVIDERS {
+            if let Some(addr) = matches.get_one::<String>(spec.name) {
+                self.0.insert(spec.name.to_owned(), addr.clone());
+            }
+        }
+        Ok(())
+    }
+}
+
+impl clap::Args for ListenArgs {
+    fn augment_args(mut command: clap::Command) -> clap::Command {
+        for spec in registry::PROVIDERS {
+            command = command.arg(
+                clap::Arg::new(spec.name)
+                    .long(spec.name)
+                    .value_name("ADDR")
+                    .help(format!("{} address [default: {}]", spec.title, spec.default_listen)),
+            );
+        }
+        command
+    }
+
+    fn augment_args_for_update(command: clap::Command) -> clap::Command {
+        Self::augment_args(command)
+    }
 }
 
 fn main() -> std::process::ExitCode {
@@ -240,22 +271,14 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         Some(a) => parse_addr(&a, "--admin")?,
         None => DEFAULT_ADMIN,
     };
-    let tyrios = match args.tyrios.or(file.listen.tyrios) {
-        Some(a) => parse_addr(&a, "--tyrios")?,
-        None => DEFAULT_TYRIOS,
-    };
-    let computop = match args.computop.or(file.listen.computop) {
-        Some(a) => parse_addr(&a, "--computop")?,
-        None => DEFAULT_COMPUTOP,
-    };
-    let payback = match args.payback.or(file.listen.payback) {
-        Some(a) => parse_addr(&a, "--payback")?,
-        None => DEFAULT_PAYBACK,
-    };
-    let zvt = match args.zvt.or(file.listen.zvt) {
-        Some(a) => parse_addr(&a, "--zvt")?,
-        None => DEFAULT_ZVT,
-    };
+    // Flag over config file; a bad address names the flag either way.
+    let mut listen = BTreeMap::new();
+    for spec in registry::PROVIDERS {
+        let given = args.listen.0.get(spec.name).or(file.listen.providers.get(spec.name));
+        if let Some(text) = given {
+            listen.insert(spec.name.to_owned(), parse_addr(text, &format!("--{}", spec.name))?);
+        }
+    }
     let zvt_serial = match args.zvt_serial.or(file.listen.zvt_serial).as_deref() {
         None | Some("pty") => {
             let link = match args.zvt_tty_link.or(file.listen.zvt_tty_link).as_deref() {
@@ -285,10 +308,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         data,
         clock_override,
         admin,
-        tyrios,
-        computop,
-        payback,
-        zvt,
+        listen,
         zvt_serial,
         faults,
         journal_capacity: args

@@ -100,10 +100,11 @@ pub async fn console(args: ConsoleArgs) -> anyhow::Result<bool> {
                 for entry in entries {
                     seen = seen.max(entry.id);
                     if let possim_engine::journal::Exchange::Zvt { direction, text, .. } = &entry.exchange {
+                        use possim_engine::journal::ZvtDirection;
                         let first = text.lines().next().unwrap_or("");
-                        match direction.as_str() {
-                            "note" => println!("  terminal: {first}"),
-                            "pt-to-ecr" if !first.starts_with("80 00") => {
+                        match direction {
+                            ZvtDirection::Note => println!("  terminal: {first}"),
+                            ZvtDirection::PtToEcr if !first.starts_with("80 00") => {
                                 let detail = text.lines().nth(1).map(str::trim).unwrap_or("");
                                 println!("  terminal -> till: {first} {detail}");
                             }

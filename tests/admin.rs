@@ -1,6 +1,6 @@
 //! The admin API and the command line: health, reset, data sets, clock, journal, shutdown, errors.
 
-use serde_json::json;
+use serde_json::{Value, json};
 
 use crate::util::Possim;
 
@@ -330,4 +330,53 @@ async fn delay_rule_holds_the_answer_back() {
     assert_eq!(entry["fault"]["action"], "delay");
     // The delay is part of the recorded answer time (a lower bound, not a timing expectation).
     assert!(entry["durationMicros"].as_u64().unwrap() >= 120_000, "{entry}");
+}
+
+/// Every HTTP exchange in the journal carries the operation its provider named, also one a fault
+/// answered instead of the provider; the judge tells reads from writes by it.
+#[tokio::test]
+async fn the_journal_names_the_operation_of_every_request() {
+    let possim = Possim::start("default", &[]).await;
+    let pos = "/service/BonusPointManagement/BonusPointTransaction/pos";
+    possim
+        .tyrios("GET", "/service/BonusPointManagement/UserData/UQBUFDJALK4WXYC/", None)
+        .await;
+    // The answers do not matter here (an empty body is refused): the request names the operation.
+    possim.tyrios("POST", &format!("{pos}?draft=true"), Some("{}")).await;
+    possim.tyrios("POST", pos, Some("{}")).await;
+    let (status, _) = possim
+        .admin(
+            "POST",
+            "/__admin/faults",
+            Some(json!({"provider": "tyrios", "method": "GET", "action": {"type": "respond", "status": 503}})),
+        )
+        .await;
+    assert_eq!(status, 201);
+    let status = possim
+        .client()
+        .get(format!(
+            "{}/BonusPointManagement/UserData/UQBUFDJALK4WXYC",
+            possim.tyrios
+        ))
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(status, 503);
+    let (_, journal) = possim.admin("GET", "/__admin/journal?provider=tyrios", None).await;
+    let operations: Vec<Value> = journal["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["operation"].clone())
+        .collect();
+    assert_eq!(
+        operations,
+        [
+            json!({"name": "user.lookup", "write": false}),
+            json!({"name": "pos.draft", "write": false}),
+            json!({"name": "pos.final", "write": true}),
+            json!({"name": "user.lookup", "write": false}),
+        ]
+    );
 }

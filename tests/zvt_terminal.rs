@@ -499,3 +499,28 @@ async fn reprint_receipts_sends_the_copies_of_a_receipt_range() {
     assert!(t.messages.iter().any(|m| m.contains("Betrag EUR 20.00")));
     assert!(!t.messages.iter().any(|m| m.contains("Betrag EUR 30.00")));
 }
+
+/// ZVT journal entries carry the direction as before and the control field on its own: the
+/// runner matches commands by it without slicing the hex.
+#[tokio::test]
+async fn journal_entries_carry_the_control_field() {
+    let p = Possim::start("", &[]).await;
+    let _ecr = ecr(&p).await;
+    let (_, j) = p.admin("GET", "/__admin/journal?provider=zvt", None).await;
+    let entries = j["entries"].as_array().unwrap();
+    // Registration (06 00, PA00P015 §2.1) from the ECR, acknowledged by the terminal with 80 00.
+    let registration = entries
+        .iter()
+        .find(|e| e["direction"] == "ecr-to-pt")
+        .expect("the registration is journalled");
+    assert_eq!(registration["control"], "06 00");
+    assert!(registration["hex"].as_str().unwrap().starts_with("06 00"));
+    let answer = entries
+        .iter()
+        .find(|e| e["direction"] == "pt-to-ecr")
+        .expect("the terminal's answer is journalled");
+    assert_eq!(answer["control"], "80 00");
+    for note in entries.iter().filter(|e| e["direction"] == "note") {
+        assert!(note.get("control").is_none(), "{note}");
+    }
+}

@@ -10,7 +10,9 @@
 use serde_json::Value;
 
 use possim_engine::http::percent_decode;
-use possim_engine::journal::{Exchange, HttpRequestRecord, HttpResponseRecord, JournalEntry, Outcome, RecordedBody};
+use possim_engine::journal::{
+    Exchange, HttpRequestRecord, HttpResponseRecord, JournalEntry, Operation, Outcome, RecordedBody, ZvtDirection,
+};
 use possim_reports::{Diff, ExchangeView};
 
 use crate::matcher::{self, compare, join};
@@ -45,6 +47,8 @@ pub struct Observed {
     /// Sent by the provider to the shop (a Computop notify or browser return), not by the shop:
     /// a golden flow may expect it, but it is never the shop's unexpected request.
     pub outbound: bool,
+    /// What the request asked for, as the provider named it in the journal.
+    pub operation: Option<Operation>,
 }
 
 fn body_text(body: &RecordedBody) -> Option<String> {
@@ -61,9 +65,11 @@ pub fn findings(entries: &[JournalEntry], providers: &[String]) -> Vec<String> {
         .iter()
         .filter(|e| providers.contains(&e.provider))
         .filter_map(|e| match &e.exchange {
-            Exchange::Zvt { direction, text, .. } if direction == "note" && text.starts_with("finding") => {
-                Some(text.clone())
-            }
+            Exchange::Zvt {
+                direction: ZvtDirection::Note,
+                text,
+                ..
+            } if text.starts_with("finding") => Some(text.clone()),
             _ => None,
         })
         .collect()
@@ -73,17 +79,24 @@ pub fn findings(entries: &[JournalEntry], providers: &[String]) -> Vec<String> {
 /// path (`06 01`), and as body `{"hex": "<the whole APDU>", "text": "<decoded>"}`. The ECR's
 /// acknowledgements (80/84) and the terminal's messages are left out: a till is judged by what it
 /// asked for, by what it reports and by the terminal's state.
-fn zvt_command(entry: &JournalEntry, direction: &str, hex: &str, text: &str) -> Option<Observed> {
-    let compact: String = hex.chars().filter(|c| !c.is_whitespace()).collect();
-    if direction != "ecr-to-pt" || compact.len() < 4 || compact.starts_with("80") || compact.starts_with("84") {
+fn zvt_command(
+    entry: &JournalEntry,
+    direction: ZvtDirection,
+    control: Option<&str>,
+    hex: &str,
+    text: &str,
+) -> Option<Observed> {
+    let control = control?.to_ascii_uppercase();
+    let acknowledgement = control.starts_with("80") || control.starts_with("84");
+    if direction != ZvtDirection::EcrToPt || acknowledgement {
         return None;
     }
-    let path = format!("{} {}", &compact[..2], &compact[2..4]).to_ascii_uppercase();
+    let compact: String = hex.chars().filter(|c| !c.is_whitespace()).collect();
     Some(Observed {
         id: entry.id,
         provider: entry.provider.clone(),
         method: "ZVT".into(),
-        path,
+        path: control,
         request_body: Some(serde_json::json!({"hex": compact.to_ascii_uppercase(), "text": text}).to_string()),
         ..Observed::default()
     })
@@ -141,10 +154,14 @@ impl Observed {
             .iter()
             .filter_map(|entry| {
                 if let Exchange::Zvt {
-                    direction, hex, text, ..
+                    direction,
+                    control,
+                    hex,
+                    text,
+                    ..
                 } = &entry.exchange
                 {
-                    return zvt_command(entry, direction, hex, text);
+                    return zvt_command(entry, *direction, control.as_deref(), hex, text);
                 }
                 if let Exchange::Outbound {
                     purpose,
@@ -159,6 +176,7 @@ impl Observed {
                     request,
                     response,
                     outcome,
+                    operation,
                 } = &entry.exchange
                 else {
                     return None;
@@ -190,6 +208,7 @@ impl Observed {
                         .or_else(|| response.as_ref().and_then(|r| body_text(&r.body))),
                     fault: fault_text(entry),
                     outbound: false,
+                    operation: operation.clone(),
                 })
             })
             .collect();
@@ -201,6 +220,16 @@ impl Observed {
         match &self.raw_query {
             Some(q) => format!("{}?{q}", self.path),
             None => self.path.clone(),
+        }
+    }
+
+    /// Whether the request may have changed provider state: as the provider classified it, or,
+    /// for an exchange without an operation (an older journal, a provider that does not
+    /// classify, the terminal), every method but GET and HEAD.
+    pub fn is_write(&self) -> bool {
+        match &self.operation {
+            Some(operation) => operation.write,
+            None => !(self.method.eq_ignore_ascii_case("GET") || self.method.eq_ignore_ascii_case("HEAD")),
         }
     }
 
@@ -365,6 +394,17 @@ fn compare_body(
     }
 }
 
+/// The judge's working notes on the traffic of one scenario: which step claimed each exchange,
+/// which a `forbid` entry hit, which showed a problem.
+struct Verdicts<'a> {
+    relevant: Vec<&'a Observed>,
+    claimed: Vec<Option<&'a str>>,
+    forbidden_hit: Vec<bool>,
+    problem: Vec<bool>,
+    diffs: Vec<Diff>,
+    missing_required: usize,
+}
+
 /// Judges the traffic of a scenario; `result` and `state` checks are separate (see
 /// [`judge_result`] and [`judge_state`]) because live drivers judge traffic repeatedly while
 /// waiting.
@@ -373,27 +413,41 @@ pub fn judge_traffic(scenario: &Scenario, observed: &[Observed]) -> Judgement {
         .iter()
         .filter(|o| scenario.providers.contains(&o.provider))
         .collect();
-    let mut claimed: Vec<Option<&str>> = vec![None; relevant.len()];
-    let mut diffs = Vec::new();
-    let mut problem = vec![false; relevant.len()];
+    let mut verdicts = Verdicts {
+        claimed: vec![None; relevant.len()],
+        forbidden_hit: vec![false; relevant.len()],
+        problem: vec![false; relevant.len()],
+        relevant,
+        diffs: Vec::new(),
+        missing_required: 0,
+    };
+    claim_steps(scenario, &mut verdicts);
+    // `forbid` is checked before the unexpected-exchange policy so its reason is the one reported.
+    check_forbidden(scenario, &mut verdicts);
+    check_unexpected(scenario, &mut verdicts);
+    verdicts.into_judgement()
+}
+
+/// Walks the steps in order: each claims the first unclaimed matching exchange after the
+/// previous step's, and its headers, body and answer are compared.
+fn claim_steps<'a>(scenario: &'a Scenario, v: &mut Verdicts<'a>) {
     let mut cursor = 0;
-    let mut missing_required = 0;
     for step in &scenario.exchanges {
         let provider = step.provider.as_deref().unwrap_or(scenario.default_provider());
-        let found = (cursor..relevant.len())
-            .find(|&i| claimed[i].is_none() && request_line_matches(&step.request, provider, relevant[i]));
+        let found = (cursor..v.relevant.len())
+            .find(|&i| v.claimed[i].is_none() && request_line_matches(&step.request, provider, v.relevant[i]));
         match found {
             Some(i) => {
-                claimed[i] = Some(step.name.as_str());
-                let before = diffs.len();
-                compare_step(step, relevant[i], &mut diffs);
-                problem[i] = diffs.len() > before;
+                v.claimed[i] = Some(step.name.as_str());
+                let before = v.diffs.len();
+                compare_step(step, v.relevant[i], &mut v.diffs);
+                v.problem[i] = v.diffs.len() > before;
                 cursor = i + 1;
             }
             None if step.optional => {}
             None => {
-                missing_required += 1;
-                diffs.push(Diff {
+                v.missing_required += 1;
+                v.diffs.push(Diff {
                     step: step.name.clone(),
                     path: "request".into(),
                     expected: describe_request(&step.request),
@@ -402,13 +456,15 @@ pub fn judge_traffic(scenario: &Scenario, observed: &[Observed]) -> Judgement {
             }
         }
     }
-    // `forbid` names exchanges that must not happen beyond what the steps account for (a
-    // second final call, a retry); it is checked first so its reason is the one reported.
-    let mut forbidden_hit = vec![false; relevant.len()];
+}
+
+/// `forbid` names exchanges that must not happen beyond what the steps account for (a second
+/// final call, a retry).
+fn check_forbidden(scenario: &Scenario, v: &mut Verdicts<'_>) {
     for forbidden in &scenario.forbidden {
         let provider = forbidden.provider.as_deref().unwrap_or(scenario.default_provider());
-        for (i, o) in relevant.iter().enumerate() {
-            if claimed[i].is_none()
+        for (i, o) in v.relevant.iter().enumerate() {
+            if v.claimed[i].is_none()
                 && request_line_matches(&forbidden.request, provider, o)
                 && forbidden
                     .request
@@ -416,9 +472,9 @@ pub fn judge_traffic(scenario: &Scenario, observed: &[Observed]) -> Judgement {
                     .as_ref()
                     .is_none_or(|b| matcher::matches(b, o.request_json().as_ref()))
             {
-                problem[i] = true;
-                forbidden_hit[i] = true;
-                diffs.push(Diff {
+                v.problem[i] = true;
+                v.forbidden_hit[i] = true;
+                v.diffs.push(Diff {
                     step: "forbidden".into(),
                     path: format!("exchange #{}", o.id),
                     expected: forbidden.name.clone(),
@@ -427,21 +483,26 @@ pub fn judge_traffic(scenario: &Scenario, observed: &[Observed]) -> Judgement {
             }
         }
     }
-    for (i, o) in relevant.iter().enumerate() {
+}
+
+/// Exchanges no step claimed and no `forbid` hit, judged by the scenario's policy; whether one
+/// is a write is what its provider said in the journal.
+fn check_unexpected(scenario: &Scenario, v: &mut Verdicts<'_>) {
+    for (i, o) in v.relevant.iter().enumerate() {
         // The provider's own messages (notifies, their retries, the browser return) are not the
         // shop's doing; only the steps that expect them judge them.
-        if claimed[i].is_some() || forbidden_hit[i] || o.outbound {
+        if v.claimed[i].is_some() || v.forbidden_hit[i] || o.outbound {
             continue;
         }
-        let write = profile::is_write_path(&o.provider, &o.method, &o.path, &o.query);
+        let write = o.is_write();
         let fails = match scenario.unexpected {
             UnexpectedPolicy::Allow => false,
             UnexpectedPolicy::Fail => true,
             UnexpectedPolicy::FailWrites => write,
         };
         if fails {
-            problem[i] = true;
-            diffs.push(Diff {
+            v.problem[i] = true;
+            v.diffs.push(Diff {
                 step: "unexpected".into(),
                 path: format!("exchange #{}", o.id),
                 expected: if write {
@@ -458,32 +519,39 @@ pub fn judge_traffic(scenario: &Scenario, observed: &[Observed]) -> Judgement {
             });
         }
     }
-    let exchanges = relevant
-        .iter()
-        .enumerate()
-        .map(|(i, o)| ExchangeView {
-            id: o.id,
-            provider: o.provider.clone(),
-            method: o.method.clone(),
-            target: o.target(),
-            status: o.status,
-            step: claimed[i].map(str::to_owned).or_else(|| {
-                if forbidden_hit[i] {
-                    Some("forbidden".to_owned())
-                } else {
-                    problem[i].then(|| "unexpected".to_owned())
-                }
-            }),
-            fault: o.fault.clone(),
-            request_body: o.request_body.clone(),
-            response_body: o.response_body.clone(),
-            problem: problem[i],
-        })
-        .collect();
-    Judgement {
-        diffs,
-        exchanges,
-        missing_required,
+}
+
+impl Verdicts<'_> {
+    /// The traffic annotated with the step (or `forbidden`, `unexpected`) each exchange got.
+    fn into_judgement(self) -> Judgement {
+        let exchanges = self
+            .relevant
+            .iter()
+            .enumerate()
+            .map(|(i, o)| ExchangeView {
+                id: o.id,
+                provider: o.provider.clone(),
+                method: o.method.clone(),
+                target: o.target(),
+                status: o.status,
+                step: self.claimed[i].map(str::to_owned).or_else(|| {
+                    if self.forbidden_hit[i] {
+                        Some("forbidden".to_owned())
+                    } else {
+                        self.problem[i].then(|| "unexpected".to_owned())
+                    }
+                }),
+                fault: o.fault.clone(),
+                request_body: o.request_body.clone(),
+                response_body: o.response_body.clone(),
+                problem: self.problem[i],
+            })
+            .collect();
+        Judgement {
+            diffs: self.diffs,
+            exchanges,
+            missing_required: self.missing_required,
+        }
     }
 }
 

@@ -1,7 +1,11 @@
-//! What the runner and the recorder know about each provider's wire conventions: which paths are
-//! the same endpoint, which requests change state, and which recorded values are volatile.
+//! What the runner and the recorder still know about each provider's wire conventions: which
+//! paths are the same endpoint, and how a recording is generalised (which request fields have
+//! documented defaults, which answer fields are volatile or define a flow).
 //!
-//! Kept in one place so a new provider is one `match` arm here, not special cases in the judge.
+//! Which requests change state is not here: every provider names the operation of each request
+//! it answers, and the journal entry carries it (`operation.write`, see `Observed::is_write`).
+//! Kept in one place so a new provider's recording conventions are one `match` arm here, not
+//! special cases in the judge.
 
 use serde_json::{Map, Value};
 
@@ -28,38 +32,6 @@ pub fn normalize_path(provider: &str, path: &str) -> String {
                 .map_or_else(|| path.to_owned(), |page| format!("/{page}"))
         }
         _ => path.to_owned(),
-    }
-}
-
-/// Whether a request may change provider state. Reads may be repeated by a till at will; writes
-/// may not. A TYRIOS draft (`?draft=true`) simulates and persists nothing, so it is a read.
-pub fn is_write(provider: &str, method: &str, query: &[(String, String)]) -> bool {
-    let read_method = method.eq_ignore_ascii_case("GET") || method.eq_ignore_ascii_case("HEAD");
-    if read_method {
-        return false;
-    }
-    match provider {
-        "tyrios" => !query.iter().any(|(k, v)| k == "draft" && v == "true"),
-        _ => true,
-    }
-}
-
-/// Whether a PAYBACK request books something. Lookups, PIN checks, coupon dry runs and the
-/// connection test may be repeated at will (a PIN check counts failures, but a till asking again
-/// is exactly what the PIN scenarios judge).
-pub fn is_write_path(provider: &str, method: &str, path: &str, query: &[(String, String)]) -> bool {
-    match provider {
-        "payback" => {
-            method.eq_ignore_ascii_case("POST")
-                && !matches!(
-                    path,
-                    "/members/lookup" | "/members/authenticate" | "/coupons/validate" | "/auth/test"
-                )
-        }
-        // An inquiry reads. What the Paygate sends to the shop (NOTIFY, RETURN) never gets here:
-        // the judge passes over outbound exchanges before it asks.
-        "computop" => normalize_path(provider, path) != "/inquire.aspx",
-        _ => is_write(provider, method, query),
     }
 }
 
@@ -217,14 +189,6 @@ mod tests {
             normalize_path("tyrios", "/service/BonusPointManagement/UserData/"),
             normalize_path("tyrios", "/BonusPointManagement/UserData")
         );
-    }
-
-    #[test]
-    fn drafts_are_reads() {
-        let draft = vec![("draft".to_owned(), "true".to_owned())];
-        assert!(!is_write("tyrios", "POST", &draft));
-        assert!(is_write("tyrios", "POST", &[]));
-        assert!(!is_write("tyrios", "GET", &[]));
     }
 
     #[test]

@@ -3,7 +3,8 @@
 //!
 //! Everything is validated when loaded (unknown keys, unknown matchers, broken regexes, unknown
 //! providers, duplicate ids), so a typo in a golden flow is a clear configuration error (exit 2)
-//! and never a misleading verdict about the POS.
+//! and never a misleading verdict about the POS. Which providers exist is not this crate's
+//! knowledge: the loaders take the names (the `possim` binary passes its provider registry's).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -12,9 +13,6 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::matcher::{self, MatcherError};
-
-/// Providers a golden flow may name (the mocks `possim serve` starts).
-pub const KNOWN_PROVIDERS: &[&str] = &["tyrios", "payback", "zvt", "computop"];
 
 /// A problem with a scenario or suite file.
 #[derive(Debug, thiserror::Error)]
@@ -294,19 +292,20 @@ fn read(path: &Path) -> Result<String, ScenarioError> {
     })
 }
 
-/// Parses and validates one golden flow.
-pub fn parse_scenario(text: &str, path: &Path) -> Result<Scenario, ScenarioError> {
+/// Parses and validates one golden flow; `providers` are the names a flow may use (the mocks
+/// `possim serve` starts).
+pub fn parse_scenario(text: &str, path: &Path, providers: &[&str]) -> Result<Scenario, ScenarioError> {
     let scenario: Scenario = toml::from_str(text).map_err(|e| ScenarioError::Format {
         path: path.to_owned(),
         message: e.to_string().trim_end().to_owned(),
     })?;
-    scenario.validate(path)?;
+    scenario.validate(path, providers)?;
     Ok(scenario)
 }
 
-/// Reads one golden flow file.
-pub fn load_scenario(path: &Path) -> Result<Scenario, ScenarioError> {
-    parse_scenario(&read(path)?, path)
+/// Reads one golden flow file; see [`parse_scenario`].
+pub fn load_scenario(path: &Path, providers: &[&str]) -> Result<Scenario, ScenarioError> {
+    parse_scenario(&read(path)?, path, providers)
 }
 
 impl Scenario {
@@ -320,7 +319,7 @@ impl Scenario {
         self.action.get("type").and_then(Value::as_str).unwrap_or("")
     }
 
-    fn validate(&self, path: &Path) -> Result<(), ScenarioError> {
+    fn validate(&self, path: &Path, known_providers: &[&str]) -> Result<(), ScenarioError> {
         let invalid = |message: String| ScenarioError::Invalid {
             path: path.to_owned(),
             message,
@@ -340,12 +339,11 @@ impl Scenario {
         if self.providers.is_empty() {
             return Err(invalid("providers must name at least one provider".into()));
         }
-        let known = |p: &str| KNOWN_PROVIDERS.contains(&p);
         for p in &self.providers {
-            if !known(p) {
+            if !known_providers.contains(&p.as_str()) {
                 return Err(invalid(format!(
                     "unknown provider {p:?} (known: {})",
-                    KNOWN_PROVIDERS.join(", ")
+                    known_providers.join(", ")
                 )));
             }
         }
@@ -439,8 +437,9 @@ impl RequestMatcher {
     }
 }
 
-/// Loads a suite directory (or its `suite.toml`) with every golden flow it points at.
-pub fn load_suite(path: &Path) -> Result<Suite, ScenarioError> {
+/// Loads a suite directory (or its `suite.toml`) with every golden flow it points at; see
+/// [`parse_scenario`] for `providers`.
+pub fn load_suite(path: &Path, providers: &[&str]) -> Result<Suite, ScenarioError> {
     let file = if path.is_dir() {
         path.join("suite.toml")
     } else {
@@ -469,7 +468,7 @@ pub fn load_suite(path: &Path) -> Result<Suite, ScenarioError> {
     files.sort();
     let mut scenarios = Vec::new();
     for file in files {
-        let scenario = load_scenario(&file)?;
+        let scenario = load_scenario(&file, providers)?;
         if !def.levels.iter().any(|l| l.name == scenario.level) {
             let names: Vec<&str> = def.levels.iter().map(|l| l.name.as_str()).collect();
             return Err(ScenarioError::Invalid {
@@ -508,6 +507,9 @@ pub fn check_unique<'a>(scenarios: impl Iterator<Item = (&'a Path, &'a Scenario)
 mod tests {
     use super::*;
 
+    /// The providers `possim serve` starts today.
+    const PROVIDERS: &[&str] = &["tyrios", "payback", "zvt", "computop"];
+
     const MINIMAL: &str = r#"
 id = "tyrios/x"
 title = "t"
@@ -518,7 +520,7 @@ action = { type = "sale", amount = "1.00", productGroup = "x" }
 
     #[test]
     fn minimal_scenario_loads_with_defaults() {
-        let s = parse_scenario(MINIMAL, Path::new("x.toml")).unwrap();
+        let s = parse_scenario(MINIMAL, Path::new("x.toml"), PROVIDERS).unwrap();
         assert!(s.required);
         assert_eq!(s.unexpected, UnexpectedPolicy::FailWrites);
         assert_eq!(s.action_type(), "sale");
@@ -526,18 +528,19 @@ action = { type = "sale", amount = "1.00", productGroup = "x" }
 
     #[test]
     fn typos_are_configuration_errors_naming_the_place() {
-        let err = parse_scenario(&format!("{MINIMAL}\nlevle = 1\n"), Path::new("x.toml")).unwrap_err();
+        let err = parse_scenario(&format!("{MINIMAL}\nlevle = 1\n"), Path::new("x.toml"), PROVIDERS).unwrap_err();
         assert!(err.to_string().contains("unknown field `levle`"), "{err}");
         let bad = format!(
             "{MINIMAL}\n[[exchange]]\nname = \"a\"\nrequest = {{ method = \"GET\", path = \"/x\", body = {{ a = \"$nope\" }} }}\n"
         );
-        let err = parse_scenario(&bad, Path::new("x.toml")).unwrap_err();
+        let err = parse_scenario(&bad, Path::new("x.toml"), PROVIDERS).unwrap_err();
         assert!(err.to_string().contains("exchange[0] (a).request.body.a"), "{err}");
-        let err = parse_scenario(&MINIMAL.replace("tyrios\"]", "nope\"]"), Path::new("x.toml")).unwrap_err();
+        let err = parse_scenario(&MINIMAL.replace("tyrios\"]", "nope\"]"), Path::new("x.toml"), PROVIDERS).unwrap_err();
         assert!(err.to_string().contains("unknown provider \"nope\""), "{err}");
         let err = parse_scenario(
             &format!("{MINIMAL}\n[setup]\nclock = \"yesterday\"\n"),
             Path::new("x.toml"),
+            PROVIDERS,
         )
         .unwrap_err();
         assert!(err.to_string().contains("setup.clock"), "{err}");

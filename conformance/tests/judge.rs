@@ -11,6 +11,9 @@ use possim_conformance::scenario::parse_scenario;
 use proptest::prelude::*;
 use serde_json::{Value, json};
 
+/// The providers `possim serve` starts (the binary passes its registry's names).
+const PROVIDERS: &[&str] = &["tyrios", "payback", "zvt", "computop"];
+
 const FLOW: &str = r#"
 id = "tyrios/t"
 title = "t"
@@ -67,6 +70,7 @@ fn x(id: u64, method: &str, target: &str, body: &str, status: u16, answer: &str)
         response_body: Some(answer.to_owned()),
         fault: None,
         outbound: false,
+        operation: None,
     }
 }
 
@@ -102,7 +106,7 @@ fn good() -> Vec<Observed> {
 }
 
 fn scenario() -> possim_conformance::scenario::Scenario {
-    parse_scenario(FLOW, Path::new("t.toml")).unwrap()
+    parse_scenario(FLOW, Path::new("t.toml"), PROVIDERS).unwrap()
 }
 
 #[test]
@@ -301,7 +305,7 @@ proptest! {
         };
         let scenario = record::build(&meta, &traffic);
         let text = record::to_toml(&scenario).unwrap();
-        let back = parse_scenario(&text, Path::new("p.toml")).unwrap();
+        let back = parse_scenario(&text, Path::new("p.toml"), PROVIDERS).unwrap();
         prop_assert_eq!(judge_traffic(&back, &traffic).diffs, vec![]);
         prop_assert_eq!(judge_result(&back, Some(&json!({"status": "completed", "note": null}))), vec![]);
     }
@@ -313,7 +317,7 @@ fn the_documented_example_flow_loads() {
     let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../scenarios/README.md")).unwrap();
     let start = readme.find("```toml\n").expect("a toml block") + "```toml\n".len();
     let end = start + readme[start..].find("```").unwrap();
-    let scenario = parse_scenario(&readme[start..end], Path::new("scenarios/README.md")).unwrap();
+    let scenario = parse_scenario(&readme[start..end], Path::new("scenarios/README.md"), PROVIDERS).unwrap();
     assert_eq!(scenario.exchanges.len(), 2);
     assert_eq!(scenario.forbidden.len(), 1);
     assert_eq!(scenario.state.len(), 1);
@@ -367,6 +371,7 @@ fn computop_traffic() -> Vec<Observed> {
             request: request("POST", "/PaybackPay.aspx", "MerchantID=m&Len=20&Data=AB12"),
             response: Some(response(200, "Len=40&Data=CD34")),
             outcome: Outcome::Answered,
+            operation: None,
         },
     );
     let notify = entry(
@@ -446,7 +451,7 @@ response = { status = 200 }
 
 #[test]
 fn notifies_are_expected_steps_but_never_the_shops_unexpected_writes() {
-    let mut s = parse_scenario(COMPUTOP_FLOW, Path::new("c.toml")).unwrap();
+    let mut s = parse_scenario(COMPUTOP_FLOW, Path::new("c.toml"), PROVIDERS).unwrap();
     let traffic = computop_traffic();
     let judgement = judge_traffic(&s, &traffic);
     assert_eq!(judgement.diffs, vec![]);
@@ -491,6 +496,86 @@ fn a_recording_keeps_the_zvt_customer() {
         snapshots: BTreeMap::new(),
     };
     let text = record::to_toml(&record::build(&meta, &[])).unwrap();
-    let back = parse_scenario(&text, Path::new("t.toml")).unwrap();
+    let back = parse_scenario(&text, Path::new("t.toml"), PROVIDERS).unwrap();
     assert_eq!(back.setup.zvt_customer, Some(customer));
+}
+
+/// Whether an unexpected exchange is a write is what the provider said in the journal; without
+/// an operation every method but GET and HEAD writes.
+#[test]
+fn the_providers_operation_decides_what_is_a_write() {
+    use possim_engine::journal::Operation;
+    let mut traffic = good();
+    // A POST the provider calls a read (as PAYBACK does for a lookup) is tolerated...
+    let mut read = x(4, "POST", "/BonusPointManagement/UserData/", "{}", 200, "{}");
+    read.operation = Some(Operation::read("user.search"));
+    traffic.push(read);
+    assert!(judge_traffic(&scenario(), &traffic).diffs.is_empty());
+    // ...a GET the provider calls a write is not.
+    let mut write = x(5, "GET", "/BonusPointManagement/UserData/X", "", 200, "{}");
+    write.operation = Some(Operation::write("user.touch"));
+    traffic.push(write);
+    let diffs = judge_traffic(&scenario(), &traffic).diffs;
+    assert_eq!(diffs.len(), 1, "{diffs:?}");
+    assert_eq!(diffs[0].path, "exchange #5");
+    assert_eq!(diffs[0].expected, "no further state-changing request");
+}
+
+/// The journal's operation reaches the judge from the entry.
+#[test]
+fn the_operation_is_read_from_the_journal_entry() {
+    use possim_engine::journal::{Exchange, Operation, Outcome};
+    let inquiry = entry(
+        1,
+        None,
+        Exchange::Http {
+            request: request("POST", "/inquire.aspx", "MerchantID=m&Len=20&Data=AB12"),
+            response: Some(response(200, "Len=40&Data=CD34")),
+            outcome: Outcome::Answered,
+            operation: Some(Operation::read("inquire")),
+        },
+    );
+    let observed = Observed::from_journal(&[inquiry]);
+    assert_eq!(observed[0].operation, Some(Operation::read("inquire")));
+    assert!(!observed[0].is_write());
+}
+
+/// ZVT commands are judged by the control field the terminal journalled; acknowledgements and
+/// the terminal's own messages are not the ECR's requests.
+#[test]
+fn zvt_commands_are_matched_by_their_control_field() {
+    use possim_engine::journal::{Exchange, JournalEntry, ZvtDirection};
+    let zvt = |id: u64, direction: ZvtDirection, hex: &str| JournalEntry {
+        id,
+        provider: "zvt".into(),
+        connection: 1,
+        at: 0,
+        duration_micros: 0,
+        fault: None,
+        view: None,
+        exchange: Exchange::Zvt {
+            direction,
+            link: "tcp".into(),
+            control: (!hex.is_empty()).then(|| hex[..5].to_owned()),
+            hex: hex.into(),
+            text: "decoded".into(),
+        },
+    };
+    let entries = [
+        zvt(1, ZvtDirection::EcrToPt, "06 01 07 04 00 00 00 10 00 00"),
+        zvt(2, ZvtDirection::PtToEcr, "80 00 00"),
+        zvt(3, ZvtDirection::PtToEcr, "04 0F 00"),
+        zvt(4, ZvtDirection::EcrToPt, "80 00 00"),
+        zvt(5, ZvtDirection::Note, ""),
+    ];
+    let observed = Observed::from_journal(&entries);
+    assert_eq!(observed.len(), 1, "{observed:?}");
+    assert_eq!(
+        (observed[0].method.as_str(), observed[0].path.as_str()),
+        ("ZVT", "06 01")
+    );
+    assert_eq!(
+        observed[0].request_json(),
+        Some(json!({"hex": "06010704000000100000", "text": "decoded"}))
+    );
 }

@@ -17,6 +17,7 @@ pub mod flow;
 pub mod form;
 pub mod handlers;
 pub mod model;
+pub mod operations;
 pub mod paygate;
 pub mod validate;
 
@@ -208,5 +209,12 @@ impl Provider for ComputopMock {
 
     fn admin_router(&self) -> Option<axum::Router> {
         Some(handlers::admin_router(Arc::clone(&self.inner)))
+    }
+
+    fn classify(
+        &self,
+        request: &possim_engine::journal::HttpRequestRecord,
+    ) -> Option<possim_engine::journal::Operation> {
+        Some(operations::classify(request))
     }
 }

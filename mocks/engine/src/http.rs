@@ -3,7 +3,8 @@
 //! Each accepted connection is served by hyper with one service that: reads the whole request,
 //! asks the fault rules what to do, applies the fault (delay, fixed answer, competing change,
 //! closing the connection, cutting or mangling the body), lets the provider's axum router answer
-//! otherwise, and records the exchange in the journal.
+//! otherwise, and records the exchange in the journal with the operation the provider names
+//! (`Provider::classify`). Each step is its own function; `handle` calls them in order.
 //!
 //! hyper is used directly rather than `axum::serve` because two faults need control below the
 //! router: "close without an answer" (the service returns an error, so hyper drops the
@@ -208,75 +209,139 @@ enum BodyError {
     TimedOut,
 }
 
-async fn handle(ctx: Arc<Ctx>, req: Request<Incoming>) -> Result<Response<ResponseBody>, CloseWithoutAnswer> {
-    let (parts, body) = req.into_parts();
-    let body = match tokio::time::timeout(READ_TIMEOUT, Limited::new(body, MAX_REQUEST_BODY).collect()).await {
-        Ok(Ok(collected)) => Ok(collected.to_bytes()),
-        Ok(Err(e)) => Err(BodyError::Read(e)),
-        Err(_) => Err(BodyError::TimedOut),
-    };
-    let at = ctx.engine.clock().now_ms();
-    let started = Instant::now();
-    let journal = ctx.engine.journal();
-    let recording = journal.is_enabled();
-    let request_record = |bytes: &[u8]| HttpRequestRecord {
-        method: parts.method.as_str().to_owned(),
-        path: parts.uri.path().to_owned(),
-        query: parts.uri.query().map(str::to_owned),
-        headers: header_pairs(&parts.headers),
-        body: RecordedBody::from_bytes(bytes),
-    };
-    let record = |request: HttpRequestRecord, response: Option<HttpResponseRecord>, outcome, fault, view| {
-        journal.record(JournalEntry {
+/// One exchange on its way through [`handle`]: what the journal entry needs besides the
+/// response.
+struct Exchanging<'a> {
+    ctx: &'a Ctx,
+    parts: &'a http::request::Parts,
+    /// Engine time the request was complete.
+    at: crate::clock::Millis,
+    started: Instant,
+    /// Whether the journal records; nothing is copied for it otherwise.
+    recording: bool,
+}
+
+impl Exchanging<'_> {
+    fn request_record(&self, body: &[u8]) -> HttpRequestRecord {
+        HttpRequestRecord {
+            method: self.parts.method.as_str().to_owned(),
+            path: self.parts.uri.path().to_owned(),
+            query: self.parts.uri.query().map(str::to_owned),
+            headers: header_pairs(&self.parts.headers),
+            body: RecordedBody::from_bytes(body),
+        }
+    }
+
+    /// Records the exchange with the provider's name for its operation (asked whoever answered).
+    fn record(
+        &self,
+        request: HttpRequestRecord,
+        response: Option<HttpResponseRecord>,
+        outcome: Outcome,
+        fault: Option<FaultHit>,
+        view: Option<serde_json::Value>,
+    ) {
+        let operation = self.ctx.provider.classify(&request);
+        self.ctx.engine.journal().record(JournalEntry {
             view,
             id: 0,
-            provider: ctx.provider.name().to_owned(),
-            connection: ctx.connection,
-            at,
-            duration_micros: started.elapsed().as_micros() as u64,
+            provider: self.ctx.provider.name().to_owned(),
+            connection: self.ctx.connection,
+            at: self.at,
+            duration_micros: self.started.elapsed().as_micros() as u64,
             fault,
             exchange: Exchange::Http {
                 request,
                 response,
                 outcome,
+                operation,
             },
         });
-    };
+    }
+}
 
+/// Serves one request: read it whole, ask the fault rules, let the router (or the fault) answer,
+/// shape the answer on the wire, record the exchange.
+async fn handle(ctx: Arc<Ctx>, req: Request<Incoming>) -> Result<Response<ResponseBody>, CloseWithoutAnswer> {
+    let (parts, body) = req.into_parts();
+    let body = read_body(body).await;
+    let exchanging = Exchanging {
+        ctx: &ctx,
+        parts: &parts,
+        at: ctx.engine.clock().now_ms(),
+        started: Instant::now(),
+        recording: ctx.engine.journal().is_enabled(),
+    };
     let body = match body {
         Ok(bytes) => bytes,
-        Err(e) => {
-            // Oversized or broken request body: answer in JSON and record what arrived.
-            let (status, message) = match e {
-                BodyError::Read(e) if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() => (
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    format!("request body exceeds {MAX_REQUEST_BODY} bytes"),
-                ),
-                BodyError::Read(e) => (StatusCode::BAD_REQUEST, format!("request body could not be read: {e}")),
-                BodyError::TimedOut => (
-                    StatusCode::REQUEST_TIMEOUT,
-                    format!("request body not complete within {} s", READ_TIMEOUT.as_secs()),
-                ),
-            };
-            let resp = simple_json(status, serde_json::json!({"error": "Exception", "message": message}));
-            if recording {
-                let response = HttpResponseRecord {
-                    status: resp.status().as_u16(),
-                    headers: header_pairs(resp.headers()),
-                    body: RecordedBody::from_bytes(resp.body()),
-                };
-                record(request_record(b""), Some(response), Outcome::Answered, None, None);
-            }
-            return Ok(resp.map(full));
-        }
+        Err(e) => return Ok(refuse_body(&exchanging, e)),
     };
+    let (action, hit) = apply_fault(&ctx, &parts, &body).await;
+    if matches!(action, FaultAction::Close) {
+        if exchanging.recording {
+            let request = exchanging.request_record(&body);
+            let view = ctx.provider.describe(&request, None);
+            exchanging.record(request, None, Outcome::ConnectionClosed, hit, view);
+        }
+        return Err(CloseWithoutAnswer);
+    }
+    let response = match &action {
+        FaultAction::Respond { status, body, headers } => fixed_answer(*status, body, headers),
+        _ => route(&ctx, &parts, body.clone()).await,
+    };
+    Ok(send(&exchanging, &body, response, action, hit))
+}
 
+/// The whole request body, within [`MAX_REQUEST_BODY`] and [`READ_TIMEOUT`].
+async fn read_body(body: Incoming) -> Result<Bytes, BodyError> {
+    match tokio::time::timeout(READ_TIMEOUT, Limited::new(body, MAX_REQUEST_BODY).collect()).await {
+        Ok(Ok(collected)) => Ok(collected.to_bytes()),
+        Ok(Err(e)) => Err(BodyError::Read(e)),
+        Err(_) => Err(BodyError::TimedOut),
+    }
+}
+
+/// Oversized or broken request body: answers in JSON and records what arrived.
+fn refuse_body(exchanging: &Exchanging<'_>, error: BodyError) -> Response<ResponseBody> {
+    let (status, message) = match error {
+        BodyError::Read(e) if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() => (
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("request body exceeds {MAX_REQUEST_BODY} bytes"),
+        ),
+        BodyError::Read(e) => (StatusCode::BAD_REQUEST, format!("request body could not be read: {e}")),
+        BodyError::TimedOut => (
+            StatusCode::REQUEST_TIMEOUT,
+            format!("request body not complete within {} s", READ_TIMEOUT.as_secs()),
+        ),
+    };
+    let resp = simple_json(status, serde_json::json!({"error": "Exception", "message": message}));
+    if exchanging.recording {
+        let response = HttpResponseRecord {
+            status: resp.status().as_u16(),
+            headers: header_pairs(resp.headers()),
+            body: RecordedBody::from_bytes(resp.body()),
+        };
+        exchanging.record(
+            exchanging.request_record(b""),
+            Some(response),
+            Outcome::Answered,
+            None,
+            None,
+        );
+    }
+    resp.map(full)
+}
+
+/// Asks the fault rules about the request and carries out what happens before an answer: the
+/// delay, a competing change, the note on a quirk that cannot apply. Returns the action left to
+/// do (none: [`FaultAction::default`]) and the journal's record of the rule.
+async fn apply_fault(ctx: &Ctx, parts: &http::request::Parts, body: &Bytes) -> (FaultAction, Option<FaultHit>) {
     let view = RequestView {
         provider: ctx.provider.name(),
         method: parts.method.as_str(),
         path: parts.uri.path(),
         query: parts.uri.query().unwrap_or(""),
-        body: &body,
+        body,
     };
     let fired = ctx.engine.faults().evaluate(&view);
     let mut hit = fired.as_ref().map(|f| FaultHit {
@@ -289,14 +354,6 @@ async fn handle(ctx: Arc<Ctx>, req: Request<Incoming>) -> Result<Response<Respon
         tokio::time::sleep(Duration::from_millis(delay)).await;
     }
     let action = fired.map(|f| f.action).unwrap_or_default();
-
-    if matches!(action, FaultAction::Close) {
-        if recording {
-            let view = ctx.provider.describe(&request_record(&body), None);
-            record(request_record(&body), None, Outcome::ConnectionClosed, hit, view);
-        }
-        return Err(CloseWithoutAnswer);
-    }
     if let FaultAction::CompetingChange { change } = &action {
         let note = match ctx.provider.apply_change(change) {
             Ok(applied) => serde_json::json!({"applied": applied}),
@@ -313,27 +370,36 @@ async fn handle(ctx: Arc<Ctx>, req: Request<Incoming>) -> Result<Response<Respon
             "ignored": format!("quirk {quirk:?} applies to messages the provider sends, not to requests it answers")
         }));
     }
+    (action, hit)
+}
 
-    let response: Response<Bytes> = match &action {
-        FaultAction::Respond { status, body, headers } => fixed_answer(*status, body, headers),
-        _ => {
-            let mut request = Request::new(axum::body::Body::from(body.clone()));
-            *request.method_mut() = parts.method.clone();
-            *request.uri_mut() = parts.uri.clone();
-            *request.version_mut() = parts.version;
-            *request.headers_mut() = parts.headers.clone();
-            let Ok(resp) = ctx.router.clone().oneshot(request).await;
-            let (resp_parts, resp_body) = resp.into_parts();
-            match resp_body.collect().await {
-                Ok(collected) => Response::from_parts(resp_parts, collected.to_bytes()),
-                Err(e) => simple_json(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    serde_json::json!({"error": "Exception", "message": format!("response body failed: {e}")}),
-                ),
-            }
-        }
-    };
+/// The provider's router answers the request; its whole body is collected.
+async fn route(ctx: &Ctx, parts: &http::request::Parts, body: Bytes) -> Response<Bytes> {
+    let mut request = Request::new(axum::body::Body::from(body));
+    *request.method_mut() = parts.method.clone();
+    *request.uri_mut() = parts.uri.clone();
+    *request.version_mut() = parts.version;
+    *request.headers_mut() = parts.headers.clone();
+    let Ok(resp) = ctx.router.clone().oneshot(request).await;
+    let (resp_parts, resp_body) = resp.into_parts();
+    match resp_body.collect().await {
+        Ok(collected) => Response::from_parts(resp_parts, collected.to_bytes()),
+        Err(e) => simple_json(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            serde_json::json!({"error": "Exception", "message": format!("response body failed: {e}")}),
+        ),
+    }
+}
 
+/// Shapes the answer as the fault says (cut after the headers, half a body) and records the
+/// exchange as it went out on the wire.
+fn send(
+    exchanging: &Exchanging<'_>,
+    request_body: &[u8],
+    response: Response<Bytes>,
+    action: FaultAction,
+    hit: Option<FaultHit>,
+) -> Response<ResponseBody> {
     let (mut resp_parts, resp_bytes) = response.into_parts();
     let handler_view = resp_parts.extensions.remove::<View>();
     let (outcome, wire_body) = match action {
@@ -358,7 +424,7 @@ async fn handle(ctx: Arc<Ctx>, req: Request<Incoming>) -> Result<Response<Respon
         }
         _ => (Outcome::Answered, full(resp_bytes.clone())),
     };
-    if recording {
+    if exchanging.recording {
         let sent = if matches!(outcome, Outcome::Answered) && resp_parts.headers.get(CONTENT_LENGTH).is_some() {
             // For a malformed answer the journal shows what was actually sent.
             let len = resp_parts
@@ -376,14 +442,14 @@ async fn handle(ctx: Arc<Ctx>, req: Request<Incoming>) -> Result<Response<Respon
             headers: header_pairs(&resp_parts.headers),
             body: RecordedBody::from_bytes(&sent),
         };
-        let request = request_record(&body);
+        let request = exchanging.request_record(request_body);
         let view = match handler_view {
             Some(View(view)) => Some(view),
-            None => ctx.provider.describe(&request, Some(&response)),
+            None => exchanging.ctx.provider.describe(&request, Some(&response)),
         };
-        record(request, Some(response), outcome, hit, view);
+        exchanging.record(request, Some(response), outcome, hit, view);
     }
-    Ok(Response::from_parts(resp_parts, wire_body))
+    Response::from_parts(resp_parts, wire_body)
 }
 
 /// Decodes `%XX` escapes and `+` (as a space) in a query component; an invalid escape is kept

@@ -5,7 +5,9 @@
 //! bounded ring (oldest entries go first, and the count of dropped entries is reported) so a
 //! long-running `possim serve` under load keeps a fixed memory footprint.
 //!
-//! Entries are transport-tagged: HTTP exchanges now, link-level frames for the ZVT terminal later.
+//! Entries are transport-tagged: HTTP exchanges a mock answered (with the [`Operation`] its
+//! provider names them by), HTTP requests a provider sent on its own (`Outbound`), and the ZVT
+//! terminal's APDUs and notes (`Zvt`, with a typed [`ZvtDirection`] and the control field).
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -64,6 +66,12 @@ pub enum Exchange {
         response: Option<HttpResponseRecord>,
         /// How the exchange ended.
         outcome: Outcome,
+        /// What the request asked for, as the provider names it ([`Provider::classify`]);
+        /// absent when the provider does not classify its traffic.
+        ///
+        /// [`Provider::classify`]: crate::provider::Provider::classify
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        operation: Option<Operation>,
     },
     /// An HTTP request the provider itself sent to the shop (a Paygate notify, the simulated
     /// customer's browser returning to URLSuccess/URLFailure), and the shop's answer.
@@ -86,15 +94,71 @@ pub enum Exchange {
     /// One APDU on the virtual card terminal's link, or a note of the terminal (a commit, an
     /// automatic reversal) between them.
     Zvt {
-        /// `ecr-to-pt`, `pt-to-ecr` or `note`.
-        direction: String,
+        /// Who sent it (`ecr-to-pt`, `pt-to-ecr`), or `note`.
+        direction: ZvtDirection,
         /// `tcp` or `serial`.
         link: String,
+        /// The APDU's control field (class and instruction byte) as hex, `"06 01"`; absent for
+        /// a note.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        control: Option<String>,
         /// The APDU as hex (empty for a note).
         hex: String,
         /// The APDU decoded for people, or the note.
         text: String,
     },
+}
+
+/// What a request asked a provider to do, named by the provider itself: the runner's judge
+/// reads `write` to tell requests a till may repeat at will (lookups, drafts, inquiries) from
+/// those that change state, without knowing any provider's paths.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Operation {
+    /// A stable, provider-scoped name such as `pos.final` or `user.lookup`.
+    pub name: String,
+    /// Whether the request may change provider state.
+    pub write: bool,
+}
+
+impl Operation {
+    /// A request that only reads.
+    pub fn read(name: impl Into<String>) -> Self {
+        Self {
+            name: name.into(),
+            write: false,
+        }
+    }
+
+    /// A request that may change state.
+    pub fn write(name: impl Into<String>) -> Self {
+        Self {
+            name: name.into(),
+            write: true,
+        }
+    }
+}
+
+/// The direction of a ZVT journal entry; serialised as `ecr-to-pt`, `pt-to-ecr` or `note`.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum ZvtDirection {
+    /// From the cash register to the terminal.
+    EcrToPt,
+    /// From the terminal to the cash register.
+    PtToEcr,
+    /// A note of the terminal (a commit, an automatic reversal, a protocol finding).
+    Note,
+}
+
+impl ZvtDirection {
+    /// The journal's spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::EcrToPt => "ecr-to-pt",
+            Self::PtToEcr => "pt-to-ecr",
+            Self::Note => "note",
+        }
+    }
 }
 
 /// A readable view of an exchange a handler attaches to its response (as an extension); the
@@ -390,6 +454,7 @@ mod tests {
                     body: RecordedBody::from_bytes(b"{}"),
                 }),
                 outcome: Outcome::Answered,
+                operation: None,
             },
         }
     }
@@ -483,5 +548,66 @@ mod tests {
         assert_eq!(json["request"]["method"], "POST");
         let back: JournalEntry = serde_json::from_value(json).unwrap();
         assert_eq!(back, entry);
+    }
+
+    #[test]
+    fn an_operation_serialises_beside_the_request_and_is_left_out_when_absent() {
+        let mut entry = http_entry("tyrios", "/x", 200);
+        let json = serde_json::to_value(&entry).unwrap();
+        assert!(json.get("operation").is_none(), "{json}");
+        if let Exchange::Http { operation, .. } = &mut entry.exchange {
+            *operation = Some(Operation::write("pos.final"));
+        }
+        let json = serde_json::to_value(&entry).unwrap();
+        assert_eq!(
+            json["operation"],
+            serde_json::json!({"name": "pos.final", "write": true})
+        );
+        let back: JournalEntry = serde_json::from_value(json).unwrap();
+        assert_eq!(back, entry);
+    }
+
+    #[test]
+    fn zvt_entries_keep_the_journal_format() {
+        let entry = JournalEntry {
+            view: None,
+            id: 3,
+            provider: "zvt".into(),
+            connection: 1,
+            at: 0,
+            duration_micros: 0,
+            fault: None,
+            exchange: Exchange::Zvt {
+                direction: ZvtDirection::EcrToPt,
+                link: "tcp".into(),
+                control: Some("06 01".into()),
+                hex: "06 01 00".into(),
+                text: "Authorization".into(),
+            },
+        };
+        let json = serde_json::to_value(&entry).unwrap();
+        assert_eq!(json["transport"], "zvt");
+        assert_eq!(json["direction"], "ecr-to-pt");
+        assert_eq!(json["control"], "06 01");
+        let back: JournalEntry = serde_json::from_value(json).unwrap();
+        assert_eq!(back, entry);
+        // A note has no control field, and each direction keeps its old spelling.
+        for (direction, text) in [
+            (ZvtDirection::EcrToPt, "ecr-to-pt"),
+            (ZvtDirection::PtToEcr, "pt-to-ecr"),
+            (ZvtDirection::Note, "note"),
+        ] {
+            assert_eq!(serde_json::to_value(direction).unwrap(), text);
+            assert_eq!(direction.as_str(), text);
+        }
+        let note: JournalEntry = serde_json::from_value(serde_json::json!({
+            "id": 4, "provider": "zvt", "connection": 1, "at": 0, "durationMicros": 0,
+            "transport": "zvt", "direction": "note", "link": "tcp", "hex": "", "text": "commit"
+        }))
+        .unwrap();
+        let Exchange::Zvt { direction, control, .. } = &note.exchange else {
+            panic!("zvt entry")
+        };
+        assert_eq!((*direction, control.as_deref()), (ZvtDirection::Note, None));
     }
 }

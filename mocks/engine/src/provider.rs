@@ -41,6 +41,15 @@ pub trait Provider: Send + Sync + std::fmt::Debug + 'static {
         None
     }
 
+    /// Names the operation a request asks for and whether it may change state, for the
+    /// journal's `operation` (the conformance judge tells reads from writes by it). Asked for
+    /// every request the transport records, also when a fault answered instead of the router.
+    /// Gets the whole request, body included: a provider that routes every command to one URL
+    /// names the command from the body.
+    fn classify(&self, _request: &crate::journal::HttpRequestRecord) -> Option<crate::journal::Operation> {
+        None
+    }
+
     /// Extra admin endpoints, mounted under `/__admin/<name>/`.
     fn admin_router(&self) -> Option<axum::Router> {
         None

@@ -17,6 +17,7 @@ pub mod domain;
 pub mod errors;
 pub mod handlers;
 pub mod model;
+pub mod operations;
 
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -170,5 +171,12 @@ impl Provider for PaybackMock {
             }
         };
         result.map_err(|e| format!("{}: {e}", e.code()))
+    }
+
+    fn classify(
+        &self,
+        request: &possim_engine::journal::HttpRequestRecord,
+    ) -> Option<possim_engine::journal::Operation> {
+        Some(operations::classify(request))
     }
 }

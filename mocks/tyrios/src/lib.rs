@@ -8,6 +8,7 @@
 //! - `wire`: request parsing and answer rendering.
 //! - `domain`: users, coupons and the five transaction kinds (pure, no I/O).
 //! - `handlers`: the axum routes.
+//! - `operations`: what each request asks for, for the journal.
 //!
 //! The provider's behaviour, including every choice made where the seed is silent, is documented
 //! in `mocks/tyrios/README.md`.
@@ -17,6 +18,7 @@ pub mod errors;
 pub mod handlers;
 pub mod model;
 pub mod money;
+pub mod operations;
 pub mod wire;
 
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -182,5 +184,12 @@ impl Provider for TyriosMock {
                 async move { axum::Json(json!({"outbox": inner.lock().outbox})) }
             }),
         ))
+    }
+
+    fn classify(
+        &self,
+        request: &possim_engine::journal::HttpRequestRecord,
+    ) -> Option<possim_engine::journal::Operation> {
+        Some(operations::classify(request))
     }
 }

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use possim_engine::Engine;
 use possim_engine::fault::{FaultAction, FiredFault};
-use possim_engine::journal::{Exchange, JournalEntry};
+use possim_engine::journal::{Exchange, JournalEntry, ZvtDirection};
 use tokio::net::TcpListener;
 use tokio::time::Instant;
 
@@ -18,7 +18,7 @@ use crate::ZvtTerminal;
 use crate::link::{ApduLink, FrameVerdict, LinkError, LinkTimers, SerialLink, Spoil, StreamLink};
 use crate::machine::Output;
 
-fn record(engine: &Engine, connection: u64, link: &str, direction: &str, bytes: &[u8], text: String) {
+fn record(engine: &Engine, connection: u64, link: &str, direction: ZvtDirection, bytes: &[u8], text: String) {
     let journal = engine.journal();
     if !journal.is_enabled() {
         return;
@@ -32,8 +32,10 @@ fn record(engine: &Engine, connection: u64, link: &str, direction: &str, bytes: 
         duration_micros: 0,
         fault: None,
         exchange: Exchange::Zvt {
-            direction: direction.into(),
+            direction,
             link: link.into(),
+            // Class and instruction byte: what the conformance judge matches a command by.
+            control: bytes.get(..2).map(possim_zvt::encoding::hex),
             hex: possim_zvt::encoding::hex(bytes),
             text,
         },
@@ -98,7 +100,7 @@ async fn perform<L: ApduLink>(
                     engine,
                     id,
                     link.kind(),
-                    "pt-to-ecr",
+                    ZvtDirection::PtToEcr,
                     &bytes,
                     possim_zvt::describe(&bytes),
                 );
@@ -108,7 +110,7 @@ async fn perform<L: ApduLink>(
             }
             Output::Arm(ms) => *deadline = Some(Instant::now() + Duration::from_millis(ms)),
             Output::Disarm => *deadline = None,
-            Output::Note(text) => record(engine, id, link.kind(), "note", &[], text),
+            Output::Note(text) => record(engine, id, link.kind(), ZvtDirection::Note, &[], text),
         }
     }
     Ok(())
@@ -116,7 +118,7 @@ async fn perform<L: ApduLink>(
 
 fn record_notes<L: ApduLink>(engine: &Engine, id: u64, link: &mut L) {
     for note in link.take_notes() {
-        record(engine, id, link.kind(), "note", &[], note);
+        record(engine, id, link.kind(), ZvtDirection::Note, &[], note);
     }
 }
 
@@ -164,7 +166,7 @@ fn pt_fault(engine: &Engine, apdu: &[u8]) -> Option<FiredFault> {
 async fn apply_pt_fault<L: ApduLink>(fired: &FiredFault, link: &mut L, engine: &Engine, id: u64) -> FaultEffect {
     let name = fault_name(fired);
     let kind = link.kind();
-    let note = |text: String| record(engine, id, kind, "note", &[], text);
+    let note = |text: String| record(engine, id, kind, ZvtDirection::Note, &[], text);
     if let Some(ms) = fired.delay_ms {
         note(format!("fault {name}: the terminal's message goes out {ms} ms late"));
         tokio::time::sleep(Duration::from_millis(ms)).await;
@@ -207,7 +209,7 @@ enum FaultEffect {
 async fn apply_fault<L: ApduLink>(fired: &FiredFault, link: &mut L, engine: &Engine, id: u64) -> FaultEffect {
     let name = fault_name(fired);
     let kind = link.kind();
-    let note = |text: String| record(engine, id, kind, "note", &[], text);
+    let note = |text: String| record(engine, id, kind, ZvtDirection::Note, &[], text);
     if let Some(ms) = fired.delay_ms {
         note(format!("fault {name}: holding the command back {ms} ms"));
         tokio::time::sleep(Duration::from_millis(ms)).await;
@@ -225,13 +227,27 @@ async fn apply_fault<L: ApduLink>(fired: &FiredFault, link: &mut L, engine: &Eng
             match bytes {
                 Some(bytes) => {
                     note(format!("fault {name}: an unexpected message first"));
-                    record(engine, id, kind, "pt-to-ecr", &bytes, possim_zvt::describe(&bytes));
+                    record(
+                        engine,
+                        id,
+                        kind,
+                        ZvtDirection::PtToEcr,
+                        &bytes,
+                        possim_zvt::describe(&bytes),
+                    );
                     let _ = link.send(&bytes).await;
                     // The ECR acknowledges the extra message; that acknowledgement belongs to the
                     // fault, not to the transaction (T3 bounds the wait).
                     match tokio::time::timeout(Duration::from_secs(5), link.recv()).await {
                         Ok(Ok(Some(answer))) => {
-                            record(engine, id, kind, "ecr-to-pt", &answer, possim_zvt::describe(&answer));
+                            record(
+                                engine,
+                                id,
+                                kind,
+                                ZvtDirection::EcrToPt,
+                                &answer,
+                                possim_zvt::describe(&answer),
+                            );
                             if !matches!(answer.first(), Some(0x80 | 0x84)) {
                                 note(format!(
                                     "fault {name}: the ECR answered the extra message with a command; dropped"
@@ -307,11 +323,11 @@ pub async fn run_link<L: ApduLink>(
                     Err(e) => {
                         // On TCP there are no frame markers: after a bad length nothing can be
                         // trusted, so the connection ends.
-                        record(&engine, id, link.kind(), "note", &[], format!("closing: {e}"));
+                        record(&engine, id, link.kind(), ZvtDirection::Note, &[], format!("closing: {e}"));
                         break;
                     }
                 };
-                record(&engine, id, link.kind(), "ecr-to-pt", &bytes, possim_zvt::describe(&bytes));
+                record(&engine, id, link.kind(), ZvtDirection::EcrToPt, &bytes, possim_zvt::describe(&bytes));
                 let fired = match &faults {
                     FaultFeed::Evaluate => zvt_fault(&engine, &bytes),
                     FaultFeed::Queue(queue) => queue.lock().unwrap_or_else(|p| p.into_inner()).pop_front().flatten(),
@@ -390,14 +406,14 @@ pub async fn run_link<L: ApduLink>(
                     &engine,
                     id,
                     link.kind(),
-                    "note",
+                    ZvtDirection::Note,
                     &[],
                     format!("transmission error: no ACK after {attempts} attempts"),
                 );
                 deadline = None;
                 for output in terminal_disconnect(&terminal, id) {
                     if let Output::Note(text) = output {
-                        record(&engine, id, link.kind(), "note", &[], text);
+                        record(&engine, id, link.kind(), ZvtDirection::Note, &[], text);
                     }
                 }
             }
@@ -406,7 +422,7 @@ pub async fn run_link<L: ApduLink>(
     }
     for output in terminal_disconnect(&terminal, id) {
         if let Output::Note(text) = output {
-            record(&engine, id, link.kind(), "note", &[], text);
+            record(&engine, id, link.kind(), ZvtDirection::Note, &[], text);
         }
     }
 }
