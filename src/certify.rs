@@ -77,6 +77,20 @@ struct Plan {
     suites: Vec<(String, Vec<LevelDef>, String)>,
 }
 
+/// The golden-flow loader with the check the runner cannot make itself: `setup.zvtCustomer` must
+/// be a customer script of the virtual terminal this binary links, so a broken one is a
+/// configuration error (exit 2) before any scenario runs.
+fn golden_flows() -> scenario::Loader<'static> {
+    scenario::Loader {
+        providers: crate::registry::NAMES.as_slice(),
+        zvt_customer: Some(|script| {
+            serde_json::from_value::<possim_terminal::customer::CustomerScript>(script.clone())
+                .map(drop)
+                .map_err(|e| e.to_string())
+        }),
+    }
+}
+
 /// Expands the command line's targets into scenarios.
 fn plan(args: &CertifyArgs) -> anyhow::Result<Plan> {
     let mut planned = Vec::new();
@@ -97,7 +111,7 @@ fn plan(args: &CertifyArgs) -> anyhow::Result<Plan> {
         let is_suite = target.is_dir() && target.join("suite.toml").is_file()
             || target.file_name().is_some_and(|n| n == "suite.toml");
         if is_suite {
-            let suite = scenario::load_suite(target, &crate::registry::names())?;
+            let suite = golden_flows().load_suite(target)?;
             let levels = match &args.level {
                 Some(level) => {
                     let Some(last) = suite.def.levels.iter().position(|l| &l.name == level) else {
@@ -131,14 +145,11 @@ fn plan(args: &CertifyArgs) -> anyhow::Result<Plan> {
             files.sort();
             let mut loaded = Vec::new();
             for file in files {
-                loaded.push((file.clone(), scenario::load_scenario(&file, &crate::registry::names())?));
+                loaded.push((file.clone(), golden_flows().load(&file)?));
             }
             add_loose(&mut planned, &mut suites, loaded, loose_levels);
         } else if target.is_file() {
-            let loaded = vec![(
-                target.clone(),
-                scenario::load_scenario(target, &crate::registry::names())?,
-            )];
+            let loaded = vec![(target.clone(), golden_flows().load(target)?)];
             add_loose(&mut planned, &mut suites, loaded, loose_levels);
         } else {
             bail!("{}: no such suite, scenario file or directory", target.display());
@@ -443,7 +454,8 @@ pub async fn record(args: RecordArgs) -> anyhow::Result<()> {
     let scenario = record::build(&meta, &Observed::from_journal(&entries));
     let text = record::to_toml(&scenario).map_err(|e| anyhow::anyhow!("writing TOML: {e}"))?;
     // What we write must load again: a recording that the runner refuses helps nobody.
-    scenario::parse_scenario(&text, Path::new("(recording)"), &crate::registry::names())
+    golden_flows()
+        .parse(&text, Path::new("(recording)"))
         .context("the recording does not load back")?;
     match &args.out {
         Some(path) => {

@@ -5,7 +5,8 @@
 use std::path::PathBuf;
 
 use anyhow::Context;
-use possim_conformance::pos::tyrios::{Defect, TyriosPos};
+use possim_pos::PlantableDefect;
+use possim_pos::{computop, payback, tyrios, zvt};
 use serde_json::Value;
 
 /// `possim pos` subcommands.
@@ -55,9 +56,7 @@ pub struct ComputopArgs {
     /// How long to wait for the payment's final status, milliseconds.
     #[arg(long, default_value_t = 10_000)]
     pub wait_ms: u64,
-    /// Plant an integration bug: notify-mac-unchecked, code-zero-as-paid, first-digit-only,
-    /// refund-mac-without-payid, new-reqid-on-retry, book-on-notify-and-return (repeatable).
-    #[arg(long = "defect", value_name = "NAME")]
+    #[arg(long = "defect", value_name = "NAME", help = computop::Defect::help("Plant an integration bug"))]
     pub defects: Vec<String>,
     /// The action as a JSON file (default: standard input).
     #[arg(long, value_name = "FILE")]
@@ -76,9 +75,7 @@ pub struct ZvtArgs {
     /// Terminal password (6 digits).
     #[arg(long, default_value = "000000")]
     pub password: String,
-    /// Plant an ECR bug: no-status-ack, early-give-up, abort-as-success, binary-amount,
-    /// no-dle-doubling, wrong-crc, ignore-nak, big-endian-length (repeatable).
-    #[arg(long = "defect", value_name = "NAME")]
+    #[arg(long = "defect", value_name = "NAME", help = zvt::Defect::help("Plant an ECR bug"))]
     pub defects: Vec<String>,
     /// The action as a JSON file (default: standard input).
     #[arg(long, value_name = "FILE")]
@@ -108,9 +105,7 @@ pub struct PaybackArgs {
     /// The ZVT terminal for redemptions through the card terminal (Austria), `tcp://` optional.
     #[arg(long, env = "POSSIM_ZVT_URL", default_value = "127.0.0.1:20007")]
     pub zvt: String,
-    /// Plant an integration bug: pin-retry-past-lock, new-id-on-retry, ignore-redeem-error,
-    /// book-aborted-redemption (repeatable).
-    #[arg(long = "defect", value_name = "NAME")]
+    #[arg(long = "defect", value_name = "NAME", help = payback::Defect::help("Plant an integration bug"))]
     pub defects: Vec<String>,
     /// The action as a JSON file (default: standard input).
     #[arg(long, value_name = "FILE")]
@@ -129,9 +124,7 @@ pub struct TyriosArgs {
     /// Password.
     #[arg(long, env = "POSSIM_TYRIOS_PASSWORD", default_value = "demo", hide_env_values = true)]
     pub password: String,
-    /// Plant an integration bug: skip-draft, ignore-final-error, amount-as-string,
-    /// wrong-user-mode, blind-retry (repeatable).
-    #[arg(long = "defect", value_name = "NAME")]
+    #[arg(long = "defect", value_name = "NAME", help = tyrios::Defect::help("Plant an integration bug"))]
     pub defects: Vec<String>,
     /// The action as a JSON file (default: standard input).
     #[arg(long, value_name = "FILE")]
@@ -142,13 +135,9 @@ pub struct TyriosArgs {
 pub async fn run(command: PosCommand) -> anyhow::Result<()> {
     match command {
         PosCommand::Tyrios(args) => {
-            let defects = args
-                .defects
-                .iter()
-                .map(|d| Defect::parse(d).map_err(anyhow::Error::msg))
-                .collect::<anyhow::Result<Vec<_>>>()?;
+            let defects = tyrios::Defect::parse_all(&args.defects).map_err(anyhow::Error::msg)?;
             let action = read_action(args.action.as_deref())?;
-            let pos = TyriosPos {
+            let pos = tyrios::TyriosPos {
                 url: args.url,
                 login: args.login,
                 password: args.password,
@@ -159,13 +148,9 @@ pub async fn run(command: PosCommand) -> anyhow::Result<()> {
             Ok(())
         }
         PosCommand::Payback(args) => {
-            let defects = args
-                .defects
-                .iter()
-                .map(|d| possim_conformance::pos::payback::Defect::parse(d).map_err(anyhow::Error::msg))
-                .collect::<anyhow::Result<Vec<_>>>()?;
+            let defects = payback::Defect::parse_all(&args.defects).map_err(anyhow::Error::msg)?;
             let action = read_action(args.action.as_deref())?;
-            let pos = possim_conformance::pos::payback::PaybackPos {
+            let pos = payback::PaybackPos {
                 url: args.url,
                 partner: args.partner,
                 user: args.user,
@@ -178,15 +163,10 @@ pub async fn run(command: PosCommand) -> anyhow::Result<()> {
             Ok(())
         }
         PosCommand::Computop(args) => {
-            use possim_conformance::pos::computop::{ComputopPos, Defect as ComputopDefect, parse_cipher};
-            let defects = args
-                .defects
-                .iter()
-                .map(|d| ComputopDefect::parse(d).map_err(anyhow::Error::msg))
-                .collect::<anyhow::Result<Vec<_>>>()?;
-            let cipher = parse_cipher(&args.cipher).map_err(anyhow::Error::msg)?;
+            let defects = computop::Defect::parse_all(&args.defects).map_err(anyhow::Error::msg)?;
+            let cipher = computop::parse_cipher(&args.cipher).map_err(anyhow::Error::msg)?;
             let action = read_action(args.action.as_deref())?;
-            let pos = ComputopPos {
+            let pos = computop::ComputopPos {
                 url: args.url,
                 account: possim_computop::client::Account {
                     merchant_id: args.merchant_id,
@@ -201,12 +181,7 @@ pub async fn run(command: PosCommand) -> anyhow::Result<()> {
             Ok(())
         }
         PosCommand::Zvt(args) => {
-            use possim_conformance::pos::zvt::{Defect as ZvtDefect, ZvtPos};
-            let defects = args
-                .defects
-                .iter()
-                .map(|d| ZvtDefect::parse(d).map_err(anyhow::Error::msg))
-                .collect::<anyhow::Result<Vec<_>>>()?;
+            let defects = zvt::Defect::parse_all(&args.defects).map_err(anyhow::Error::msg)?;
             let password = args
                 .password
                 .parse::<u32>()
@@ -214,7 +189,7 @@ pub async fn run(command: PosCommand) -> anyhow::Result<()> {
                 .filter(|p| args.password.len() == 6 && *p <= 999_999)
                 .context("--password must be 6 digits")?;
             let action = read_action(args.action.as_deref())?;
-            let pos = ZvtPos {
+            let pos = zvt::ZvtPos {
                 tcp: args.tcp,
                 serial: Some(args.serial),
                 password,

@@ -98,6 +98,9 @@ macro_rules! data_files {
 }
 pub(crate) use data_files;
 
+/// [`names`], computed once (the scenario loader borrows it).
+pub static NAMES: std::sync::LazyLock<Vec<&'static str>> = std::sync::LazyLock::new(names);
+
 /// Names of every provider, in registry order.
 pub fn names() -> Vec<&'static str> {
     PROVIDERS.iter().map(|p| p.name).collect()

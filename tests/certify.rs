@@ -251,6 +251,43 @@ async fn configuration_errors_exit_with_2_and_say_what_is_wrong() {
 }
 
 #[tokio::test]
+async fn a_broken_terminal_customer_script_is_a_configuration_error_before_any_scenario_runs() {
+    let golden = std::fs::read_to_string(repo().join("scenarios/payback/terminal-redeem-pin-locked.toml")).unwrap();
+    assert!(
+        golden.contains("zvtCustomer = { wrongPins = 3 }"),
+        "the golden flow changed"
+    );
+    let dir = scratch("broken-customer");
+    let broken = dir.join("broken-customer.toml");
+    std::fs::write(
+        &broken,
+        golden.replace(
+            "zvtCustomer = { wrongPins = 3 }",
+            "zvtCustomer = { wrongPins = \"three\" }",
+        ),
+    )
+    .unwrap();
+    let out = dir.join("out");
+    // `false` as the POS: had the scenario run, it would be an error verdict (exit 1).
+    let run = possim(&[
+        "certify",
+        broken.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--",
+        "false",
+    ])
+    .await;
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert_eq!(run.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("broken-customer.toml") && stderr.contains("setup.zvtCustomer"),
+        "{stderr}"
+    );
+    assert!(!out.join("report.json").exists(), "no scenario ran");
+}
+
+#[tokio::test]
 async fn a_pos_that_crashes_or_hangs_is_an_error_not_a_pass() {
     let out = scratch("crash");
     let run = possim(&[
@@ -318,7 +355,7 @@ async fn adapter() -> String {
     use axum::routing::post;
     async fn act(Json(envelope): Json<Value>) -> Json<Value> {
         let tyrios = &envelope["providers"]["tyrios"];
-        let pos = possim_conformance::pos::tyrios::TyriosPos {
+        let pos = possim_pos::tyrios::TyriosPos {
             url: tyrios["url"].as_str().unwrap().to_owned(),
             login: tyrios["login"].as_str().unwrap_or("demo").to_owned(),
             password: tyrios["password"].as_str().unwrap_or("demo").to_owned(),
@@ -390,7 +427,7 @@ async fn the_manual_driver_guides_an_operator_and_waits_for_the_traffic() {
                 instructions.push(line.trim().to_owned());
             }
             if line.contains("Then type what the till reported") {
-                let pos = possim_conformance::pos::tyrios::TyriosPos {
+                let pos = possim_pos::tyrios::TyriosPos {
                     url: url.clone().expect("the URL comes first"),
                     login: "demo".into(),
                     password: "demo".into(),

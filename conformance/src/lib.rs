@@ -15,14 +15,12 @@
 //! - `admin`: the client for a running possim's admin API.
 //! - `driver`: `exec`, `http` (and the shared contract of `manual`).
 //! - `runner`: the per-scenario loop and the report.
-//! - `pos`: reference POS clients with plantable defects.
 
 pub mod action;
 pub mod admin;
 pub mod driver;
 pub mod judge;
 pub mod matcher;
-pub mod pos;
 pub mod profile;
 pub mod record;
 pub mod runner;

@@ -292,20 +292,67 @@ fn read(path: &Path) -> Result<String, ScenarioError> {
     })
 }
 
-/// Parses and validates one golden flow; `providers` are the names a flow may use (the mocks
-/// `possim serve` starts).
-pub fn parse_scenario(text: &str, path: &Path, providers: &[&str]) -> Result<Scenario, ScenarioError> {
-    let scenario: Scenario = toml::from_str(text).map_err(|e| ScenarioError::Format {
-        path: path.to_owned(),
-        message: e.to_string().trim_end().to_owned(),
-    })?;
-    scenario.validate(path, providers)?;
-    Ok(scenario)
+/// A check of a set-up value whose format belongs to a component the runner does not link;
+/// `Err` says what is wrong.
+pub type SetupCheck = fn(&Value) -> Result<(), String>;
+
+/// Loads and validates golden flows and suites, with what only the caller knows: the providers a
+/// flow may use (the mocks `possim serve` starts, from the binary's registry) and the checks that
+/// need the simulated components.
+///
+/// The runner reaches the mocks through the admin API only, so it does not link the virtual
+/// terminal and cannot tell a valid customer script from a broken one by itself. The `possim`
+/// binary, which links the terminal, hands that check in, so a broken golden flow is still a
+/// configuration error found at load time, before any scenario runs. [`parse_scenario`],
+/// [`load_scenario`] and [`load_suite`] are this loader without outside checks.
+#[derive(Debug, Clone, Copy)]
+pub struct Loader<'a> {
+    /// The provider names a flow may use.
+    pub providers: &'a [&'a str],
+    /// Validates `setup.zvtCustomer` (the virtual terminal's customer script). Without it the
+    /// script is checked only when a run sets it up through the admin API.
+    pub zvt_customer: Option<SetupCheck>,
 }
 
-/// Reads one golden flow file; see [`parse_scenario`].
+impl<'a> Loader<'a> {
+    /// A loader without outside checks.
+    pub fn new(providers: &'a [&'a str]) -> Self {
+        Self {
+            providers,
+            zvt_customer: None,
+        }
+    }
+
+    /// Parses and validates one golden flow.
+    pub fn parse(&self, text: &str, path: &Path) -> Result<Scenario, ScenarioError> {
+        let scenario: Scenario = toml::from_str(text).map_err(|e| ScenarioError::Format {
+            path: path.to_owned(),
+            message: e.to_string().trim_end().to_owned(),
+        })?;
+        scenario.validate(path, self)?;
+        Ok(scenario)
+    }
+
+    /// Reads one golden flow file.
+    pub fn load(&self, path: &Path) -> Result<Scenario, ScenarioError> {
+        self.parse(&read(path)?, path)
+    }
+
+    /// Loads a suite directory (or its `suite.toml`) with every golden flow it points at.
+    pub fn load_suite(&self, path: &Path) -> Result<Suite, ScenarioError> {
+        load_suite_with(self, path)
+    }
+}
+
+/// Parses and validates one golden flow (without outside checks, see [`Loader`]); `providers` are
+/// the names a flow may use.
+pub fn parse_scenario(text: &str, path: &Path, providers: &[&str]) -> Result<Scenario, ScenarioError> {
+    Loader::new(providers).parse(text, path)
+}
+
+/// Reads one golden flow file (without outside checks, see [`Loader`]).
 pub fn load_scenario(path: &Path, providers: &[&str]) -> Result<Scenario, ScenarioError> {
-    parse_scenario(&read(path)?, path, providers)
+    Loader::new(providers).load(path)
 }
 
 impl Scenario {
@@ -319,7 +366,7 @@ impl Scenario {
         self.action.get("type").and_then(Value::as_str).unwrap_or("")
     }
 
-    fn validate(&self, path: &Path, known_providers: &[&str]) -> Result<(), ScenarioError> {
+    fn validate(&self, path: &Path, loader: &Loader<'_>) -> Result<(), ScenarioError> {
         let invalid = |message: String| ScenarioError::Invalid {
             path: path.to_owned(),
             message,
@@ -340,10 +387,10 @@ impl Scenario {
             return Err(invalid("providers must name at least one provider".into()));
         }
         for p in &self.providers {
-            if !known_providers.contains(&p.as_str()) {
+            if !loader.providers.contains(&p.as_str()) {
                 return Err(invalid(format!(
                     "unknown provider {p:?} (known: {})",
-                    known_providers.join(", ")
+                    loader.providers.join(", ")
                 )));
             }
         }
@@ -358,9 +405,8 @@ impl Scenario {
         if let Some(clock) = &self.setup.clock {
             possim_engine::clock::parse_rfc3339(clock).map_err(|e| invalid(format!("setup.clock: {e}")))?;
         }
-        if let Some(customer) = &self.setup.zvt_customer {
-            serde_json::from_value::<possim_terminal::customer::CustomerScript>(customer.clone())
-                .map_err(|e| invalid(format!("setup.zvtCustomer: {e}")))?;
+        if let (Some(customer), Some(check)) = (&self.setup.zvt_customer, loader.zvt_customer) {
+            check(customer).map_err(|e| invalid(format!("setup.zvtCustomer: {e}")))?;
         }
         for (i, rule) in self.setup.faults.iter().enumerate() {
             serde_json::from_value::<possim_engine::fault::FaultSpec>(rule.clone())
@@ -437,9 +483,13 @@ impl RequestMatcher {
     }
 }
 
-/// Loads a suite directory (or its `suite.toml`) with every golden flow it points at; see
-/// [`parse_scenario`] for `providers`.
+/// Loads a suite directory (or its `suite.toml`) with every golden flow it points at (without
+/// outside checks, see [`Loader`]).
 pub fn load_suite(path: &Path, providers: &[&str]) -> Result<Suite, ScenarioError> {
+    Loader::new(providers).load_suite(path)
+}
+
+fn load_suite_with(loader: &Loader<'_>, path: &Path) -> Result<Suite, ScenarioError> {
     let file = if path.is_dir() {
         path.join("suite.toml")
     } else {
@@ -468,7 +518,7 @@ pub fn load_suite(path: &Path, providers: &[&str]) -> Result<Suite, ScenarioErro
     files.sort();
     let mut scenarios = Vec::new();
     for file in files {
-        let scenario = load_scenario(&file, providers)?;
+        let scenario = loader.load(&file)?;
         if !def.levels.iter().any(|l| l.name == scenario.level) {
             let names: Vec<&str> = def.levels.iter().map(|l| l.name.as_str()).collect();
             return Err(ScenarioError::Invalid {
@@ -544,5 +594,24 @@ action = { type = "sale", amount = "1.00", productGroup = "x" }
         )
         .unwrap_err();
         assert!(err.to_string().contains("setup.clock"), "{err}");
+    }
+
+    #[test]
+    fn the_customer_script_is_checked_by_the_check_handed_in() {
+        let flow = format!("{MINIMAL}\n[setup]\nzvtCustomer = {{ card = 7 }}\n");
+        let refuse_numbers: SetupCheck = |script| match script.get("card") {
+            Some(Value::String(_)) | None => Ok(()),
+            Some(other) => Err(format!("card {other} is not a card name")),
+        };
+        let loader = Loader {
+            providers: PROVIDERS,
+            zvt_customer: Some(refuse_numbers),
+        };
+        let err = loader.parse(&flow, Path::new("x.toml")).unwrap_err();
+        assert_eq!(err.to_string(), "x.toml: setup.zvtCustomer: card 7 is not a card name");
+        let fine = flow.replace("card = 7", "card = \"girocard\"");
+        assert!(loader.parse(&fine, Path::new("x.toml")).is_ok());
+        // Without a check the script's content is left to the terminal at set-up time.
+        assert!(parse_scenario(&flow, Path::new("x.toml"), PROVIDERS).is_ok());
     }
 }

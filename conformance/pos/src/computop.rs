@@ -21,7 +21,7 @@ use possim_computop::form::{self, Fields};
 use serde_json::{Value, json};
 
 /// A planted integration bug (issue 5: each one seen in a real client).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Defect {
     /// Takes notifies and returns without checking their MAC (FATCHIP's notify controllers).
     NotifyMacUnchecked,
@@ -37,22 +37,7 @@ pub enum Defect {
     BookOnNotifyAndReturn,
 }
 
-impl Defect {
-    /// Every defect with its command-line name.
-    pub const ALL: &[(&str, Defect)] = &[
-        ("notify-mac-unchecked", Defect::NotifyMacUnchecked),
-        ("code-zero-as-paid", Defect::CodeZeroAsPaid),
-        ("first-digit-only", Defect::FirstDigitOnly),
-        ("refund-mac-without-payid", Defect::RefundMacWithoutPayid),
-        ("new-reqid-on-retry", Defect::NewReqidOnRetry),
-        ("book-on-notify-and-return", Defect::BookOnNotifyAndReturn),
-    ];
-
-    /// Parses a command-line name.
-    pub fn parse(name: &str) -> Result<Defect, String> {
-        super::parse_defect(Self::ALL, name)
-    }
-}
+impl crate::PlantableDefect for Defect {}
 
 /// The shop's Paygate account.
 #[derive(Debug, Clone)]
@@ -513,6 +498,23 @@ impl ComputopPos {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::PlantableDefect;
+
+    /// The `--defect` names are a command-line contract (scripts and CI jobs plant them by name).
+    #[test]
+    fn defect_names_are_stable() {
+        assert_eq!(
+            Defect::names(),
+            [
+                "notify-mac-unchecked",
+                "code-zero-as-paid",
+                "first-digit-only",
+                "refund-mac-without-payid",
+                "new-reqid-on-retry",
+                "book-on-notify-and-return"
+            ]
+        );
+    }
 
     fn shop(defects: Vec<Defect>) -> Shop {
         Shop {

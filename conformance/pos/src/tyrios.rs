@@ -11,7 +11,7 @@ use std::time::Duration;
 use serde_json::{Map, Value, json};
 
 /// A planted integration bug.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Defect {
     /// Goes straight to the final call, without the draft.
     SkipDraft,
@@ -25,21 +25,7 @@ pub enum Defect {
     BlindRetry,
 }
 
-impl Defect {
-    /// Every defect with its command-line name.
-    pub const ALL: &[(&str, Defect)] = &[
-        ("skip-draft", Defect::SkipDraft),
-        ("ignore-final-error", Defect::IgnoreFinalError),
-        ("amount-as-string", Defect::AmountAsString),
-        ("wrong-user-mode", Defect::WrongUserMode),
-        ("blind-retry", Defect::BlindRetry),
-    ];
-
-    /// Parses a command-line name.
-    pub fn parse(name: &str) -> Result<Defect, String> {
-        super::parse_defect(Self::ALL, name)
-    }
-}
+impl crate::PlantableDefect for Defect {}
 
 /// Where and as whom the till talks to TYRIOS.
 #[derive(Debug, Clone)]
@@ -458,6 +444,22 @@ fn encode(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::PlantableDefect;
+
+    /// The `--defect` names are a command-line contract (scripts and CI jobs plant them by name).
+    #[test]
+    fn defect_names_are_stable() {
+        assert_eq!(
+            Defect::names(),
+            [
+                "skip-draft",
+                "ignore-final-error",
+                "amount-as-string",
+                "wrong-user-mode",
+                "blind-retry"
+            ]
+        );
+    }
 
     #[test]
     fn amounts() {

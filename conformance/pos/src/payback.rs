@@ -15,7 +15,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 /// A planted integration bug.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Defect {
     /// Keeps asking for the PIN after PAYBACK answered `PIN_LOCKED`.
     PinRetryPastLock,
@@ -27,20 +27,7 @@ pub enum Defect {
     BookAbortedRedemption,
 }
 
-impl Defect {
-    /// Every defect with its command-line name.
-    pub const ALL: &[(&str, Defect)] = &[
-        ("pin-retry-past-lock", Defect::PinRetryPastLock),
-        ("new-id-on-retry", Defect::NewIdOnRetry),
-        ("ignore-redeem-error", Defect::IgnoreRedeemError),
-        ("book-aborted-redemption", Defect::BookAbortedRedemption),
-    ];
-
-    /// Parses a command-line name.
-    pub fn parse(name: &str) -> Result<Defect, String> {
-        super::parse_defect(Self::ALL, name)
-    }
-}
+impl crate::PlantableDefect for Defect {}
 
 /// Where and as whom the till talks to PAYBACK.
 #[derive(Debug, Clone)]
@@ -299,7 +286,7 @@ impl PaybackPos {
             .and_then(Value::as_str)
             .and_then(cents)
             .ok_or_else(|| json!({"status": "error", "message": "basket must be a decimal like 12.50"}))?;
-        let entries = crate::action::strings(action, "pinEntries");
+        let entries = possim_conformance::action::strings(action, "pinEntries");
         // Step 1: the PIN, as often as the customer tries — but never past the lock.
         let mut auth = None;
         for pin in &entries {
@@ -363,6 +350,21 @@ impl PaybackPos {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::PlantableDefect;
+
+    /// The `--defect` names are a command-line contract (scripts and CI jobs plant them by name).
+    #[test]
+    fn defect_names_are_stable() {
+        assert_eq!(
+            Defect::names(),
+            [
+                "pin-retry-past-lock",
+                "new-id-on-retry",
+                "ignore-redeem-error",
+                "book-aborted-redemption"
+            ]
+        );
+    }
 
     #[test]
     fn amounts_and_defects() {

@@ -9,7 +9,7 @@ use possim_terminal::link::{LinkTimers, SerialQuirks};
 use serde_json::{Value, json};
 
 /// A planted ECR bug.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Defect {
     /// Never acknowledges the Status-Information; reports the payment at once.
     NoStatusAck,
@@ -29,24 +29,7 @@ pub enum Defect {
     BigEndianLength,
 }
 
-impl Defect {
-    /// Every defect with its command-line name.
-    pub const ALL: &[(&str, Defect)] = &[
-        ("no-status-ack", Defect::NoStatusAck),
-        ("early-give-up", Defect::EarlyGiveUp),
-        ("abort-as-success", Defect::AbortAsSuccess),
-        ("binary-amount", Defect::BinaryAmount),
-        ("no-dle-doubling", Defect::NoDleDoubling),
-        ("wrong-crc", Defect::WrongCrc),
-        ("ignore-nak", Defect::IgnoreNak),
-        ("big-endian-length", Defect::BigEndianLength),
-    ];
-
-    /// Parses a command-line name.
-    pub fn parse(name: &str) -> Result<Defect, String> {
-        super::parse_defect(Self::ALL, name)
-    }
-}
+impl crate::PlantableDefect for Defect {}
 
 /// Where the terminal is.
 #[derive(Debug, Clone)]
@@ -171,7 +154,7 @@ impl ZvtPos {
                 ecr.book_total(receipt, book).await
             }
             "zvt-display-text" => {
-                let lines: Vec<String> = crate::action::strings(action, "lines");
+                let lines: Vec<String> = possim_conformance::action::strings(action, "lines");
                 if lines.is_empty() || lines.len() > 8 {
                     return error("the action needs one to eight `lines`");
                 }
@@ -183,5 +166,29 @@ impl ZvtPos {
             Ok(t) => report(&t),
             Err(e) => error(e),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::PlantableDefect;
+
+    /// The `--defect` names are a command-line contract (scripts and CI jobs plant them by name).
+    #[test]
+    fn defect_names_are_stable() {
+        assert_eq!(
+            Defect::names(),
+            [
+                "no-status-ack",
+                "early-give-up",
+                "abort-as-success",
+                "binary-amount",
+                "no-dle-doubling",
+                "wrong-crc",
+                "ignore-nak",
+                "big-endian-length"
+            ]
+        );
     }
 }
