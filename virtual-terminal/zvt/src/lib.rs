@@ -7,7 +7,7 @@
 //! - [`apdu`]: the `CLASS INSTR LEN DATA` envelope with extended length, incremental decoding.
 //! - [`tlv`]: the BMP 06 TLV container.
 //! - [`bmp`]: the BMP table and typed field conversions.
-//! - [`messages`]: typed commands for both directions.
+//! - [`messages`]: the command table and typed commands for both directions.
 //! - [`serial`]: RS-232 link framing (DLE STX … DLE ETX, CRC-16/KERMIT, ACK/NAK, timers).
 //! - [`describe`]: human-readable rendering of APDUs and frames.
 //!

@@ -1038,14 +1038,14 @@ impl Body for PrintLine {
     }
 }
 
-/// A data block of exactly one byte (Select Language's language number).
+/// The data block of Select Language (08 30): exactly one byte, the language number.
 impl Body for u8 {
     fn decode_body(data: &[u8], _: &mut Ctx, command: &'static str) -> Result<Self, MessageError> {
         match data {
             [byte] => Ok(*byte),
             [] => Err(MessageError::Missing {
                 command,
-                field: "data byte",
+                field: "language",
             }),
             _ => Err(MessageError::UnexpectedData {
                 command,
