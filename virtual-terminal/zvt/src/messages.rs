@@ -7,7 +7,7 @@
 //!   field this crate knows, with its name, direction and data-block layout, and for the typed ones
 //!   the [`Message`] variant. From it come the [`cmd`] constants, the [`Message`] enum, decoding
 //!   dispatch ([`Message::from_apdu_with`]), encoding ([`Message::to_apdu`]), [`Message::control`],
-//!   [`command_name`] and the layout [`crate::describe`] renders.
+//!   [`command_name`] and the layout [`crate::describe()`] renders.
 //! - **One body declaration per typed command** (`message_body!`): the struct with its positional
 //!   parameters (password, config byte, …, read in order before any BMP), one `Option` per BMP the
 //!   specification lists for the command, the TLV container and `other` — BMPs that are in the
@@ -34,7 +34,7 @@ pub enum Direction {
     Both,
 }
 
-/// How [`crate::describe`] walks the data block of a command.
+/// How [`crate::describe()`] walks the data block of a command.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Layout {
     /// BMPs only.
