@@ -6,14 +6,15 @@
 //!
 //! The rendering is driven by the data-block layout of each command (positional parameters
 //! first, then BMPs, PA00P016 §5.2.7) rather than by the typed messages, so that partially broken
-//! input still shows everything up to the first problem.
+//! input still shows everything up to the first problem. Names, directions and layouts come from
+//! the command table in [`crate::messages`].
 
 use std::fmt::Write as _;
 
 use crate::apdu::{Apdu, ControlField, Decoded};
 use crate::bmp::{self, Format, Kind, read_bmp};
 use crate::encoding::{self, DecodeMode, Digits, escape_text, hex};
-use crate::messages::{Direction, command_name};
+use crate::messages::{self, Direction, Layout, cmd, command_name};
 use crate::serial::{DLE, FrameDecoder, FrameEvent, STX};
 use crate::tlv::{Tlv, TlvContainer, TlvValue};
 
@@ -101,110 +102,28 @@ fn render_apdu(apdu: &Apdu, out: &mut String) {
     render_data(cf, data, out);
 }
 
-/// Renders the data block according to the command's layout.
+/// Renders the data block according to the command's layout (from the command table).
 fn render_data(cf: ControlField, data: &[u8], out: &mut String) {
     let mut r = Renderer { out, depth: 1 };
-    match (cf.class, cf.instr) {
-        (0x80, 0x00) => r.bmps_or_hex(data),
-        (0x84, code) => {
-            r.line(&format!("error code: {code:02X} ({})", result_code_text(code)));
-            if code == 0x9D && data.first() == Some(&0x04) {
-                r.bmps(data);
-            } else {
-                r.bmps_or_hex(data);
-            }
+    if cf.class == 0x84 {
+        let code = cf.instr;
+        r.line(&format!("error code: {code:02X} ({})", result_code_text(code)));
+        if code == 0x9D && data.first() == Some(&0x04) {
+            r.bmps(data);
+        } else {
+            r.bmps_or_hex(data);
         }
-        (0x06, 0x00) => {
-            let Some(rest) = r.password(data) else { return };
-            let Some((&config, rest)) = rest.split_first() else {
-                r.line("missing config byte");
-                return;
-            };
-            r.line(&format!("config byte: {config:02X} ({})", config_text(config)));
-            if rest.is_empty() {
-                return;
-            }
-            let Some(rest) = r.currency(rest) else { return };
-            r.bmps(rest);
-        }
-        // Commands with a leading password.
-        (0x06, 0x10 | 0x1B | 0x20 | 0x21 | 0x30 | 0x31 | 0x50 | 0x51 | 0x91 | 0x93) => {
+        return;
+    }
+    match messages::command(cf).map_or(Layout::Raw, |c| c.layout) {
+        Layout::Bmps => r.bmps(data),
+        Layout::PasswordThenBmps => {
             if let Some(rest) = r.password(data) {
                 r.bmps(rest);
             }
         }
-        (0x05, 0x01) => {
-            if data.is_empty() {
-                return;
-            }
-            if let Some(rest) = r.password(data) {
-                r.bmps(rest);
-            }
-        }
-        (0x06, 0xC0) => {
-            if let Some((&timeout, rest)) = data.split_first() {
-                r.line(&format!(
-                    "timeout: {timeout} s{}",
-                    if timeout == 0 { " (no limit)" } else { "" }
-                ));
-                r.bmps(rest);
-            }
-        }
-        (0x04, 0xFF) => {
-            let Some((&status, rest)) = data.split_first() else {
-                r.line("missing status byte");
-                return;
-            };
-            r.line(&format!(
-                "intermediate status: {status:02X} ({})",
-                intermediate_status_text(status)
-            ));
-            if let Some((&t, rest)) = rest.split_first() {
-                match encoding::bcd_pairs(&[t]) {
-                    Ok(p) => r.line(&format!("timeout T4: {} min", p[0])),
-                    Err(_) => r.line(&format!("timeout T4: {t:02X} (not BCD)")),
-                }
-                r.bmps(rest);
-            }
-        }
-        (0x06, 0xD1) => {
-            let Some((&attr, text)) = data.split_first() else {
-                r.line("missing attribute");
-                return;
-            };
-            r.line(&format!("attribute: {attr:02X} ({})", print_attribute_text(attr)));
-            if attr == 0xFF {
-                r.line(&format!("line feeds: {}", text.first().copied().unwrap_or(1)));
-            } else {
-                r.line(&format!("text: \"{}\"", escape_text(text)));
-            }
-        }
-        (0x06, 0x1E) => {
-            let Some((&rc, mut rest)) = data.split_first() else {
-                r.line("missing result code");
-                return;
-            };
-            r.line(&format!("result code: {rc:02X} ({})", result_code_text(rc)));
-            if crate::messages::abort_has_currency(rc, rest) {
-                match r.currency(rest) {
-                    Some(after) => rest = after,
-                    None => return,
-                }
-            }
-            r.bmps(rest);
-        }
-        (0x06, 0x0F) => r.completion(data),
-        (0x08, 0x30) => match data {
-            [lang] => r.line(&format!("language: {lang:02X} ({})", language_text(*lang))),
-            _ => r.hex("data", data),
-        },
-        (0x06, 0x02 | 0x18 | 0x1A | 0x79 | 0xC5 | 0xDB | 0xDD) if data.is_empty() => {}
-        // Commands whose data block is BMPs only.
-        (0x06, 0x01 | 0x03 | 0x04 | 0x05 | 0x0A | 0x0C | 0x22 | 0x23 | 0x24 | 0x25 | 0x26 | 0x70)
-        | (0x06, 0xB0 | 0xD3 | 0xE0 | 0xE2 | 0xE6)
-        | (0x04, 0x0F | 0x01 | 0x0D | 0x0E)
-        | (0x08, 0x10 | 0x11 | 0x12 | 0x13 | 0x50) => r.bmps(data),
-        _ => {
+        Layout::Special => r.special(cf, data),
+        Layout::Raw => {
             if !data.is_empty() {
                 r.hex("data", data);
             }
@@ -218,6 +137,96 @@ struct Renderer<'a> {
 }
 
 impl Renderer<'_> {
+    /// The commands whose positional parameters need a renderer of their own.
+    fn special(&mut self, cf: ControlField, data: &[u8]) {
+        match cf {
+            cmd::ACK => self.bmps_or_hex(data),
+            cmd::REGISTRATION => {
+                let Some(rest) = self.password(data) else { return };
+                let Some((&config, rest)) = rest.split_first() else {
+                    self.line("missing config byte");
+                    return;
+                };
+                self.line(&format!("config byte: {config:02X} ({})", config_text(config)));
+                if rest.is_empty() {
+                    return;
+                }
+                let Some(rest) = self.currency(rest) else { return };
+                self.bmps(rest);
+            }
+            cmd::STATUS_ENQUIRY => {
+                if data.is_empty() {
+                    return;
+                }
+                if let Some(rest) = self.password(data) {
+                    self.bmps(rest);
+                }
+            }
+            cmd::READ_CARD => {
+                if let Some((&timeout, rest)) = data.split_first() {
+                    self.line(&format!(
+                        "timeout: {timeout} s{}",
+                        if timeout == 0 { " (no limit)" } else { "" }
+                    ));
+                    self.bmps(rest);
+                }
+            }
+            cmd::INTERMEDIATE_STATUS => {
+                let Some((&status, rest)) = data.split_first() else {
+                    self.line("missing status byte");
+                    return;
+                };
+                self.line(&format!(
+                    "intermediate status: {status:02X} ({})",
+                    intermediate_status_text(status)
+                ));
+                if let Some((&t, rest)) = rest.split_first() {
+                    match encoding::bcd_pairs(&[t]) {
+                        Ok(p) => self.line(&format!("timeout T4: {} min", p[0])),
+                        Err(_) => self.line(&format!("timeout T4: {t:02X} (not BCD)")),
+                    }
+                    self.bmps(rest);
+                }
+            }
+            cmd::PRINT_LINE => {
+                let Some((&attr, text)) = data.split_first() else {
+                    self.line("missing attribute");
+                    return;
+                };
+                self.line(&format!("attribute: {attr:02X} ({})", print_attribute_text(attr)));
+                if attr == 0xFF {
+                    self.line(&format!("line feeds: {}", text.first().copied().unwrap_or(1)));
+                } else {
+                    self.line(&format!("text: \"{}\"", escape_text(text)));
+                }
+            }
+            cmd::ABORT_PT => {
+                let Some((&rc, mut rest)) = data.split_first() else {
+                    self.line("missing result code");
+                    return;
+                };
+                self.line(&format!("result code: {rc:02X} ({})", result_code_text(rc)));
+                if messages::abort_has_currency(rc, rest) {
+                    match self.currency(rest) {
+                        Some(after) => rest = after,
+                        None => return,
+                    }
+                }
+                self.bmps(rest);
+            }
+            cmd::COMPLETION => self.completion(data),
+            cmd::SELECT_LANGUAGE => match data {
+                [lang] => self.line(&format!("language: {lang:02X} ({})", language_text(*lang))),
+                _ => self.hex("data", data),
+            },
+            _ => {
+                if !data.is_empty() {
+                    self.hex("data", data);
+                }
+            }
+        }
+    }
+
     fn line(&mut self, text: &str) {
         for _ in 0..self.depth {
             self.out.push_str("  ");

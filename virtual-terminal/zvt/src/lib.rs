@@ -7,9 +7,9 @@
 //! - [`apdu`]: the `CLASS INSTR LEN DATA` envelope with extended length, incremental decoding.
 //! - [`tlv`]: the BMP 06 TLV container.
 //! - [`bmp`]: the BMP table and typed field conversions.
-//! - [`messages`]: typed commands for both directions.
+//! - [`messages`]: the command table and typed commands for both directions.
 //! - [`serial`]: RS-232 link framing (DLE STX … DLE ETX, CRC-16/KERMIT, ACK/NAK, timers).
-//! - [`describe`]: human-readable rendering of APDUs and frames.
+//! - [`describe`](mod@describe): human-readable rendering of APDUs and frames.
 //!
 //! Specification references use the document numbers of the ZVT specification: PA00P015
 //! (commands, BMPs, error codes, rev. 13.08) and PA00P016 (transport and application protocol,

@@ -1,13 +1,20 @@
 //! Typed messages for both directions (PA00P015 §2 ECR→PT, §3 PT→ECR) built on top of
 //! [`crate::apdu`] and [`crate::bmp`].
 //!
-//! Commands whose data block is (mostly) BMPs are structs with one `Option` per BMP the
-//! specification lists for that command, the TLV container, and `other`: BMPs that are in the
-//! global table but not modelled for this command (kept in wire order so nothing is lost).
-//! Positional parameters (password, config byte, …) are plain fields.
+//! Two declarations drive everything here:
 //!
-//! Encoding writes named fields in the order the specification lists them, then `other`, then the
-//! TLV container. Decoding accepts any order.
+//! - **The command table** ([`COMMANDS`], written once at the end of this module): every control
+//!   field this crate knows, with its name, direction and data-block layout, and for the typed ones
+//!   the [`Message`] variant. From it come the [`cmd`] constants, the [`Message`] enum, decoding
+//!   dispatch ([`Message::from_apdu_with`]), encoding ([`Message::to_apdu`]), [`Message::control`],
+//!   [`command_name`] and the layout [`crate::describe()`] renders.
+//! - **One body declaration per typed command** (`message_body!`): the struct with its positional
+//!   parameters (password, config byte, …, read in order before any BMP), one `Option` per BMP the
+//!   specification lists for the command, the TLV container and `other` — BMPs that are in the
+//!   global table but not modelled for this command, kept in wire order so nothing is lost.
+//!
+//! Encoding writes positional parameters, then named BMPs in the order the specification lists
+//! them, then `other`, then the TLV container. Decoding accepts BMPs in any order.
 
 use thiserror::Error;
 
@@ -15,70 +22,6 @@ use crate::apdu::{Apdu, ApduError, ControlField};
 use crate::bmp::{Bmp, BmpError, BmpField, Date, Expiry, MonthDay, ReceiptNo, Time, parse_bmps};
 use crate::encoding::{self, Amount, DecodeMode, Deviation, Digits, EncodingError};
 use crate::tlv::{TlvContainer, TlvError};
-
-/// Control fields of the commands this crate models, plus a few more that `describe` names.
-pub mod cmd {
-    use crate::apdu::ControlField;
-
-    /// 06 00 Registration.
-    pub const REGISTRATION: ControlField = ControlField::new(0x06, 0x00);
-    /// 06 01 Authorisation.
-    pub const AUTHORISATION: ControlField = ControlField::new(0x06, 0x01);
-    /// 06 02 Log-Off.
-    pub const LOG_OFF: ControlField = ControlField::new(0x06, 0x02);
-    /// 06 03 Account balance request.
-    pub const ACCOUNT_BALANCE: ControlField = ControlField::new(0x06, 0x03);
-    /// 06 0F Completion.
-    pub const COMPLETION: ControlField = ControlField::new(0x06, 0x0F);
-    /// 06 10 Send turnover totals.
-    pub const SEND_TURNOVER_TOTALS: ControlField = ControlField::new(0x06, 0x10);
-    /// 06 1B Set/reset terminal ID.
-    pub const SET_TERMINAL_ID: ControlField = ControlField::new(0x06, 0x1B);
-    /// 06 1E Abort (PT→ECR).
-    pub const ABORT_PT: ControlField = ControlField::new(0x06, 0x1E);
-    /// 06 20 Repeat receipt.
-    pub const REPEAT_RECEIPT: ControlField = ControlField::new(0x06, 0x20);
-    /// 06 22 Pre-authorisation / reservation.
-    pub const PRE_AUTHORISATION: ControlField = ControlField::new(0x06, 0x22);
-    /// 06 23 Partial reversal of a pre-authorisation / booking of a reservation.
-    pub const PARTIAL_REVERSAL: ControlField = ControlField::new(0x06, 0x23);
-    /// 06 24 Book total.
-    pub const BOOK_TOTAL: ControlField = ControlField::new(0x06, 0x24);
-    /// 06 25 Pre-authorisation reversal.
-    pub const PRE_AUTH_REVERSAL: ControlField = ControlField::new(0x06, 0x25);
-    /// 06 30 Reversal.
-    pub const REVERSAL: ControlField = ControlField::new(0x06, 0x30);
-    /// 06 31 Refund.
-    pub const REFUND: ControlField = ControlField::new(0x06, 0x31);
-    /// 06 50 End-of-day.
-    pub const END_OF_DAY: ControlField = ControlField::new(0x06, 0x50);
-    /// 06 70 Diagnosis.
-    pub const DIAGNOSIS: ControlField = ControlField::new(0x06, 0x70);
-    /// 06 91 Set date and time in PT.
-    pub const SET_DATE_TIME: ControlField = ControlField::new(0x06, 0x91);
-    /// 06 93 Initialisation.
-    pub const INITIALISATION: ControlField = ControlField::new(0x06, 0x93);
-    /// 06 B0 Abort (ECR→PT).
-    pub const ABORT_ECR: ControlField = ControlField::new(0x06, 0xB0);
-    /// 06 C0 Read card.
-    pub const READ_CARD: ControlField = ControlField::new(0x06, 0xC0);
-    /// 06 D1 Print line.
-    pub const PRINT_LINE: ControlField = ControlField::new(0x06, 0xD1);
-    /// 06 D3 Print text block.
-    pub const PRINT_TEXT_BLOCK: ControlField = ControlField::new(0x06, 0xD3);
-    /// 06 E0 Display text.
-    pub const DISPLAY_TEXT: ControlField = ControlField::new(0x06, 0xE0);
-    /// 04 0F Status information.
-    pub const STATUS_INFORMATION: ControlField = ControlField::new(0x04, 0x0F);
-    /// 04 FF Intermediate status information.
-    pub const INTERMEDIATE_STATUS: ControlField = ControlField::new(0x04, 0xFF);
-    /// 05 01 Status enquiry.
-    pub const STATUS_ENQUIRY: ControlField = ControlField::new(0x05, 0x01);
-    /// 08 30 Select language.
-    pub const SELECT_LANGUAGE: ControlField = ControlField::new(0x08, 0x30);
-    /// 80 00 Positive acknowledgement.
-    pub const ACK: ControlField = ControlField::new(0x80, 0x00);
-}
 
 /// Who sends a command.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -91,86 +34,42 @@ pub enum Direction {
     Both,
 }
 
+/// How [`crate::describe()`] walks the data block of a command.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Layout {
+    /// BMPs only.
+    Bmps,
+    /// A 3-byte BCD password, then BMPs.
+    PasswordThenBmps,
+    /// No data, or a layout `describe` does not interpret: any data is shown as hex.
+    Raw,
+    /// Positional parameters that `describe` renders with a renderer of its own.
+    Special,
+}
+
+/// One row of the command table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CommandSpec {
+    /// CLASS and INSTR.
+    pub control: ControlField,
+    /// Name as in PA00P015 §14.
+    pub name: &'static str,
+    /// Who sends it.
+    pub direction: Direction,
+    /// Data-block layout for `describe`.
+    pub layout: Layout,
+    /// The [`Message`] variant that models it; `None` for commands that decode as
+    /// [`Message::Other`].
+    pub variant: Option<&'static str>,
+}
+
 /// Name and direction of a control field, for human-readable output (PA00P015 §14).
 pub fn command_name(cf: ControlField) -> Option<(&'static str, Direction)> {
-    use Direction::*;
-    let r = match (cf.class, cf.instr) {
-        (0x80, 0x00) => ("positive acknowledgement", Both),
-        (0x84, _) => ("negative acknowledgement", Both),
-        (0x04, 0x01) => ("Set Date and Time in ECR", PtToEcr),
-        (0x04, 0x0C) => ("File request", PtToEcr),
-        (0x04, 0x0D) => ("Input request", PtToEcr),
-        (0x04, 0x0E) => ("Menu request", PtToEcr),
-        (0x04, 0x0F) => ("Status-Information", PtToEcr),
-        (0x04, 0xFF) => ("Intermediate Status-Information", PtToEcr),
-        (0x05, 0x01) => ("Status Enquiry", EcrToPt),
-        (0x06, 0x00) => ("Registration", EcrToPt),
-        (0x06, 0x01) => ("Authorisation", EcrToPt),
-        (0x06, 0x02) => ("Log-Off", EcrToPt),
-        (0x06, 0x03) => ("Account Balance Request", EcrToPt),
-        (0x06, 0x04) => ("Activate Card", EcrToPt),
-        (0x06, 0x05) => ("Procurement", EcrToPt),
-        (0x06, 0x09) => ("Prepaid Top-Up", EcrToPt),
-        (0x06, 0x0A) => ("Tax Free", EcrToPt),
-        (0x06, 0x0C) => ("Book Tip", EcrToPt),
-        (0x06, 0x0F) => ("Completion", PtToEcr),
-        (0x06, 0x10) => ("Send Turnover Totals", EcrToPt),
-        (0x06, 0x12) => ("Reprint Receipts", EcrToPt),
-        (0x06, 0x18) => ("Reset Terminal", EcrToPt),
-        (0x06, 0x1A) => ("Print System Configuration", EcrToPt),
-        (0x06, 0x1B) => ("Set/Reset Terminal-ID", EcrToPt),
-        (0x06, 0x1E) => ("Abort", PtToEcr),
-        (0x06, 0x20) => ("Repeat Receipt", EcrToPt),
-        (0x06, 0x21) => ("Telephonic Authorisation", EcrToPt),
-        (0x06, 0x22) => ("Pre-Authorisation / Reservation", EcrToPt),
-        (0x06, 0x23) => ("Partial-Reversal of Pre-Authorisation / Booking", EcrToPt),
-        (0x06, 0x24) => ("Book Total", EcrToPt),
-        (0x06, 0x25) => ("Pre-Authorisation Reversal", EcrToPt),
-        (0x06, 0x26) => ("Reversal of external transaction", EcrToPt),
-        (0x06, 0x30) => ("Reversal", EcrToPt),
-        (0x06, 0x31) => ("Refund", EcrToPt),
-        (0x06, 0x50) => ("End-of-Day", EcrToPt),
-        (0x06, 0x51) => ("Send offline transactions", EcrToPt),
-        (0x06, 0x70) => ("Diagnosis", EcrToPt),
-        (0x06, 0x79) => ("Selftest", EcrToPt),
-        (0x06, 0x91) => ("Set Date and Time in PT", EcrToPt),
-        (0x06, 0x93) => ("Initialisation", EcrToPt),
-        (0x06, 0x95) => ("Change Password", EcrToPt),
-        (0x06, 0xB0) => ("Abort", EcrToPt),
-        (0x06, 0xC0) => ("Read Card", EcrToPt),
-        (0x06, 0xC5) => ("Close Card Session", EcrToPt),
-        (0x06, 0xC6) => ("Send APDUs", EcrToPt),
-        (0x06, 0xD0) => ("Menu with graphic display", PtToEcr),
-        (0x06, 0xD1) => ("Print Line", Both),
-        (0x06, 0xD3) => ("Print Text-Block", Both),
-        (0x06, 0xD8) => ("Dial-Up", PtToEcr),
-        (0x06, 0xD9) => ("Transmit Data via Dial-Up", PtToEcr),
-        (0x06, 0xDA) => ("Receive Data via Dial-Up", PtToEcr),
-        (0x06, 0xDB) => ("Hang-Up", PtToEcr),
-        (0x06, 0xDD) => ("Transparent Mode", PtToEcr),
-        (0x06, 0xE0) => ("Display Text", EcrToPt),
-        (0x06, 0xE1) => ("Display Text with Function-Key Input", EcrToPt),
-        (0x06, 0xE2) => ("Display Text with Numerical Input", EcrToPt),
-        (0x06, 0xE3) => ("PIN-Verification for Customer-Card", EcrToPt),
-        (0x06, 0xE4) => ("Blocked-List Query to ECR", PtToEcr),
-        (0x06, 0xE5) => ("MAC calculation", EcrToPt),
-        (0x06, 0xE6) => ("Card Poll with Authorisation", EcrToPt),
-        (0x06, 0xE7) => ("Display Text with Numerical Input (DUKPT)", EcrToPt),
-        (0x06, 0xF0) => ("Display Image", EcrToPt),
-        (0x08, 0x01) => ("Activate Service-Mode", EcrToPt),
-        (0x08, 0x02) => ("Switch Protocol", EcrToPt),
-        (0x08, 0x10) => ("Software-Update", EcrToPt),
-        (0x08, 0x11) => ("Read File", EcrToPt),
-        (0x08, 0x12) => ("Delete File", EcrToPt),
-        (0x08, 0x13) => ("Change Configuration", EcrToPt),
-        (0x08, 0x14) => ("Write File", EcrToPt),
-        (0x08, 0x20..=0x24) => ("OPT action", EcrToPt),
-        (0x08, 0x30) => ("Select Language", EcrToPt),
-        (0x08, 0x40) => ("Change Baudrate", EcrToPt),
-        (0x08, 0x50) => ("Activate Card-Reader", EcrToPt),
-        _ => return None,
-    };
-    Some(r)
+    if cf.class == 0x84 {
+        // Negative acknowledgements carry their error code in the second byte.
+        return Some(("negative acknowledgement", Direction::Both));
+    }
+    command(cf).map(|c| (c.name, c.direction))
 }
 
 /// Errors of typed message decoding and encoding.
@@ -223,30 +122,6 @@ pub enum MessageError {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub struct Password(pub u32);
 
-impl Password {
-    fn read(data: &[u8], command: &'static str) -> Result<Self, MessageError> {
-        let bytes = data.get(..3).ok_or(MessageError::Missing {
-            command,
-            field: "password",
-        })?;
-        encoding::bcd_decode(bytes)
-            .map(|v| Password(v as u32))
-            .map_err(|source| MessageError::Encoding {
-                field: "password",
-                source,
-            })
-    }
-
-    fn write(&self, out: &mut Vec<u8>) -> Result<(), MessageError> {
-        let b = encoding::bcd_encode(u64::from(self.0), 3).map_err(|source| MessageError::Encoding {
-            field: "password",
-            source,
-        })?;
-        out.extend(b);
-        Ok(())
-    }
-}
-
 /// Options for typed decoding.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct DecodeOptions {
@@ -257,9 +132,10 @@ pub struct DecodeOptions {
     pub reply_to: Option<ControlField>,
 }
 
-/// Shared decode state: mode plus collected deviations.
+/// Shared decode state: options plus collected deviations.
 struct Ctx {
     mode: DecodeMode,
+    reply_to: Option<ControlField>,
     deviations: Vec<Deviation>,
 }
 
@@ -271,48 +147,178 @@ impl Ctx {
     }
 }
 
-fn push_bmp(out: &mut Vec<u8>, id: u8, data: Vec<u8>) -> Result<(), MessageError> {
-    Bmp { id, data }.encode_into(out)?;
-    Ok(())
+/// The data block of a typed message. `command` is the table name, used in errors.
+trait Body: Sized {
+    fn decode_body(data: &[u8], ctx: &mut Ctx, command: &'static str) -> Result<Self, MessageError>;
+    fn encode_body(&self, out: &mut Vec<u8>, command: &'static str) -> Result<(), MessageError>;
 }
 
-/// Splits BMPs into the TLV container (first BMP 06) and the rest.
-fn tail(bmps: Vec<Bmp>) -> Result<(Option<TlvContainer>, Vec<Bmp>), MessageError> {
-    let mut tlv = None;
-    let mut other = Vec::new();
-    for b in bmps {
-        if b.id == 0x06 && tlv.is_none() {
-            tlv = Some(TlvContainer::from_bmp(0x06, &b.data)?);
-        } else {
-            other.push(b);
+// ---------------------------------------------------------------------------------------------
+// Positional parameters
+
+/// Why a positional parameter could not be read.
+enum ReadError {
+    /// The data block ended first.
+    Missing,
+    /// The bytes are there but not valid.
+    Invalid(EncodingError),
+}
+
+impl ReadError {
+    fn into_message(self, command: &'static str, field: &'static str) -> MessageError {
+        match self {
+            ReadError::Missing => MessageError::Missing { command, field },
+            ReadError::Invalid(source) => MessageError::Encoding { field, source },
         }
     }
-    Ok((tlv, other))
 }
 
-fn write_tail(out: &mut Vec<u8>, tlv: &Option<TlvContainer>, other: &[Bmp]) -> Result<(), MessageError> {
-    for b in other {
-        b.encode_into(out)?;
-    }
-    if let Some(t) = tlv {
-        push_bmp(out, 0x06, t.encode()?)?;
-    }
-    Ok(())
+/// Wire form of a positional parameter (one without a BMP number).
+trait Positional {
+    type Value;
+    /// Reads the value from the front of `rest` and advances it.
+    fn read(rest: &mut &[u8]) -> Result<Self::Value, ReadError>;
+    fn write(value: &Self::Value, out: &mut Vec<u8>) -> Result<(), EncodingError>;
 }
 
-/// Declares a message whose data block is: fixed positional fields, then BMPs.
-macro_rules! bmp_message {
+fn take<'a>(rest: &mut &'a [u8], n: usize) -> Result<&'a [u8], ReadError> {
+    let (head, tail) = rest.split_at_checked(n).ok_or(ReadError::Missing)?;
+    *rest = tail;
+    Ok(head)
+}
+
+/// One binary byte.
+struct Byte;
+
+impl Positional for Byte {
+    type Value = u8;
+    fn read(rest: &mut &[u8]) -> Result<u8, ReadError> {
+        Ok(take(rest, 1)?[0])
+    }
+    fn write(value: &u8, out: &mut Vec<u8>) -> Result<(), EncodingError> {
+        out.push(*value);
+        Ok(())
+    }
+}
+
+/// The password: 6 digits in 3 BCD bytes.
+struct PasswordBcd;
+
+impl Positional for PasswordBcd {
+    type Value = Password;
+    fn read(rest: &mut &[u8]) -> Result<Password, ReadError> {
+        let v = encoding::bcd_decode(take(rest, 3)?).map_err(ReadError::Invalid)?;
+        Ok(Password(v as u32))
+    }
+    fn write(value: &Password, out: &mut Vec<u8>) -> Result<(), EncodingError> {
+        out.extend(encoding::bcd_encode(u64::from(value.0), 3)?);
+        Ok(())
+    }
+}
+
+/// A currency code (ISO 4217 numeric): 4 digits in 2 BCD bytes.
+struct CurrencyBcd;
+
+impl Positional for CurrencyBcd {
+    type Value = u16;
+    fn read(rest: &mut &[u8]) -> Result<u16, ReadError> {
+        let v = encoding::bcd_decode(take(rest, 2)?).map_err(ReadError::Invalid)?;
+        Ok(v as u16)
+    }
+    fn write(value: &u16, out: &mut Vec<u8>) -> Result<(), EncodingError> {
+        out.extend(encoding::bcd_encode(u64::from(*value), 2)?);
+        Ok(())
+    }
+}
+
+/// Bytes behind a three-digit `F0F0F0`–`F9F9F9` length prefix (LLLVAR).
+struct LllVar;
+
+impl Positional for LllVar {
+    type Value = Vec<u8>;
+    fn read(rest: &mut &[u8]) -> Result<Vec<u8>, ReadError> {
+        let input = *rest;
+        let (len, _) = encoding::decode_var_len(input, 3, DecodeMode::Strict).map_err(ReadError::Invalid)?;
+        let body = input
+            .get(3..3 + len)
+            .ok_or(ReadError::Invalid(EncodingError::Truncated {
+                needed: len,
+                available: input.len().saturating_sub(3),
+            }))?;
+        *rest = &input[3 + len..];
+        Ok(body.to_vec())
+    }
+    fn write(value: &Vec<u8>, out: &mut Vec<u8>) -> Result<(), EncodingError> {
+        out.extend(encoding::encode_var_len(value.len(), 3)?);
+        out.extend_from_slice(value);
+        Ok(())
+    }
+}
+
+/// Reads one positional field in one of three modes: mandatory; `optional`, i.e. absent only when
+/// the data block ends before it; or `when` a predicate over the fields so far and the remaining
+/// bytes says it is there.
+macro_rules! read_positional {
+    ($out:ident, $rest:ident, $command:ident, $field:ident, $codec:ident, $label:literal) => {
+        $out.$field = <$codec as Positional>::read(&mut $rest).map_err(|e| e.into_message($command, $label))?;
+    };
+    ($out:ident, $rest:ident, $command:ident, $field:ident, $codec:ident, $label:literal, optional $reason:literal) => {
+        if !$rest.is_empty() {
+            $out.$field = Some(<$codec as Positional>::read(&mut $rest).map_err(|e| e.into_message($command, $label))?);
+        }
+    };
+    ($out:ident, $rest:ident, $command:ident, $field:ident, $codec:ident, $label:literal, when $present:ident) => {
+        if $present(&$out, $rest) {
+            $out.$field = Some(<$codec as Positional>::read(&mut $rest).map_err(|e| e.into_message($command, $label))?);
+        }
+    };
+}
+
+/// Writes one positional field; an absent `optional` field records where it would have been, and
+/// nothing may follow it.
+macro_rules! write_positional {
+    ($self:ident, $out:ident, $absent:ident, $field:ident, $codec:ident, $label:literal) => {
+        <$codec as Positional>::write(&$self.$field, $out)
+            .map_err(|source| MessageError::Encoding { field: $label, source })?;
+    };
+    ($self:ident, $out:ident, $absent:ident, $field:ident, $codec:ident, $label:literal, optional $reason:literal) => {
+        match &$self.$field {
+            Some(v) => <$codec as Positional>::write(v, $out)
+                .map_err(|source| MessageError::Encoding { field: $label, source })?,
+            None => {
+                $absent.get_or_insert(($out.len(), $reason));
+            }
+        }
+    };
+    ($self:ident, $out:ident, $absent:ident, $field:ident, $codec:ident, $label:literal, when $present:ident) => {
+        if let Some(v) = &$self.$field {
+            <$codec as Positional>::write(v, $out)
+                .map_err(|source| MessageError::Encoding { field: $label, source })?;
+        }
+    };
+}
+
+/// Declares the data block of a typed command: positional fields in wire order, each with its
+/// wire form and name (`optional` / `when` as in `read_positional!`), then the BMPs with a named
+/// field. Every body also carries the TLV container (BMP 06) and `other`. `check` names a rule
+/// the encoder enforces across fields.
+macro_rules! message_body {
     (
         $(#[$meta:meta])*
-        pub struct $name:ident = $cf:expr, $label:literal {
-            $( prefix $pfield:ident : Password, )?
-            $( $(#[$fmeta:meta])* $id:literal => $field:ident : $ty:ty, )*
+        pub struct $name:ident {
+            $( check $check:ident; )?
+            $( positional {
+                $( $(#[$pmeta:meta])* $pfield:ident : $pty:ty = $codec:ident $label:literal $( $mode:ident $arg:tt )?, )*
+            } )?
+            bmps {
+                $( $(#[$fmeta:meta])* $id:literal => $field:ident : $ty:ty, )*
+            }
         }
     ) => {
         $(#[$meta])*
         #[derive(Debug, Clone, PartialEq, Eq, Default)]
         pub struct $name {
-            $( #[doc = "Password (3 BCD bytes, positional)."] pub $pfield: Password, )?
+            $($( $(#[$pmeta])* pub $pfield: $pty, )*)?
             $( $(#[$fmeta])* pub $field: Option<$ty>, )*
             /// TLV container (BMP 06).
             pub tlv: Option<TlvContainer>,
@@ -321,19 +327,17 @@ macro_rules! bmp_message {
         }
 
         impl $name {
-            /// Control field of this command.
-            pub const CONTROL: ControlField = $cf;
             /// BMP numbers that have a named field.
             pub const FIELD_BMPS: &'static [u8] = &[$($id),*];
+        }
 
-            fn decode_data(data: &[u8], ctx: &mut Ctx) -> Result<Self, MessageError> {
+        impl Body for $name {
+            fn decode_body(data: &[u8], ctx: &mut Ctx, command: &'static str) -> Result<Self, MessageError> {
                 #[allow(unused_mut)]
                 let mut rest = data;
-                $(
-                    let $pfield = Password::read(rest, $label)?;
-                    rest = &rest[3..];
-                )?
-                let mut out = Self { $( $pfield, )? ..Self::default() };
+                let mut out = Self::default();
+                $($( read_positional!(out, rest, command, $pfield, $codec, $label $(, $mode $arg)?); )*)?
+                let _ = command;
                 for bmp in ctx.bmps(rest)? {
                     match bmp.id {
                         $( $id if out.$field.is_none() => {
@@ -348,617 +352,511 @@ macro_rules! bmp_message {
                 Ok(out)
             }
 
-            fn encode_data(&self) -> Result<Vec<u8>, MessageError> {
-                let mut out = Vec::new();
-                $( self.$pfield.write(&mut out)?; )?
+            fn encode_body(&self, out: &mut Vec<u8>, command: &'static str) -> Result<(), MessageError> {
+                $( $check(self).map_err(|reason| MessageError::Invalid { command, reason })?; )?
+                #[allow(unused_mut)]
+                let mut absent: Option<(usize, &'static str)> = None;
+                $($( write_positional!(self, out, absent, $pfield, $codec, $label $(, $mode $arg)?); )*)?
                 $( if let Some(v) = &self.$field {
-                    push_bmp(&mut out, $id, v.to_bmp($id)?)?;
+                    Bmp { id: $id, data: v.to_bmp($id)? }.encode_into(out)?;
                 } )*
-                write_tail(&mut out, &self.tlv, &self.other)?;
-                Ok(out)
+                for b in &self.other {
+                    b.encode_into(out)?;
+                }
+                if let Some(t) = &self.tlv {
+                    Bmp { id: 0x06, data: t.encode()? }.encode_into(out)?;
+                }
+                match absent {
+                    Some((at, reason)) if out.len() > at => Err(MessageError::Invalid { command, reason }),
+                    _ => Ok(()),
+                }
             }
         }
     };
 }
 
-bmp_message! {
+// ---------------------------------------------------------------------------------------------
+// Bodies, ECR → PT
+
+message_body! {
+    /// Registration 06 00 (PA00P015 §2.1).
+    pub struct Registration {
+        positional {
+            /// Password.
+            password: Password = PasswordBcd "password",
+            /// Config byte (Table 1: receipt printing, intermediate status, …).
+            config: u8 = Byte "config byte",
+            /// Currency code, positional; mandatory once a service byte or TLV follows.
+            currency: Option<u16> = CurrencyBcd "currency code"
+                optional "service byte and TLV container require the currency code",
+        }
+        bmps {
+            /// BMP 03 service byte.
+            0x03 => service: u8,
+        }
+    }
+}
+
+message_body! {
     /// Authorisation 06 01: a payment (PA00P015 §2.2).
-    pub struct Authorisation = cmd::AUTHORISATION, "Authorisation" {
-        /// BMP 04 amount.
-        0x04 => amount: Amount,
-        /// BMP 49 currency code (ISO 4217 numeric, 978 = EUR).
-        0x49 => currency: u32,
-        /// BMP 19 payment type.
-        0x19 => payment_type: u8,
-        /// BMP 2D track 1.
-        0x2D => track1: Vec<u8>,
-        /// BMP 0E expiry date (manual entry).
-        0x0E => expiry: Expiry,
-        /// BMP 22 card number (manual entry).
-        0x22 => pan: Digits,
-        /// BMP 23 track 2.
-        0x23 => track2: Vec<u8>,
-        /// BMP 24 track 3.
-        0x24 => track3: Vec<u8>,
-        /// BMP 01 timeout for issue of goods (s).
-        0x01 => timeout: u8,
-        /// BMP 02 maximum number of status informations.
-        0x02 => max_status_infos: u8,
-        /// BMP 05 pump number.
-        0x05 => pump: u8,
-        /// BMP 3A CVV/CVC.
-        0x3A => cvv: Digits,
-        /// BMP 3C additional data.
-        0x3C => additional_data: Vec<u8>,
-        /// BMP 8A card type.
-        0x8A => card_type: u8,
+    pub struct Authorisation {
+        bmps {
+            /// BMP 04 amount.
+            0x04 => amount: Amount,
+            /// BMP 49 currency code (ISO 4217 numeric, 978 = EUR).
+            0x49 => currency: u32,
+            /// BMP 19 payment type.
+            0x19 => payment_type: u8,
+            /// BMP 2D track 1.
+            0x2D => track1: Vec<u8>,
+            /// BMP 0E expiry date (manual entry).
+            0x0E => expiry: Expiry,
+            /// BMP 22 card number (manual entry).
+            0x22 => pan: Digits,
+            /// BMP 23 track 2.
+            0x23 => track2: Vec<u8>,
+            /// BMP 24 track 3.
+            0x24 => track3: Vec<u8>,
+            /// BMP 01 timeout for issue of goods (s).
+            0x01 => timeout: u8,
+            /// BMP 02 maximum number of status informations.
+            0x02 => max_status_infos: u8,
+            /// BMP 05 pump number.
+            0x05 => pump: u8,
+            /// BMP 3A CVV/CVC.
+            0x3A => cvv: Digits,
+            /// BMP 3C additional data.
+            0x3C => additional_data: Vec<u8>,
+            /// BMP 8A card type.
+            0x8A => card_type: u8,
+        }
     }
 }
 
-bmp_message! {
-    /// Pre-Authorisation / Reservation 06 22 (PA00P015 §2.8).
-    pub struct PreAuthorisation = cmd::PRE_AUTHORISATION, "Pre-Authorisation" {
-        /// BMP 04 amount.
-        0x04 => amount: Amount,
-        /// BMP 49 currency code.
-        0x49 => currency: u32,
-        /// BMP 19 payment type.
-        0x19 => payment_type: u8,
-        /// BMP 0E expiry date.
-        0x0E => expiry: Expiry,
-        /// BMP 22 card number.
-        0x22 => pan: Digits,
-        /// BMP 2D track 1.
-        0x2D => track1: Vec<u8>,
-        /// BMP 23 track 2.
-        0x23 => track2: Vec<u8>,
-        /// BMP 24 track 3.
-        0x24 => track3: Vec<u8>,
-        /// BMP 01 timeout.
-        0x01 => timeout: u8,
-        /// BMP 02 maximum number of status informations.
-        0x02 => max_status_infos: u8,
-        /// BMP 05 pump number.
-        0x05 => pump: u8,
-        /// BMP 0B trace number.
-        0x0B => trace: u32,
-        /// BMP 3B AID.
-        0x3B => aid: Vec<u8>,
-        /// BMP 3C additional data.
-        0x3C => additional_data: Vec<u8>,
-        /// BMP 8A card type.
-        0x8A => card_type: u8,
+message_body! {
+    /// Account Balance Request 06 03 (PA00P015 §2.3), e.g. for bonus points.
+    pub struct AccountBalanceRequest {
+        bmps {
+            /// BMP 22 card number.
+            0x22 => pan: Digits,
+            /// BMP 0E expiry date.
+            0x0E => expiry: Expiry,
+            /// BMP 2D track 1.
+            0x2D => track1: Vec<u8>,
+            /// BMP 23 track 2.
+            0x23 => track2: Vec<u8>,
+            /// BMP 24 track 3.
+            0x24 => track3: Vec<u8>,
+        }
     }
 }
 
-bmp_message! {
-    /// Partial-Reversal of a Pre-Authorisation / Booking of a Reservation 06 23
-    /// (PA00P015 §2.10). Carries the *unused* amount.
-    pub struct PartialReversal = cmd::PARTIAL_REVERSAL, "Partial-Reversal" {
-        /// BMP 87 receipt number of the pre-authorisation (`FF FF` in the open-pre-auth enquiry).
-        0x87 => receipt: ReceiptNo,
-        /// BMP 04 amount.
-        0x04 => amount: Amount,
-        /// BMP 49 currency code.
-        0x49 => currency: u32,
-        /// BMP 3C additional data.
-        0x3C => additional_data: Vec<u8>,
-        /// BMP 0B trace number.
-        0x0B => trace: u32,
-        /// BMP 3B AID.
-        0x3B => aid: Vec<u8>,
-    }
-}
-
-bmp_message! {
-    /// Book Total 06 24 (PA00P015 §2.13). Carries the *used* amount; BMP 87 is mandatory.
-    pub struct BookTotal = cmd::BOOK_TOTAL, "Book Total" {
-        /// BMP 87 receipt number of the pre-authorisation.
-        0x87 => receipt: ReceiptNo,
-        /// BMP 04 amount.
-        0x04 => amount: Amount,
-        /// BMP 49 currency code.
-        0x49 => currency: u32,
-        /// BMP 19 payment type.
-        0x19 => payment_type: u8,
-        /// BMP 3C additional data.
-        0x3C => additional_data: Vec<u8>,
-        /// BMP 0B trace number.
-        0x0B => trace: u32,
-        /// BMP 3B AID.
-        0x3B => aid: Vec<u8>,
-        /// BMP 8A card type.
-        0x8A => card_type: u8,
-    }
-}
-
-bmp_message! {
-    /// Pre-Authorisation Reversal 06 25 (PA00P015 §2.14): cancels a reservation completely.
-    /// BMP 87 is mandatory.
-    pub struct PreAuthReversal = cmd::PRE_AUTH_REVERSAL, "Pre-Authorisation Reversal" {
-        /// BMP 87 receipt number of the pre-authorisation.
-        0x87 => receipt: ReceiptNo,
-        /// BMP 04 amount.
-        0x04 => amount: Amount,
-        /// BMP 49 currency code.
-        0x49 => currency: u32,
-        /// BMP 19 payment type.
-        0x19 => payment_type: u8,
-    }
-}
-
-bmp_message! {
-    /// Reversal 06 30 (PA00P015 §2.9). BMP 87 is mandatory.
-    pub struct Reversal = cmd::REVERSAL, "Reversal" {
-        prefix password: Password,
-        /// BMP 87 receipt number of the payment to reverse.
-        0x87 => receipt: ReceiptNo,
-        /// BMP 04 amount.
-        0x04 => amount: Amount,
-        /// BMP 49 currency code.
-        0x49 => currency: u32,
-        /// BMP 19 payment type.
-        0x19 => payment_type: u8,
-        /// BMP 2D track 1.
-        0x2D => track1: Vec<u8>,
-        /// BMP 0E expiry date.
-        0x0E => expiry: Expiry,
-        /// BMP 22 card number.
-        0x22 => pan: Digits,
-        /// BMP 23 track 2.
-        0x23 => track2: Vec<u8>,
-        /// BMP 24 track 3.
-        0x24 => track3: Vec<u8>,
-        /// BMP 3C additional data.
-        0x3C => additional_data: Vec<u8>,
-    }
-}
-
-bmp_message! {
-    /// Refund 06 31 (PA00P015 §2.15).
-    pub struct Refund = cmd::REFUND, "Refund" {
-        prefix password: Password,
-        /// BMP 04 amount.
-        0x04 => amount: Amount,
-        /// BMP 49 currency code.
-        0x49 => currency: u32,
-        /// BMP 19 payment type.
-        0x19 => payment_type: u8,
-        /// BMP 2D track 1.
-        0x2D => track1: Vec<u8>,
-        /// BMP 0E expiry date.
-        0x0E => expiry: Expiry,
-        /// BMP 22 card number.
-        0x22 => pan: Digits,
-        /// BMP 23 track 2.
-        0x23 => track2: Vec<u8>,
-        /// BMP 24 track 3.
-        0x24 => track3: Vec<u8>,
-        /// BMP 3B AID of the original transaction.
-        0x3B => aid: Vec<u8>,
-        /// BMP 3C additional data.
-        0x3C => additional_data: Vec<u8>,
-        /// BMP 8A card type.
-        0x8A => card_type: u8,
-    }
-}
-
-bmp_message! {
-    /// End-of-Day 06 50 (PA00P015 §2.16).
-    pub struct EndOfDay = cmd::END_OF_DAY, "End-of-Day" {
-        prefix password: Password,
-    }
-}
-
-bmp_message! {
+message_body! {
     /// Send Turnover Totals 06 10 (PA00P015 §2.61): the totals of the current batch without
     /// closing it.
-    pub struct SendTurnoverTotals = cmd::SEND_TURNOVER_TOTALS, "Send Turnover Totals" {
-        prefix password: Password,
+    pub struct SendTurnoverTotals {
+        positional {
+            /// Password (3 BCD bytes, positional).
+            password: Password = PasswordBcd "password",
+        }
+        bmps {}
     }
 }
 
-bmp_message! {
-    /// Repeat Receipt 06 20 (PA00P015 §2.20).
-    pub struct RepeatReceipt = cmd::REPEAT_RECEIPT, "Repeat Receipt" {
-        prefix password: Password,
-        /// BMP 03 service byte (bit 0: also resend the status information).
-        0x03 => service: u8,
-    }
-}
-
-bmp_message! {
-    /// Diagnosis 06 70 (PA00P015 §2.17); TLV tag 1B selects the diagnosis type.
-    pub struct Diagnosis = cmd::DIAGNOSIS, "Diagnosis" {
-    }
-}
-
-bmp_message! {
-    /// Abort 06 B0 sent by the ECR (PA00P015 §2.23).
-    pub struct AbortRequest = cmd::ABORT_ECR, "Abort" {
-        /// BMP D2 card output direction.
-        0xD2 => card_output_direction: u8,
-        /// BMP FA card reader activation.
-        0xFA => card_reader_activation: u8,
-    }
-}
-
-bmp_message! {
-    /// Set Date and Time in PT 06 91 (PA00P015 §2.25).
-    pub struct SetDateTime = cmd::SET_DATE_TIME, "Set Date and Time" {
-        prefix password: Password,
-        /// BMP AA date (YYMMDD).
-        0xAA => date: Date,
-        /// BMP 0C time.
-        0x0C => time: Time,
-    }
-}
-
-bmp_message! {
-    /// Initialisation 06 93 (PA00P015 §2.18).
-    pub struct Initialisation = cmd::INITIALISATION, "Initialisation" {
-        prefix password: Password,
-    }
-}
-
-bmp_message! {
+message_body! {
     /// Set/Reset Terminal-ID 06 1B (PA00P015 §2.64); without BMP 29 the ID is reset.
-    pub struct SetTerminalId = cmd::SET_TERMINAL_ID, "Set Terminal-ID" {
-        prefix password: Password,
-        /// BMP 29 terminal ID (8 digits).
-        0x29 => terminal_id: u32,
+    pub struct SetTerminalId {
+        positional {
+            /// Password (3 BCD bytes, positional).
+            password: Password = PasswordBcd "password",
+        }
+        bmps {
+            /// BMP 29 terminal ID (8 digits).
+            0x29 => terminal_id: u32,
+        }
     }
 }
 
-bmp_message! {
+message_body! {
+    /// Repeat Receipt 06 20 (PA00P015 §2.20).
+    pub struct RepeatReceipt {
+        positional {
+            /// Password (3 BCD bytes, positional).
+            password: Password = PasswordBcd "password",
+        }
+        bmps {
+            /// BMP 03 service byte (bit 0: also resend the status information).
+            0x03 => service: u8,
+        }
+    }
+}
+
+message_body! {
+    /// Pre-Authorisation / Reservation 06 22 (PA00P015 §2.8).
+    pub struct PreAuthorisation {
+        bmps {
+            /// BMP 04 amount.
+            0x04 => amount: Amount,
+            /// BMP 49 currency code.
+            0x49 => currency: u32,
+            /// BMP 19 payment type.
+            0x19 => payment_type: u8,
+            /// BMP 0E expiry date.
+            0x0E => expiry: Expiry,
+            /// BMP 22 card number.
+            0x22 => pan: Digits,
+            /// BMP 2D track 1.
+            0x2D => track1: Vec<u8>,
+            /// BMP 23 track 2.
+            0x23 => track2: Vec<u8>,
+            /// BMP 24 track 3.
+            0x24 => track3: Vec<u8>,
+            /// BMP 01 timeout.
+            0x01 => timeout: u8,
+            /// BMP 02 maximum number of status informations.
+            0x02 => max_status_infos: u8,
+            /// BMP 05 pump number.
+            0x05 => pump: u8,
+            /// BMP 0B trace number.
+            0x0B => trace: u32,
+            /// BMP 3B AID.
+            0x3B => aid: Vec<u8>,
+            /// BMP 3C additional data.
+            0x3C => additional_data: Vec<u8>,
+            /// BMP 8A card type.
+            0x8A => card_type: u8,
+        }
+    }
+}
+
+message_body! {
+    /// Partial-Reversal of a Pre-Authorisation / Booking of a Reservation 06 23
+    /// (PA00P015 §2.10). Carries the *unused* amount.
+    pub struct PartialReversal {
+        bmps {
+            /// BMP 87 receipt number of the pre-authorisation (`FF FF` in the open-pre-auth enquiry).
+            0x87 => receipt: ReceiptNo,
+            /// BMP 04 amount.
+            0x04 => amount: Amount,
+            /// BMP 49 currency code.
+            0x49 => currency: u32,
+            /// BMP 3C additional data.
+            0x3C => additional_data: Vec<u8>,
+            /// BMP 0B trace number.
+            0x0B => trace: u32,
+            /// BMP 3B AID.
+            0x3B => aid: Vec<u8>,
+        }
+    }
+}
+
+message_body! {
+    /// Book Total 06 24 (PA00P015 §2.13). Carries the *used* amount; BMP 87 is mandatory.
+    pub struct BookTotal {
+        bmps {
+            /// BMP 87 receipt number of the pre-authorisation.
+            0x87 => receipt: ReceiptNo,
+            /// BMP 04 amount.
+            0x04 => amount: Amount,
+            /// BMP 49 currency code.
+            0x49 => currency: u32,
+            /// BMP 19 payment type.
+            0x19 => payment_type: u8,
+            /// BMP 3C additional data.
+            0x3C => additional_data: Vec<u8>,
+            /// BMP 0B trace number.
+            0x0B => trace: u32,
+            /// BMP 3B AID.
+            0x3B => aid: Vec<u8>,
+            /// BMP 8A card type.
+            0x8A => card_type: u8,
+        }
+    }
+}
+
+message_body! {
+    /// Pre-Authorisation Reversal 06 25 (PA00P015 §2.14): cancels a reservation completely.
+    /// BMP 87 is mandatory.
+    pub struct PreAuthReversal {
+        bmps {
+            /// BMP 87 receipt number of the pre-authorisation.
+            0x87 => receipt: ReceiptNo,
+            /// BMP 04 amount.
+            0x04 => amount: Amount,
+            /// BMP 49 currency code.
+            0x49 => currency: u32,
+            /// BMP 19 payment type.
+            0x19 => payment_type: u8,
+        }
+    }
+}
+
+message_body! {
+    /// Reversal 06 30 (PA00P015 §2.9). BMP 87 is mandatory.
+    pub struct Reversal {
+        positional {
+            /// Password (3 BCD bytes, positional).
+            password: Password = PasswordBcd "password",
+        }
+        bmps {
+            /// BMP 87 receipt number of the payment to reverse.
+            0x87 => receipt: ReceiptNo,
+            /// BMP 04 amount.
+            0x04 => amount: Amount,
+            /// BMP 49 currency code.
+            0x49 => currency: u32,
+            /// BMP 19 payment type.
+            0x19 => payment_type: u8,
+            /// BMP 2D track 1.
+            0x2D => track1: Vec<u8>,
+            /// BMP 0E expiry date.
+            0x0E => expiry: Expiry,
+            /// BMP 22 card number.
+            0x22 => pan: Digits,
+            /// BMP 23 track 2.
+            0x23 => track2: Vec<u8>,
+            /// BMP 24 track 3.
+            0x24 => track3: Vec<u8>,
+            /// BMP 3C additional data.
+            0x3C => additional_data: Vec<u8>,
+        }
+    }
+}
+
+message_body! {
+    /// Refund 06 31 (PA00P015 §2.15).
+    pub struct Refund {
+        positional {
+            /// Password (3 BCD bytes, positional).
+            password: Password = PasswordBcd "password",
+        }
+        bmps {
+            /// BMP 04 amount.
+            0x04 => amount: Amount,
+            /// BMP 49 currency code.
+            0x49 => currency: u32,
+            /// BMP 19 payment type.
+            0x19 => payment_type: u8,
+            /// BMP 2D track 1.
+            0x2D => track1: Vec<u8>,
+            /// BMP 0E expiry date.
+            0x0E => expiry: Expiry,
+            /// BMP 22 card number.
+            0x22 => pan: Digits,
+            /// BMP 23 track 2.
+            0x23 => track2: Vec<u8>,
+            /// BMP 24 track 3.
+            0x24 => track3: Vec<u8>,
+            /// BMP 3B AID of the original transaction.
+            0x3B => aid: Vec<u8>,
+            /// BMP 3C additional data.
+            0x3C => additional_data: Vec<u8>,
+            /// BMP 8A card type.
+            0x8A => card_type: u8,
+        }
+    }
+}
+
+message_body! {
+    /// End-of-Day 06 50 (PA00P015 §2.16).
+    pub struct EndOfDay {
+        positional {
+            /// Password (3 BCD bytes, positional).
+            password: Password = PasswordBcd "password",
+        }
+        bmps {}
+    }
+}
+
+message_body! {
+    /// Diagnosis 06 70 (PA00P015 §2.17); TLV tag 1B selects the diagnosis type.
+    pub struct Diagnosis {
+        bmps {}
+    }
+}
+
+message_body! {
+    /// Set Date and Time in PT 06 91 (PA00P015 §2.25).
+    pub struct SetDateTime {
+        positional {
+            /// Password (3 BCD bytes, positional).
+            password: Password = PasswordBcd "password",
+        }
+        bmps {
+            /// BMP AA date (YYMMDD).
+            0xAA => date: Date,
+            /// BMP 0C time.
+            0x0C => time: Time,
+        }
+    }
+}
+
+message_body! {
+    /// Initialisation 06 93 (PA00P015 §2.18).
+    pub struct Initialisation {
+        positional {
+            /// Password (3 BCD bytes, positional).
+            password: Password = PasswordBcd "password",
+        }
+        bmps {}
+    }
+}
+
+message_body! {
+    /// Abort 06 B0 sent by the ECR (PA00P015 §2.23).
+    pub struct AbortRequest {
+        bmps {
+            /// BMP D2 card output direction.
+            0xD2 => card_output_direction: u8,
+            /// BMP FA card reader activation.
+            0xFA => card_reader_activation: u8,
+        }
+    }
+}
+
+message_body! {
+    /// Read Card 06 C0 (PA00P015 §2.21).
+    pub struct ReadCard {
+        positional {
+            /// Positional timeout in seconds (0 = wait forever); mandatory if anything else is sent.
+            timeout: Option<u8> = Byte "timeout" optional "further parameters require the timeout",
+        }
+        bmps {
+            /// BMP 19 card type.
+            0x19 => card_type: u8,
+            /// BMP FC dialog control.
+            0xFC => dialog_control: u8,
+        }
+    }
+}
+
+message_body! {
     /// Display Text 06 E0 (PA00P015 §2.26).
-    pub struct DisplayText = cmd::DISPLAY_TEXT, "Display Text" {
-        /// BMP F0 display duration in seconds (0 = unlimited).
-        0xF0 => duration: u8,
-        /// BMP F1 line 1.
-        0xF1 => line1: Vec<u8>,
-        /// BMP F2 line 2.
-        0xF2 => line2: Vec<u8>,
-        /// BMP F3 line 3.
-        0xF3 => line3: Vec<u8>,
-        /// BMP F4 line 4.
-        0xF4 => line4: Vec<u8>,
-        /// BMP F5 line 5.
-        0xF5 => line5: Vec<u8>,
-        /// BMP F6 line 6.
-        0xF6 => line6: Vec<u8>,
-        /// BMP F7 line 7.
-        0xF7 => line7: Vec<u8>,
-        /// BMP F8 line 8.
-        0xF8 => line8: Vec<u8>,
-        /// BMP F9 number of beeps.
-        0xF9 => beeps: u8,
-        /// BMP FD display device.
-        0xFD => device: u8,
+    pub struct DisplayText {
+        bmps {
+            /// BMP F0 display duration in seconds (0 = unlimited).
+            0xF0 => duration: u8,
+            /// BMP F1 line 1.
+            0xF1 => line1: Vec<u8>,
+            /// BMP F2 line 2.
+            0xF2 => line2: Vec<u8>,
+            /// BMP F3 line 3.
+            0xF3 => line3: Vec<u8>,
+            /// BMP F4 line 4.
+            0xF4 => line4: Vec<u8>,
+            /// BMP F5 line 5.
+            0xF5 => line5: Vec<u8>,
+            /// BMP F6 line 6.
+            0xF6 => line6: Vec<u8>,
+            /// BMP F7 line 7.
+            0xF7 => line7: Vec<u8>,
+            /// BMP F8 line 8.
+            0xF8 => line8: Vec<u8>,
+            /// BMP F9 number of beeps.
+            0xF9 => beeps: u8,
+            /// BMP FD display device.
+            0xFD => device: u8,
+        }
     }
 }
 
-bmp_message! {
-    /// Account Balance Request 06 03 (PA00P015 §2.3), e.g. for bonus points.
-    pub struct AccountBalanceRequest = cmd::ACCOUNT_BALANCE, "Account Balance Request" {
-        /// BMP 22 card number.
-        0x22 => pan: Digits,
-        /// BMP 0E expiry date.
-        0x0E => expiry: Expiry,
-        /// BMP 2D track 1.
-        0x2D => track1: Vec<u8>,
-        /// BMP 23 track 2.
-        0x23 => track2: Vec<u8>,
-        /// BMP 24 track 3.
-        0x24 => track3: Vec<u8>,
+message_body! {
+    /// Status Enquiry 05 01 (PA00P015 §2.56).
+    pub struct StatusEnquiry {
+        positional {
+            /// Password; mandatory if anything else is sent.
+            password: Option<Password> = PasswordBcd "password"
+                optional "service byte and TLV container require the password",
+        }
+        bmps {
+            /// BMP 03 service byte (bit 1: no software version, bit 2: TLV in completion).
+            0x03 => service: u8,
+        }
     }
 }
 
-bmp_message! {
+// ---------------------------------------------------------------------------------------------
+// Bodies, PT → ECR
+
+message_body! {
     /// Status-Information 04 0F (PA00P015 §3.1): the result of a payment, reversal,
     /// pre-authorisation, read card or end-of-day. Field order follows the BMP table, result code
     /// first, which is what older cash registers expect.
-    pub struct StatusInformation = cmd::STATUS_INFORMATION, "Status-Information" {
-        /// BMP 27 result code.
-        0x27 => result_code: u8,
-        /// BMP 04 amount (or end-of-day total).
-        0x04 => amount: Amount,
-        /// BMP 0B trace number.
-        0x0B => trace: u32,
-        /// BMP 0C time.
-        0x0C => time: Time,
-        /// BMP 0D date (MMDD).
-        0x0D => date: MonthDay,
-        /// BMP 0E expiry date.
-        0x0E => expiry: Expiry,
-        /// BMP 17 card sequence number.
-        0x17 => card_sequence: u32,
-        /// BMP 19 payment type.
-        0x19 => payment_type: u8,
-        /// BMP 22 PAN / EF_ID (masked digits allowed).
-        0x22 => pan: Digits,
-        /// BMP 23 track 2 (after Read Card).
-        0x23 => track2: Vec<u8>,
-        /// BMP 24 track 3 (after Read Card).
-        0x24 => track3: Vec<u8>,
-        /// BMP 29 terminal ID.
-        0x29 => terminal_id: u32,
-        /// BMP 2A VU number.
-        0x2A => vu_number: Vec<u8>,
-        /// BMP 2D track 1 (after Read Card).
-        0x2D => track1: Vec<u8>,
-        /// BMP 37 trace number of the original transaction (reversal).
-        0x37 => original_trace: u32,
-        /// BMP 3B AID / authorisation attribute.
-        0x3B => aid: Vec<u8>,
-        /// BMP 3C additional text.
-        0x3C => additional_text: Vec<u8>,
-        /// BMP 49 currency code.
-        0x49 => currency: u32,
-        /// BMP 4C blocked goods groups.
-        0x4C => blocked_goods_groups: Digits,
-        /// BMP 60 individual totals (end-of-day).
-        0x60 => individual_totals: Vec<u8>,
-        /// BMP 87 receipt number.
-        0x87 => receipt: ReceiptNo,
-        /// BMP 88 turnover record number.
-        0x88 => turnover: u32,
-        /// BMP 8A ZVT card type.
-        0x8A => card_type: u8,
-        /// BMP 8B card name.
-        0x8B => card_name: Vec<u8>,
-        /// BMP 8C network operator card type.
-        0x8C => card_type_network: u8,
-        /// BMP 9A GeldKarte record.
-        0x9A => geldkarte_record: Vec<u8>,
-        /// BMP A0 result code AS.
-        0xA0 => result_code_as: u8,
-        /// BMP AA date (YYMMDD).
-        0xAA => full_date: Date,
-        /// BMP BA AID parameter.
-        0xBA => aid_parameter: Vec<u8>,
+    pub struct StatusInformation {
+        bmps {
+            /// BMP 27 result code.
+            0x27 => result_code: u8,
+            /// BMP 04 amount (or end-of-day total).
+            0x04 => amount: Amount,
+            /// BMP 0B trace number.
+            0x0B => trace: u32,
+            /// BMP 0C time.
+            0x0C => time: Time,
+            /// BMP 0D date (MMDD).
+            0x0D => date: MonthDay,
+            /// BMP 0E expiry date.
+            0x0E => expiry: Expiry,
+            /// BMP 17 card sequence number.
+            0x17 => card_sequence: u32,
+            /// BMP 19 payment type.
+            0x19 => payment_type: u8,
+            /// BMP 22 PAN / EF_ID (masked digits allowed).
+            0x22 => pan: Digits,
+            /// BMP 23 track 2 (after Read Card).
+            0x23 => track2: Vec<u8>,
+            /// BMP 24 track 3 (after Read Card).
+            0x24 => track3: Vec<u8>,
+            /// BMP 29 terminal ID.
+            0x29 => terminal_id: u32,
+            /// BMP 2A VU number.
+            0x2A => vu_number: Vec<u8>,
+            /// BMP 2D track 1 (after Read Card).
+            0x2D => track1: Vec<u8>,
+            /// BMP 37 trace number of the original transaction (reversal).
+            0x37 => original_trace: u32,
+            /// BMP 3B AID / authorisation attribute.
+            0x3B => aid: Vec<u8>,
+            /// BMP 3C additional text.
+            0x3C => additional_text: Vec<u8>,
+            /// BMP 49 currency code.
+            0x49 => currency: u32,
+            /// BMP 4C blocked goods groups.
+            0x4C => blocked_goods_groups: Digits,
+            /// BMP 60 individual totals (end-of-day).
+            0x60 => individual_totals: Vec<u8>,
+            /// BMP 87 receipt number.
+            0x87 => receipt: ReceiptNo,
+            /// BMP 88 turnover record number.
+            0x88 => turnover: u32,
+            /// BMP 8A ZVT card type.
+            0x8A => card_type: u8,
+            /// BMP 8B card name.
+            0x8B => card_name: Vec<u8>,
+            /// BMP 8C network operator card type.
+            0x8C => card_type_network: u8,
+            /// BMP 9A GeldKarte record.
+            0x9A => geldkarte_record: Vec<u8>,
+            /// BMP A0 result code AS.
+            0xA0 => result_code_as: u8,
+            /// BMP AA date (YYMMDD).
+            0xAA => full_date: Date,
+            /// BMP BA AID parameter.
+            0xBA => aid_parameter: Vec<u8>,
+        }
     }
 }
 
-bmp_message! {
-    /// Print Text-Block 06 D3 (PA00P015 §3.6): receipt lines as TLV (tag 25 with 07/09).
-    pub struct PrintTextBlock = cmd::PRINT_TEXT_BLOCK, "Print Text-Block" {
+message_body! {
+    /// Intermediate Status-Information 04 FF (PA00P015 §3.7).
+    pub struct IntermediateStatus {
+        positional {
+            /// Status code (Table 17, e.g. `0A` insert card).
+            status: u8 = Byte "status",
+            /// Raw timeout byte: new T4 in minutes, BCD. Mandatory when a TLV container follows.
+            timeout: Option<u8> = Byte "timeout" optional "a TLV container requires the timeout byte",
+        }
+        bmps {}
     }
-}
-
-bmp_message! {
-    /// Completion 06 0F in its ordinary BMP form (PA00P015 §3.2).
-    pub struct CompletionData = cmd::COMPLETION, "Completion" {
-        /// BMP 27 result code.
-        0x27 => result_code: u8,
-        /// BMP 0C time.
-        0x0C => time: Time,
-        /// BMP AA date.
-        0xAA => date: Date,
-        /// BMP 19 status byte.
-        0x19 => status_byte: u8,
-        /// BMP 29 terminal ID.
-        0x29 => terminal_id: u32,
-        /// BMP 49 currency code.
-        0x49 => currency: u32,
-    }
-}
-
-/// Registration 06 00 (PA00P015 §2.1).
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Registration {
-    /// Password.
-    pub password: Password,
-    /// Config byte (Table 1: receipt printing, intermediate status, …).
-    pub config: u8,
-    /// Currency code, positional; mandatory once a service byte or TLV follows.
-    pub currency: Option<u16>,
-    /// BMP 03 service byte.
-    pub service: Option<u8>,
-    /// TLV container (BMP 06).
-    pub tlv: Option<TlvContainer>,
-    /// Further BMPs.
-    pub other: Vec<Bmp>,
-}
-
-impl Registration {
-    const NAME: &'static str = "Registration";
-
-    fn decode_data(data: &[u8], ctx: &mut Ctx) -> Result<Self, MessageError> {
-        let password = Password::read(data, Self::NAME)?;
-        let config = *data.get(3).ok_or(MessageError::Missing {
-            command: Self::NAME,
-            field: "config byte",
-        })?;
-        let mut out = Registration {
-            password,
-            config,
-            ..Default::default()
-        };
-        let rest = &data[4..];
-        if rest.is_empty() {
-            return Ok(out);
-        }
-        let cc = rest.get(..2).ok_or(MessageError::Missing {
-            command: Self::NAME,
-            field: "currency code",
-        })?;
-        out.currency = Some(encoding::bcd_decode(cc).map_err(|source| MessageError::Encoding {
-            field: "currency code",
-            source,
-        })? as u16);
-        let mut other = Vec::new();
-        for b in ctx.bmps(&rest[2..])? {
-            if b.id == 0x03 && out.service.is_none() {
-                out.service = Some(u8::from_bmp(0x03, &b.data)?);
-            } else {
-                other.push(b);
-            }
-        }
-        (out.tlv, out.other) = tail(other)?;
-        Ok(out)
-    }
-
-    fn encode_data(&self) -> Result<Vec<u8>, MessageError> {
-        let mut out = Vec::new();
-        self.password.write(&mut out)?;
-        out.push(self.config);
-        match self.currency {
-            Some(cc) => {
-                out.extend(
-                    encoding::bcd_encode(u64::from(cc), 2).map_err(|source| MessageError::Encoding {
-                        field: "currency code",
-                        source,
-                    })?,
-                )
-            }
-            None if self.service.is_some() || self.tlv.is_some() || !self.other.is_empty() => {
-                return Err(MessageError::Invalid {
-                    command: Self::NAME,
-                    reason: "service byte and TLV container require the currency code",
-                });
-            }
-            None => {}
-        }
-        if let Some(s) = self.service {
-            push_bmp(&mut out, 0x03, vec![s])?;
-        }
-        write_tail(&mut out, &self.tlv, &self.other)?;
-        Ok(out)
-    }
-}
-
-/// Status Enquiry 05 01 (PA00P015 §2.56).
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct StatusEnquiry {
-    /// Password; mandatory if anything else is sent.
-    pub password: Option<Password>,
-    /// BMP 03 service byte (bit 1: no software version, bit 2: TLV in completion).
-    pub service: Option<u8>,
-    /// TLV container.
-    pub tlv: Option<TlvContainer>,
-    /// Further BMPs.
-    pub other: Vec<Bmp>,
-}
-
-impl StatusEnquiry {
-    fn decode_data(data: &[u8], ctx: &mut Ctx) -> Result<Self, MessageError> {
-        if data.is_empty() {
-            return Ok(Self::default());
-        }
-        let password = Some(Password::read(data, "Status Enquiry")?);
-        let mut service = None;
-        let mut rest = Vec::new();
-        for b in ctx.bmps(&data[3..])? {
-            if b.id == 0x03 && service.is_none() {
-                service = Some(u8::from_bmp(0x03, &b.data)?);
-            } else {
-                rest.push(b);
-            }
-        }
-        let (tlv, other) = tail(rest)?;
-        Ok(StatusEnquiry {
-            password,
-            service,
-            tlv,
-            other,
-        })
-    }
-
-    fn encode_data(&self) -> Result<Vec<u8>, MessageError> {
-        let mut out = Vec::new();
-        match &self.password {
-            Some(p) => p.write(&mut out)?,
-            None if self.service.is_some() || self.tlv.is_some() || !self.other.is_empty() => {
-                return Err(MessageError::Invalid {
-                    command: "Status Enquiry",
-                    reason: "service byte and TLV container require the password",
-                });
-            }
-            None => {}
-        }
-        if let Some(s) = self.service {
-            push_bmp(&mut out, 0x03, vec![s])?;
-        }
-        write_tail(&mut out, &self.tlv, &self.other)?;
-        Ok(out)
-    }
-}
-
-/// Read Card 06 C0 (PA00P015 §2.21).
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct ReadCard {
-    /// Positional timeout in seconds (0 = wait forever); mandatory if anything else is sent.
-    pub timeout: Option<u8>,
-    /// BMP 19 card type.
-    pub card_type: Option<u8>,
-    /// BMP FC dialog control.
-    pub dialog_control: Option<u8>,
-    /// TLV container.
-    pub tlv: Option<TlvContainer>,
-    /// Further BMPs.
-    pub other: Vec<Bmp>,
-}
-
-impl ReadCard {
-    fn decode_data(data: &[u8], ctx: &mut Ctx) -> Result<Self, MessageError> {
-        let Some((&timeout, rest)) = data.split_first() else {
-            return Ok(Self::default());
-        };
-        let mut out = ReadCard {
-            timeout: Some(timeout),
-            ..Default::default()
-        };
-        let mut other = Vec::new();
-        for b in ctx.bmps(rest)? {
-            match b.id {
-                0x19 if out.card_type.is_none() => out.card_type = Some(u8::from_bmp(0x19, &b.data)?),
-                0xFC if out.dialog_control.is_none() => out.dialog_control = Some(u8::from_bmp(0xFC, &b.data)?),
-                _ => other.push(b),
-            }
-        }
-        (out.tlv, out.other) = tail(other)?;
-        Ok(out)
-    }
-
-    fn encode_data(&self) -> Result<Vec<u8>, MessageError> {
-        let mut out = Vec::new();
-        match self.timeout {
-            Some(t) => out.push(t),
-            None if self.card_type.is_some()
-                || self.dialog_control.is_some()
-                || self.tlv.is_some()
-                || !self.other.is_empty() =>
-            {
-                return Err(MessageError::Invalid {
-                    command: "Read Card",
-                    reason: "further parameters require the timeout",
-                });
-            }
-            None => {}
-        }
-        if let Some(v) = self.card_type {
-            push_bmp(&mut out, 0x19, vec![v])?;
-        }
-        if let Some(v) = self.dialog_control {
-            push_bmp(&mut out, 0xFC, vec![v])?;
-        }
-        write_tail(&mut out, &self.tlv, &self.other)?;
-        Ok(out)
-    }
-}
-
-/// Intermediate Status-Information 04 FF (PA00P015 §3.7).
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct IntermediateStatus {
-    /// Status code (Table 17, e.g. `0A` insert card).
-    pub status: u8,
-    /// Raw timeout byte: new T4 in minutes, BCD. Mandatory when a TLV container follows.
-    pub timeout: Option<u8>,
-    /// TLV container (tag 24 display texts).
-    pub tlv: Option<TlvContainer>,
-    /// Further BMPs.
-    pub other: Vec<Bmp>,
 }
 
 impl IntermediateStatus {
@@ -966,118 +864,41 @@ impl IntermediateStatus {
     pub fn timeout_minutes(&self) -> Option<u8> {
         self.timeout.and_then(|t| encoding::bcd_pairs(&[t]).ok()).map(|p| p[0])
     }
+}
 
-    fn decode_data(data: &[u8], ctx: &mut Ctx) -> Result<Self, MessageError> {
-        let (&status, rest) = data.split_first().ok_or(MessageError::Missing {
-            command: "Intermediate Status",
-            field: "status",
-        })?;
-        let mut out = IntermediateStatus {
-            status,
-            ..Default::default()
-        };
-        if let Some((&timeout, rest)) = rest.split_first() {
-            out.timeout = Some(timeout);
-            (out.tlv, out.other) = tail(ctx.bmps(rest)?)?;
-        }
-        Ok(out)
-    }
-
-    fn encode_data(&self) -> Result<Vec<u8>, MessageError> {
-        let mut out = vec![self.status];
-        match self.timeout {
-            Some(t) => out.push(t),
-            None if self.tlv.is_some() || !self.other.is_empty() => {
-                return Err(MessageError::Invalid {
-                    command: "Intermediate Status",
-                    reason: "a TLV container requires the timeout byte",
-                });
-            }
-            None => {}
-        }
-        write_tail(&mut out, &self.tlv, &self.other)?;
-        Ok(out)
+message_body! {
+    /// Print Text-Block 06 D3 (PA00P015 §3.6): receipt lines as TLV (tag 25 with 07/09).
+    pub struct PrintTextBlock {
+        bmps {}
     }
 }
 
-/// Print Line 06 D1 (PA00P015 §3.5).
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct PrintLine {
-    /// Attribute (Table 16): indent, centring, double width/height, `1xxxxxxx` ≠ 80 last line,
-    /// `FF` line feeds.
-    pub attribute: u8,
-    /// Text (rest of the data block); for attribute `FF` one byte with the number of feeds.
-    pub text: Vec<u8>,
+message_body! {
+    /// Abort 06 1E sent by the PT (PA00P015 §3.3).
+    pub struct Abort {
+        check currency_only_with_6f;
+        positional {
+            /// Result code (e.g. `6C` aborted by user or timeout).
+            result_code: u8 = Byte "result code",
+            /// Positional currency code; only with result code `6F` (wrong currency).
+            currency: Option<u16> = CurrencyBcd "currency code" when abort_currency_follows,
+        }
+        bmps {
+            /// BMP 87 receipt number (answer to the open-pre-authorisation enquiry, `06 1E 04 B8 87 FF FF`).
+            0x87 => receipt: ReceiptNo,
+        }
+    }
 }
 
-/// Abort 06 1E sent by the PT (PA00P015 §3.3).
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Abort {
-    /// Result code (e.g. `6C` aborted by user or timeout).
-    pub result_code: u8,
-    /// Positional currency code; only with result code `6F` (wrong currency).
-    pub currency: Option<u16>,
-    /// BMP 87 receipt number (answer to the open-pre-authorisation enquiry, `06 1E 04 B8 87 FF FF`).
-    pub receipt: Option<ReceiptNo>,
-    /// TLV container (1F16/1F17 extended error).
-    pub tlv: Option<TlvContainer>,
-    /// Further BMPs.
-    pub other: Vec<Bmp>,
+fn currency_only_with_6f(abort: &Abort) -> Result<(), &'static str> {
+    match abort.currency {
+        Some(_) if abort.result_code != 0x6F => Err("the currency code is only sent with result code 6F"),
+        _ => Ok(()),
+    }
 }
 
-impl Abort {
-    fn decode_data(data: &[u8], ctx: &mut Ctx) -> Result<Self, MessageError> {
-        let (&result_code, mut rest) = data.split_first().ok_or(MessageError::Missing {
-            command: "Abort",
-            field: "result code",
-        })?;
-        let mut out = Abort {
-            result_code,
-            ..Default::default()
-        };
-        if abort_has_currency(result_code, rest) {
-            out.currency = Some(
-                encoding::bcd_decode(&rest[..2]).map_err(|source| MessageError::Encoding {
-                    field: "currency code",
-                    source,
-                })? as u16,
-            );
-            rest = &rest[2..];
-        }
-        let mut other = Vec::new();
-        for b in ctx.bmps(rest)? {
-            if b.id == 0x87 && out.receipt.is_none() {
-                out.receipt = Some(ReceiptNo::from_bmp(0x87, &b.data)?);
-            } else {
-                other.push(b);
-            }
-        }
-        (out.tlv, out.other) = tail(other)?;
-        Ok(out)
-    }
-
-    fn encode_data(&self) -> Result<Vec<u8>, MessageError> {
-        let mut out = vec![self.result_code];
-        if let Some(cc) = self.currency {
-            if self.result_code != 0x6F {
-                return Err(MessageError::Invalid {
-                    command: "Abort",
-                    reason: "the currency code is only sent with result code 6F",
-                });
-            }
-            out.extend(
-                encoding::bcd_encode(u64::from(cc), 2).map_err(|source| MessageError::Encoding {
-                    field: "currency code",
-                    source,
-                })?,
-            );
-        }
-        if let Some(r) = &self.receipt {
-            push_bmp(&mut out, 0x87, r.to_bmp(0x87)?)?;
-        }
-        write_tail(&mut out, &self.tlv, &self.other)?;
-        Ok(out)
-    }
+fn abort_currency_follows(abort: &Abort, rest: &[u8]) -> bool {
+    abort_has_currency(abort.result_code, rest)
 }
 
 /// Decides whether an Abort (06 1E) carries the positional currency code after its result code.
@@ -1096,68 +917,47 @@ pub(crate) fn abort_has_currency(result_code: u8, rest: &[u8]) -> bool {
     !plain_tail
 }
 
-/// Completion 06 0F after a Status Enquiry (PA00P015 §2.56.5).
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct StatusEnquiryCompletion {
-    /// Software version (LLLVAR, 7-bit ZVT character set); omitted when service bit 1 was set.
-    pub sw_version: Option<Vec<u8>>,
-    /// Terminal status code (§11, `00` = ready).
-    pub terminal_status: u8,
-    /// TLV container.
-    pub tlv: Option<TlvContainer>,
-    /// Further BMPs.
-    pub other: Vec<Bmp>,
+message_body! {
+    /// Completion 06 0F in its ordinary BMP form (PA00P015 §3.2).
+    pub struct CompletionData {
+        bmps {
+            /// BMP 27 result code.
+            0x27 => result_code: u8,
+            /// BMP 0C time.
+            0x0C => time: Time,
+            /// BMP AA date.
+            0xAA => date: Date,
+            /// BMP 19 status byte.
+            0x19 => status_byte: u8,
+            /// BMP 29 terminal ID.
+            0x29 => terminal_id: u32,
+            /// BMP 49 currency code.
+            0x49 => currency: u32,
+        }
+    }
 }
 
-impl StatusEnquiryCompletion {
-    fn decode_data(data: &[u8], ctx: &mut Ctx) -> Result<Self, MessageError> {
-        let mut rest = data;
-        let mut sw_version = None;
-        if rest.len() >= 3 && rest[..3].iter().all(|b| (0xF0..=0xF9).contains(b)) {
-            let (len, deviated) =
-                encoding::decode_var_len(rest, 3, DecodeMode::Strict).map_err(|source| MessageError::Encoding {
-                    field: "software version",
-                    source,
-                })?;
-            debug_assert!(!deviated);
-            let body = rest.get(3..3 + len).ok_or(MessageError::Encoding {
-                field: "software version",
-                source: EncodingError::Truncated {
-                    needed: len,
-                    available: rest.len() - 3,
-                },
-            })?;
-            sw_version = Some(body.to_vec());
-            rest = &rest[3 + len..];
+message_body! {
+    /// Completion 06 0F after a Status Enquiry (PA00P015 §2.56.5).
+    pub struct StatusEnquiryCompletion {
+        positional {
+            /// Software version (LLLVAR, 7-bit ZVT character set); omitted when service bit 1 was set.
+            sw_version: Option<Vec<u8>> = LllVar "software version" when software_version_follows,
+            /// Terminal status code (§11, `00` = ready).
+            terminal_status: u8 = Byte "terminal status",
         }
-        let (&terminal_status, rest) = rest.split_first().ok_or(MessageError::Missing {
-            command: "Completion",
-            field: "terminal status",
-        })?;
-        let (tlv, other) = tail(ctx.bmps(rest)?)?;
-        Ok(StatusEnquiryCompletion {
-            sw_version,
-            terminal_status,
-            tlv,
-            other,
-        })
+        bmps {}
     }
+}
 
-    fn encode_data(&self) -> Result<Vec<u8>, MessageError> {
-        let mut out = Vec::new();
-        if let Some(v) = &self.sw_version {
-            out.extend(
-                encoding::encode_var_len(v.len(), 3).map_err(|source| MessageError::Encoding {
-                    field: "software version",
-                    source,
-                })?,
-            );
-            out.extend_from_slice(v);
-        }
-        out.push(self.terminal_status);
-        write_tail(&mut out, &self.tlv, &self.other)?;
-        Ok(out)
-    }
+/// A software version LLLVAR starts with three `F0`–`F9` bytes; a terminal status byte alone
+/// never does.
+fn starts_with_lllvar(data: &[u8]) -> bool {
+    data.len() >= 3 && data[..3].iter().all(|b| (0xF0..=0xF9).contains(b))
+}
+
+fn software_version_follows(_: &StatusEnquiryCompletion, rest: &[u8]) -> bool {
+    starts_with_lllvar(rest)
 }
 
 /// Completion 06 0F in either of its shapes.
@@ -1169,117 +969,354 @@ pub enum Completion {
     StatusEnquiry(StatusEnquiryCompletion),
 }
 
-impl Completion {
+impl Body for Completion {
     /// Picks the shape. With a known request that is decisive; otherwise: a leading `Fx Fx Fx`
     /// (software version LLLVAR) means the status-enquiry shape, else the BMP shape is tried and
     /// the status-enquiry shape without software version is the fallback (a lone status byte such
     /// as `06 0F 01 00` cannot be a BMP block).
-    fn decode_data(data: &[u8], ctx: &mut Ctx, reply_to: Option<ControlField>) -> Result<Self, MessageError> {
-        match reply_to {
+    fn decode_body(data: &[u8], ctx: &mut Ctx, command: &'static str) -> Result<Self, MessageError> {
+        match ctx.reply_to {
             Some(cf) if cf == cmd::STATUS_ENQUIRY => {
-                return StatusEnquiryCompletion::decode_data(data, ctx).map(Completion::StatusEnquiry);
+                return StatusEnquiryCompletion::decode_body(data, ctx, command).map(Completion::StatusEnquiry);
             }
-            Some(_) => return CompletionData::decode_data(data, ctx).map(Completion::Standard),
+            Some(_) => return CompletionData::decode_body(data, ctx, command).map(Completion::Standard),
             None => {}
         }
-        if data.len() >= 3 && data[..3].iter().all(|b| (0xF0..=0xF9).contains(b)) {
-            if let Ok(c) = StatusEnquiryCompletion::decode_data(data, ctx) {
+        if starts_with_lllvar(data) {
+            if let Ok(c) = StatusEnquiryCompletion::decode_body(data, ctx, command) {
                 return Ok(Completion::StatusEnquiry(c));
             }
         }
         let mut probe = Ctx {
             mode: ctx.mode,
+            reply_to: ctx.reply_to,
             deviations: Vec::new(),
         };
-        match CompletionData::decode_data(data, &mut probe) {
+        match CompletionData::decode_body(data, &mut probe, command) {
             Ok(c) => {
                 ctx.deviations.extend(probe.deviations);
                 Ok(Completion::Standard(c))
             }
-            Err(e) => StatusEnquiryCompletion::decode_data(data, ctx)
+            Err(e) => StatusEnquiryCompletion::decode_body(data, ctx, command)
                 .map(Completion::StatusEnquiry)
                 .map_err(|_| e),
         }
     }
 
-    fn encode_data(&self) -> Result<Vec<u8>, MessageError> {
+    fn encode_body(&self, out: &mut Vec<u8>, command: &'static str) -> Result<(), MessageError> {
         match self {
-            Completion::Standard(c) => c.encode_data(),
-            Completion::StatusEnquiry(c) => c.encode_data(),
+            Completion::Standard(c) => c.encode_body(out, command),
+            Completion::StatusEnquiry(c) => c.encode_body(out, command),
         }
     }
 }
 
-/// A typed ZVT message.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Message {
-    /// 06 00.
-    Registration(Registration),
-    /// 06 02 (no data).
-    LogOff,
-    /// 06 01.
-    Authorisation(Authorisation),
-    /// 06 03.
-    AccountBalanceRequest(AccountBalanceRequest),
-    /// 06 10.
-    SendTurnoverTotals(SendTurnoverTotals),
-    /// 06 1B.
-    SetTerminalId(SetTerminalId),
-    /// 06 20.
-    RepeatReceipt(RepeatReceipt),
-    /// 06 22.
-    PreAuthorisation(PreAuthorisation),
-    /// 06 23.
-    PartialReversal(PartialReversal),
-    /// 06 24.
-    BookTotal(BookTotal),
-    /// 06 25.
-    PreAuthReversal(PreAuthReversal),
-    /// 06 30.
-    Reversal(Reversal),
-    /// 06 31.
-    Refund(Refund),
-    /// 06 50.
-    EndOfDay(EndOfDay),
-    /// 06 70.
-    Diagnosis(Diagnosis),
-    /// 06 91.
-    SetDateTime(SetDateTime),
-    /// 06 93.
-    Initialisation(Initialisation),
-    /// 06 B0.
-    AbortRequest(AbortRequest),
-    /// 06 C0.
-    ReadCard(ReadCard),
-    /// 06 E0.
-    DisplayText(DisplayText),
-    /// 05 01.
-    StatusEnquiry(StatusEnquiry),
-    /// 08 30 with the language number.
-    SelectLanguage(u8),
-    /// 80 00 with optional data.
-    Ack(Vec<u8>),
-    /// 84 xx with the error code and optional data (`84 00` also counts as positive).
-    Nack {
-        /// APRC byte (error code).
-        code: u8,
-        /// Optional data (e.g. `04 <amount>` with `84 9D`).
-        data: Vec<u8>,
-    },
-    /// 04 0F.
-    StatusInformation(StatusInformation),
-    /// 04 FF.
-    IntermediateStatus(IntermediateStatus),
-    /// 06 D1.
-    PrintLine(PrintLine),
-    /// 06 D3.
-    PrintTextBlock(PrintTextBlock),
-    /// 06 0F.
-    Completion(Completion),
-    /// 06 1E.
-    Abort(Abort),
-    /// Any other control field, kept as raw APDU.
-    Other(Apdu),
+/// Print Line 06 D1 (PA00P015 §3.5).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct PrintLine {
+    /// Attribute (Table 16): indent, centring, double width/height, `1xxxxxxx` ≠ 80 last line,
+    /// `FF` line feeds.
+    pub attribute: u8,
+    /// Text (rest of the data block); for attribute `FF` one byte with the number of feeds.
+    pub text: Vec<u8>,
+}
+
+impl Body for PrintLine {
+    fn decode_body(data: &[u8], _: &mut Ctx, command: &'static str) -> Result<Self, MessageError> {
+        let mut rest = data;
+        let attribute = Byte::read(&mut rest).map_err(|e| e.into_message(command, "attribute"))?;
+        Ok(PrintLine {
+            attribute,
+            text: rest.to_vec(),
+        })
+    }
+
+    fn encode_body(&self, out: &mut Vec<u8>, _: &'static str) -> Result<(), MessageError> {
+        out.push(self.attribute);
+        out.extend_from_slice(&self.text);
+        Ok(())
+    }
+}
+
+/// The data block of Select Language (08 30): exactly one byte, the language number.
+impl Body for u8 {
+    fn decode_body(data: &[u8], _: &mut Ctx, command: &'static str) -> Result<Self, MessageError> {
+        match data {
+            [byte] => Ok(*byte),
+            [] => Err(MessageError::Missing {
+                command,
+                field: "language",
+            }),
+            _ => Err(MessageError::UnexpectedData {
+                command,
+                extra: data.len() - 1,
+            }),
+        }
+    }
+
+    fn encode_body(&self, out: &mut Vec<u8>, _: &'static str) -> Result<(), MessageError> {
+        out.push(*self);
+        Ok(())
+    }
+}
+
+/// A data block kept as bytes (the optional data of a positive acknowledgement).
+impl Body for Vec<u8> {
+    fn decode_body(data: &[u8], _: &mut Ctx, _: &'static str) -> Result<Self, MessageError> {
+        Ok(data.to_vec())
+    }
+
+    fn encode_body(&self, out: &mut Vec<u8>, _: &'static str) -> Result<(), MessageError> {
+        out.extend_from_slice(self);
+        Ok(())
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The command table
+
+/// `Some(x)` for a present optional macro fragment, `None` otherwise.
+macro_rules! some_or_none {
+    () => {
+        None
+    };
+    ($e:expr) => {
+        Some($e)
+    };
+}
+
+/// The pattern of a table variant, binding its payload (if any) to `$bind`.
+macro_rules! variant_pattern {
+    ($bind:ident; $variant:ident) => {
+        Message::$variant
+    };
+    ($bind:ident; $variant:ident($payload:ty)) => {
+        Message::$variant($bind)
+    };
+}
+
+/// Decodes the data block of a table variant; a variant without payload takes no data.
+macro_rules! decode_variant {
+    ($data:ident, $ctx:ident, $name:literal, $variant:ident) => {
+        if $data.is_empty() {
+            Message::$variant
+        } else {
+            return Err(MessageError::UnexpectedData {
+                command: $name,
+                extra: $data.len(),
+            });
+        }
+    };
+    ($data:ident, $ctx:ident, $name:literal, $variant:ident($payload:ty)) => {
+        Message::$variant(<$payload as Body>::decode_body($data, $ctx, $name)?)
+    };
+}
+
+/// Encodes the payload of a table variant (nothing for a variant without payload).
+macro_rules! encode_variant {
+    ($bind:ident, $out:ident, $name:literal, $variant:ident) => {
+        ()
+    };
+    ($bind:ident, $out:ident, $name:literal, $variant:ident($payload:ty)) => {
+        <$payload as Body>::encode_body($bind, &mut $out, $name)?
+    };
+}
+
+/// Generates everything keyed by control field from one list of rows:
+/// `CLASS INSTR "name" Direction Layout [=> CONSTANT Variant(Payload)];`
+macro_rules! command_table {
+    (
+        $(
+            $class:literal $instr:literal $name:literal $dir:ident $layout:ident
+                $( => $konst:ident $variant:ident $( ( $payload:ty ) )? )? ;
+        )*
+    ) => {
+        /// Control fields of the typed commands (from the command table).
+        pub mod cmd {
+            use crate::apdu::ControlField;
+            $($(
+                #[doc = concat!(stringify!($class), " ", stringify!($instr), " ", $name, ".")]
+                pub const $konst: ControlField = ControlField::new($class, $instr);
+            )?)*
+        }
+
+        /// Every command this crate names, in control-field order. Negative acknowledgements
+        /// (`84 xx`, [`Message::Nack`]) are a family and not listed.
+        pub static COMMANDS: &[CommandSpec] = &[
+            $( CommandSpec {
+                control: ControlField::new($class, $instr),
+                name: $name,
+                direction: Direction::$dir,
+                layout: Layout::$layout,
+                variant: some_or_none!($( stringify!($variant) )?),
+            }, )*
+        ];
+
+        /// The table row of a control field.
+        pub fn command(cf: ControlField) -> Option<&'static CommandSpec> {
+            // The rows are in ascending order (a unit test checks it).
+            COMMANDS.binary_search_by_key(&cf, |c| c.control).ok().map(|i| &COMMANDS[i])
+        }
+
+        /// A typed ZVT message.
+        #[derive(Debug, Clone, PartialEq, Eq)]
+        pub enum Message {
+            $($(
+                #[doc = concat!(stringify!($class), " ", stringify!($instr), " ", $name, ".")]
+                $variant $( ( $payload ) )?,
+            )?)*
+            /// 84 xx with the error code and optional data (`84 00` also counts as positive).
+            Nack {
+                /// APRC byte (error code).
+                code: u8,
+                /// Optional data (e.g. `04 <amount>` with `84 9D`).
+                data: Vec<u8>,
+            },
+            /// Any other control field, kept as raw APDU.
+            Other(Apdu),
+        }
+
+        impl Message {
+            /// Decodes an APDU with options; returns the message and the deviations accepted.
+            pub fn from_apdu_with(
+                apdu: &Apdu,
+                options: DecodeOptions,
+            ) -> Result<(Self, Vec<Deviation>), MessageError> {
+                let mut ctx = Ctx {
+                    mode: options.mode,
+                    reply_to: options.reply_to,
+                    deviations: Vec::new(),
+                };
+                let data = apdu.data();
+                let c = &mut ctx;
+                let message = match (apdu.class(), apdu.instr()) {
+                    $($(
+                        ($class, $instr) => decode_variant!(data, c, $name, $variant $( ($payload) )?),
+                    )?)*
+                    (0x84, code) => Message::Nack { code, data: data.to_vec() },
+                    _ => Message::Other(apdu.clone()),
+                };
+                Ok((message, ctx.deviations))
+            }
+
+            /// The control field this message is sent with.
+            pub fn control(&self) -> ControlField {
+                match self {
+                    $($(
+                        variant_pattern!(_m; $variant $( ($payload) )?) => cmd::$konst,
+                    )?)*
+                    Message::Nack { code, .. } => ControlField::new(0x84, *code),
+                    Message::Other(a) => a.control(),
+                }
+            }
+
+            /// Builds the APDU.
+            pub fn to_apdu(&self) -> Result<Apdu, MessageError> {
+                let mut data = Vec::new();
+                let cf = match self {
+                    $($(
+                        variant_pattern!(m; $variant $( ($payload) )?) => {
+                            encode_variant!(m, data, $name, $variant $( ($payload) )?);
+                            cmd::$konst
+                        }
+                    )?)*
+                    Message::Nack { code, data: d } => {
+                        data.extend_from_slice(d);
+                        ControlField::new(0x84, *code)
+                    }
+                    Message::Other(a) => return Ok(a.clone()),
+                };
+                Ok(Apdu::new(cf.class, cf.instr, data)?)
+            }
+        }
+    };
+}
+
+command_table! {
+    // CLASS INSTR  name (PA00P015 §14)                     direction  layout
+    //              [=> constant in `cmd`  Message variant]
+    0x04 0x01 "Set Date and Time in ECR" PtToEcr Bmps;
+    0x04 0x0C "File request" PtToEcr Raw;
+    0x04 0x0D "Input request" PtToEcr Bmps;
+    0x04 0x0E "Menu request" PtToEcr Bmps;
+    0x04 0x0F "Status-Information" PtToEcr Bmps
+        => STATUS_INFORMATION StatusInformation(StatusInformation);
+    0x04 0xFF "Intermediate Status-Information" PtToEcr Special
+        => INTERMEDIATE_STATUS IntermediateStatus(IntermediateStatus);
+    0x05 0x01 "Status Enquiry" EcrToPt Special => STATUS_ENQUIRY StatusEnquiry(StatusEnquiry);
+    0x06 0x00 "Registration" EcrToPt Special => REGISTRATION Registration(Registration);
+    0x06 0x01 "Authorisation" EcrToPt Bmps => AUTHORISATION Authorisation(Authorisation);
+    0x06 0x02 "Log-Off" EcrToPt Raw => LOG_OFF LogOff;
+    0x06 0x03 "Account Balance Request" EcrToPt Bmps
+        => ACCOUNT_BALANCE AccountBalanceRequest(AccountBalanceRequest);
+    0x06 0x04 "Activate Card" EcrToPt Bmps;
+    0x06 0x05 "Procurement" EcrToPt Bmps;
+    0x06 0x09 "Prepaid Top-Up" EcrToPt Raw;
+    0x06 0x0A "Tax Free" EcrToPt Bmps;
+    0x06 0x0C "Book Tip" EcrToPt Bmps;
+    0x06 0x0F "Completion" PtToEcr Special => COMPLETION Completion(Completion);
+    0x06 0x10 "Send Turnover Totals" EcrToPt PasswordThenBmps
+        => SEND_TURNOVER_TOTALS SendTurnoverTotals(SendTurnoverTotals);
+    0x06 0x12 "Reprint Receipts" EcrToPt Raw;
+    0x06 0x18 "Reset Terminal" EcrToPt Raw;
+    0x06 0x1A "Print System Configuration" EcrToPt Raw;
+    0x06 0x1B "Set/Reset Terminal-ID" EcrToPt PasswordThenBmps => SET_TERMINAL_ID SetTerminalId(SetTerminalId);
+    0x06 0x1E "Abort" PtToEcr Special => ABORT_PT Abort(Abort);
+    0x06 0x20 "Repeat Receipt" EcrToPt PasswordThenBmps => REPEAT_RECEIPT RepeatReceipt(RepeatReceipt);
+    0x06 0x21 "Telephonic Authorisation" EcrToPt PasswordThenBmps;
+    0x06 0x22 "Pre-Authorisation / Reservation" EcrToPt Bmps
+        => PRE_AUTHORISATION PreAuthorisation(PreAuthorisation);
+    0x06 0x23 "Partial-Reversal of Pre-Authorisation / Booking" EcrToPt Bmps
+        => PARTIAL_REVERSAL PartialReversal(PartialReversal);
+    0x06 0x24 "Book Total" EcrToPt Bmps => BOOK_TOTAL BookTotal(BookTotal);
+    0x06 0x25 "Pre-Authorisation Reversal" EcrToPt Bmps => PRE_AUTH_REVERSAL PreAuthReversal(PreAuthReversal);
+    0x06 0x26 "Reversal of external transaction" EcrToPt Bmps;
+    0x06 0x30 "Reversal" EcrToPt PasswordThenBmps => REVERSAL Reversal(Reversal);
+    0x06 0x31 "Refund" EcrToPt PasswordThenBmps => REFUND Refund(Refund);
+    0x06 0x50 "End-of-Day" EcrToPt PasswordThenBmps => END_OF_DAY EndOfDay(EndOfDay);
+    0x06 0x51 "Send offline transactions" EcrToPt PasswordThenBmps;
+    0x06 0x70 "Diagnosis" EcrToPt Bmps => DIAGNOSIS Diagnosis(Diagnosis);
+    0x06 0x79 "Selftest" EcrToPt Raw;
+    0x06 0x91 "Set Date and Time in PT" EcrToPt PasswordThenBmps => SET_DATE_TIME SetDateTime(SetDateTime);
+    0x06 0x93 "Initialisation" EcrToPt PasswordThenBmps => INITIALISATION Initialisation(Initialisation);
+    0x06 0x95 "Change Password" EcrToPt Raw;
+    0x06 0xB0 "Abort" EcrToPt Bmps => ABORT_ECR AbortRequest(AbortRequest);
+    0x06 0xC0 "Read Card" EcrToPt Special => READ_CARD ReadCard(ReadCard);
+    0x06 0xC5 "Close Card Session" EcrToPt Raw;
+    0x06 0xC6 "Send APDUs" EcrToPt Raw;
+    0x06 0xD0 "Menu with graphic display" PtToEcr Raw;
+    0x06 0xD1 "Print Line" Both Special => PRINT_LINE PrintLine(PrintLine);
+    0x06 0xD3 "Print Text-Block" Both Bmps => PRINT_TEXT_BLOCK PrintTextBlock(PrintTextBlock);
+    0x06 0xD8 "Dial-Up" PtToEcr Raw;
+    0x06 0xD9 "Transmit Data via Dial-Up" PtToEcr Raw;
+    0x06 0xDA "Receive Data via Dial-Up" PtToEcr Raw;
+    0x06 0xDB "Hang-Up" PtToEcr Raw;
+    0x06 0xDD "Transparent Mode" PtToEcr Raw;
+    0x06 0xE0 "Display Text" EcrToPt Bmps => DISPLAY_TEXT DisplayText(DisplayText);
+    0x06 0xE1 "Display Text with Function-Key Input" EcrToPt Raw;
+    0x06 0xE2 "Display Text with Numerical Input" EcrToPt Bmps;
+    0x06 0xE3 "PIN-Verification for Customer-Card" EcrToPt Raw;
+    0x06 0xE4 "Blocked-List Query to ECR" PtToEcr Raw;
+    0x06 0xE5 "MAC calculation" EcrToPt Raw;
+    0x06 0xE6 "Card Poll with Authorisation" EcrToPt Bmps;
+    0x06 0xE7 "Display Text with Numerical Input (DUKPT)" EcrToPt Raw;
+    0x06 0xF0 "Display Image" EcrToPt Raw;
+    0x08 0x01 "Activate Service-Mode" EcrToPt Raw;
+    0x08 0x02 "Switch Protocol" EcrToPt Raw;
+    0x08 0x10 "Software-Update" EcrToPt Bmps;
+    0x08 0x11 "Read File" EcrToPt Bmps;
+    0x08 0x12 "Delete File" EcrToPt Bmps;
+    0x08 0x13 "Change Configuration" EcrToPt Bmps;
+    0x08 0x14 "Write File" EcrToPt Raw;
+    0x08 0x20 "OPT action" EcrToPt Raw;
+    0x08 0x21 "OPT action" EcrToPt Raw;
+    0x08 0x22 "OPT action" EcrToPt Raw;
+    0x08 0x23 "OPT action" EcrToPt Raw;
+    0x08 0x24 "OPT action" EcrToPt Raw;
+    0x08 0x30 "Select Language" EcrToPt Special => SELECT_LANGUAGE SelectLanguage(u8);
+    0x08 0x40 "Change Baudrate" EcrToPt Raw;
+    0x08 0x50 "Activate Card-Reader" EcrToPt Bmps;
+    0x80 0x00 "positive acknowledgement" Both Special => ACK Ack(Vec<u8>);
 }
 
 impl Message {
@@ -1291,169 +1328,6 @@ impl Message {
     /// Parses raw bytes that must hold exactly one APDU, strictly.
     pub fn decode(bytes: &[u8]) -> Result<Self, MessageError> {
         Self::from_apdu(&Apdu::decode_exact(bytes)?)
-    }
-
-    /// Decodes an APDU with options; returns the message and the deviations accepted.
-    pub fn from_apdu_with(apdu: &Apdu, options: DecodeOptions) -> Result<(Self, Vec<Deviation>), MessageError> {
-        let mut ctx = Ctx {
-            mode: options.mode,
-            deviations: Vec::new(),
-        };
-        let d = apdu.data();
-        let no_data = |command: &'static str| {
-            if d.is_empty() {
-                Ok(())
-            } else {
-                Err(MessageError::UnexpectedData {
-                    command,
-                    extra: d.len(),
-                })
-            }
-        };
-        let c = &mut ctx;
-        let m = match (apdu.class(), apdu.instr()) {
-            (0x06, 0x00) => Message::Registration(Registration::decode_data(d, c)?),
-            (0x06, 0x01) => Message::Authorisation(Authorisation::decode_data(d, c)?),
-            (0x06, 0x02) => {
-                no_data("Log-Off")?;
-                Message::LogOff
-            }
-            (0x06, 0x03) => Message::AccountBalanceRequest(AccountBalanceRequest::decode_data(d, c)?),
-            (0x06, 0x0F) => Message::Completion(Completion::decode_data(d, c, options.reply_to)?),
-            (0x06, 0x10) => Message::SendTurnoverTotals(SendTurnoverTotals::decode_data(d, c)?),
-            (0x06, 0x1B) => Message::SetTerminalId(SetTerminalId::decode_data(d, c)?),
-            (0x06, 0x1E) => Message::Abort(Abort::decode_data(d, c)?),
-            (0x06, 0x20) => Message::RepeatReceipt(RepeatReceipt::decode_data(d, c)?),
-            (0x06, 0x22) => Message::PreAuthorisation(PreAuthorisation::decode_data(d, c)?),
-            (0x06, 0x23) => Message::PartialReversal(PartialReversal::decode_data(d, c)?),
-            (0x06, 0x24) => Message::BookTotal(BookTotal::decode_data(d, c)?),
-            (0x06, 0x25) => Message::PreAuthReversal(PreAuthReversal::decode_data(d, c)?),
-            (0x06, 0x30) => Message::Reversal(Reversal::decode_data(d, c)?),
-            (0x06, 0x31) => Message::Refund(Refund::decode_data(d, c)?),
-            (0x06, 0x50) => Message::EndOfDay(EndOfDay::decode_data(d, c)?),
-            (0x06, 0x70) => Message::Diagnosis(Diagnosis::decode_data(d, c)?),
-            (0x06, 0x91) => Message::SetDateTime(SetDateTime::decode_data(d, c)?),
-            (0x06, 0x93) => Message::Initialisation(Initialisation::decode_data(d, c)?),
-            (0x06, 0xB0) => Message::AbortRequest(AbortRequest::decode_data(d, c)?),
-            (0x06, 0xC0) => Message::ReadCard(ReadCard::decode_data(d, c)?),
-            (0x06, 0xD1) => {
-                let (&attribute, text) = d.split_first().ok_or(MessageError::Missing {
-                    command: "Print Line",
-                    field: "attribute",
-                })?;
-                Message::PrintLine(PrintLine {
-                    attribute,
-                    text: text.to_vec(),
-                })
-            }
-            (0x06, 0xD3) => Message::PrintTextBlock(PrintTextBlock::decode_data(d, c)?),
-            (0x06, 0xE0) => Message::DisplayText(DisplayText::decode_data(d, c)?),
-            (0x05, 0x01) => Message::StatusEnquiry(StatusEnquiry::decode_data(d, c)?),
-            (0x08, 0x30) => match d {
-                [lang] => Message::SelectLanguage(*lang),
-                [] => {
-                    return Err(MessageError::Missing {
-                        command: "Select Language",
-                        field: "language",
-                    });
-                }
-                _ => {
-                    return Err(MessageError::UnexpectedData {
-                        command: "Select Language",
-                        extra: d.len() - 1,
-                    });
-                }
-            },
-            (0x04, 0x0F) => Message::StatusInformation(StatusInformation::decode_data(d, c)?),
-            (0x04, 0xFF) => Message::IntermediateStatus(IntermediateStatus::decode_data(d, c)?),
-            (0x80, 0x00) => Message::Ack(d.to_vec()),
-            (0x84, code) => Message::Nack { code, data: d.to_vec() },
-            _ => Message::Other(apdu.clone()),
-        };
-        Ok((m, ctx.deviations))
-    }
-
-    /// The control field this message is sent with.
-    pub fn control(&self) -> ControlField {
-        match self {
-            Message::Registration(_) => cmd::REGISTRATION,
-            Message::LogOff => cmd::LOG_OFF,
-            Message::Authorisation(_) => cmd::AUTHORISATION,
-            Message::AccountBalanceRequest(_) => cmd::ACCOUNT_BALANCE,
-            Message::SendTurnoverTotals(_) => cmd::SEND_TURNOVER_TOTALS,
-            Message::SetTerminalId(_) => cmd::SET_TERMINAL_ID,
-            Message::RepeatReceipt(_) => cmd::REPEAT_RECEIPT,
-            Message::PreAuthorisation(_) => cmd::PRE_AUTHORISATION,
-            Message::PartialReversal(_) => cmd::PARTIAL_REVERSAL,
-            Message::BookTotal(_) => cmd::BOOK_TOTAL,
-            Message::PreAuthReversal(_) => cmd::PRE_AUTH_REVERSAL,
-            Message::Reversal(_) => cmd::REVERSAL,
-            Message::Refund(_) => cmd::REFUND,
-            Message::EndOfDay(_) => cmd::END_OF_DAY,
-            Message::Diagnosis(_) => cmd::DIAGNOSIS,
-            Message::SetDateTime(_) => cmd::SET_DATE_TIME,
-            Message::Initialisation(_) => cmd::INITIALISATION,
-            Message::AbortRequest(_) => cmd::ABORT_ECR,
-            Message::ReadCard(_) => cmd::READ_CARD,
-            Message::DisplayText(_) => cmd::DISPLAY_TEXT,
-            Message::StatusEnquiry(_) => cmd::STATUS_ENQUIRY,
-            Message::SelectLanguage(_) => cmd::SELECT_LANGUAGE,
-            Message::Ack(_) => cmd::ACK,
-            Message::Nack { code, .. } => ControlField::new(0x84, *code),
-            Message::StatusInformation(_) => cmd::STATUS_INFORMATION,
-            Message::IntermediateStatus(_) => cmd::INTERMEDIATE_STATUS,
-            Message::PrintLine(_) => cmd::PRINT_LINE,
-            Message::PrintTextBlock(_) => cmd::PRINT_TEXT_BLOCK,
-            Message::Completion(_) => cmd::COMPLETION,
-            Message::Abort(_) => cmd::ABORT_PT,
-            Message::Other(a) => a.control(),
-        }
-    }
-
-    /// Builds the APDU.
-    pub fn to_apdu(&self) -> Result<Apdu, MessageError> {
-        if let Message::Other(a) = self {
-            return Ok(a.clone());
-        }
-        let data = match self {
-            Message::Registration(m) => m.encode_data()?,
-            Message::LogOff => Vec::new(),
-            Message::Authorisation(m) => m.encode_data()?,
-            Message::AccountBalanceRequest(m) => m.encode_data()?,
-            Message::SendTurnoverTotals(m) => m.encode_data()?,
-            Message::SetTerminalId(m) => m.encode_data()?,
-            Message::RepeatReceipt(m) => m.encode_data()?,
-            Message::PreAuthorisation(m) => m.encode_data()?,
-            Message::PartialReversal(m) => m.encode_data()?,
-            Message::BookTotal(m) => m.encode_data()?,
-            Message::PreAuthReversal(m) => m.encode_data()?,
-            Message::Reversal(m) => m.encode_data()?,
-            Message::Refund(m) => m.encode_data()?,
-            Message::EndOfDay(m) => m.encode_data()?,
-            Message::Diagnosis(m) => m.encode_data()?,
-            Message::SetDateTime(m) => m.encode_data()?,
-            Message::Initialisation(m) => m.encode_data()?,
-            Message::AbortRequest(m) => m.encode_data()?,
-            Message::ReadCard(m) => m.encode_data()?,
-            Message::DisplayText(m) => m.encode_data()?,
-            Message::StatusEnquiry(m) => m.encode_data()?,
-            Message::SelectLanguage(l) => vec![*l],
-            Message::Ack(d) => d.clone(),
-            Message::Nack { data, .. } => data.clone(),
-            Message::StatusInformation(m) => m.encode_data()?,
-            Message::IntermediateStatus(m) => m.encode_data()?,
-            Message::PrintLine(m) => {
-                let mut v = vec![m.attribute];
-                v.extend_from_slice(&m.text);
-                v
-            }
-            Message::PrintTextBlock(m) => m.encode_data()?,
-            Message::Completion(m) => m.encode_data()?,
-            Message::Abort(m) => m.encode_data()?,
-            Message::Other(_) => Vec::new(),
-        };
-        let cf = self.control();
-        Ok(Apdu::new(cf.class, cf.instr, data)?)
     }
 
     /// Builds the APDU and returns its wire bytes (TCP form; wrap with
@@ -1622,6 +1496,109 @@ mod tests {
         assert!(matches!(
             Message::decode(&h("06 01 02 42 00")),
             Err(MessageError::Bmp(BmpError::UnknownBmp { id: 0x42, .. }))
+        ));
+    }
+
+    #[test]
+    fn the_table_is_sorted_without_duplicates() {
+        // `command` relies on the order; a duplicate row would shadow another.
+        for pair in COMMANDS.windows(2) {
+            assert!(
+                pair[0].control < pair[1].control,
+                "{} {} before {} {}",
+                pair[0].control,
+                pair[0].name,
+                pair[1].control,
+                pair[1].name
+            );
+        }
+    }
+
+    #[test]
+    fn every_row_is_found_by_its_control_field() {
+        for spec in COMMANDS {
+            assert_eq!(command(spec.control), Some(spec));
+            assert_eq!(command_name(spec.control), Some((spec.name, spec.direction)));
+        }
+        assert_eq!(command(ControlField::new(0x06, 0x06)), None);
+        assert_eq!(
+            command_name(ControlField::new(0x84, 0x9C)),
+            Some(("negative acknowledgement", Direction::Both))
+        );
+    }
+
+    #[test]
+    fn constants_and_variants_come_from_the_rows() {
+        // Values from PA00P015 §14, independently of the table.
+        assert_eq!(cmd::AUTHORISATION, ControlField::new(0x06, 0x01));
+        assert_eq!(cmd::STATUS_ENQUIRY, ControlField::new(0x05, 0x01));
+        assert_eq!(cmd::ABORT_PT, ControlField::new(0x06, 0x1E));
+        assert_eq!(cmd::ABORT_ECR, ControlField::new(0x06, 0xB0));
+        assert_eq!(Message::LogOff.control(), ControlField::new(0x06, 0x02));
+        assert_eq!(Message::SelectLanguage(1).encode().unwrap(), h("08 30 01 01"));
+        let row = command(cmd::PRINT_LINE).unwrap();
+        assert_eq!(
+            (row.name, row.direction, row.variant),
+            ("Print Line", Direction::Both, Some("PrintLine"))
+        );
+        assert_eq!(command(ControlField::new(0x06, 0x12)).unwrap().variant, None);
+    }
+
+    #[test]
+    fn positional_rules_are_enforced_when_encoding() {
+        let invalid = |m: Message| matches!(m.encode(), Err(MessageError::Invalid { .. }));
+        assert!(invalid(Message::ReadCard(ReadCard {
+            card_type: Some(1),
+            ..Default::default()
+        })));
+        assert!(invalid(Message::StatusEnquiry(StatusEnquiry {
+            service: Some(1),
+            ..Default::default()
+        })));
+        assert!(invalid(Message::IntermediateStatus(IntermediateStatus {
+            status: 0x0A,
+            tlv: Some(TlvContainer::default()),
+            ..Default::default()
+        })));
+        assert!(invalid(Message::Abort(Abort {
+            result_code: 0x6C,
+            currency: Some(978),
+            ..Default::default()
+        })));
+        // Absent optional parameters with nothing after them are fine.
+        assert_eq!(Message::ReadCard(ReadCard::default()).encode().unwrap(), h("06 C0 00"));
+        assert_eq!(
+            Message::StatusEnquiry(StatusEnquiry::default()).encode().unwrap(),
+            h("05 01 00")
+        );
+    }
+
+    #[test]
+    fn positional_errors_name_the_command_and_field() {
+        assert_eq!(
+            Message::decode(&h("06 00 03 00 00 00")).unwrap_err(),
+            MessageError::Missing {
+                command: "Registration",
+                field: "config byte"
+            }
+        );
+        assert_eq!(
+            Message::decode(&h("06 00 05 00 00 00 9E 09")).unwrap_err(),
+            MessageError::Missing {
+                command: "Registration",
+                field: "currency code"
+            }
+        );
+        assert_eq!(
+            Message::decode(&h("08 30 02 01 02")).unwrap_err(),
+            MessageError::UnexpectedData {
+                command: "Select Language",
+                extra: 1
+            }
+        );
+        assert!(matches!(
+            Message::decode(&h("06 50 03 00 0A 00")).unwrap_err(),
+            MessageError::Encoding { field: "password", .. }
         ));
     }
 }

@@ -13,6 +13,7 @@
 
 use std::time::Duration;
 
+use crc::{CRC_16_KERMIT, Crc};
 use thiserror::Error;
 
 use crate::apdu::{Apdu, ApduError, MAX_DATA_LEN};
@@ -41,26 +42,22 @@ pub const MAX_REPEATS: u8 = 2;
 /// Largest unstuffed frame payload: an APDU with extended length and a full data block.
 pub const MAX_FRAME_PAYLOAD: usize = 5 + MAX_DATA_LEN;
 
+/// The frame checksum: CRC-16/KERMIT, i.e. CCITT `0x1021` reflected (`0x8408`), init 0, no final
+/// XOR, check value `0x2189` (the `crc` crate's catalogue entry).
+static KERMIT: Crc<u16> = Crc::<u16>::new(&CRC_16_KERMIT);
+
 /// CRC-16/KERMIT (reflected polynomial `0x8408`, init 0, no final XOR) over `data`.
 pub fn crc16_kermit(data: &[u8]) -> u16 {
-    data.iter().fold(0u16, |mut crc, &byte| {
-        crc ^= u16::from(byte);
-        for _ in 0..8 {
-            crc = if crc & 1 != 0 { (crc >> 1) ^ 0x8408 } else { crc >> 1 };
-        }
-        crc
-    })
+    KERMIT.checksum(data)
 }
 
 /// The frame CRC of an APDU: CRC-16/KERMIT over the unstuffed APDU bytes followed by ETX.
 pub fn frame_crc(apdu: &[u8]) -> u16 {
-    let crc = crc16_kermit(apdu);
     // Continue the same register with the ETX byte rather than copying the APDU.
-    let mut crc = crc ^ u16::from(ETX);
-    for _ in 0..8 {
-        crc = if crc & 1 != 0 { (crc >> 1) ^ 0x8408 } else { crc >> 1 };
-    }
-    crc
+    let mut digest = KERMIT.digest();
+    digest.update(apdu);
+    digest.update(&[ETX]);
+    digest.finalize()
 }
 
 /// Doubles every DLE so the payload cannot be mistaken for frame delimiters.
@@ -397,6 +394,28 @@ mod tests {
     #[test]
     fn kermit_check_value() {
         assert_eq!(crc16_kermit(b"123456789"), 0x2189);
+    }
+
+    /// The bit-by-bit definition of CRC-16/KERMIT (PA00P016 §3.3 read as the reflected CCITT
+    /// polynomial), as an independent reference for the `crc` crate.
+    fn kermit_bitwise(data: &[u8]) -> u16 {
+        data.iter().fold(0u16, |mut crc, &byte| {
+            crc ^= u16::from(byte);
+            for _ in 0..8 {
+                crc = if crc & 1 != 0 { (crc >> 1) ^ 0x8408 } else { crc >> 1 };
+            }
+            crc
+        })
+    }
+
+    #[test]
+    fn crc_matches_the_bitwise_definition() {
+        let mut prefix = Vec::new();
+        for byte in 0..=255u8 {
+            assert_eq!(crc16_kermit(&[byte]), kermit_bitwise(&[byte]), "{byte:02X}");
+            prefix.push(byte);
+            assert_eq!(crc16_kermit(&prefix), kermit_bitwise(&prefix));
+        }
     }
 
     #[test]
