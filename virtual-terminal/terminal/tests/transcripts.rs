@@ -321,9 +321,9 @@ impl Run {
             match &output.action {
                 Action::Send(apdu) => {
                     let bytes = apdu.encode();
-                    if matches!(apdu.class(), 0x80 | 0x84) {
-                        self.last_sent.remove(&id);
-                    } else {
+                    // The terminal's own acknowledgements (of a command, of an abort, a
+                    // refusal) await nothing; its other messages await the ECR's.
+                    if !matches!(apdu.class(), 0x80 | 0x84) {
                         self.last_sent.insert(id, bytes.clone());
                     }
                     let _ = write!(self.out, "{who}< {}", hex(&bytes));

@@ -82,15 +82,29 @@ impl Terminal {
         self.answer_then_complete(status, now)
     }
 
-    /// Repeat Receipt 06 20: the last Status-Information again.
+    /// Repeat Receipt 06 20 (PA00P015 §2.20), by its service byte (default 00): bit 0 — the
+    /// Status-Information of the last transaction again (how an ECR gets back in sync), bit 1
+    /// clear — its receipts again (a copy of the last stored transaction, when the ECR prints);
+    /// then Completion. Nothing to repeat: 06 1E 83.
     pub(super) fn repeat_receipt(&mut self, r: RepeatReceipt, now: Millis) -> Vec<Action> {
         if !self.password_ok(r.password.0) {
             return refused("wrong password");
         }
-        match self.last_status.clone() {
-            Some(status) => self.answer_then_complete(status, now),
-            None => self.end_with_abort(rc::NOT_POSSIBLE, now),
+        let Some(status) = self.last_status.clone() else {
+            return self.end_with_abort(rc::NOT_POSSIBLE, now);
+        };
+        let service = r.service.unwrap_or(0);
+        let mut steps = Vec::new();
+        if service & 0x01 != 0 {
+            steps.push(Step::send(status));
         }
+        if service & 0x02 == 0
+            && let Some(last) = self.batch.last()
+        {
+            steps.extend(self.copy(last));
+        }
+        steps.push(Step::send(completion()));
+        self.start(steps, false, now)
     }
 
     /// Set Terminal-ID 06 1B.

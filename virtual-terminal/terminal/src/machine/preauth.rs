@@ -7,7 +7,7 @@ use possim_zvt::Message;
 use possim_zvt::bmp::ReceiptNo;
 use possim_zvt::messages::{Abort, BookTotal, PartialReversal, PreAuthReversal};
 
-use super::receipts::{End, status_apdu};
+use super::receipts::End;
 use super::{Action, Booking, BookingKind, Commit, Step, Terminal, encode, rc, refused};
 
 impl Terminal {
@@ -83,22 +83,18 @@ impl Terminal {
         self.start(steps, false, now)
     }
 
+    /// The enquiry 06 23 87 FF FF (PA00P015 §2.10.1) always ends with 06 1E B8 and BMP 87: the
+    /// receipt number of the first open pre-authorisation, or FF FF when none is open.
     fn open_pre_auth_enquiry(&mut self, now: Millis) -> Vec<Action> {
-        match self.pre_auths.first().cloned() {
-            // PA00P015 §2.10.1: none open → 06 1E 04 B8 87 FF FF.
-            None => {
-                let apdu = encode(&Message::Abort(Abort {
-                    result_code: rc::PRE_AUTH_ERROR,
-                    receipt: Some(ReceiptNo::None),
-                    ..Abort::default()
-                }));
-                self.start(vec![Step::send(apdu)], false, now)
-            }
-            Some(p) => {
-                let card = self.card_of_kind(p.card);
-                let result = self.status_information(0x00, p.amount, p.trace, p.receipt, &card, now);
-                self.answer_then_complete(status_apdu(result), now)
-            }
-        }
+        let receipt = match self.pre_auths.first() {
+            Some(open) => ReceiptNo::Number(open.receipt),
+            None => ReceiptNo::None,
+        };
+        let apdu = encode(&Message::Abort(Abort {
+            result_code: rc::PRE_AUTH_ERROR,
+            receipt: Some(receipt),
+            ..Abort::default()
+        }));
+        self.start(vec![Step::send(apdu)], false, now)
     }
 }

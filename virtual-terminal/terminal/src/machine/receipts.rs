@@ -210,6 +210,31 @@ impl Terminal {
         steps
     }
 
+    /// A copy of a stored transaction's receipts, dated as the transaction (none when the PT
+    /// prints itself).
+    pub(super) fn copy(&self, b: &Booking) -> Vec<Step> {
+        let card = Card {
+            name: String::new(),
+            kind: b.card,
+            pan: b.pan.clone(),
+            expiry: "0000".into(),
+            pin: String::new(),
+            limit_cents: 0,
+        };
+        let title = format!("{} (Kopie)", title(b.kind));
+        self.receipt_lines(Slip {
+            title: &title,
+            amount: b.amount,
+            receipt: b.receipt,
+            trace: b.trace,
+            approved: !b.reversed,
+            extra: Vec::new(),
+            card: &card,
+            // The copy shows when the payment happened, not when it was reprinted.
+            at: b.at,
+        })
+    }
+
     /// Reprint Receipts 06 12 (PA00P015 §2.19): `<password> <from> [<to>]`, receipt numbers as
     /// 2-byte BCD. The receipts of the batch in that range, as the ECR asked to get them at
     /// registration (print lines or text blocks; none when the PT prints itself), then 06 0F.
@@ -233,29 +258,7 @@ impl Terminal {
             .filter(|b| (from..=to).contains(&u64::from(b.receipt)))
             .cloned()
             .collect();
-        let mut steps = Vec::new();
-        for b in &wanted {
-            let card = Card {
-                name: String::new(),
-                kind: b.card,
-                pan: b.pan.clone(),
-                expiry: "0000".into(),
-                pin: String::new(),
-                limit_cents: 0,
-            };
-            let title = format!("{} (Kopie)", title(b.kind));
-            steps.extend(self.receipt_lines(Slip {
-                title: &title,
-                amount: b.amount,
-                receipt: b.receipt,
-                trace: b.trace,
-                approved: !b.reversed,
-                extra: Vec::new(),
-                card: &card,
-                // The copy shows when the payment happened, not when it was reprinted.
-                at: b.at,
-            }));
-        }
+        let mut steps: Vec<Step> = wanted.iter().flat_map(|b| self.copy(b)).collect();
         steps.push(Step::send(completion()));
         let mut out = vec![Action::Note(format!(
             "reprint of receipts {from}..={to}: {} found",
