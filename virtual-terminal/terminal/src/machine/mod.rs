@@ -427,7 +427,7 @@ impl Terminal {
             Message::ReadCard(_) => self.read_card(now),
             // Nothing is running: there is nothing to abort.
             Message::AbortRequest(_) => vec![Action::Send(ack())],
-            other => refused(format!("unsupported command {:?}", other.control())),
+            other => refused(format!("unsupported command {}", other.control())),
         }
     }
 

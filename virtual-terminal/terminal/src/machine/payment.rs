@@ -10,8 +10,8 @@ use possim_zvt::{Digits, Message};
 
 use super::receipts::{End, Slip, mask_pan, title};
 use super::{
-    Action, Booking, BookingKind, Commit, ConnectionId, Output, Step, Terminal, abort_message, completion, encode,
-    expiry, push_status, rc, refused, status,
+    Action, Booking, BookingKind, Commit, ConnectionId, Output, Step, Terminal, abort_message, encode, expiry,
+    push_status, rc, refused, status,
 };
 use crate::config::{Card, TerminalConfig};
 use crate::customer::{CustomerScript, OperatorEvent, Outcome};
@@ -196,7 +196,10 @@ impl Terminal {
         // PIN entry (girocard and Maestro always; credit cards too in this simulation).
         let tries = self.config.pin_tries.max(1);
         let wrong = script.wrong_pins.min(tries);
-        for attempt in 0..=wrong {
+        let blocked = wrong >= tries;
+        // Each wrong PIN is followed by the next prompt, unless it was the last try.
+        let prompts = if blocked { wrong } else { wrong + 1 };
+        for attempt in 0..prompts {
             status(&mut steps, status::PIN_ENTRY);
             steps.push(Step::Pause(delays.pin_ms));
             if script.outcome == Outcome::CustomerAbort {
@@ -211,7 +214,7 @@ impl Terminal {
                 status(&mut steps, status::INCORRECT_PIN);
             }
         }
-        steps.extend(self.after_pin(kind, amount, &card, wrong >= tries, script.outcome, now));
+        steps.extend(self.after_pin(kind, amount, &card, blocked, script.outcome, now));
         self.start(steps, true, now)
     }
 
@@ -399,7 +402,7 @@ impl Terminal {
         out
     }
 
-    /// Read Card 06 C0: the customer's card data in a Status-Information, then Completion.
+    /// Read Card 06 C0: the customer's card data in a Status-Information, which ends the command.
     pub(super) fn read_card(&mut self, now: Millis) -> Vec<Action> {
         let (_, card) = self.customer();
         let mut steps = Vec::new();
@@ -411,7 +414,8 @@ impl Terminal {
             card_type: Some(card.kind.card_type_id()),
             ..StatusInformation::default()
         }))));
-        steps.push(Step::send(completion()));
+        // PA00P015 §2.21: the Status-Information hands the master rights back implicitly;
+        // there is no Completion.
         self.start(steps, true, now)
     }
 }
