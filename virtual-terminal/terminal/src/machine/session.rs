@@ -112,7 +112,7 @@ impl Terminal {
     /// Handles one APDU from the ECR on connection `from`.
     pub fn on_apdu(&mut self, from: ConnectionId, bytes: &[u8], now: Millis) -> Vec<Output> {
         match self.owner() {
-            Some(owner) if owner != from => self.from_another_connection(from, owner, bytes, now),
+            Some(owner) if owner != from => self.on_apdu_of_another_connection(from, owner, bytes, now),
             Some(owner) => to(owner, self.while_master(bytes, from, now)),
             None => {
                 let actions = self.on_idle_apdu(bytes, now);
@@ -185,7 +185,7 @@ impl Terminal {
     }
 
     /// A second ECR while another's transaction runs: only its Abort 06 B0 gets through.
-    fn from_another_connection(
+    fn on_apdu_of_another_connection(
         &mut self,
         from: ConnectionId,
         owner: ConnectionId,
