@@ -1,9 +1,9 @@
 //! Serving the terminal on a link: the TCP listener (PA00P016 §2.2, §4: raw APDUs back to back;
 //! fragmented and coalesced segments both work) and the loop that runs the state machine on any
-//! [`ApduLink`], serial ones included. Several ECRs may connect one
-//! after another (or at once); the machine decides which of them owns a running transaction and
-//! addresses each output to a connection (`machine` `session`); the loop here only routes. Every APDU in both directions and every note of the terminal goes into
-//! the engine's journal.
+//! [`ApduLink`], serial ones included. Several ECRs may connect one after another (or at once);
+//! the machine decides which of them owns a running transaction and addresses each output to a
+//! connection (`machine::session`); the loop here only routes. Every APDU in both directions and
+//! every note of the terminal goes into the engine's journal.
 
 use std::sync::Arc;
 use std::time::Duration;
