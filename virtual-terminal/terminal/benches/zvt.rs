@@ -13,12 +13,15 @@ use std::hint::black_box;
 use std::time::Instant;
 
 use possim_terminal::config::TerminalConfig;
-use possim_terminal::machine::{Output, Terminal};
+use possim_terminal::machine::{Action, ConnectionId, Terminal};
 use possim_zvt::messages::{Authorisation, EndOfDay, Registration};
 use possim_zvt::serial::{FrameDecoder, FrameEvent, encode_frame};
 use possim_zvt::{Amount, Message};
 
 const NOW: i64 = 1_764_680_000_000;
+
+/// The one ECR connection.
+const ECR: ConnectionId = 1;
 
 fn encode(message: &Message) -> Vec<u8> {
     message.encode().expect("encodable")
@@ -46,16 +49,17 @@ fn codec_and_link(n: usize) -> f64 {
 }
 
 /// Feeds `command`, then acknowledges every terminal message until the transaction ends.
-/// Returns how many messages the terminal sent.
+/// Returns how many messages the terminal sent. Each is encoded for the wire, as a link does.
 fn run(terminal: &mut Terminal, command: &[u8]) -> usize {
     let mut sent = 0;
-    let mut outputs = terminal.on_apdu(command, NOW);
+    let mut outputs = terminal.on_apdu(ECR, command, NOW);
     loop {
         let mut answered = false;
         for output in outputs {
-            if let Output::Send(bytes) = output {
+            if let Action::Send(apdu) = output.action {
                 sent += 1;
-                if bytes[0] != 0x80 && bytes[0] != 0x84 {
+                black_box(apdu.encode());
+                if !matches!(apdu.class(), 0x80 | 0x84) {
                     answered = true;
                 }
             }
@@ -64,7 +68,7 @@ fn run(terminal: &mut Terminal, command: &[u8]) -> usize {
             return sent;
         }
         assert!(answered, "the terminal waits for nothing but an acknowledgement");
-        outputs = terminal.on_apdu(&[0x80, 0x00, 0x00], NOW);
+        outputs = terminal.on_apdu(ECR, &[0x80, 0x00, 0x00], NOW);
     }
 }
 

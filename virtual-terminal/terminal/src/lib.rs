@@ -4,11 +4,13 @@
 //! Layout:
 //! - `config`: `zvt.toml` — identity, password, currency, virtual cards, delays.
 //! - `customer`: what the customer (and the host) do in the next transaction.
-//! - `machine`: the PT state machine, without I/O (APDUs and timer events in, APDUs out).
+//! - `machine`: the PT state machine, without I/O, in rooms (session and arbitration, payment,
+//!   pre-authorisation, admin, receipts, PAYBACK): APDUs and timer events of each connection in,
+//!   typed APDUs, timers and notes addressed to connections out.
 //! - `link`: the TCP link (raw APDUs) and the serial link (frames, ACK/NAK, T1/T2, repeats).
 //! - `pty`: the pseudo-terminal pair that stands in for the RS-232 port.
 //! - `serve`: runs the state machine on a link — TCP listener, pty or serial device — with the
-//!   journal and the timer.
+//!   journal and the timer, and routes each output to the link of its connection.
 //! - `payback`: the PAYBACK host the terminal books redemptions at (Austria, seed 000) [ours].
 //! - `ecr`: a correct ECR client — the reference POS for the terminal and `possim zvt` commands.
 //!
@@ -33,21 +35,46 @@ use serde_json::{Value, json};
 
 use crate::config::TerminalConfig;
 use crate::customer::{CustomerScript, OperatorEvent};
-use crate::machine::Terminal;
+use crate::machine::{Action, ConnectionId, Output, Terminal};
 
-/// The terminal and which connection owns its running transaction.
+/// The terminal, and the outputs waiting for the link of the connection they are addressed to.
 #[derive(Debug)]
 pub struct Shared {
-    /// The state machine.
+    /// The state machine; it decides which connection owns it and whom each output is for.
     pub terminal: Terminal,
-    /// Connection id that started the running transaction.
-    pub owner: Option<u64>,
-    /// Outputs produced outside a link (the operator at the console), for the owner's link to
-    /// carry out; `wake` tells it they are there.
-    pub pending: Vec<machine::Output>,
-    /// The connection `pending` is for: the one whose transaction produced it (it may have
-    /// ended meanwhile, and its last messages must still go out).
-    pub pending_for: Option<u64>,
+    /// Outputs for another link than the one that produced them (the abort of a second ECR, the
+    /// operator at the console): each link takes its own; `wake` tells them they are there.
+    pending: Vec<Output>,
+}
+
+impl Shared {
+    /// Routes the machine's outputs: those for `here` are returned in order, the others wait
+    /// in `pending` for their link. Returns whether any was left there.
+    pub(crate) fn route(&mut self, outputs: Vec<Output>, here: Option<ConnectionId>) -> (Vec<Action>, bool) {
+        let mut mine = Vec::new();
+        let mut posted = false;
+        for output in outputs {
+            if Some(output.connection) == here {
+                mine.push(output.action);
+            } else {
+                self.pending.push(output);
+                posted = true;
+            }
+        }
+        (mine, posted)
+    }
+
+    /// The outputs waiting for `connection`, in order.
+    pub(crate) fn take_pending(&mut self, connection: ConnectionId) -> Vec<Action> {
+        if self.pending.is_empty() {
+            return Vec::new();
+        }
+        let (mine, others) = std::mem::take(&mut self.pending)
+            .into_iter()
+            .partition(|o| o.connection == connection);
+        self.pending = others;
+        mine.into_iter().map(|o: Output| o.action).collect()
+    }
 }
 
 /// The terminal as an engine provider: reset and data sets reach it like every mock, its state
@@ -72,9 +99,7 @@ impl ZvtTerminal {
         Self {
             inner: Arc::new(Mutex::new(Shared {
                 terminal: Terminal::new(TerminalConfig::default()),
-                owner: None,
                 pending: Vec::new(),
-                pending_for: None,
             })),
             wake: Arc::new(tokio::sync::Notify::new()),
             clock: None,
@@ -89,7 +114,7 @@ impl ZvtTerminal {
         }
     }
 
-    /// Woken when outputs wait in [`Shared::pending`].
+    /// Woken when outputs wait for a link ([`Shared::take_pending`]).
     pub fn wake(&self) -> &tokio::sync::Notify {
         &self.wake
     }
@@ -99,8 +124,7 @@ impl ZvtTerminal {
     pub fn operator_event(&self, event: OperatorEvent, now: i64) -> Result<(), String> {
         let mut shared = self.lock();
         let outputs = shared.terminal.operator_event(event, now)?;
-        shared.pending_for = shared.owner;
-        shared.pending.extend(outputs);
+        shared.route(outputs, None);
         drop(shared);
         self.wake.notify_waiters();
         Ok(())
@@ -141,9 +165,7 @@ impl Provider for ZvtTerminal {
         shared.terminal.set_payback_host(payback_host);
         // The console stays attached across resets.
         shared.terminal.set_operator_mode(operator_mode);
-        shared.owner = None;
         shared.pending.clear();
-        shared.pending_for = None;
         Ok(())
     }
 

@@ -121,7 +121,10 @@ mod tests {
     use super::*;
     use crate::config::{CardKind, TerminalConfig};
     use crate::customer::{CustomerScript, Outcome};
-    use crate::machine::{BookingKind, Output, Terminal, rc};
+    use crate::machine::{Action, BookingKind, ConnectionId, Terminal, rc};
+
+    /// The one ECR connection of these tests.
+    const ECR: ConnectionId = 1;
 
     /// A PAYBACK host with the programme rules that matter here: PIN locked at the third wrong
     /// entry, at least 200 points, at most the balance and the basket, a booking replayed for
@@ -256,16 +259,16 @@ mod tests {
     /// terminal's messages (its 80 00 00 first).
     fn run(t: &mut Terminal, command: &[u8]) -> Vec<Vec<u8>> {
         let mut sent = Vec::new();
-        let mut out = t.on_apdu(command, 0);
+        let mut out = t.on_apdu(ECR, command, 0);
         for _ in 0..200 {
-            sent.extend(out.iter().filter_map(|o| match o {
-                Output::Send(b) => Some(b.clone()),
+            sent.extend(out.iter().filter_map(|o| match &o.action {
+                Action::Send(apdu) => Some(apdu.encode()),
                 _ => None,
             }));
             if !t.busy() {
                 return sent;
             }
-            out = t.on_apdu(&[0x80, 0x00, 0x00], 0);
+            out = t.on_apdu(ECR, &[0x80, 0x00, 0x00], 0);
         }
         panic!("the terminal did not finish: {sent:02X?}");
     }
@@ -273,16 +276,16 @@ mod tests {
     /// Sends a command and acknowledges every message until the terminal sends one that starts
     /// with `prefix` (not acknowledged); panics when it does not come within 200 messages.
     fn run_until(t: &mut Terminal, command: &[u8], prefix: &[u8]) {
-        let mut out = t.on_apdu(command, 0);
+        let mut out = t.on_apdu(ECR, command, 0);
         for _ in 0..200 {
             if out
                 .iter()
-                .any(|o| matches!(o, Output::Send(b) if b.starts_with(prefix)))
+                .any(|o| matches!(&o.action, Action::Send(apdu) if apdu.encode().starts_with(prefix)))
             {
                 return;
             }
             assert!(t.busy(), "the terminal finished without sending {prefix:02X?}");
-            out = t.on_apdu(&[0x80, 0x00, 0x00], 0);
+            out = t.on_apdu(ECR, &[0x80, 0x00, 0x00], 0);
         }
         panic!("the terminal did not send {prefix:02X?}");
     }
@@ -382,11 +385,11 @@ mod tests {
         let (mut t, host) = terminal();
         run_until(&mut t, &redeem_command(1000), &[0x04, 0x0F]);
         assert_eq!(balance(&host), BALANCE - 1000);
-        let notes = t.on_timer(5_000);
+        let notes = t.on_timer(ECR, 5_000);
         assert!(
             notes
                 .iter()
-                .any(|o| matches!(o, Output::Note(n) if n.contains("reversed")))
+                .any(|o| matches!(&o.action, Action::Note(n) if n.contains("reversed")))
         );
         assert_eq!(balance(&host), BALANCE);
         assert!(t.batch().is_empty());
@@ -400,10 +403,10 @@ mod tests {
         let (mut t, host) = terminal();
         run_until(&mut t, &redeem_command(1000), &remove_card);
         assert_eq!(balance(&host), BALANCE - 1000);
-        let out = t.disconnected();
+        let out = t.disconnected(ECR);
         assert!(
             out.iter()
-                .any(|o| matches!(o, Output::Note(n) if n.contains("redemption R1 reversed"))),
+                .any(|o| matches!(&o.action, Action::Note(n) if n.contains("redemption R1 reversed"))),
             "{out:?}"
         );
         assert_eq!(balance(&host), BALANCE);
@@ -411,17 +414,17 @@ mod tests {
 
         let (mut t, host) = terminal();
         run_until(&mut t, &redeem_command(1000), &remove_card);
-        t.on_timer(5_000);
+        t.on_timer(ECR, 5_000);
         assert_eq!(balance(&host), BALANCE);
         assert!(t.batch().is_empty() && !t.busy());
 
         // A negative answer to the 04 0F reverses once, not twice.
         let (mut t, host) = terminal();
         run_until(&mut t, &redeem_command(1000), &[0x04, 0x0F]);
-        let out = t.on_apdu(&[0x84, 0x66, 0x00], 0);
+        let out = t.on_apdu(ECR, &[0x84, 0x66, 0x00], 0);
         let reversed = out
             .iter()
-            .filter(|o| matches!(o, Output::Note(n) if n.contains("reversed")))
+            .filter(|o| matches!(&o.action, Action::Note(n) if n.contains("reversed")))
             .count();
         assert_eq!(reversed, 1, "{out:?}");
         assert_eq!(balance(&host), BALANCE);
@@ -430,8 +433,8 @@ mod tests {
         // Acknowledged 04 0F: committed, a later loss of the link changes nothing.
         let (mut t, host) = terminal();
         run_until(&mut t, &redeem_command(1000), &[0x04, 0x0F]);
-        t.on_apdu(&[0x80, 0x00, 0x00], 0);
-        t.disconnected();
+        t.on_apdu(ECR, &[0x80, 0x00, 0x00], 0);
+        t.disconnected(ECR);
         assert_eq!(balance(&host), BALANCE - 1000);
         assert_eq!(t.batch().len(), 1);
     }
@@ -456,16 +459,16 @@ mod tests {
         let (mut t, host) = terminal();
         host.0.lock().unwrap().lost_answers = 2;
         let mut notes = Vec::new();
-        let mut out = t.on_apdu(&redeem_command(1000), 0);
+        let mut out = t.on_apdu(ECR, &redeem_command(1000), 0);
         for _ in 0..200 {
-            notes.extend(out.iter().filter_map(|o| match o {
-                Output::Note(n) => Some(n.clone()),
+            notes.extend(out.iter().filter_map(|o| match &o.action {
+                Action::Note(n) => Some(n.clone()),
                 _ => None,
             }));
             if !t.busy() {
                 break;
             }
-            out = t.on_apdu(&[0x80, 0x00, 0x00], 0);
+            out = t.on_apdu(ECR, &[0x80, 0x00, 0x00], 0);
         }
         assert!(!t.busy());
         assert!(notes.iter().any(|n| n.contains("unknown")), "{notes:?}");

@@ -1,9 +1,9 @@
 //! Serving the terminal on a link: the TCP listener (PA00P016 §2.2, §4: raw APDUs back to back;
 //! fragmented and coalesced segments both work) and the loop that runs the state machine on any
-//! [`ApduLink`], serial ones included. Several ECRs may connect one
-//! after another (or at once); only the one that started a transaction talks to it until it ends,
-//! as on a real terminal. Every APDU in both directions and every note of the terminal goes into
-//! the engine's journal.
+//! [`ApduLink`], serial ones included. Several ECRs may connect one after another (or at once);
+//! the machine decides which of them owns a running transaction and addresses each output to a
+//! connection (`machine::session`); the loop here only routes. Every APDU in both directions and
+//! every note of the terminal goes into the engine's journal.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,7 +16,7 @@ use tokio::time::Instant;
 
 use crate::ZvtTerminal;
 use crate::link::{ApduLink, FrameVerdict, LinkError, LinkTimers, SerialLink, Spoil, StreamLink};
-use crate::machine::Output;
+use crate::machine::Action;
 
 fn record(engine: &Engine, connection: u64, link: &str, direction: ZvtDirection, bytes: &[u8], text: String) {
     let journal = engine.journal();
@@ -77,17 +77,18 @@ pub async fn serve(
     while connections.join_next().await.is_some() {}
 }
 
-/// Runs the terminal's outputs: sends, the timer, journal notes.
+/// Carries out the terminal's actions for this link: sends, the timer, journal notes.
 async fn perform<L: ApduLink>(
-    outputs: Vec<Output>,
+    actions: Vec<Action>,
     link: &mut L,
     engine: &Engine,
     id: u64,
     deadline: &mut Option<Instant>,
 ) -> Result<(), LinkError> {
-    for output in outputs {
-        match output {
-            Output::Send(bytes) => {
+    for action in actions {
+        match action {
+            Action::Send(apdu) => {
+                let bytes = apdu.encode();
                 if let Some(fired) = pt_fault(engine, &bytes)
                     && let FaultEffect::Close = apply_pt_fault(&fired, link, engine, id).await
                 {
@@ -108,9 +109,9 @@ async fn perform<L: ApduLink>(
                 record_notes(engine, id, link);
                 sent?;
             }
-            Output::Arm(ms) => *deadline = Some(Instant::now() + Duration::from_millis(ms)),
-            Output::Disarm => *deadline = None,
-            Output::Note(text) => record(engine, id, link.kind(), ZvtDirection::Note, &[], text),
+            Action::Arm(ms) => *deadline = Some(Instant::now() + Duration::from_millis(ms)),
+            Action::Disarm => *deadline = None,
+            Action::Note(text) => record(engine, id, link.kind(), ZvtDirection::Note, &[], text),
         }
     }
     Ok(())
@@ -289,18 +290,7 @@ pub async fn run_link<L: ApduLink>(
         let woken = wake.wake().notified();
         tokio::pin!(woken);
         woken.as_mut().enable();
-        let pending = {
-            let mut shared = terminal.lock();
-            if shared.pending_for == Some(id) {
-                shared.pending_for = None;
-                if shared.owner == Some(id) && !shared.terminal.busy() {
-                    shared.owner = None;
-                }
-                std::mem::take(&mut shared.pending)
-            } else {
-                Vec::new()
-            }
-        };
+        let pending = terminal.lock().take_pending(id);
         if !pending.is_empty() {
             if perform(pending, &mut link, &engine, id, &mut deadline).await.is_err() {
                 break;
@@ -340,63 +330,24 @@ pub async fn run_link<L: ApduLink>(
                     }
                     continue;
                 }
+                // The machine decides who owns the terminal and whom each answer is for (an
+                // abort from a second ECR ends the owner's transaction); this loop only routes.
                 let now = engine.clock().now_ms();
                 let mut shared = terminal.lock();
-                match shared.owner {
-                    Some(owner) if owner != id && shared.terminal.busy() && bytes.starts_with(&[0x06, 0xB0]) => {
-                        // An abort from a second connection (`possim zvt abort` in another
-                        // shell): its 80 00 00 goes back here, the 06 1E to the ECR whose
-                        // transaction it ends.
-                        let produced = shared.terminal.on_apdu(&bytes, now);
-                        if produced.iter().any(|o| matches!(o, Output::Disarm)) {
-                            // The first message is the acknowledgement of the 06 B0 itself.
-                            let mut here = Vec::new();
-                            let mut acknowledged = false;
-                            for output in produced {
-                                match output {
-                                    Output::Send(bytes) if !acknowledged => {
-                                        acknowledged = true;
-                                        here.push(Output::Send(bytes));
-                                    }
-                                    Output::Note(text) => here.push(Output::Note(text)),
-                                    other => shared.pending.push(other),
-                                }
-                            }
-                            shared.pending_for = Some(owner);
-                            drop(shared);
-                            terminal.wake().notify_waiters();
-                            here
-                        } else {
-                            produced
-                        }
-                    }
-                    Some(owner) if owner != id && shared.terminal.busy() => {
-                        // Another ECR's transaction is running: one at a time.
-                        vec![
-                            Output::Note("refused: another ECR's transaction is running".into()),
-                            Output::Send(vec![0x84, crate::machine::rc::NOT_POSSIBLE, 0x00]),
-                        ]
-                    }
-                    _ => {
-                        let produced = shared.terminal.on_apdu(&bytes, now);
-                        shared.owner = shared.terminal.busy().then_some(id);
-                        produced
-                    }
+                let outputs = shared.terminal.on_apdu(id, &bytes, now);
+                let (mine, posted) = shared.route(outputs, Some(id));
+                drop(shared);
+                if posted {
+                    terminal.wake().notify_waiters();
                 }
+                mine
             }
             () = timer => {
                 deadline = None;
                 let now = engine.clock().now_ms();
                 let mut shared = terminal.lock();
-                if shared.owner == Some(id) {
-                    let produced = shared.terminal.on_timer(now);
-                    if !shared.terminal.busy() {
-                        shared.owner = None;
-                    }
-                    produced
-                } else {
-                    Vec::new()
-                }
+                let outputs = shared.terminal.on_timer(id, now);
+                shared.route(outputs, Some(id)).0
             }
         };
         match perform(outputs, &mut link, &engine, id, &mut deadline).await {
@@ -411,30 +362,30 @@ pub async fn run_link<L: ApduLink>(
                     format!("transmission error: no ACK after {attempts} attempts"),
                 );
                 deadline = None;
-                for output in terminal_disconnect(&terminal, id) {
-                    if let Output::Note(text) = output {
-                        record(&engine, id, link.kind(), ZvtDirection::Note, &[], text);
-                    }
+                for text in terminal_disconnect(&terminal, id) {
+                    record(&engine, id, link.kind(), ZvtDirection::Note, &[], text);
                 }
             }
             Err(_) => break,
         }
     }
-    for output in terminal_disconnect(&terminal, id) {
-        if let Output::Note(text) = output {
-            record(&engine, id, link.kind(), ZvtDirection::Note, &[], text);
-        }
+    for text in terminal_disconnect(&terminal, id) {
+        record(&engine, id, link.kind(), ZvtDirection::Note, &[], text);
     }
+    // Nothing will carry out what still waits for this link.
+    terminal.lock().take_pending(id);
 }
 
-fn terminal_disconnect(terminal: &ZvtTerminal, id: u64) -> Vec<Output> {
-    let mut shared = terminal.lock();
-    if shared.owner == Some(id) {
-        shared.owner = None;
-        shared.terminal.disconnected()
-    } else {
-        Vec::new()
-    }
+/// The link of connection `id` is gone (or abandoned its transaction): the machine's notes.
+fn terminal_disconnect(terminal: &ZvtTerminal, id: u64) -> Vec<String> {
+    let outputs = terminal.lock().terminal.disconnected(id);
+    outputs
+        .into_iter()
+        .filter_map(|o| match o.action {
+            Action::Note(text) => Some(text),
+            _ => None,
+        })
+        .collect()
 }
 
 /// Serves the terminal on a serial byte stream — the pseudo-terminal's master side or a real

@@ -1,0 +1,396 @@
+//! The PAYBACK redemption through the terminal (Austria, seed 000) [ours]: the till sends an
+//! Authorisation whose amount is the basket total, marked as PAYBACK; the customer types the
+//! PIN, PAYBACK checks it, the terminal shows the balance, the customer picks the points, PAYBACK
+//! books them, and the Status-Information carries their EUR value back to the till. The host is
+//! the [`PaybackHost`] trait (`crate::payback`); its answers decide the steps that follow.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use possim_engine::clock::Millis;
+use possim_zvt::messages::IntermediateStatus;
+use possim_zvt::{Message, Tlv, TlvContainer};
+
+use super::receipts::{End, Slip, mask_pan};
+use super::{
+    Action, Booking, BookingKind, Commit, Step, Terminal, abort_message, encode, push_status, rc, status, tag,
+};
+use crate::config::{Card, CardKind};
+use crate::customer::Outcome;
+use crate::payback::{HostError, PaybackHost, RedeemRequest, Reversed};
+
+/// The host-dependent steps of a PAYBACK redemption.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum PaybackStep {
+    /// The customer types the next PIN (or gives up when none is left).
+    NextPin,
+    /// PAYBACK checks this PIN.
+    Authenticate(String),
+    /// The customer picks the points (or aborts).
+    Choose,
+    /// PAYBACK books this many points.
+    Redeem(i64),
+}
+
+/// The PAYBACK redemption in progress.
+#[derive(Debug, Clone)]
+pub(super) struct PaybackRun {
+    card: Card,
+    basket: u64,
+    pins: VecDeque<String>,
+    outcome: Outcome,
+    redeem_points: Option<u64>,
+    token: Option<String>,
+    redeemable: i64,
+    /// The ECR sent a TLV container: the answer may carry TLV (E1 bonus points, 24 display text).
+    tlv: bool,
+}
+
+impl Terminal {
+    /// The PAYBACK host, or why there is none.
+    pub(super) fn host(&self) -> Result<Arc<dyn PaybackHost>, HostError> {
+        self.payback_host
+            .clone()
+            .ok_or_else(|| HostError::Unreachable("no PAYBACK host connected".into()))
+    }
+
+    /// Gives PAYBACK redemption `id` back under `transaction_id`, with the journal notes. No
+    /// answer (it may have been lost after PAYBACK reversed): asked once more with the same
+    /// transaction id, which PAYBACK answers with the original reversal if it made one.
+    pub(super) fn payback_reverse(&self, id: &str, transaction_id: &str) -> (Result<Reversed, HostError>, Vec<Action>) {
+        let reverse = || {
+            self.host()
+                .and_then(|h| h.reverse(&self.config.payback.partner, id, transaction_id))
+        };
+        let mut notes = Vec::new();
+        let mut answer = reverse();
+        if let Err(e @ HostError::Unreachable(_)) = &answer
+            && self.payback_host.is_some()
+        {
+            notes.push(Action::Note(format!(
+                "PAYBACK: no answer to the reversal of {id} ({e}); asking again with transaction id {transaction_id}"
+            )));
+            answer = reverse();
+        }
+        notes.push(Action::Note(match &answer {
+            Ok(r) => format!(
+                "PAYBACK: redemption {id} reversed, {} points back, balance {}",
+                r.points, r.new_balance
+            ),
+            Err(e) => format!("PAYBACK: reversing redemption {id} failed: {e}"),
+        }));
+        (answer, notes)
+    }
+
+    pub(super) fn is_payback(&self, a: &possim_zvt::messages::Authorisation) -> bool {
+        let by_card_type = a.card_type == Some(self.config.payback.card_type);
+        // PA00P015 §9.4.3: bonus points container E1, C1 = "MS" (redeem points).
+        let by_bonus_container = a
+            .tlv
+            .as_ref()
+            .and_then(|t| t.find(0xC1))
+            .and_then(Tlv::data)
+            .is_some_and(|d| d == b"MS");
+        by_card_type || by_bonus_container
+    }
+
+    pub(super) fn payback_redemption(&mut self, basket: u64, tlv: bool, now: Millis) -> Vec<Action> {
+        let operator_mode = self.operator_mode;
+        let script = self
+            .next_customer
+            .take()
+            .unwrap_or_else(|| self.config.default_customer.clone());
+        let show = self.intermediate_wanted();
+        let status = |steps: &mut Vec<Step>, code: u8| push_status(steps, show, code);
+        let mut steps = Vec::new();
+        status(&mut steps, status::INSERT_CARD);
+        let card = match &script.card {
+            Some(name) => self.config.card(name).cloned(),
+            None => self.config.cards.iter().find(|c| c.kind == CardKind::Payback).cloned(),
+        };
+        let Some(card) = card.filter(|c| c.kind == CardKind::Payback) else {
+            let mut out = vec![Action::Note(
+                "PAYBACK redemption: the customer has no PAYBACK card (card unknown)".into(),
+            )];
+            out.extend(self.end_with_abort(rc::CARD_UNKNOWN, now));
+            return out;
+        };
+        if operator_mode || script.outcome == Outcome::Operator {
+            let mut out = vec![Action::Note(
+                "PAYBACK redemption: the console does not play this flow; script the customer".into(),
+            )];
+            out.extend(self.end_with_abort(rc::NOT_POSSIBLE, now));
+            return out;
+        }
+        if script.outcome == Outcome::NoCard {
+            steps.push(Step::WaitForCard);
+            return self.start(steps, true, now);
+        }
+        steps.push(Step::Pause(self.config.delays.card_ms));
+        if script.outcome == Outcome::CardUnreadable {
+            status(&mut steps, status::CARD_NOT_READABLE);
+            steps.push(Step::send(abort_message(rc::CARD_NOT_READABLE)));
+            return self.start(steps, true, now);
+        }
+        if script.outcome == Outcome::PinTimeout {
+            // The customer walks away at the PIN pad: the customer time-out or the ECR's 06 B0.
+            status(&mut steps, status::PIN_ENTRY);
+            steps.push(Step::WaitForCard);
+            return self.start(steps, true, now);
+        }
+        let pins: VecDeque<String> = if script.pins.is_empty() {
+            let wrong = if card.pin == "0000" { "9999" } else { "0000" };
+            let tries = usize::from(self.config.pin_tries.max(1));
+            let mut pins: VecDeque<String> =
+                std::iter::repeat_n(wrong.to_owned(), usize::from(script.wrong_pins).min(tries)).collect();
+            pins.push_back(card.pin.clone());
+            pins
+        } else {
+            script.pins.iter().cloned().collect()
+        };
+        self.payback_run = Some(PaybackRun {
+            card,
+            basket,
+            pins,
+            outcome: script.outcome,
+            redeem_points: script.redeem_points,
+            token: None,
+            redeemable: 0,
+            tlv,
+        });
+        steps.push(Step::Payback(PaybackStep::NextPin));
+        let mut out = vec![Action::Note(format!(
+            "PAYBACK redemption for a basket of {basket} cents"
+        ))];
+        out.extend(self.start(steps, true, now));
+        out
+    }
+
+    /// Ends the redemption with Abort 06 1E and this code (after the "declined" status).
+    fn payback_abort(&mut self, code: u8) -> Vec<Step> {
+        self.payback_run = None;
+        let mut steps = vec![Step::PointOfNoReturn];
+        push_status(&mut steps, self.intermediate_wanted(), status::DECLINED);
+        steps.push(Step::send(abort_message(code)));
+        steps
+    }
+
+    /// Carries out one host-dependent step: notes for the journal, and the steps that follow.
+    pub(super) fn payback_step(&mut self, step: PaybackStep, now: Millis) -> (Vec<Action>, Vec<Step>) {
+        let show = self.intermediate_wanted();
+        let Some(run) = self.payback_run.clone() else {
+            return (
+                vec![Action::Note("PAYBACK: no redemption in progress".into())],
+                vec![Step::send(abort_message(rc::NOT_POSSIBLE))],
+            );
+        };
+        let note = |text: String| vec![Action::Note(text)];
+        let host = if run.outcome == Outcome::HostUnreachable {
+            Err(HostError::Unreachable("scripted: no connection".into()))
+        } else {
+            self.host()
+        };
+        let partner = self.config.payback.partner.clone();
+        match step {
+            PaybackStep::NextPin => {
+                let mut run = run;
+                let Some(pin) = run.pins.pop_front() else {
+                    self.payback_run = None;
+                    return (
+                        note("PAYBACK: the customer gave up at the PIN pad".into()),
+                        vec![Step::send(abort_message(rc::ABORTED))],
+                    );
+                };
+                self.payback_run = Some(run);
+                let mut steps = Vec::new();
+                push_status(&mut steps, show, status::PIN_ENTRY);
+                steps.push(Step::Pause(self.config.delays.pin_ms));
+                steps.push(Step::Payback(PaybackStep::Authenticate(pin)));
+                (Vec::new(), steps)
+            }
+            PaybackStep::Authenticate(pin) => {
+                let answer = host.clone().and_then(|h| h.authenticate(&partner, &run.card.pan, &pin));
+                match answer {
+                    Ok(a) => {
+                        let mut steps = Vec::new();
+                        if show {
+                            let text = format!("PAYBACK Punkte: {}", a.balance);
+                            steps.push(Step::Send {
+                                apdu: encode(&Message::IntermediateStatus(IntermediateStatus {
+                                    status: status::BALANCE_DISPLAY,
+                                    timeout: run.tlv.then_some(0x03),
+                                    tlv: run.tlv.then(|| {
+                                        TlvContainer::new(vec![Tlv::constructed(
+                                            tag(0x24),
+                                            vec![Tlv::primitive(tag(0x07), text.into_bytes())],
+                                        )])
+                                    }),
+                                    ..IntermediateStatus::default()
+                                })),
+                                commit: None,
+                            });
+                        }
+                        steps.push(Step::Payback(PaybackStep::Choose));
+                        if let Some(r) = self.payback_run.as_mut() {
+                            r.token = Some(a.token);
+                            r.redeemable = a.redeemable;
+                        }
+                        (
+                            note(format!(
+                                "PAYBACK: PIN right; balance {} points, {} redeemable",
+                                a.balance, a.redeemable
+                            )),
+                            steps,
+                        )
+                    }
+                    Err(HostError::Refused { code, message }) if code == "PIN_INVALID" => {
+                        let mut steps = Vec::new();
+                        push_status(&mut steps, show, status::INCORRECT_PIN);
+                        steps.push(Step::Payback(PaybackStep::NextPin));
+                        (note(format!("PAYBACK: wrong PIN ({message})")), steps)
+                    }
+                    Err(e) => {
+                        let mut steps = Vec::new();
+                        if matches!(&e, HostError::Refused { code, .. } if code == "PIN_LOCKED") {
+                            push_status(&mut steps, show, status::PIN_TRY_LIMIT);
+                        }
+                        steps.extend(self.payback_abort(crate::payback::result_code(&e)));
+                        (note(format!("PAYBACK: {e}")), steps)
+                    }
+                }
+            }
+            PaybackStep::Choose => {
+                if run.outcome == Outcome::CustomerAbort {
+                    self.payback_run = None;
+                    return (
+                        note("PAYBACK: the customer pressed abort at the point selection".into()),
+                        vec![Step::send(abort_message(rc::ABORTED))],
+                    );
+                }
+                let basket = i64::try_from(run.basket).unwrap_or(i64::MAX);
+                let points = match run.redeem_points {
+                    Some(p) => i64::try_from(p).unwrap_or(i64::MAX),
+                    None if run.redeemable == 0 => {
+                        // Unregistered, or below the 200-point minimum: nothing to offer.
+                        let steps = self.payback_abort(rc::BELOW_MINIMUM);
+                        return (note("PAYBACK: no redeemable points".into()), steps);
+                    }
+                    None => run.redeemable.min(basket),
+                };
+                let mut steps = Vec::new();
+                push_status(&mut steps, show, status::WAITING_FOR_HOST);
+                steps.push(Step::PointOfNoReturn);
+                steps.push(Step::Pause(self.config.delays.host_ms));
+                steps.push(Step::Payback(PaybackStep::Redeem(points)));
+                (note(format!("PAYBACK: the customer chose {points} points")), steps)
+            }
+            PaybackStep::Redeem(points) => {
+                let (receipt, trace) = self.take_receipt();
+                let request = RedeemRequest {
+                    partner,
+                    transaction_id: format!("zvt-{}-{trace}", self.config.terminal_id),
+                    token: run.token.clone().unwrap_or_default(),
+                    points,
+                    basket_cents: i64::try_from(run.basket).unwrap_or(i64::MAX),
+                    receipt: receipt.to_string(),
+                };
+                let redeem = || host.clone().and_then(|h| h.redeem(&request));
+                let card = run.card.clone();
+                let booking = |r: &crate::payback::Redeemed| Booking {
+                    receipt,
+                    trace,
+                    kind: BookingKind::PaybackRedemption,
+                    amount: u64::try_from(r.amount_cents).unwrap_or(0),
+                    card: card.kind,
+                    pan: mask_pan(&card.pan),
+                    reversed: false,
+                    at: now,
+                    redemption: Some(r.redemption_id.clone()),
+                };
+                let r = match redeem() {
+                    Ok(r) => r,
+                    Err(e @ HostError::Unreachable(_)) => {
+                        // [ours] The call may have booked and only its answer be lost. The
+                        // terminal asks once more with the same transaction id: PAYBACK replays
+                        // a booking it made (idempotency) or books now. Either way the terminal
+                        // has given up on this redemption (06 1E A3), so what the repeat reveals
+                        // is reversed at once: nothing stays booked.
+                        let mut notes = note(format!(
+                            "PAYBACK: no answer to the redemption ({e}); asking again with transaction id {}",
+                            request.transaction_id
+                        ));
+                        match redeem() {
+                            Ok(r) => notes.extend(self.undo(&Commit::Store(booking(&r)))),
+                            Err(again @ HostError::Unreachable(_)) => notes.push(Action::Note(format!(
+                                "PAYBACK: still no answer ({again}); whether redemption {} is booked is unknown",
+                                request.transaction_id
+                            ))),
+                            Err(refused) => {
+                                notes.push(Action::Note(format!("PAYBACK: nothing booked ({refused})")));
+                            }
+                        }
+                        notes.extend(note(format!("PAYBACK: redemption failed: {e}")));
+                        return (notes, self.payback_abort(crate::payback::result_code(&e)));
+                    }
+                    Err(e) => {
+                        let steps = self.payback_abort(crate::payback::result_code(&e));
+                        return (note(format!("PAYBACK: redemption refused: {e}")), steps);
+                    }
+                };
+                self.payback_run = None;
+                let booking = booking(&r);
+                let amount = booking.amount;
+                let mut result = self.status_information(0x00, amount, trace, receipt, &card, now);
+                if run.tlv {
+                    // PA00P015 §9.4.3: E1 bonus points — C1 "MS" redeemed, C2 points (8 B BCD),
+                    // C3 remaining points.
+                    let bcd = |v: i64| {
+                        possim_zvt::encoding::bcd_encode(u64::try_from(v).unwrap_or(0), 8)
+                            .unwrap_or_else(|_| vec![0; 8])
+                    };
+                    let bonus = Tlv::constructed(
+                        tag(0xE1),
+                        vec![
+                            Tlv::primitive(tag(0xC1), b"MS".to_vec()),
+                            Tlv::primitive(tag(0xC2), bcd(r.points)),
+                            Tlv::primitive(tag(0xC3), bcd(r.new_balance)),
+                        ],
+                    );
+                    let mut objects = result.tlv.take().map(|t| t.objects).unwrap_or_default();
+                    objects.push(bonus);
+                    result.tlv = Some(TlvContainer::new(objects));
+                }
+                // Booked at PAYBACK from here on: until the ECR acknowledges the 04 0F, whatever
+                // ends the transaction (the link gone or no acknowledgement of the 04 FF 0B before
+                // it) must reverse it.
+                let commit = Commit::Store(booking);
+                if let Some(session) = self.session.as_mut() {
+                    session.unconfirmed = Some(commit.clone());
+                }
+                let mut steps = Vec::new();
+                push_status(&mut steps, show, status::REMOVE_CARD);
+                let slip = Slip {
+                    title: "PAYBACK Einloesung",
+                    amount,
+                    receipt,
+                    trace,
+                    approved: true,
+                    extra: vec![
+                        format!("Punkte eingeloest {}", r.points),
+                        format!("Neuer Punktestand {}", r.new_balance),
+                    ],
+                    card: &card,
+                    at: now,
+                };
+                steps.extend(self.transaction_end(result, Some(commit), Some(slip), End::Completion));
+                (
+                    note(format!(
+                        "PAYBACK: redeemed {} points = {} cents (redemption {}), balance {}",
+                        r.points, r.amount_cents, r.redemption_id, r.new_balance
+                    )),
+                    steps,
+                )
+            }
+        }
+    }
+}
