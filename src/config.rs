@@ -15,6 +15,8 @@ pub const DEFAULT_TYRIOS: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCA
 pub const DEFAULT_COMPUTOP: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 7102);
 /// Default PAYBACK loyalty address.
 pub const DEFAULT_PAYBACK: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 7103);
+/// Default Loymax processing address.
+pub const DEFAULT_LOYMAX: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 7104);
 /// Default ZVT terminal TCP address (the protocol's default port).
 pub const DEFAULT_ZVT: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 20007);
 
@@ -51,6 +53,8 @@ pub struct ListenConfig {
     pub computop: Option<String>,
     /// PAYBACK loyalty.
     pub payback: Option<String>,
+    /// Loymax processing.
+    pub loymax: Option<String>,
     /// ZVT terminal (TCP).
     pub zvt: Option<String>,
     /// ZVT terminal serial link: `pty`, `off` or a device path.

@@ -16,6 +16,7 @@ const BUILTIN: &[(&str, &[(&str, &str)])] = &[
             ("payback.toml", include_str!("../mocks/datasets/default/payback.toml")),
             ("zvt.toml", include_str!("../mocks/datasets/default/zvt.toml")),
             ("computop.toml", include_str!("../mocks/datasets/default/computop.toml")),
+            ("loymax.toml", include_str!("../mocks/datasets/default/loymax.toml")),
         ],
     ),
     (
@@ -37,6 +38,10 @@ const BUILTIN: &[(&str, &[(&str, &str)])] = &[
             (
                 "computop.toml",
                 include_str!("../mocks/datasets/seed-examples/computop.toml"),
+            ),
+            (
+                "loymax.toml",
+                include_str!("../mocks/datasets/seed-examples/loymax.toml"),
             ),
         ],
     ),

@@ -20,8 +20,8 @@ use possim_engine::fault::parse_fault_file;
 use possim_engine::journal::DEFAULT_CAPACITY;
 
 use crate::config::{
-    DEFAULT_ADMIN, DEFAULT_COMPUTOP, DEFAULT_PAYBACK, DEFAULT_TYRIOS, DEFAULT_ZVT, DEFAULT_ZVT_TTY_LINK, FileConfig,
-    parse_addr,
+    DEFAULT_ADMIN, DEFAULT_COMPUTOP, DEFAULT_LOYMAX, DEFAULT_PAYBACK, DEFAULT_TYRIOS, DEFAULT_ZVT,
+    DEFAULT_ZVT_TTY_LINK, FileConfig, parse_addr,
 };
 
 #[derive(Debug, Parser)]
@@ -98,6 +98,9 @@ struct ServeArgs {
     /// PAYBACK loyalty address [default: 127.0.0.1:7103].
     #[arg(long, value_name = "ADDR")]
     payback: Option<String>,
+    /// Loymax processing address [default: 127.0.0.1:7104].
+    #[arg(long, value_name = "ADDR")]
+    loymax: Option<String>,
     /// Virtual ZVT terminal, TCP [default: 127.0.0.1:20007].
     #[arg(long, value_name = "ADDR")]
     zvt: Option<String>,
@@ -118,7 +121,8 @@ struct ServeArgs {
     #[arg(long)]
     no_journal: bool,
     /// Enforce the Computop seed's callback rule (https on port 443, no query string) whatever
-    /// the data set says; by default plain-HTTP loopback callbacks are accepted and reported.
+    /// the data set says, and make every Loymax device check the schema order and refuse
+    /// unknown children; by default plain-HTTP loopback callbacks are accepted and reported.
     #[arg(long)]
     strict: bool,
 }
@@ -252,6 +256,10 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         Some(a) => parse_addr(&a, "--payback")?,
         None => DEFAULT_PAYBACK,
     };
+    let loymax = match args.loymax.or(file.listen.loymax) {
+        Some(a) => parse_addr(&a, "--loymax")?,
+        None => DEFAULT_LOYMAX,
+    };
     let zvt = match args.zvt.or(file.listen.zvt) {
         Some(a) => parse_addr(&a, "--zvt")?,
         None => DEFAULT_ZVT,
@@ -288,6 +296,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         tyrios,
         computop,
         payback,
+        loymax,
         zvt,
         zvt_serial,
         faults,

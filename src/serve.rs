@@ -15,7 +15,7 @@ use possim_engine::{Engine, EngineConfig};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-use crate::config::{DEFAULT_ADMIN, DEFAULT_COMPUTOP, DEFAULT_PAYBACK, DEFAULT_TYRIOS, DEFAULT_ZVT};
+use crate::config::{DEFAULT_ADMIN, DEFAULT_COMPUTOP, DEFAULT_LOYMAX, DEFAULT_PAYBACK, DEFAULT_TYRIOS, DEFAULT_ZVT};
 use crate::datasets;
 
 /// What to start.
@@ -33,6 +33,8 @@ pub struct LaunchOptions {
     pub computop: SocketAddr,
     /// PAYBACK loyalty address.
     pub payback: SocketAddr,
+    /// Loymax processing address.
+    pub loymax: SocketAddr,
     /// ZVT terminal TCP address.
     pub zvt: SocketAddr,
     /// ZVT terminal serial link.
@@ -43,7 +45,8 @@ pub struct LaunchOptions {
     pub journal_capacity: usize,
     /// Journal on from the start.
     pub journal_enabled: bool,
-    /// `--strict`: the Computop mock enforces the seed's callback rule.
+    /// `--strict`: the Computop mock enforces the seed's callback rule; every Loymax device
+    /// enforces the schema order.
     pub strict: bool,
 }
 
@@ -62,6 +65,7 @@ impl LaunchOptions {
             tyrios: free(DEFAULT_TYRIOS),
             computop: free(DEFAULT_COMPUTOP),
             payback: free(DEFAULT_PAYBACK),
+            loymax: free(DEFAULT_LOYMAX),
             zvt: free(DEFAULT_ZVT),
             // A pty without a symlink: the serial scenarios of the zvt-ecr suite need the line,
             // and parallel runs must not fight over one ./possim-zvt.tty.
@@ -153,6 +157,12 @@ pub async fn launch(options: LaunchOptions) -> anyhow::Result<Running> {
     engine
         .add_provider(Arc::clone(&payback))
         .context("loading the data set into the PAYBACK mock")?;
+    let loymax_mock = possim_loymax::LoymaxMock::new(engine.clock());
+    loymax_mock.set_strict(options.strict);
+    let loymax: Arc<dyn Provider> = Arc::new(loymax_mock);
+    engine
+        .add_provider(Arc::clone(&loymax))
+        .context("loading the data set into the Loymax mock")?;
     let terminal = possim_terminal::ZvtTerminal::with_clock(engine.clock());
     // The terminal books PAYBACK redemptions (Austria) at the PAYBACK mock, in-process.
     terminal.set_payback_host(Arc::new(crate::payback_host::MockHost::new(
@@ -168,6 +178,7 @@ pub async fn launch(options: LaunchOptions) -> anyhow::Result<Running> {
     let tyrios_listener = bind(options.tyrios, "tyrios").await?;
     let computop_listener = bind(options.computop, "computop").await?;
     let payback_listener = bind(options.payback, "payback").await?;
+    let loymax_listener = bind(options.loymax, "loymax").await?;
     let zvt_listener = bind(options.zvt, "zvt").await?;
     let (stop, stop_rx) = watch::channel(false);
     let stopped = |mut rx: watch::Receiver<bool>| async move {
@@ -182,6 +193,8 @@ pub async fn launch(options: LaunchOptions) -> anyhow::Result<Running> {
     engine.set_endpoint("computop", &computop_url);
     engine.set_endpoint("tyrios", &tyrios_url);
     engine.set_endpoint("payback", &payback_url);
+    let loymax_url = format!("http://{}", loymax_listener.local_addr()?);
+    engine.set_endpoint("loymax", &loymax_url);
     let zvt_addr = zvt_listener.local_addr()?.to_string();
     engine.set_endpoint("zvt", &format!("tcp://{zvt_addr}"));
     let admin_router = possim_engine::admin::router(Arc::clone(&engine));
@@ -212,6 +225,12 @@ pub async fn launch(options: LaunchOptions) -> anyhow::Result<Running> {
         payback,
         stopped(stop_rx.clone()),
     ));
+    tasks.spawn(possim_engine::http::serve_provider(
+        loymax_listener,
+        Arc::clone(&engine),
+        loymax,
+        stopped(stop_rx.clone()),
+    ));
     tasks.spawn(possim_terminal::serve::serve(
         zvt_listener,
         Arc::clone(&engine),
@@ -222,6 +241,7 @@ pub async fn launch(options: LaunchOptions) -> anyhow::Result<Running> {
         ("tyrios".to_owned(), tyrios_url),
         ("computop".to_owned(), computop_url),
         ("payback".to_owned(), payback_url),
+        ("loymax".to_owned(), loymax_url),
         ("zvt-tcp".to_owned(), zvt_addr),
     ];
     let timers = possim_terminal::link::LinkTimers::default();
