@@ -275,8 +275,13 @@ fn check_schema(command: Command, element: &Element) -> Result<(), Failure> {
     let mut position = 0;
     for child in &element.children {
         match schema[position..].iter().position(|s| *s == child.name) {
-            // `Identifier` and `Card` are alternatives: seeing one closes both.
-            Some(i) => position += i + 1,
+            Some(i) => {
+                position += i + 1;
+                // `Identifier` and `Card` are alternatives: seeing one closes both.
+                if child.name == "Identifier" && schema.get(position) == Some(&"Card") {
+                    position += 1;
+                }
+            }
             None => {
                 return Err(schema_error(
                     &element.name,
