@@ -346,3 +346,98 @@ async fn a_purchase_with_points_books_on_confirm_only() {
         "{journal}"
     );
 }
+
+#[tokio::test]
+async fn lost_answers_and_competing_tills_through_fault_rules() {
+    let p = Possim::start("", &[]).await;
+    // Vera's activated card: 250.00 points.
+    let vera = r#"<Identifier Type="Auto" Value="6390000000000041"/>"#;
+    let cheque = r#"<Cheque><ChequeLine PosID="1" GoodsId="300001" Price="1000" Quantity="1" Amount="1000"/></Cheque>"#;
+    let calc = post(
+        &p,
+        &purchase_request(
+            "Calculates",
+            "CalculateRequest",
+            r#"OperationID="f1" PurchaseID="F""#,
+            &format!("{cheque}{vera}"),
+        ),
+    )
+    .await;
+    assert_eq!(
+        calc.child("Calculates")
+            .child("CalculateResponse")
+            .attr("AvailableAmount"),
+        "250.00"
+    );
+
+    // The answer to the payment is lost: the connection closes after the mock booked it.
+    let rule =
+        serde_json::json!({"provider": "loymax", "body": "PaymentRequest", "times": 1, "action": {"type": "close"}});
+    assert_eq!(p.admin("POST", "/__admin/faults", Some(rule)).await.0, 201);
+    let payment = purchase_request(
+        "Payments",
+        "PaymentRequest",
+        r#"OperationID="f2" PurchaseID="F" Amount="100""#,
+        vera,
+    );
+    let lost = p
+        .client()
+        .post(format!("{}/XmlExchange/possim/kassa-1/", p.loymax))
+        .basic_auth("kassa-1", Some("demo"))
+        .body(payment.clone())
+        .send()
+        .await;
+    assert!(lost.is_err(), "the connection was closed without an answer");
+    // The till retries with the same OperationID: the stored answer, held once.
+    let retried = post(&p, &payment).await;
+    let response = retried.child("Payments").child("PaymentResponse");
+    assert_eq!(
+        (response.attr("ErrorCode"), response.attr("BonusAmount")),
+        ("0", "100.00")
+    );
+    let state = p.admin("GET", "/__admin/state/loymax", None).await.1;
+    let card = state["projects"][0]["cards"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["number"] == "6390000000000041")
+        .unwrap()
+        .clone();
+    assert_eq!(card["held"], "100.00");
+
+    // Another till spends 100 of the remaining 150 right before our second payment of 100.
+    let rule = serde_json::json!({"provider": "loymax", "body": "PaymentRequest", "times": 1,
+        "action": {"type": "competingChange", "change": {"type": "spend", "card": "6390000000000041", "amount": "100"}}});
+    assert_eq!(p.admin("POST", "/__admin/faults", Some(rule)).await.0, 201);
+    let second = post(
+        &p,
+        &purchase_request(
+            "Payments",
+            "PaymentRequest",
+            r#"OperationID="f3" PurchaseID="F" Amount="100""#,
+            vera,
+        ),
+    )
+    .await;
+    // NotEnoughMoney: 204 in the (unverified) table.
+    assert_eq!(
+        second.child("Payments").child("PaymentResponse").attr("ErrorCode"),
+        "204"
+    );
+    let journal = p.admin("GET", "/__admin/journal?provider=loymax", None).await.1;
+    let entries = journal["entries"].as_array().unwrap();
+    let competing = entries
+        .iter()
+        .find(|e| e["fault"]["action"] == "competingChange")
+        .expect("the competing change is journaled");
+    assert_eq!(competing["fault"]["note"]["applied"]["available"], "50.00");
+    // The closed exchange has a decoded view too (from Provider::describe).
+    let closed = entries
+        .iter()
+        .find(|e| e["outcome"] == "connection-closed")
+        .expect("closed exchange");
+    assert_eq!(
+        closed["view"]["request"]["XMLRequest"]["Payments"]["PaymentRequest"]["@OperationID"],
+        "f2"
+    );
+}

@@ -1052,3 +1052,78 @@ async fn the_snapshot_and_the_journal_view() {
         "1500.00"
     );
 }
+
+#[tokio::test]
+async fn operation_limits_and_device_checks() {
+    let text = DEFAULT
+        .replace(
+            "login = \"kassa-1\"\npassword = \"demo\"\n",
+            "login = \"kassa-1\"\npassword = \"demo\"\npaymentLimit = \"150.00\"\n",
+        )
+        .replace(
+            "loyaltyProgram = \"Default\"\n",
+            "loyaltyProgram = \"Default\"\ndailyWriteOffLimit = \"250.00\"\n",
+        );
+    let (mock, _) = mock_with(Box::leak(text.into_boxed_str()), "2026-12-01T12:00:00Z");
+    calculate(&mock, "l1", "L", ANNA).await;
+    // Over the device's per-operation limit: LargePaymentAmount (203).
+    let pay = |op: &'static str, amount: &'static str| {
+        let mock = mock.clone();
+        async move {
+            simple(
+                &mock,
+                "Payment",
+                &format!(r#"OperationID="{op}" PurchaseID="L" Amount="{amount}""#),
+                &ident(ANNA),
+            )
+            .await
+            .code()
+        }
+    };
+    assert_eq!(pay("l2", "150.01").await, "203");
+    assert_eq!(pay("l3", "150").await, "0");
+    // 150 + 101 > 250 a day: LimitGained (222).
+    assert_eq!(pay("l4", "101").await, "222");
+    assert_eq!(pay("l5", "100").await, "0");
+    // A DeviceLogicalID of another device: DeviceNotFound (202).
+    let answer = simple(
+        &mock,
+        "Balance",
+        r#"OperationID="l6" DeviceLogicalID="kassa-9""#,
+        &ident(ANNA),
+    )
+    .await;
+    assert_eq!(answer.code(), "202");
+    // A blocked device: envelope DeviceBlocked (206).
+    let blocked = DEFAULT.replace(
+        "login = \"kassa-1\"\npassword = \"demo\"\n",
+        "login = \"kassa-1\"\npassword = \"demo\"\nblocked = true\n",
+    );
+    let (mock, _) = mock_with(Box::leak(blocked.into_boxed_str()), "2026-12-01T12:00:00Z");
+    let answer = simple(&mock, "Balance", r#"OperationID="l7""#, &ident(ANNA)).await;
+    assert_eq!(answer.envelope_code(), "206");
+}
+
+#[tokio::test]
+async fn data_set_mistakes_are_refused_with_their_place() {
+    use possim_engine::dataset::DataSet;
+    let mock = possim_loymax::LoymaxMock::new(std::sync::Arc::new(possim_engine::clock::Clock::real()));
+    let set =
+        |text: String| DataSet::from_files("t", [("loymax.toml", Box::leak(text.into_boxed_str()) as &str)]).unwrap();
+    let err =
+        mock.check(&set(
+            DEFAULT.replace("processingPrivateKey = \"\"\"", "xprocessingPrivateKey = \"\"\"")
+        ))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("loymax.toml"), "{err}");
+    // Without the processing key a signing device could not be answered: refused at load.
+    let no_key = "[[projects]]\nname = \"p\"\n[[devices]]\nproject = \"p\"\nlogin = \"k\"\npassword = \"x\"\nsignature = \"required\"\n";
+    let err = mock.check(&set(no_key.to_owned())).unwrap_err().to_string();
+    assert!(err.contains("processingPrivateKey"), "{err}");
+    assert!(
+        mock.check(&set(DEFAULT.replace("groups = [\"dairy\"]", "groups = [\"meat\"]")))
+            .is_err()
+    );
+    assert!(mock.check(&set(DEFAULT.to_owned())).is_ok());
+}
