@@ -204,6 +204,7 @@ pub fn resolve(p: &mut Project, identifier: &Identifier, now: i64) -> Result<Str
                 tracks: Vec::new(),
                 valid_to: None,
                 password: None,
+                pin: None,
                 held: 0,
                 written_off_by_day: Default::default(),
             },
@@ -719,7 +720,11 @@ fn calculate(p: &mut Project, device: &str, req: &Request, now: i64) -> Result<R
             return Err(Failure::new(Code::NotUniquePurchaseID));
         }
     }
-    let card = card_of(p, req, now)?;
+    // A recalculation without an identifier keeps the purchase's card.
+    let card = match card_of(p, req, now)? {
+        Some(card) => Some(card),
+        None => p.purchases.get(&key).and_then(|e| e.card.clone()),
+    };
     if let Some(existing) = p.purchases.get(&key)
         && existing.card.is_some()
         && existing.card != card
@@ -895,6 +900,11 @@ fn payment(p: &mut Project, device: &str, req: &Request, now: i64) -> Result<Rep
     let card = &p.cards[&number];
     if card.state == CardState::NotActivated {
         return Err(Failure::new(Code::CardNotActivated));
+    }
+    if let Some(pin) = &card.pin
+        && req.pin_code.as_deref() != Some(pin.as_str())
+    {
+        return Err(Failure::new(Code::WrongPin));
     }
     if let Some(limit) = p.devices.get(device).and_then(|d| d.payment_limit)
         && amount > limit

@@ -162,6 +162,8 @@ struct CardFile {
     valid_to: Option<String>,
     #[serde(default)]
     password: Option<String>,
+    #[serde(default)]
+    pin: Option<String>,
 }
 
 fn zero() -> String {
@@ -391,6 +393,9 @@ pub struct Card {
     pub valid_to: Option<i64>,
     #[serde(skip)]
     pub password: Option<String>,
+    /// PIN asked for paying with points (`PinCode` of PaymentRequest), if the card has one.
+    #[serde(skip)]
+    pub pin: Option<String>,
     /// Points written off per local day (`YYYY-MM-DD`), for the daily limit.
     #[serde(skip)]
     pub written_off_by_day: BTreeMap<String, Kopecks>,
@@ -746,6 +751,7 @@ impl State {
                 tracks: c.tracks,
                 valid_to,
                 password: c.password,
+                pin: c.pin,
                 written_off_by_day: BTreeMap::new(),
             };
             if project.cards.insert(c.number, card).is_some() {

@@ -383,6 +383,8 @@ pub struct Request {
     pub pays: Vec<(String, Kopecks)>,
     /// `Amount` of a PaymentRequest.
     pub amount: Option<Kopecks>,
+    /// `PinCode` of a PaymentRequest (our name; the JSON twin has `pinCode`).
+    pub pin_code: Option<String>,
     /// `RefundPurchaseID`.
     pub refund_purchase_id: Option<String>,
     /// `RefundTransactionID`.
@@ -578,6 +580,7 @@ pub fn read_request(command: Command, element: &Element, offset: UtcOffset, stri
                 ));
             }
             request.amount = Some(amount);
+            request.pin_code = element.get("PinCode").map(str::to_owned);
         }
         Command::Refund => {
             request.refund_purchase_id = Some(required(element, "RefundPurchaseID")?.to_owned());
