@@ -605,7 +605,7 @@ fn release(p: &mut Project, key: &(String, String), state: PurchaseState) {
     if let Some(card) = card.and_then(|c| p.cards.get_mut(&c)) {
         card.held -= released;
         for (at, points) in released_by_day {
-            let day = format_datetime(at, offset)[..10].to_owned();
+            let day = format_datetime(at, offset).get(..10).unwrap_or_default().to_owned();
             if let Some(total) = card.written_off_by_day.get_mut(&day) {
                 *total -= points;
             }
@@ -664,6 +664,8 @@ fn new_purchase(p: &mut Project, key: &(String, String), card: Option<String>, n
         operations: Vec::new(),
         coupons_used: Vec::new(),
         coupons_issued: Vec::new(),
+        calculated_coupons: Vec::new(),
+        calculated_params: Vec::new(),
         created_at: now,
         expires_at,
         refund_of: None,
@@ -752,6 +754,8 @@ fn calculate(p: &mut Project, device: &str, req: &Request, now: i64) -> Result<R
     purchase.cheque = cheque.lines.clone();
     purchase.cheque_date = cheque.date;
     purchase.discounts = ev.discounts.clone();
+    purchase.calculated_coupons = req.coupons.clone();
+    purchase.calculated_params = req.params.clone();
     let weights: Vec<Kopecks> = cheque
         .lines
         .iter()
@@ -854,7 +858,7 @@ fn available_amount(p: &mut Project, device: &str, req: &Request, now: i64) -> R
 }
 
 fn local_day(p: &Project, at: i64) -> String {
-    format_datetime(at, p.offset)[..10].to_owned()
+    format_datetime(at, p.offset).get(..10).unwrap_or_default().to_owned()
 }
 
 fn payment(p: &mut Project, device: &str, req: &Request, now: i64) -> Result<Reply, Failure> {
@@ -937,7 +941,13 @@ fn payment(p: &mut Project, device: &str, req: &Request, now: i64) -> Result<Rep
         lines: purchase.cheque.clone(),
     };
     let eval_at = purchase.cheque_date.unwrap_or(at);
-    let ev = evaluate(p, Some(&number), &cheque, &req.coupons, &[], &key, eval_at);
+    let coupons = if req.coupons.is_empty() {
+        purchase.calculated_coupons.clone()
+    } else {
+        req.coupons.clone()
+    };
+    let params = purchase.calculated_params.clone();
+    let ev = evaluate(p, Some(&number), &cheque, &coupons, &params, &key, eval_at);
     let already = paid(purchase);
     if amount > write_off_room(&cheque, &ev, already) {
         return Err(Failure::with(

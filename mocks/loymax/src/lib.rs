@@ -428,6 +428,8 @@ fn competing_purchase(p: &mut Project, card: &str, amount: i64, now: i64, confir
         }],
         coupons_used: Vec::new(),
         coupons_issued: Vec::new(),
+        calculated_coupons: Vec::new(),
+        calculated_params: Vec::new(),
         created_at: now,
         expires_at,
         refund_of: None,

@@ -541,6 +541,10 @@ pub struct Purchase {
     pub operations: Vec<Operation>,
     pub coupons_used: Vec<String>,
     pub coupons_issued: Vec<String>,
+    /// Coupons and `Params` of the last Calculate: a Payment without them is evaluated with
+    /// these, so its write-off cap is the one the till was shown.
+    pub calculated_coupons: Vec<String>,
+    pub calculated_params: Vec<(String, String)>,
     pub created_at: i64,
     pub expires_at: i64,
     /// For a refund: the purchase (device, PurchaseID) it returns goods of.

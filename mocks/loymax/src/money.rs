@@ -80,13 +80,21 @@ pub fn format_quantity(value: Milli) -> String {
     format_fixed(value, 3)
 }
 
+/// Results of multiplications are kept within this bound, so sums and differences of a few of
+/// them never overflow, whatever a till sends.
+const BOUND: i128 = (i64::MAX / 8) as i128;
+
+fn bounded(value: i128) -> Kopecks {
+    value.clamp(-BOUND, BOUND) as Kopecks
+}
+
 /// `value × basis / 10000`, rounded half away from zero to a kopeck.
 pub fn percent_of(value: Kopecks, basis: Basis) -> Kopecks {
     let product = i128::from(value) * i128::from(basis);
     let q = product / 10_000;
     let r = product % 10_000;
     let rounded = if r.abs() * 2 >= 10_000 { q + r.signum() } else { q };
-    rounded as Kopecks
+    bounded(rounded)
 }
 
 /// `value × numerator / denominator` rounded half away from zero (denominator > 0).
@@ -99,7 +107,7 @@ pub fn scale(value: Kopecks, numerator: i64, denominator: i64) -> Kopecks {
     let q = product / d;
     let r = product % d;
     let rounded = if r.abs() * 2 >= d { q + r.signum() } else { q };
-    rounded as Kopecks
+    bounded(rounded)
 }
 
 /// Splits `total` over `weights` proportionally, largest remainder first, so the parts add up
@@ -207,6 +215,7 @@ mod tests {
         // 5 % of 0.10 = 0.005 → 0.01.
         assert_eq!(percent_of(10, 500), 1);
         assert_eq!(percent_of(-10, 500), -1);
+        assert_eq!(scale(MAX_AMOUNT, MAX_AMOUNT, 1), (i64::MAX / 8));
         assert_eq!(parse_percent("2.5"), Some(250));
         assert_eq!(parse_percent("101"), None);
     }

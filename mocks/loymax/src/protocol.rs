@@ -465,7 +465,9 @@ fn read_cheque(element: &Element, offset: UtcOffset) -> Result<Cheque, Failure> 
                 "не заполнен атрибут Amount элемента ChequeLine",
             )
         })?;
-        if amount < 0 || price < 0 {
+        let min_price = money_attr(line, "MinPrice")?;
+        let local_discount = money_attr(line, "LocalDiscount")?;
+        if amount < 0 || price < 0 || min_price.is_some_and(|m| m < 0) || local_discount.is_some_and(|d| d < 0) {
             return Err(Failure::with(
                 Code::FormatException,
                 "отрицательная сумма в строке чека",
@@ -485,8 +487,8 @@ fn read_cheque(element: &Element, offset: UtcOffset) -> Result<Cheque, Failure> 
             quantity,
             amount,
             is_promo: bool_attr(line, "IsPromo")?,
-            min_price: money_attr(line, "MinPrice")?,
-            local_discount: money_attr(line, "LocalDiscount")?,
+            min_price,
+            local_discount,
             extra,
         });
     }
