@@ -2,7 +2,7 @@
 //! 1.7, refunds, single-operation cancels and card replacement. Pure functions over a
 //! [`Project`]; no I/O, no clock of their own (the caller passes the engine time).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use crate::codes::{Code, Failure};
 use crate::model::{
@@ -206,6 +206,7 @@ pub fn resolve(p: &mut Project, identifier: &Identifier, now: i64) -> Result<Str
                 password: None,
                 pin: None,
                 held: 0,
+                other_balances: Default::default(),
                 written_off_by_day: Default::default(),
             },
         );
@@ -281,8 +282,10 @@ fn identifier_data(p: &Project, number: &str) -> Element {
 struct Evaluation {
     /// Discount per line.
     discounts: Vec<Kopecks>,
-    /// Accrual percentages per line (offer index, percent).
+    /// Accrual percentages per line (offer index, percent), into the bonus balance.
     accruals: Vec<Vec<(usize, Basis)>>,
+    /// Accruals into other currencies per line (offer index, percent).
+    other_accruals: Vec<Vec<(usize, Basis)>>,
     /// Discounting offers per line (offer index, amount).
     applied: Vec<Vec<(usize, Kopecks)>>,
     /// Smallest write-off cap among applicable offers.
@@ -337,6 +340,7 @@ fn evaluate(
     let mut ev = Evaluation {
         discounts: vec![0; n],
         accruals: vec![Vec::new(); n],
+        other_accruals: vec![Vec::new(); n],
         applied: vec![Vec::new(); n],
         ..Evaluation::default()
     };
@@ -394,7 +398,10 @@ fn evaluate(
             if let Some(percent) = offer.accrual_percent
                 && card.is_some()
             {
-                ev.accruals[i].push((index, percent));
+                match offer.accrual_currency {
+                    None => ev.accruals[i].push((index, percent)),
+                    Some(_) => ev.other_accruals[i].push((index, percent)),
+                }
             }
         }
         if let Some(cap) = offer.write_off_cap_percent {
@@ -548,6 +555,21 @@ fn cashback(cheque: &Cheque, ev: &Evaluation, pay: &[Kopecks]) -> Vec<Vec<(usize
         .collect()
 }
 
+/// Accruals into other currencies for the whole cheque, on the same base as [`cashback`].
+fn other_cashback(p: &Project, cheque: &Cheque, ev: &Evaluation, pay: &[Kopecks]) -> BTreeMap<String, Kopecks> {
+    let mut totals = BTreeMap::new();
+    for (i, line) in cheque.lines.iter().enumerate() {
+        let base = (line.amount - ev.discounts[i] - pay.get(i).copied().unwrap_or(0)).max(0);
+        for (offer, percent) in &ev.other_accruals[i] {
+            if let Some(currency) = &p.offers[*offer].accrual_currency {
+                *totals.entry(currency.clone()).or_default() += percent_of(base, *percent);
+            }
+        }
+    }
+    totals.retain(|_, v| *v > 0);
+    totals
+}
+
 // ---------------------------------------------------------------------------------------------
 // Purchases
 
@@ -691,6 +713,18 @@ fn balance(p: &mut Project, req: &Request, now: i64) -> Result<Reply, Failure> {
     reply.attr("BonusAmount", format_money(available(&p.cards[&number])));
     reply.attr("Currency", p.currency.clone());
     reply.children.push(identifier_data(p, &number));
+    let others = &p.cards[&number].other_balances;
+    if !others.is_empty() {
+        let mut element = Element::new("Balances");
+        for (currency, amount) in others {
+            element = element.child(
+                Element::new("Balance")
+                    .attr("Currency", currency.clone())
+                    .attr("Amount", format_money(*amount)),
+            );
+        }
+        reply.children.push(element);
+    }
     Ok(reply)
 }
 
@@ -770,6 +804,7 @@ fn calculate(p: &mut Project, device: &str, req: &Request, now: i64) -> Result<R
         points: 0,
         transaction_id: transaction,
         at: req.operation_date.unwrap_or(now),
+        currency: None,
     });
     let pay = purchase.pay_amounts.clone();
     p.purchases.insert(key.clone(), purchase);
@@ -971,6 +1006,7 @@ fn payment(p: &mut Project, device: &str, req: &Request, now: i64) -> Result<Rep
         points: -amount,
         transaction_id: transaction,
         at,
+        currency: None,
     });
     let weights: Vec<Kopecks> = purchase
         .cheque
@@ -1146,6 +1182,23 @@ fn discount(p: &mut Project, device: &str, req: &Request, now: i64) -> Result<Re
     purchase.state = PurchaseState::Discounted;
     purchase.coupons_used = used;
     purchase.coupons_issued = issued.iter().map(|(n, _, _)| n.clone()).collect();
+    let others = if card.is_some() {
+        other_cashback(p, &base_cheque, &ev, &pay)
+    } else {
+        BTreeMap::new()
+    };
+    let purchase = p.purchases.get_mut(&key).expect("created above");
+    for (currency, points) in &others {
+        purchase.operations.push(Operation {
+            operation_id: req.operation_id.clone(),
+            kind: OperationKind::CashbackOperation,
+            state: OperationState::Created,
+            points: *points,
+            transaction_id: transaction,
+            at: at_op,
+            currency: Some(currency.clone()),
+        });
+    }
     if card.is_some() && accrued > 0 {
         purchase.operations.push(Operation {
             operation_id: req.operation_id.clone(),
@@ -1154,6 +1207,7 @@ fn discount(p: &mut Project, device: &str, req: &Request, now: i64) -> Result<Re
             points: accrued,
             transaction_id: transaction,
             at: at_op,
+            currency: None,
         });
     }
     let balance = card.as_ref().map_or(0, |c| available(&p.cards[c]));
@@ -1177,6 +1231,17 @@ fn discount(p: &mut Project, device: &str, req: &Request, now: i64) -> Result<Re
                     .attr("Barcode", number.clone())
                     .attr("Format", format.clone())
                     .attr("ValidTo", format_datetime(*valid_to, p.offset)),
+            );
+        }
+        reply.children.push(element);
+    }
+    if !others.is_empty() {
+        let mut element = Element::new("OtherAccruals");
+        for (currency, amount) in &others {
+            element = element.child(
+                Element::new("Accrual")
+                    .attr("Currency", currency.clone())
+                    .attr("Amount", format_money(*amount)),
             );
         }
         reply.children.push(element);
@@ -1211,9 +1276,14 @@ fn confirm(p: &mut Project, device: &str, req: &Request) -> Result<Reply, Failur
     purchase.state = PurchaseState::Confirmed;
     let mut delta = 0;
     let mut unhold = 0;
+    let mut others: Vec<(String, Kopecks)> = Vec::new();
     for op in &mut purchase.operations {
         if op.state == OperationState::Created {
             op.state = OperationState::Confirmed;
+            if let Some(currency) = &op.currency {
+                others.push((currency.clone(), op.points));
+                continue;
+            }
             delta += op.points;
             if op.points < 0 {
                 unhold += -op.points;
@@ -1226,6 +1296,9 @@ fn confirm(p: &mut Project, device: &str, req: &Request) -> Result<Reply, Failur
     if let Some(card) = card.and_then(|c| p.cards.get_mut(&c)) {
         card.balance += delta;
         card.held -= unhold;
+        for (currency, points) in others {
+            *card.other_balances.entry(currency).or_default() += points;
+        }
     }
     for coupon in p.coupons.values_mut() {
         if coupon.purchase.as_ref() == Some(&key) {
@@ -1390,6 +1463,7 @@ fn refund(p: &mut Project, device: &str, req: &Request, now: i64) -> Result<Repl
             points: total_pay,
             transaction_id: transaction,
             at,
+            currency: None,
         });
     }
     if total_cash > 0 {
@@ -1400,6 +1474,7 @@ fn refund(p: &mut Project, device: &str, req: &Request, now: i64) -> Result<Repl
             points: -total_cash,
             transaction_id: transaction,
             at,
+            currency: None,
         });
         if let Some(c) = card.as_ref().and_then(|c| p.cards.get_mut(c)) {
             c.held += total_cash;

@@ -425,6 +425,7 @@ fn competing_purchase(p: &mut Project, card: &str, amount: i64, now: i64, confir
             points: -amount,
             transaction_id: transaction,
             at: now,
+            currency: None,
         }],
         coupons_used: Vec::new(),
         coupons_issued: Vec::new(),
@@ -488,6 +489,7 @@ impl Provider for LoymaxMock {
                 .map(|c| {
                     json!({"number": c.number, "customer": c.customer, "cardType": c.card_type, "state": c.state,
                         "balance": format_money(c.balance), "held": format_money(c.held),
+                        "otherBalances": c.other_balances.iter().map(|(k, v)| (k.clone(), Value::String(format_money(*v)))).collect::<serde_json::Map<_, _>>(),
                         "available": format_money(domain::available(c))})
                 })
                 .collect();

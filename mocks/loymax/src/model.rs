@@ -164,6 +164,8 @@ struct CardFile {
     password: Option<String>,
     #[serde(default)]
     pin: Option<String>,
+    #[serde(default)]
+    other_balances: BTreeMap<String, String>,
 }
 
 fn zero() -> String {
@@ -204,6 +206,8 @@ struct OfferFile {
     discount_per_unit: Option<String>,
     #[serde(default)]
     accrual_percent: Option<String>,
+    #[serde(default)]
+    accrual_currency: Option<String>,
     #[serde(default)]
     write_off_cap_percent: Option<String>,
     #[serde(default)]
@@ -388,6 +392,9 @@ pub struct Card {
     pub balance: Kopecks,
     /// Points held by pending debits of open purchases (write-offs, refunds of accruals).
     pub held: Kopecks,
+    /// Balances in further (virtual) currencies, filled by offers with an `accrualCurrency`;
+    /// shown by Balance, not spendable through the protocol.
+    pub other_balances: BTreeMap<String, Kopecks>,
     pub barcode: Option<String>,
     pub tracks: Vec<String>,
     pub valid_to: Option<i64>,
@@ -421,6 +428,8 @@ pub struct Offer {
     pub discount_percent: Option<Basis>,
     pub discount_per_unit: Option<Kopecks>,
     pub accrual_percent: Option<Basis>,
+    /// Accrue into this other currency instead of the project's bonus balance.
+    pub accrual_currency: Option<String>,
     pub write_off_cap_percent: Option<Basis>,
     pub cheque_message: Option<String>,
     pub cashier_message: Option<String>,
@@ -504,6 +513,9 @@ pub struct Operation {
     pub transaction_id: u64,
     /// `OperationDate` of the request (engine clock when absent).
     pub at: i64,
+    /// Another currency than the bonus balance (accruals of `accrualCurrency` offers).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub currency: Option<String>,
 }
 
 /// One line of a cheque as the till sent it, with what the processing computed for it.
@@ -737,6 +749,12 @@ impl State {
             let what = format!("card {}", c.number);
             let balance =
                 parse_money(&c.balance).ok_or_else(|| bad(data, format!("{what}: balance {:?}", c.balance)))?;
+            let mut other_balances = BTreeMap::new();
+            for (currency, amount) in &c.other_balances {
+                let value = parse_money(amount)
+                    .ok_or_else(|| bad(data, format!("{what}: otherBalances.{currency} {amount:?}")))?;
+                other_balances.insert(currency.clone(), value);
+            }
             let valid_to = date(data, &format!("{what}: validTo"), &c.valid_to)?;
             let project = project_mut(data, &mut projects, &c.project, &what)?;
             if let Some(customer) = &c.customer
@@ -751,6 +769,7 @@ impl State {
                 state: c.state,
                 balance,
                 held: 0,
+                other_balances,
                 barcode: c.barcode,
                 tracks: c.tracks,
                 valid_to,
@@ -774,6 +793,7 @@ impl State {
                 discount_percent: percent(data, &format!("{what}: discountPercent"), &o.discount_percent)?,
                 discount_per_unit: money(data, &format!("{what}: discountPerUnit"), &o.discount_per_unit)?,
                 accrual_percent: percent(data, &format!("{what}: accrualPercent"), &o.accrual_percent)?,
+                accrual_currency: o.accrual_currency,
                 write_off_cap_percent: percent(data, &format!("{what}: writeOffCapPercent"), &o.write_off_cap_percent)?,
                 id: o.id,
                 name: o.name,

@@ -1127,3 +1127,32 @@ async fn data_set_mistakes_are_refused_with_their_place() {
     );
     assert!(mock.check(&set(DEFAULT.to_owned())).is_ok());
 }
+
+#[tokio::test]
+async fn a_second_currency_is_shown_and_accrued() {
+    let (mock, _) = mock();
+    let answer = simple(&mock, "Balance", r#"OperationID="mi1""#, &ident(ANNA)).await;
+    let balances = answer.element().first("Balances").unwrap().children.clone();
+    assert_eq!(
+        (balances[0].get("Currency"), balances[0].get("Amount")),
+        (Some("MILES"), Some("120.00"))
+    );
+    // Vera's Silver card: 2 % bonus points (offer 104) and 1 % miles (offer 108) of 300.00.
+    let vera = "6390000000000041";
+    let lines = cheque(&[("1", "300001", "300", "1", "300")]);
+    let body = format!("{lines}{}", ident(vera));
+    simple(&mock, "Calculate", r#"OperationID="mi2" PurchaseID="MI""#, &body).await;
+    let discount = simple(&mock, "Discount", r#"OperationID="mi3" PurchaseID="MI""#, &body).await;
+    assert_eq!(discount.attr("BonusAmount"), "6.00");
+    let accrual = discount.element().first("OtherAccruals").unwrap().children[0].clone();
+    assert_eq!(
+        (accrual.get("Currency"), accrual.get("Amount")),
+        (Some("MILES"), Some("3.00"))
+    );
+    simple(&mock, "ConfirmPurchase", r#"OperationID="mi4" PurchaseID="MI""#, "").await;
+    assert_eq!(card(&mock, vera).0, "256.00");
+    let snapshot = mock.snapshot();
+    let cards = snapshot["projects"][0]["cards"].as_array().unwrap().clone();
+    let entry = cards.iter().find(|c| c["number"] == vera).unwrap();
+    assert_eq!(entry["otherBalances"]["MILES"], "3.00");
+}
