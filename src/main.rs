@@ -109,7 +109,8 @@ struct ServeArgs {
     #[arg(long)]
     no_journal: bool,
     /// Enforce the Computop seed's callback rule (https on port 443, no query string) whatever
-    /// the data set says; by default plain-HTTP loopback callbacks are accepted and reported.
+    /// the data set says, and make every Loymax device check the schema order and refuse
+    /// unknown children; by default plain-HTTP loopback callbacks are accepted and reported.
     #[arg(long)]
     strict: bool,
 }

@@ -79,6 +79,17 @@ pub const PROVIDERS: &[ProviderSpec] = &[
         },
     },
     ProviderSpec {
+        name: "loymax",
+        title: "Loymax processing",
+        default_listen: loopback(7104),
+        data_file: "loymax.toml",
+        build: |b| {
+            let mock = possim_loymax::LoymaxMock::new(b.engine.clock());
+            mock.set_strict(b.options.strict);
+            b.http(Arc::new(mock))
+        },
+    },
+    ProviderSpec {
         name: "zvt",
         title: "Virtual ZVT terminal, TCP",
         // The protocol's default port.
@@ -93,7 +104,7 @@ pub const PROVIDERS: &[ProviderSpec] = &[
 /// (a test checks).
 macro_rules! data_files {
     ($callback:ident ! ($($args:tt)*)) => {
-        $callback!($($args)* "tyrios.toml", "computop.toml", "payback.toml", "zvt.toml")
+        $callback!($($args)* "tyrios.toml", "computop.toml", "payback.toml", "loymax.toml", "zvt.toml")
     };
 }
 pub(crate) use data_files;

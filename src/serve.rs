@@ -39,7 +39,8 @@ pub struct LaunchOptions {
     pub journal_capacity: usize,
     /// Journal on from the start.
     pub journal_enabled: bool,
-    /// `--strict`: the Computop mock enforces the seed's callback rule.
+    /// `--strict`: the Computop mock enforces the seed's callback rule; every Loymax device
+    /// enforces the schema order.
     pub strict: bool,
 }
 

@@ -11,9 +11,10 @@ async fn health_reset_and_data_set_switching() {
     assert_eq!(status, 200);
     assert_eq!(
         (health["status"].clone(), health["providers"].clone()),
-        (json!("ok"), json!(["tyrios", "computop", "payback", "zvt"]))
+        (json!("ok"), json!(["tyrios", "computop", "payback", "loymax", "zvt"]))
     );
     assert_eq!(health["endpoints"]["payback"], possim.payback.as_str());
+    assert_eq!(health["endpoints"]["loymax"], possim.loymax.as_str());
     assert_eq!(health["endpoints"]["computop"], possim.computop.as_str());
     assert_eq!(health["clock"]["iso"], "2019-10-29T12:24:04Z");
 

@@ -9,6 +9,7 @@
 //! - `admin`: the admin API and the command line.
 //! - `certify`: the conformance runner, its drivers, reports, recording and the planted defects.
 //! - `computop`: the Computop Paygate mock over the wire, with a shop inside the test.
+//! - `loymax`: the Loymax processing mock: the 2018 till log as the golden exchange, a purchase.
 //! - `payback`: the PAYBACK loyalty mock (our design) over the wire.
 //! - `payback_terminal`: PAYBACK redemption through the virtual ZVT terminal (Austria).
 //! - `zvt_terminal`: the virtual ZVT terminal over TCP, driven by the reference ECR and raw bytes.
@@ -22,6 +23,7 @@ mod certify;
 mod computop;
 mod computop_python;
 mod faults;
+mod loymax;
 mod payback;
 mod payback_terminal;
 mod tyrios_errors;

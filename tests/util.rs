@@ -16,6 +16,8 @@ pub struct Possim {
     pub payback: String,
     /// Computop Paygate base URL.
     pub computop: String,
+    /// Loymax processing base URL.
+    pub loymax: String,
     /// `host:port` of the virtual ZVT terminal.
     pub zvt: String,
     /// Slave path of the terminal's pseudo-terminal (the ECR's "COM port").
@@ -38,6 +40,8 @@ impl Possim {
                 "127.0.0.1:0",
                 "--computop",
                 "127.0.0.1:0",
+                "--loymax",
+                "127.0.0.1:0",
                 "--zvt",
                 "127.0.0.1:0",
                 // Tests run in parallel: no shared ./possim-zvt.tty.
@@ -55,6 +59,7 @@ impl Possim {
         let mut lines = BufReader::new(stdout).lines();
         let (mut admin, mut tyrios, mut payback, mut zvt) = (None, None, None, None);
         let mut computop = None;
+        let mut loymax = None;
         let mut zvt_serial = None;
         let serial_wanted = !extra.contains(&"--zvt-serial");
         let read = async {
@@ -62,6 +67,7 @@ impl Possim {
                 || tyrios.is_none()
                 || payback.is_none()
                 || computop.is_none()
+                || loymax.is_none()
                 || zvt.is_none()
                 || (serial_wanted && zvt_serial.is_none())
             {
@@ -75,6 +81,7 @@ impl Possim {
                     Some(("tyrios", url)) => tyrios = Some(url.to_owned()),
                     Some(("payback", url)) => payback = Some(url.to_owned()),
                     Some(("computop", url)) => computop = Some(url.to_owned()),
+                    Some(("loymax", url)) => loymax = Some(url.to_owned()),
                     Some(("zvt-tcp", addr)) => zvt = Some(addr.to_owned()),
                     Some(("zvt-serial", path)) => zvt_serial = Some(path.to_owned()),
                     _ => {}
@@ -91,6 +98,7 @@ impl Possim {
             tyrios: tyrios.unwrap(),
             payback: payback.unwrap(),
             computop: computop.unwrap(),
+            loymax: loymax.unwrap(),
             zvt: zvt.unwrap(),
             zvt_serial,
             client: reqwest::Client::builder().no_proxy().build().unwrap(),

@@ -1,0 +1,116 @@
+//! HTTP: the one exchange route `POST /XmlExchange/{project}/{deviceLogin}/` and the admin
+//! routes under `/__admin/loymax/` (dynamic QR codes as the mobile app would show them).
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{any, post};
+use base64::Engine as _;
+use possim_engine::journal::View;
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::{Incoming, Inner, sign};
+
+/// Builds the exchange router.
+pub fn router(inner: Arc<Inner>) -> Router {
+    Router::new()
+        .route("/XmlExchange/{project}/{device}/", any(exchange))
+        .route("/XmlExchange/{project}/{device}", any(exchange))
+        .fallback(|| async { StatusCode::NOT_FOUND })
+        .with_state(inner)
+}
+
+fn basic_credentials(headers: &HeaderMap) -> Option<(String, String)> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, encoded) = value.trim().split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return None;
+    }
+    let decoded = base64::engine::general_purpose::STANDARD.decode(encoded.trim()).ok()?;
+    let text = String::from_utf8(decoded).ok()?;
+    let (login, password) = text.split_once(':')?;
+    Some((login.to_owned(), password.to_owned()))
+}
+
+async fn exchange(
+    State(inner): State<Arc<Inner>>,
+    Path((project, device)): Path<(String, String)>,
+    method: axum::http::Method,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if method != axum::http::Method::POST {
+        return (StatusCode::METHOD_NOT_ALLOWED, [(header::ALLOW, "POST")]).into_response();
+    }
+    let credentials = basic_credentials(&headers);
+    let signature = headers.get(sign::HEADER).and_then(|v| v.to_str().ok());
+    let out = inner.exchange(Incoming {
+        project: &project,
+        device: &device,
+        credentials: credentials.as_ref().map(|(l, p)| (l.as_str(), p.as_str())),
+        signature,
+        body: &body,
+    });
+    let mut response = if out.status == 401 {
+        // Our design: Loymax does not document the status; 401 with an empty body.
+        StatusCode::UNAUTHORIZED.into_response()
+    } else {
+        let mut r = (
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, "application/xml; charset=utf-8")],
+            out.body,
+        )
+            .into_response();
+        if let Some(sig) = out.signature
+            && let Ok(value) = axum::http::HeaderValue::from_str(&sig)
+        {
+            r.headers_mut().insert(sign::HEADER, value);
+        }
+        r
+    };
+    response.extensions_mut().insert(View(out.view));
+    response
+}
+
+/// Admin routes (mounted under `/__admin/loymax`).
+pub fn admin_router(inner: Arc<Inner>) -> Router {
+    Router::new().route("/qr", post(issue_qr)).with_state(inner)
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct QrRequest {
+    #[serde(default)]
+    project: Option<String>,
+    card: String,
+}
+
+/// `POST /__admin/loymax/qr {"card": "..."}`: the code the customer's app would show now.
+async fn issue_qr(State(inner): State<Arc<Inner>>, body: Bytes) -> Response {
+    let request: QrRequest = match serde_json::from_slice(&body) {
+        Ok(r) => r,
+        Err(e) => return (StatusCode::BAD_REQUEST, axum::Json(json!({"error": e.to_string()}))).into_response(),
+    };
+    let now = inner.clock().now_ms();
+    let mut state = inner.lock();
+    let project = match &request.project {
+        Some(name) => state.projects.get_mut(name),
+        None => state.projects.values_mut().next(),
+    };
+    let Some(project) = project else {
+        return (StatusCode::NOT_FOUND, axum::Json(json!({"error": "no such project"}))).into_response();
+    };
+    match crate::domain::issue_qr(project, &request.card, now) {
+        Ok((payload, until)) => axum::Json(json!({
+            "payload": payload,
+            "validTo": possim_engine::clock::format_rfc3339(until),
+        }))
+        .into_response(),
+        Err(e) => (StatusCode::NOT_FOUND, axum::Json(json!({"error": e}))).into_response(),
+    }
+}

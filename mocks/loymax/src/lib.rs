@@ -1,0 +1,609 @@
+//! The Loymax processing mock: the cash-register XML exchange protocol, version 3.2, as far as
+//! it is known (spec `loymax-tyrios.md` part 1), with our own design where the spec marks
+//! [DESIGN].
+//!
+//! Layout:
+//! - `money`: exact decimals (kopecks, thousandths, percentages) and the protocol's dates.
+//! - `codes`: the one error name→number table (unverified numbers).
+//! - `xml`: the quick-xml based element tree, with size and depth limits.
+//! - `protocol`: envelope, commands, typed requests, strict schema checks, answer envelope.
+//! - `model`: `loymax.toml` and the state.
+//! - `domain`: identification, offers, the purchase state machine, refunds, card replacement.
+//! - `sign`: the request/answer signature (our design).
+//! - `handlers`: the HTTP route and the admin routes.
+//!
+//! Every behaviour is listed with its evidence ([Loymax]) or as ours in `mocks/loymax/README.md`.
+
+pub mod codes;
+pub mod domain;
+pub mod handlers;
+pub mod model;
+pub mod money;
+pub mod operations;
+pub mod protocol;
+pub mod sign;
+pub mod xml;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use possim_engine::EngineError;
+use possim_engine::clock::{Clock, format_rfc3339, parse_rfc3339};
+use possim_engine::dataset::DataSet;
+use possim_engine::journal::{HttpRequestRecord, HttpResponseRecord};
+use possim_engine::provider::Provider;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::codes::{Code, Failure};
+use crate::model::{
+    Answered, CardState, Operation, OperationKind, OperationState, Project, PurchaseState, SignatureMode, State,
+};
+use crate::money::{format_money, parse_money};
+use crate::protocol::{Command, Variant};
+use crate::sign::{SignatureScheme, VerifyError};
+use crate::xml::Element;
+
+/// Shared state of the mock; one lock is its one consistency boundary.
+#[derive(Debug)]
+pub struct Inner {
+    state: Mutex<State>,
+    clock: Arc<Clock>,
+    strict: AtomicBool,
+}
+
+/// What a till sent, as the transport received it.
+#[derive(Debug, Clone, Copy)]
+pub struct Incoming<'a> {
+    /// `{project}` of the URL.
+    pub project: &'a str,
+    /// `{deviceLogin}` of the URL.
+    pub device: &'a str,
+    /// HTTP Basic credentials (login, password), if any.
+    pub credentials: Option<(&'a str, &'a str)>,
+    /// The `X-Signature` header, if any.
+    pub signature: Option<&'a str>,
+    /// The body bytes.
+    pub body: &'a [u8],
+}
+
+/// What goes back.
+#[derive(Debug, Clone)]
+pub struct Outgoing {
+    /// HTTP status: 200, or 401 for bad credentials.
+    pub status: u16,
+    /// The XML answer (empty for 401).
+    pub body: Vec<u8>,
+    /// `X-Signature` of the answer, for devices that sign.
+    pub signature: Option<String>,
+    /// The decoded view for the journal.
+    pub view: Value,
+}
+
+impl Inner {
+    /// Locks the state (never held across an `.await`).
+    pub fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The engine clock.
+    pub fn clock(&self) -> &Arc<Clock> {
+        &self.clock
+    }
+
+    /// Answers one exchange: authentication, signature, envelope, then each singular request.
+    /// The HTTP handler and the tests that bypass HTTP both come through here.
+    pub fn exchange(&self, incoming: Incoming<'_>) -> Outgoing {
+        let now = self.clock.now_ms();
+        let mut state = self.lock();
+        let authorised = state
+            .projects
+            .get(incoming.project)
+            .and_then(|p| p.devices.get(incoming.device))
+            .is_some_and(|d| incoming.credentials == Some((d.login.as_str(), d.password.as_str())));
+        if !authorised {
+            return Outgoing {
+                status: 401,
+                body: Vec::new(),
+                signature: None,
+                view: json!({"request": request_view(incoming.body), "notes": ["401: unknown project/device or wrong Basic credentials"]}),
+            };
+        }
+        let project = state.projects.get_mut(incoming.project).expect("checked above");
+        domain::expire(project, now);
+        let strict = self.strict.load(Ordering::Relaxed) || project.devices[incoming.device].strict;
+        let mut notes = Vec::new();
+        let parsed = xml::parse(incoming.body);
+        let variant = parsed.as_ref().map_or(Variant::Y2024, Variant::of);
+        let root = match check_signature(project, incoming, now) {
+            Err(failure) => protocol::response_root(variant, Some(&failure), None),
+            Ok(()) => match &parsed {
+                Err(e) => protocol::response_root(variant, Some(&Failure::with(Code::ParseError, e.to_string())), None),
+                Ok(doc) => answer_document(project, incoming.device, doc, strict, now, &mut notes),
+            },
+        };
+        let body = xml::write(&root, protocol::standalone(variant));
+        let signature = sign_answer(project, incoming.device, &body);
+        let view = json!({
+            "request": request_view(incoming.body),
+            "response": {root.name.clone(): root.to_json()},
+            "notes": notes,
+        });
+        Outgoing {
+            status: 200,
+            body,
+            signature,
+            view,
+        }
+    }
+}
+
+fn request_view(body: &[u8]) -> Value {
+    match xml::parse(body) {
+        Ok(doc) => json!({doc.root.name.clone(): doc.root.to_json()}),
+        Err(e) => json!({"unparsed": String::from_utf8_lossy(&body[..body.len().min(2048)]), "error": e.to_string()}),
+    }
+}
+
+fn check_signature(project: &Project, incoming: Incoming<'_>, now: i64) -> Result<(), Failure> {
+    let device = &project.devices[incoming.device];
+    if device.signature == SignatureMode::Off {
+        return Ok(());
+    }
+    let Some(signature) = incoming.signature else {
+        return match device.signature {
+            SignatureMode::Required => Err(Failure::new(Code::SignatureNotFound)),
+            _ => Ok(()),
+        };
+    };
+    let key = device
+        .public_key
+        .as_ref()
+        .filter(|_| device.key_valid_to.is_none_or(|t| now < t))
+        .ok_or_else(|| Failure::new(Code::CertificateError))?;
+    sign::RsaSha256
+        .verify(key, incoming.body, signature)
+        .map_err(|e: VerifyError| Failure::with(Code::SignatureError, e.to_string()))
+}
+
+fn sign_answer(project: &Project, device: &str, body: &[u8]) -> Option<String> {
+    let device = project.devices.get(device)?;
+    if device.signature == SignatureMode::Off {
+        return None;
+    }
+    project
+        .processing_key
+        .as_ref()
+        .map(|key| sign::RsaSha256.sign(key, body))
+}
+
+fn answer_document(
+    project: &mut Project,
+    device: &str,
+    doc: &xml::Document,
+    strict: bool,
+    now: i64,
+    notes: &mut Vec<String>,
+) -> Element {
+    let variant = Variant::of(doc);
+    if project.devices[device].blocked {
+        return protocol::response_root(variant, Some(&Failure::new(Code::DeviceBlocked)), None);
+    }
+    let envelope = match protocol::envelope(doc, strict) {
+        Ok(e) => e,
+        Err(failure) => return protocol::response_root(variant, Some(&failure), None),
+    };
+    let batch = envelope.elements.len() > 1;
+    let mut wrapper = Element::new(&envelope.command.wrapper());
+    for element in &envelope.elements {
+        let mut answer = answer_element(project, device, envelope.command, element, strict, now, notes);
+        if batch && let Some(id) = element.get("ElementID") {
+            // Pairing answers with requests only matters in a batch; the 2018 answer to a
+            // single request carries no ElementID.
+            let at = answer
+                .attrs
+                .iter()
+                .position(|(n, _)| n == "ErrorCode")
+                .unwrap_or(answer.attrs.len());
+            answer.attrs.insert(at, ("ElementID".into(), id.to_owned()));
+        }
+        wrapper.children.push(answer);
+    }
+    protocol::response_root(variant, None, Some(wrapper))
+}
+
+fn answer_element(
+    project: &mut Project,
+    device: &str,
+    command: Command,
+    element: &Element,
+    strict: bool,
+    now: i64,
+    notes: &mut Vec<String>,
+) -> Element {
+    let echo = |mut answer: Element, failure: Option<&Failure>| {
+        if let Some(id) = element.get("OperationID") {
+            answer = answer.attr("OperationID", id);
+        }
+        if let Some(id) = element.get("DeviceLogicalID") {
+            answer = answer.attr("DeviceLogicalID", id);
+        }
+        match failure {
+            None => answer.attr("ErrorCode", "0"),
+            Some(f) => answer
+                .attr("ErrorCode", f.code.number().to_string())
+                .attr("ErrorMessage", f.message.clone()),
+        }
+    };
+    let response = command.response();
+    let request = match protocol::read_request(command, element, project.offset, strict) {
+        Ok(r) => r,
+        Err(failure) => return echo(Element::new(&response), Some(&failure)),
+    };
+    if request.device_logical_id.as_deref().is_some_and(|id| id != device) {
+        return echo(
+            Element::new(&response),
+            Some(&Failure::with(
+                Code::DeviceNotFound,
+                "DeviceLogicalID не совпадает с устройством запроса",
+            )),
+        );
+    }
+    let canonical = element.canonical();
+    let op_key = (device.to_owned(), request.operation_id.clone());
+    if let Some(stored) = project.answered.get(&op_key) {
+        if stored.request == canonical {
+            notes.push(format!(
+                "OperationID {} repeated with the same request: stored answer replayed",
+                request.operation_id
+            ));
+            return stored.answer.clone();
+        }
+        notes.push(format!(
+            "OperationID {} reused for a different request",
+            request.operation_id
+        ));
+        return echo(Element::new(&response), Some(&Failure::new(Code::NotUniqueOperationID)));
+    }
+    let answer = match domain::execute(project, device, command, &request, now) {
+        Ok(reply) => {
+            let mut answer = Element::new(&response);
+            answer.attrs = reply.attrs;
+            answer.children = reply.children;
+            echo(answer, None)
+        }
+        Err(failure) => {
+            notes.push(format!(
+                "{} {}: {}",
+                failure.code.name(),
+                failure.code.number(),
+                failure.message
+            ));
+            echo(Element::new(&response), Some(&failure))
+        }
+    };
+    project.answered.insert(
+        op_key,
+        Answered {
+            request: canonical,
+            answer: answer.clone(),
+        },
+    );
+    answer
+}
+
+/// The Loymax provider.
+#[derive(Debug, Clone)]
+pub struct LoymaxMock {
+    inner: Arc<Inner>,
+}
+
+impl LoymaxMock {
+    /// A mock with empty state on the engine clock; the engine loads the data set into it.
+    pub fn new(clock: Arc<Clock>) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                state: Mutex::new(State::default()),
+                clock,
+                strict: AtomicBool::new(false),
+            }),
+        }
+    }
+
+    /// `--strict`: every device enforces the schema order and refuses unknown children.
+    pub fn set_strict(&self, strict: bool) {
+        self.inner.strict.store(strict, Ordering::Relaxed);
+    }
+
+    /// Direct access for tests and benchmarks that bypass HTTP.
+    pub fn inner(&self) -> &Arc<Inner> {
+        &self.inner
+    }
+}
+
+/// A competing change, as another till or the back office would make it.
+#[derive(Debug, Deserialize)]
+#[serde(tag = "type", rename_all = "camelCase", deny_unknown_fields)]
+enum Change {
+    /// Another till writes off points and confirms at once.
+    #[serde(rename_all = "camelCase")]
+    Spend {
+        #[serde(default)]
+        project: Option<String>,
+        card: String,
+        amount: String,
+    },
+    /// Another till writes off points and leaves its purchase open (points held).
+    #[serde(rename_all = "camelCase")]
+    Hold {
+        #[serde(default)]
+        project: Option<String>,
+        card: String,
+        amount: String,
+    },
+    /// Points credited by the back office.
+    #[serde(rename_all = "camelCase")]
+    Accrue {
+        #[serde(default)]
+        project: Option<String>,
+        card: String,
+        amount: String,
+    },
+    /// A card's state changes (blocked by the back office, ...).
+    #[serde(rename_all = "camelCase")]
+    CardState {
+        #[serde(default)]
+        project: Option<String>,
+        card: String,
+        state: CardState,
+    },
+    /// Declares an outage: payments dated inside are refused.
+    #[serde(rename_all = "camelCase")]
+    Outage {
+        #[serde(default)]
+        project: Option<String>,
+        from: String,
+        to: String,
+    },
+}
+
+/// The till name competing changes are booked under.
+pub const COMPETITOR: &str = "другая-касса";
+
+fn project_of<'a>(state: &'a mut State, name: &Option<String>) -> Result<&'a mut Project, String> {
+    match name {
+        Some(n) => state
+            .projects
+            .get_mut(n)
+            .ok_or_else(|| format!("loymax: no project {n:?}")),
+        None => state
+            .projects
+            .values_mut()
+            .next()
+            .ok_or_else(|| "loymax: the data set has no project".to_owned()),
+    }
+}
+
+fn competing_purchase(p: &mut Project, card: &str, amount: i64, now: i64, confirm: bool) -> Result<Value, String> {
+    let available = p
+        .cards
+        .get(card)
+        .map(domain::available)
+        .ok_or_else(|| format!("loymax: no card {card:?}"))?;
+    if amount > available {
+        return Err(format!(
+            "loymax: card {card} has only {} available",
+            format_money(available)
+        ));
+    }
+    p.next_transaction += 1;
+    let transaction = p.next_transaction;
+    let purchase_id = format!("competing-{transaction}");
+    let key = (COMPETITOR.to_owned(), purchase_id.clone());
+    let expires_at = now.saturating_add(p.purchase_timeout_ms);
+    let purchase = model::Purchase {
+        device: COMPETITOR.to_owned(),
+        purchase_id: purchase_id.clone(),
+        card: Some(card.to_owned()),
+        state: if confirm {
+            PurchaseState::Confirmed
+        } else {
+            PurchaseState::Calculated
+        },
+        cheque: Vec::new(),
+        cheque_date: None,
+        discounts: Vec::new(),
+        cashback: Vec::new(),
+        pay_amounts: Vec::new(),
+        operations: vec![Operation {
+            operation_id: format!("competing-op-{transaction}"),
+            kind: OperationKind::PaymentOperation,
+            state: if confirm {
+                OperationState::Confirmed
+            } else {
+                OperationState::Created
+            },
+            points: -amount,
+            transaction_id: transaction,
+            at: now,
+            currency: None,
+        }],
+        coupons_used: Vec::new(),
+        coupons_issued: Vec::new(),
+        calculated_coupons: Vec::new(),
+        calculated_params: Vec::new(),
+        created_at: now,
+        expires_at,
+        refund_of: None,
+        refunded: Default::default(),
+        refunded_pay: Default::default(),
+        refunded_cashback: Default::default(),
+    };
+    let entry = p.cards.get_mut(card).expect("checked above");
+    if confirm {
+        entry.balance -= amount;
+    } else {
+        entry.held += amount;
+        p.open.insert((expires_at, key.0.clone(), key.1.clone()));
+    }
+    p.purchases.insert(key, purchase);
+    Ok(
+        json!({"device": COMPETITOR, "purchaseId": purchase_id, "card": card, "points": format_money(amount),
+        "confirmed": confirm, "available": format_money(domain::available(&p.cards[card]))}),
+    )
+}
+
+fn amount(text: &str) -> Result<i64, String> {
+    parse_money(text)
+        .filter(|a| *a > 0)
+        .ok_or_else(|| format!("loymax: {text:?} is not a positive amount"))
+}
+
+impl Provider for LoymaxMock {
+    fn name(&self) -> &'static str {
+        "loymax"
+    }
+
+    fn router(&self) -> axum::Router {
+        handlers::router(Arc::clone(&self.inner))
+    }
+
+    fn load(&self, data: &DataSet) -> Result<(), EngineError> {
+        let state = State::from_data_set(data)?;
+        *self.inner.lock() = state;
+        Ok(())
+    }
+
+    fn check(&self, data: &DataSet) -> Result<(), EngineError> {
+        State::from_data_set(data).map(drop)
+    }
+
+    fn snapshot(&self) -> Value {
+        let now = self.inner.clock.now_ms();
+        let mut state = self.inner.lock();
+        let mut projects = Vec::new();
+        for p in state.projects.values_mut() {
+            domain::expire(p, now);
+            let cards: Vec<Value> = p
+                .cards
+                .values()
+                .map(|c| {
+                    json!({"number": c.number, "customer": c.customer, "cardType": c.card_type, "state": c.state,
+                        "balance": format_money(c.balance), "held": format_money(c.held),
+                        "otherBalances": c.other_balances.iter().map(|(k, v)| (k.clone(), Value::String(format_money(*v)))).collect::<serde_json::Map<_, _>>(),
+                        "available": format_money(domain::available(c))})
+                })
+                .collect();
+            let purchases: Vec<Value> = p
+                .purchases
+                .values()
+                .map(|pu| {
+                    json!({"device": pu.device, "purchaseId": pu.purchase_id, "state": pu.state, "card": pu.card,
+                        "refundOf": pu.refund_of.as_ref().map(|(d, id)| json!({"device": d, "purchaseId": id})),
+                        "createdAt": format_rfc3339(pu.created_at), "expiresAt": format_rfc3339(pu.expires_at),
+                        "cheque": pu.cheque, "discounts": pu.discounts.iter().map(|v| format_money(*v)).collect::<Vec<_>>(),
+                        "payAmounts": pu.pay_amounts.iter().map(|v| format_money(*v)).collect::<Vec<_>>(),
+                        "cashback": pu.cashback.iter().map(|v| format_money(*v)).collect::<Vec<_>>(),
+                        "operations": pu.operations.iter().map(|o| json!({"operationId": o.operation_id, "kind": o.kind,
+                            "state": o.state, "points": format_money(o.points), "transactionId": o.transaction_id,
+                            "at": format_rfc3339(o.at)})).collect::<Vec<_>>(),
+                        "couponsUsed": pu.coupons_used, "couponsIssued": pu.coupons_issued})
+                })
+                .collect();
+            projects.push(json!({
+                "name": p.name,
+                "currency": p.currency,
+                "devices": p.devices.values().collect::<Vec<_>>(),
+                "customers": p.customers.values().collect::<Vec<_>>(),
+                "cards": cards,
+                "coupons": p.coupons.values().collect::<Vec<_>>(),
+                "offers": p.offers.iter().map(|o| json!({"id": o.id, "name": o.name})).collect::<Vec<_>>(),
+                "purchases": purchases,
+                "outages": p.outages.iter().map(|(f, t)| json!({"from": format_rfc3339(*f), "to": format_rfc3339(*t)})).collect::<Vec<_>>(),
+                "answeredOperations": p.answered.len(),
+            }));
+        }
+        json!({"projects": projects, "strict": self.inner.strict.load(Ordering::Relaxed)})
+    }
+
+    fn apply_change(&self, change: &Value) -> Result<Value, String> {
+        let change: Change = serde_json::from_value(change.clone()).map_err(|e| {
+            format!("loymax competing change: {e} (expected {{\"type\": \"spend\"|\"hold\"|\"accrue\"|\"cardState\"|\"outage\", ...}})")
+        })?;
+        let now = self.inner.clock.now_ms();
+        let mut state = self.inner.lock();
+        match change {
+            Change::Spend {
+                project,
+                card,
+                amount: a,
+            } => {
+                let p = project_of(&mut state, &project)?;
+                domain::expire(p, now);
+                competing_purchase(p, &card, amount(&a)?, now, true)
+            }
+            Change::Hold {
+                project,
+                card,
+                amount: a,
+            } => {
+                let p = project_of(&mut state, &project)?;
+                domain::expire(p, now);
+                competing_purchase(p, &card, amount(&a)?, now, false)
+            }
+            Change::Accrue {
+                project,
+                card,
+                amount: a,
+            } => {
+                let p = project_of(&mut state, &project)?;
+                let points = amount(&a)?;
+                let entry = p
+                    .cards
+                    .get_mut(&card)
+                    .ok_or_else(|| format!("loymax: no card {card:?}"))?;
+                entry.balance += points;
+                Ok(json!({"card": card, "balance": format_money(entry.balance)}))
+            }
+            Change::CardState {
+                project,
+                card,
+                state: new,
+            } => {
+                let p = project_of(&mut state, &project)?;
+                let entry = p
+                    .cards
+                    .get_mut(&card)
+                    .ok_or_else(|| format!("loymax: no card {card:?}"))?;
+                entry.state = new;
+                Ok(json!({"card": card, "state": new}))
+            }
+            Change::Outage { project, from, to } => {
+                let p = project_of(&mut state, &project)?;
+                let from_ms = parse_rfc3339(&from).map_err(|e| format!("loymax outage from: {e}"))?;
+                let to_ms = parse_rfc3339(&to).map_err(|e| format!("loymax outage to: {e}"))?;
+                if to_ms <= from_ms {
+                    return Err("loymax outage: `to` must be after `from`".into());
+                }
+                p.outages.push((from_ms, to_ms));
+                Ok(json!({"outage": {"from": from, "to": to}}))
+            }
+        }
+    }
+
+    fn classify(&self, request: &HttpRequestRecord) -> Option<possim_engine::journal::Operation> {
+        Some(operations::classify(request))
+    }
+
+    fn describe(&self, request: &HttpRequestRecord, response: Option<&HttpResponseRecord>) -> Option<Value> {
+        let body = request.body.text.as_deref()?;
+        let response = response
+            .and_then(|r| r.body.text.as_deref())
+            .map(|b| request_view(b.as_bytes()));
+        Some(json!({"request": request_view(body.as_bytes()), "response": response, "notes": []}))
+    }
+
+    fn admin_router(&self) -> Option<axum::Router> {
+        Some(handlers::admin_router(Arc::clone(&self.inner)))
+    }
+}

@@ -1,0 +1,420 @@
+//! The XML codec: a small element tree read and written with quick-xml's reader/writer API.
+//!
+//! Requests are read into [`Element`]s (local names, attributes in document order, text), with
+//! limits on size, depth and element count so a hostile document costs bounded work; `DOCTYPE`
+//! is refused outright (no entity expansion). Answers are built as [`Element`]s and written with
+//! quick-xml's writer, which escapes every value. Interpreting the tree (which wrapper, which
+//! attributes) is the business of `protocol`.
+
+use quick_xml::Reader;
+use quick_xml::Writer;
+use quick_xml::escape::resolve_predefined_entity;
+use quick_xml::events::{BytesDecl, BytesEnd, BytesStart, BytesText, Event};
+use serde_json::{Map, Value};
+use thiserror::Error;
+
+/// Largest request document accepted (bytes). The observed requests are under 4 KB; a cheque of
+/// a few hundred lines stays far below this.
+pub const MAX_DOCUMENT: usize = 256 * 1024;
+/// Deepest element nesting accepted; the protocol needs 6 (`XMLRequest/…/AppliedOffers/Offer`).
+pub const MAX_DEPTH: usize = 16;
+/// Most elements accepted in one document.
+pub const MAX_ELEMENTS: usize = 20_000;
+
+/// Why a document could not be read.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum XmlError {
+    /// Over [`MAX_DOCUMENT`] bytes.
+    #[error("документ больше {MAX_DOCUMENT} байт")]
+    TooLarge,
+    /// Nested deeper than [`MAX_DEPTH`].
+    #[error("вложенность элементов больше {MAX_DEPTH}")]
+    TooDeep,
+    /// More than [`MAX_ELEMENTS`] elements.
+    #[error("больше {MAX_ELEMENTS} элементов")]
+    TooManyElements,
+    /// Not UTF-8.
+    #[error("документ не в кодировке UTF-8")]
+    Encoding,
+    /// A DOCTYPE declaration (refused: no DTDs, no entity expansion).
+    #[error("DOCTYPE не допускается")]
+    DocType,
+    /// Not well-formed.
+    #[error("ошибка разбора XML: {0}")]
+    Malformed(String),
+    /// No root element.
+    #[error("документ пуст")]
+    Empty,
+}
+
+/// One element: local name, attributes in document order, children and text.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Element {
+    /// Local name (a namespace prefix is dropped).
+    pub name: String,
+    /// Attributes by local name, `xmlns` declarations left out.
+    pub attrs: Vec<(String, String)>,
+    /// Child elements in order.
+    pub children: Vec<Element>,
+    /// Concatenated text content, trimmed.
+    pub text: String,
+}
+
+impl Element {
+    /// An element without attributes or children.
+    pub fn new(name: &str) -> Self {
+        Self {
+            name: name.to_owned(),
+            ..Self::default()
+        }
+    }
+
+    /// Adds an attribute (builder style).
+    pub fn attr(mut self, name: &str, value: impl Into<String>) -> Self {
+        self.attrs.push((name.to_owned(), value.into()));
+        self
+    }
+
+    /// Adds an attribute when there is a value.
+    pub fn attr_opt(self, name: &str, value: Option<impl Into<String>>) -> Self {
+        match value {
+            Some(v) => self.attr(name, v),
+            None => self,
+        }
+    }
+
+    /// Adds a child (builder style).
+    pub fn child(mut self, child: Element) -> Self {
+        self.children.push(child);
+        self
+    }
+
+    /// Sets the text (builder style).
+    pub fn text(mut self, text: impl Into<String>) -> Self {
+        self.text = text.into();
+        self
+    }
+
+    /// The value of an attribute.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.attrs.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+    }
+
+    /// The first child of that name.
+    pub fn first(&self, name: &str) -> Option<&Element> {
+        self.children.iter().find(|c| c.name == name)
+    }
+
+    /// Every child of that name.
+    pub fn all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a Element> + 'a {
+        self.children.iter().filter(move |c| c.name == name)
+    }
+
+    /// A canonical text of the element (attributes sorted), used to tell whether a reused
+    /// `OperationID` carries the same request.
+    pub fn canonical(&self) -> String {
+        let mut out = String::new();
+        self.canonical_into(&mut out);
+        out
+    }
+
+    fn canonical_into(&self, out: &mut String) {
+        out.push('<');
+        out.push_str(&self.name);
+        let mut attrs: Vec<_> = self.attrs.iter().collect();
+        attrs.sort();
+        for (n, v) in attrs {
+            out.push_str(&format!(" {n}={v:?}"));
+        }
+        out.push('>');
+        out.push_str(&format!("{:?}", self.text));
+        for c in &self.children {
+            c.canonical_into(out);
+        }
+        out.push_str("</>");
+    }
+
+    /// The element as JSON for the journal's decoded view: attributes as `@name`, text as
+    /// `#text`, children by name (an array when a name repeats).
+    pub fn to_json(&self) -> Value {
+        let mut map = Map::new();
+        for (n, v) in &self.attrs {
+            map.insert(format!("@{n}"), Value::String(v.clone()));
+        }
+        if !self.text.is_empty() {
+            map.insert("#text".into(), Value::String(self.text.clone()));
+        }
+        for c in &self.children {
+            let value = c.to_json();
+            match map.get_mut(&c.name) {
+                Some(Value::Array(items)) => items.push(value),
+                Some(existing) => {
+                    let first = existing.take();
+                    *existing = Value::Array(vec![first, value]);
+                }
+                None => {
+                    map.insert(c.name.clone(), value);
+                }
+            }
+        }
+        if map.len() == 1
+            && let Some(Value::String(text)) = map.get("#text")
+        {
+            return Value::String(text.clone());
+        }
+        Value::Object(map)
+    }
+}
+
+/// A parsed document and the traits of its envelope that the answer mirrors.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Document {
+    /// The root element.
+    pub root: Element,
+    /// `standalone` of the XML declaration, if any.
+    pub standalone: Option<String>,
+    /// Whether the root declared namespaces (`xmlns:xsd`/`xmlns:xsi` of the 2024 client).
+    pub namespaces: bool,
+}
+
+fn malformed(e: impl std::fmt::Display) -> XmlError {
+    XmlError::Malformed(e.to_string())
+}
+
+fn local(name: &[u8]) -> Result<String, XmlError> {
+    let text = std::str::from_utf8(name).map_err(|_| XmlError::Encoding)?;
+    Ok(text.rsplit(':').next().unwrap_or(text).to_owned())
+}
+
+fn open(start: &BytesStart<'_>, namespaces: &mut bool) -> Result<Element, XmlError> {
+    let mut element = Element::new(&local(start.name().as_ref())?);
+    for attr in start.attributes() {
+        let attr = attr.map_err(malformed)?;
+        let key = std::str::from_utf8(attr.key.as_ref()).map_err(|_| XmlError::Encoding)?;
+        if key == "xmlns" || key.starts_with("xmlns:") {
+            *namespaces = true;
+            continue;
+        }
+        let value = attr.unescape_value().map_err(malformed)?.into_owned();
+        element.attrs.push((local(key.as_bytes())?, value));
+    }
+    Ok(element)
+}
+
+/// Reads a document within the limits.
+pub fn parse(bytes: &[u8]) -> Result<Document, XmlError> {
+    if bytes.len() > MAX_DOCUMENT {
+        return Err(XmlError::TooLarge);
+    }
+    let text = std::str::from_utf8(bytes).map_err(|_| XmlError::Encoding)?;
+    // A UTF-8 byte order mark is legal before the declaration.
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    // Text is not trimmed per event (that would eat the spaces around `&amp;`); each element's
+    // text is trimmed once it is complete.
+    let mut reader = Reader::from_str(text);
+    let mut stack: Vec<Element> = Vec::new();
+    let mut root: Option<Element> = None;
+    let mut standalone = None;
+    let mut namespaces = false;
+    let mut count = 0usize;
+    let push = |element: Element, stack: &mut Vec<Element>, root: &mut Option<Element>| -> Result<(), XmlError> {
+        match stack.last_mut() {
+            Some(parent) => parent.children.push(element),
+            None if root.is_none() => *root = Some(element),
+            None => return Err(XmlError::Malformed("больше одного корневого элемента".into())),
+        }
+        Ok(())
+    };
+    loop {
+        let event = reader.read_event().map_err(malformed)?;
+        match event {
+            Event::Decl(decl) => {
+                standalone = decl
+                    .standalone()
+                    .transpose()
+                    .map_err(malformed)?
+                    .map(|v| String::from_utf8_lossy(&v).into_owned());
+            }
+            Event::DocType(_) => return Err(XmlError::DocType),
+            Event::Start(start) => {
+                count += 1;
+                if count > MAX_ELEMENTS {
+                    return Err(XmlError::TooManyElements);
+                }
+                if stack.len() >= MAX_DEPTH {
+                    return Err(XmlError::TooDeep);
+                }
+                if stack.is_empty() && root.is_some() {
+                    return Err(XmlError::Malformed("больше одного корневого элемента".into()));
+                }
+                stack.push(open(&start, &mut namespaces)?);
+            }
+            Event::Empty(start) => {
+                count += 1;
+                if count > MAX_ELEMENTS {
+                    return Err(XmlError::TooManyElements);
+                }
+                if stack.len() >= MAX_DEPTH {
+                    return Err(XmlError::TooDeep);
+                }
+                let element = open(&start, &mut namespaces)?;
+                push(element, &mut stack, &mut root)?;
+            }
+            Event::End(_) => {
+                let Some(mut element) = stack.pop() else {
+                    return Err(XmlError::Malformed("лишний закрывающий тег".into()));
+                };
+                element.text = element.text.trim().to_owned();
+                push(element, &mut stack, &mut root)?;
+            }
+            Event::Text(t) => {
+                let decoded = t.decode().map_err(malformed)?;
+                match stack.last_mut() {
+                    Some(e) => e.text.push_str(&decoded),
+                    None if decoded.trim().is_empty() => {}
+                    None => return Err(XmlError::Malformed("текст вне корневого элемента".into())),
+                }
+            }
+            Event::CData(c) => {
+                let decoded = c.decode().map_err(malformed)?;
+                if let Some(e) = stack.last_mut() {
+                    e.text.push_str(&decoded);
+                }
+            }
+            Event::GeneralRef(r) => {
+                let resolved = match r.resolve_char_ref().map_err(malformed)? {
+                    Some(c) => c.to_string(),
+                    None => {
+                        let name = r.decode().map_err(malformed)?;
+                        resolve_predefined_entity(&name)
+                            .ok_or_else(|| XmlError::Malformed(format!("неизвестная сущность &{name};")))?
+                            .to_owned()
+                    }
+                };
+                if let Some(e) = stack.last_mut() {
+                    e.text.push_str(&resolved);
+                }
+            }
+            Event::Comment(_) | Event::PI(_) => {}
+            Event::Eof => break,
+        }
+    }
+    if !stack.is_empty() {
+        return Err(XmlError::Malformed("документ оборван: не закрыты элементы".into()));
+    }
+    let root = root.ok_or(XmlError::Empty)?;
+    Ok(Document {
+        root,
+        standalone,
+        namespaces,
+    })
+}
+
+fn write_element(writer: &mut Writer<Vec<u8>>, element: &Element) -> std::io::Result<()> {
+    let mut start = BytesStart::new(element.name.as_str());
+    for (n, v) in &element.attrs {
+        start.push_attribute((n.as_str(), v.as_str()));
+    }
+    if element.children.is_empty() && element.text.is_empty() {
+        return writer.write_event(Event::Empty(start));
+    }
+    writer.write_event(Event::Start(start))?;
+    if !element.text.is_empty() {
+        writer.write_event(Event::Text(BytesText::new(&element.text)))?;
+    }
+    for c in &element.children {
+        write_element(writer, c)?;
+    }
+    writer.write_event(Event::End(BytesEnd::new(element.name.as_str())))
+}
+
+/// Writes a document: UTF-8 declaration (with `standalone` when given) and the root, no
+/// indentation (as both observed servers answer).
+pub fn write(root: &Element, standalone: Option<&str>) -> Vec<u8> {
+    let mut writer = Writer::new(Vec::with_capacity(512));
+    // Writing into a Vec cannot fail.
+    let _ = writer.write_event(Event::Decl(BytesDecl::new("1.0", Some("UTF-8"), standalone)));
+    let _ = write_element(&mut writer, root);
+    writer.into_inner()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_both_envelope_variants() {
+        let doc = parse(br#"<?xml version="1.0" encoding="UTF-8" standalone="yes"?><XMLRequest><Version>3.2</Version><Balances><BalanceRequest OperationID="a" ElementID="1"><Identifier Type="Auto" Value="8690003"/></BalanceRequest></Balances></XMLRequest>"#).unwrap();
+        assert_eq!(doc.standalone.as_deref(), Some("yes"));
+        assert!(!doc.namespaces);
+        assert_eq!(doc.root.name, "XMLRequest");
+        assert_eq!(doc.root.first("Version").unwrap().text, "3.2");
+        let req = doc.root.first("Balances").unwrap().first("BalanceRequest").unwrap();
+        assert_eq!(req.get("ElementID"), Some("1"));
+        assert_eq!(req.first("Identifier").unwrap().get("Value"), Some("8690003"));
+
+        let doc = parse(
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<XMLRequest xmlns:xsd=\"http://www.w3.org/2001/XMLSchema\" xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\">\n  <Version>3.2</Version>\n</XMLRequest>".as_bytes(),
+        )
+        .unwrap();
+        assert!(doc.namespaces);
+        assert_eq!(doc.standalone, None);
+        assert!(doc.root.attrs.is_empty());
+    }
+
+    #[test]
+    fn entities_and_cdata_are_text() {
+        let doc = parse(br#"<a n="x &amp; y"><b>T&#246;&lt;v&gt;<![CDATA[<raw>]]></b></a>"#).unwrap();
+        assert_eq!(doc.root.get("n"), Some("x & y"));
+        assert_eq!(doc.root.children[0].text, "Tö<v><raw>");
+    }
+
+    #[test]
+    fn hostile_documents_are_refused() {
+        assert_eq!(parse(b""), Err(XmlError::Empty));
+        assert!(matches!(parse(b"<a><b></a>"), Err(XmlError::Malformed(_))));
+        assert!(matches!(parse(b"<a>"), Err(XmlError::Malformed(_))));
+        assert!(matches!(parse(b"<a/><b/>"), Err(XmlError::Malformed(_))));
+        assert!(matches!(parse(br#"<a x="1" x="2"/>"#), Err(XmlError::Malformed(_))));
+        assert!(matches!(parse(b"<a>&bomb;</a>"), Err(XmlError::Malformed(_))));
+        assert_eq!(parse(b"<!DOCTYPE a [<!ENTITY e \"x\">]><a/>"), Err(XmlError::DocType));
+        assert_eq!(parse(&[0xff, 0xfe, b'<']), Err(XmlError::Encoding));
+        let deep = "<a>".repeat(MAX_DEPTH + 1) + &"</a>".repeat(MAX_DEPTH + 1);
+        assert_eq!(parse(deep.as_bytes()), Err(XmlError::TooDeep));
+        let big = vec![b' '; MAX_DOCUMENT + 1];
+        assert_eq!(parse(&big), Err(XmlError::TooLarge));
+        let many = format!("<a>{}</a>", "<b/>".repeat(MAX_ELEMENTS));
+        assert_eq!(parse(many.as_bytes()), Err(XmlError::TooManyElements));
+    }
+
+    #[test]
+    fn writes_escaped_compact_xml() {
+        let root = Element::new("XMLResponse")
+            .child(Element::new("ErrorCode").text("0"))
+            .child(Element::new("Item").attr("Name", "Holder").text("Иван & <Рюрик>"));
+        let bytes = write(&root, Some("yes"));
+        assert_eq!(
+            String::from_utf8(bytes.clone()).unwrap(),
+            r#"<?xml version="1.0" encoding="UTF-8" standalone="yes"?><XMLResponse><ErrorCode>0</ErrorCode><Item Name="Holder">Иван &amp; &lt;Рюрик&gt;</Item></XMLResponse>"#
+        );
+        assert_eq!(parse(&bytes).unwrap().root, root);
+    }
+
+    #[test]
+    fn canonical_form_ignores_attribute_order() {
+        let a = parse(br#"<r A="1" B="2"><c/></r>"#).unwrap().root;
+        let b = parse(br#"<r B="2" A="1"><c/></r>"#).unwrap().root;
+        let c = parse(br#"<r B="2" A="3"><c/></r>"#).unwrap().root;
+        assert_eq!(a.canonical(), b.canonical());
+        assert_ne!(a.canonical(), c.canonical());
+    }
+
+    #[test]
+    fn json_view() {
+        let root = parse(br#"<r A="1"><c>t</c><d/><d X="y"/></r>"#).unwrap().root;
+        assert_eq!(
+            root.to_json(),
+            serde_json::json!({"@A": "1", "c": "t", "d": [{}, {"@X": "y"}]})
+        );
+    }
+}
