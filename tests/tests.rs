@@ -24,6 +24,7 @@ mod computop;
 mod computop_python;
 mod faults;
 mod loymax;
+mod loymax_python;
 mod payback;
 mod payback_terminal;
 mod tyrios_errors;
