@@ -9,30 +9,18 @@
 //! Targets on the 2-core reference machine, load generator included: ≥ 50,000 req/s,
 //! p99 < 5 ms, ready < 100 ms, < 30 MB idle.
 
-use std::process::Stdio;
+mod support;
+
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper_util::rt::TokioIo;
-use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::net::TcpStream;
 
+use support::{env_or, memory_kib, percentile_ms};
+
 const BODY: &str = r#"{"UserData":"UQBUFDJALK4WXYC","enablePointRedemption":true,"productGroup":"Hose","totalAmount":33,"userMode":"HASH"}"#;
-
-fn env_or(name: &str, default: u64) -> u64 {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
-}
-
-fn memory_kib(pid: u32, field: &str) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find(|l| l.starts_with(field))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
-}
 
 async fn drive(addr: String, deadline: Instant) -> Vec<u32> {
     let stream = TcpStream::connect(&addr).await.expect("connect");
@@ -68,40 +56,8 @@ fn main() {
         .build()
         .unwrap();
     runtime.block_on(async {
-        let started = Instant::now();
-        let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_possim"))
-            .args([
-                "serve",
-                "--data",
-                "seed-examples",
-                "--admin",
-                "127.0.0.1:0",
-                "--tyrios",
-                "127.0.0.1:0",
-                "--payback",
-                "127.0.0.1:0",
-                "--loymax",
-                "127.0.0.1:0",
-                "--zvt",
-                "127.0.0.1:0",
-            ])
-            .stdout(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("possim starts");
-        let pid = child.id().unwrap();
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let mut tyrios = None;
-        while tyrios.is_none() {
-            let line = lines.next_line().await.unwrap().expect("possim printed its endpoints");
-            if let Some(url) = line.strip_prefix("tyrios http://") {
-                tyrios = Some(url.to_owned());
-            }
-        }
-        let ready = started.elapsed();
-        let addr = tyrios.unwrap();
-        tokio::time::sleep(Duration::from_millis(200)).await; // let the process settle before reading idle memory
-        let idle_kib = memory_kib(pid, "VmRSS:");
+        let mut server = support::start("seed-examples", "tyrios").await;
+        let (pid, addr, ready, idle_kib) = (server.pid, server.addr.clone(), server.ready, server.idle_kib);
 
         let deadline = Instant::now() + Duration::from_secs(secs);
         let load_start = Instant::now();
@@ -115,7 +71,7 @@ fn main() {
         let elapsed = load_start.elapsed().as_secs_f64();
         let peak_kib = memory_kib(pid, "VmHWM:");
         latencies.sort_unstable();
-        let pct = |p: f64| latencies[((latencies.len() as f64 * p) as usize).min(latencies.len() - 1)] as f64 / 1000.0;
+        let pct = |p: f64| percentile_ms(&latencies, p);
         println!(
             "possim TYRIOS load benchmark (final pos transactions, journal on, {connections} connections, {secs} s)"
         );
@@ -133,6 +89,6 @@ fn main() {
             "  memory peak       {:.1} MB RSS (includes every committed transaction)",
             peak_kib as f64 / 1024.0
         );
-        let _ = child.kill().await;
+        let _ = server.child.kill().await;
     });
 }

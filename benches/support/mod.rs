@@ -1,0 +1,89 @@
+//! What the load benchmarks share: knobs from the environment, the release `possim serve` on free
+//! loopback ports, memory readings from `/proc`, and latency percentiles.
+
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::Child;
+
+/// A numeric knob from the environment.
+pub fn env_or(name: &str, default: u64) -> u64 {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+/// A `/proc/<pid>/status` field in KiB (`VmRSS:`, `VmHWM:`).
+pub fn memory_kib(pid: u32, field: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find(|l| l.starts_with(field))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+/// A running `possim serve` (journal on), killed on drop.
+pub struct Server {
+    pub child: Child,
+    pub pid: u32,
+    /// `host:port` of the provider the benchmark drives.
+    pub addr: String,
+    /// From spawn to the endpoints printed.
+    pub ready: Duration,
+    /// RSS after start-up, before any load.
+    pub idle_kib: u64,
+}
+
+/// Starts `possim serve --data <data>` with every port free and waits for `<provider> http://…`.
+pub async fn start(data: &str, provider: &str) -> Server {
+    let started = Instant::now();
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_possim"))
+        .args([
+            "serve",
+            "--data",
+            data,
+            "--admin",
+            "127.0.0.1:0",
+            "--zvt-tty-link",
+            "none",
+        ])
+        .args([
+            "--tyrios",
+            "127.0.0.1:0",
+            "--computop",
+            "127.0.0.1:0",
+            "--payback",
+            "127.0.0.1:0",
+        ])
+        .args(["--loymax", "127.0.0.1:0", "--zvt", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("possim starts");
+    let pid = child.id().unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let prefix = format!("{provider} http://");
+    let addr = loop {
+        let line = lines.next_line().await.unwrap().expect("possim printed its endpoints");
+        if let Some(url) = line.strip_prefix(&prefix) {
+            break url.to_owned();
+        }
+    };
+    let ready = started.elapsed();
+    tokio::time::sleep(Duration::from_millis(200)).await; // let the process settle before reading idle memory
+    let idle_kib = memory_kib(pid, "VmRSS:");
+    Server {
+        child,
+        pid,
+        addr,
+        ready,
+        idle_kib,
+    }
+}
+
+/// The latency at percentile `p` (0..=1) of sorted microseconds, in milliseconds.
+pub fn percentile_ms(sorted_micros: &[u32], p: f64) -> f64 {
+    let i = ((sorted_micros.len() as f64 * p) as usize).min(sorted_micros.len().saturating_sub(1));
+    sorted_micros.get(i).copied().unwrap_or(0) as f64 / 1000.0
+}
