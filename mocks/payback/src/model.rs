@@ -405,6 +405,12 @@ struct CouponFile {
     activated_by: Vec<String>,
 }
 
+impl possim_engine::state::ProviderState for State {
+    fn from_data_set(data: &DataSet) -> Result<Self, EngineError> {
+        State::from_data_set(data)
+    }
+}
+
 impl State {
     /// Builds the state from `payback.toml` (empty when the set has none).
     pub fn from_data_set(data: &DataSet) -> Result<Self, EngineError> {
