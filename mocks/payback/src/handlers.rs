@@ -12,7 +12,7 @@ use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use possim_engine::auth::basic_credentials;
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::Inner;
 use crate::domain::{self, parse};
@@ -64,7 +64,7 @@ impl FromRequestParts<Arc<Inner>> for Partner {
     }
 }
 
-fn answer(result: Result<Value, PaybackError>) -> Response {
+fn answer<A: serde::Serialize>(result: Result<A, PaybackError>) -> Response {
     match result {
         Ok(value) => axum::Json(value).into_response(),
         Err(e) => e.into_response(),

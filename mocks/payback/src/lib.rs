@@ -9,9 +9,10 @@
 //! 36-month validity ending on 30 September, two cards per account); `mocks/payback/README.md`
 //! marks each behaviour [DOC] or [ours].
 //!
-//! Layout: `card` (numbers, Luhn), `errors` (stable codes), `model` (state, `payback.toml`),
+//! Layout: `answers` (the typed answers), `card` (numbers, Luhn), `errors` (stable codes), `model` (state, `payback.toml`),
 //! `domain` (the operations, pure), `handlers` (axum routes).
 
+pub mod answers;
 pub mod card;
 pub mod domain;
 pub mod errors;
@@ -116,12 +117,12 @@ impl Provider for PaybackMock {
         let body = change.get("body").cloned().unwrap_or(Value::Null);
         let bytes = serde_json::to_vec(&body).map_err(|e| e.to_string())?;
         let result = match kind {
-            "redemption" => {
-                domain::parse(&bytes).and_then(|(req, raw)| domain::redeem(&mut state, &partner, &req, &raw, now))
-            }
-            "purchase" => {
-                domain::parse(&bytes).and_then(|(req, raw)| domain::purchase(&mut state, &partner, &req, &raw, now))
-            }
+            "redemption" => domain::parse(&bytes)
+                .and_then(|(req, raw)| domain::redeem(&mut state, &partner, &req, &raw, now))
+                .map(|booked| answers::to_json(&booked)),
+            "purchase" => domain::parse(&bytes)
+                .and_then(|(req, raw)| domain::purchase(&mut state, &partner, &req, &raw, now))
+                .map(|booked| answers::to_json(&booked)),
             "useCoupon" => {
                 let code = change
                     .get("code")

@@ -292,7 +292,7 @@ pub struct Idempotent {
     /// The request as received.
     pub request: Value,
     /// The answer given.
-    pub answer: Value,
+    pub answer: crate::answers::StoredAnswer,
 }
 
 /// An issued PIN token.
