@@ -595,6 +595,32 @@ mod tests {
         }
     }
 
+    /// A wait of an hour (at `timeScale` 1, on a frozen clock) ends at once when the engine
+    /// clock moves or the flows are woken, also when that happened between the flow's last look
+    /// at the state and its sleep. The timeout only bounds a broken wake-up.
+    #[tokio::test]
+    async fn a_clock_change_or_a_wake_up_ends_a_wait_at_once() {
+        let mock = crate::ComputopMock::new(Arc::new(possim_engine::clock::Clock::frozen(0)));
+        let inner = mock.inner();
+        let started = Started::now(inner);
+        let mut wakeups = Wakeups::new(inner);
+        let hour = 3_600_000;
+        let bound = Duration::from_secs(30);
+        inner.clock().advance(1);
+        tokio::time::timeout(bound, wakeups.sleep(inner, &started, hour))
+            .await
+            .expect("a clock change ends the wait");
+        inner.wake_flows();
+        tokio::time::timeout(bound, wakeups.sleep(inner, &started, hour))
+            .await
+            .expect("a wake-up ends the wait");
+        // Once the engine clock is past the target, nothing is left to wait for.
+        inner.clock().advance(hour as i64);
+        assert!(started.elapsed(inner) >= hour);
+        let generation = inner.lock().generation;
+        assert!(tokio::time::timeout(bound, wait(inner, 0, generation)).await.unwrap());
+    }
+
     #[test]
     fn url_paths() {
         assert_eq!(url_path("http://127.0.0.1:8080/notify"), "/notify");
