@@ -77,12 +77,14 @@ impl MockHost {
         }
     }
 
-    fn run<T>(
+    /// Runs `op` on the mock's state as the HTTP endpoint `path` would with `body`, the fault
+    /// rules for that endpoint applied, and hands its typed answer to `read`.
+    fn run<A, T>(
         &self,
         path: &str,
         body: Value,
-        op: impl FnOnce(&mut possim_payback::model::State, &Value, i64) -> Result<Value, PaybackError>,
-        read: impl FnOnce(&Value) -> T,
+        op: impl FnOnce(&mut possim_payback::model::State, &Value, i64) -> Result<A, PaybackError>,
+        read: impl FnOnce(A) -> T,
     ) -> Result<T, HostError> {
         let fault = self.fault(path, &body);
         match fault {
@@ -99,7 +101,7 @@ impl MockHost {
         if let Fault::AnswerLost(why) = fault {
             return Err(HostError::Unreachable(why));
         }
-        answer.map(|v| read(&v)).map_err(|e| HostError::Refused {
+        answer.map(read).map_err(|e| HostError::Refused {
             code: e.code().to_owned(),
             message: e.to_string(),
         })
@@ -119,14 +121,6 @@ enum Fault {
     Answer(HostError),
 }
 
-fn int(v: &Value, key: &str) -> i64 {
-    v.get(key).and_then(Value::as_i64).unwrap_or(0)
-}
-
-fn text(v: &Value, key: &str) -> String {
-    v.get(key).and_then(Value::as_str).unwrap_or("").to_owned()
-}
-
 fn parsed<T: serde::de::DeserializeOwned>(body: &Value) -> Result<T, PaybackError> {
     domain::parse(body.to_string().as_bytes()).map(|(request, _)| request)
 }
@@ -137,10 +131,10 @@ impl PaybackHost for MockHost {
             "/members/authenticate",
             json!({"cardNumber": card, "pin": pin}),
             |state, body, now| domain::authenticate(state, partner, &parsed(body)?, now),
-            |v| Authenticated {
-                token: text(v, "pinToken"),
-                balance: int(v, "balance"),
-                redeemable: int(v, "redeemableBalance"),
+            |answer| Authenticated {
+                token: answer.pin_token,
+                balance: answer.balance,
+                redeemable: answer.redeemable_balance,
             },
         )
     }
@@ -156,11 +150,11 @@ impl PaybackHost for MockHost {
                 "receiptNumber": r.receipt,
             }),
             |state, body, now| domain::redeem(state, &r.partner, &parsed(body)?, body, now),
-            |v| Redeemed {
-                redemption_id: text(v, "redemptionId"),
-                points: int(v, "redeemedPoints"),
-                amount_cents: int(v, "amountCents"),
-                new_balance: int(v, "newBalance"),
+            |answer| Redeemed {
+                redemption_id: answer.redemption_id,
+                points: answer.redeemed_points,
+                amount_cents: answer.amount_cents,
+                new_balance: answer.new_balance,
             },
         )
     }
@@ -170,9 +164,9 @@ impl PaybackHost for MockHost {
             &format!("/redemptions/{redemption_id}/reversal"),
             json!({"transactionId": transaction_id}),
             |state, body, now| domain::reverse_redemption(state, partner, redemption_id, &parsed(body)?, body, now),
-            |v| Reversed {
-                points: int(v, "rebookedPoints"),
-                new_balance: int(v, "newBalance"),
+            |answer| Reversed {
+                points: answer.rebooked_points,
+                new_balance: answer.new_balance,
             },
         )
     }

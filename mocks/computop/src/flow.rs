@@ -7,6 +7,11 @@
 //! is first: `possim serve` keeps Computop's real schedule, tests run it in milliseconds, and a
 //! certification team can jump ahead with `POST /__admin/clock/advance`. A data-set reload bumps
 //! the state's generation, which stops every flow of the old one.
+//!
+//! Nothing polls: a wait sleeps for the real time its target needs at `timeScale` and wakes
+//! early when the engine clock changes (`Clock::changes`) or the flows are woken
+//! (`Inner::wake_flows`: a reload, the customer's decision through the admin API), then looks
+//! again.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -67,6 +72,7 @@ async fn run_sale(inner: Arc<Inner>, pay_id: String) {
         _ => decision.after_ms,
     };
     let started = Started::now(&inner);
+    let mut wakeups = Wakeups::new(&inner);
     let applied = loop {
         if inner.lock().generation != generation {
             return;
@@ -82,7 +88,7 @@ async fn run_sale(inner: Arc<Inner>, pay_id: String) {
             }
             break paygate::apply_decision(&mut inner.lock(), &pay_id, &effective);
         }
-        tick(&inner, &started, target_ms).await;
+        wakeups.sleep(&inner, &started, target_ms).await;
     };
     match applied {
         Applied::Nothing => return,
@@ -193,16 +199,41 @@ impl Started {
     }
 }
 
-/// Sleeps until the next check: at most 20 ms, so an advanced engine clock or a reload is seen
-/// promptly.
-async fn tick(inner: &Inner, started: &Started, target_ms: u64) {
-    let left = target_ms.saturating_sub(started.elapsed(inner)) as f64 / started.scale;
-    tokio::time::sleep(Duration::from_millis((left.ceil() as u64).clamp(1, 20))).await;
+/// What ends a wait early: a change of the engine clock, or the flows being woken. Subscribed
+/// before a flow first looks at the state, so a change between that look and the sleep is not
+/// missed.
+struct Wakeups {
+    clock: tokio::sync::watch::Receiver<u64>,
+    flows: tokio::sync::watch::Receiver<u64>,
+}
+
+impl Wakeups {
+    fn new(inner: &Inner) -> Self {
+        Self {
+            clock: inner.clock.changes(),
+            flows: inner.flow_wakeups(),
+        }
+    }
+
+    /// Sleeps until `target_ms` of Paygate time since `started` could have passed: the real
+    /// time that takes at `timeScale` (≥ 1, so never later than the engine clock running on its
+    /// own gets there), or less when something changes meanwhile. The caller looks again after.
+    async fn sleep(&mut self, inner: &Inner, started: &Started, target_ms: u64) {
+        let left = target_ms.saturating_sub(started.elapsed(inner)) as f64 / started.scale;
+        let real = Duration::from_millis((left.ceil() as u64).max(1));
+        tokio::select! {
+            () = tokio::time::sleep(real) => {}
+            // An error means the sender is gone with the mock; the timer still ends the wait.
+            Ok(()) = self.clock.changed() => {}
+            Ok(()) = self.flows.changed() => {}
+        }
+    }
 }
 
 /// Waits `ms` of Paygate time; false when the data set was reloaded meanwhile.
 async fn wait(inner: &Inner, ms: u64, generation: u64) -> bool {
     let started = Started::now(inner);
+    let mut wakeups = Wakeups::new(inner);
     loop {
         if inner.lock().generation != generation {
             return false;
@@ -210,7 +241,7 @@ async fn wait(inner: &Inner, ms: u64, generation: u64) -> bool {
         if started.elapsed(inner) >= ms {
             return true;
         }
-        tick(inner, &started, ms).await;
+        wakeups.sleep(inner, &started, ms).await;
     }
 }
 
@@ -562,6 +593,32 @@ mod tests {
             let n = n as u64 + 1;
             assert_eq!(*minutes, n * n * n);
         }
+    }
+
+    /// A wait of an hour (at `timeScale` 1, on a frozen clock) ends at once when the engine
+    /// clock moves or the flows are woken, also when that happened between the flow's last look
+    /// at the state and its sleep. The timeout only bounds a broken wake-up.
+    #[tokio::test]
+    async fn a_clock_change_or_a_wake_up_ends_a_wait_at_once() {
+        let mock = crate::ComputopMock::new(Arc::new(possim_engine::clock::Clock::frozen(0)));
+        let inner = mock.inner();
+        let started = Started::now(inner);
+        let mut wakeups = Wakeups::new(inner);
+        let hour = 3_600_000;
+        let bound = Duration::from_secs(30);
+        inner.clock().advance(1);
+        tokio::time::timeout(bound, wakeups.sleep(inner, &started, hour))
+            .await
+            .expect("a clock change ends the wait");
+        inner.wake_flows();
+        tokio::time::timeout(bound, wakeups.sleep(inner, &started, hour))
+            .await
+            .expect("a wake-up ends the wait");
+        // Once the engine clock is past the target, nothing is left to wait for.
+        inner.clock().advance(hour as i64);
+        assert!(started.elapsed(inner) >= hour);
+        let generation = inner.lock().generation;
+        assert!(tokio::time::timeout(bound, wait(inner, 0, generation)).await.unwrap());
     }
 
     #[test]

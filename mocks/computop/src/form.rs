@@ -219,33 +219,11 @@ fn percent_decode_str(s: &str) -> String {
     }
 }
 
+/// `+` as a space, then `%XX` as its byte; a malformed escape stays as it is (the
+/// `percent-encoding` crate's rule, which is the WHATWG form decoding without its UTF-8 step).
 fn percent_decode_bytes(s: &str) -> Vec<u8> {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'+' => {
-                out.push(b' ');
-                i += 1;
-            }
-            b'%' => match escaped_byte(&s[i..]) {
-                Some(byte) => {
-                    out.push(byte);
-                    i += 3;
-                }
-                None => {
-                    out.push(b'%');
-                    i += 1;
-                }
-            },
-            b => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    out
+    let spaced = s.replace('+', " ");
+    percent_encoding::percent_decode_str(&spaced).collect()
 }
 
 /// The byte of a `%XX` escape at the start of `s`, if there is a well-formed one.

@@ -140,6 +140,8 @@ async fn decide(State(inner): State<Arc<Inner>>, body: Bytes) -> Response {
         );
     };
     state.manual.insert(pay_id.clone(), body.decision);
+    drop(state);
+    inner.wake_flows();
     axum::Json(json!({"payId": pay_id, "accepted": true})).into_response()
 }
 

@@ -42,6 +42,8 @@ pub struct Inner {
     strict_callbacks: std::sync::atomic::AtomicBool,
     client: reqwest::Client,
     salt: u64,
+    /// Bumped when a waiting flow must look at the state again (see `flow`).
+    flows: tokio::sync::watch::Sender<u64>,
 }
 
 impl Inner {
@@ -63,6 +65,17 @@ impl Inner {
     /// Salt for generated ids.
     pub fn salt(&self) -> u64 {
         self.salt
+    }
+
+    /// Wakes every waiting flow to look at the state again: call after a change a flow waits
+    /// for other than time (a reload, the customer's decision).
+    pub fn wake_flows(&self) {
+        self.flows.send_modify(|count| *count = count.wrapping_add(1));
+    }
+
+    /// A receiver that wakes on every [`Inner::wake_flows`] after this call.
+    pub fn flow_wakeups(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.flows.subscribe()
     }
 }
 
@@ -93,6 +106,7 @@ impl ComputopMock {
                     .build()
                     .unwrap_or_default(),
                 salt: u64::from_le_bytes(seed),
+                flows: tokio::sync::watch::channel(0).0,
             }),
         }
     }
@@ -142,6 +156,9 @@ impl Provider for ComputopMock {
         // Ids stay unique across resets of one process.
         fresh.id_counter = state.id_counter;
         *state = fresh;
+        drop(state);
+        // Flows of the old generation stop now rather than at their next timer.
+        self.inner.wake_flows();
         Ok(())
     }
 

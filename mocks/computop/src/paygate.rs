@@ -10,7 +10,7 @@ use crate::codes::{self, Code, business};
 use crate::crypto;
 use crate::form::Fields;
 use crate::model::{
-    Credit, CreditOrder, Decision, DecisionKind, Echo, Merchant, Payment, PaymentStatus, PointsChoice,
+    Credit, CreditOrder, Decision, DecisionKind, Echo, Member, Merchant, Payment, PaymentStatus, PointsChoice,
     REQ_ID_LIFETIME_MS, State, StoredAnswer,
 };
 use crate::validate::{self, Rule};
@@ -315,35 +315,67 @@ fn simulation(order_desc: Option<&str>) -> Option<u16> {
         .then(|| digits.parse().ok())?
 }
 
+/// A sale: a replay answered from the store, else the checks, the new payment, the simulation
+/// mode, and the `AUTHORIZE_REQUEST` answer (or the final one of a simulated failure).
 fn sale(state: &mut State, mut ctx: Ctx) -> Answer {
     if let Some(answer) = ctx.replay(state, Endpoint::Sale) {
         return answer;
     }
+    let accepted = match check_sale(state, &mut ctx) {
+        Ok(accepted) => accepted,
+        Err(refusal) => return *refusal,
+    };
+    let mut payment = new_payment(state, &mut ctx, accepted);
+    simulate(&mut ctx, &mut payment);
+    let fields = if payment.status == PaymentStatus::Failed {
+        final_fields(&payment, ctx.now)
+    } else {
+        authorize_fields(&payment, ctx.now)
+    };
+    let mut fields = fields;
+    sign(&ctx.merchant, &mut fields);
+    let pay_id = payment.pay_id.clone();
+    let mut answer = ctx.answer(state, &fields, Some(pay_id.clone()));
+    answer.body.push_str(&unencrypted_echo(&payment.echo));
+    ctx.remember(state, Endpoint::Sale, &answer, Some(pay_id.clone()));
+    state.order.push(pay_id.clone());
+    state.payments.insert(pay_id, payment);
+    answer
+}
+
+/// What the checks of a sale established.
+struct AcceptedSale {
+    amount: i64,
+    is_bound: bool,
+    member: Member,
+}
+
+/// The checks of a sale, in the Paygate's order; the first that fails is the answer. Callback
+/// URLs that deviate from the seed's rule are findings (notes) unless callbacks are strict.
+fn check_sale(state: &State, ctx: &mut Ctx) -> Result<AcceptedSale, Box<Answer>> {
+    let refuse = |ctx: &Ctx, code: Code, description: &str| Box::new(ctx.failure(state, code, description, None));
     if !ctx.get("Currency").eq_ignore_ascii_case("EUR") {
-        return ctx.failure(
-            state,
+        return Err(refuse(
+            ctx,
             Code::invalid("Currency"),
             "Currency not allowed: PAYBACK PAY accepts EUR only",
-            None,
-        );
+        ));
     }
     let amount: i64 = ctx.get("Amount").parse().unwrap_or(0);
     if amount < 100 && !ctx.merchant.small_amounts {
-        return ctx.failure(
-            state,
+        return Err(refuse(
+            ctx,
             Code::business(business::AMOUNT_TOO_SMALL),
             "Amount below 100: ask the Computop helpdesk to enable small amounts",
-            None,
-        );
+        ));
     }
     let is_bound = ctx.get("IsBound").eq_ignore_ascii_case("True");
     if is_bound && ctx.opt("CustomerID").is_none() {
-        return ctx.failure(
-            state,
+        return Err(refuse(
+            ctx,
             Code::missing("CustomerID"),
             "CustomerID missing (IsBound=True)",
-            None,
-        );
+        ));
     }
     for (key, check) in [
         (
@@ -354,7 +386,7 @@ fn sale(state: &mut State, mut ctx: Ctx) -> Answer {
     ] {
         let items = validate::decode_list(ctx.get(key)).unwrap_or_default();
         if let Err(why) = check(&items) {
-            return ctx.failure(state, Code::format(key), &format!("{key} format error: {why}"), None);
+            return Err(refuse(ctx, Code::format(key), &format!("{key} format error: {why}")));
         }
     }
     for key in ["URLSuccess", "URLFailure", "URLNotify"] {
@@ -363,12 +395,11 @@ fn sale(state: &mut State, mut ctx: Ctx) -> Answer {
             continue;
         }
         if state.settings.strict_callbacks {
-            return ctx.failure(
-                state,
+            return Err(refuse(
+                ctx,
                 Code::format(key),
                 &format!("{key} format error: {}", deviations.join("; ")),
-                None,
-            );
+            ));
         }
         ctx.notes.extend(
             deviations
@@ -376,15 +407,28 @@ fn sale(state: &mut State, mut ctx: Ctx) -> Answer {
                 .map(|d| format!("finding: {key} {d} (accepted: lenient callbacks)")),
         );
     }
-    let account_id = ctx.get("AccountID").to_owned();
-    let Some(member) = state.members.get(&account_id).cloned() else {
-        return ctx.failure(
-            state,
+    let Some(member) = state.members.get(ctx.get("AccountID")).cloned() else {
+        return Err(refuse(
+            ctx,
             Code::business(business::ACCOUNT_UNKNOWN),
             "AccountID is not a PAYBACK member",
-            None,
-        );
+        ));
     };
+    Ok(AcceptedSale {
+        amount,
+        is_bound,
+        member,
+    })
+}
+
+/// The payment an accepted sale opens, waiting for the customer: its ids (preset for the
+/// TransID or fresh), the customer's next decision, the request's fields.
+fn new_payment(state: &mut State, ctx: &mut Ctx, sale: AcceptedSale) -> Payment {
+    let AcceptedSale {
+        amount,
+        is_bound,
+        member,
+    } = sale;
     let trans_id = ctx.get("TransID").to_owned();
     if !state
         .trans_ids
@@ -402,10 +446,9 @@ fn sale(state: &mut State, mut ctx: Ctx) -> Answer {
             state.fresh_uuid(ctx.salt),
         ),
     };
-    let mut decision = state.take_decision();
-    let simulated = simulation(ctx.opt("OrderDesc").as_deref());
-    let mut payment = Payment {
-        pay_id: pay_id.clone(),
+    let decision = state.take_decision();
+    Payment {
+        pay_id,
         xid,
         merchant_id: ctx.merchant.merchant_id.clone(),
         trans_id,
@@ -413,7 +456,7 @@ fn sale(state: &mut State, mut ctx: Ctx) -> Answer {
         amount,
         currency: "EUR".into(),
         transaction_id,
-        account_id,
+        account_id: ctx.get("AccountID").to_owned(),
         customer_id: ctx.opt("CustomerID").unwrap_or_else(|| member.customer_id.clone()),
         is_bound: if is_bound { "True".into() } else { "False".into() },
         customer_group: ctx.get("CustomerGroup").to_ascii_uppercase(),
@@ -435,19 +478,18 @@ fn sale(state: &mut State, mut ctx: Ctx) -> Answer {
         credited_points: 0,
         created_at: ctx.now,
         req_id: ctx.req_id(),
-        decision: decision.clone(),
+        decision,
         response_encrypt: ctx.get("Response").eq_ignore_ascii_case("encrypt"),
-    };
-    match simulated {
+    }
+}
+
+/// Computop's simulation mode (`OrderDesc=Test:nnnn`): `0000` makes the customer approve, any
+/// other number fails the payment at once with `Code 2950nnnn`.
+fn simulate(ctx: &mut Ctx, payment: &mut Payment) {
+    match simulation(ctx.opt("OrderDesc").as_deref()) {
         Some(0) => {
             ctx.notes.push("simulation Test:0000: the customer approves".into());
-            if decision.decision != DecisionKind::Approve {
-                decision = Decision {
-                    decision: DecisionKind::Approve,
-                    ..decision
-                };
-            }
-            payment.decision = decision;
+            payment.decision.decision = DecisionKind::Approve;
         }
         Some(n) => {
             ctx.notes.push(format!(
@@ -459,19 +501,6 @@ fn sale(state: &mut State, mut ctx: Ctx) -> Answer {
         }
         None => {}
     }
-    let fields = if payment.status == PaymentStatus::Failed {
-        final_fields(&payment, ctx.now)
-    } else {
-        authorize_fields(&payment, ctx.now)
-    };
-    let mut fields = fields;
-    sign(&ctx.merchant, &mut fields);
-    let mut answer = ctx.answer(state, &fields, Some(pay_id.clone()));
-    answer.body.push_str(&unencrypted_echo(&payment.echo));
-    ctx.remember(state, Endpoint::Sale, &answer, Some(pay_id.clone()));
-    state.order.push(pay_id.clone());
-    state.payments.insert(pay_id, payment);
-    answer
 }
 
 /// `Plain` and `Custom` travel back outside `Data` (Custom with `|` turned into `&`).

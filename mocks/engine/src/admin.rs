@@ -21,7 +21,6 @@ use crate::Engine;
 use crate::clock::{parse_duration_ms, parse_rfc3339};
 use crate::error::EngineError;
 use crate::fault::{FaultSpec, parse_fault_file};
-use crate::http::percent_decode;
 use crate::journal::JournalFilter;
 
 /// An admin error as JSON.
@@ -66,11 +65,12 @@ fn parse_query<T: DeserializeOwned + Default>(query: Option<&str>) -> Result<T, 
 /// names and types (numbers are tried as numbers first).
 fn serde_urlencoded_like<T: DeserializeOwned>(query: &str) -> Result<T, AdminError> {
     let mut map = serde_json::Map::new();
-    for pair in query.split('&').filter(|p| !p.is_empty()) {
-        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-        let v = percent_decode(v);
-        let value = v.parse::<u64>().map(Value::from).unwrap_or(Value::String(v));
-        map.insert(percent_decode(k), value);
+    for (k, v) in form_urlencoded::parse(query.as_bytes()) {
+        let value = v
+            .parse::<u64>()
+            .map(Value::from)
+            .unwrap_or_else(|_| Value::String(v.into_owned()));
+        map.insert(k.into_owned(), value);
     }
     serde_json::from_value(Value::Object(map))
         .map_err(|e| AdminError(StatusCode::BAD_REQUEST, format!("invalid query: {e}")))

@@ -6,6 +6,10 @@
 //!
 //! Two modes: *real* (system time plus an offset that `advance` grows) and *frozen* (a fixed
 //! instant that only `set`/`advance` change).
+//!
+//! Whoever waits for engine time (the Computop Paygate's retry schedule) subscribes to
+//! [`Clock::changes`] instead of polling: every freeze, unfreeze or advance wakes it, so it can
+//! sleep exactly as long as the time left and still see a jump of the clock at once.
 
 use std::sync::Mutex;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -13,6 +17,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use serde::Serialize;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
+use tokio::sync::watch;
 
 use crate::error::EngineError;
 
@@ -31,6 +36,9 @@ enum Mode {
 #[derive(Debug)]
 pub struct Clock {
     mode: Mutex<Mode>,
+    /// Counts the changes made through `freeze_at`, `unfreeze` and `advance`; receivers from
+    /// [`Clock::changes`] wake on every one.
+    changes: watch::Sender<u64>,
 }
 
 /// What the admin API shows about the clock.
@@ -60,16 +68,30 @@ pub const LATEST_MS: Millis = 253_402_300_799_999;
 impl Clock {
     /// A clock that follows the system time.
     pub fn real() -> Self {
-        Self {
-            mode: Mutex::new(Mode::Real { offset_ms: 0 }),
-        }
+        Self::with_mode(Mode::Real { offset_ms: 0 })
     }
 
     /// A clock frozen at `at_ms`.
     pub fn frozen(at_ms: Millis) -> Self {
+        Self::with_mode(Mode::Frozen { at_ms })
+    }
+
+    fn with_mode(mode: Mode) -> Self {
         Self {
-            mode: Mutex::new(Mode::Frozen { at_ms }),
+            mode: Mutex::new(mode),
+            changes: watch::channel(0).0,
         }
+    }
+
+    /// A receiver that wakes (`changed().await`) whenever the clock is frozen, unfrozen or
+    /// advanced after this call. Time passing on its own is not a change: a waiter sleeps for the
+    /// time it needs and listens for changes meanwhile.
+    pub fn changes(&self) -> watch::Receiver<u64> {
+        self.changes.subscribe()
+    }
+
+    fn changed(&self) {
+        self.changes.send_modify(|count| *count = count.wrapping_add(1));
     }
 
     /// Whether `at_ms` lies in the range the clock can show ([`EARLIEST_MS`], [`LATEST_MS`]).
@@ -90,11 +112,13 @@ impl Clock {
         *self.lock() = Mode::Frozen {
             at_ms: at_ms.clamp(EARLIEST_MS, LATEST_MS),
         };
+        self.changed();
     }
 
     /// Lets the clock run with the system time again, without offset.
     pub fn unfreeze(&self) {
         *self.lock() = Mode::Real { offset_ms: 0 };
+        self.changed();
     }
 
     /// Moves the clock forward (or back, with a negative delta) in either mode.
@@ -108,6 +132,8 @@ impl Clock {
                 at_ms: at_ms.saturating_add(delta_ms).clamp(EARLIEST_MS, LATEST_MS),
             },
         };
+        drop(mode);
+        self.changed();
     }
 
     /// Whether the clock is frozen.
@@ -220,6 +246,23 @@ mod tests {
         assert_eq!(parse_duration_ms("3d").unwrap(), 259_200_000);
         assert_eq!(parse_duration_ms("-2h").unwrap(), -7_200_000);
         assert!(parse_duration_ms("3 weeks").is_err());
+    }
+
+    #[test]
+    fn every_change_wakes_a_subscriber_and_reading_does_not() {
+        let clock = Clock::frozen(1_000);
+        let mut changes = clock.changes();
+        assert!(!changes.has_changed().unwrap());
+        clock.now_ms();
+        assert!(!changes.has_changed().unwrap(), "reading the clock is not a change");
+        clock.advance(5);
+        assert!(changes.has_changed().unwrap());
+        changes.mark_unchanged();
+        clock.unfreeze();
+        assert!(changes.has_changed().unwrap());
+        changes.mark_unchanged();
+        clock.freeze_at(7);
+        assert!(changes.has_changed().unwrap());
     }
 
     #[test]

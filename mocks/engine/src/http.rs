@@ -453,45 +453,20 @@ fn send(
 }
 
 /// Decodes `%XX` escapes and `+` (as a space) in a query component; an invalid escape is kept
-/// as it is rather than refused, as lenient servers do.
+/// as it is rather than refused, as lenient servers do, and bytes that are not UTF-8 become
+/// U+FFFD. The same decoding as [`form_urlencoded::parse`] applies to each name and value.
 pub fn percent_decode(text: &str) -> String {
-    fn hex(b: u8) -> Option<u8> {
-        match b {
-            b'0'..=b'9' => Some(b - b'0'),
-            b'a'..=b'f' => Some(b - b'a' + 10),
-            b'A'..=b'F' => Some(b - b'A' + 10),
-            _ => None,
-        }
-    }
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'+' => out.push(b' '),
-            b'%' => match (
-                bytes.get(i + 1).and_then(|&b| hex(b)),
-                bytes.get(i + 2).and_then(|&b| hex(b)),
-            ) {
-                (Some(hi), Some(lo)) => {
-                    out.push(hi * 16 + lo);
-                    i += 2;
-                }
-                _ => out.push(b'%'),
-            },
-            b => out.push(b),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
+    let spaced = text.replace('+', " ");
+    percent_encoding::percent_decode_str(&spaced)
+        .decode_utf8_lossy()
+        .into_owned()
 }
 
 /// The first value of `name` in a raw query string, percent-decoded.
 pub fn query_param(query: Option<&str>, name: &str) -> Option<String> {
-    query?.split('&').find_map(|pair| {
-        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-        (percent_decode(k) == name).then(|| percent_decode(v))
-    })
+    form_urlencoded::parse(query?.as_bytes())
+        .find(|(key, _)| key == name)
+        .map(|(_, value)| value.into_owned())
 }
 
 #[cfg(test)]
@@ -517,5 +492,13 @@ mod tests {
         );
         assert_eq!(query_param(Some("flag"), "flag").as_deref(), Some(""));
         assert_eq!(query_param(None, "x"), None);
+    }
+
+    #[test]
+    fn plus_is_a_space_only_when_not_escaped_and_bad_utf8_is_replaced() {
+        assert_eq!(percent_decode("a+%2B+b"), "a + b");
+        assert_eq!(percent_decode("%FFok"), "\u{FFFD}ok");
+        assert_eq!(query_param(Some("&&a=1&&b=x%3Dy=z&a=2"), "b").as_deref(), Some("x=y=z"));
+        assert_eq!(query_param(Some("a%3D=v"), "a="), Some("v".into()));
     }
 }

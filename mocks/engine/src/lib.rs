@@ -12,10 +12,13 @@
 //! - `fault`: fault rules, matching and triggering.
 //! - `dataset`: data set files and settings.
 //! - `provider`: the provider contract.
+//! - `state`: a provider's state under one lock, loaded from its data set file.
+//! - `auth`: HTTP Basic credentials for provider logins.
 //! - `http`: the instrumented HTTP/1.1 server loop for provider endpoints.
 //! - `admin`: the `/__admin` API.
 
 pub mod admin;
+pub mod auth;
 pub mod clock;
 pub mod dataset;
 pub mod error;
@@ -23,6 +26,7 @@ pub mod fault;
 pub mod http;
 pub mod journal;
 pub mod provider;
+pub mod state;
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};

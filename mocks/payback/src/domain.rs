@@ -10,8 +10,12 @@
 use possim_engine::clock::Millis;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
-use serde_json::{Value, json};
+use serde_json::Value;
 
+use crate::answers::{
+    Authenticated, CardSummary, CouponActivated, CouponOutcome, CouponValidity, GeolocationUpdated, Lookup,
+    PurchaseBooked, PurchaseReversed, RedemptionBooked, RedemptionReversed, Replayable,
+};
 use crate::card::{self, CardProblem, CardRef};
 use crate::errors::PaybackError;
 use crate::model::{
@@ -104,20 +108,28 @@ pub struct LookupRequest {
 }
 
 /// Status and masked name; no balance without the PIN.
-pub fn lookup(state: &State, req: &LookupRequest) -> Result<Value, PaybackError> {
+pub fn lookup(state: &State, req: &LookupRequest) -> Result<Lookup, PaybackError> {
     let number = req
         .card_number
         .as_deref()
         .or(req.customer_number.as_deref())
         .ok_or_else(|| PaybackError::InvalidRequest("give cardNumber or customerNumber".into()))?;
     let member = resolve(state, number)?;
-    Ok(json!({
-        "customerNumber": member.customer_number,
-        "status": member.status,
-        "maskedName": member.masked_name(),
-        "pinLocked": member.pin_failures >= PIN_TRIES,
-        "cards": member.cards.iter().map(|c| json!({"type": c.kind, "number": card::mask(&c.number), "blocked": c.blocked})).collect::<Vec<_>>(),
-    }))
+    Ok(Lookup {
+        customer_number: member.customer_number.clone(),
+        status: member.status,
+        masked_name: member.masked_name(),
+        pin_locked: member.pin_failures >= PIN_TRIES,
+        cards: member
+            .cards
+            .iter()
+            .map(|c| CardSummary {
+                kind: c.kind,
+                number: card::mask(&c.number),
+                blocked: c.blocked,
+            })
+            .collect(),
+    })
 }
 
 /// `POST /members/authenticate`.
@@ -154,7 +166,12 @@ fn check_pin(state: &mut State, customer: &str, pin: &str) -> Result<(), Payback
 }
 
 /// A PIN token, the balance, and what of it is redeemable (0 below the minimum).
-pub fn authenticate(state: &mut State, partner: &str, req: &AuthRequest, now: Millis) -> Result<Value, PaybackError> {
+pub fn authenticate(
+    state: &mut State,
+    partner: &str,
+    req: &AuthRequest,
+    now: Millis,
+) -> Result<Authenticated, PaybackError> {
     let customer = resolve(state, &req.card_number)?.customer_number.clone();
     check_pin(state, &customer, &req.pin)?;
     state.pin_tokens.retain(|_, t| t.expires_at > now);
@@ -175,34 +192,36 @@ pub fn authenticate(state: &mut State, partner: &str, req: &AuthRequest, now: Mi
     } else {
         0
     };
-    Ok(json!({
-        "pinToken": token,
-        "expiresAt": possim_engine::clock::format_rfc3339(now + PIN_TOKEN_MS),
-        "customerNumber": customer,
-        "status": member.status,
-        "balance": balance,
-        "redeemableBalance": redeemable,
-    }))
+    Ok(Authenticated {
+        pin_token: token,
+        expires_at: possim_engine::clock::format_rfc3339(now + PIN_TOKEN_MS),
+        customer_number: customer,
+        status: member.status,
+        balance,
+        redeemable_balance: redeemable,
+    })
 }
 
 /// Runs `op` once per (partner, transactionId): replays a stored answer for the same request,
 /// refuses a different request under the same id.
-fn idempotent(
+fn idempotent<A: Replayable>(
     state: &mut State,
     partner: &str,
     transaction_id: &str,
     operation: &str,
     request: &Value,
-    op: impl FnOnce(&mut State) -> Result<Value, PaybackError>,
-) -> Result<Value, PaybackError> {
+    op: impl FnOnce(&mut State) -> Result<A, PaybackError>,
+) -> Result<A, PaybackError> {
     required_text("transactionId", transaction_id)?;
     let key = (partner.to_owned(), transaction_id.to_owned());
     if let Some(stored) = state.idempotency.get(&key) {
-        return if stored.operation == operation && &stored.request == request {
-            Ok(stored.answer.clone())
-        } else {
-            Err(PaybackError::DuplicateTransaction(transaction_id.to_owned()))
-        };
+        // The operation names the answer's kind, so a matching operation finds its own kind.
+        let replay = (stored.operation == operation && &stored.request == request)
+            .then(|| A::from_stored(&stored.answer))
+            .flatten();
+        return replay
+            .cloned()
+            .ok_or_else(|| PaybackError::DuplicateTransaction(transaction_id.to_owned()));
     }
     let answer = op(state)?;
     state.idempotency.insert(
@@ -210,7 +229,7 @@ fn idempotent(
         Idempotent {
             operation: operation.to_owned(),
             request: request.clone(),
-            answer: answer.clone(),
+            answer: answer.clone().into(),
         },
     );
     Ok(answer)
@@ -306,7 +325,7 @@ pub fn purchase(
     req: &PurchaseRequest,
     raw: &Value,
     now: Millis,
-) -> Result<Value, PaybackError> {
+) -> Result<PurchaseBooked, PaybackError> {
     idempotent(state, partner, &req.transaction_id, "purchase", raw, |state| {
         required_text("receiptNumber", &req.receipt_number)?;
         branch_check(state, partner, req.branch_id.as_deref())?;
@@ -338,32 +357,33 @@ pub fn purchase(
                 coupon_problem(state.coupons.get(&upper), &upper, &customer, partner, now)
             };
             match problem {
-                Some(e) => outcomes.push(json!({"code": upper, "accepted": false, "reason": e.code()})),
+                Some(e) => outcomes.push(CouponOutcome::refused(upper, e.code())),
                 None => {
                     let coupon = &state.coupons[&upper];
-                    match coupon.kind {
-                        CouponType::Multiplier => multipliers.push(coupon.value.min(100)),
-                        CouponType::ExtraPoints => extra_points += coupon.value,
-                    }
+                    let points = match coupon.kind {
+                        CouponType::Multiplier => {
+                            multipliers.push(coupon.value.min(100));
+                            // Filled in below, once the base points are known.
+                            0
+                        }
+                        CouponType::ExtraPoints => {
+                            extra_points += coupon.value;
+                            coupon.value
+                        }
+                    };
                     accepted.push(upper.clone());
-                    outcomes.push(json!({"code": upper, "accepted": true, "type": coupon.kind, "value": coupon.value}));
+                    outcomes.push(CouponOutcome::accepted(upper, coupon.kind, coupon.value, points));
                 }
             }
         }
         let (base, multiplied) = points_for(eligible, cents_per_point, &multipliers);
         let total_points = base + multiplied + extra_points;
-        // Per-coupon points once the base is known.
-        let mut multiplier_index = 0;
-        for outcome in outcomes.iter_mut().filter(|o| o["accepted"] == true) {
-            let points = match outcome["type"].as_str() {
-                Some("MULTIPLIER") => {
-                    let m = multipliers[multiplier_index];
-                    multiplier_index += 1;
-                    base * (m - 1)
-                }
-                _ => outcome["value"].as_i64().unwrap_or(0),
-            };
-            outcome["points"] = json!(points);
+        // A multiplier's points once the base is known, multipliers in the order accepted.
+        let multiplier_outcomes = outcomes
+            .iter_mut()
+            .filter(|o| o.accepted && o.kind == Some(CouponType::Multiplier));
+        for (outcome, m) in multiplier_outcomes.zip(&multipliers) {
+            outcome.points = Some(base * (m - 1));
         }
         for code in &accepted {
             if let Some(c) = state.coupons.get_mut(code) {
@@ -398,14 +418,14 @@ pub fn purchase(
                 at: now,
             },
         );
-        Ok(json!({
-            "purchaseId": purchase_id,
-            "customerNumber": customer,
-            "basePoints": base,
-            "couponPoints": outcomes,
-            "totalPoints": total_points,
-            "newBalance": new_balance,
-        }))
+        Ok(PurchaseBooked {
+            purchase_id,
+            customer_number: customer,
+            base_points: base,
+            coupon_points: outcomes,
+            total_points,
+            new_balance,
+        })
     })
 }
 
@@ -446,7 +466,7 @@ pub fn redeem(
     req: &RedemptionRequest,
     raw: &Value,
     now: Millis,
-) -> Result<Value, PaybackError> {
+) -> Result<RedemptionBooked, PaybackError> {
     idempotent(state, partner, &req.transaction_id, "redemption", raw, |state| {
         required_text("receiptNumber", &req.receipt_number)?;
         branch_check(state, partner, req.branch_id.as_deref())?;
@@ -533,13 +553,13 @@ pub fn redeem(
                 at: now,
             },
         );
-        Ok(json!({
-            "redemptionId": id,
-            "customerNumber": customer,
-            "redeemedPoints": points,
-            "amountCents": points,
-            "newBalance": new_balance,
-        }))
+        Ok(RedemptionBooked {
+            redemption_id: id,
+            customer_number: customer,
+            redeemed_points: points,
+            amount_cents: points,
+            new_balance,
+        })
     })
 }
 
@@ -562,7 +582,7 @@ pub fn reverse_purchase(
     req: &PurchaseReversalRequest,
     raw: &Value,
     now: Millis,
-) -> Result<Value, PaybackError> {
+) -> Result<PurchaseReversed, PaybackError> {
     let operation = format!("purchase-reversal {id}");
     idempotent(state, partner, &req.transaction_id, &operation, raw, |state| {
         let p = state
@@ -633,14 +653,14 @@ pub fn reverse_purchase(
             stored.reversed_cents += amount;
             stored.reversed_points += points;
         }
-        Ok(json!({
-            "reversalId": reversal_id,
-            "purchaseId": id,
-            "reversedAmountCents": amount,
-            "reversedPoints": points,
-            "fullyReversed": full,
-            "newBalance": new_balance,
-        }))
+        Ok(PurchaseReversed {
+            reversal_id,
+            purchase_id: id.to_owned(),
+            reversed_amount_cents: amount,
+            reversed_points: points,
+            fully_reversed: full,
+            new_balance,
+        })
     })
 }
 
@@ -663,7 +683,7 @@ pub fn reverse_redemption(
     req: &RedemptionReversalRequest,
     raw: &Value,
     now: Millis,
-) -> Result<Value, PaybackError> {
+) -> Result<RedemptionReversed, PaybackError> {
     let operation = format!("redemption-reversal {id}");
     idempotent(state, partner, &req.transaction_id, &operation, raw, |state| {
         let r = state
@@ -720,14 +740,14 @@ pub fn reverse_redemption(
         if let Some(stored) = state.redemptions.get_mut(id) {
             stored.reversed_points += points;
         }
-        Ok(json!({
-            "reversalId": reversal_id,
-            "redemptionId": id,
-            "rebookedPoints": points,
-            "amountCents": points,
-            "fullyReversed": points == left,
-            "newBalance": new_balance,
-        }))
+        Ok(RedemptionReversed {
+            reversal_id,
+            redemption_id: id.to_owned(),
+            rebooked_points: points,
+            amount_cents: points,
+            fully_reversed: points == left,
+            new_balance,
+        })
     })
 }
 
@@ -742,24 +762,27 @@ pub struct CouponRequest {
 }
 
 /// A dry run: would this coupon count on a purchase now?
-pub fn validate_coupon(state: &State, partner: &str, req: &CouponRequest, now: Millis) -> Result<Value, PaybackError> {
+pub fn validate_coupon(
+    state: &State,
+    partner: &str,
+    req: &CouponRequest,
+    now: Millis,
+) -> Result<CouponValidity, PaybackError> {
     let customer = resolve(state, &req.card_number)?.customer_number.clone();
     let code = req.code.trim().to_ascii_uppercase();
     let coupon = state.coupons.get(&code);
-    let mut answer = json!({"code": code, "valid": true});
-    if let Some(c) = coupon {
-        answer["type"] = json!(c.kind);
-        answer["value"] = json!(c.value);
-    }
-    if let Some(problem) = coupon_problem(coupon, &code, &customer, partner, now) {
-        answer["valid"] = json!(false);
-        answer["reason"] = json!(problem.code());
-    }
-    Ok(answer)
+    let reason = coupon_problem(coupon, &code, &customer, partner, now).map(|problem| problem.code());
+    Ok(CouponValidity {
+        valid: reason.is_none(),
+        kind: coupon.map(|c| c.kind),
+        value: coupon.map(|c| c.value),
+        reason,
+        code,
+    })
 }
 
 /// The app-side activation, for setting up scenarios.
-pub fn activate_coupon(state: &mut State, req: &CouponRequest) -> Result<Value, PaybackError> {
+pub fn activate_coupon(state: &mut State, req: &CouponRequest) -> Result<CouponActivated, PaybackError> {
     let customer = resolve(state, &req.card_number)?.customer_number.clone();
     let code = req.code.trim().to_ascii_uppercase();
     let coupon = state.coupons.get_mut(&code).ok_or_else(|| PaybackError::Coupon {
@@ -769,7 +792,7 @@ pub fn activate_coupon(state: &mut State, req: &CouponRequest) -> Result<Value, 
     if !coupon.activated_by.contains(&customer) {
         coupon.activated_by.push(customer);
     }
-    Ok(json!({"code": code, "activated": true}))
+    Ok(CouponActivated { code, activated: true })
 }
 
 /// `POST /branches/{id}/geolocation`.
@@ -789,7 +812,7 @@ pub fn update_geolocation(
     branch: &str,
     req: &GeolocationRequest,
     now: Millis,
-) -> Result<Value, PaybackError> {
+) -> Result<GeolocationUpdated, PaybackError> {
     if !(-90.0..=90.0).contains(&req.latitude) || !(-180.0..=180.0).contains(&req.longitude) {
         return Err(PaybackError::InvalidRequest(
             "latitude must be -90..90 and longitude -180..180".into(),
@@ -803,10 +826,12 @@ pub fn update_geolocation(
         .ok_or(PaybackError::ReferenceNotFound("branch"))?;
     b.latitude = Some(req.latitude);
     b.longitude = Some(req.longitude);
-    Ok(
-        json!({"branchId": branch, "latitude": req.latitude, "longitude": req.longitude,
-        "updatedAt": possim_engine::clock::format_rfc3339(now)}),
-    )
+    Ok(GeolocationUpdated {
+        branch_id: branch.to_owned(),
+        latitude: req.latitude,
+        longitude: req.longitude,
+        updated_at: possim_engine::clock::format_rfc3339(now),
+    })
 }
 
 /// Points that expire next, for the snapshot and receipts.

@@ -7,12 +7,12 @@ use std::sync::Arc;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{FromRequestParts, Path, State};
+use axum::http::StatusCode;
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use base64::Engine as _;
-use serde_json::{Value, json};
+use possim_engine::auth::basic_credentials;
+use serde_json::json;
 
 use crate::Inner;
 use crate::domain::{self, parse};
@@ -45,18 +45,6 @@ pub fn router(inner: Arc<Inner>) -> Router {
 /// The authenticated partner.
 struct Partner(String);
 
-fn basic_credentials(headers: &HeaderMap) -> Option<(String, String)> {
-    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, encoded) = value.trim().split_once(' ')?;
-    if !scheme.eq_ignore_ascii_case("basic") {
-        return None;
-    }
-    let decoded = base64::engine::general_purpose::STANDARD.decode(encoded.trim()).ok()?;
-    let text = String::from_utf8(decoded).ok()?;
-    let (user, password) = text.split_once(':')?;
-    Some((user.to_owned(), password.to_owned()))
-}
-
 impl FromRequestParts<Arc<Inner>> for Partner {
     type Rejection = Response;
 
@@ -65,18 +53,18 @@ impl FromRequestParts<Arc<Inner>> for Partner {
         let Some(short_name) = parts.headers.get("partnershortname").and_then(|v| v.to_str().ok()) else {
             return Err(refuse("the partnerShortName header is missing"));
         };
-        let Some((user, password)) = basic_credentials(&parts.headers) else {
+        let Some(login) = basic_credentials(&parts.headers) else {
             return Err(refuse("Basic credentials are missing"));
         };
         let state = inner.lock();
         match state.partners.get(short_name) {
-            Some(p) if p.user == user && p.password == password => Ok(Partner(short_name.to_owned())),
+            Some(p) if p.user == login.user && p.password == login.password => Ok(Partner(short_name.to_owned())),
             _ => Err(refuse("unknown partner or wrong user or password")),
         }
     }
 }
 
-fn answer(result: Result<Value, PaybackError>) -> Response {
+fn answer<A: serde::Serialize>(result: Result<A, PaybackError>) -> Response {
     match result {
         Ok(value) => axum::Json(value).into_response(),
         Err(e) => e.into_response(),
@@ -99,17 +87,17 @@ async fn lookup(State(inner): Shared, Partner(_): Partner, body: Bytes) -> Respo
 }
 
 async fn authenticate(State(inner): Shared, Partner(partner): Partner, body: Bytes) -> Response {
-    let now = inner.clock.now_ms();
+    let now = inner.clock().now_ms();
     answer(parse(&body).and_then(|(req, _)| domain::authenticate(&mut inner.lock(), &partner, &req, now)))
 }
 
 async fn purchase(State(inner): Shared, Partner(partner): Partner, body: Bytes) -> Response {
-    let now = inner.clock.now_ms();
+    let now = inner.clock().now_ms();
     answer(parse(&body).and_then(|(req, raw)| domain::purchase(&mut inner.lock(), &partner, &req, &raw, now)))
 }
 
 async fn redeem(State(inner): Shared, Partner(partner): Partner, body: Bytes) -> Response {
-    let now = inner.clock.now_ms();
+    let now = inner.clock().now_ms();
     answer(parse(&body).and_then(|(req, raw)| domain::redeem(&mut inner.lock(), &partner, &req, &raw, now)))
 }
 
@@ -119,7 +107,7 @@ async fn reverse_purchase(
     Path(id): Path<String>,
     body: Bytes,
 ) -> Response {
-    let now = inner.clock.now_ms();
+    let now = inner.clock().now_ms();
     answer(
         parse(&body).and_then(|(req, raw)| domain::reverse_purchase(&mut inner.lock(), &partner, &id, &req, &raw, now)),
     )
@@ -131,7 +119,7 @@ async fn reverse_redemption(
     Path(id): Path<String>,
     body: Bytes,
 ) -> Response {
-    let now = inner.clock.now_ms();
+    let now = inner.clock().now_ms();
     answer(
         parse(&body)
             .and_then(|(req, raw)| domain::reverse_redemption(&mut inner.lock(), &partner, &id, &req, &raw, now)),
@@ -139,7 +127,7 @@ async fn reverse_redemption(
 }
 
 async fn validate_coupon(State(inner): Shared, Partner(partner): Partner, body: Bytes) -> Response {
-    let now = inner.clock.now_ms();
+    let now = inner.clock().now_ms();
     answer(parse(&body).and_then(|(req, _)| domain::validate_coupon(&inner.lock(), &partner, &req, now)))
 }
 
@@ -148,6 +136,6 @@ async fn activate_coupon(State(inner): Shared, Partner(_): Partner, body: Bytes)
 }
 
 async fn geolocation(State(inner): Shared, Partner(partner): Partner, Path(id): Path<String>, body: Bytes) -> Response {
-    let now = inner.clock.now_ms();
+    let now = inner.clock().now_ms();
     answer(parse(&body).and_then(|(req, _)| domain::update_geolocation(&mut inner.lock(), &partner, &id, &req, now)))
 }

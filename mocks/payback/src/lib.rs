@@ -9,9 +9,10 @@
 //! 36-month validity ending on 30 September, two cards per account); `mocks/payback/README.md`
 //! marks each behaviour [DOC] or [ours].
 //!
-//! Layout: `card` (numbers, Luhn), `errors` (stable codes), `model` (state, `payback.toml`),
+//! Layout: `answers` (the typed answers), `card` (numbers, Luhn), `errors` (stable codes), `model` (state, `payback.toml`),
 //! `domain` (the operations, pure), `handlers` (axum routes).
 
+pub mod answers;
 pub mod card;
 pub mod domain;
 pub mod errors;
@@ -19,34 +20,19 @@ pub mod handlers;
 pub mod model;
 pub mod operations;
 
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 
 use possim_engine::EngineError;
 use possim_engine::clock::Clock;
 use possim_engine::dataset::DataSet;
 use possim_engine::provider::Provider;
+use possim_engine::state::StateCell;
 use serde_json::{Value, json};
 
 use crate::model::State;
 
 /// Shared state: one lock, never held across an `.await`.
-#[derive(Debug)]
-pub struct Inner {
-    state: Mutex<State>,
-    clock: Arc<Clock>,
-}
-
-impl Inner {
-    /// Locks the state.
-    pub fn lock(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// The engine clock.
-    pub fn clock(&self) -> &Clock {
-        &self.clock
-    }
-}
+pub type Inner = StateCell<State>;
 
 /// The PAYBACK provider.
 #[derive(Debug, Clone)]
@@ -58,10 +44,7 @@ impl PaybackMock {
     /// A mock with empty state; the engine loads the data set into it.
     pub fn new(clock: Arc<Clock>) -> Self {
         Self {
-            inner: Arc::new(Inner {
-                state: Mutex::new(State::default()),
-                clock,
-            }),
+            inner: Arc::new(Inner::new(State::default(), clock)),
         }
     }
 
@@ -81,16 +64,15 @@ impl Provider for PaybackMock {
     }
 
     fn load(&self, data: &DataSet) -> Result<(), EngineError> {
-        *self.inner.lock() = State::from_data_set(data)?;
-        Ok(())
+        self.inner.load(data)
     }
 
     fn check(&self, data: &DataSet) -> Result<(), EngineError> {
-        State::from_data_set(data).map(drop)
+        self.inner.check(data)
     }
 
     fn snapshot(&self) -> Value {
-        let now = self.inner.clock.now_ms();
+        let now = self.inner.clock().now_ms();
         let state = self.inner.lock();
         let members: Vec<Value> = state
             .members
@@ -122,7 +104,7 @@ impl Provider for PaybackMock {
     /// would; `{"type": "useCoupon", "code": …, "customerNumber": …}` spends a coupon.
     fn apply_change(&self, change: &Value) -> Result<Value, String> {
         let kind = change.get("type").and_then(Value::as_str).unwrap_or("");
-        let now = self.inner.clock.now_ms();
+        let now = self.inner.clock().now_ms();
         let mut state = self.inner.lock();
         let partner = match change.get("partner").and_then(Value::as_str) {
             Some(p) => p.to_owned(),
@@ -136,12 +118,12 @@ impl Provider for PaybackMock {
         let body = change.get("body").cloned().unwrap_or(Value::Null);
         let bytes = serde_json::to_vec(&body).map_err(|e| e.to_string())?;
         let result = match kind {
-            "redemption" => {
-                domain::parse(&bytes).and_then(|(req, raw)| domain::redeem(&mut state, &partner, &req, &raw, now))
-            }
-            "purchase" => {
-                domain::parse(&bytes).and_then(|(req, raw)| domain::purchase(&mut state, &partner, &req, &raw, now))
-            }
+            "redemption" => domain::parse(&bytes)
+                .and_then(|(req, raw)| domain::redeem(&mut state, &partner, &req, &raw, now))
+                .map(|booked| answers::to_json(&booked)),
+            "purchase" => domain::parse(&bytes)
+                .and_then(|(req, raw)| domain::purchase(&mut state, &partner, &req, &raw, now))
+                .map(|booked| answers::to_json(&booked)),
             "useCoupon" => {
                 let code = change
                     .get("code")

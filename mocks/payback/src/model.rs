@@ -292,7 +292,7 @@ pub struct Idempotent {
     /// The request as received.
     pub request: Value,
     /// The answer given.
-    pub answer: Value,
+    pub answer: crate::answers::StoredAnswer,
 }
 
 /// An issued PIN token.
@@ -403,6 +403,12 @@ struct CouponFile {
     requires_activation: bool,
     #[serde(default)]
     activated_by: Vec<String>,
+}
+
+impl possim_engine::state::ProviderState for State {
+    fn from_data_set(data: &DataSet) -> Result<Self, EngineError> {
+        State::from_data_set(data)
+    }
 }
 
 impl State {

@@ -371,6 +371,11 @@ fn require_product_group(req: &TxRequest) -> Result<(), TyriosError> {
 
 /// Evaluates a transaction and, unless `draft`, commits it. Returns the record the answer is
 /// rendered from.
+///
+/// In steps: the request's shape ([`check_shape`]), who it is for ([`resolve_party`]), the
+/// record and plan every kind starts from ([`Evaluation::start`]), the plan of its kind, then
+/// the fee and, for a final transaction, the commit. Everything that can refuse runs before the
+/// commit, so a refused transaction changes nothing, and draft and final share all of it.
 pub fn execute(
     state: &mut State,
     company_id: u64,
@@ -384,9 +389,35 @@ pub fn execute(
         .get(&company_id)
         .cloned()
         .ok_or(TyriosError::Unauthorized)?;
-    let has_user = !matches!(req.user, UserRef::None);
-
     // Shape of the request first, so a till learns about a missing field before a lookup fails.
+    check_shape(kind, req)?;
+    let party = resolve_party(state, req)?;
+    let mut tx = Evaluation::start(state, company_id, kind, req, &party, draft, now);
+    match kind {
+        TxKind::Pos | TxKind::Coupon => plan_coupon_payment(state, &company, kind, req, &mut tx)?,
+        TxKind::CouponActivation => plan_coupon_activation(state, company_id, req, &mut tx)?,
+        TxKind::Cash => plan_cash(req, &mut tx),
+        TxKind::SpecialPoints => plan_special_points(req, &mut tx),
+    }
+    let Evaluation { mut rec, plan, .. } = tx;
+    rec.fee = percent_of(rec.total, ppm(company.transaction_fee_percentage));
+
+    if !draft {
+        apply(state, plan, now);
+        state.next_transaction_id += 1;
+        if let Some(id) = rec.user_id
+            && let Some(user) = state.users.get(&id)
+        {
+            rec.user = Some(UserDataJson::of(user, now));
+        }
+        state.transactions.push(rec.clone());
+    }
+    Ok(rec)
+}
+
+/// The fields each kind requires, checked before anything is looked up.
+fn check_shape(kind: TxKind, req: &TxRequest) -> Result<(), TyriosError> {
+    let has_user = !matches!(req.user, UserRef::None);
     match kind {
         TxKind::Pos => {
             if !has_user && req.coupons.is_empty() {
@@ -446,240 +477,286 @@ pub fn execute(
             }
         }
     }
+    Ok(())
+}
 
-    let party = resolve_party(state, req)?;
-    let tx_id = (!draft).then_some(state.next_transaction_id);
-    let validity = valid_until(now);
-    let mut plan = Plan::default();
-    let (start, user_json_before) = match &party {
-        Party::Nobody => (0, None),
-        Party::Existing(id) => {
-            let user = &state.users[id];
-            plan.user_id = Some(*id);
-            (user.balance(now), Some(UserDataJson::of(user, now)))
-        }
-        Party::New(obj) => {
-            let (user, mail) = build_user(state, obj);
-            plan.user_id = Some(user.id);
-            let shown = UserDataJson::not_yet_created(obj);
-            if !draft {
-                plan.new_user = Some(user);
-                plan.mail = mail;
+/// A transaction being evaluated: the record the answer is rendered from and the plan a final
+/// transaction commits, with what every kind's plan needs to know.
+struct Evaluation {
+    rec: TxRecord,
+    plan: Plan,
+    /// The user's balance before the transaction (0 without a user).
+    start: i64,
+    /// Whether the transaction is for a user (existing or created by it).
+    with_user: bool,
+    /// Validity end of points and coupons booked now.
+    validity: Millis,
+    /// The id a final transaction gets; `None` for a draft.
+    tx_id: Option<u64>,
+    draft: bool,
+}
+
+impl Evaluation {
+    /// The record as it stands before the kind's plan: the user as before, nothing booked.
+    fn start(
+        state: &State,
+        company_id: u64,
+        kind: TxKind,
+        req: &TxRequest,
+        party: &Party,
+        draft: bool,
+        now: Millis,
+    ) -> Self {
+        let mut plan = Plan::default();
+        let (start, user_json_before) = match party {
+            Party::Nobody => (0, None),
+            Party::Existing(id) => {
+                let user = &state.users[id];
+                plan.user_id = Some(*id);
+                (user.balance(now), Some(UserDataJson::of(user, now)))
             }
-            (0, Some(shown))
+            Party::New(obj) => {
+                let (user, mail) = build_user(state, obj);
+                plan.user_id = Some(user.id);
+                let shown = UserDataJson::not_yet_created(obj);
+                if !draft {
+                    plan.new_user = Some(user);
+                    plan.mail = mail;
+                }
+                (0, Some(shown))
+            }
+        };
+        let tx_id = (!draft).then_some(state.next_transaction_id);
+        let rec = TxRecord {
+            id: tx_id,
+            company: company_id,
+            kind,
+            time: now,
+            user_id: if draft {
+                plan.user_id.filter(|_| !matches!(party, Party::New(_)))
+            } else {
+                plan.user_id
+            },
+            user: user_json_before,
+            user_mode: req.user_mode,
+            product_group: req.product_group.clone(),
+            total: 0,
+            remaining: 0,
+            redeemed: 0,
+            obtained: 0,
+            start,
+            resulting: start,
+            coupon_points: None,
+            available_obtained: 0,
+            obtained_valid_until: None,
+            coupons: Vec::new(),
+            fee: 0,
+            enable_point_redemption: req.enable_point_redemption,
+            employee_number: req.employee_number.clone(),
+        };
+        Self {
+            rec,
+            plan,
+            start,
+            with_user: !matches!(party, Party::Nobody),
+            validity: valid_until(now),
+            tx_id,
+            draft,
         }
+    }
+}
+
+/// `pos` and `coupon`: coupons (and, with a user, account points) pay for the amount.
+fn plan_coupon_payment(
+    state: &State,
+    company: &Company,
+    kind: TxKind,
+    req: &TxRequest,
+    tx: &mut Evaluation,
+) -> Result<(), TyriosError> {
+    let now = tx.rec.time;
+    let coupons = payable_coupons(state, &req.coupons, now)?;
+    let coupon_sum: Cents = coupons.iter().map(|c| c.value).sum();
+    let total = if kind == TxKind::Coupon {
+        0
+    } else {
+        req.total.unwrap_or(0)
     };
-    let with_user = !matches!(party, Party::Nobody);
-
-    let mut rec = TxRecord {
-        id: tx_id,
-        company: company_id,
-        kind,
-        time: now,
-        user_id: if draft {
-            plan.user_id.filter(|_| !matches!(party, Party::New(_)))
-        } else {
-            plan.user_id
-        },
-        user: user_json_before,
-        user_mode: req.user_mode,
-        product_group: req.product_group.clone(),
-        total: 0,
-        remaining: 0,
-        redeemed: 0,
-        obtained: 0,
-        start,
-        resulting: start,
-        coupon_points: None,
-        available_obtained: 0,
-        obtained_valid_until: None,
-        coupons: Vec::new(),
-        fee: 0,
-        enable_point_redemption: req.enable_point_redemption,
-        employee_number: req.employee_number.clone(),
-    };
-
-    match kind {
-        TxKind::Pos | TxKind::Coupon => {
-            let coupons = payable_coupons(state, &req.coupons, now)?;
-            let coupon_sum: Cents = coupons.iter().map(|c| c.value).sum();
-            let total = if kind == TxKind::Coupon {
-                0
-            } else {
-                req.total.unwrap_or(0)
-            };
-            rec.total = total;
-            if with_user {
-                // The coupons are converted into points on the account and deactivated.
-                let own = if req.enable_point_redemption { start } else { 0 };
-                let redeemed = points_to_redeem(req.redeemed_points, own + coupon_sum, total)?;
-                let obtained = bonus(&company, total - redeemed);
-                rec.coupon_points = (!coupons.is_empty()).then_some(coupon_sum);
-                rec.redeemed = redeemed;
-                rec.remaining = total - redeemed;
-                rec.obtained = obtained;
-                rec.resulting = start + coupon_sum - redeemed + obtained;
-                rec.available_obtained = obtained;
-                rec.obtained_valid_until = (obtained > 0).then_some(validity);
-                for c in &coupons {
-                    rec.coupons.push(line(c, 0, None));
-                    plan.coupons.push(Coupon { value: 0, ..c.clone() });
-                }
-                if req.enable_point_redemption {
-                    // Oldest points first, the converted coupon value being the newest.
-                    plan.lots_in.push(Lot {
-                        points: coupon_sum,
-                        valid_until: validity,
-                        source: None,
-                    });
-                    plan.consume = redeemed;
-                } else {
-                    // Account points stay untouched: the redemption comes out of the coupons.
-                    plan.lots_in.push(Lot {
-                        points: coupon_sum - redeemed,
-                        valid_until: validity,
-                        source: None,
-                    });
-                }
-                plan.obtained_lot = Some(Lot {
-                    points: obtained,
-                    valid_until: validity,
-                    source: tx_id,
-                });
-            } else {
-                if company.coupon_environment == CouponEnvironment::PartiallyDigital
-                    && coupon_sum > total
-                    && let Some(c) = coupons.last()
-                {
-                    return Err(TyriosError::CouponExceedsAmount(c.coupon_code.clone()));
-                }
-                let redeemed = points_to_redeem(req.redeemed_points, coupon_sum, total)?;
-                let mut left = redeemed;
-                for c in &coupons {
-                    let take = c.value.min(left);
-                    left -= take;
-                    if c.kind == CouponKind::Analog && take < c.value {
-                        return Err(TyriosError::AnalogCouponPartial(c.coupon_code.clone()));
-                    }
-                    rec.coupons.push(line(c, c.value - take, None));
-                    plan.coupons.push(Coupon {
-                        value: c.value - take,
-                        ..c.clone()
-                    });
-                }
-                rec.start = coupon_sum;
-                rec.redeemed = redeemed;
-                rec.remaining = total - redeemed;
-                rec.resulting = coupon_sum - redeemed;
-            }
+    let (rec, plan, start, validity) = (&mut tx.rec, &mut tx.plan, tx.start, tx.validity);
+    rec.total = total;
+    if tx.with_user {
+        // The coupons are converted into points on the account and deactivated.
+        let own = if req.enable_point_redemption { start } else { 0 };
+        let redeemed = points_to_redeem(req.redeemed_points, own + coupon_sum, total)?;
+        let obtained = bonus(company, total - redeemed);
+        rec.coupon_points = (!coupons.is_empty()).then_some(coupon_sum);
+        rec.redeemed = redeemed;
+        rec.remaining = total - redeemed;
+        rec.obtained = obtained;
+        rec.resulting = start + coupon_sum - redeemed + obtained;
+        rec.available_obtained = obtained;
+        rec.obtained_valid_until = (obtained > 0).then_some(validity);
+        for c in &coupons {
+            rec.coupons.push(line(c, 0, None));
+            plan.coupons.push(Coupon { value: 0, ..c.clone() });
         }
-        TxKind::CouponActivation => {
-            check_duplicates(&req.coupons)?;
-            let mut total = 0;
-            let mut next_coupon_id = state.next_coupon_id;
-            for r in &req.coupons {
-                let code = normalise_code(&r.code)?;
-                let given = r.value.or(req.coupon_value);
-                let (coupon, mode) = match state.coupons.get(&code) {
-                    Some(c) if c.state == CouponState::Active => {
-                        return Err(TyriosError::CouponAlreadyActivated(code));
-                    }
-                    Some(c) => {
-                        if given.is_some_and(|v| v != c.value) {
-                            return Err(TyriosError::CouponValueOverwrite(code));
-                        }
-                        (c.clone(), "activation")
-                    }
-                    None => {
-                        let value = given.ok_or_else(|| TyriosError::CouponValueMissing(code.clone()))?;
-                        if value == 0 {
-                            return Err(TyriosError::InvalidField(
-                                "couponValue".into(),
-                                Expected::PositiveAmount,
-                            ));
-                        }
-                        next_coupon_id += 1;
-                        let coupon = Coupon {
-                            id: next_coupon_id - 1,
-                            coupon_code: code.clone(),
-                            value,
-                            original_value: value,
-                            state: CouponState::Registered,
-                            kind: state.kind_for_code(company_id, &code),
-                            valid_until: None,
-                        };
-                        (coupon, "creation")
-                    }
-                };
-                let sold = Coupon {
-                    state: CouponState::Active,
-                    original_value: coupon.value,
-                    valid_until: Some(validity),
-                    ..coupon
-                };
-                total += sold.value;
-                let mut l = line(&sold, sold.value, Some(mode));
-                if draft && mode == "creation" {
-                    l.id = None;
-                }
-                rec.coupons.push(l);
-                plan.coupons.push(sold);
-            }
-            let own = if with_user && req.enable_point_redemption {
-                start
-            } else {
-                0
-            };
-            let redeemed = points_to_redeem(req.redeemed_points, own, total)?;
-            rec.total = total;
-            rec.redeemed = redeemed;
-            rec.remaining = total - redeemed;
-            // The points loaded onto the coupons; the buyer earns no bonus for a coupon.
-            rec.obtained = total;
-            rec.obtained_valid_until = Some(validity);
-            rec.resulting = start - redeemed;
+        if req.enable_point_redemption {
+            // Oldest points first, the converted coupon value being the newest.
+            plan.lots_in.push(Lot {
+                points: coupon_sum,
+                valid_until: validity,
+                source: None,
+            });
             plan.consume = redeemed;
-        }
-        TxKind::Cash => {
-            let total = req.total.unwrap_or(0);
-            rec.total = total;
-            rec.remaining = total;
-            rec.obtained = total;
-            rec.resulting = start + total;
-            rec.available_obtained = total;
-            rec.obtained_valid_until = Some(validity);
-            plan.obtained_lot = Some(Lot {
-                points: total,
+        } else {
+            // Account points stay untouched: the redemption comes out of the coupons.
+            plan.lots_in.push(Lot {
+                points: coupon_sum - redeemed,
                 valid_until: validity,
-                source: tx_id,
+                source: None,
             });
         }
-        TxKind::SpecialPoints => {
-            let obtained = req.obtained_points.unwrap_or(0);
-            rec.obtained = obtained;
-            rec.resulting = start + obtained;
-            rec.available_obtained = obtained;
-            rec.obtained_valid_until = Some(validity);
-            plan.obtained_lot = Some(Lot {
-                points: obtained,
-                valid_until: validity,
-                source: tx_id,
-            });
-        }
-    }
-    rec.fee = percent_of(rec.total, ppm(company.transaction_fee_percentage));
-
-    if !draft {
-        apply(state, plan, now);
-        state.next_transaction_id += 1;
-        if let Some(id) = rec.user_id
-            && let Some(user) = state.users.get(&id)
+        plan.obtained_lot = Some(Lot {
+            points: obtained,
+            valid_until: validity,
+            source: tx.tx_id,
+        });
+    } else {
+        if company.coupon_environment == CouponEnvironment::PartiallyDigital
+            && coupon_sum > total
+            && let Some(c) = coupons.last()
         {
-            rec.user = Some(UserDataJson::of(user, now));
+            return Err(TyriosError::CouponExceedsAmount(c.coupon_code.clone()));
         }
-        state.transactions.push(rec.clone());
+        let redeemed = points_to_redeem(req.redeemed_points, coupon_sum, total)?;
+        let mut left = redeemed;
+        for c in &coupons {
+            let take = c.value.min(left);
+            left -= take;
+            if c.kind == CouponKind::Analog && take < c.value {
+                return Err(TyriosError::AnalogCouponPartial(c.coupon_code.clone()));
+            }
+            rec.coupons.push(line(c, c.value - take, None));
+            plan.coupons.push(Coupon {
+                value: c.value - take,
+                ..c.clone()
+            });
+        }
+        rec.start = coupon_sum;
+        rec.redeemed = redeemed;
+        rec.remaining = total - redeemed;
+        rec.resulting = coupon_sum - redeemed;
     }
-    Ok(rec)
+    Ok(())
+}
+
+/// `couponActivation`: coupons are sold (created when unknown); the buyer may pay with points.
+fn plan_coupon_activation(
+    state: &State,
+    company_id: u64,
+    req: &TxRequest,
+    tx: &mut Evaluation,
+) -> Result<(), TyriosError> {
+    check_duplicates(&req.coupons)?;
+    let validity = tx.validity;
+    let mut total = 0;
+    let mut next_coupon_id = state.next_coupon_id;
+    for r in &req.coupons {
+        let code = normalise_code(&r.code)?;
+        let given = r.value.or(req.coupon_value);
+        let (coupon, mode) = match state.coupons.get(&code) {
+            Some(c) if c.state == CouponState::Active => {
+                return Err(TyriosError::CouponAlreadyActivated(code));
+            }
+            Some(c) => {
+                if given.is_some_and(|v| v != c.value) {
+                    return Err(TyriosError::CouponValueOverwrite(code));
+                }
+                (c.clone(), "activation")
+            }
+            None => {
+                let value = given.ok_or_else(|| TyriosError::CouponValueMissing(code.clone()))?;
+                if value == 0 {
+                    return Err(TyriosError::InvalidField(
+                        "couponValue".into(),
+                        Expected::PositiveAmount,
+                    ));
+                }
+                next_coupon_id += 1;
+                let coupon = Coupon {
+                    id: next_coupon_id - 1,
+                    coupon_code: code.clone(),
+                    value,
+                    original_value: value,
+                    state: CouponState::Registered,
+                    kind: state.kind_for_code(company_id, &code),
+                    valid_until: None,
+                };
+                (coupon, "creation")
+            }
+        };
+        let sold = Coupon {
+            state: CouponState::Active,
+            original_value: coupon.value,
+            valid_until: Some(validity),
+            ..coupon
+        };
+        total += sold.value;
+        let mut l = line(&sold, sold.value, Some(mode));
+        if tx.draft && mode == "creation" {
+            l.id = None;
+        }
+        tx.rec.coupons.push(l);
+        tx.plan.coupons.push(sold);
+    }
+    let own = if tx.with_user && req.enable_point_redemption {
+        tx.start
+    } else {
+        0
+    };
+    let redeemed = points_to_redeem(req.redeemed_points, own, total)?;
+    let rec = &mut tx.rec;
+    rec.total = total;
+    rec.redeemed = redeemed;
+    rec.remaining = total - redeemed;
+    // The points loaded onto the coupons; the buyer earns no bonus for a coupon.
+    rec.obtained = total;
+    rec.obtained_valid_until = Some(validity);
+    rec.resulting = tx.start - redeemed;
+    tx.plan.consume = redeemed;
+    Ok(())
+}
+
+/// `cash`: money paid in becomes points, one per cent.
+fn plan_cash(req: &TxRequest, tx: &mut Evaluation) {
+    let total = req.total.unwrap_or(0);
+    let rec = &mut tx.rec;
+    rec.total = total;
+    rec.remaining = total;
+    rec.obtained = total;
+    rec.resulting = tx.start + total;
+    rec.available_obtained = total;
+    rec.obtained_valid_until = Some(tx.validity);
+    tx.plan.obtained_lot = Some(Lot {
+        points: total,
+        valid_until: tx.validity,
+        source: tx.tx_id,
+    });
+}
+
+/// `specialPoints`: points granted without a purchase.
+fn plan_special_points(req: &TxRequest, tx: &mut Evaluation) {
+    let obtained = req.obtained_points.unwrap_or(0);
+    let rec = &mut tx.rec;
+    rec.obtained = obtained;
+    rec.resulting = tx.start + obtained;
+    rec.available_obtained = obtained;
+    rec.obtained_valid_until = Some(tx.validity);
+    tx.plan.obtained_lot = Some(Lot {
+        points: obtained,
+        valid_until: tx.validity,
+        source: tx.tx_id,
+    });
 }
 
 /// Commits a plan. Cannot fail: everything was checked during evaluation.

@@ -11,7 +11,7 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use base64::Engine as _;
+use possim_engine::auth::basic_credentials;
 use possim_engine::http::query_param;
 use serde_json::json;
 
@@ -72,27 +72,13 @@ fn lang_from_accept(headers: &HeaderMap) -> Lang {
     }
 }
 
-fn basic_credentials(headers: &HeaderMap) -> Option<(String, String)> {
-    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, encoded) = value.trim().split_once(' ')?;
-    if !scheme.eq_ignore_ascii_case("basic") {
-        return None;
-    }
-    let decoded = base64::engine::general_purpose::STANDARD.decode(encoded.trim()).ok()?;
-    let (login, password) = String::from_utf8(decoded)
-        .ok()?
-        .split_once(':')
-        .map(|(l, p)| (l.to_owned(), p.to_owned()))?;
-    Some((login, password))
-}
-
 impl FromRequestParts<Arc<Inner>> for Caller {
     type Rejection = Response;
 
     async fn from_request_parts(parts: &mut Parts, inner: &Arc<Inner>) -> Result<Self, Response> {
-        let found = basic_credentials(&parts.headers).and_then(|(login, password)| {
+        let found = basic_credentials(&parts.headers).and_then(|login| {
             let state = inner.lock();
-            state.authenticate(&login, &password).map(|c| Caller {
+            state.authenticate(&login.user, &login.password).map(|c| Caller {
                 company: c.company,
                 lang: c.language,
             })
@@ -109,7 +95,7 @@ fn answer<T: serde::Serialize>(lang: Lang, result: Result<T, TyriosError>) -> Re
 }
 
 async fn lookup_user(State(inner): Shared, caller: Caller, Path(hash): Path<String>) -> Response {
-    let now = inner.clock.now_ms();
+    let now = inner.clock().now_ms();
     let hash = possim_engine::http::percent_decode(&hash);
     answer(caller.lang, domain::lookup_user(&inner.lock(), &hash, now))
 }
@@ -118,7 +104,7 @@ async fn search_users(State(inner): Shared, caller: Caller, uri: Uri) -> Respons
     let result = match query_param(uri.query(), "query").filter(|q| !q.trim().is_empty()) {
         None => Err(TyriosError::MissingParameter("query")),
         Some(q) => {
-            let now = inner.clock.now_ms();
+            let now = inner.clock().now_ms();
             Ok(json!({"suggestions": domain::search_users(&inner.lock(), &q, now)}))
         }
     };
@@ -137,7 +123,7 @@ async fn create_user(State(inner): Shared, caller: Caller, body: Bytes) -> Respo
     let result = parse_object(&body)
         .and_then(|obj| parse_user_object(&obj, ""))
         .and_then(|user| {
-            let now = inner.clock.now_ms();
+            let now = inner.clock().now_ms();
             domain::create_user(&mut inner.lock(), &user, now)
         });
     answer(caller.lang, result)
@@ -164,7 +150,7 @@ async fn transaction(
     };
     let result = draft_flag(&uri).and_then(|draft| {
         let req = parse_tx_request(&body)?;
-        let now = inner.clock.now_ms();
+        let now = inner.clock().now_ms();
         let mut state = inner.lock();
         let rec = domain::execute(&mut state, caller.company, kind, &req, draft, now)?;
         let company = &state.companies[&caller.company];
@@ -182,7 +168,7 @@ async fn transaction_by_id(State(inner): Shared, caller: Caller, Path(segment): 
     let Ok(id) = segment.parse::<u64>() else {
         return TyriosError::UnknownEndpoint.into_response_in(caller.lang);
     };
-    let now = inner.clock.now_ms();
+    let now = inner.clock().now_ms();
     answer(
         caller.lang,
         domain::transaction_by_id(&inner.lock(), caller.company, id, now),
@@ -222,7 +208,7 @@ async fn company_overview(State(inner): Shared, caller: Caller, uri: Uri) -> Res
             let user = domain::lookup_user(&state, &hash, 0)?;
             q.user_id = user.id;
         }
-        Ok(domain::overview(&state, caller.company, &q, inner.clock.now_ms()))
+        Ok(domain::overview(&state, caller.company, &q, inner.clock().now_ms()))
     });
     answer(caller.lang, result)
 }
@@ -231,7 +217,7 @@ async fn user_overview(State(inner): Shared, caller: Caller, Path(hash): Path<St
     let result = overview_query(&uri).and_then(|mut q| {
         let state = inner.lock();
         q.user_id = domain::lookup_user(&state, &hash, 0)?.id;
-        Ok(domain::overview(&state, caller.company, &q, inner.clock.now_ms()))
+        Ok(domain::overview(&state, caller.company, &q, inner.clock().now_ms()))
     });
     answer(caller.lang, result)
 }

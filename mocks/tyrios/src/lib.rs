@@ -21,12 +21,13 @@ pub mod money;
 pub mod operations;
 pub mod wire;
 
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 
 use possim_engine::EngineError;
 use possim_engine::clock::Clock;
 use possim_engine::dataset::DataSet;
 use possim_engine::provider::Provider;
+use possim_engine::state::StateCell;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -34,19 +35,7 @@ use crate::model::State;
 use crate::wire::{TxKind, parse_tx_request};
 
 /// Shared state of the mock: one lock is the one consistency boundary of the provider.
-#[derive(Debug)]
-pub struct Inner {
-    state: Mutex<State>,
-    clock: Arc<Clock>,
-}
-
-impl Inner {
-    /// Locks the state. No handler holds it across an `.await` (clippy's `await_holding_lock`
-    /// is denied workspace-wide), so a std mutex is the right tool.
-    pub fn lock(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
-    }
-}
+pub type Inner = StateCell<State>;
 
 /// The TYRIOS provider.
 #[derive(Debug, Clone)]
@@ -60,10 +49,7 @@ impl TyriosMock {
         let empty = DataSet::from_files("empty", []).expect("an empty data set is valid");
         let state = State::from_data_set(&empty).expect("an empty state is valid");
         Self {
-            inner: Arc::new(Inner {
-                state: Mutex::new(state),
-                clock,
-            }),
+            inner: Arc::new(Inner::new(state, clock)),
         }
     }
 
@@ -96,17 +82,15 @@ impl Provider for TyriosMock {
     }
 
     fn load(&self, data: &DataSet) -> Result<(), EngineError> {
-        let state = State::from_data_set(data)?;
-        *self.inner.lock() = state;
-        Ok(())
+        self.inner.load(data)
     }
 
     fn check(&self, data: &DataSet) -> Result<(), EngineError> {
-        State::from_data_set(data).map(drop)
+        self.inner.check(data)
     }
 
     fn snapshot(&self) -> Value {
-        let now = self.inner.clock.now_ms();
+        let now = self.inner.clock().now_ms();
         let state = self.inner.lock();
         let users: Vec<Value> = state
             .users
@@ -160,7 +144,7 @@ impl Provider for TyriosMock {
             .ok_or_else(|| format!("tyrios competing change: unknown transaction type {:?}", change.r#type))?;
         let body = serde_json::to_vec(&change.body).map_err(|e| e.to_string())?;
         let req = parse_tx_request(&body).map_err(|e| e.to_string())?;
-        let now = self.inner.clock.now_ms();
+        let now = self.inner.clock().now_ms();
         let mut state = self.inner.lock();
         let company = match change.company {
             Some(c) => c,

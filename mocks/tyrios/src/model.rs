@@ -361,6 +361,12 @@ fn check_id(what: &str, value: u64) -> Result<(), String> {
     Ok(())
 }
 
+impl possim_engine::state::ProviderState for State {
+    fn from_data_set(data: &DataSet) -> Result<Self, EngineError> {
+        State::from_data_set(data)
+    }
+}
+
 impl State {
     /// Builds the state from a data set's `tyrios.toml` (an empty state when the set has none).
     pub fn from_data_set(data: &DataSet) -> Result<Self, EngineError> {
