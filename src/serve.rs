@@ -184,7 +184,9 @@ pub async fn launch(options: LaunchOptions) -> anyhow::Result<Running> {
     engine.set_endpoint("payback", &payback_url);
     let zvt_addr = zvt_listener.local_addr()?.to_string();
     engine.set_endpoint("zvt", &format!("tcp://{zvt_addr}"));
-    let admin_router = possim_engine::admin::router(Arc::clone(&engine));
+    // The web console lives beside the admin API, at `/` (possim-console).
+    let admin_router = possim_engine::admin::router(Arc::clone(&engine))
+        .merge(possim_console::router(Arc::clone(&engine), stop_rx.clone()));
     let admin_stop = stopped(stop_rx.clone());
     tasks.spawn(async move {
         if let Err(e) = axum::serve(admin_listener, admin_router)
