@@ -467,6 +467,45 @@ async fn the_console_shows_traffic_steers_faults_plays_the_customer_and_moves_th
         browser.screenshot("traffic").await;
     }
 
+    // 5. A certification run attached to this possim shows up live, with a link to its report.
+    browser.click("#tab-runs").await;
+    let out = std::env::temp_dir().join(format!("possim-e2e-{}-console-certify", std::process::id()));
+    let _ = std::fs::remove_dir_all(&out);
+    let certify = tokio::process::Command::new(env!("CARGO_BIN_EXE_possim"))
+        .args(["certify", "scenarios/tyrios/sale-card-points.toml", "--attach", &possim.admin, "--out"])
+        .arg(&out)
+        .args(["--", "possim", "pos", "tyrios"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("CI", "1")
+        .stdin(Stdio::null())
+        .kill_on_drop(true)
+        .output();
+    let certified = tokio::time::timeout(Duration::from_secs(120), certify)
+        .await
+        .expect("possim certify finished")
+        .expect("possim certify ran");
+    let _ = std::fs::remove_dir_all(&out);
+    assert!(certified.status.success(), "{}", String::from_utf8_lossy(&certified.stdout));
+    let link = browser
+        .wait_until(
+            "the finished run with its verdict and report link",
+            "const a = document.querySelector('#run-now a');
+             const list = document.querySelector('#run-list');
+             return a && list.textContent.includes('tyrios/sale-card-points')
+                 && list.querySelector('.verdict.pass') ? a.getAttribute('href') : null;",
+            json!([]),
+        )
+        .await;
+    let report = possim
+        .client()
+        .get(format!("{}{}", possim.admin, link.as_str().expect("a link")))
+        .send()
+        .await
+        .expect("the report is served");
+    assert_eq!(report.status(), 200);
+    let html = report.text().await.unwrap();
+    assert!(html.contains("<html") && html.contains("tyrios/sale-card-points"), "{html:.300}");
+
     // An open console does not hold up a graceful shutdown: its stream ends with the server.
     let exit = possim.terminate().await;
     assert!(exit.success(), "{exit:?}");

@@ -64,6 +64,7 @@ function fmtTime(ms) {
 function statusClass(s) {
   if (s.transport === 'zvt') return s.direction === 'note' ? 'note' : '';
   if (s.status === null || s.status === undefined) return 'bad';
+  if (s.outcome && s.outcome !== 'answered') return 'bad';
   if (s.status >= 500) return 'bad';
   if (s.status >= 400) return 'warn';
   return 'good';
@@ -92,7 +93,9 @@ function row(s) {
   if (s.query) path += '?' + s.query;
   if (s.transport === 'zvt') path = (s.direction === 'ecr-to-pt' ? '→ ' : s.direction === 'pt-to-ecr' ? '← ' : '· ') + path;
   if (s.transport === 'outbound') path = `⇢ ${s.purpose} ${path}` + (s.attempt > 1 ? ` (attempt ${s.attempt})` : '');
-  const status = s.transport === 'zvt' ? (s.direction === 'note' ? 'note' : s.link) : (s.status ?? (s.error ? 'no answer' : '…'));
+  let status = s.transport === 'zvt' ? (s.direction === 'note' ? 'note' : s.link) : (s.status ?? (s.error ? 'no answer' : '…'));
+  if (s.outcome === 'truncated') status += ' cut';
+  if (s.outcome === 'connection-closed') status = 'closed';
   const tr = el('tr', {
     'data-id': s.id, tabindex: 0, class: (s.fault ? 'faulted ' : '') + (selected === s.id ? 'selected' : ''),
     'aria-label': `exchange ${s.id} ${s.provider} ${s.method} ${path} ${status}`,
