@@ -472,7 +472,13 @@ async fn the_console_shows_traffic_steers_faults_plays_the_customer_and_moves_th
     let out = std::env::temp_dir().join(format!("possim-e2e-{}-console-certify", std::process::id()));
     let _ = std::fs::remove_dir_all(&out);
     let certify = tokio::process::Command::new(env!("CARGO_BIN_EXE_possim"))
-        .args(["certify", "scenarios/tyrios/sale-card-points.toml", "--attach", &possim.admin, "--out"])
+        .args([
+            "certify",
+            "scenarios/tyrios/sale-card-points.toml",
+            "--attach",
+            &possim.admin,
+            "--out",
+        ])
         .arg(&out)
         .args(["--", "possim", "pos", "tyrios"])
         .current_dir(env!("CARGO_MANIFEST_DIR"))
@@ -485,7 +491,11 @@ async fn the_console_shows_traffic_steers_faults_plays_the_customer_and_moves_th
         .expect("possim certify finished")
         .expect("possim certify ran");
     let _ = std::fs::remove_dir_all(&out);
-    assert!(certified.status.success(), "{}", String::from_utf8_lossy(&certified.stdout));
+    assert!(
+        certified.status.success(),
+        "{}",
+        String::from_utf8_lossy(&certified.stdout)
+    );
     let link = browser
         .wait_until(
             "the finished run with its verdict and report link",
@@ -504,7 +514,10 @@ async fn the_console_shows_traffic_steers_faults_plays_the_customer_and_moves_th
         .expect("the report is served");
     assert_eq!(report.status(), 200);
     let html = report.text().await.unwrap();
-    assert!(html.contains("<html") && html.contains("tyrios/sale-card-points"), "{html:.300}");
+    assert!(
+        html.contains("<html") && html.contains("tyrios/sale-card-points"),
+        "{html:.300}"
+    );
 
     // An open console does not hold up a graceful shutdown: its stream ends with the server.
     let exit = possim.terminate().await;
