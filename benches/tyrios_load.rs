@@ -62,6 +62,17 @@ async fn drive(addr: String, deadline: Instant) -> Vec<u32> {
     latencies
 }
 
+/// CPU time the process used so far (user + system), in clock ticks (`/proc/<pid>/stat`).
+fn cpu_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name (which is in parentheses and may contain spaces).
+    let rest = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let field = |i: usize| fields.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+    // utime and stime are fields 14 and 15 of the line, 12 and 13 after the name.
+    field(11) + field(12)
+}
+
 /// What the console streams received: bytes, and entries they were told they missed.
 #[derive(Default)]
 struct Watched {
@@ -174,6 +185,7 @@ fn main() {
 
         let deadline = Instant::now() + Duration::from_secs(secs);
         let load_start = Instant::now();
+        let cpu_before = cpu_ticks(pid);
         let tasks: Vec<_> = (0..connections)
             .map(|_| tokio::spawn(drive(addr.clone(), deadline)))
             .collect();
@@ -182,6 +194,7 @@ fn main() {
             latencies.extend(t.await.unwrap());
         }
         let elapsed = load_start.elapsed().as_secs_f64();
+        let cpu_used = cpu_ticks(pid).saturating_sub(cpu_before);
         let _ = stop_consoles.send(true);
         let watched = watchers.join().expect("the console readers");
         let peak_kib = memory_kib(pid, "VmHWM:");
@@ -199,6 +212,12 @@ fn main() {
         }
         println!("  requests          {}", latencies.len());
         println!("  throughput        {:.0} req/s", latencies.len() as f64 / elapsed);
+        // Less sensitive to other load on the machine than throughput: what one request costs
+        // the server (clock ticks are 10 ms on Linux).
+        println!(
+            "  server CPU        {:.1} µs per request",
+            cpu_used as f64 * 10_000.0 / latencies.len().max(1) as f64
+        );
         println!("  latency p50       {:.3} ms", pct(0.50));
         println!("  latency p99       {:.3} ms", pct(0.99));
         println!("  latency max       {:.3} ms", pct(1.0));

@@ -41,8 +41,11 @@ const INDEX_HTML: &str = include_str!("../assets/index.html");
 const APP_JS: &str = include_str!("../assets/app.js");
 const STYLE_CSS: &str = include_str!("../assets/style.css");
 
-/// Most journal summaries sent in one event: bounds the size of a message under load.
-const BATCH: usize = 256;
+/// How long the stream gathers entries after the first one before it sends them: one wake-up
+/// and one message per interval, however busy the mocks are.
+const FLUSH_EVERY: Duration = Duration::from_millis(100);
+/// Most entries sent per interval (the newest); the others are reported as missed.
+const MAX_PER_FLUSH: usize = 200;
 /// Run events kept for a page opened in the middle of a run.
 const RUN_EVENTS_KEPT: usize = 500;
 /// Finished reports kept (self-contained HTML each).
@@ -212,34 +215,33 @@ fn data_event(name: &str, data: &Value) -> Event {
     Event::default().event(name).data(data.to_string())
 }
 
-/// Turns a first journal event plus whatever else is already waiting (at most [`BATCH`]) into
-/// events for the browser.
+/// Turns a first journal event plus everything else already waiting into events for the browser:
+/// `cleared` when the journal was cleared, `missed` with how many entries this watcher skips (it
+/// fell behind the live channel, or more arrived in one interval than [`MAX_PER_FLUSH`]), then
+/// the newest entries as one `entries` batch. A person cannot read more than that anyway, and
+/// the skipped ones are in the journal.
 fn drain(first: Result<JournalEvent, broadcast::error::RecvError>, stream: &mut Stream) -> bool {
-    let mut batch = Vec::new();
+    let mut newest: VecDeque<Arc<JournalEntry>> = VecDeque::new();
+    let mut missed: u64 = 0;
     let mut next = Some(first);
-    let flush = |batch: &mut Vec<Value>, ready: &mut VecDeque<Event>| {
-        if !batch.is_empty() {
-            ready.push_back(data_event("entries", &Value::Array(std::mem::take(batch))));
-        }
-    };
     while let Some(received) = next.take() {
         match received {
-            Ok(JournalEvent::Recorded(e) | JournalEvent::Completed(e)) => batch.push(summary(&e)),
+            Ok(JournalEvent::Recorded(e) | JournalEvent::Completed(e)) => {
+                newest.push_back(e);
+                if newest.len() > MAX_PER_FLUSH {
+                    newest.pop_front();
+                    missed += 1;
+                }
+            }
             Ok(JournalEvent::Cleared) => {
-                batch.clear();
+                newest.clear();
+                missed = 0;
                 stream.ready.push_back(Event::default().event("cleared").data("{}"));
             }
-            Err(broadcast::error::RecvError::Lagged(n)) => {
-                flush(&mut batch, &mut stream.ready);
-                stream
-                    .ready
-                    .push_back(Event::default().event("missed").data(n.to_string()));
-            }
+            Err(broadcast::error::RecvError::Lagged(n)) => missed += n,
             Err(broadcast::error::RecvError::Closed) => return false,
         }
-        if batch.len() < BATCH
-            && let Some(journal) = stream.journal.as_mut()
-        {
+        if let Some(journal) = stream.journal.as_mut() {
             next = match journal.try_recv() {
                 Ok(event) => Some(Ok(event)),
                 Err(broadcast::error::TryRecvError::Lagged(n)) => Some(Err(broadcast::error::RecvError::Lagged(n))),
@@ -247,7 +249,15 @@ fn drain(first: Result<JournalEvent, broadcast::error::RecvError>, stream: &mut 
             };
         }
     }
-    flush(&mut batch, &mut stream.ready);
+    if missed > 0 {
+        stream
+            .ready
+            .push_back(Event::default().event("missed").data(missed.to_string()));
+    }
+    if !newest.is_empty() {
+        let batch: Vec<Value> = newest.iter().map(|e| summary(e)).collect();
+        stream.ready.push_back(data_event("entries", &Value::Array(batch)));
+    }
     true
 }
 
@@ -294,6 +304,11 @@ async fn events(State(console): State<Arc<Console>>) -> impl IntoResponse {
                 match woke {
                     Woke::Stop | Woke::Run(Err(broadcast::error::RecvError::Closed)) => return None,
                     Woke::Journal(received) => {
+                        let Some(stop) = s.stop.as_mut() else { return None };
+                        tokio::select! {
+                            _ = tokio::time::sleep(FLUSH_EVERY) => {}
+                            _ = stop.wait_for(|stopped| *stopped) => return None,
+                        }
                         if !drain(received, &mut s) {
                             return None;
                         }
@@ -530,29 +545,28 @@ mod tests {
         for _ in 0..possim_engine::journal::LIVE_CAPACITY + 3 {
             journal.record(http(200));
         }
-        let mut missed = 0;
-        let mut received = 0;
-        let mut batches = 0;
-        while let Some(next) = stream.journal.as_mut().map(|j| j.try_recv()) {
-            let next = match next {
-                Ok(event) => Ok(event),
-                Err(broadcast::error::TryRecvError::Lagged(n)) => Err(broadcast::error::RecvError::Lagged(n)),
-                Err(_) => break,
-            };
-            assert!(drain(next, &mut stream));
-            // What the browser would get: the marker first, then the newest entries in batches.
-            for event in stream.ready.drain(..) {
-                let text = format!("{event:?}");
-                if text.contains("missed") {
-                    missed += 1;
-                } else {
-                    batches += 1;
-                    received += text.matches("\\\"provider\\\"").count();
-                }
-            }
-        }
-        assert_eq!(missed, 1);
-        assert_eq!(received, possim_engine::journal::LIVE_CAPACITY);
-        assert_eq!(batches, possim_engine::journal::LIVE_CAPACITY.div_ceil(BATCH));
+        let first = match stream.journal.as_mut().map(|j| j.try_recv()) {
+            Some(Err(broadcast::error::TryRecvError::Lagged(n))) => Err(broadcast::error::RecvError::Lagged(n)),
+            other => panic!("the watcher lagged, got {other:?}"),
+        };
+        assert!(drain(first, &mut stream));
+        let events: Vec<String> = stream.ready.drain(..).map(|e| format!("{e:?}")).collect();
+        assert_eq!(events.len(), 2, "{events:?}");
+        // 3 pushed out of the live channel, and all but the newest MAX_PER_FLUSH of the rest.
+        let missed = 3 + possim_engine::journal::LIVE_CAPACITY - MAX_PER_FLUSH;
+        assert!(
+            events[0].contains("event: missed") && events[0].contains(&format!("data: {missed}\\n")),
+            "{}",
+            events[0]
+        );
+        assert_eq!(events[1].matches("\\\"provider\\\"").count(), MAX_PER_FLUSH);
+        // The next entry goes out on its own.
+        journal.record(http(200));
+        let next = stream.journal.as_mut().map(|j| j.try_recv()).expect("subscribed");
+        assert!(drain(
+            next.map_err(|_| broadcast::error::RecvError::Closed),
+            &mut stream
+        ));
+        assert_eq!(stream.ready.len(), 1);
     }
 }
