@@ -304,7 +304,7 @@ async fn events(State(console): State<Arc<Console>>) -> impl IntoResponse {
                 match woke {
                     Woke::Stop | Woke::Run(Err(broadcast::error::RecvError::Closed)) => return None,
                     Woke::Journal(received) => {
-                        let Some(stop) = s.stop.as_mut() else { return None };
+                        let stop = s.stop.as_mut()?;
                         tokio::select! {
                             _ = tokio::time::sleep(FLUSH_EVERY) => {}
                             _ = stop.wait_for(|stopped| *stopped) => return None,
