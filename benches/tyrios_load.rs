@@ -5,7 +5,10 @@
 //! `pos` transactions (the seed's 33.00 EUR purchase by UQBUFDJALK4WXYC) over keep-alive
 //! connections for a fixed time and reports requests/s, p50/p99 latency and peak memory.
 //!
-//! Knobs: `POSSIM_BENCH_SECS` (default 5), `POSSIM_BENCH_CONNECTIONS` (default 32).
+//! Knobs: `POSSIM_BENCH_SECS` (default 5), `POSSIM_BENCH_CONNECTIONS` (default 32),
+//! `POSSIM_BENCH_CONSOLES` (default 0): that many web-console event streams
+//! (`/__admin/console/events`) read along on a thread of their own, as open browser tabs would,
+//! to measure what watching costs the mocks.
 //! Targets on the 2-core reference machine, load generator included: ≥ 50,000 req/s,
 //! p99 < 5 ms, ready < 100 ms, < 30 MB idle.
 
@@ -47,9 +50,65 @@ async fn drive(addr: String, deadline: Instant) -> Vec<u32> {
     latencies
 }
 
+/// CPU time the process used so far (user + system), in clock ticks (`/proc/<pid>/stat`).
+fn cpu_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name (which is in parentheses and may contain spaces).
+    let rest = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let field = |i: usize| fields.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+    // utime and stime are fields 14 and 15 of the line, 12 and 13 after the name.
+    field(11) + field(12)
+}
+
+/// What the console streams received: bytes, and entries they were told they missed.
+#[derive(Default)]
+struct Watched {
+    bytes: u64,
+    missed: u64,
+}
+
+/// Reads one console event stream until `stop`.
+async fn watch_console(admin: String, stop: tokio::sync::watch::Receiver<bool>) -> Watched {
+    let mut seen = Watched::default();
+    let stream = TcpStream::connect(&admin).await.expect("connect to the admin listener");
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .expect("handshake");
+    tokio::spawn(conn);
+    let req = hyper::Request::get("/__admin/console/events")
+        .header("host", admin.as_str())
+        .header("accept", "text/event-stream")
+        .body(Full::new(Bytes::new()))
+        .unwrap();
+    let mut body = sender.send_request(req).await.expect("the event stream").into_body();
+    let mut stop = stop;
+    let mut tail = String::new();
+    loop {
+        tokio::select! {
+            _ = stop.wait_for(|s| *s) => break,
+            frame = body.frame() => {
+                let Some(Ok(frame)) = frame else { break };
+                if let Some(data) = frame.data_ref() {
+                    seen.bytes += data.len() as u64;
+                    tail.push_str(&String::from_utf8_lossy(data));
+                    while let Some(end) = tail.find("\n\n") {
+                        let event: String = tail.drain(..end + 2).collect();
+                        if let Some(n) = event.strip_prefix("event: missed\ndata: ") {
+                            seen.missed += n.trim().parse::<u64>().unwrap_or(0);
+                        }
+                    }
+                }
+            }
+        }
+    }
+    seen
+}
+
 fn main() {
     let secs = env_or("POSSIM_BENCH_SECS", 5);
     let connections = env_or("POSSIM_BENCH_CONNECTIONS", 32) as usize;
+    let consoles = env_or("POSSIM_BENCH_CONSOLES", 0) as usize;
     // The load generator gets one thread; the server keeps its own two workers.
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -58,9 +117,30 @@ fn main() {
     runtime.block_on(async {
         let mut server = support::start("seed-examples", "tyrios").await;
         let (pid, addr, ready, idle_kib) = (server.pid, server.addr.clone(), server.ready, server.idle_kib);
+        let admin = server.admin.clone();
+
+        // The consoles read on a thread of their own, like browser tabs in other processes.
+        let (stop_consoles, stop_rx) = tokio::sync::watch::channel(false);
+        let watchers = std::thread::spawn(move || {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap()
+                .block_on(async move {
+                    let streams: Vec<_> = (0..consoles)
+                        .map(|_| tokio::spawn(watch_console(admin.clone(), stop_rx.clone())))
+                        .collect();
+                    let mut all = Vec::new();
+                    for s in streams {
+                        all.push(s.await.unwrap());
+                    }
+                    all
+                })
+        });
 
         let deadline = Instant::now() + Duration::from_secs(secs);
         let load_start = Instant::now();
+        let cpu_before = cpu_ticks(pid);
         let tasks: Vec<_> = (0..connections)
             .map(|_| tokio::spawn(drive(addr.clone(), deadline)))
             .collect();
@@ -69,14 +149,30 @@ fn main() {
             latencies.extend(t.await.unwrap());
         }
         let elapsed = load_start.elapsed().as_secs_f64();
+        let cpu_used = cpu_ticks(pid).saturating_sub(cpu_before);
+        let _ = stop_consoles.send(true);
+        let watched = watchers.join().expect("the console readers");
         let peak_kib = memory_kib(pid, "VmHWM:");
         latencies.sort_unstable();
         let pct = |p: f64| percentile_ms(&latencies, p);
         println!(
             "possim TYRIOS load benchmark (final pos transactions, journal on, {connections} connections, {secs} s)"
         );
+        if consoles > 0 {
+            println!(
+                "  console streams   {consoles}: {:.1} MB received each (mean), {} entries skipped in all",
+                watched.iter().map(|w| w.bytes).sum::<u64>() as f64 / consoles as f64 / 1e6,
+                watched.iter().map(|w| w.missed).sum::<u64>()
+            );
+        }
         println!("  requests          {}", latencies.len());
         println!("  throughput        {:.0} req/s", latencies.len() as f64 / elapsed);
+        // Less sensitive to other load on the machine than throughput: what one request costs
+        // the server (clock ticks are 10 ms on Linux).
+        println!(
+            "  server CPU        {:.1} µs per request",
+            cpu_used as f64 * 10_000.0 / latencies.len().max(1) as f64
+        );
         println!("  latency p50       {:.3} ms", pct(0.50));
         println!("  latency p99       {:.3} ms", pct(0.99));
         println!("  latency max       {:.3} ms", pct(1.0));

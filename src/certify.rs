@@ -268,7 +268,21 @@ pub async fn certify(args: CertifyArgs) -> anyhow::Result<bool> {
         progress: !args.quiet && interactive(),
         timeout: args.timeout_ms.map(Duration::from_millis),
     };
+    client
+        .announce(
+            serde_json::json!({"type": "run", "title": config.title, "target": config.target,
+            "total": plan.planned.len()}),
+        )
+        .await;
     let report = runner::run(&client, &endpoints, &plan.planned, &config).await;
+    // The console of an attached possim links to the finished report.
+    client
+        .announce(
+            serde_json::json!({"type": "finished", "verdict": report.summary.verdict,
+            "passed": report.summary.passed, "failed": report.summary.failed,
+            "errors": report.summary.errored, "reportHtml": possim_reports::html::render(&report)}),
+        )
+        .await;
     mocks.stop().await;
     let written = possim_reports::write_all(&report, &args.out)
         .with_context(|| format!("writing the reports to {}", args.out.display()))?;

@@ -323,6 +323,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
 
     // Printed only once every listener is bound: tools wait for these lines as the ready signal.
     println!("admin {}", running.admin_url);
+    println!("console {}/", running.admin_url);
     for (name, url) in &running.endpoints {
         println!("{name} {url}");
     }

@@ -143,7 +143,9 @@ pub async fn launch(options: LaunchOptions) -> anyhow::Result<Running> {
     let (stop, stop_rx) = watch::channel(false);
     let mut tasks = tokio::task::JoinSet::new();
     let admin_url = format!("http://{}", admin_listener.local_addr()?);
-    let admin_router = possim_engine::admin::router(Arc::clone(&engine));
+    // The web console lives beside the admin API, at `/` (possim-console).
+    let admin_router = possim_engine::admin::router(Arc::clone(&engine))
+        .merge(possim_console::router(Arc::clone(&engine), stop_rx.clone()));
     let mut admin_stop = stop_rx.clone();
     tasks.spawn(async move {
         let stopped = async move {

@@ -15,6 +15,8 @@
 //! - `zvt_terminal`: the virtual ZVT terminal over TCP, driven by the reference ECR and raw bytes.
 //! - `zvt_serial`: the same terminal over its pseudo-terminal, with the serial framing.
 //! - `zvt_interop`: an independent ECR (the `zvt` crate) against the terminal.
+//! - `console`: the web console in headless Chromium (WebDriver): live traffic, a fault preset,
+//!   the customer at the terminal's face, the clock.
 //! - `computop_python`: an independent Computop client (Python, pycryptodome) against the
 //!   Paygate mock: sale, notifies, inquiry, credits, ReqID replay, AES.
 
@@ -22,6 +24,7 @@ mod admin;
 mod certify;
 mod computop;
 mod computop_python;
+mod console;
 mod faults;
 mod loymax;
 mod loymax_python;

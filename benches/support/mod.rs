@@ -29,6 +29,10 @@ pub struct Server {
     pub pid: u32,
     /// `host:port` of the provider the benchmark drives.
     pub addr: String,
+    /// `host:port` of the admin API (the console streams of `tyrios_load` read from it; each
+    /// bench is its own crate, so the others never read it).
+    #[allow(dead_code)]
+    pub admin: String,
     /// From spawn to the endpoints printed.
     pub ready: Duration,
     /// RSS after start-up, before any load.
@@ -64,12 +68,16 @@ pub async fn start(data: &str, provider: &str) -> Server {
     let pid = child.id().unwrap();
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let prefix = format!("{provider} http://");
-    let addr = loop {
+    let (mut addr, mut admin) = (None, None);
+    while addr.is_none() || admin.is_none() {
         let line = lines.next_line().await.unwrap().expect("possim printed its endpoints");
         if let Some(url) = line.strip_prefix(&prefix) {
-            break url.to_owned();
+            addr = Some(url.to_owned());
+        } else if let Some(url) = line.strip_prefix("admin http://") {
+            admin = Some(url.to_owned());
         }
-    };
+    }
+    let (addr, admin) = (addr.unwrap(), admin.unwrap());
     let ready = started.elapsed();
     tokio::time::sleep(Duration::from_millis(200)).await; // let the process settle before reading idle memory
     let idle_kib = memory_kib(pid, "VmRSS:");
@@ -77,6 +85,7 @@ pub async fn start(data: &str, provider: &str) -> Server {
         child,
         pid,
         addr,
+        admin,
         ready,
         idle_kib,
     }

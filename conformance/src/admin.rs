@@ -109,6 +109,15 @@ impl AdminClient {
             .map(drop)
     }
 
+    /// Tells the web console of the possim this client steers how a certification run goes
+    /// (`{"type": "scenario" | "step" | "verdict" | …}`). Only for people watching: a possim
+    /// without a console (older versions) or any other failure is ignored.
+    pub async fn announce(&self, event: Value) {
+        let _ = self
+            .call(reqwest::Method::POST, "/__admin/console/run", Some(event))
+            .await;
+    }
+
     /// Health, version, providers and their endpoints.
     pub async fn health(&self) -> Result<Value, AdminError> {
         self.call(reqwest::Method::GET, "/__admin/health", None).await

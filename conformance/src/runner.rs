@@ -67,7 +67,14 @@ pub async fn run(
             eprint!("[{}/{}] {} … ", index + 1, plan.len(), planned.scenario.id);
             let _ = std::io::stderr().flush();
         }
+        client
+            .announce(json!({"type": "scenario", "index": index + 1, "total": plan.len(), "id": planned.scenario.id}))
+            .await;
         let report = run_scenario(client, providers, planned, config, operator.as_mut()).await;
+        client
+            .announce(json!({"type": "verdict", "id": report.id, "verdict": report.verdict,
+                "durationMs": report.duration_ms, "message": report.message, "diffs": report.diffs.len()}))
+            .await;
         if config.progress {
             eprintln!("{} ({} ms)", report.verdict.label(), report.duration_ms);
         }
@@ -232,6 +239,9 @@ async fn run_scenario(
             .or(scenario.timeout_ms.map(Duration::from_millis))
             .unwrap_or_else(|| config.driver.default_timeout()),
     };
+    client
+        .announce(json!({"type": "step", "id": scenario.id, "step": "action"}))
+        .await;
     let outcome = match (&config.driver, operator) {
         (Driver::Exec(command), _) => run_exec(command, &ctx).await,
         (Driver::Http(url), _) => run_http(url, &ctx).await,
@@ -243,6 +253,9 @@ async fn run_scenario(
     };
     report.result = outcome.result.clone();
     report.log = outcome.log;
+    client
+        .announce(json!({"type": "step", "id": scenario.id, "step": "judge"}))
+        .await;
     // Every exchange is in the journal once its answer left the mock, and a finished POS has
     // received all its answers; what the mocks sent on their own (notifies) completes when the
     // POS's answer is in, so wait until none is in flight. Then one read sees the whole traffic.

@@ -8,6 +8,10 @@
 //! Entries are transport-tagged: HTTP exchanges a mock answered (with the [`Operation`] its
 //! provider names them by), HTTP requests a provider sent on its own (`Outbound`), and the ZVT
 //! terminal's APDUs and notes (`Zvt`, with a typed [`ZvtDirection`] and the control field).
+//!
+//! Watchers (the web console) follow the journal live through [`Journal::subscribe`]: a bounded
+//! broadcast, so a slow or stalled watcher skips entries (it learns how many) instead of making the
+//! journal buffer for it or the mocks wait.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -24,6 +28,20 @@ pub const MAX_RECORDED_BODY: usize = 64 * 1024;
 
 /// Default number of entries the ring keeps.
 pub const DEFAULT_CAPACITY: usize = 10_000;
+
+/// How many events a live watcher may fall behind before it skips the oldest ones.
+pub const LIVE_CAPACITY: usize = 1024;
+
+/// What live watchers of the journal see ([`Journal::subscribe`]).
+#[derive(Debug, Clone)]
+pub enum JournalEvent {
+    /// A new entry.
+    Recorded(Arc<JournalEntry>),
+    /// An entry already sent replaced by its finished version ([`Journal::complete`]).
+    Completed(Arc<JournalEntry>),
+    /// Every entry removed ([`Journal::clear`], a reset).
+    Cleared,
+}
 
 /// One recorded exchange.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -328,6 +346,7 @@ pub struct Journal {
     enabled: AtomicBool,
     next_id: AtomicU64,
     dropped: AtomicU64,
+    live: tokio::sync::broadcast::Sender<JournalEvent>,
 }
 
 /// Counters shown by the admin API.
@@ -353,6 +372,20 @@ impl Journal {
             enabled: AtomicBool::new(true),
             next_id: AtomicU64::new(1),
             dropped: AtomicU64::new(0),
+            live: tokio::sync::broadcast::channel(LIVE_CAPACITY).0,
+        }
+    }
+
+    /// Follows the journal live from now on. The channel is bounded ([`LIVE_CAPACITY`]): a
+    /// receiver that falls behind gets `Lagged(n)` and continues with the newest events.
+    pub fn subscribe(&self) -> tokio::sync::broadcast::Receiver<JournalEvent> {
+        self.live.subscribe()
+    }
+
+    /// Tells live watchers, if any (sent under the ring's lock, so they see the ring's order).
+    fn publish(&self, event: impl FnOnce() -> JournalEvent) {
+        if self.live.receiver_count() > 0 {
+            let _ = self.live.send(event());
         }
     }
 
@@ -378,7 +411,9 @@ impl Journal {
         // Ids are taken before the lock, so two writers may arrive out of order; keep the ring
         // sorted so `since` filtering and export stay in id order.
         let pos = entries.iter().rposition(|e| e.id < id).map_or(0, |p| p + 1);
-        entries.insert(pos, Arc::new(entry));
+        let entry = Arc::new(entry);
+        entries.insert(pos, Arc::clone(&entry));
+        self.publish(|| JournalEvent::Recorded(entry));
         id
     }
 
@@ -391,6 +426,7 @@ impl Journal {
         let mut entries = self.lock();
         if let Some(slot) = entries.iter_mut().rev().find(|e| e.id == id) {
             *slot = Arc::new(entry);
+            self.publish(|| JournalEvent::Completed(Arc::clone(slot)));
         }
     }
 
@@ -408,8 +444,10 @@ impl Journal {
 
     /// Removes every entry and resets the dropped counter (ids keep increasing).
     pub fn clear(&self) {
-        self.lock().clear();
+        let mut entries = self.lock();
+        entries.clear();
         self.dropped.store(0, Ordering::Relaxed);
+        self.publish(|| JournalEvent::Cleared);
     }
 
     /// Counters for the admin API.
@@ -475,6 +513,26 @@ mod tests {
         journal.clear();
         journal.complete(started, http_entry("computop", "/notify", 200));
         assert_eq!(journal.stats().len, 0);
+    }
+
+    #[test]
+    fn watchers_see_records_completions_and_clears_and_lag_instead_of_blocking() {
+        let journal = Journal::new(10);
+        let mut watcher = journal.subscribe();
+        let first = journal.record(http_entry("computop", "/notify", 0));
+        journal.complete(first, http_entry("computop", "/notify", 200));
+        journal.clear();
+        assert!(matches!(watcher.try_recv(), Ok(JournalEvent::Recorded(e)) if e.id == first));
+        assert!(matches!(watcher.try_recv(), Ok(JournalEvent::Completed(e)) if e.id == first));
+        assert!(matches!(watcher.try_recv(), Ok(JournalEvent::Cleared)));
+        // A watcher that never reads does not hold the recorders up: it skips, and is told so.
+        for _ in 0..LIVE_CAPACITY + 5 {
+            journal.record(http_entry("tyrios", "/x", 200));
+        }
+        assert_eq!(
+            watcher.try_recv().err(),
+            Some(tokio::sync::broadcast::error::TryRecvError::Lagged(5))
+        );
     }
 
     #[test]
