@@ -74,16 +74,8 @@ fn testcase(out: &mut String, classname: &str, scenario: &ScenarioReport) {
         Verdict::Pass => out.push_str(">\n"),
         Verdict::Fail => {
             let text: Vec<String> = scenario.diffs.iter().map(|d| d.to_string()).collect();
-            let message = match scenario.diffs.first() {
-                Some(first) if scenario.diffs.len() == 1 => format!("[{}] {}", first.step, first.path),
-                Some(first) => format!(
-                    "[{}] {} and {} more difference(s)",
-                    first.step,
-                    first.path,
-                    scenario.diffs.len() - 1
-                ),
-                None => "failed".to_owned(),
-            };
+            // The first difference in full: a CI summary often shows nothing else.
+            let message = scenario.first_reason();
             out.push_str(&format!(
                 ">\n      <failure type=\"{kind}\" message=\"{}\">{}</failure>\n",
                 escape(message.as_str()),
