@@ -13,7 +13,7 @@ use possim_conformance::judge::Observed;
 use possim_conformance::record::{self, RecordMeta};
 use possim_conformance::runner::{self, Planned, RunConfig};
 use possim_conformance::scenario::{self, Credentials, LevelDef, Scenario, Setup};
-use possim_reports::Verdict;
+use possim_reports::{Detection, Verdict};
 use serde_json::Value;
 
 use crate::serve;
@@ -56,6 +56,25 @@ pub struct CertifyArgs {
     /// List the selected scenarios (id, level, required, title) and exit without running them.
     #[arg(long)]
     pub list: bool,
+    /// Audit the suite instead of one POS: run the POS clean and once per planted defect, and
+    /// report which scenarios each defect fails and the suite's score (defects caught /
+    /// planted). Exit 0 only when the clean POS is certified and every defect is caught.
+    /// Exec driver only; with `-- possim pos <till>` the defects are that till's.
+    #[arg(long)]
+    pub defects: bool,
+    /// With --defects: the defects to plant (comma-separated), for a POS command other than
+    /// possim's reference tills.
+    #[arg(long, value_name = "NAME,…", value_delimiter = ',', requires = "defects")]
+    pub defect_list: Vec<String>,
+    /// With --defects: the words appended to the POS command to plant one defect; `{defect}` is
+    /// replaced by its name.
+    #[arg(
+        long,
+        value_name = "WORDS",
+        default_value = "--defect {defect}",
+        requires = "defects"
+    )]
+    pub defect_template: String,
     /// The POS command for the exec driver (`{action_file}` and `{scenario}` are replaced).
     #[arg(last = true, value_name = "COMMAND")]
     pub command: Vec<String>,
@@ -199,6 +218,9 @@ fn driver(args: &CertifyArgs) -> anyhow::Result<Driver> {
             if args.command.is_empty() {
                 bail!("the exec driver needs the POS command after --, e.g. -- possim pos tyrios");
             }
+            // A command that cannot start is the set-up's fault: one line, exit 2, before any
+            // mock starts — not a failed scenario each.
+            possim_conformance::driver::check_command(&args.command).map_err(anyhow::Error::msg)?;
             Driver::Exec(args.command.clone())
         }
         DriverKind::Http => match &args.url {
@@ -207,6 +229,65 @@ fn driver(args: &CertifyArgs) -> anyhow::Result<Driver> {
         },
         DriverKind::Manual => Driver::Manual,
     })
+}
+
+/// With `--defects`: the POS command once per defect, `(defect, command)`.
+fn defect_commands(args: &CertifyArgs) -> anyhow::Result<Vec<(String, Vec<String>)>> {
+    if !matches!(args.driver, DriverKind::Exec) {
+        bail!("--defects plants each defect through the POS command: it needs --driver exec");
+    }
+    let names = if args.defect_list.is_empty() {
+        reference_till(&args.command)
+            .and_then(crate::pos::defect_names)
+            .context(
+                "--defects needs --defect-list NAME,… (the POS command is not one of possim's reference tills, `possim pos <till>`)",
+            )?
+    } else {
+        args.defect_list.clone()
+    };
+    if names.iter().any(|n| n.trim().is_empty()) {
+        bail!("--defect-list: an empty defect name");
+    }
+    if names.is_empty() {
+        bail!("--defects: the till has no planted defects");
+    }
+    if !args.defect_template.contains("{defect}") {
+        bail!(
+            "--defect-template {:?} does not contain {{defect}}",
+            args.defect_template
+        );
+    }
+    Ok(names
+        .into_iter()
+        .map(|name| {
+            let mut command = args.command.clone();
+            command.extend(
+                args.defect_template
+                    .split_whitespace()
+                    .map(|word| word.replace("{defect}", &name)),
+            );
+            (name, command)
+        })
+        .collect())
+}
+
+/// `possim pos <till>` (this binary's reference tills): the till's name.
+fn reference_till(command: &[String]) -> Option<&str> {
+    match command {
+        [program, pos, till, ..]
+            if pos == "pos" && Path::new(program).file_stem().is_some_and(|stem| stem == "possim") =>
+        {
+            Some(till.as_str())
+        }
+        _ => None,
+    }
+}
+
+/// Writes to stdout; a reader that went away (`| head`) is no error, the run's verdict stands.
+fn print_out(text: &str) {
+    use std::io::Write as _;
+    let mut stdout = std::io::stdout().lock();
+    let _ = stdout.write_all(text.as_bytes()).and_then(|()| stdout.flush());
 }
 
 /// The mocks the runner talks to: started here, or attached.
@@ -247,20 +328,27 @@ impl Mocks {
 pub async fn certify(args: CertifyArgs) -> anyhow::Result<bool> {
     let plan = plan(&args)?;
     if args.list {
+        let mut listing = String::new();
         for p in &plan.planned {
             let s = &p.scenario;
             let required = if s.required { "required" } else { "optional" };
-            println!("{:45} {:10} {required:9} {}", s.id, s.level, s.title);
+            listing.push_str(&format!("{:45} {:10} {required:9} {}\n", s.id, s.level, s.title));
         }
+        print_out(&listing);
         return Ok(true);
     }
     let driver = driver(&args)?;
+    let audit = if args.defects {
+        Some(defect_commands(&args)?)
+    } else {
+        None
+    };
     let (mocks, client, endpoints, target) = mocks(args.attach.as_deref()).await?;
     let title = match plan.suites.as_slice() {
         [(_, _, title)] => title.clone(),
         many => many.iter().map(|(_, _, t)| t.as_str()).collect::<Vec<_>>().join(" + "),
     };
-    let config = RunConfig {
+    let mut config = RunConfig {
         driver,
         title,
         suites: plan.suites.iter().map(|(n, l, _)| (n.clone(), l.clone())).collect(),
@@ -274,7 +362,30 @@ pub async fn certify(args: CertifyArgs) -> anyhow::Result<bool> {
             "total": plan.planned.len()}),
         )
         .await;
-    let report = runner::run(&client, &endpoints, &plan.planned, &config).await;
+    let mut report = match runner::run(&client, &endpoints, &plan.planned, &config).await {
+        Ok(report) => report,
+        Err(aborted) => {
+            mocks.stop().await;
+            return Err(aborted.into());
+        }
+    };
+    if let Some(commands) = audit {
+        let mut runs = Vec::new();
+        for (defect, command) in commands {
+            if config.progress {
+                eprintln!("possim: with defect {defect}");
+            }
+            config.driver = Driver::Exec(command);
+            match runner::run(&client, &endpoints, &plan.planned, &config).await {
+                Ok(run) => runs.push((defect, config.driver.describe(), run)),
+                Err(aborted) => {
+                    mocks.stop().await;
+                    return Err(anyhow::Error::new(aborted).context(format!("with defect {defect}")));
+                }
+            }
+        }
+        report.detection = Some(Detection::of(&report, &runs));
+    }
     // The console of an attached possim links to the finished report.
     client
         .announce(
@@ -286,10 +397,16 @@ pub async fn certify(args: CertifyArgs) -> anyhow::Result<bool> {
     mocks.stop().await;
     let written = possim_reports::write_all(&report, &args.out)
         .with_context(|| format!("writing the reports to {}", args.out.display()))?;
-    print!("{}", possim_reports::markdown::render(&report));
     let names: Vec<String> = written.iter().map(|p| p.display().to_string()).collect();
-    println!("\nReports: {}", names.join(", "));
-    Ok(report.summary.verdict == Verdict::Pass)
+    print_out(&format!(
+        "{}\nReports: {}\n",
+        possim_reports::markdown::render(&report),
+        names.join(", ")
+    ));
+    Ok(match &report.detection {
+        Some(detection) => detection.complete(),
+        None => report.summary.verdict == Verdict::Pass,
+    })
 }
 
 /// `possim record` arguments.
@@ -434,7 +551,7 @@ pub async fn record(args: RecordArgs) -> anyhow::Result<()> {
             timeout: Duration::from_secs(30),
         };
         let outcome = run_exec(&args.command, &ctx).await;
-        if let Some(error) = outcome.error {
+        if let Some(error) = outcome.cannot_start.or(outcome.error) {
             mocks.stop().await;
             bail!(
                 "the POS run failed: {error}{}",

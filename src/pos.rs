@@ -208,3 +208,15 @@ fn read_action(path: Option<&std::path::Path>) -> anyhow::Result<Value> {
     };
     serde_json::from_str(&text).context("the action is not valid JSON")
 }
+
+/// The planted defects of the reference till `till` (`possim pos <till>`), by their `--defect`
+/// names; `None` when there is no such till.
+pub fn defect_names(till: &str) -> Option<Vec<String>> {
+    Some(match till {
+        "tyrios" => tyrios::Defect::names(),
+        "payback" => payback::Defect::names(),
+        "zvt" => zvt::Defect::names(),
+        "computop" => computop::Defect::names(),
+        _ => return None,
+    })
+}

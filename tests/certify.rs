@@ -101,54 +101,57 @@ async fn the_reference_pos_passes_the_whole_tyrios_suite() {
     assert!(!junit.contains("<failure"));
 }
 
+/// Which TYRIOS scenarios each planted defect of the reference till fails.
+// Derived from what each scenario exercises, not from a run: a defect must fail every
+// scenario whose flow reaches the buggy code path, and only those.
+const TYRIOS_DETECTION: &[(&str, &[&str])] = &[
+    // Drafts are required at full level (the seed's recommended workflow), optional in minimum.
+    (
+        "skip-draft",
+        &[
+            "book-coupons",
+            "buy-points",
+            "grant-points",
+            "sale-draft-ok-final-refused",
+            "sale-draft-then-final",
+            "sale-new-user",
+            "sale-search-user",
+        ],
+    ),
+    // Only two flows have a failing final call: the refused one and the one whose answer is lost.
+    (
+        "ignore-final-error",
+        &["sale-draft-ok-final-refused", "sale-final-answer-lost"],
+    ),
+    // Every flow that sends totalAmount; coupon sales, coupon booking, special points and a sale
+    // refused at identification send none.
+    (
+        "amount-as-string",
+        &[
+            "buy-points",
+            "sale-card-and-coupon",
+            "sale-card-keep-points",
+            "sale-card-points",
+            "sale-coupon-not-sold",
+            "sale-coupon-only",
+            "sale-draft-ok-final-refused",
+            "sale-draft-then-final",
+            "sale-final-answer-lost",
+            "sale-new-user",
+            "sale-search-user",
+        ],
+    ),
+    // Only SEARCH and CREATE flows send a user object.
+    ("wrong-user-mode", &["sale-new-user", "sale-search-user"]),
+    (
+        "blind-retry",
+        &["sale-draft-ok-final-refused", "sale-final-answer-lost"],
+    ),
+];
+
 #[tokio::test]
 async fn each_planted_defect_fails_the_scenarios_that_test_its_behaviour() {
-    // Derived from what each scenario exercises, not from a run: a defect must fail every
-    // scenario whose flow reaches the buggy code path, and only those.
-    let expected: &[(&str, &[&str])] = &[
-        // Drafts are required at full level (the seed's recommended workflow), optional in minimum.
-        (
-            "skip-draft",
-            &[
-                "book-coupons",
-                "buy-points",
-                "grant-points",
-                "sale-draft-ok-final-refused",
-                "sale-draft-then-final",
-                "sale-new-user",
-                "sale-search-user",
-            ],
-        ),
-        // Only two flows have a failing final call: the refused one and the one whose answer is lost.
-        (
-            "ignore-final-error",
-            &["sale-draft-ok-final-refused", "sale-final-answer-lost"],
-        ),
-        // Every flow that sends totalAmount; coupon sales, coupon booking, special points and a sale
-        // refused at identification send none.
-        (
-            "amount-as-string",
-            &[
-                "buy-points",
-                "sale-card-and-coupon",
-                "sale-card-keep-points",
-                "sale-card-points",
-                "sale-coupon-not-sold",
-                "sale-coupon-only",
-                "sale-draft-ok-final-refused",
-                "sale-draft-then-final",
-                "sale-final-answer-lost",
-                "sale-new-user",
-                "sale-search-user",
-            ],
-        ),
-        // Only SEARCH and CREATE flows send a user object.
-        ("wrong-user-mode", &["sale-new-user", "sale-search-user"]),
-        (
-            "blind-retry",
-            &["sale-draft-ok-final-refused", "sale-final-answer-lost"],
-        ),
-    ];
+    let expected = TYRIOS_DETECTION;
     for (defect, scenarios) in expected {
         let out = scratch(&format!("defect-{defect}"));
         let run = certify(&["conformance/tyrios"], &out, &["tyrios", "--defect", defect]).await;
@@ -667,4 +670,123 @@ async fn the_computop_suite_passes_the_reference_shop_and_fails_each_defect_wher
             }
         }
     }
+}
+
+#[tokio::test]
+async fn the_detection_matrix_of_the_tyrios_suite_is_the_pinned_one() {
+    let out = scratch("audit-tyrios");
+    let run = certify(&["conformance/tyrios", "--defects"], &out, &["tyrios"]).await;
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert_eq!(
+        run.status.code(),
+        Some(0),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let json = report(&out);
+    // The clean run is the report's scenarios.
+    assert_eq!(json["summary"]["verdict"], "pass");
+    let detection = &json["detection"];
+    assert_eq!(detection["cleanCertified"], true);
+    let planted = <possim_pos::tyrios::Defect as possim_pos::PlantableDefect>::names();
+    assert_eq!(detection["planted"], planted.len());
+    assert_eq!(detection["caught"], planted.len());
+    let matrix: Vec<(String, BTreeSet<String>)> = detection["defects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| {
+            assert_eq!(d["caught"], true, "{}", d["defect"]);
+            let failed = d["scenarios"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|s| s["id"].as_str().unwrap().trim_start_matches("tyrios/").to_owned())
+                .collect();
+            (d["defect"].as_str().unwrap().to_owned(), failed)
+        })
+        .collect();
+    let names: Vec<&str> = matrix.iter().map(|(d, _)| d.as_str()).collect();
+    assert_eq!(names, planted, "every defect of the till, in its order");
+    for (defect, failed) in &matrix {
+        let pinned = TYRIOS_DETECTION
+            .iter()
+            .find(|(d, _)| d == defect)
+            .unwrap_or_else(|| panic!("{defect} has no pinned expectation"));
+        assert_eq!(failed, &set(pinned.1), "scenarios failed by {defect}");
+    }
+    assert!(
+        stdout.contains(&format!(
+            "### Detection matrix — {n}/{n} defects caught (100 %)",
+            n = planted.len()
+        )),
+        "{stdout}"
+    );
+    let html = std::fs::read_to_string(out.join("report.html")).unwrap();
+    assert!(html.contains("<h2>Detection matrix</h2>") && html.contains("EVERY DEFECT CAUGHT"));
+}
+
+/// A certification team's own till: a wrapper that plants defects through its own flag, and one
+/// "defect" it does not act on — the audit names it and fails.
+#[tokio::test]
+async fn an_audit_of_a_vendor_till_uses_the_defect_template_and_fails_on_a_defect_not_caught() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = scratch("audit-vendor");
+    let till = dir.join("till.sh");
+    std::fs::write(
+        &till,
+        format!(
+            "#!/bin/sh\nif [ \"$1\" = \"--plant=harmless\" ]; then shift; fi\ncase \"$1\" in --plant=*) set -- --defect \"${{1#--plant=}}\";; esac\nexec {} pos tyrios \"$@\"\n",
+            env!("CARGO_BIN_EXE_possim")
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&till, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let out = dir.join("out");
+    let run = possim(&[
+        "certify",
+        "scenarios/tyrios/sale-card-points.toml",
+        "--defects",
+        "--defect-list",
+        "amount-as-string,harmless",
+        // `=`: the template starts with a dash.
+        "--defect-template=--plant={defect}",
+        "--out",
+        out.to_str().unwrap(),
+        "--",
+        till.to_str().unwrap(),
+    ])
+    .await;
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert_eq!(
+        run.status.code(),
+        Some(1),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let detection = report(&out)["detection"].clone();
+    assert_eq!(
+        (detection["planted"].as_u64(), detection["caught"].as_u64()),
+        (Some(2), Some(1))
+    );
+    assert_eq!(detection["defects"][0]["defect"], "amount-as-string");
+    assert_eq!(detection["defects"][0]["caught"], true);
+    assert_eq!(
+        detection["defects"][0]["pos"],
+        format!("{} --plant=amount-as-string", till.display())
+    );
+    assert_eq!(detection["defects"][1]["caught"], false);
+    assert!(stdout.contains("| harmless | **NO** | — |"), "{stdout}");
+
+    // Without a list, only possim's own tills have known defects.
+    let run = possim(&[
+        "certify",
+        "conformance/tyrios",
+        "--defects",
+        "--",
+        till.to_str().unwrap(),
+    ])
+    .await;
+    assert_eq!(run.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&run.stderr).contains("--defects needs --defect-list"));
 }

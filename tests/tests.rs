@@ -8,6 +8,8 @@
 //! - `faults`: fault injection over the wire, including the draft-ok/final-fails race.
 //! - `admin`: the admin API and the command line.
 //! - `certify`: the conformance runner, its drivers, reports, recording and the planted defects.
+//! - `certify_runner`: the set-up's faults are not the till's (a command that cannot start, a
+//!   till past its time limit with its helpers, a closed stdout), with shell scripts as tills.
 //! - `computop`: the Computop Paygate mock over the wire, with a shop inside the test.
 //! - `loymax`: the Loymax processing mock: the 2018 till log as the golden exchange, a purchase.
 //! - `payback`: the PAYBACK loyalty mock (our design) over the wire.
@@ -22,6 +24,7 @@
 
 mod admin;
 mod certify;
+mod certify_runner;
 mod computop;
 mod computop_python;
 mod console;

@@ -150,6 +150,9 @@ pub struct DriverOutcome {
     pub log: Option<String>,
     /// Why no verdict on the POS is possible (crash, time-out, no result).
     pub error: Option<String>,
+    /// The POS command could not be started at all (not found, not executable): the set-up's
+    /// fault, the same for every scenario, so the run stops instead of judging the POS.
+    pub cannot_start: Option<String>,
 }
 
 /// Keeps the last `MAX_LOG` bytes of diagnostic output: the end is where the error is.
@@ -243,74 +246,165 @@ pub async fn run_exec(command: &[String], ctx: &ActionContext) -> DriverOutcome 
     outcome
 }
 
+/// How long the pipes of a finished (or killed) POS may take to reach their end: a helper that
+/// left the process group can hold them open, and the verdict must not wait for it.
+const DRAIN_LIMIT: Duration = Duration::from_secs(2);
+
 async fn exec_inner(program: &str, args: &[String], ctx: &ActionContext, action_text: &str) -> DriverOutcome {
     let resolved = resolve_program(program);
-    let mut child = match tokio::process::Command::new(&resolved)
+    let mut command = tokio::process::Command::new(&resolved);
+    command
         .args(args)
         .envs(ctx.env())
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-    {
+        .kill_on_drop(true);
+    // The POS gets a process group of its own, so its helper processes can be ended with it.
+    #[cfg(unix)]
+    command.process_group(0);
+    let mut child = match command.spawn() {
         Ok(child) => child,
         Err(e) => {
             return DriverOutcome {
-                error: Some(format!("cannot start the POS command {program:?}: {e}")),
+                cannot_start: Some(cannot_start(program, &resolved, &e)),
                 ..DriverOutcome::default()
             };
         }
     };
-    let mut stdin = child.stdin.take();
-    let mut stdout = child.stdout.take();
-    let mut stderr = child.stderr.take();
+    let group = child.id();
+    let stdin = child.stdin.take();
+    let stdout = child.stdout.take();
+    let stderr = child.stderr.take();
+    // A POS that never reads stdin must not block us: write, then close, ignoring EPIPE.
     let input = action_text.to_owned();
-    let work = async move {
-        // A POS that never reads stdin must not block us: write, then close, ignoring EPIPE.
-        if let Some(mut pipe) = stdin.take() {
+    tokio::spawn(async move {
+        if let Some(mut pipe) = stdin {
             let _ = pipe.write_all(input.as_bytes()).await;
             let _ = pipe.write_all(b"\n").await;
         }
-        let mut out = String::new();
-        let mut err = String::new();
-        let read_out = async {
-            if let Some(pipe) = stdout.as_mut() {
-                let _ = pipe.read_to_string(&mut out).await;
-            }
-        };
-        let read_err = async {
-            if let Some(pipe) = stderr.as_mut() {
-                let _ = pipe.read_to_string(&mut err).await;
-            }
-        };
-        tokio::join!(read_out, read_err);
-        let status = child.wait().await;
-        (status, out, err)
-    };
-    match tokio::time::timeout(ctx.timeout, work).await {
-        Err(_) => DriverOutcome {
-            error: Some(format!(
-                "the POS did not finish within {} ms (killed)",
-                ctx.timeout.as_millis()
-            )),
-            ..DriverOutcome::default()
-        },
-        Ok((status, out, err)) => {
-            let log = tail(&err);
-            let result = parse_result(&out);
-            let error = match status {
-                Err(e) => Some(format!("waiting for the POS failed: {e}")),
-                Ok(s) if !s.success() => Some(format!("the POS command exited with {s}")),
-                Ok(_) if result.is_none() => Some(format!(
-                    "the POS printed no JSON result object on stdout (got {:?})",
-                    out.chars().take(200).collect::<String>()
+    });
+    let read_out = tokio::spawn(read_all(stdout));
+    let read_err = tokio::spawn(read_all(stderr));
+    let waited = tokio::time::timeout(ctx.timeout, child.wait()).await;
+    // Whatever the POS left behind (helpers, a daemon) ends with the scenario.
+    kill_group(group);
+    let status = match waited {
+        Ok(status) => status,
+        Err(_) => {
+            let _ = child.kill().await;
+            let log = drain(read_err).await.as_deref().and_then(tail);
+            return DriverOutcome {
+                error: Some(format!(
+                    "the POS did not finish within {} ms (killed)",
+                    ctx.timeout.as_millis()
                 )),
-                Ok(_) => None,
+                log,
+                ..DriverOutcome::default()
             };
-            DriverOutcome { result, log, error }
+        }
+    };
+    let out = drain(read_out).await.unwrap_or_default();
+    let err = drain(read_err).await.unwrap_or_default();
+    let log = tail(&err);
+    let result = parse_result(&out);
+    let error = match status {
+        Err(e) => Some(format!("waiting for the POS failed: {e}")),
+        Ok(s) if !s.success() => Some(format!("the POS command exited with {s}")),
+        Ok(_) if result.is_none() => Some(format!(
+            "the POS printed no JSON result object on stdout (got {:?})",
+            out.chars().take(200).collect::<String>()
+        )),
+        Ok(_) => None,
+    };
+    DriverOutcome {
+        result,
+        log,
+        error,
+        ..DriverOutcome::default()
+    }
+}
+
+async fn read_all(pipe: Option<impl tokio::io::AsyncRead + Unpin>) -> String {
+    let mut bytes = Vec::new();
+    if let Some(mut pipe) = pipe {
+        let _ = pipe.read_to_end(&mut bytes).await;
+    }
+    String::from_utf8_lossy(&bytes).into_owned()
+}
+
+/// What a pipe reader got, waiting at most [`DRAIN_LIMIT`] for its end.
+async fn drain(reader: tokio::task::JoinHandle<String>) -> Option<String> {
+    let abort = reader.abort_handle();
+    match tokio::time::timeout(DRAIN_LIMIT, reader).await {
+        Ok(Ok(text)) => Some(text),
+        _ => {
+            abort.abort();
+            None
         }
     }
+}
+
+/// Sends SIGKILL to the POS's process group (its id is the POS's pid); a group that is already
+/// gone is fine.
+#[cfg(unix)]
+fn kill_group(group: Option<u32>) {
+    use nix::sys::signal::{Signal, killpg};
+    use nix::unistd::Pid;
+    if let Some(id) = group.and_then(|id| i32::try_from(id).ok()) {
+        let _ = killpg(Pid::from_raw(id), Signal::SIGKILL);
+    }
+}
+
+#[cfg(not(unix))]
+fn kill_group(_group: Option<u32>) {}
+
+/// The one line that says why the POS command cannot run at all.
+fn cannot_start(program: &str, resolved: &std::path::Path, error: &std::io::Error) -> String {
+    match error.kind() {
+        std::io::ErrorKind::NotFound if resolved.exists() => format!(
+            "the POS command {} cannot be started: its interpreter (#! line) or a library it needs was not found",
+            resolved.display()
+        ),
+        std::io::ErrorKind::NotFound => {
+            format!("the POS command {program:?} was not found (not a file, not on PATH)")
+        }
+        std::io::ErrorKind::PermissionDenied => {
+            format!(
+                "the POS command {} is not executable (permission denied)",
+                resolved.display()
+            )
+        }
+        _ => format!("the POS command {} cannot be started: {error}", resolved.display()),
+    }
+}
+
+/// Checks before any scenario runs that the exec driver's command can be started: it exists
+/// (as a path or on `PATH`) and is an executable file. `Err` is the one line to show.
+pub fn check_command(command: &[String]) -> Result<PathBuf, String> {
+    let Some(program) = command.first() else {
+        return Err("the exec driver needs the POS command after --".into());
+    };
+    let resolved = resolve_program(program);
+    let Ok(meta) = std::fs::metadata(&resolved) else {
+        return Err(format!(
+            "the POS command {program:?} was not found (not a file, not on PATH)"
+        ));
+    };
+    if !meta.is_file() {
+        return Err(format!("the POS command {} is not a file", resolved.display()));
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        if meta.permissions().mode() & 0o111 == 0 {
+            return Err(format!(
+                "the POS command {} is not executable (chmod +x?)",
+                resolved.display()
+            ));
+        }
+    }
+    Ok(resolved)
 }
 
 /// Runs the `http` driver once.
@@ -350,6 +444,7 @@ pub async fn run_http(url: &str, ctx: &ActionContext) -> DriverOutcome {
         result,
         log: None,
         error,
+        ..DriverOutcome::default()
     }
 }
 

@@ -476,7 +476,7 @@ fn check_forbidden(scenario: &Scenario, v: &mut Verdicts<'_>) {
                 v.forbidden_hit[i] = true;
                 v.diffs.push(Diff {
                     step: "forbidden".into(),
-                    path: format!("exchange #{}", o.id),
+                    path: format!("exchange #{}", i + 1),
                     expected: forbidden.name.clone(),
                     got: format!("{} {}", o.method, o.target()),
                 });
@@ -504,7 +504,7 @@ fn check_unexpected(scenario: &Scenario, v: &mut Verdicts<'_>) {
             v.problem[i] = true;
             v.diffs.push(Diff {
                 step: "unexpected".into(),
-                path: format!("exchange #{}", o.id),
+                path: format!("exchange #{}", i + 1),
                 expected: if write {
                     "no further state-changing request".into()
                 } else {
@@ -530,6 +530,7 @@ impl Verdicts<'_> {
             .enumerate()
             .map(|(i, o)| ExchangeView {
                 id: o.id,
+                number: i + 1,
                 provider: o.provider.clone(),
                 method: o.method.clone(),
                 target: o.target(),

@@ -47,13 +47,20 @@ pub struct RunConfig {
     pub timeout: Option<Duration>,
 }
 
-/// Runs every planned scenario in order and builds the report.
+/// Why a run stopped before judging the POS: the set-up, not the POS, is at fault.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct RunAborted(pub String);
+
+/// Runs every planned scenario in order and builds the report. A POS command that cannot be
+/// started at all stops the run with [`RunAborted`]: every scenario would fail the same way,
+/// and none of it would be the POS's doing.
 pub async fn run(
     client: &AdminClient,
     providers: &BTreeMap<String, String>,
     plan: &[Planned],
     config: &RunConfig,
-) -> RunReport {
+) -> Result<RunReport, RunAborted> {
     let started = Instant::now();
     let started_at = possim_engine::clock::format_rfc3339(
         std::time::SystemTime::now()
@@ -70,7 +77,15 @@ pub async fn run(
         client
             .announce(json!({"type": "scenario", "index": index + 1, "total": plan.len(), "id": planned.scenario.id}))
             .await;
-        let report = run_scenario(client, providers, planned, config, operator.as_mut()).await;
+        let report = match run_scenario(client, providers, planned, config, operator.as_mut()).await {
+            Ok(report) => report,
+            Err(aborted) => {
+                if config.progress {
+                    eprintln!("not run");
+                }
+                return Err(aborted);
+            }
+        };
         client
             .announce(json!({"type": "verdict", "id": report.id, "verdict": report.verdict,
                 "durationMs": report.duration_ms, "message": report.message, "diffs": report.diffs.len()}))
@@ -98,7 +113,7 @@ pub async fn run(
             });
         }
     }
-    RunReport {
+    Ok(RunReport {
         schema: possim_reports::model::SCHEMA.to_owned(),
         title: config.title.clone(),
         started_at,
@@ -121,7 +136,8 @@ pub async fn run(
         summary: Summary::of(&scenarios),
         levels,
         scenarios,
-    }
+        detection: None,
+    })
 }
 
 /// A data set given as a relative directory is relative to `base` (the scenario file's directory).
@@ -180,7 +196,7 @@ async fn run_scenario(
     planned: &Planned,
     config: &RunConfig,
     operator: Option<&mut Operator>,
-) -> ScenarioReport {
+) -> Result<ScenarioReport, RunAborted> {
     let started = Instant::now();
     let scenario = &planned.scenario;
     let mut report = ScenarioReport {
@@ -201,9 +217,9 @@ async fn run_scenario(
         log: None,
         findings: Vec::new(),
     };
-    let finish = |mut report: ScenarioReport| {
+    let finish = |mut report: ScenarioReport| -> Result<ScenarioReport, RunAborted> {
         report.duration_ms = started.elapsed().as_millis() as u64;
-        report
+        Ok(report)
     };
     for provider in &scenario.providers {
         if !providers.contains_key(provider) {
@@ -251,6 +267,9 @@ async fn run_scenario(
             ..DriverOutcome::default()
         },
     };
+    if let Some(reason) = outcome.cannot_start {
+        return Err(RunAborted(reason));
+    }
     report.result = outcome.result.clone();
     report.log = outcome.log;
     client

@@ -579,3 +579,19 @@ fn zvt_commands_are_matched_by_their_control_field() {
         Some(json!({"hex": "06010704000000100000", "text": "decoded"}))
     );
 }
+
+/// Exchange numbers count within the scenario, whatever journal ids an earlier scenario used up:
+/// the report's table numbers the scenario's traffic the same way.
+#[test]
+fn exchange_numbers_count_per_scenario_not_per_journal() {
+    let mut traffic = good();
+    for (i, o) in traffic.iter_mut().enumerate() {
+        o.id = 1000 + i as u64;
+    }
+    traffic.push(x(1100, "POST", POS, r#"{"totalAmount":33}"#, 200, "{}"));
+    let judgement = judge_traffic(&scenario(), &traffic);
+    assert_eq!(judgement.diffs.len(), 1, "{:?}", judgement.diffs);
+    assert_eq!(judgement.diffs[0].path, format!("exchange #{}", traffic.len()));
+    let last = judgement.exchanges.last().unwrap();
+    assert_eq!((last.id, last.number), (1100, traffic.len()));
+}

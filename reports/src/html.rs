@@ -7,7 +7,7 @@
 
 use quick_xml::escape::escape;
 
-use crate::model::{RunReport, ScenarioReport, Verdict};
+use crate::model::{Detection, RunReport, ScenarioReport, Verdict};
 use crate::seconds;
 
 const STYLE: &str = "
@@ -20,6 +20,7 @@ pre{background:#f6f8fa;padding:.5rem;overflow:auto;max-height:24rem;margin:.2rem
 .pass{background:#1a7f37}.fail{background:#cf222e}.error{background:#9a6700}.skipped{background:#6e7781}
 .verdict{font-size:1.1rem;padding:.2rem .8rem}
 tr.problem td{background:#ffebe9}details{border:1px solid #d0d7de;border-radius:6px;margin:.6rem 0;padding:.4rem .8rem}
+th.defect{writing-mode:vertical-rl;transform:rotate(180deg);white-space:nowrap}td.hit{background:#ffebe9;text-align:center;font-weight:600}
 summary{cursor:pointer}.muted{color:#57606a}.diff td:nth-child(3){color:#1a7f37}.diff td:nth-child(4){color:#cf222e}
 ";
 
@@ -86,6 +87,10 @@ pub fn render(report: &RunReport) -> String {
     }
     out.push_str("</table>\n");
 
+    if let Some(detection) = &report.detection {
+        detection_section(&mut out, report, detection);
+    }
+
     let env = &report.environment;
     out.push_str("<h2>Environment</h2>\n<table>\n");
     let providers: Vec<String> = env.providers.iter().map(|p| format!("{} {}", p.name, p.url)).collect();
@@ -108,6 +113,55 @@ pub fn render(report: &RunReport) -> String {
     }
     out.push_str("</body>\n</html>\n");
     out
+}
+
+/// The detection matrix: a row per scenario of the clean run, a column per planted defect, a
+/// mark where the defect made the scenario fail (✗) or error (E); the last row says whether the
+/// suite caught the defect.
+fn detection_section(out: &mut String, report: &RunReport, detection: &Detection) {
+    out.push_str(&format!(
+        "<h2>Detection matrix</h2>\n<p><span class=\"badge verdict {}\">{}</span> {}.{}</p>\n",
+        if detection.complete() { "pass" } else { "fail" },
+        if detection.complete() {
+            "EVERY DEFECT CAUGHT"
+        } else {
+            "INCOMPLETE"
+        },
+        e(&detection.score()),
+        if detection.clean_certified {
+            ""
+        } else {
+            " The clean POS was not certified, so the matrix proves nothing."
+        }
+    ));
+    out.push_str("<table class=\"matrix\">\n<tr><th>scenario</th>");
+    for run in &detection.defects {
+        out.push_str(&format!("<th class=\"defect\">{}</th>", e(&run.defect)));
+    }
+    out.push_str("</tr>\n");
+    for scenario in &report.scenarios {
+        out.push_str(&format!("<tr><td><code>{}</code></td>", e(&scenario.id)));
+        for run in &detection.defects {
+            match run.scenarios.iter().find(|s| s.id == scenario.id) {
+                Some(hit) => out.push_str(&format!(
+                    "<td class=\"hit\" title=\"{}\">{}</td>",
+                    e(&hit.reason),
+                    if hit.verdict == Verdict::Fail { "✗" } else { "E" }
+                )),
+                None => out.push_str("<td></td>"),
+            }
+        }
+        out.push_str("</tr>\n");
+    }
+    out.push_str("<tr><th>caught</th>");
+    for run in &detection.defects {
+        out.push_str(if run.caught {
+            "<th><span class=\"badge pass\">yes</span></th>"
+        } else {
+            "<th><span class=\"badge fail\">NO</span></th>"
+        });
+    }
+    out.push_str("</tr>\n</table>\n");
 }
 
 fn scenario_section(out: &mut String, scenario: &ScenarioReport) {
@@ -181,7 +235,7 @@ fn scenario_section(out: &mut String, scenario: &ScenarioReport) {
             out.push_str(&format!(
                 "<tr{}><td class=\"n\">{}</td><td>{}</td><td><code>{} {} {}</code>{fault}</td><td>{}</td><td>{bodies}</td></tr>\n",
                 if x.problem { " class=\"problem\"" } else { "" },
-                x.id,
+                x.number,
                 e(x.step.as_deref().unwrap_or("—")),
                 e(&x.provider),
                 e(&x.method),

@@ -92,16 +92,8 @@ fn testcase(w: &mut Writer<Vec<u8>>, classname: &str, scenario: &ScenarioReport)
             Verdict::Pass => {}
             Verdict::Fail => {
                 let text: Vec<String> = scenario.diffs.iter().map(|d| d.to_string()).collect();
-                let message = match scenario.diffs.first() {
-                    Some(first) if scenario.diffs.len() == 1 => format!("[{}] {}", first.step, first.path),
-                    Some(first) => format!(
-                        "[{}] {} and {} more difference(s)",
-                        first.step,
-                        first.path,
-                        scenario.diffs.len() - 1
-                    ),
-                    None => "failed".to_owned(),
-                };
+                // The first difference in full: a CI summary often shows nothing else.
+                let message = scenario.first_reason();
                 w.create_element("failure")
                     .with_attributes([("type", kind), ("message", message.as_str())])
                     .write_text_content(BytesText::new(&text.join("\n")))?;

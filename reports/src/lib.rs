@@ -15,7 +15,8 @@ pub mod model;
 use std::path::{Path, PathBuf};
 
 pub use model::{
-    Diff, Environment, ExchangeView, LevelSummary, ProviderEndpoint, RunReport, ScenarioReport, Summary, Verdict,
+    DefectRun, DefectScenario, Detection, Diff, Environment, ExchangeView, LevelSummary, ProviderEndpoint, RunReport,
+    ScenarioReport, Summary, Verdict,
 };
 
 /// The JSON report, pretty-printed with a final newline.

@@ -1,7 +1,7 @@
 //! The short Markdown summary: printed on stdout after a run and written as `summary.md`, so it
 //! also reads well pasted into a merge request or a CI job summary.
 
-use crate::model::{RunReport, Verdict};
+use crate::model::{Detection, RunReport, Verdict};
 use crate::seconds;
 
 /// At most this many differences are listed per scenario; the full list is in the other reports.
@@ -64,6 +64,9 @@ pub fn render(report: &RunReport) -> String {
             }
         }
     }
+    if let Some(detection) = &report.detection {
+        detection_section(&mut out, detection);
+    }
     let with_findings: Vec<_> = report.scenarios.iter().filter(|x| !x.findings.is_empty()).collect();
     if !with_findings.is_empty() {
         out.push_str("\n### Protocol findings\n\n");
@@ -74,4 +77,38 @@ pub fn render(report: &RunReport) -> String {
         }
     }
     out
+}
+
+/// The detection matrix: per planted defect, whether the suite caught it and where.
+fn detection_section(out: &mut String, detection: &Detection) {
+    out.push_str(&format!(
+        "\n### Detection matrix — {}{}\n\n",
+        detection.score(),
+        if detection.clean_certified {
+            ""
+        } else {
+            "; the clean POS was NOT certified, so the matrix proves nothing"
+        }
+    ));
+    out.push_str("| defect | caught | scenarios that fail it |\n|---|---|---|\n");
+    for run in &detection.defects {
+        let scenarios: Vec<String> = run
+            .scenarios
+            .iter()
+            .map(|s| match s.verdict {
+                Verdict::Fail => s.id.clone(),
+                other => format!("{} ({})", s.id, other.label().to_ascii_lowercase()),
+            })
+            .collect();
+        out.push_str(&format!(
+            "| {} | {} | {} |\n",
+            run.defect,
+            if run.caught { "yes" } else { "**NO**" },
+            if scenarios.is_empty() {
+                "—".to_owned()
+            } else {
+                scenarios.join(", ")
+            }
+        ));
+    }
 }

@@ -30,6 +30,125 @@ pub struct RunReport {
     pub levels: Vec<LevelSummary>,
     /// Every scenario in run order.
     pub scenarios: Vec<ScenarioReport>,
+    /// With `possim certify --defects`: which scenarios each planted defect fails (the run
+    /// above is the clean one); absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detection: Option<Detection>,
+}
+
+/// A suite's detection matrix: the POS run clean (the report's scenarios) and once per planted
+/// defect; a defect is caught when the suite refuses to certify the POS that has it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Detection {
+    /// Defects planted, one run each.
+    pub planted: usize,
+    /// Defects the suite caught (their run was not certified).
+    pub caught: usize,
+    /// Whether the clean POS was certified; an audit only counts when it was.
+    pub clean_certified: bool,
+    /// One entry per defect, in the order they were planted.
+    pub defects: Vec<DefectRun>,
+}
+
+/// One defect's run.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct DefectRun {
+    /// The defect's name (`skip-draft`).
+    pub defect: String,
+    /// The POS command with the defect planted.
+    pub pos: String,
+    /// Whether the suite refused to certify it.
+    pub caught: bool,
+    /// Counts of this run.
+    pub summary: Summary,
+    /// The scenarios that did not pass, in run order.
+    pub scenarios: Vec<DefectScenario>,
+}
+
+/// A scenario that did not pass with a defect planted.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct DefectScenario {
+    /// Scenario id.
+    pub id: String,
+    /// `fail`, `error` or `skipped`.
+    pub verdict: Verdict,
+    /// Whether the scenario is required.
+    pub required: bool,
+    /// The first difference (or the error), in one line.
+    pub reason: String,
+}
+
+impl Detection {
+    /// Builds the matrix from the clean run and one run per defect (name, POS, report).
+    pub fn of(clean: &RunReport, runs: &[(String, String, RunReport)]) -> Self {
+        let defects: Vec<DefectRun> = runs
+            .iter()
+            .map(|(defect, pos, run)| DefectRun {
+                defect: defect.clone(),
+                pos: pos.clone(),
+                caught: run.summary.verdict != Verdict::Pass,
+                summary: run.summary.clone(),
+                scenarios: run
+                    .scenarios
+                    .iter()
+                    .filter(|s| s.verdict != Verdict::Pass)
+                    .map(|s| DefectScenario {
+                        id: s.id.clone(),
+                        verdict: s.verdict,
+                        required: s.required,
+                        reason: s.first_reason(),
+                    })
+                    .collect(),
+            })
+            .collect();
+        Detection {
+            planted: defects.len(),
+            caught: defects.iter().filter(|d| d.caught).count(),
+            clean_certified: clean.summary.verdict == Verdict::Pass,
+            defects,
+        }
+    }
+
+    /// The suite passes its audit: the clean POS certified, every defect caught.
+    pub fn complete(&self) -> bool {
+        self.clean_certified && self.caught == self.planted
+    }
+
+    /// `caught/planted (NN %)`.
+    pub fn score(&self) -> String {
+        // No defect planted: nothing to miss.
+        let percent = (self.caught * 100).checked_div(self.planted).unwrap_or(100);
+        format!("{}/{} defects caught ({percent} %)", self.caught, self.planted)
+    }
+}
+
+impl ScenarioReport {
+    /// Why the scenario did not pass, in one line: its first difference in full, else its
+    /// message.
+    pub fn first_reason(&self) -> String {
+        match self.diffs.first() {
+            Some(diff) => {
+                let more = match self.diffs.len() - 1 {
+                    0 => String::new(),
+                    1 => " (and 1 more difference)".to_owned(),
+                    n => format!(" (and {n} more differences)"),
+                };
+                format!(
+                    "[{}] {}: expected {}, got {}{more}",
+                    diff.step, diff.path, diff.expected, diff.got
+                )
+                .replace('\n', " ")
+            }
+            None => self
+                .message
+                .clone()
+                .unwrap_or_else(|| self.verdict.label().to_ascii_lowercase())
+                .replace('\n', " "),
+        }
+    }
 }
 
 /// The circumstances of a run, so a certificate can be reproduced.
@@ -198,6 +317,9 @@ impl std::fmt::Display for Diff {
 pub struct ExchangeView {
     /// Journal id.
     pub id: u64,
+    /// Position in the scenario's traffic, from 1: what differences call `exchange #N`.
+    #[serde(default)]
+    pub number: usize,
     /// Provider that served it.
     pub provider: String,
     /// HTTP method.

@@ -3,7 +3,8 @@
 
 use possim_reports::model::SCHEMA;
 use possim_reports::{
-    Diff, Environment, ExchangeView, LevelSummary, ProviderEndpoint, RunReport, ScenarioReport, Summary, Verdict,
+    Detection, Diff, Environment, ExchangeView, LevelSummary, ProviderEndpoint, RunReport, ScenarioReport, Summary,
+    Verdict,
 };
 use serde_json::json;
 
@@ -41,7 +42,7 @@ fn fixture() -> RunReport {
         },
         Diff {
             step: "forbidden".into(),
-            path: "exchange #7".into(),
+            path: "exchange #2".into(),
             expected: "no second final <pos> & no retry".into(),
             got: "POST /BonusPointManagement/BonusPointTransaction/pos".into(),
         },
@@ -49,6 +50,7 @@ fn fixture() -> RunReport {
     fail.exchanges = vec![
         ExchangeView {
             id: 6,
+            number: 1,
             provider: "tyrios".into(),
             method: "POST".into(),
             target: "/BonusPointManagement/BonusPointTransaction/pos".into(),
@@ -61,6 +63,7 @@ fn fixture() -> RunReport {
         },
         ExchangeView {
             id: 7,
+            number: 2,
             provider: "tyrios".into(),
             method: "POST".into(),
             target: "/BonusPointManagement/BonusPointTransaction/pos".into(),
@@ -106,7 +109,90 @@ fn fixture() -> RunReport {
             level("full", "Everything & more"),
         ],
         scenarios,
+        detection: None,
     }
+}
+
+/// The fixture as the clean run of an audit: one defect caught by two scenarios (a failure and
+/// an error), one caught by none.
+fn audit_fixture() -> RunReport {
+    let clean = fixture();
+    let mut caught = fixture();
+    caught.scenarios[0].verdict = Verdict::Fail;
+    caught.scenarios[0].diffs = vec![Diff {
+        step: "simulate the pos transaction (draft)".into(),
+        path: "request.body.totalAmount".into(),
+        expected: "33".into(),
+        got: "\"33.00\"".into(),
+    }];
+    caught.summary = Summary::of(&caught.scenarios);
+    let mut missed = fixture();
+    missed.scenarios[1].verdict = Verdict::Pass;
+    missed.scenarios[1].diffs.clear();
+    missed.scenarios[2].verdict = Verdict::Pass;
+    missed.summary = Summary::of(&missed.scenarios);
+    let runs = vec![
+        (
+            "amount-as-string".to_owned(),
+            "possim pos tyrios --defect amount-as-string".to_owned(),
+            caught,
+        ),
+        (
+            "skip-draft".to_owned(),
+            "possim pos tyrios --defect skip-draft".to_owned(),
+            missed,
+        ),
+    ];
+    let mut report = clean;
+    // The fixture's clean run is not certified; an audit's report says the matrix proves nothing.
+    report.detection = Some(Detection::of(&report, &runs));
+    report
+}
+
+#[test]
+fn detection_counts_a_defect_caught_when_its_run_is_not_certified() {
+    let detection = audit_fixture().detection.unwrap();
+    assert_eq!((detection.planted, detection.caught), (2, 1));
+    assert!(
+        !detection.clean_certified,
+        "the fixture's clean run fails a required scenario"
+    );
+    assert!(!detection.complete());
+    assert_eq!(detection.score(), "1/2 defects caught (50 %)");
+    let caught = &detection.defects[0];
+    let ids: Vec<&str> = caught.scenarios.iter().map(|s| s.id.as_str()).collect();
+    assert_eq!(
+        ids,
+        [
+            "tyrios/sale-card-points",
+            "tyrios/sale-draft-ok-final-refused",
+            "tyrios/show-transactions"
+        ]
+    );
+    assert_eq!(
+        caught.scenarios[0].reason,
+        "[simulate the pos transaction (draft)] request.body.totalAmount: expected 33, got \"33.00\""
+    );
+    assert!(!detection.defects[1].caught);
+}
+
+#[test]
+fn detection_markdown() {
+    insta::assert_snapshot!(possim_reports::markdown::render(&audit_fixture()));
+}
+
+#[test]
+fn detection_html() {
+    insta::assert_snapshot!(possim_reports::html::render(&audit_fixture()));
+}
+
+#[test]
+fn detection_json_round_trips() {
+    let report = audit_fixture();
+    let text = possim_reports::json(&report);
+    let back: RunReport = serde_json::from_str(&text).unwrap();
+    assert_eq!(back, report);
+    insta::assert_snapshot!(text);
 }
 
 #[test]
