@@ -178,8 +178,9 @@ async fn transaction_input_errors_in_german() {
         ("-0.0", negative),
         ("-0", negative),
     ] {
-        let body =
-            format!(r#"{{"UserData":"UQBUFDJALK4WXYC","productGroup":"Hose","totalAmount":{amount},"userMode":"HASH"}}"#);
+        let body = format!(
+            r#"{{"UserData":"UQBUFDJALK4WXYC","productGroup":"Hose","totalAmount":{amount},"userMode":"HASH"}}"#
+        );
         for draft in ["?draft=true", ""] {
             expect_error(
                 &possim,

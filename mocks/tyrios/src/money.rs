@@ -104,7 +104,8 @@ pub fn cents_from_text(text: &str) -> Result<Cents, AmountProblem> {
     if i64::try_from(digits.len()).unwrap_or(i64::MAX).saturating_add(shift) > 10 {
         return Err(AmountProblem::TooLarge);
     }
-    let cents = digits.parse::<i64>().map_err(|_| AmountProblem::TooLarge)? * 10_i64.pow(u32::try_from(shift).unwrap_or(0));
+    let cents =
+        digits.parse::<i64>().map_err(|_| AmountProblem::TooLarge)? * 10_i64.pow(u32::try_from(shift).unwrap_or(0));
     if cents > MAX_CENTS {
         return Err(AmountProblem::TooLarge);
     }

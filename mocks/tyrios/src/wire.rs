@@ -499,17 +499,28 @@ mod tests {
         .collect();
         assert_eq!(found, expected);
         // Broken text: whatever was found before the break, no panic.
-        assert_eq!(written_numbers(r#"{"a": 1, "b": "#).get("a").map(String::as_str), Some("1"));
+        assert_eq!(
+            written_numbers(r#"{"a": 1, "b": "#).get("a").map(String::as_str),
+            Some("1")
+        );
         assert!(written_numbers("").is_empty());
     }
 
     #[test]
     fn amounts_in_requests_are_judged_as_written() {
         let body = |amount: &str| {
-            format!(r#"{{"UserData":"UQBUFDJALK4WXYC","userMode":"HASH","productGroup":"Hose","totalAmount":{amount}}}"#)
+            format!(
+                r#"{{"UserData":"UQBUFDJALK4WXYC","userMode":"HASH","productGroup":"Hose","totalAmount":{amount}}}"#
+            )
         };
-        assert_eq!(parse_tx_request(body("19.99").as_bytes()).ok().and_then(|r| r.total), Some(1999));
-        assert_eq!(parse_tx_request(body("1234.56").as_bytes()).ok().and_then(|r| r.total), Some(123_456));
+        assert_eq!(
+            parse_tx_request(body("19.99").as_bytes()).ok().and_then(|r| r.total),
+            Some(1999)
+        );
+        assert_eq!(
+            parse_tx_request(body("1234.56").as_bytes()).ok().and_then(|r| r.total),
+            Some(123_456)
+        );
         for noise in ["19.990000000000002", "1e-400", "-0.0"] {
             assert!(parse_tx_request(body(noise).as_bytes()).is_err(), "{noise}");
         }
