@@ -84,20 +84,21 @@ async fn the_reference_pos_passes_the_whole_tyrios_suite() {
     let json = report(&out);
     assert_eq!(json["schema"], "possim-report/1");
     assert_eq!(json["summary"]["verdict"], "pass");
-    // The suite: 9 minimum scenarios (the seed's minimum requirement), 12 more at full level.
+    // The suite: 15 minimum scenarios (the seed's minimum requirement, amounts with cents and
+    // refused credentials), 12 more at full level.
     let levels: Vec<(String, u64)> = json["levels"]
         .as_array()
         .unwrap()
         .iter()
         .map(|l| (l["name"].as_str().unwrap().to_owned(), l["passed"].as_u64().unwrap()))
         .collect();
-    assert_eq!(levels, [("minimum".to_owned(), 9), ("full".to_owned(), 12)]);
+    assert_eq!(levels, [("minimum".to_owned(), 15), ("full".to_owned(), 12)]);
     assert_eq!(not_passed(&json), set(&[]));
     for file in ["junit.xml", "report.html", "summary.md"] {
         assert!(out.join(file).is_file(), "{file} written");
     }
     let junit = std::fs::read_to_string(out.join("junit.xml")).unwrap();
-    assert_eq!(junit.matches("<testcase ").count(), 21);
+    assert_eq!(junit.matches("<testcase ").count(), 27);
     assert!(!junit.contains("<failure"));
 }
 
@@ -132,12 +133,15 @@ const TYRIOS_DETECTION: &[(&str, &[&str])] = &[
             "sale-card-and-coupon",
             "sale-card-keep-points",
             "sale-card-points",
+            "sale-cents-keep-points",
+            "sale-cents-with-points",
             "sale-coupon-not-sold",
             "sale-coupon-only",
             "sale-draft-ok-final-refused",
             "sale-draft-then-final",
             "sale-final-answer-lost",
             "sale-new-user",
+            "sale-one-cent",
             "sale-search-user",
         ],
     ),
@@ -146,6 +150,62 @@ const TYRIOS_DETECTION: &[(&str, &[&str])] = &[
     (
         "blind-retry",
         &["sale-draft-ok-final-refused", "sale-final-answer-lost"],
+    ),
+    // `cents * 0.01` is noise only where a float cannot hold the product: of the amounts sent,
+    // 19.99 (1999 * 0.01 = 19.990000000000002), as a total and as a coupon value; 0.01,
+    // 1234.56 and whole euros come out exact.
+    ("float-cents", &["sale-cents-keep-points", "sell-coupon-cents"]),
+    // Every amount with cents the till sends.
+    (
+        "drop-cents",
+        &[
+            "sale-cents-keep-points",
+            "sale-cents-with-points",
+            "sale-one-cent",
+            "sell-coupon-cents",
+        ],
+    ),
+    // Only the refused credentials.
+    (
+        "auth-as-refused",
+        &["sale-credentials-forbidden", "sale-credentials-refused"],
+    ),
+    // Truncating `remainingAmount * 100` loses a cent only where the float lies below the
+    // amount: 19.99 (1998.9999999999998); 30.87, 47.87, 1232.43 and whole euros are exact.
+    ("float-amount-due", &["sale-cents-keep-points", "sell-coupon-cents"]),
+    // Every completed flow whose result pins an amount due that points or coupons reduced.
+    (
+        "amount-due-from-total",
+        &[
+            "sale-card-and-coupon",
+            "sale-card-points",
+            "sale-cents-with-points",
+            "sale-coupon-only",
+            "sale-draft-then-final",
+            "sale-one-cent",
+            "sale-search-user",
+            "sell-coupon-with-points",
+        ],
+    ),
+    // Only one final answer is lost.
+    ("lost-answer-as-refused", &["sale-final-answer-lost"]),
+    // Every flow that sends exactly one coupon (the v2 fields hold one).
+    (
+        "legacy-coupon-field",
+        &[
+            "book-coupons",
+            "sale-card-and-coupon",
+            "sale-coupon-not-sold",
+            "sale-coupon-only",
+            "sell-coupon",
+            "sell-coupon-cents",
+            "sell-coupon-with-points",
+        ],
+    ),
+    // Only the sales in which the customer keeps the points.
+    (
+        "ignore-keep-points",
+        &["sale-card-keep-points", "sale-cents-keep-points"],
     ),
 ];
 
@@ -202,7 +262,7 @@ async fn levels_tags_and_only_select_scenarios() {
     .await;
     // skip-draft only fails full-level scenarios: the minimum level certifies it.
     assert_eq!(run.status.code(), Some(0));
-    assert_eq!(report(&out)["summary"]["total"], 9);
+    assert_eq!(report(&out)["summary"]["total"], 15);
     let run = certify(&["conformance/tyrios", "--tag", "race"], &out, &["tyrios"]).await;
     assert_eq!(run.status.code(), Some(0));
     assert_eq!(report(&out)["scenarios"][0]["id"], "tyrios/sale-draft-ok-final-refused");
@@ -210,7 +270,7 @@ async fn levels_tags_and_only_select_scenarios() {
     let run = possim(&["certify", "conformance/tyrios", "--level", "minimum", "--list"]).await;
     assert_eq!(run.status.code(), Some(0));
     let listing = String::from_utf8_lossy(&run.stdout);
-    assert_eq!(listing.lines().count(), 9, "{listing}");
+    assert_eq!(listing.lines().count(), 15, "{listing}");
     assert!(
         listing
             .lines()
@@ -392,7 +452,7 @@ async fn the_http_driver_certifies_a_till_behind_a_test_adapter() {
     ])
     .await;
     assert_eq!(run.status.code(), Some(0), "{}", String::from_utf8_lossy(&run.stdout));
-    assert_eq!(report(&out)["summary"]["passed"], 21);
+    assert_eq!(report(&out)["summary"]["passed"], 27);
     assert_eq!(report(&out)["environment"]["driver"], "http");
 }
 
@@ -528,8 +588,9 @@ async fn the_payback_suite_passes_the_reference_till_and_fails_each_defect_where
     let out = scratch("payback");
     let run = certify(&["conformance/payback"], &out, &["payback"]).await;
     assert_eq!(run.status.code(), Some(0), "{}", String::from_utf8_lossy(&run.stdout));
-    // minimum 4 + full 5 + austria 6 (the redemption through the card terminal).
-    assert_eq!(report(&out)["summary"]["passed"], 15);
+    // minimum 9 (4 + amounts with cents, the eligible amount, refused credentials) + full 5 +
+    // austria 6 (the redemption through the card terminal).
+    assert_eq!(report(&out)["summary"]["passed"], 20);
     let expected: &[(&str, &[&str])] = &[
         // Only the scenario whose customer keeps typing after the lock reaches this bug.
         ("pin-retry-past-lock", &["redeem-pin-locked"]),
@@ -548,6 +609,58 @@ async fn the_payback_suite_passes_the_reference_till_and_fails_each_defect_where
                 "terminal-redeem-host-unreachable",
             ],
         ),
+        // A float truncates 19.99 × 100 to 1998; 123.45, 1234.56, 60.49, 20.99 and whole euros
+        // come out exact.
+        ("float-cents", &["collect-cents", "redeem-basket-cents"]),
+        // Every amount with cents the till sends.
+        (
+            "drop-cents",
+            &[
+                "collect-cents",
+                "collect-tobacco-and-deposit",
+                "collect-with-coupons",
+                "redeem-basket-cents",
+                "redeem-cents",
+            ],
+        ),
+        // Only one purchase has goods that earn no points.
+        ("no-eligible-amount", &["collect-tobacco-and-deposit"]),
+        ("auth-as-refused", &["collect-credentials-refused"]),
+        // Every completed redemption (each result pins the voucher).
+        (
+            "points-as-euros",
+            &[
+                "redeem-basket-cents",
+                "redeem-cents",
+                "redeem-second-pin-try",
+                "redeem-whole-basket",
+                "terminal-redeem-second-pin",
+                "terminal-redeem-whole-basket",
+            ],
+        ),
+        // Every completed redemption whose result pins the amount due (the second PIN at the
+        // till pins none).
+        (
+            "amount-due-unreduced",
+            &[
+                "redeem-basket-cents",
+                "redeem-cents",
+                "redeem-whole-basket",
+                "terminal-redeem-second-pin",
+                "terminal-redeem-whole-basket",
+            ],
+        ),
+        // Every booking PAYBACK refuses (the PIN checks are no bookings).
+        (
+            "retry-on-refusal",
+            &[
+                "collect-credentials-refused",
+                "collect-unknown-card",
+                "redeem-balance-gone",
+            ],
+        ),
+        // Only one purchase carries coupons.
+        ("coupons-dropped", &["collect-with-coupons"]),
     ];
     for (defect, scenarios) in expected {
         let out = scratch(&format!("payback-{defect}"));

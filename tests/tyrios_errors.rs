@@ -166,6 +166,47 @@ async fn transaction_input_errors_in_german() {
         )
         .await;
     }
+    // Amounts are judged as written (README: at most two decimals): float noise, a negative zero
+    // and an underflowing exponent are not amounts a till means, even where the float they
+    // parse to would be a whole cent; the same holds for a coupon's value.
+    let decimals = "höchstens zwei Nachkommastellen sind erlaubt";
+    let negative = "der Betrag darf nicht negativ sein";
+    for (amount, problem) in [
+        ("10.000000000000002", decimals),
+        ("19.990000000000002", decimals),
+        ("1e-400", decimals),
+        ("-0.0", negative),
+        ("-0", negative),
+    ] {
+        let body = format!(
+            r#"{{"UserData":"UQBUFDJALK4WXYC","productGroup":"Hose","totalAmount":{amount},"userMode":"HASH"}}"#
+        );
+        for draft in ["?draft=true", ""] {
+            expect_error(
+                &possim,
+                "demo",
+                "POST",
+                &format!("{POS}{draft}"),
+                Some(&body),
+                400,
+                &format!("Ungültiger Wert für das Feld 'totalAmount': {problem}."),
+            )
+            .await;
+        }
+        let body = format!(
+            r#"{{"BonusPointCouponData":[{{"couponCode":"AB4DEFGK","couponValue":{amount}}}],"productGroup":"Gutschein","userMode":"HASH"}}"#
+        );
+        expect_error(
+            &possim,
+            "demo",
+            "POST",
+            "/BonusPointManagement/BonusPointTransaction/couponActivation",
+            Some(&body),
+            400,
+            &format!("Ungültiger Wert für das Feld 'BonusPointCouponData[0].couponValue': {problem}."),
+        )
+        .await;
+    }
     // None of the refused finals changed anything.
     assert_eq!(possim.tyrios_state().await, before);
 }

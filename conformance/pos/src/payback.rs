@@ -25,6 +25,26 @@ pub enum Defect {
     IgnoreRedeemError,
     /// Books a voucher for the basket although the terminal aborted the redemption.
     BookAbortedRedemption,
+    /// Converts euros to cents as `(euros * 100.0) as i64` in floating point, so 19.99 becomes
+    /// 1998.
+    FloatCents,
+    /// Drops the cents of every amount it sends (19.99 → 1900), as a till that keeps whole
+    /// euros.
+    DropCents,
+    /// Never sends `eligibleAmountCents`, so goods that earn no points (tobacco, deposit) earn
+    /// them.
+    NoEligibleAmount,
+    /// Shows credentials PAYBACK refused (401) as a refusal of the customer's card, not as a
+    /// configuration error.
+    AuthAsRefused,
+    /// Reports the redeemed points as euros (1 point = 1 €) instead of cents.
+    PointsAsEuros,
+    /// Tells the cashier to charge the whole basket, ignoring the redeemed voucher.
+    AmountDueUnreduced,
+    /// Sends a refused booking once more, as if a refusal were a network error.
+    RetryOnRefusal,
+    /// Never sends the action coupons the cashier scanned.
+    CouponsDropped,
 }
 
 impl crate::PlantableDefect for Defect {}
@@ -72,6 +92,13 @@ fn cents(text: &str) -> Option<i64> {
     Some(whole.parse::<i64>().ok()? * 100 + format!("{frac:0<2}").parse::<i64>().ok()?)
 }
 
+/// Euros to cents through a float, truncating: the planted `float-cents` arithmetic.
+fn float_cents(text: &str) -> Option<i64> {
+    let euros: f64 = text.trim().parse().ok()?;
+    #[allow(clippy::cast_possible_truncation)]
+    Some((euros * 100.0) as i64)
+}
+
 fn euros(cents: i64) -> String {
     format!("{}.{:02}", cents / 100, cents % 100)
 }
@@ -79,6 +106,53 @@ fn euros(cents: i64) -> String {
 impl PaybackPos {
     fn has(&self, defect: Defect) -> bool {
         self.defects.contains(&defect)
+    }
+
+    /// An amount of the action in cents, as the till computes it (the planted arithmetic bugs
+    /// live here).
+    fn cents(&self, text: &str) -> Option<i64> {
+        let exact = cents(text)?;
+        let cents = if self.has(Defect::FloatCents) {
+            float_cents(text)?
+        } else {
+            exact
+        };
+        Some(if self.has(Defect::DropCents) {
+            cents - cents % 100
+        } else {
+            cents
+        })
+    }
+
+    /// A refused request: PAYBACK refused the business request (`refused`), or, for 401, the
+    /// till's credentials — a configuration error the cashier cannot fix by another card.
+    fn rejected(&self, answer: &Answer) -> Value {
+        if answer.status == 401 && !self.has(Defect::AuthAsRefused) {
+            return json!({
+                "status": "error",
+                "reason": "configuration",
+                "message": format!("PAYBACK refused the till's credentials (HTTP 401, {}) — check partner, user and password", answer.message()),
+            });
+        }
+        if answer.status == 401 {
+            return json!({"status": "refused", "message": "card refused"});
+        }
+        json!({"status": "refused", "message": answer.message()})
+    }
+
+    /// The amounts of a redemption as the till reports them to the cashier.
+    fn redeemed(&self, basket: i64, redeemed_cents: i64) -> (String, String) {
+        let voucher = if self.has(Defect::PointsAsEuros) {
+            redeemed_cents * 100
+        } else {
+            redeemed_cents
+        };
+        let due = if self.has(Defect::AmountDueUnreduced) {
+            basket
+        } else {
+            basket - redeemed_cents
+        };
+        (euros(voucher), euros(due))
     }
 
     async fn call(&self, path: &str, body: &Value) -> Result<Answer, String> {
@@ -106,6 +180,10 @@ impl PaybackPos {
     /// `transactionId`, so PAYBACK replays instead of booking twice.
     async fn book(&self, path: &str, mut body: Value) -> Result<Answer, String> {
         match self.call(path, &body).await {
+            Ok(answer) if answer.status != 200 && self.has(Defect::RetryOnRefusal) => {
+                eprintln!("payback: refused ({}); retrying", answer.status);
+                self.call(path, &body).await
+            }
             Ok(answer) => Ok(answer),
             Err(first) => {
                 eprintln!("payback: no answer ({first}); retrying");
@@ -150,16 +228,23 @@ impl PaybackPos {
         let amount = action
             .get("amount")
             .and_then(Value::as_str)
-            .and_then(cents)
+            .and_then(|text| self.cents(text))
             .ok_or_else(|| json!({"status": "error", "message": "amount must be a decimal like 12.50"}))?;
         let mut body = json!({
             "transactionId": Self::transaction_id(action, "collect"),
             "cardNumber": card,
             "receiptNumber": action.get("receipt").cloned().unwrap_or(json!("0")),
             "totalAmountCents": amount,
-            "coupons": action.get("coupons").cloned().unwrap_or(json!([])),
         });
-        if let Some(eligible) = action.get("eligibleAmount").and_then(Value::as_str).and_then(cents) {
+        if let Some(coupons) = action.get("coupons").filter(|_| !self.has(Defect::CouponsDropped)) {
+            body["coupons"] = coupons.clone();
+        }
+        if let Some(eligible) = action
+            .get("eligibleAmount")
+            .and_then(Value::as_str)
+            .and_then(|text| self.cents(text))
+            .filter(|_| !self.has(Defect::NoEligibleAmount))
+        {
             body["eligibleAmountCents"] = json!(eligible);
         }
         let answer = self
@@ -167,7 +252,7 @@ impl PaybackPos {
             .await
             .map_err(|e| json!({"status": "error", "message": format!("PAYBACK did not answer: {e}")}))?;
         if answer.status != 200 {
-            return Err(json!({"status": "refused", "message": answer.message()}));
+            return Err(self.rejected(&answer));
         }
         Ok(json!({
             "status": "completed",
@@ -190,7 +275,7 @@ impl PaybackPos {
         let basket = action
             .get("basket")
             .and_then(Value::as_str)
-            .and_then(cents)
+            .and_then(|text| self.cents(text))
             .ok_or_else(|| error("basket must be a decimal like 12.50".into()))?;
         let addr = self.zvt.trim_start_matches("tcp://").to_owned();
         let connect = || async {
@@ -208,11 +293,12 @@ impl PaybackPos {
         let card_type = possim_terminal::config::PaybackSettings::default().card_type;
         let done = ecr.payback_redeem(basket_cents, card_type).await;
         let voucher = |redeemed: i64, points: Option<u64>| {
+            let (voucher, due) = self.redeemed(basket, redeemed);
             json!({
                 "status": "completed",
                 "redeemedPoints": points.map_or(redeemed, |p| i64::try_from(p).unwrap_or(redeemed)),
-                "voucherAmount": euros(redeemed),
-                "amountDue": euros(basket - redeemed),
+                "voucherAmount": voucher,
+                "amountDue": due,
             })
         };
         match done {
@@ -284,7 +370,7 @@ impl PaybackPos {
         let basket = action
             .get("basket")
             .and_then(Value::as_str)
-            .and_then(cents)
+            .and_then(|text| self.cents(text))
             .ok_or_else(|| json!({"status": "error", "message": "basket must be a decimal like 12.50"}))?;
         let entries = possim_conformance::action::strings(action, "pinEntries");
         // Step 1: the PIN, as often as the customer tries — but never past the lock.
@@ -301,7 +387,7 @@ impl PaybackPos {
                 }
                 (_, "PIN_INVALID") => continue,
                 (_, "PIN_LOCKED") if self.has(Defect::PinRetryPastLock) => continue,
-                _ => return Err(json!({"status": "refused", "message": answer.message()})),
+                _ => return Err(self.rejected(&answer)),
             }
         }
         let Some(auth) = auth else {
@@ -330,19 +416,20 @@ impl PaybackPos {
             .map_err(|e| json!({"status": "error", "message": format!("PAYBACK did not answer: {e}")}))?;
         if answer.status != 200 {
             if self.has(Defect::IgnoreRedeemError) {
+                let (voucher, due) = self.redeemed(basket, wanted);
                 return Ok(
-                    json!({"status": "completed", "redeemedPoints": wanted, "voucherAmount": euros(wanted),
-                    "amountDue": euros(basket - wanted)}),
+                    json!({"status": "completed", "redeemedPoints": wanted, "voucherAmount": voucher, "amountDue": due}),
                 );
             }
-            return Err(json!({"status": "refused", "message": answer.message()}));
+            return Err(self.rejected(&answer));
         }
         let redeemed = answer.body.get("amountCents").and_then(Value::as_i64).unwrap_or(0);
+        let (voucher, due) = self.redeemed(basket, redeemed);
         Ok(json!({
             "status": "completed",
             "redeemedPoints": answer.body.get("redeemedPoints"),
-            "voucherAmount": euros(redeemed),
-            "amountDue": euros(basket - redeemed),
+            "voucherAmount": voucher,
+            "amountDue": due,
         }))
     }
 }
@@ -361,7 +448,15 @@ mod tests {
                 "pin-retry-past-lock",
                 "new-id-on-retry",
                 "ignore-redeem-error",
-                "book-aborted-redemption"
+                "book-aborted-redemption",
+                "float-cents",
+                "drop-cents",
+                "no-eligible-amount",
+                "auth-as-refused",
+                "points-as-euros",
+                "amount-due-unreduced",
+                "retry-on-refusal",
+                "coupons-dropped"
             ]
         );
     }
@@ -372,6 +467,9 @@ mod tests {
         assert_eq!(cents("5"), Some(500));
         assert_eq!(cents("1.234"), None);
         assert_eq!(euros(250), "2.50");
+        // The planted float arithmetic really loses a cent where a float cannot hold the amount.
+        assert_eq!(float_cents("19.99"), Some(1998));
+        assert_eq!(float_cents("25.00"), Some(2500));
         assert_eq!(Defect::parse("new-id-on-retry"), Ok(Defect::NewIdOnRetry));
         assert!(Defect::parse("x").unwrap_err().contains("pin-retry-past-lock"));
     }

@@ -23,6 +23,27 @@ pub enum Defect {
     WrongUserMode,
     /// Repeats a failed final call unchanged (twice).
     BlindRetry,
+    /// Converts cents to the JSON amount as `cents * 0.01` in floating point, so 19.99 goes out
+    /// as `19.990000000000002`.
+    FloatCents,
+    /// Drops the cents of every amount it sends (19.99 → 19), as a till that keeps whole euros.
+    DropCents,
+    /// Shows credentials TYRIOS refused (401/403) as a refusal of the customer's card, not as a
+    /// configuration error.
+    AuthAsRefused,
+    /// Reads the amount due by truncating `remainingAmount * 100` in floating point (30.87 →
+    /// 30.86).
+    FloatAmountDue,
+    /// Tells the cashier to charge the total, ignoring what points and coupons paid.
+    AmountDueFromTotal,
+    /// Reports a final call whose answer was lost as refused (nothing booked), though it may
+    /// have been booked.
+    LostAnswerAsRefused,
+    /// Sends coupons in the version-2 fields `couponCode`/`couponValue` instead of the array
+    /// `BonusPointCouponData` of version 3.0.
+    LegacyCouponField,
+    /// Always sends `enablePointRedemption: true`, also when the customer keeps the points.
+    IgnoreKeepPoints,
 }
 
 impl crate::PlantableDefect for Defect {}
@@ -86,6 +107,17 @@ fn parse_cents(text: &str) -> Option<i64> {
     Some(whole.parse::<i64>().ok()? * 100 + frac.parse::<i64>().ok()?)
 }
 
+/// What the till reports when TYRIOS refuses its credentials (401) or their rights (403): the
+/// set-up is wrong, not the customer's card — an `error` the contract marks as `configuration`.
+fn configuration_error(stage: &str, answer: &Answer) -> Value {
+    json!({
+        "status": "error",
+        "reason": "configuration",
+        "stage": stage,
+        "message": format!("TYRIOS refused the till's credentials (HTTP {}): {} — check login and password", answer.status, answer.message()),
+    })
+}
+
 /// Cents as the JSON number TYRIOS expects: `33`, `30.87`.
 fn cents_json(cents: i64) -> Value {
     if cents % 100 == 0 {
@@ -109,6 +141,49 @@ fn amount_text(value: Option<&Value>) -> Value {
 impl TyriosPos {
     fn has(&self, defect: Defect) -> bool {
         self.defects.contains(&defect)
+    }
+
+    /// A non-200 answer: the provider refused the request — or, for 401/403, the till's set-up.
+    fn rejected(&self, stage: &str, answer: &Answer) -> Value {
+        if matches!(answer.status, 401 | 403) && !self.has(Defect::AuthAsRefused) {
+            return configuration_error(stage, answer);
+        }
+        if matches!(answer.status, 401 | 403) {
+            return refused(stage, "Karte abgelehnt / card refused".into());
+        }
+        refused(stage, answer.message())
+    }
+
+    /// An amount of the action as the JSON number the till sends (the planted arithmetic bugs
+    /// live here).
+    fn amount_json(&self, cents: i64) -> Value {
+        let cents = if self.has(Defect::DropCents) {
+            cents - cents % 100
+        } else {
+            cents
+        };
+        if self.has(Defect::FloatCents) {
+            #[allow(clippy::cast_precision_loss)]
+            let euros = cents as f64 * 0.01;
+            return json!(euros);
+        }
+        cents_json(cents)
+    }
+
+    /// The result of a booked transaction, from TYRIOS's answer.
+    fn completed(&self, answer: &Value) -> Value {
+        let mut result = completed(answer);
+        if self.has(Defect::FloatAmountDue)
+            && let Some(euros) = answer.get("remainingAmount").and_then(Value::as_f64)
+        {
+            #[allow(clippy::cast_possible_truncation)]
+            let cents = (euros * 100.0) as i64;
+            result["amountDue"] = json!(format!("{}.{:02}", cents / 100, cents % 100));
+        }
+        if self.has(Defect::AmountDueFromTotal) {
+            result["amountDue"] = amount_text(answer.get("totalAmount"));
+        }
+        result
     }
 
     async fn call(&self, method: &str, path_and_query: &str, body: Option<&Value>) -> Result<Answer, NoAnswer> {
@@ -158,7 +233,7 @@ impl TyriosPos {
         };
         match self.call("GET", &format!("/UserData/{card}"), None).await {
             Err(e) => unreachable("lookup", e),
-            Ok(a) if a.status != 200 => refused("lookup", a.message()),
+            Ok(a) if a.status != 200 => self.rejected("lookup", &a),
             Ok(a) => json!({"status": "completed", "customer": customer_summary(&a.body)}),
         }
     }
@@ -170,7 +245,7 @@ impl TyriosPos {
             .await
         {
             Err(e) => unreachable("search", e),
-            Ok(a) if a.status != 200 => refused("search", a.message()),
+            Ok(a) if a.status != 200 => self.rejected("search", &a),
             Ok(a) => {
                 let list: Vec<Value> = a
                     .body
@@ -195,7 +270,7 @@ impl TyriosPos {
                 .await
             {
                 Err(e) => return unreachable("validate", e),
-                Ok(a) if a.status != 200 => return refused("validate", a.message()),
+                Ok(a) if a.status != 200 => return self.rejected("validate", &a),
                 Ok(a) if a.body.get("emailInUse") == Some(&Value::Bool(true)) => {
                     return refused("validate", format!("the e-mail address {email} is already registered"));
                 }
@@ -205,7 +280,7 @@ impl TyriosPos {
         let body = Value::Object(new.clone());
         match self.call("POST", "/UserData/", Some(&body)).await {
             Err(e) => unreachable("register", e),
-            Ok(a) if a.status != 200 => refused("register", a.message()),
+            Ok(a) if a.status != 200 => self.rejected("register", &a),
             Ok(a) => json!({"status": "completed", "customer": customer_summary(&a.body)}),
         }
     }
@@ -217,7 +292,7 @@ impl TyriosPos {
         };
         match self.call("GET", &path, None).await {
             Err(e) => unreachable("overview", e),
-            Ok(a) if a.status != 200 => refused("overview", a.message()),
+            Ok(a) if a.status != 200 => self.rejected("overview", &a),
             Ok(a) => {
                 let list: Vec<Value> = a
                     .body
@@ -243,7 +318,7 @@ impl TyriosPos {
         if let Some(card) = customer.get("card").and_then(Value::as_str) {
             return match self.call("GET", &format!("/UserData/{card}"), None).await {
                 Err(e) => Err(unreachable("identify", e)),
-                Ok(a) if a.status != 200 => Err(refused("identify", a.message())),
+                Ok(a) if a.status != 200 => Err(self.rejected("identify", &a)),
                 Ok(_) => Ok(Some((json!(card), "HASH"))),
             };
         }
@@ -253,7 +328,7 @@ impl TyriosPos {
                 .await
             {
                 Err(e) => return Err(unreachable("identify", e)),
-                Ok(a) if a.status != 200 => return Err(refused("identify", a.message())),
+                Ok(a) if a.status != 200 => return Err(self.rejected("identify", &a)),
                 Ok(a) => a,
             };
             let list = answer
@@ -313,7 +388,7 @@ impl TyriosPos {
             let value = if self.has(Defect::AmountAsString) {
                 json!(amount)
             } else {
-                cents_json(cents)
+                self.amount_json(cents)
             };
             body.insert("totalAmount".into(), value);
         }
@@ -325,6 +400,7 @@ impl TyriosPos {
                 .get("usePoints")
                 .and_then(Value::as_bool)
                 .unwrap_or(kind == "sale");
+            let use_points = use_points || self.has(Defect::IgnoreKeepPoints);
             body.insert("enablePointRedemption".into(), json!(use_points));
         }
         if let Some(coupons) = action.get("coupons").and_then(Value::as_array) {
@@ -336,7 +412,7 @@ impl TyriosPos {
                         let mut entry = json!({"couponCode": other.get("code")});
                         if let Some(value) = other.get("value").and_then(Value::as_str) {
                             match parse_cents(value) {
-                                Some(cents) => entry["couponValue"] = cents_json(cents),
+                                Some(cents) => entry["couponValue"] = self.amount_json(cents),
                                 None => {
                                     return json!({"status": "error", "message": format!("coupon value {value:?} is not a decimal")});
                                 }
@@ -347,7 +423,18 @@ impl TyriosPos {
                 };
                 list.push(entry);
             }
-            body.insert("BonusPointCouponData".into(), Value::Array(list));
+            match list.as_slice() {
+                [single] if self.has(Defect::LegacyCouponField) => {
+                    for key in ["couponCode", "couponValue"] {
+                        if let Some(value) = single.get(key) {
+                            body.insert(key.into(), value.clone());
+                        }
+                    }
+                }
+                _ => {
+                    body.insert("BonusPointCouponData".into(), Value::Array(list));
+                }
+            }
         }
         let mut body = Value::Object(body);
 
@@ -363,7 +450,7 @@ impl TyriosPos {
                 .await
             {
                 Err(e) => return unreachable("draft", e),
-                Ok(a) if a.status != 200 => return refused("draft", a.message()),
+                Ok(a) if a.status != 200 => return self.rejected("draft", &a),
                 Ok(a) => {
                     // Pin the simulated redemption: if the points are gone by the final call,
                     // TYRIOS refuses it instead of silently redeeming less.
@@ -388,12 +475,15 @@ impl TyriosPos {
             }
         }
         match last {
-            Ok(a) if a.status == 200 => completed(&a.body),
+            Ok(a) if a.status == 200 => self.completed(&a.body),
             failed if self.has(Defect::IgnoreFinalError) && draft.is_some() => {
                 drop(failed);
-                completed(draft.as_ref().unwrap_or(&Value::Null))
+                self.completed(draft.as_ref().unwrap_or(&Value::Null))
             }
-            Ok(a) => refused("final", a.message()),
+            Ok(a) => self.rejected("final", &a),
+            Err(e) if self.has(Defect::LostAnswerAsRefused) => {
+                refused("final", format!("TYRIOS did not answer ({}); nothing booked", e.0))
+            }
             Err(e) => unreachable("final", e),
         }
     }
@@ -456,7 +546,15 @@ mod tests {
                 "ignore-final-error",
                 "amount-as-string",
                 "wrong-user-mode",
-                "blind-retry"
+                "blind-retry",
+                "float-cents",
+                "drop-cents",
+                "auth-as-refused",
+                "float-amount-due",
+                "amount-due-from-total",
+                "lost-answer-as-refused",
+                "legacy-coupon-field",
+                "ignore-keep-points"
             ]
         );
     }

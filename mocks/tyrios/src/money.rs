@@ -29,11 +29,16 @@ pub enum AmountProblem {
 }
 
 /// Converts a JSON number with at most two decimals into cents.
+///
+/// This sees the parsed `f64`, in which float noise such as `10.000000000000002` is within a
+/// millionth of a cent and `1e-400` is already `0`; requests are therefore checked on the
+/// number as written with [`cents_from_text`], and this is the fallback for values that were
+/// never text.
 pub fn cents_from_json(value: &Value) -> Result<Cents, AmountProblem> {
     let Some(x) = value.as_f64() else {
         return Err(AmountProblem::NotANumber);
     };
-    if x < 0.0 {
+    if x < 0.0 || (x == 0.0 && x.is_sign_negative()) {
         return Err(AmountProblem::Negative);
     }
     let scaled = x * 100.0;
@@ -47,6 +52,64 @@ pub fn cents_from_json(value: &Value) -> Result<Cents, AmountProblem> {
         return Err(AmountProblem::TooManyDecimals);
     }
     Ok(cents as Cents)
+}
+
+/// Converts a JSON number **as written** into cents, exactly: its value may have at most two
+/// decimals ("double mit zwei Dezimalstellen", seed 001). `30.87`, `33`, `30.870` and `3.3e1`
+/// are fine; float noise (`19.990000000000002`, what `1999.0 * 0.01` is in binary floating
+/// point), `1e-400` (not zero, though a float makes it zero) and any sign (`-0.0`
+/// included) are refused, as a till that sends them has a bug a real server may book.
+pub fn cents_from_text(text: &str) -> Result<Cents, AmountProblem> {
+    let text = text.trim();
+    if text.starts_with('-') {
+        return Err(AmountProblem::Negative);
+    }
+    let (mantissa, exponent) = match text.find(['e', 'E']) {
+        None => (text, 0_i64),
+        Some(at) => {
+            let written = &text[at + 1..];
+            let exponent = written.parse::<i64>().map_err(|_| {
+                // Too many exponent digits for an i64: either astronomically large or small.
+                if written.starts_with('-') {
+                    AmountProblem::TooManyDecimals
+                } else {
+                    AmountProblem::TooLarge
+                }
+            })?;
+            (&text[..at], exponent)
+        }
+    };
+    let (whole, fraction) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+    if whole.is_empty() || !whole.bytes().chain(fraction.bytes()).all(|b| b.is_ascii_digit()) {
+        return Err(AmountProblem::NotANumber);
+    }
+    // The value is `digits × 10^-scale`.
+    let mut digits = format!("{whole}{fraction}");
+    let mut scale = i64::try_from(fraction.len())
+        .unwrap_or(i64::MAX)
+        .saturating_sub(exponent);
+    while scale > 0 && digits.ends_with('0') {
+        digits.pop();
+        scale -= 1;
+    }
+    let digits = digits.trim_start_matches('0');
+    if digits.is_empty() {
+        return Ok(0);
+    }
+    if scale > 2 {
+        return Err(AmountProblem::TooManyDecimals);
+    }
+    let shift = 2 - scale;
+    // MAX_CENTS has ten digits: anything longer is too large, and the parse cannot overflow.
+    if i64::try_from(digits.len()).unwrap_or(i64::MAX).saturating_add(shift) > 10 {
+        return Err(AmountProblem::TooLarge);
+    }
+    let cents =
+        digits.parse::<i64>().map_err(|_| AmountProblem::TooLarge)? * 10_i64.pow(u32::try_from(shift).unwrap_or(0));
+    if cents > MAX_CENTS {
+        return Err(AmountProblem::TooLarge);
+    }
+    Ok(cents)
 }
 
 /// Renders cents as the seed does: whole euros as integers (`33`), others with decimals (`30.87`).
@@ -104,6 +167,48 @@ mod tests {
         assert_eq!(cents_from_json(&json!(-1)), Err(AmountProblem::Negative));
         assert_eq!(cents_from_json(&json!(1.005)), Err(AmountProblem::TooManyDecimals));
         assert_eq!(cents_from_json(&json!(1e12)), Err(AmountProblem::TooLarge));
+    }
+
+    #[test]
+    fn amounts_as_written_have_at_most_two_decimals() {
+        use AmountProblem::*;
+        for (text, cents) in [
+            ("33", 3300),
+            ("30.87", 3087),
+            ("19.99", 1999),
+            ("0.01", 1),
+            ("1234.56", 123_456),
+            ("30.870", 3087),
+            ("3.3e1", 3300),
+            ("1999E-2", 1999),
+            ("0", 0),
+            ("0.000", 0),
+            ("0e-400", 0),
+            ("10000000", MAX_CENTS),
+        ] {
+            assert_eq!(cents_from_text(text), Ok(cents), "{text}");
+        }
+        for (text, problem) in [
+            ("10.000000000000002", TooManyDecimals),
+            ("19.990000000000002", TooManyDecimals),
+            ("1e-400", TooManyDecimals),
+            ("1.005", TooManyDecimals),
+            ("0.001", TooManyDecimals),
+            ("1e-99999999999999999999", TooManyDecimals),
+            ("-0.0", Negative),
+            ("-0", Negative),
+            ("-19.99", Negative),
+            ("10000000.01", TooLarge),
+            ("1e300", TooLarge),
+            ("1e99999999999999999999", TooLarge),
+            ("\"33\"", NotANumber),
+        ] {
+            assert_eq!(cents_from_text(text), Err(problem), "{text}");
+        }
+        // The parsed float cannot tell these apart from a correct amount: why requests are checked
+        // as written.
+        assert_eq!(cents_from_json(&json!(10.000000000000002)), Ok(1000));
+        assert_eq!(cents_from_json(&json!(-0.0)), Err(Negative));
     }
 
     #[test]

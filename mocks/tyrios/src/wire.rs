@@ -6,12 +6,14 @@
 //! ignored) but strict about types, and the error must name the field in the credential's
 //! language. Field names are case-sensitive, as with Jackson.
 
+use std::collections::HashMap;
+
 use serde::Serialize;
 use serde_json::{Map, Value};
 
 use crate::errors::{Expected, TyriosError};
 use crate::model::{User, hash_part};
-use crate::money::{Cents, cents_from_json};
+use crate::money::{Cents, cents_from_json, cents_from_text};
 
 /// The five transaction endpoints.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -180,13 +182,142 @@ fn opt_count(obj: &Map<String, Value>, key: &str, path: &str) -> Result<Option<i
     }
 }
 
-fn opt_amount(obj: &Map<String, Value>, key: &str, path: &str) -> Result<Option<Cents>, TyriosError> {
-    match present(obj, key) {
-        None => Ok(None),
-        Some(v) => cents_from_json(v)
-            .map(Some)
-            .map_err(|p| TyriosError::InvalidField(path.to_owned(), Expected::Amount(p))),
+/// Every number of a JSON document as written, by path (`totalAmount`,
+/// `BonusPointCouponData[0].couponValue`), so amounts are judged by the number the till wrote,
+/// not by the float it parses to (in which `10.000000000000002` is a whole cent and `1e-400`
+/// zero). Meant for text serde_json has already accepted; on anything else it stops early and
+/// returns what it found (the typed parse reports the error).
+pub fn written_numbers(text: &str) -> HashMap<String, String> {
+    let mut found = HashMap::new();
+    let mut scanner = Scanner { text, at: 0 };
+    let _complete = scanner.value("", &mut found, 0);
+    found
+}
+
+/// A cursor over JSON text, just enough to find where each number is.
+struct Scanner<'a> {
+    text: &'a str,
+    at: usize,
+}
+
+impl Scanner<'_> {
+    /// serde_json's own nesting limit: deeper documents never get this far.
+    const MAX_DEPTH: usize = 128;
+
+    fn peek(&self) -> Option<u8> {
+        self.text.as_bytes().get(self.at).copied()
     }
+
+    fn skip_whitespace(&mut self) {
+        while matches!(self.peek(), Some(b' ' | b'\t' | b'\n' | b'\r')) {
+            self.at += 1;
+        }
+    }
+
+    fn expect(&mut self, byte: u8) -> Option<()> {
+        self.skip_whitespace();
+        (self.peek()? == byte).then(|| self.at += 1)
+    }
+
+    fn string(&mut self) -> Option<String> {
+        self.skip_whitespace();
+        let start = self.at;
+        self.expect(b'"')?;
+        loop {
+            match self.peek()? {
+                b'\\' => self.at += 2,
+                b'"' => break,
+                _ => self.at += 1,
+            }
+        }
+        self.at += 1;
+        serde_json::from_str(self.text.get(start..self.at)?).ok()
+    }
+
+    fn value(&mut self, path: &str, found: &mut HashMap<String, String>, depth: usize) -> Option<()> {
+        if depth > Self::MAX_DEPTH {
+            return None;
+        }
+        self.skip_whitespace();
+        match self.peek()? {
+            b'{' => {
+                self.at += 1;
+                self.skip_whitespace();
+                if self.peek()? == b'}' {
+                    self.at += 1;
+                    return Some(());
+                }
+                loop {
+                    let key = self.string()?;
+                    self.expect(b':')?;
+                    let child = if path.is_empty() { key } else { format!("{path}.{key}") };
+                    self.value(&child, found, depth + 1)?;
+                    self.skip_whitespace();
+                    match self.peek()? {
+                        b',' => self.at += 1,
+                        b'}' => {
+                            self.at += 1;
+                            return Some(());
+                        }
+                        _ => return None,
+                    }
+                }
+            }
+            b'[' => {
+                self.at += 1;
+                self.skip_whitespace();
+                if self.peek()? == b']' {
+                    self.at += 1;
+                    return Some(());
+                }
+                for index in 0.. {
+                    self.value(&format!("{path}[{index}]"), found, depth + 1)?;
+                    self.skip_whitespace();
+                    match self.peek()? {
+                        b',' => self.at += 1,
+                        b']' => {
+                            self.at += 1;
+                            return Some(());
+                        }
+                        _ => return None,
+                    }
+                }
+                None
+            }
+            b'"' => self.string().map(drop),
+            b'-' | b'0'..=b'9' => {
+                let start = self.at;
+                while matches!(self.peek(), Some(b'-' | b'+' | b'.' | b'e' | b'E' | b'0'..=b'9')) {
+                    self.at += 1;
+                }
+                found.insert(path.to_owned(), self.text.get(start..self.at)?.to_owned());
+                Some(())
+            }
+            _ => {
+                // true, false, null
+                while matches!(self.peek(), Some(b'a'..=b'z')) {
+                    self.at += 1;
+                }
+                Some(())
+            }
+        }
+    }
+}
+
+fn opt_amount(
+    obj: &Map<String, Value>,
+    written: &HashMap<String, String>,
+    key: &str,
+    path: &str,
+) -> Result<Option<Cents>, TyriosError> {
+    let cents = match (present(obj, key), written.get(path)) {
+        (None, _) => return Ok(None),
+        (Some(Value::Number(_)), Some(text)) => cents_from_text(text),
+        (Some(v), _) => cents_from_json(v),
+    };
+    cents
+        .map(Some)
+        .map_err(|p| TyriosError::InvalidField(path.to_owned(), Expected::Amount(p)))
 }
 
 /// Parses a user object; `prefix` names it in errors (`UserData.` or empty for the user body).
@@ -219,6 +350,8 @@ pub fn parse_user_object(obj: &Map<String, Value>, prefix: &str) -> Result<UserO
 /// Parses a transaction request body.
 pub fn parse_tx_request(body: &[u8]) -> Result<TxRequest, TyriosError> {
     let obj = parse_object(body)?;
+    // parse_object succeeded, so the body is UTF-8 JSON.
+    let written = written_numbers(std::str::from_utf8(body).unwrap_or(""));
     let user_mode = match present(&obj, "userMode") {
         None => return Err(TyriosError::MissingField("userMode".into())),
         Some(Value::String(s)) => match s.as_str() {
@@ -248,7 +381,12 @@ pub fn parse_tx_request(body: &[u8]) -> Result<TxRequest, TyriosError> {
                 };
                 let code = opt_string(c, "couponCode", &format!("BonusPointCouponData[{i}].couponCode"))?
                     .ok_or_else(|| TyriosError::MissingField(format!("BonusPointCouponData[{i}].couponCode")))?;
-                let value = opt_amount(c, "couponValue", &format!("BonusPointCouponData[{i}].couponValue"))?;
+                let value = opt_amount(
+                    c,
+                    &written,
+                    "couponValue",
+                    &format!("BonusPointCouponData[{i}].couponValue"),
+                )?;
                 coupons.push(CouponRef { code, value });
             }
         }
@@ -276,9 +414,9 @@ pub fn parse_tx_request(body: &[u8]) -> Result<TxRequest, TyriosError> {
         user,
         user_mode,
         product_group: opt_string(&obj, "productGroup", "productGroup")?,
-        total: opt_amount(&obj, "totalAmount", "totalAmount")?,
+        total: opt_amount(&obj, &written, "totalAmount", "totalAmount")?,
         coupons,
-        coupon_value: opt_amount(&obj, "couponValue", "couponValue")?,
+        coupon_value: opt_amount(&obj, &written, "couponValue", "couponValue")?,
         enable_point_redemption: opt_bool(&obj, "enablePointRedemption")?.unwrap_or(true),
         obtained_points,
         redeemed_points: opt_count(&obj, "redeemedPoints", "redeemedPoints")?.filter(|n| *n > 0),
@@ -333,6 +471,58 @@ impl UserDataJson {
                 .as_deref()
                 .map(|h| hash_part(&h.to_ascii_uppercase())),
             birthday: obj.birthday.unwrap_or(0),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_are_found_as_written_by_path() {
+        let found = written_numbers(
+            r#" { "totalAmount" : 10.000000000000002, "x\"y": -0.0, "UserData": {"id": 1, "eMail": null},
+              "BonusPointCouponData": [ {"couponCode": "A]B}C", "couponValue": 1e-400}, {"couponValue": 19.99} ],
+              "ok": true, "list": [], "o": {} , "totalAmount2": 3.3E+1 } "#,
+        );
+        let expected: HashMap<String, String> = [
+            ("totalAmount", "10.000000000000002"),
+            ("x\"y", "-0.0"),
+            ("UserData.id", "1"),
+            ("BonusPointCouponData[0].couponValue", "1e-400"),
+            ("BonusPointCouponData[1].couponValue", "19.99"),
+            ("totalAmount2", "3.3E+1"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+        assert_eq!(found, expected);
+        // Broken text: whatever was found before the break, no panic.
+        assert_eq!(
+            written_numbers(r#"{"a": 1, "b": "#).get("a").map(String::as_str),
+            Some("1")
+        );
+        assert!(written_numbers("").is_empty());
+    }
+
+    #[test]
+    fn amounts_in_requests_are_judged_as_written() {
+        let body = |amount: &str| {
+            format!(
+                r#"{{"UserData":"UQBUFDJALK4WXYC","userMode":"HASH","productGroup":"Hose","totalAmount":{amount}}}"#
+            )
+        };
+        assert_eq!(
+            parse_tx_request(body("19.99").as_bytes()).ok().and_then(|r| r.total),
+            Some(1999)
+        );
+        assert_eq!(
+            parse_tx_request(body("1234.56").as_bytes()).ok().and_then(|r| r.total),
+            Some(123_456)
+        );
+        for noise in ["19.990000000000002", "1e-400", "-0.0"] {
+            assert!(parse_tx_request(body(noise).as_bytes()).is_err(), "{noise}");
         }
     }
 }
