@@ -678,19 +678,35 @@ async fn the_zvt_ecr_suite_passes_the_reference_ecr_and_fails_each_defect_where_
     let out = scratch("zvt-ecr");
     let run = certify(&["conformance/zvt-ecr"], &out, &["zvt"]).await;
     assert_eq!(run.status.code(), Some(0), "{}", String::from_utf8_lossy(&run.stdout));
-    assert_eq!(report(&out)["summary"]["passed"], 9);
+    assert_eq!(report(&out)["summary"]["passed"], 13);
     // From what each scenario exercises: every completed payment or reservation must be
     // acknowledged (a reservation left unacknowledged cannot be booked); only the slow host
     // outlasts a one-second patience; only the decline and the customer's abort end with 06 1E;
     // every Authorisation carries a BCD amount (the reservation is a Pre-Authorisation, not
-    // bent by this bug); only the serial scenarios see frames (10.00 EUR contains a DLE byte,
-    // the CRC is on every frame); only one scenario NAKs; only the display text is longer than
-    // 254 bytes.
+    // bent by this bug) — except 0.01 EUR, whose binary and BCD bytes are both 00 … 01; only
+    // the serial scenarios see frames (10.00 EUR contains a DLE byte, the CRC is on every
+    // frame); only one scenario NAKs; only the display text is longer than 254 bytes.
+    // Amounts: 19.99 is the one action amount whose float × 100 falls below the cent (1998.99…;
+    // 12.50, 0.01, 1234.56 and the whole euros come out exact or just above); dropping cents
+    // bends every payment amount with cents (12.50, 19.99, 0.01, 1234.56), the aborted 12.50
+    // included; only the partial approval approves less than asked; only the reservation books;
+    // only the decline and the abort report a result code.
+    let payments_with_cents = [
+        "pay-approved",
+        "pay-cents",
+        "pay-one-cent",
+        "pay-large-amount",
+        "pay-customer-abort",
+    ];
     let expected: &[(&str, &[&str])] = &[
         (
             "no-status-ack",
             &[
                 "pay-approved",
+                "pay-cents",
+                "pay-one-cent",
+                "pay-large-amount",
+                "pay-partial-approval",
                 "slow-host",
                 "serial-pay",
                 "serial-nak-repeat",
@@ -703,6 +719,9 @@ async fn the_zvt_ecr_suite_passes_the_reference_ecr_and_fails_each_defect_where_
             "binary-amount",
             &[
                 "pay-approved",
+                "pay-cents",
+                "pay-large-amount",
+                "pay-partial-approval",
                 "pay-declined",
                 "pay-customer-abort",
                 "slow-host",
@@ -714,6 +733,11 @@ async fn the_zvt_ecr_suite_passes_the_reference_ecr_and_fails_each_defect_where_
         ("wrong-crc", &["serial-pay", "serial-nak-repeat"]),
         ("ignore-nak", &["serial-nak-repeat"]),
         ("big-endian-length", &["display-text-long"]),
+        ("float-amount", &["pay-cents"]),
+        ("cents-dropped", &payments_with_cents),
+        ("requested-amount-reported", &["pay-partial-approval"]),
+        ("book-reserved-amount", &["pre-auth-book-total"]),
+        ("decline-as-error", &["pay-declined", "pay-customer-abort"]),
     ];
     for (defect, scenarios) in expected {
         let out = scratch(&format!("zvt-{defect}"));
@@ -731,7 +755,7 @@ async fn the_computop_suite_passes_the_reference_shop_and_fails_each_defect_wher
     let out = scratch("computop");
     let run = certify(&["conformance/computop-payback-pay"], &out, &["computop"]).await;
     assert_eq!(run.status.code(), Some(0), "{}", String::from_utf8_lossy(&run.stdout));
-    assert_eq!(report(&out)["summary"]["passed"], 10);
+    assert_eq!(report(&out)["summary"]["passed"], 14);
     // From what each scenario exercises: only the forged notify tests the MAC check; every sale
     // starts with AUTHORIZE_REQUEST (Code 0), which a shop reading Code as a number takes for
     // paid at once — that shows wherever the customer then does anything but pay it all by SEPA
@@ -739,10 +763,18 @@ async fn the_computop_suite_passes_the_reference_shop_and_fails_each_defect_wher
     // is not paid yet; only the pending payment has a Code starting with 6; only the two credits
     // send a credit MAC, and only the lost credit answer makes the shop ask again; every paid
     // sale sends a paid notify and a paid browser return (the duplicate one notify more).
+    // Only the forged return tests the return's MAC (the notify-MAC defect trusts both); only
+    // one pending payment ends paid (a FATCHIP shop is right there by luck); 19.99 is the one
+    // amount whose float × 100 falls below the cent; three scenarios credit; the order's money
+    // part differs from its total wherever points are redeemed (500 points in approve-points
+    // and pending-ok).
     let paid = [
         "sale-sepa",
+        "sale-cents",
         "sale-points-and-sepa",
+        "sale-pending-then-ok",
         "credit-with-payid",
+        "credit-cents",
         "return-before-notify",
         "notify-duplicate",
         "credit-answer-lost",
@@ -752,17 +784,32 @@ async fn the_computop_suite_passes_the_reference_shop_and_fails_each_defect_wher
         "sale-declined",
         "credit-with-payid",
         "sale-pending-then-declined",
+        "sale-pending-then-ok",
         "notify-forged",
+        "return-forged",
         "return-failure-replayed",
         "credit-answer-lost",
     ];
+    let credits = ["credit-with-payid", "credit-answer-lost", "credit-cents"];
+    let points = [
+        "sale-points-and-sepa",
+        "sale-pending-then-ok",
+        "credit-with-payid",
+        "credit-answer-lost",
+    ];
     let expected: &[(&str, &[&str])] = &[
-        ("notify-mac-unchecked", &["notify-forged"]),
+        ("notify-mac-unchecked", &["notify-forged", "return-forged"]),
         ("code-zero-as-paid", &not_all_sepa),
         ("first-digit-only", &["sale-pending-then-declined"]),
-        ("refund-mac-without-payid", &["credit-with-payid", "credit-answer-lost"]),
+        ("refund-mac-without-payid", &credits),
         ("new-reqid-on-retry", &["credit-answer-lost"]),
         ("book-on-notify-and-return", &paid),
+        ("return-mac-unchecked", &["return-forged"]),
+        ("pending-as-failure", &["sale-pending-then-ok"]),
+        ("no-retry-on-lost-answer", &["credit-answer-lost"]),
+        ("float-amount", &["sale-cents"]),
+        ("credit-amount-in-euros", &credits),
+        ("pay-amount-ignored", &points),
     ];
     for (defect, scenarios) in expected {
         let out = scratch(&format!("computop-{defect}"));

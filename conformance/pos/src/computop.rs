@@ -35,6 +35,20 @@ pub enum Defect {
     NewReqidOnRetry,
     /// Books the order on the notify and again on the browser return (no lock, no dedupe).
     BookOnNotifyAndReturn,
+    /// Checks the MAC of notifies but trusts the browser return (it came from the customer's
+    /// own browser, so it "must" be genuine) — the seed says returns carry a MAC too.
+    ReturnMacUnchecked,
+    /// Takes a pending Code (6…) as the final failure and cancels the order.
+    PendingAsFailure,
+    /// Reports an error when an answer is lost instead of asking again with the same ReqID.
+    NoRetryOnLostAnswer,
+    /// Computes Amount through floating point and cuts: 19.99 × 100 = 1998.999… → 1998.
+    FloatAmount,
+    /// Sends the credit's Amount in euros with a decimal point (`10.00`), not in cents.
+    CreditAmountInEuros,
+    /// Tells the cashier the whole order was paid in money, ignoring the redeemed points
+    /// (`payamount`).
+    PayAmountIgnored,
 }
 
 impl crate::PlantableDefect for Defect {}
@@ -154,7 +168,7 @@ impl Shop {
         // Seed 003: only 00000000 is success; never read the Description.
         if code == "00000000" {
             Class::Paid
-        } else if code.starts_with('6') {
+        } else if code.starts_with('6') && !self.has(Defect::PendingAsFailure) {
             Class::Pending
         } else {
             Class::Failed
@@ -188,6 +202,9 @@ impl Shop {
                     order.outcome = Outcome::Paid;
                     order.points = get("pointsredeemed").parse().unwrap_or(0);
                     order.pay_amount = get("payamount").parse().unwrap_or(self.amount - order.points);
+                    if self.has(Defect::PayAmountIgnored) {
+                        order.pay_amount = self.amount;
+                    }
                 }
                 if (first && order.booked == 0) || self.has(Defect::BookOnNotifyAndReturn) {
                     order.booked += 1;
@@ -244,7 +261,9 @@ impl Shop {
                 order.returned = true;
             }
         }
-        if !self.has(Defect::NotifyMacUnchecked) && !self.pos.account.verify(&fields) {
+        let trusted = self.has(Defect::NotifyMacUnchecked)
+            || (self.has(Defect::ReturnMacUnchecked) && source.starts_with("return"));
+        if !trusted && !self.pos.account.verify(&fields) {
             eprintln!("computop shop: {source}: MAC invalid, ignored");
             return (StatusCode::BAD_REQUEST, "[MAC invalid]".into());
         }
@@ -328,6 +347,18 @@ impl ComputopPos {
         self.defects.contains(&defect)
     }
 
+    /// The action's decimal amount in cents, as this shop (with its planted bugs) reads it.
+    fn amount(&self, action: &Value, key: &str) -> Option<i64> {
+        let text = action.get(key).and_then(Value::as_str)?;
+        let exact = cents(text)?;
+        if self.has(Defect::FloatAmount) {
+            let euros: f64 = text.trim().parse().ok()?;
+            // The bug: truncating instead of rounding the binary fraction.
+            return Some((euros * 100.0) as i64);
+        }
+        Some(exact)
+    }
+
     async fn post(&self, page: &str, fields: &Fields) -> Result<Call, String> {
         let client = reqwest::Client::builder()
             .no_proxy()
@@ -363,6 +394,7 @@ impl ComputopPos {
     async fn send(&self, page: &str, mut fields: Fields) -> Result<Fields, String> {
         match self.post(page, &fields).await? {
             Call::Answer(answer) => Ok(answer),
+            Call::Lost(why) if self.has(Defect::NoRetryOnLostAnswer) => Err(format!("{page}: no answer ({why})")),
             Call::Lost(why) => {
                 eprintln!("computop shop: {page}: no answer ({why}); asking again");
                 if self.has(Defect::NewReqidOnRetry) {
@@ -384,7 +416,7 @@ impl ComputopPos {
             "computop-refund" => "saleAmount",
             other => return error(format!("this shop does not support the action {other:?}")),
         };
-        let Some(amount) = action.get(amount_key).and_then(Value::as_str).and_then(cents) else {
+        let Some(amount) = self.amount(action, amount_key) else {
             return error(format!("{amount_key} must be a decimal like 55.00"));
         };
         let account = action.get("accountId").and_then(Value::as_str).unwrap_or("").to_owned();
@@ -460,11 +492,15 @@ impl ComputopPos {
     }
 
     async fn refund(&self, shop: &Shop, action: &Value, mut result: Value) -> Value {
-        let Some(amount) = action.get("amount").and_then(Value::as_str).and_then(cents) else {
+        let Some(amount) = self.amount(action, "amount") else {
             return error("amount must be a decimal like 10.00");
         };
         let pay_id = result["payId"].as_str().unwrap_or("").to_owned();
-        let amount_text = amount.to_string();
+        let amount_text = if self.has(Defect::CreditAmountInEuros) {
+            euros(amount)
+        } else {
+            amount.to_string()
+        };
         let mut f = Fields::default();
         f.push("MerchantID", self.account.merchant_id.clone());
         f.push("PayID", pay_id.clone());
@@ -511,7 +547,13 @@ mod tests {
                 "first-digit-only",
                 "refund-mac-without-payid",
                 "new-reqid-on-retry",
-                "book-on-notify-and-return"
+                "book-on-notify-and-return",
+                "return-mac-unchecked",
+                "pending-as-failure",
+                "no-retry-on-lost-answer",
+                "float-amount",
+                "credit-amount-in-euros",
+                "pay-amount-ignored"
             ]
         );
     }
@@ -550,6 +592,24 @@ mod tests {
         let fatchip = shop(vec![Defect::FirstDigitOnly]);
         assert_eq!(fatchip.classify("AUTHORIZE_REQUEST", "0"), Class::Ignore);
         assert_eq!(fatchip.classify("PENDING", "69509008"), Class::Paid);
+        assert_eq!(
+            shop(vec![Defect::PendingAsFailure]).classify("PENDING", "69509008"),
+            Class::Failed
+        );
+    }
+
+    #[test]
+    fn amounts_in_cents_exactly_and_as_the_float_defect_cuts_them() {
+        let action = |a: &str| json!({ "amount": a });
+        let exact = shop(vec![]).pos;
+        let float = shop(vec![Defect::FloatAmount]).pos;
+        // Seed 003: Amount in the smallest currency unit; 19.99 € = 1999.
+        for (text, want) in [("19.99", 1999), ("0.01", 1), ("1234.56", 123_456), ("55", 5500)] {
+            assert_eq!(exact.amount(&action(text), "amount"), Some(want), "{text}");
+        }
+        assert_eq!(exact.amount(&action("1.234"), "amount"), None);
+        // 19.99 is 19.989999… in binary; × 100 and cut gives one cent less.
+        assert_eq!(float.amount(&action("19.99"), "amount"), Some(1998));
     }
 
     #[test]

@@ -27,6 +27,19 @@ pub enum Defect {
     IgnoreNak,
     /// Writes the extended APDU length big-endian.
     BigEndianLength,
+    /// Converts the amount through floating point and cuts: 19.99 × 100 = 1998.999… → 1998 cents.
+    FloatAmount,
+    /// Keeps whole euros only (a till whose price field is an integer): 19.99 → 19.00.
+    CentsDropped,
+    /// Reports the amount the cashier asked for, not the one the terminal approved (a partial
+    /// approval then looks fully paid).
+    RequestedAmountReported,
+    /// Books the reserved amount instead of the final one (Book Total of the Pre-Authorisation's
+    /// amount).
+    BookReservedAmount,
+    /// Shows any 06 1E as a terminal error without its result code: the cashier cannot tell a
+    /// declined card from a broken terminal.
+    DeclineAsError,
 }
 
 impl crate::PlantableDefect for Defect {}
@@ -83,6 +96,36 @@ impl ZvtPos {
         self.defects.contains(&defect)
     }
 
+    /// The action's decimal amount in cents, as this till (with its planted bugs) reads it.
+    fn amount(&self, action: &Value, key: &str) -> Option<u64> {
+        let text = action.get(key).and_then(Value::as_str)?;
+        let exact = cents(text)?;
+        if self.has(Defect::FloatAmount) {
+            let euros: f64 = text.trim().parse().ok()?;
+            // The bug: truncating instead of rounding the binary fraction.
+            return Some((euros * 100.0) as u64);
+        }
+        if self.has(Defect::CentsDropped) {
+            return Some(exact / 100 * 100);
+        }
+        Some(exact)
+    }
+
+    /// What the till tells the cashier about the terminal's answer.
+    fn report(&self, t: &Transcript, requested: Option<u64>) -> Value {
+        let mut r = report(t);
+        if self.has(Defect::DeclineAsError) && matches!(t.outcome, Outcome::Aborted { .. }) {
+            return error("terminal error");
+        }
+        if self.has(Defect::RequestedAmountReported)
+            && t.outcome == Outcome::Completed
+            && let Some(asked) = requested
+        {
+            r["amount"] = json!(euros(asked));
+        }
+        r
+    }
+
     async fn connect(&self, link: &str) -> Result<Ecr, String> {
         let mut ecr = match link {
             "serial" => {
@@ -129,27 +172,33 @@ impl ZvtPos {
             Err(e) => return error(format!("registration: {e}")),
         }
         let kind = action.get("type").and_then(Value::as_str).unwrap_or("");
+        let mut requested = None;
         let done = match kind {
             "zvt-pay" => {
-                let Some(amount) = action.get("amount").and_then(Value::as_str).and_then(cents) else {
+                let Some(amount) = self.amount(action, "amount") else {
                     return error("the action's amount is not like \"12.50\"");
                 };
+                requested = Some(amount);
                 ecr.pay(amount).await
             }
             "zvt-end-of-day" => ecr.end_of_day().await,
             "zvt-pre-auth" => {
-                let money = |key: &str| action.get(key).and_then(Value::as_str).and_then(cents);
-                let (Some(reserve), Some(book)) = (money("amount"), money("book")) else {
+                let (Some(reserve), Some(book)) = (self.amount(action, "amount"), self.amount(action, "book")) else {
                     return error("the action's amount and book are not like \"12.50\"");
                 };
                 // Reserve, then book the final amount by the reservation's receipt number.
                 let reserved = match ecr.pre_authorise(reserve).await {
                     Ok(t) if t.outcome == Outcome::Completed => t,
-                    Ok(t) => return report(&t),
+                    Ok(t) => return self.report(&t, None),
                     Err(e) => return error(e),
                 };
                 let Some(receipt) = reserved.receipt else {
                     return error("the pre-authorisation has no receipt number");
+                };
+                let book = if self.has(Defect::BookReservedAmount) {
+                    reserve
+                } else {
+                    book
                 };
                 ecr.book_total(receipt, book).await
             }
@@ -163,7 +212,7 @@ impl ZvtPos {
             other => return error(format!("unknown action {other:?}")),
         };
         match done {
-            Ok(t) => report(&t),
+            Ok(t) => self.report(&t, requested),
             Err(e) => error(e),
         }
     }
@@ -173,6 +222,29 @@ impl ZvtPos {
 mod tests {
     use super::*;
     use crate::PlantableDefect;
+
+    #[test]
+    fn amounts_in_cents_exactly_and_as_the_defects_misread_them() {
+        let pos = |defects| ZvtPos {
+            tcp: String::new(),
+            serial: None,
+            password: 0,
+            defects,
+        };
+        let action = |a: &str| json!({ "amount": a });
+        // PA00P015 §2.2: BMP 04 is the amount in cents.
+        for (text, want) in [("19.99", 1999), ("0.01", 1), ("1234.56", 123_456), ("12.5", 1250)] {
+            assert_eq!(pos(vec![]).amount(&action(text), "amount"), Some(want), "{text}");
+        }
+        assert_eq!(
+            pos(vec![Defect::FloatAmount]).amount(&action("19.99"), "amount"),
+            Some(1998)
+        );
+        assert_eq!(
+            pos(vec![Defect::CentsDropped]).amount(&action("19.99"), "amount"),
+            Some(1900)
+        );
+    }
 
     /// The `--defect` names are a command-line contract (scripts and CI jobs plant them by name).
     #[test]
@@ -187,7 +259,12 @@ mod tests {
                 "no-dle-doubling",
                 "wrong-crc",
                 "ignore-nak",
-                "big-endian-length"
+                "big-endian-length",
+                "float-amount",
+                "cents-dropped",
+                "requested-amount-reported",
+                "book-reserved-amount",
+                "decline-as-error"
             ]
         );
     }

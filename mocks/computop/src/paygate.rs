@@ -724,6 +724,16 @@ fn credit(state: &mut State, mut ctx: Ctx) -> Answer {
         let code = Code::business(codes::Detail(n));
         return ctx.failure(state, code, &format!("simulation Test:{n:04}"), Some(&pay_id));
     }
+    // Seed 003, credit.aspx: the same rule as the sale's, amounts below 100 only when the
+    // helpdesk enabled them.
+    if (1..100).contains(&amount) && !ctx.merchant.small_amounts {
+        return ctx.failure(
+            state,
+            Code::business(business::AMOUNT_TOO_SMALL),
+            "Amount below 100: ask the Computop helpdesk to enable small amounts",
+            Some(&pay_id),
+        );
+    }
     if amount <= 0 || amount > payment.amount - payment.credited() {
         return ctx.failure(
             state,
