@@ -451,13 +451,18 @@ impl Ecr {
             max_status_infos,
             ..Authorisation::default()
         });
+        let mut bytes = command.encode().map_err(|e| EcrError::Protocol(e.to_string()))?;
+        if self.defects.binary_amount {
+            // The same bug as in every other Authorisation of this ECR.
+            bytes[4..10].copy_from_slice(&cents.to_be_bytes()[2..]);
+        }
         self.goods = Some(GoodsRun {
             plan,
             not_yet: 0,
             partial_sent: false,
             settled: false,
         });
-        let result = self.run(&command).await;
+        let result = self.run_bytes(&command, bytes).await;
         self.goods = None;
         result
     }
