@@ -3,7 +3,7 @@
 //! then one JSON line with the outcome; exits 1 when the terminal aborted or refused.
 
 use anyhow::Context;
-use possim_terminal::ecr::{Ecr, Outcome};
+use possim_terminal::ecr::{Ecr, IssueGoods, Outcome};
 use possim_terminal::link::{LinkTimers, SerialQuirks};
 
 /// Where the terminal is.
@@ -35,8 +35,19 @@ pub enum EcrCommand {
         /// Amount.
         amount: String,
         /// Send Abort (06 B0) after this many milliseconds instead of waiting for the result.
-        #[arg(long, value_name = "MS")]
+        #[arg(long, value_name = "MS", conflicts_with = "issue_goods")]
         abort_after_ms: Option<u64>,
+        /// Act as an unattended machine (vending, fuel) whose issue of goods goes so:
+        /// ok, later:N (N times "not yet", 84 9C), partial:AMOUNT (84 9D), fail (84 66) or
+        /// silent (no answer). The Authorisation then carries BMP 01 <timeout>.
+        #[arg(long, value_name = "OUTCOME")]
+        issue_goods: Option<IssueGoods>,
+        /// Seconds the terminal waits for the answer during issue of goods (BMP 01).
+        #[arg(long, value_name = "S", default_value_t = 30, requires = "issue_goods")]
+        goods_timeout: u8,
+        /// How many "not yet" answers the terminal accepts (BMP 02) [default: unlimited].
+        #[arg(long, value_name = "N", requires = "issue_goods")]
+        max_status_infos: Option<u8>,
     },
     /// Reversal (06 30) of a receipt number.
     Reverse {
@@ -171,12 +182,22 @@ pub async fn run(link: Link, command: EcrCommand) -> anyhow::Result<bool> {
             let byte = u8::from_str_radix(&config, 16).with_context(|| format!("config byte {config:?} is not hex"))?;
             ecr.register(byte).await
         }
-        EcrCommand::Pay { amount, abort_after_ms } => match abort_after_ms {
-            Some(ms) => {
+        EcrCommand::Pay {
+            amount,
+            abort_after_ms,
+            issue_goods,
+            goods_timeout,
+            max_status_infos,
+        } => match (abort_after_ms, issue_goods) {
+            (Some(ms), _) => {
                 ecr.pay_then_abort(cents(&amount)?, std::time::Duration::from_millis(ms))
                     .await
             }
-            None => ecr.pay(cents(&amount)?).await,
+            (None, Some(plan)) => {
+                ecr.pay_issuing_goods(cents(&amount)?, plan, goods_timeout, max_status_infos)
+                    .await
+            }
+            (None, None) => ecr.pay(cents(&amount)?).await,
         },
         EcrCommand::Reverse { receipt } => ecr.reverse(receipt).await,
         EcrCommand::Refund { amount } => ecr.refund(cents(&amount)?).await,

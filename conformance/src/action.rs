@@ -85,7 +85,7 @@ pub const ACTIONS: &[ActionDef] = &[
         name: "zvt-pay",
         provider: "zvt",
         required: &["amount"],
-        optional: &["link"],
+        optional: &["link", "issueGoods", "goodsTimeout", "maxStatusInfos"],
     },
     ActionDef {
         name: "zvt-end-of-day",
@@ -336,6 +336,11 @@ pub fn instructions(action: &Value) -> Vec<String> {
                 "Take a card payment of {} € and note what the till shows",
                 text(action, "amount")
             ));
+            if let Some(goods) = action.get("issueGoods").and_then(Value::as_str) {
+                steps.push(format!(
+                    "As an unattended machine, let the issue of goods go like this: {goods} (ok, later:N \"not yet\" answers, partial:AMOUNT issued, fail, silent)"
+                ));
+            }
         }
         "zvt-end-of-day" => steps.push("Run the terminal's end-of-day (Kassenschnitt) from the till".into()),
         "zvt-pre-auth" => {

@@ -4,7 +4,7 @@
 //! what commits a payment —, waits T4 between messages, and reports a payment only when the
 //! terminal completed it with 06 0F.
 
-use possim_terminal::ecr::{Ecr, EcrDefects, Outcome, Transcript};
+use possim_terminal::ecr::{Ecr, EcrDefects, IssueGoods, Outcome, Transcript};
 use possim_terminal::link::{LinkTimers, SerialQuirks};
 use serde_json::{Value, json};
 
@@ -40,6 +40,10 @@ pub enum Defect {
     /// Shows any 06 1E as a terminal error without its result code: the cashier cannot tell a
     /// declined card from a broken terminal.
     DeclineAsError,
+    /// Issue of goods: takes the Status-Information repeated after its own 84 9C for an error.
+    RepeatedStatusAsError,
+    /// Issue of goods: reports the requested amount after a partial issue (84 9D).
+    BooksRequestedAmount,
 }
 
 impl crate::PlantableDefect for Defect {}
@@ -155,6 +159,8 @@ impl ZvtPos {
             abort_as_success: self.has(Defect::AbortAsSuccess),
             binary_amount: self.has(Defect::BinaryAmount),
             big_endian_length: self.has(Defect::BigEndianLength),
+            repeated_status_as_error: self.has(Defect::RepeatedStatusAsError),
+            books_requested_amount: self.has(Defect::BooksRequestedAmount),
         };
         Ok(ecr)
     }
@@ -179,7 +185,26 @@ impl ZvtPos {
                     return error("the action's amount is not like \"12.50\"");
                 };
                 requested = Some(amount);
-                ecr.pay(amount).await
+                // An unattended machine: `issueGoods` (ok, later:N, partial:AMOUNT, fail,
+                // silent), `goodsTimeout` seconds (BMP 01, default 30), `maxStatusInfos` (BMP 02).
+                match action.get("issueGoods").and_then(Value::as_str) {
+                    None => ecr.pay(amount).await,
+                    Some(plan) => {
+                        let plan = match plan.parse::<IssueGoods>() {
+                            Ok(plan) => plan,
+                            Err(e) => return error(format!("issueGoods {e}")),
+                        };
+                        let small = |key: &str| {
+                            action
+                                .get(key)
+                                .and_then(Value::as_u64)
+                                .and_then(|n| u8::try_from(n).ok())
+                        };
+                        let timeout = small("goodsTimeout").unwrap_or(30);
+                        ecr.pay_issuing_goods(amount, plan, timeout, small("maxStatusInfos"))
+                            .await
+                    }
+                }
             }
             "zvt-end-of-day" => ecr.end_of_day().await,
             "zvt-pre-auth" => {
@@ -264,7 +289,9 @@ mod tests {
                 "cents-dropped",
                 "requested-amount-reported",
                 "book-reserved-amount",
-                "decline-as-error"
+                "decline-as-error",
+                "repeated-status-as-error",
+                "books-requested-amount"
             ]
         );
     }

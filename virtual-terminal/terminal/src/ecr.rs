@@ -3,6 +3,11 @@
 //! acknowledgement is what commits a payment) until Completion (06 0F, success) or Abort (06 1E,
 //! failure), with T4 re-armed by every message. The reference POS for the terminal and the
 //! engine behind the `possim zvt` commands.
+//!
+//! As an unattended machine (vending, fuel, parcel locker; [`IssueGoods`]) it answers the
+//! approving Status-Information of a payment only once the goods are out: `84 9C 00` while they
+//! are not (the terminal asks again after 2 s), `84 9D 07 04 <amount>` when only part was issued,
+//! `84 yy` when none was (PA00P015 §2.2.6).
 
 use std::time::Duration;
 
@@ -145,6 +150,72 @@ pub struct EcrDefects {
     pub binary_amount: bool,
     /// Writes the extended length (`FF lo hi`) big-endian.
     pub big_endian_length: bool,
+    /// Issue of goods: takes the Status-Information the terminal repeats after its own `84 9C`
+    /// for an error and gives up without answering (so the terminal reverses).
+    pub repeated_status_as_error: bool,
+    /// Issue of goods: after a partial issue (`84 9D`) reports the requested amount, not the one
+    /// the terminal's second Status-Information booked.
+    pub books_requested_amount: bool,
+}
+
+/// How an unattended machine's issue of goods goes (`possim zvt pay --issue-goods`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IssueGoods {
+    /// Everything issued: `80 00 00` at once.
+    Ok,
+    /// Not yet: `84 9C 00` this many times, then `80 00 00`.
+    Later(u32),
+    /// Only goods worth this many cents issued: `84 9D 07 04 <amount>`.
+    Partial(u64),
+    /// Nothing issued: `84 66 00` (any code but 00 and 9C means "not issued").
+    Fail,
+    /// The machine hangs: no answer at all (the terminal reverses after `<timeout>`).
+    Silent,
+}
+
+impl std::str::FromStr for IssueGoods {
+    type Err = String;
+
+    /// `ok`, `later:N`, `partial:AMOUNT` (euros, `8.00`), `fail`, `silent`.
+    fn from_str(text: &str) -> Result<Self, String> {
+        let usage = || format!("{text:?}: expected ok, later:N, partial:AMOUNT (e.g. partial:8.00), fail or silent");
+        match text.split_once(':') {
+            None if text == "ok" => Ok(Self::Ok),
+            None if text == "fail" => Ok(Self::Fail),
+            None if text == "silent" => Ok(Self::Silent),
+            Some(("later", n)) => n.parse().map(Self::Later).map_err(|_| usage()),
+            Some(("partial", amount)) => {
+                let (whole, frac) = amount.split_once('.').unwrap_or((amount, ""));
+                let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+                if !digits(whole) || frac.len() > 2 || !(frac.is_empty() || digits(frac)) {
+                    return Err(usage());
+                }
+                let whole: u64 = whole.parse().map_err(|_| usage())?;
+                let frac: u64 = format!("{frac:0<2}").parse().map_err(|_| usage())?;
+                Ok(Self::Partial(whole * 100 + frac))
+            }
+            _ => Err(usage()),
+        }
+    }
+}
+
+/// The issue of goods of the running payment: the plan and how far it got.
+#[derive(Debug, Clone, Copy)]
+struct GoodsRun {
+    plan: IssueGoods,
+    /// `84 9C` answers given.
+    not_yet: u32,
+    /// A `84 9D` was given.
+    partial_sent: bool,
+    /// The approving Status-Information has been answered for good.
+    settled: bool,
+}
+
+/// What the ECR does with a Status-Information during issue of goods.
+enum GoodsAnswer {
+    Send(Vec<u8>),
+    Nothing,
+    GiveUp,
 }
 
 /// A connection to a terminal.
@@ -158,6 +229,8 @@ pub struct Ecr {
     /// The last Status-Information of the running (or last) command, kept also when the
     /// command then fails: after a lost answer it tells what the terminal had already booked.
     pub last_status: Option<Transcript>,
+    /// The issue of goods of the running payment (an unattended machine).
+    goods: Option<GoodsRun>,
 }
 
 impl Ecr {
@@ -172,6 +245,7 @@ impl Ecr {
             password,
             defects: EcrDefects::default(),
             last_status: None,
+            goods: None,
         })
     }
 
@@ -189,6 +263,7 @@ impl Ecr {
             password,
             defects: EcrDefects::default(),
             last_status: None,
+            goods: None,
         })
     }
 
@@ -267,11 +342,24 @@ impl Ecr {
                 }
                 return Ok(transcript);
             }
-            self.write(&[0x80, 0x00, 0x00]).await?;
+            match self.goods_answer(&message) {
+                GoodsAnswer::Send(answer) => self.write(&answer).await?,
+                GoodsAnswer::Nothing => {}
+                GoodsAnswer::GiveUp => {
+                    return Err(EcrError::Protocol(
+                        "the terminal repeated its status information".into(),
+                    ));
+                }
+            }
             match message {
                 Message::StatusInformation(s) => {
                     transcript.result_code = s.result_code.or(transcript.result_code);
-                    if let Some(a) = s.amount {
+                    let keep_requested = self.defects.books_requested_amount
+                        && self.goods.is_some_and(|g| g.partial_sent)
+                        && transcript.amount.is_some();
+                    if let Some(a) = s.amount
+                        && !keep_requested
+                    {
                         transcript.amount = Some(a.0);
                     }
                     if let Some(ReceiptNo::Number(n)) = s.receipt {
@@ -344,6 +432,82 @@ impl Ecr {
             bytes[4..10].copy_from_slice(&cents.to_be_bytes()[2..]);
         }
         self.run_bytes(&command, bytes).await
+    }
+
+    /// A payment at an unattended machine: the Authorisation carries `01 <timeout>` (seconds the
+    /// terminal waits for the answer during issue of goods) and, when given,
+    /// `02 <max. status-infos>`; the approving Status-Information is answered as `plan` says.
+    pub async fn pay_issuing_goods(
+        &mut self,
+        cents: u64,
+        plan: IssueGoods,
+        timeout_s: u8,
+        max_status_infos: Option<u8>,
+    ) -> Result<Transcript, EcrError> {
+        let command = Message::Authorisation(Authorisation {
+            amount: Some(Amount(cents)),
+            currency: Some(978),
+            timeout: Some(timeout_s),
+            max_status_infos,
+            ..Authorisation::default()
+        });
+        let mut bytes = command.encode().map_err(|e| EcrError::Protocol(e.to_string()))?;
+        if self.defects.binary_amount {
+            // The same bug as in every other Authorisation of this ECR.
+            bytes[4..10].copy_from_slice(&cents.to_be_bytes()[2..]);
+        }
+        self.goods = Some(GoodsRun {
+            plan,
+            not_yet: 0,
+            partial_sent: false,
+            settled: false,
+        });
+        let result = self.run_bytes(&command, bytes).await;
+        self.goods = None;
+        result
+    }
+
+    /// The answer to a terminal message: `80 00 00`, except for the approving
+    /// Status-Information during issue of goods.
+    fn goods_answer(&mut self, message: &Message) -> GoodsAnswer {
+        const ACK: [u8; 3] = [0x80, 0x00, 0x00];
+        let repeated_as_error = self.defects.repeated_status_as_error;
+        let Some(run) = self.goods.as_mut().filter(|g| !g.settled) else {
+            return GoodsAnswer::Send(ACK.to_vec());
+        };
+        let Message::StatusInformation(s) = message else {
+            return GoodsAnswer::Send(ACK.to_vec());
+        };
+        if s.result_code != Some(0) {
+            return GoodsAnswer::Send(ACK.to_vec());
+        }
+        if repeated_as_error && run.not_yet > 0 {
+            return GoodsAnswer::GiveUp;
+        }
+        match run.plan {
+            IssueGoods::Later(n) if run.not_yet < n => {
+                run.not_yet += 1;
+                GoodsAnswer::Send(vec![0x84, 0x9C, 0x00])
+            }
+            IssueGoods::Partial(cents) if !run.partial_sent => {
+                run.partial_sent = true;
+                let mut answer = vec![0x84, 0x9D, 0x07, 0x04];
+                answer.extend(possim_zvt::encoding::bcd_encode(cents, 6).unwrap_or_else(|_| vec![0x99; 6]));
+                GoodsAnswer::Send(answer)
+            }
+            IssueGoods::Fail => {
+                run.settled = true;
+                GoodsAnswer::Send(vec![0x84, 0x66, 0x00])
+            }
+            IssueGoods::Silent => {
+                run.settled = true;
+                GoodsAnswer::Nothing
+            }
+            _ => {
+                run.settled = true;
+                GoodsAnswer::Send(ACK.to_vec())
+            }
+        }
     }
 
     /// A PAYBACK redemption through the terminal (Austria) [ours]: an Authorisation whose

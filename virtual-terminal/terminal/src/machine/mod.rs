@@ -22,9 +22,12 @@
 //!   Receipt, Set Terminal-ID and the commands completed at once;
 //! - `receipts`: the Status-Information, the receipt lines and text blocks, the end of a
 //!   transaction (04 0F, receipts, 06 0F or 06 1E) and Reprint Receipts;
-//! - `payback`: the PAYBACK redemption through the terminal (Austria) [ours].
+//! - `payback`: the PAYBACK redemption through the terminal (Austria) [ours];
+//! - `goods`: unattended issue of goods after an Authorisation (84 9C repeats, partial issue,
+//!   reversal when the goods were not issued).
 
 mod admin;
+mod goods;
 mod payback;
 mod payment;
 mod preauth;
@@ -236,6 +239,8 @@ pub struct Terminal {
     session: Option<Session>,
     payback_host: Option<Arc<dyn PaybackHost>>,
     payback_run: Option<PaybackRun>,
+    /// The issue of goods of the running Authorisation (PA00P015 §2.2.6).
+    goods: Option<goods::IssueOfGoods>,
 }
 
 /// An APDU without data (`80 00 00`, `84 xx 00`).
@@ -321,6 +326,7 @@ impl Terminal {
             session: None,
             payback_host: None,
             payback_run: None,
+            goods: None,
         }
     }
 
@@ -402,6 +408,7 @@ impl Terminal {
         self.mirror_receipt = false;
         self.operator = None;
         self.payback_run = None;
+        self.goods = None;
         match message {
             Message::Registration(r) => self.registration_cmd(r, now),
             Message::LogOff => self.log_off(),
@@ -473,7 +480,15 @@ impl Terminal {
                         self.last_status = Some(apdu.clone());
                     }
                     out.push(Action::Send(apdu));
-                    out.push(Action::Arm(self.config.ack_timeout_ms));
+                    // During issue of goods the answer to the Status-Information may take the
+                    // Authorisation's <timeout> rather than T3.
+                    let wait = match &self.goods {
+                        Some(goods) if control == cmd::STATUS_INFORMATION => {
+                            goods.answer_wait_ms(self.config.ack_timeout_ms)
+                        }
+                        _ => self.config.ack_timeout_ms,
+                    };
+                    out.push(Action::Arm(wait));
                     return out;
                 }
                 Step::Pause(0) => continue,

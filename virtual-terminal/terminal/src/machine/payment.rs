@@ -8,6 +8,7 @@ use possim_zvt::bmp::ReceiptNo;
 use possim_zvt::messages::{Abort, Authorisation, PreAuthorisation, Refund, Reversal, StatusInformation};
 use possim_zvt::{Digits, Message};
 
+use super::goods::IssueOfGoods;
 use super::receipts::{End, Slip, mask_pan, title};
 use super::{
     Action, Booking, BookingKind, Commit, ConnectionId, Output, Step, Terminal, abort_message, encode, expiry,
@@ -139,6 +140,7 @@ impl Terminal {
             out.extend(self.payback_redemption(amount.0, a.tlv.is_some(), now));
             return out;
         }
+        self.goods = Some(IssueOfGoods::new(a.timeout, a.max_status_infos));
         out.extend(self.card_transaction(BookingKind::Payment, amount.0, now));
         out
     }
@@ -234,6 +236,9 @@ impl Terminal {
         let mut steps = Vec::new();
         let status = |steps: &mut Vec<Step>, code: u8| push_status(steps, show, code);
         let (receipt, trace) = self.take_receipt();
+        if let Some(goods) = self.goods.as_mut() {
+            goods.remember_card(card);
+        }
         if pin_blocked {
             status(&mut steps, status::PIN_TRY_LIMIT);
             steps.push(Step::PointOfNoReturn);

@@ -68,6 +68,11 @@ impl Session {
         self.waiting = Waiting::Customer;
     }
 
+    /// The awaited answer came and was dealt with: the next step may run.
+    pub(super) fn answered(&mut self) {
+        self.waiting = Waiting::Nothing;
+    }
+
     /// The customer is expected now (a card, a PIN): the operator may act.
     pub(super) fn waits_for_customer(&self) -> bool {
         self.waiting == Waiting::Customer
@@ -126,6 +131,21 @@ impl Terminal {
 
     /// The timer of connection `connection` fired. Only the owner's timer means anything.
     pub fn on_timer(&mut self, connection: ConnectionId, now: Millis) -> Vec<Output> {
+        // The approving Status-Information of an issue of goods unanswered within <timeout>.
+        let awaited_status = match self
+            .session
+            .as_ref()
+            .filter(|s| s.owner == connection)
+            .map(|s| &s.waiting)
+        {
+            Some(Waiting::Ack { commit, sent }) if *sent == cmd::STATUS_INFORMATION => Some(commit.clone()),
+            _ => None,
+        };
+        if let Some(commit) = awaited_status
+            && let Some(actions) = self.goods_silence(commit.as_ref(), now)
+        {
+            return to(connection, actions);
+        }
         let Some(session) = self.session.as_mut().filter(|s| s.owner == connection) else {
             return Vec::new();
         };
@@ -215,6 +235,20 @@ impl Terminal {
         let Some(apdu) = complete_apdu(bytes) else {
             return vec![Action::Send(nack(rc::PROTOCOL_ERROR))];
         };
+        // An answer to a Status-Information may belong to an issue of goods.
+        let awaited_status = match self.session.as_ref().map(|s| &s.waiting) {
+            Some(Waiting::Ack { commit, sent })
+                if *sent == cmd::STATUS_INFORMATION && matches!(apdu.class(), 0x80 | 0x84) =>
+            {
+                Some(commit.clone())
+            }
+            _ => None,
+        };
+        if let Some(commit) = awaited_status
+            && let Some(actions) = self.goods_answer(&apdu, commit.as_ref(), now)
+        {
+            return actions;
+        }
         let Some(session) = self.session.as_mut() else {
             return Vec::new();
         };
