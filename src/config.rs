@@ -140,7 +140,7 @@ mod tests {
             .to_string();
         assert!(
             err.contains(
-                "unknown key `tyrois` (known: admin, tyrios, computop, payback, zvt, zvt-serial, zvt-tty-link)"
+                "unknown key `tyrois` (known: admin, tyrios, computop, payback, loymax, zvt, zvt-serial, zvt-tty-link)"
             ),
             "{err}"
         );
