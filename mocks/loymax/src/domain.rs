@@ -771,11 +771,7 @@ fn calculate(p: &mut Project, device: &str, req: &Request, now: i64) -> Result<R
             "карта покупки изменилась после списания",
         ));
     }
-    let cheque = req.cheque.clone().unwrap_or(Cheque {
-        number: None,
-        date: None,
-        lines: Vec::new(),
-    });
+    let cheque = req.cheque.clone().unwrap_or_default();
     let at = cheque.date.or(req.operation_date).unwrap_or(now);
     let ev = evaluate(p, card.as_deref(), &cheque, &req.coupons, &req.params, &key, at);
     let already = p.purchases.get(&key).map_or(0, paid);
@@ -862,11 +858,7 @@ fn available_amount(p: &mut Project, device: &str, req: &Request, now: i64) -> R
         return Err(closed_failure(existing));
     }
     let number = card_of(p, req, now)?.ok_or_else(|| Failure::new(Code::CardNotFound))?;
-    let cheque = req.cheque.clone().unwrap_or(Cheque {
-        number: None,
-        date: None,
-        lines: Vec::new(),
-    });
+    let cheque = req.cheque.clone().unwrap_or_default();
     let at = cheque.date.or(req.operation_date).unwrap_or(now);
     let ev = evaluate(p, Some(&number), &cheque, &[], &req.params, &key, at);
     let already = p.purchases.get(&key).map_or(0, paid);
@@ -1079,11 +1071,7 @@ fn ean13_check(body: &str) -> u32 {
 
 fn discount(p: &mut Project, device: &str, req: &Request, now: i64) -> Result<Reply, Failure> {
     let key = key(device, req);
-    let cheque = req.cheque.clone().unwrap_or(Cheque {
-        number: None,
-        date: None,
-        lines: Vec::new(),
-    });
+    let cheque = req.cheque.clone().unwrap_or_default();
     check_pays(p, req)?;
     let card = match p.purchases.get(&key) {
         Some(existing) if !is_open(existing) => return Err(closed_failure(existing)),
@@ -1398,11 +1386,7 @@ fn refund(p: &mut Project, device: &str, req: &Request, now: i64) -> Result<Repl
             "возврат возможен только по подтверждённой покупке",
         ));
     }
-    let cheque = req.cheque.clone().unwrap_or(Cheque {
-        number: None,
-        date: None,
-        lines: Vec::new(),
-    });
+    let cheque = req.cheque.clone().unwrap_or_default();
     if cheque.lines.is_empty() {
         return Err(Failure::with(Code::RequereFieldException, "нет строк в чеке возврата"));
     }

@@ -531,25 +531,23 @@ impl Provider for LoymaxMock {
             format!("loymax competing change: {e} (expected {{\"type\": \"spend\"|\"hold\"|\"accrue\"|\"cardState\"|\"outage\", ...}})")
         })?;
         let now = self.inner.clock.now_ms();
+        // A competing purchase is either spent (confirmed) or only held.
+        let confirm = matches!(change, Change::Spend { .. });
         let mut state = self.inner.lock();
         match change {
             Change::Spend {
                 project,
                 card,
                 amount: a,
-            } => {
-                let p = project_of(&mut state, &project)?;
-                domain::expire(p, now);
-                competing_purchase(p, &card, amount(&a)?, now, true)
             }
-            Change::Hold {
+            | Change::Hold {
                 project,
                 card,
                 amount: a,
             } => {
                 let p = project_of(&mut state, &project)?;
                 domain::expire(p, now);
-                competing_purchase(p, &card, amount(&a)?, now, false)
+                competing_purchase(p, &card, amount(&a)?, now, confirm)
             }
             Change::Accrue {
                 project,

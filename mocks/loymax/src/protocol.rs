@@ -339,7 +339,7 @@ pub struct Identifier {
 }
 
 /// A cheque.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Cheque {
     /// `ChequeNumber`.
     pub number: Option<String>,
