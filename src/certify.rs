@@ -21,8 +21,8 @@ use crate::serve;
 /// `possim certify` arguments.
 #[derive(Debug, clap::Args)]
 pub struct CertifyArgs {
-    /// Suites (a directory with suite.toml, or the file), golden flow files, or directories of
-    /// golden flows.
+    /// Suites (a directory with suite.toml, or the file; or the name of a built-in suite, see
+    /// `possim suites`), golden flow files, directories of golden flows, or ids of built-in flows.
     #[arg(required = true, value_name = "SUITE|SCENARIO")]
     pub targets: Vec<PathBuf>,
     /// How the POS is reached: exec (run the command after --), http (POST to --url), manual
@@ -75,6 +75,15 @@ pub struct CertifyArgs {
         requires = "defects"
     )]
     pub defect_template: String,
+    /// Run only shard K of N of the selected scenarios (K from 1), balanced by --durations;
+    /// without it, GitLab's CI_NODE_INDEX/CI_NODE_TOTAL when both are set. Merge the shards'
+    /// report directories with `possim report merge`.
+    #[arg(long, value_name = "K/N")]
+    pub shard: Option<crate::shard::Shard>,
+    /// With sharding: an earlier run's report.json (or its directory) whose scenario durations
+    /// balance the shards. Every shard must be given the same file.
+    #[arg(long, value_name = "REPORT")]
+    pub durations: Option<PathBuf>,
     /// The POS command for the exec driver (`{action_file}` and `{scenario}` are replaced).
     #[arg(last = true, value_name = "COMMAND")]
     pub command: Vec<String>,
@@ -99,7 +108,7 @@ struct Plan {
 /// The golden-flow loader with the check the runner cannot make itself: `setup.zvtCustomer` must
 /// be a customer script of the virtual terminal this binary links, so a broken one is a
 /// configuration error (exit 2) before any scenario runs.
-fn golden_flows() -> scenario::Loader<'static> {
+pub(crate) fn golden_flows() -> scenario::Loader<'static> {
     scenario::Loader {
         providers: crate::registry::NAMES.as_slice(),
         zvt_customer: Some(|script| {
@@ -111,7 +120,7 @@ fn golden_flows() -> scenario::Loader<'static> {
 }
 
 /// Expands the command line's targets into scenarios.
-fn plan(args: &CertifyArgs) -> anyhow::Result<Plan> {
+fn plan(args: &CertifyArgs, builtin: &crate::suites::Builtin) -> anyhow::Result<Plan> {
     let mut planned = Vec::new();
     let mut suites: Vec<(String, Vec<LevelDef>, String)> = Vec::new();
     let loose_levels = |scenarios: &[(PathBuf, Scenario)]| {
@@ -127,10 +136,23 @@ fn plan(args: &CertifyArgs) -> anyhow::Result<Plan> {
         levels
     };
     for target in &args.targets {
+        // A name that is no file here is a built-in suite or flow (`possim certify tyrios`).
+        let builtin_dir = match target.to_str() {
+            Some(name) if !target.exists() => builtin.suite_dir(name)?,
+            _ => None,
+        };
+        let target = builtin_dir.as_ref().unwrap_or(target);
+        if !target.exists()
+            && let Some((path, flow, _)) = target.to_str().map(|id| builtin.scenario(id)).transpose()?.flatten()
+        {
+            add_loose(&mut planned, &mut suites, vec![(path, flow)], loose_levels);
+            continue;
+        }
         let is_suite = target.is_dir() && target.join("suite.toml").is_file()
             || target.file_name().is_some_and(|n| n == "suite.toml");
         if is_suite {
-            let suite = golden_flows().load_suite(target)?;
+            let mut suite = golden_flows().load_suite(target)?;
+            crate::suites::expand_includes(&mut suite, builtin)?;
             let levels = match &args.level {
                 Some(level) => {
                     let Some(last) = suite.def.levels.iter().position(|l| &l.name == level) else {
@@ -171,7 +193,11 @@ fn plan(args: &CertifyArgs) -> anyhow::Result<Plan> {
             let loaded = vec![(target.clone(), golden_flows().load(target)?)];
             add_loose(&mut planned, &mut suites, loaded, loose_levels);
         } else {
-            bail!("{}: no such suite, scenario file or directory", target.display());
+            bail!(
+                "{}: no such suite, scenario file or directory (built-in suites: {})",
+                target.display(),
+                crate::suites::names().join(", ")
+            );
         }
     }
     scenario::check_unique(planned.iter().map(|p| (p.path.as_path(), &p.scenario)))?;
@@ -284,7 +310,7 @@ fn reference_till(command: &[String]) -> Option<&str> {
 }
 
 /// Writes to stdout; a reader that went away (`| head`) is no error, the run's verdict stands.
-fn print_out(text: &str) {
+pub(crate) fn print_out(text: &str) {
     use std::io::Write as _;
     let mut stdout = std::io::stdout().lock();
     let _ = stdout.write_all(text.as_bytes()).and_then(|()| stdout.flush());
@@ -326,7 +352,43 @@ impl Mocks {
 /// Runs `possim certify`; `Ok(true)` when every required scenario passed. An error is a
 /// configuration problem (exit code 2), never a verdict on the POS.
 pub async fn certify(args: CertifyArgs) -> anyhow::Result<bool> {
-    let plan = plan(&args)?;
+    let builtin = crate::suites::Builtin::new();
+    let mut plan = plan(&args, &builtin)?;
+    let shard = crate::shard::from_flag_or_env(args.shard, |name| std::env::var(name).ok())?;
+    let shard_info = match shard {
+        Some(shard) => {
+            let durations = match &args.durations {
+                Some(path) => crate::shard::read_durations(path).context("--durations")?,
+                None => BTreeMap::new(),
+            };
+            let ids: Vec<&str> = plan.planned.iter().map(|p| p.scenario.id.as_str()).collect();
+            let mine = crate::shard::select(&ids, &durations, shard);
+            let info = possim_reports::Shard {
+                index: shard.index,
+                total: shard.total,
+                plan: ids.iter().map(|id| id.to_string()).collect(),
+            };
+            let mut index = 0;
+            plan.planned.retain(|_| {
+                index += 1;
+                mine.contains(&(index - 1))
+            });
+            if !args.quiet {
+                eprintln!(
+                    "possim: shard {}/{}: {} of {} scenarios",
+                    shard.index,
+                    shard.total,
+                    plan.planned.len(),
+                    info.plan.len()
+                );
+            }
+            Some(info)
+        }
+        None => None,
+    };
+    if shard_info.is_some() && args.defects {
+        bail!("--defects audits are not sharded; run the audit in one job");
+    }
     if args.list {
         let mut listing = String::new();
         for p in &plan.planned {
@@ -386,6 +448,7 @@ pub async fn certify(args: CertifyArgs) -> anyhow::Result<bool> {
         }
         report.detection = Some(Detection::of(&report, &runs));
     }
+    report.shard = shard_info;
     // The console of an attached possim links to the finished report.
     client
         .announce(
@@ -448,9 +511,21 @@ pub struct RecordArgs {
     /// With --attach: only journal entries with an id above this.
     #[arg(long, default_value_t = 0)]
     pub since: u64,
-    /// Write the golden flow here instead of standard output.
+    /// With --attach: the POS's result for the action (a JSON file, what the POS reported);
+    /// asked for on a terminal when not given.
+    #[arg(long, value_name = "FILE", requires = "attach", conflicts_with = "no_result")]
+    pub result: Option<PathBuf>,
+    /// With --attach: record no result (the flow does not judge what the POS reports).
+    #[arg(long, requires = "attach")]
+    pub no_result: bool,
+    /// Write the golden flow here instead of standard output (into your own suite: a file
+    /// inside a possim checkout's built-in suites is refused).
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
+    /// Allow --out inside possim's own built-in suites (for possim maintainers adding a
+    /// reviewed flow).
+    #[arg(long)]
+    pub into_builtin: bool,
     /// The POS command to run (exec driver contract).
     #[arg(last = true, value_name = "COMMAND")]
     pub command: Vec<String>,
@@ -500,8 +575,11 @@ fn parse_credentials(list: &[String]) -> anyhow::Result<BTreeMap<String, Credent
 
 /// Runs `possim record`.
 pub async fn record(args: RecordArgs) -> anyhow::Result<()> {
+    if let Some(out) = &args.out {
+        crate::suites::check_record_target(out, args.into_builtin)?;
+    }
     let action = read_action(&args.action)?;
-    let credentials = parse_credentials(&args.credentials)?;
+    let mut credentials = parse_credentials(&args.credentials)?;
     let faults: Vec<Value> = match &args.faults {
         Some(path) => {
             let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
@@ -561,6 +639,14 @@ pub async fn record(args: RecordArgs) -> anyhow::Result<()> {
         result = outcome.result;
     }
     let entries = client.journal(args.since).await?;
+    let (mut data, mut clock) = (args.data.clone(), args.clock.clone());
+    if args.attach.is_some() {
+        let captured = crate::record_attach::capture(&client, &args, &Observed::from_journal(&entries)).await?;
+        (data, clock, result) = (captured.data, captured.clock, captured.result);
+        for (provider, found) in captured.credentials {
+            credentials.entry(provider).or_insert(found);
+        }
+    }
     let mut snapshots = BTreeMap::new();
     for provider in &args.providers {
         if endpoints.contains_key(provider) {
@@ -573,8 +659,8 @@ pub async fn record(args: RecordArgs) -> anyhow::Result<()> {
         title: args.title,
         level: args.level,
         providers: args.providers,
-        data: args.data,
-        clock: args.clock,
+        data,
+        clock,
         faults,
         zvt_customer,
         credentials,

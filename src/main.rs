@@ -8,8 +8,11 @@ mod config;
 mod datasets;
 mod payback_host;
 mod pos;
+mod record_attach;
 mod registry;
 mod serve;
+mod shard;
+mod suites;
 mod terminal;
 mod zvt_cli;
 
@@ -48,8 +51,42 @@ enum Command {
     Pos(pos::PosCommand),
     /// List the built-in data sets.
     Datasets,
+    /// List the built-in conformance suites, or export one (`possim suites export tyrios DIR`).
+    Suites {
+        #[command(subcommand)]
+        command: Option<SuitesCommand>,
+    },
+    /// Work with run reports: merge the reports of `certify --shard` jobs into one.
+    #[command(subcommand)]
+    Report(ReportCommand),
     /// ZVT tools: decode APDUs, and act as a cash register towards a terminal.
     Zvt(ZvtArgs),
+}
+
+#[derive(Debug, Subcommand)]
+enum SuitesCommand {
+    /// Write a built-in suite (suite.toml, its flows and their data) into DIR, to read or extend.
+    Export {
+        /// Built-in suite name (`possim suites` lists them).
+        name: String,
+        /// Target directory (created; must not hold a suite.toml yet).
+        dir: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ReportCommand {
+    /// Merge the report directories of every `possim certify --shard K/N` job into one verdict,
+    /// junit.xml, report.json and HTML report; exit 0 certified, 1 not, 2 shards missing or not
+    /// of one run.
+    Merge {
+        /// The shards' report directories (or their report.json files).
+        #[arg(required = true, value_name = "DIR")]
+        dirs: Vec<PathBuf>,
+        /// Where the merged reports go.
+        #[arg(long, value_name = "DIR", default_value = "possim-report")]
+        out: PathBuf,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -160,7 +197,7 @@ fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     // certify: 0 certified, 1 a required scenario did not pass, 2 usage or configuration error.
     let config_error_code = match cli.command {
-        Command::Certify(_) | Command::Record(_) | Command::Pos(_) => 2,
+        Command::Certify(_) | Command::Record(_) | Command::Pos(_) | Command::Report(_) => 2,
         _ => 1,
     };
     match run(cli) {
@@ -197,6 +234,18 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
             }
             Ok(true)
         }
+        Command::Suites { command: None } => {
+            print!("{}", suites::list()?);
+            Ok(true)
+        }
+        Command::Suites {
+            command: Some(SuitesCommand::Export { name, dir }),
+        } => {
+            let count = suites::export(&name, &dir)?;
+            eprintln!("possim: wrote suite {name} ({count} files) into {}", dir.display());
+            Ok(true)
+        }
+        Command::Report(ReportCommand::Merge { dirs, out }) => shard::merge_command(&dirs, &out),
         Command::Zvt(ZvtArgs {
             command: ZvtCommand::Decode { hex },
             ..

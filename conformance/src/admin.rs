@@ -168,6 +168,16 @@ impl AdminClient {
             .map(drop)
     }
 
+    /// The loaded data set (`GET /__admin/dataset`: `name`, `description`, `clock`).
+    pub async fn dataset(&self) -> Result<Value, AdminError> {
+        self.call(reqwest::Method::GET, "/__admin/dataset", None).await
+    }
+
+    /// The engine clock (`GET /__admin/clock`: `now`, `iso`, `frozen`).
+    pub async fn clock(&self) -> Result<Value, AdminError> {
+        self.call(reqwest::Method::GET, "/__admin/clock", None).await
+    }
+
     /// Freezes the clock at an RFC 3339 instant.
     pub async fn set_clock(&self, rfc3339: &str) -> Result<(), AdminError> {
         self.call(reqwest::Method::PUT, "/__admin/clock", Some(json!({"time": rfc3339})))

@@ -137,6 +137,7 @@ pub async fn run(
         levels,
         scenarios,
         detection: None,
+        shard: None,
     })
 }
 

@@ -258,8 +258,15 @@ pub struct SuiteFile {
     pub name: String,
     /// Title for reports.
     pub title: String,
-    /// Directory of the golden flows, relative to the suite file.
-    pub scenarios: String,
+    /// Directory of the golden flows, relative to the suite file (optional when `include`
+    /// names every flow).
+    #[serde(default)]
+    pub scenarios: Option<String>,
+    /// Golden flows from elsewhere: names of built-in suites (`tyrios`) or ids of single
+    /// built-in flows (`zvt-ecr/pay-approved`). Resolved by the caller that has built-in
+    /// suites (the `possim` binary); this loader only reads the list.
+    #[serde(default)]
+    pub include: Vec<String>,
     /// Levels from the most basic; a level includes the ones before it.
     pub levels: Vec<LevelDef>,
 }
@@ -506,15 +513,26 @@ fn load_suite_with(loader: &Loader<'_>, path: &Path) -> Result<Suite, ScenarioEr
             message: "a suite needs at least one level".into(),
         });
     }
-    let scenario_dir = dir.join(&def.scenarios);
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&scenario_dir)
-        .map_err(|source| ScenarioError::Io {
-            path: scenario_dir.clone(),
-            source,
-        })?
-        .filter_map(|entry| entry.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|e| e == "toml"))
-        .collect();
+    let mut files: Vec<PathBuf> = match &def.scenarios {
+        Some(scenarios) => {
+            let scenario_dir = dir.join(scenarios);
+            std::fs::read_dir(&scenario_dir)
+                .map_err(|source| ScenarioError::Io {
+                    path: scenario_dir.clone(),
+                    source,
+                })?
+                .filter_map(|entry| entry.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+                .collect()
+        }
+        None if def.include.is_empty() => {
+            return Err(ScenarioError::Invalid {
+                path: file,
+                message: "a suite needs `scenarios` (its flows' directory), `include` or both".into(),
+            });
+        }
+        None => Vec::new(),
+    };
     files.sort();
     let mut scenarios = Vec::new();
     for file in files {

@@ -10,13 +10,14 @@
 pub mod html;
 pub mod junit;
 pub mod markdown;
+pub mod merge;
 pub mod model;
 
 use std::path::{Path, PathBuf};
 
 pub use model::{
     DefectRun, DefectScenario, Detection, Diff, Environment, ExchangeView, LevelSummary, ProviderEndpoint, RunReport,
-    ScenarioReport, Summary, Verdict,
+    ScenarioReport, Shard, Summary, Verdict,
 };
 
 /// The JSON report, pretty-printed with a final newline.

@@ -34,6 +34,22 @@ pub struct RunReport {
     /// above is the clean one); absent otherwise.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub detection: Option<Detection>,
+    /// With `possim certify --shard K/N`: which slice of which selection this run is (what
+    /// `possim report merge` needs to put the shards back together); absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard: Option<Shard>,
+}
+
+/// One shard of a run split with `possim certify --shard K/N`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Shard {
+    /// K, from 1.
+    pub index: usize,
+    /// N.
+    pub total: usize,
+    /// The ids of every selected scenario of the whole run (all shards), in run order.
+    pub plan: Vec<String>,
 }
 
 /// A suite's detection matrix: the POS run clean (the report's scenarios) and once per planted

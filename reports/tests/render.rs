@@ -110,6 +110,7 @@ fn fixture() -> RunReport {
         ],
         scenarios,
         detection: None,
+        shard: None,
     }
 }
 
