@@ -151,7 +151,8 @@ pub fn expand_includes(suite: &mut Suite, builtin: &Builtin) -> anyhow::Result<(
     Ok(())
 }
 
-/// `possim suites`: one line per built-in suite (name, levels, flow count, providers, title).
+/// `possim suites`: per built-in suite a line with its name, flow count, providers and levels,
+/// and one with its title.
 pub fn list() -> anyhow::Result<String> {
     let builtin = Builtin::new();
     let mut out = String::new();
@@ -167,10 +168,11 @@ pub fn list() -> anyhow::Result<String> {
             }
         }
         out.push_str(&format!(
-            "{name:22} {:>3} scenarios  levels: {:40} providers: {:20} {}\n",
+            "{name:22} {:>3} scenarios  providers: {:18} levels: {}\n{:22} {}\n",
             suite.scenarios.len(),
-            levels.join(","),
             providers.join(","),
+            levels.join(","),
+            "",
             suite.def.title
         ));
     }

@@ -72,7 +72,7 @@ fn set(names: &[&str]) -> BTreeSet<String> {
 #[tokio::test]
 async fn the_reference_pos_passes_the_whole_tyrios_suite() {
     let out = scratch("reference");
-    let run = certify(&["conformance/tyrios"], &out, &["tyrios"]).await;
+    let run = certify(&["tyrios"], &out, &["tyrios"]).await;
     let stdout = String::from_utf8_lossy(&run.stdout);
     assert_eq!(
         run.status.code(),
@@ -214,7 +214,7 @@ async fn each_planted_defect_fails_the_scenarios_that_test_its_behaviour() {
     let expected = TYRIOS_DETECTION;
     for (defect, scenarios) in expected {
         let out = scratch(&format!("defect-{defect}"));
-        let run = certify(&["conformance/tyrios"], &out, &["tyrios", "--defect", defect]).await;
+        let run = certify(&["tyrios"], &out, &["tyrios", "--defect", defect]).await;
         assert_eq!(run.status.code(), Some(1), "{defect} must fail the suite");
         let json = report(&out);
         assert_eq!(json["summary"]["verdict"], "fail");
@@ -255,7 +255,7 @@ async fn a_defect_report_points_at_the_field() {
 async fn levels_tags_and_only_select_scenarios() {
     let out = scratch("minimum");
     let run = certify(
-        &["conformance/tyrios", "--level", "minimum"],
+        &["tyrios", "--level", "minimum"],
         &out,
         &["tyrios", "--defect", "skip-draft"],
     )
@@ -263,11 +263,11 @@ async fn levels_tags_and_only_select_scenarios() {
     // skip-draft only fails full-level scenarios: the minimum level certifies it.
     assert_eq!(run.status.code(), Some(0));
     assert_eq!(report(&out)["summary"]["total"], 15);
-    let run = certify(&["conformance/tyrios", "--tag", "race"], &out, &["tyrios"]).await;
+    let run = certify(&["tyrios", "--tag", "race"], &out, &["tyrios"]).await;
     assert_eq!(run.status.code(), Some(0));
     assert_eq!(report(&out)["scenarios"][0]["id"], "tyrios/sale-draft-ok-final-refused");
     assert_eq!(report(&out)["summary"]["total"], 1);
-    let run = possim(&["certify", "conformance/tyrios", "--level", "minimum", "--list"]).await;
+    let run = possim(&["certify", "tyrios", "--level", "minimum", "--list"]).await;
     assert_eq!(run.status.code(), Some(0));
     let listing = String::from_utf8_lossy(&run.stdout);
     assert_eq!(listing.lines().count(), 15, "{listing}");
@@ -286,11 +286,11 @@ async fn configuration_errors_exit_with_2_and_say_what_is_wrong() {
     let stderr = String::from_utf8_lossy(&run.stderr);
     assert!(stderr.contains("conformance/nope: no such suite"), "{stderr}");
 
-    let run = possim(&["certify", "conformance/tyrios"]).await;
+    let run = possim(&["certify", "tyrios"]).await;
     assert_eq!(run.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&run.stderr).contains("needs the POS command after --"));
 
-    let run = possim(&["certify", "conformance/tyrios", "--level", "gold", "--", "true"]).await;
+    let run = possim(&["certify", "tyrios", "--level", "gold", "--", "true"]).await;
     assert_eq!(run.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&run.stderr).contains("has no level \"gold\" (levels: minimum, full)"));
 
@@ -309,7 +309,7 @@ async fn configuration_errors_exit_with_2_and_say_what_is_wrong() {
         "{stderr}"
     );
 
-    let run = possim(&["certify", "conformance/tyrios", "--driver", "warp"]).await;
+    let run = possim(&["certify", "tyrios", "--driver", "warp"]).await;
     assert_eq!(run.status.code(), Some(2), "clap's own usage errors exit with 2 too");
 }
 
@@ -442,7 +442,7 @@ async fn the_http_driver_certifies_a_till_behind_a_test_adapter() {
     let out = scratch("http");
     let run = possim(&[
         "certify",
-        "conformance/tyrios",
+        "tyrios",
         "--driver",
         "http",
         "--url",
@@ -586,7 +586,7 @@ async fn record_writes_a_golden_flow_that_certifies_its_own_till() {
 #[tokio::test]
 async fn the_payback_suite_passes_the_reference_till_and_fails_each_defect_where_it_should() {
     let out = scratch("payback");
-    let run = certify(&["conformance/payback"], &out, &["payback"]).await;
+    let run = certify(&["payback"], &out, &["payback"]).await;
     assert_eq!(run.status.code(), Some(0), "{}", String::from_utf8_lossy(&run.stdout));
     // minimum 9 (4 + amounts with cents, the eligible amount, refused credentials) + full 5 +
     // austria 6 (the redemption through the card terminal).
@@ -664,7 +664,7 @@ async fn the_payback_suite_passes_the_reference_till_and_fails_each_defect_where
     ];
     for (defect, scenarios) in expected {
         let out = scratch(&format!("payback-{defect}"));
-        let run = certify(&["conformance/payback"], &out, &["payback", "--defect", defect]).await;
+        let run = certify(&["payback"], &out, &["payback", "--defect", defect]).await;
         assert_eq!(run.status.code(), Some(1), "{defect}");
         let failed = not_passed(&report(&out));
         let want: Vec<String> = scenarios.iter().map(|s| format!("payback/{s}")).collect();
@@ -676,7 +676,7 @@ async fn the_payback_suite_passes_the_reference_till_and_fails_each_defect_where
 #[tokio::test]
 async fn the_zvt_ecr_suite_passes_the_reference_ecr_and_fails_each_defect_where_it_should() {
     let out = scratch("zvt-ecr");
-    let run = certify(&["conformance/zvt-ecr"], &out, &["zvt"]).await;
+    let run = certify(&["zvt-ecr"], &out, &["zvt"]).await;
     assert_eq!(run.status.code(), Some(0), "{}", String::from_utf8_lossy(&run.stdout));
     assert_eq!(report(&out)["summary"]["passed"], 18);
     // From what each scenario exercises: every completed payment or reservation must be
@@ -784,7 +784,7 @@ async fn the_zvt_ecr_suite_passes_the_reference_ecr_and_fails_each_defect_where_
     ];
     for (defect, scenarios) in expected {
         let out = scratch(&format!("zvt-{defect}"));
-        let run = certify(&["conformance/zvt-ecr"], &out, &["zvt", "--defect", defect]).await;
+        let run = certify(&["zvt-ecr"], &out, &["zvt", "--defect", defect]).await;
         assert_eq!(run.status.code(), Some(1), "{defect}");
         let failed = not_passed(&report(&out));
         let want: Vec<String> = scenarios.iter().map(|s| format!("zvt-ecr/{s}")).collect();
@@ -796,7 +796,7 @@ async fn the_zvt_ecr_suite_passes_the_reference_ecr_and_fails_each_defect_where_
 #[tokio::test]
 async fn the_computop_suite_passes_the_reference_shop_and_fails_each_defect_where_it_should() {
     let out = scratch("computop");
-    let run = certify(&["conformance/computop-payback-pay"], &out, &["computop"]).await;
+    let run = certify(&["computop-payback-pay"], &out, &["computop"]).await;
     assert_eq!(run.status.code(), Some(0), "{}", String::from_utf8_lossy(&run.stdout));
     assert_eq!(report(&out)["summary"]["passed"], 14);
     // From what each scenario exercises: only the forged notify tests the MAC check; every sale
@@ -856,12 +856,7 @@ async fn the_computop_suite_passes_the_reference_shop_and_fails_each_defect_wher
     ];
     for (defect, scenarios) in expected {
         let out = scratch(&format!("computop-{defect}"));
-        let run = certify(
-            &["conformance/computop-payback-pay"],
-            &out,
-            &["computop", "--defect", defect],
-        )
-        .await;
+        let run = certify(&["computop-payback-pay"], &out, &["computop", "--defect", defect]).await;
         assert_eq!(run.status.code(), Some(1), "{defect}");
         let json = report(&out);
         let want: Vec<String> = scenarios.iter().map(|s| format!("computop-payback-pay/{s}")).collect();
@@ -878,7 +873,7 @@ async fn the_computop_suite_passes_the_reference_shop_and_fails_each_defect_wher
 #[tokio::test]
 async fn the_detection_matrix_of_the_tyrios_suite_is_the_pinned_one() {
     let out = scratch("audit-tyrios");
-    let run = certify(&["conformance/tyrios", "--defects"], &out, &["tyrios"]).await;
+    let run = certify(&["tyrios", "--defects"], &out, &["tyrios"]).await;
     let stdout = String::from_utf8_lossy(&run.stdout);
     assert_eq!(
         run.status.code(),
@@ -982,14 +977,7 @@ async fn an_audit_of_a_vendor_till_uses_the_defect_template_and_fails_on_a_defec
     assert!(stdout.contains("| harmless | **NO** | — |"), "{stdout}");
 
     // Without a list, only possim's own tills have known defects.
-    let run = possim(&[
-        "certify",
-        "conformance/tyrios",
-        "--defects",
-        "--",
-        till.to_str().unwrap(),
-    ])
-    .await;
+    let run = possim(&["certify", "tyrios", "--defects", "--", till.to_str().unwrap()]).await;
     assert_eq!(run.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&run.stderr).contains("--defects needs --defect-list"));
 }

@@ -71,15 +71,7 @@ async fn a_pos_command_that_cannot_start_is_one_line_and_exit_2() {
         (bad_interpreter.to_str().unwrap(), "interpreter"),
     ];
     for (till, says) in cases {
-        let run = possim(&[
-            "certify",
-            "conformance/tyrios",
-            "--out",
-            out.to_str().unwrap(),
-            "--",
-            till,
-        ])
-        .await;
+        let run = possim(&["certify", "tyrios", "--out", out.to_str().unwrap(), "--", till]).await;
         let text = stderr(&run);
         assert_eq!(run.status.code(), Some(2), "{till}: {text}");
         assert_eq!(text.trim_end().lines().count(), 1, "one line for {till}: {text}");
@@ -214,7 +206,7 @@ async fn a_closed_stdout_ends_certify_quietly_with_its_verdict() {
         }
     }
     // The listing too.
-    let mut child = command(&["certify", "conformance/tyrios", "--list"])
+    let mut child = command(&["certify", "tyrios", "--list"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()

@@ -33,6 +33,7 @@ mod loymax;
 mod loymax_python;
 mod payback;
 mod payback_terminal;
+mod suites;
 mod tyrios_errors;
 mod tyrios_flows;
 mod tyrios_seed;
