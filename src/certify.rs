@@ -354,41 +354,7 @@ impl Mocks {
 pub async fn certify(args: CertifyArgs) -> anyhow::Result<bool> {
     let builtin = crate::suites::Builtin::new();
     let mut plan = plan(&args, &builtin)?;
-    let shard = crate::shard::from_flag_or_env(args.shard, |name| std::env::var(name).ok())?;
-    let shard_info = match shard {
-        Some(shard) => {
-            let durations = match &args.durations {
-                Some(path) => crate::shard::read_durations(path).context("--durations")?,
-                None => BTreeMap::new(),
-            };
-            let ids: Vec<&str> = plan.planned.iter().map(|p| p.scenario.id.as_str()).collect();
-            let mine = crate::shard::select(&ids, &durations, shard);
-            let info = possim_reports::Shard {
-                index: shard.index,
-                total: shard.total,
-                plan: ids.iter().map(|id| id.to_string()).collect(),
-            };
-            let mut index = 0;
-            plan.planned.retain(|_| {
-                index += 1;
-                mine.contains(&(index - 1))
-            });
-            if !args.quiet {
-                eprintln!(
-                    "possim: shard {}/{}: {} of {} scenarios",
-                    shard.index,
-                    shard.total,
-                    plan.planned.len(),
-                    info.plan.len()
-                );
-            }
-            Some(info)
-        }
-        None => None,
-    };
-    if shard_info.is_some() && args.defects {
-        bail!("--defects audits are not sharded; run the audit in one job");
-    }
+    let shard_info = crate::shard::apply(&args, &mut plan.planned)?;
     if args.list {
         let mut listing = String::new();
         for p in &plan.planned {

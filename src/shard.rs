@@ -12,7 +12,10 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
+use possim_conformance::runner::Planned;
 use possim_reports::RunReport;
+
+use crate::certify::CertifyArgs;
 
 /// Shard K of N (K from 1, as GitLab's `CI_NODE_INDEX`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,6 +56,43 @@ pub fn from_flag_or_env(flag: Option<Shard>, env: impl Fn(&str) -> Option<String
         }
         _ => Ok(None),
     }
+}
+
+/// `possim certify` with a shard (flag or GitLab's variables): keeps only the shard's scenarios
+/// of `planned` and returns what its report records; `None` without sharding.
+pub fn apply(args: &CertifyArgs, planned: &mut Vec<Planned>) -> anyhow::Result<Option<possim_reports::Shard>> {
+    let Some(shard) = from_flag_or_env(args.shard, |name| std::env::var(name).ok())? else {
+        return Ok(None);
+    };
+    if args.defects {
+        bail!("--defects audits are not sharded; run the audit in one job");
+    }
+    let durations = match &args.durations {
+        Some(path) => read_durations(path).context("--durations")?,
+        None => BTreeMap::new(),
+    };
+    let ids: Vec<&str> = planned.iter().map(|p| p.scenario.id.as_str()).collect();
+    let mine = select(&ids, &durations, shard);
+    let info = possim_reports::Shard {
+        index: shard.index,
+        total: shard.total,
+        plan: ids.iter().map(|id| id.to_string()).collect(),
+    };
+    let mut position = 0;
+    planned.retain(|_| {
+        position += 1;
+        mine.binary_search(&(position - 1)).is_ok()
+    });
+    if !args.quiet {
+        eprintln!(
+            "possim: shard {}/{}: {} of {} scenarios",
+            shard.index,
+            shard.total,
+            planned.len(),
+            info.plan.len()
+        );
+    }
+    Ok(Some(info))
 }
 
 /// Scenario durations (ms) by id from an earlier run's `report.json` (or its directory).
