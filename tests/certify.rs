@@ -565,7 +565,7 @@ async fn record_writes_a_golden_flow_that_certifies_its_own_till() {
         "redeemedPoints = 213",
         "obtainedPoints = 62",
         "query = { draft = \"true\" }",
-        "query = { draft = \"$absent\" }",
+        "query = { draft = { \"$absentOr\" = \"false\" } }",
         "enablePointRedemption = { \"$absentOr\" = true }",
         "redeemedPoints = { \"$absentOr\" = 213 }",
     ] {
