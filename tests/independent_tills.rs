@@ -1,9 +1,10 @@
 //! The strongest check of a suite: a correct till built only from the published contract
-//! certifies. The tills in `tests/clients/` (`tyrios_till.py`, `payback_till.py` with its ZVT half
-//! `payback_terminal.py`) are small Python standard-library programs written from
-//! `conformance/README.md` (the exec contract, actions and results), the mocks' READMEs and the
-//! provider seeds — not from `possim-pos` — and are certified through `--driver exec` at every
-//! level. Where one could not be written from the documents, the documents were fixed.
+//! certifies. The tills in `tests/clients/` (`tyrios_till.py`, `payback_till.py` with its ZVT
+//! half `payback_terminal.py`, the cash register `zvt_ecr.py`) are small Python standard-library
+//! programs written from `conformance/README.md` (the exec contract, actions and results), the
+//! mocks' and the terminal's READMEs and the provider seeds — not from `possim-pos` — and are
+//! certified through `--driver exec` at every level. Where one could not be written from the
+//! documents, the documents were fixed.
 //!
 //! Needs `python3` (standard library only); without it the test fails, never skips.
 
@@ -82,6 +83,21 @@ async fn a_payback_till_written_from_the_documents_certifies_at_every_level() {
             ("minimum".to_owned(), 9),
             ("full".to_owned(), 5),
             ("austria".to_owned(), 6)
+        ]
+    );
+}
+
+#[tokio::test]
+async fn a_zvt_cash_register_written_from_the_documents_certifies_at_every_level() {
+    let report = certify_python_till("conformance/zvt-ecr", "zvt_ecr.py").await;
+    assert_eq!(
+        levels_all_passed(&report),
+        [
+            ("basic".to_owned(), 5),
+            ("errors".to_owned(), 4),
+            ("pre-auth-and-end-of-day".to_owned(), 2),
+            ("serial".to_owned(), 2),
+            ("issue-of-goods".to_owned(), 5)
         ]
     );
 }
