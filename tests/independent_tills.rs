@@ -1,14 +1,16 @@
 //! The strongest check of a suite: a correct till built only from the published contract
 //! certifies. The tills in `tests/clients/` (`tyrios_till.py`, `payback_till.py` with its ZVT
-//! half `payback_terminal.py`, the cash register `zvt_ecr.py`) are small Python standard-library
-//! programs written from `conformance/README.md` (the exec contract, actions and results), the
-//! mocks' and the terminal's READMEs and the provider seeds — not from `possim-pos` — and are
-//! certified through `--driver exec` at every level. Where one could not be written from the
-//! documents, the documents were fixed.
+//! half `payback_terminal.py`, the cash register `zvt_ecr.py`, the web shop `computop_shop.py`)
+//! are small Python programs (standard library; the shop adds pycryptodome) written from
+//! `conformance/README.md` (the exec contract, actions and results), the mocks' and the
+//! terminal's READMEs and the provider seeds — not from `possim-pos` — and are certified through
+//! `--driver exec` at every level. Where one could not be written from the documents, the
+//! documents were fixed.
 //!
-//! Needs `python3` (standard library only); without it the test fails, never skips.
+//! Needs `python3`; the shop's pycryptodome is installed into the target directory when missing
+//! (as `computop_python` does). Without them the tests fail, never skip.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -20,9 +22,18 @@ fn repo() -> PathBuf {
 
 /// `possim certify <suite> --driver exec --out <tmp> -- python3 tests/clients/<till>`; the report.
 async fn certify_python_till(suite: &str, till: &str) -> Value {
+    certify_python_till_with(suite, till, None).await
+}
+
+/// The same, with `PYTHONPATH` set (the Computop shop's pycryptodome).
+async fn certify_python_till_with(suite: &str, till: &str, pythonpath: Option<&Path>) -> Value {
     let out = std::env::temp_dir().join(format!("possim-e2e-{}-independent-{till}", std::process::id()));
     let _ = std::fs::remove_dir_all(&out);
-    let run = tokio::process::Command::new(env!("CARGO_BIN_EXE_possim"))
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_possim"));
+    if let Some(path) = pythonpath {
+        command.env("PYTHONPATH", path);
+    }
+    let run = command
         .args(["certify", suite, "--driver", "exec", "--out"])
         .arg(&out)
         .args(["--", "python3", &format!("tests/clients/{till}")])
@@ -99,5 +110,15 @@ async fn a_zvt_cash_register_written_from_the_documents_certifies_at_every_level
             ("serial".to_owned(), 2),
             ("issue-of-goods".to_owned(), 5)
         ]
+    );
+}
+
+#[tokio::test]
+async fn a_computop_web_shop_written_from_the_documents_certifies_at_every_level() {
+    let site = crate::computop_python::require_pycryptodome().await;
+    let report = certify_python_till_with("conformance/computop-payback-pay", "computop_shop.py", Some(&site)).await;
+    assert_eq!(
+        levels_all_passed(&report),
+        [("minimum".to_owned(), 5), ("full".to_owned(), 10)]
     );
 }

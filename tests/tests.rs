@@ -20,7 +20,7 @@
 //! - `console`: the web console in headless Chromium (WebDriver): live traffic, a fault preset,
 //!   the customer at the terminal's face, the clock.
 //! - `independent_tills`: tills written in Python from the published contract alone certify
-//!   through the exec driver (TYRIOS, PAYBACK, ZVT).
+//!   through the exec driver (TYRIOS, PAYBACK, ZVT, Computop).
 //! - `computop_python`: an independent Computop client (Python, pycryptodome) against the
 //!   Paygate mock: sale, notifies, inquiry, credits, ReqID replay, AES.
 
