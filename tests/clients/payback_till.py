@@ -131,17 +131,17 @@ def redeem(payback, action):
     redeemable = int(session.get("redeemableBalance") or 0)
     if redeemable == 0:
         raise Refused("NOTHING_REDEEMABLE", f"balance {session.get('balance')} cannot be redeemed")
-    if action.get("points") is not None:
-        points = int(action["points"])
-    else:
-        points = min(redeemable, basket)
     body = {
         "transactionId": new_transaction_id(action["receipt"]),
         "pinToken": session["pinToken"],
-        "points": points,
         "basketTotalCents": basket,
         "receiptNumber": action["receipt"],
     }
+    if action.get("points") is not None:
+        body["points"] = int(action["points"])
+    else:
+        # All that may be redeemed, at most the basket, said in money (1 point = 1 cent).
+        body["amountCents"] = min(redeemable, basket)
     answer = payback.booking("/redemptions", body)
     voucher = int(answer.get("amountCents") or 0)
     return {
