@@ -33,10 +33,11 @@ async fn possim(args: &[&str]) -> Output {
         .stdin(Stdio::null())
         .kill_on_drop(true)
         .output();
-    // A bound on a whole suite run, not a synchronisation sleep.
-    tokio::time::timeout(Duration::from_secs(120), run)
+    // A bound on a whole suite run (an audit is one run per defect), not a synchronisation
+    // sleep: generous, because the tests share two cores with the suites other tests run.
+    tokio::time::timeout(Duration::from_secs(300), run)
         .await
-        .expect("possim finished")
+        .expect("possim finished within 5 minutes")
         .expect("possim ran")
 }
 
