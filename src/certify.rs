@@ -269,6 +269,17 @@ fn defect_commands(args: &CertifyArgs) -> anyhow::Result<Vec<(String, Vec<String
                 "--defects needs --defect-list NAME,… (the POS command is not one of possim's reference tills, `possim pos <till>`)",
             )?
     } else {
+        // A reference till refuses a defect it does not know, which would fail every scenario
+        // and count as caught: refuse the name here instead.
+        if let Some((till, known)) =
+            reference_till(&args.command).and_then(|till| Some((till, crate::pos::defect_names(till)?)))
+            && let Some(unknown) = args.defect_list.iter().find(|n| !known.contains(n))
+        {
+            bail!(
+                "--defect-list: possim pos {till} has no defect {unknown:?} (known: {})",
+                known.join(", ")
+            );
+        }
         args.defect_list.clone()
     };
     if names.iter().any(|n| n.trim().is_empty()) {

@@ -215,3 +215,68 @@ async fn a_closed_stdout_ends_certify_quietly_with_its_verdict() {
     let run = child.wait_with_output().await.unwrap();
     assert_eq!(run.status.code(), Some(0), "{}", stderr(&run));
 }
+
+/// A defect name the till does not know is never counted as caught: possim's own tills refuse
+/// it before any run (exit 2, the known defects named); another till that errs in every scenario
+/// with it did not plant it, and the audit says not caught.
+#[tokio::test]
+async fn an_unknown_defect_in_the_defect_list_is_refused_or_not_caught_never_caught() {
+    let dir = scratch("unknown-defect");
+    let out = dir.join("out");
+    let run = possim(&[
+        "certify",
+        LOOKUP,
+        "--defects",
+        "--defect-list",
+        "amount-as-string,no-such-defect",
+        "--out",
+        out.to_str().unwrap(),
+        "--",
+        "possim",
+        "pos",
+        "tyrios",
+    ])
+    .await;
+    assert_eq!(run.status.code(), Some(2), "{}", stderr(&run));
+    let says = stderr(&run);
+    assert!(
+        says.contains("possim pos tyrios has no defect \"no-such-defect\" (known: skip-draft,")
+            && says.contains("ignore-keep-points)"),
+        "{says}"
+    );
+    assert_eq!(says.trim().lines().count(), 1, "{says}");
+    assert!(!out.join("report.json").exists(), "no scenario ran");
+
+    // A vendor's till: answers the lookup, refuses any defect flag it does not know.
+    let till = script(
+        &dir,
+        "till.sh",
+        &format!(
+            "#!/bin/sh\ncase \"$1\" in --plant=*) echo \"unknown defect ${{1#--plant=}}\" >&2; exit 2;; esac\necho '{LOOKUP_RESULT}'\n"
+        ),
+        0o755,
+    );
+    let run = possim(&[
+        "certify",
+        LOOKUP,
+        "--defects",
+        "--defect-list",
+        "no-such-defect",
+        "--defect-template=--plant={defect}",
+        "--out",
+        out.to_str().unwrap(),
+        "--",
+        till.to_str().unwrap(),
+    ])
+    .await;
+    assert_eq!(run.status.code(), Some(1), "{}", stderr(&run));
+    let report: Value = serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap();
+    let detection = &report["detection"];
+    assert_eq!(detection["cleanCertified"], true);
+    assert_eq!(
+        (detection["planted"].as_u64(), detection["caught"].as_u64()),
+        (Some(1), Some(0))
+    );
+    assert_eq!(detection["defects"][0]["caught"], false);
+    assert_eq!(detection["defects"][0]["scenarios"][0]["verdict"], "error");
+}

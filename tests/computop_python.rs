@@ -40,7 +40,7 @@ async fn imports(pythonpath: &std::path::Path) -> Result<(), String> {
 
 /// Makes pycryptodome importable (installing it into the target directory if need be); fails,
 /// never skips, when that is impossible.
-async fn require_pycryptodome() -> std::path::PathBuf {
+pub(crate) async fn require_pycryptodome() -> std::path::PathBuf {
     let site = private_site();
     if imports(&site).await.is_ok() {
         return site;

@@ -19,6 +19,8 @@
 //! - `zvt_interop`: an independent ECR (the `zvt` crate) against the terminal.
 //! - `console`: the web console in headless Chromium (WebDriver): live traffic, a fault preset,
 //!   the customer at the terminal's face, the clock.
+//! - `independent_tills`: tills written in Python from the published contract alone certify
+//!   through the exec driver (TYRIOS, PAYBACK, ZVT, Computop).
 //! - `computop_python`: an independent Computop client (Python, pycryptodome) against the
 //!   Paygate mock: sale, notifies, inquiry, credits, ReqID replay, AES.
 
@@ -29,6 +31,7 @@ mod computop;
 mod computop_python;
 mod console;
 mod faults;
+mod independent_tills;
 mod loymax;
 mod loymax_python;
 mod payback;

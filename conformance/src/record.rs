@@ -130,9 +130,12 @@ pub fn build(meta: &RecordMeta, observed: &[Observed]) -> Scenario {
             .iter()
             .map(|(k, v)| (k.clone(), Value::String(v.clone())))
             .collect();
-        // A final TYRIOS transaction must not be matched by its draft, and vice versa.
+        // A final TYRIOS transaction must not be matched by its draft, and vice versa; a final
+        // may say `draft=false`, which the provider documents as executing too.
         if o.provider == "tyrios" && o.method == "POST" && o.path.contains("BonusPointTransaction") {
-            query.entry("draft".into()).or_insert(Value::String("$absent".into()));
+            query
+                .entry("draft".into())
+                .or_insert_with(|| serde_json::json!({"$absentOr": "false"}));
         }
         let body = o
             .request_body

@@ -97,6 +97,13 @@ pub struct DefectScenario {
     pub reason: String,
 }
 
+/// A defect run in which every scenario is an error (none passed, none failed on a difference):
+/// the POS command did not work with the defect's words at all — typically a till refusing a
+/// defect name it does not know. Such a defect was not planted, so it never counts as caught.
+fn not_planted(run: &RunReport) -> bool {
+    !run.scenarios.is_empty() && run.scenarios.iter().all(|s| s.verdict == Verdict::Error)
+}
+
 impl Detection {
     /// Builds the matrix from the clean run and one run per defect (name, POS, report).
     pub fn of(clean: &RunReport, runs: &[(String, String, RunReport)]) -> Self {
@@ -105,7 +112,7 @@ impl Detection {
             .map(|(defect, pos, run)| DefectRun {
                 defect: defect.clone(),
                 pos: pos.clone(),
-                caught: run.summary.verdict != Verdict::Pass,
+                caught: run.summary.verdict != Verdict::Pass && !not_planted(run),
                 summary: run.summary.clone(),
                 scenarios: run
                     .scenarios

@@ -178,6 +178,27 @@ fn detection_counts_a_defect_caught_when_its_run_is_not_certified() {
 }
 
 #[test]
+fn a_defect_whose_every_scenario_errs_was_not_planted_and_is_not_caught() {
+    // What a till does with a defect name it does not know: exit non-zero in every scenario.
+    let clean = fixture();
+    let mut refused = fixture();
+    for s in &mut refused.scenarios {
+        s.verdict = Verdict::Error;
+        s.diffs.clear();
+        s.message = Some("the POS exited with status 2".into());
+    }
+    refused.summary = Summary::of(&refused.scenarios);
+    let runs = vec![(
+        "no-such-defect".to_owned(),
+        "till --defect no-such-defect".to_owned(),
+        refused,
+    )];
+    let detection = Detection::of(&clean, &runs);
+    assert_eq!((detection.planted, detection.caught), (1, 0));
+    assert!(!detection.defects[0].caught);
+}
+
+#[test]
 fn detection_markdown() {
     insta::assert_snapshot!(possim_reports::markdown::render(&audit_fixture()));
 }
