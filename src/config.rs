@@ -48,10 +48,12 @@ pub struct ListenConfig {
     pub zvt_serial: Option<String>,
     /// Symlink to the pseudo-terminal, or `none`.
     pub zvt_tty_link: Option<String>,
+    /// ZVT terminal TLS listener.
+    pub zvt_tls: Option<String>,
 }
 
 /// The `[listen]` keys that are not provider names.
-const LISTEN_KEYS: &[&str] = &["admin", "zvt-serial", "zvt-tty-link"];
+const LISTEN_KEYS: &[&str] = &["admin", "zvt-serial", "zvt-tty-link", "zvt-tls"];
 
 impl TryFrom<BTreeMap<String, String>> for ListenConfig {
     type Error = String;
@@ -61,6 +63,7 @@ impl TryFrom<BTreeMap<String, String>> for ListenConfig {
             admin: keys.remove("admin"),
             zvt_serial: keys.remove("zvt-serial"),
             zvt_tty_link: keys.remove("zvt-tty-link"),
+            zvt_tls: keys.remove("zvt-tls"),
             providers: BTreeMap::new(),
         };
         for (key, value) in keys {
@@ -140,7 +143,7 @@ mod tests {
             .to_string();
         assert!(
             err.contains(
-                "unknown key `tyrois` (known: admin, tyrios, computop, payback, loymax, zvt, zvt-serial, zvt-tty-link)"
+                "unknown key `tyrois` (known: admin, tyrios, computop, payback, loymax, zvt, zvt-serial, zvt-tty-link, zvt-tls)"
             ),
             "{err}"
         );

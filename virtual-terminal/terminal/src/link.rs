@@ -39,13 +39,16 @@ pub trait ApduLink {
     /// What the link layer noticed since the last call (NAKs, repeats, line noise), for the
     /// journal.
     fn take_notes(&mut self) -> Vec<String>;
-    /// `tcp` or `serial`.
+    /// `tcp`, `tls` or `serial`.
     fn kind(&self) -> &'static str;
     /// Spoils the first attempt of the next frame (an injected line fault); `false` where the
     /// link has no frames to spoil (TCP).
     fn spoil_next_frame(&mut self, _how: Spoil) -> bool {
         false
     }
+    /// Serial: acknowledge frames with `DLE ACK` instead of `ACK` (a terminal profile's quirk);
+    /// nothing on links without frames.
+    fn set_dle_ack(&mut self, _on: bool) {}
 }
 
 /// How the first attempt of a serial frame goes wrong on the line.
@@ -57,19 +60,76 @@ pub enum Spoil {
     BadCrc,
 }
 
-/// Raw APDUs over a byte stream (TCP).
+/// Raw APDUs over a byte stream (TCP, or TLS over TCP).
 #[derive(Debug)]
 pub struct StreamLink<S> {
     io: S,
     decoder: ApduStream,
+    kind: &'static str,
+    /// The ECR's side, before the first APDU: a connect banner (four-byte big-endian length,
+    /// then text, as a Yomani sends) is dropped. `None` once decided.
+    banner: Option<Vec<u8>>,
+    notes: Vec<String>,
 }
 
 impl<S> StreamLink<S> {
-    /// Wraps a connected stream.
+    /// Wraps a connected TCP stream.
     pub fn new(io: S) -> Self {
         Self {
             io,
             decoder: ApduStream::new(),
+            kind: "tcp",
+            banner: None,
+            notes: Vec::new(),
+        }
+    }
+
+    /// Drops a connect banner ahead of the first APDU (the ECR's side: no ZVT message starts
+    /// with `00 00`, a Yomani's banner does).
+    pub fn skipping_banner(mut self) -> Self {
+        self.banner = Some(Vec::new());
+        self
+    }
+
+    /// Switches the banner skipping on or off (before the first read).
+    pub fn set_banner_skip(&mut self, on: bool) {
+        self.banner = on.then(Vec::new);
+    }
+
+    /// Bytes as they arrive: while a banner may still come they are held back until it is
+    /// clear whether they start one.
+    fn take_in(&mut self, bytes: &[u8]) {
+        let Some(held) = self.banner.as_mut() else {
+            self.decoder.push(bytes);
+            return;
+        };
+        held.extend_from_slice(bytes);
+        let undecided = held.len() < 4 && held.iter().all(|&b| b == 0);
+        if undecided {
+            return;
+        }
+        let held = self.banner.take().unwrap_or_default();
+        if held.len() >= 4 && held[..2] == [0, 0] {
+            let len = 4 + usize::from(u16::from_be_bytes([held[2], held[3]]));
+            if held.len() < len {
+                self.banner = Some(held);
+                return;
+            }
+            self.notes.push(format!(
+                "connect banner skipped: {}",
+                possim_zvt::encoding::escape_text(&held[4..len])
+            ));
+            self.decoder.push(&held[len..]);
+        } else {
+            self.decoder.push(&held);
+        }
+    }
+
+    /// Wraps a TLS stream whose handshake is done: the same APDUs, journalled as link `tls`.
+    pub fn tls(io: S) -> Self {
+        Self {
+            kind: "tls",
+            ..Self::new(io)
         }
     }
 }
@@ -85,7 +145,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> ApduLink for StreamLink<S> {
             if n == 0 {
                 return Ok(None);
             }
-            self.decoder.push(&buf[..n]);
+            self.take_in(&buf[..n]);
         }
     }
 
@@ -95,11 +155,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> ApduLink for StreamLink<S> {
     }
 
     fn take_notes(&mut self) -> Vec<String> {
-        Vec::new()
+        std::mem::take(&mut self.notes)
     }
 
     fn kind(&self) -> &'static str {
-        "tcp"
+        self.kind
     }
 }
 
@@ -129,6 +189,9 @@ pub struct SerialQuirks {
     pub wrong_crc: bool,
     /// Does not repeat a frame the peer answered with NAK (or left unanswered).
     pub ignore_nak: bool,
+    /// Takes only a bare `ACK` right after its frame; anything before it (a `DLE ACK`'s DLE)
+    /// counts as no acknowledgement.
+    pub bare_ack_only: bool,
 }
 
 /// What an injected fault does to a frame that arrived intact.
@@ -163,6 +226,8 @@ pub struct SerialLink<S> {
     ack_delay: Option<u64>,
     /// A frame whose ACK was delayed: a repeat of it is the sender's, not a new message.
     delayed_frame: Option<Vec<u8>>,
+    /// Acknowledge with `DLE ACK` (a terminal profile's quirk).
+    dle_ack: bool,
 }
 
 impl<S: std::fmt::Debug> std::fmt::Debug for SerialLink<S> {
@@ -196,6 +261,7 @@ impl<S> SerialLink<S> {
             spoil: None,
             ack_delay: None,
             delayed_frame: None,
+            dle_ack: false,
         }
     }
 
@@ -226,6 +292,13 @@ impl<S> SerialLink<S> {
         frame
     }
 
+    fn push_ack(&mut self) {
+        if self.dle_ack {
+            self.owed.push(possim_zvt::serial::DLE);
+        }
+        self.owed.push(ACK);
+    }
+
     /// Sorts decoded events: frames are owed an ACK and go to the inbox, broken frames are owed a
     /// NAK. Returns the bare ACK/NAK bytes seen, in order.
     fn absorb(&mut self, events: Vec<FrameEvent>) -> Vec<u8> {
@@ -236,7 +309,7 @@ impl<S> SerialLink<S> {
                     let bytes = apdu.encode();
                     // A repeat the sender made while our ACK was held back (see `pay_debts`).
                     if self.delayed_frame.as_ref() == Some(&bytes) {
-                        self.owed.push(ACK);
+                        self.push_ack();
                         self.notes.push(
                             "serial: the sender repeated a frame already received; acknowledged and dropped".into(),
                         );
@@ -261,7 +334,7 @@ impl<S> SerialLink<S> {
                                 .push(format!("serial: fault {reason}: ACK held back {ms} ms"));
                         }
                     }
-                    self.owed.push(ACK);
+                    self.push_ack();
                     self.inbox.push_back(bytes);
                 }
                 FrameEvent::Ack => handshakes.push(ACK),
@@ -377,7 +450,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> ApduLink for SerialLink<S> {
                     return Err(std::io::Error::from(std::io::ErrorKind::UnexpectedEof).into());
                 };
                 // A frame of the peer in the middle (a collision) is ACKed and kept for `recv`.
+                let noise = events.iter().any(|e| matches!(e, FrameEvent::Error(_)));
                 let handshakes = self.absorb(events);
+                if self.quirks.bare_ack_only && noise && handshakes.first() == Some(&ACK) {
+                    // The defect: a DLE before the ACK makes it no ACK.
+                    break None;
+                }
                 self.pay_debts().await?;
                 if let Some(&first) = handshakes.first() {
                     break Some(first);
@@ -409,6 +487,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> ApduLink for SerialLink<S> {
     fn spoil_next_frame(&mut self, how: Spoil) -> bool {
         self.spoil = Some(how);
         true
+    }
+
+    fn set_dle_ack(&mut self, on: bool) {
+        self.dle_ack = on;
     }
 }
 

@@ -468,6 +468,7 @@ transcripts!(
     payment_timeouts,
     payment_unacknowledged,
     preauth,
+    quirk_profiles,
     receipts,
     refund_reversal,
     registration,

@@ -14,7 +14,7 @@ use super::{
     Action, Booking, BookingKind, Commit, ConnectionId, Output, Step, Terminal, abort_message, encode, expiry,
     push_status, rc, refused, status,
 };
-use crate::config::{Card, TerminalConfig};
+use crate::config::{Card, CardKind, TerminalConfig};
 use crate::customer::{CustomerScript, OperatorEvent, Outcome};
 
 /// A transaction the operator is playing the customer in.
@@ -266,7 +266,7 @@ impl Terminal {
             receipt,
             trace,
             approved: decline.is_none(),
-            extra: Vec::new(),
+            extra: self.signature_lines(card),
             card,
             at: now,
         };
@@ -367,6 +367,13 @@ impl Terminal {
         if original.reversed {
             return self.end_with_abort(rc::ALREADY_REVERSED, now);
         }
+        if self.quirks().reversal_last_only && self.batch.last().is_some_and(|last| last.receipt != receipt) {
+            let mut out = vec![Action::Note(format!(
+                "profile: only the last transaction can be reversed, not receipt {receipt}"
+            ))];
+            out.extend(self.end_with_abort(rc::REVERSAL_NOT_POSSIBLE, now));
+            return out;
+        }
         let mut out = Vec::new();
         if let Some(id) = &original.redemption {
             // [ours] The points go back at PAYBACK before the terminal answers; that is final at
@@ -422,5 +429,21 @@ impl Terminal {
         // PA00P015 §2.21: the Status-Information hands the master rights back implicitly;
         // there is no Completion.
         self.start(steps, true, now)
+    }
+}
+
+impl Terminal {
+    /// Profile clover: a credit card payment is signed on screen — only when the ECR permitted
+    /// 06 D0 at registration; otherwise it is approved without the signature (the receipt says
+    /// so). The specification's terminal asks for the PIN and prints no such line.
+    fn signature_lines(&self, card: &Card) -> Vec<String> {
+        if !self.quirks().signature_needs_06d0 || !matches!(card.kind, CardKind::Mastercard | CardKind::Visa) {
+            return Vec::new();
+        }
+        vec![if self.permits_06d0 {
+            "Unterschrift erfasst".into()
+        } else {
+            "Ohne Unterschrift".into()
+        }]
     }
 }
