@@ -473,6 +473,7 @@ transcripts!(
     refund_reversal,
     registration,
     resync,
+    resync_other_commands,
     status_enquiry,
     strict_mode,
 );

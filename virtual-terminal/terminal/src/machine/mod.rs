@@ -430,6 +430,29 @@ impl Terminal {
                 self.config.terminal.profile.name()
             ));
         }
+        // TLV 1F1F in the other commands PA00P015 §4.2 lists (Authorisation and Pre-Authorisation
+        // read it themselves): the resynchronisation is about what the ECR knows, so it happens
+        // before the command is judged.
+        let sync_tlv = match &message {
+            Message::AccountBalanceRequest(m) => Some(m.tlv.clone()),
+            Message::PartialReversal(m) => Some(m.tlv.clone()),
+            Message::BookTotal(m) => Some(m.tlv.clone()),
+            Message::PreAuthReversal(m) => Some(m.tlv.clone()),
+            Message::Reversal(m) => Some(m.tlv.clone()),
+            Message::Refund(m) => Some(m.tlv.clone()),
+            Message::EndOfDay(m) => Some(m.tlv.clone()),
+            _ => None,
+        };
+        let mut out = match sync_tlv {
+            Some(tlv) => self.synchronise(tlv.as_ref()),
+            None => Vec::new(),
+        };
+        out.extend(self.dispatch(message, now));
+        out
+    }
+
+    /// The room that handles an idle command.
+    fn dispatch(&mut self, message: Message, now: Millis) -> Vec<Action> {
         match message {
             Message::Registration(r) => self.registration_cmd(r, now),
             Message::LogOff => self.log_off(),

@@ -299,7 +299,7 @@ impl Terminal {
     /// the last transaction's result, so the terminal reverses it implicitly and reuses its
     /// receipt number. Anything else, or empty (a new installation): ignored. Either way the
     /// Status-Information of this command carries the new receipt number in 1F1F.
-    fn synchronise(&mut self, tlv: Option<&TlvContainer>) -> Vec<Action> {
+    pub(super) fn synchronise(&mut self, tlv: Option<&TlvContainer>) -> Vec<Action> {
         let Some(sync) = tlv.and_then(|t| t.find(0x1F1F)) else {
             self.mirror_receipt = false;
             return Vec::new();
