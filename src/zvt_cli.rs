@@ -92,7 +92,8 @@ pub struct ConsoleArgs {
 }
 
 const CONSOLE_HELP: &str =
-    "  insert <card>   put a card in (girocard, mastercard, visa, visa-low-limit, maestro, payback in the default data)
+    "  insert <card>   put a card in (girocard, mastercard, visa, visa-low-limit, maestro, payback in the default data;
+                  payback for a PAYBACK redemption, which redeems all points up to the basket)
   pin <digits>    type a PIN (wrong ones count against the try limit)
   abort           press the abort key
   help            this text

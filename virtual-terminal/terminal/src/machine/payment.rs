@@ -20,10 +20,25 @@ use crate::customer::{CustomerScript, OperatorEvent, Outcome};
 /// A transaction the operator is playing the customer in.
 #[derive(Debug, Clone)]
 pub(super) struct OperatorTurn {
-    kind: BookingKind,
-    amount: u64,
-    card: Option<Card>,
+    pub(super) kind: BookingKind,
+    pub(super) amount: u64,
+    pub(super) card: Option<Card>,
     wrong: u8,
+    /// PAYBACK redemption: the ECR sent a TLV container.
+    pub(super) tlv: bool,
+}
+
+impl OperatorTurn {
+    /// The operator's PAYBACK redemption of a basket, before the card.
+    pub(super) fn payback(basket: u64, tlv: bool) -> Self {
+        Self {
+            kind: BookingKind::PaybackRedemption,
+            amount: basket,
+            card: None,
+            wrong: 0,
+            tlv,
+        }
+    }
 }
 
 impl Terminal {
@@ -37,6 +52,20 @@ impl Terminal {
         let Some(mut turn) = self.operator.take_if(|_| waiting) else {
             return Err("no transaction is waiting for the customer".into());
         };
+        if turn.kind == BookingKind::PaybackRedemption {
+            let (mut out, steps) = self.operator_payback(turn, event)?;
+            if let Some(session) = self.session.as_mut() {
+                session.resume_with(steps);
+            }
+            out.extend(self.advance(now));
+            return Ok(out
+                .into_iter()
+                .map(|action| Output {
+                    connection: owner,
+                    action,
+                })
+                .collect());
+        }
         let show = self.intermediate_wanted();
         let status = |steps: &mut Vec<Step>, code: u8| push_status(steps, show, code);
         let mut steps = Vec::new();
@@ -183,6 +212,7 @@ impl Terminal {
                 amount,
                 card: None,
                 wrong: 0,
+                tlv: false,
             });
             steps.push(Step::WaitForCard);
             let mut out = vec![Action::Note("waiting for the operator to insert a card".into())];
