@@ -458,6 +458,7 @@ transcripts!(
     goods_silent,
     operator,
     payback_below_minimum,
+    payback_bonus_container,
     payback_lost,
     payback_outcomes,
     payback_redemption,

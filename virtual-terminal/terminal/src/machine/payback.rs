@@ -88,15 +88,34 @@ impl Terminal {
     }
 
     pub(super) fn is_payback(&self, a: &possim_zvt::messages::Authorisation) -> bool {
-        let by_card_type = a.card_type == Some(self.config.payback.card_type);
         // PA00P015 §9.4.3: bonus points container E1, C1 = "MS" (redeem points).
-        let by_bonus_container = a
-            .tlv
-            .as_ref()
-            .and_then(|t| t.find(0xC1))
-            .and_then(Tlv::data)
-            .is_some_and(|d| d == b"MS");
-        by_card_type || by_bonus_container
+        a.card_type == Some(self.config.payback.card_type) || bonus_type(a.tlv.as_ref()) == Some(&b"MS"[..])
+    }
+
+    /// Pre-Authorisation 06 22 and Refund 06 31 may carry the bonus container E1 too (PA00P015
+    /// §9.4.3.2): a reservation of points ("MS", or the PAYBACK card type), or points credited
+    /// back ("MW"). PAYBACK through the terminal is a redemption by Authorisation and its
+    /// Reversal only [ours], so these are refused with 06 1E 83 — never turned into a card
+    /// reservation or a money refund on the customer's bank card.
+    pub(super) fn payback_outside_authorisation(
+        &mut self,
+        what: &str,
+        card_type: Option<u8>,
+        tlv: Option<&TlvContainer>,
+        now: Millis,
+    ) -> Option<Vec<Action>> {
+        let bonus = bonus_type(tlv);
+        let marked =
+            card_type == Some(self.config.payback.card_type) || matches!(bonus, Some(b"MS" | b"ME" | b"MW" | b"MU"));
+        if !marked {
+            return None;
+        }
+        let mut out = vec![Action::Note(format!(
+            "PAYBACK in a {what} (bonus container {}): not offered; redeem with Authorisation 06 01, give points back with Reversal 06 30",
+            bonus.map_or_else(|| "none".to_owned(), possim_zvt::encoding::escape_text)
+        ))];
+        out.extend(self.end_with_abort(rc::NOT_POSSIBLE, now));
+        Some(out)
     }
 
     pub(super) fn payback_redemption(&mut self, basket: u64, tlv: bool, now: Millis) -> Vec<Action> {
@@ -470,4 +489,10 @@ impl Terminal {
         }
         Ok((out, steps))
     }
+}
+
+/// The transaction type C1 of the bonus container E1 (PA00P015 §9.4.3.1), if the ECR sent one.
+fn bonus_type(tlv: Option<&TlvContainer>) -> Option<&[u8]> {
+    // Wherever it sits (the ECRs seen put it in E1), as the Authorisation always read it.
+    tlv.and_then(|t| t.find(0xC1)).and_then(Tlv::data)
 }

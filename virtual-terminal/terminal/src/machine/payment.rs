@@ -180,6 +180,11 @@ impl Terminal {
         let Some(amount) = p.amount else {
             return refused("no amount");
         };
+        if let Some(refusal) = self.payback_outside_authorisation("Pre-Authorisation", p.card_type, p.tlv.as_ref(), now)
+        {
+            out.extend(refusal);
+            return out;
+        }
         out.extend(self.card_transaction(BookingKind::PreAuthorisation, amount.0, now));
         out
     }
@@ -192,6 +197,9 @@ impl Terminal {
         let Some(amount) = r.amount else {
             return refused("no amount");
         };
+        if let Some(refusal) = self.payback_outside_authorisation("Refund", r.card_type, r.tlv.as_ref(), now) {
+            return refusal;
+        }
         self.card_transaction(BookingKind::Refund, amount.0, now)
     }
 
