@@ -132,12 +132,15 @@ mod tests {
 
     #[test]
     fn listen_keys_are_the_registrys_and_unknown_ones_are_refused() {
-        let config: FileConfig =
-            toml::from_str("[listen]\nadmin = \"7100\"\ntyrios = \":0\"\nzvt = \"0\"\nzvt-serial = \"off\"\n").unwrap();
+        let config: FileConfig = toml::from_str(
+            "[listen]\nadmin = \"7100\"\ntyrios = \":0\"\nzvt = \"0\"\nzvt-serial = \"off\"\nzvt-tls = \"0\"\n",
+        )
+        .unwrap();
         assert_eq!(config.listen.admin.as_deref(), Some("7100"));
         assert_eq!(config.listen.providers.get("tyrios").map(String::as_str), Some(":0"));
         assert_eq!(config.listen.providers.get("zvt").map(String::as_str), Some("0"));
         assert_eq!(config.listen.zvt_serial.as_deref(), Some("off"));
+        assert_eq!(config.listen.zvt_tls.as_deref(), Some("0"));
         let err = toml::from_str::<FileConfig>("[listen]\ntyrois = \"0\"\n")
             .unwrap_err()
             .to_string();

@@ -521,6 +521,31 @@ mod tests {
         assert_eq!(crc16_xmodem(b"123456789"), 0x31C3);
     }
 
+    /// A Yomani-like banner (00 00 00 <len>, text) cut into pieces, then an APDU: the ECR's
+    /// stream link drops the banner whole and delivers the APDU; without skipping it reads
+    /// `00 00 00` as an APDU.
+    #[tokio::test]
+    async fn a_connect_banner_in_pieces_is_skipped_before_the_first_apdu() {
+        let mut wire = vec![0, 0, 0, 5];
+        wire.extend_from_slice(b"VER|1");
+        wire.extend_from_slice(&[0x80, 0x00, 0x00]);
+        for skip in [true, false] {
+            let (mut terminal, ecr) = tokio::io::duplex(64);
+            let mut link = StreamLink::new(ecr);
+            link.set_banner_skip(skip);
+            for piece in [&wire[..2], &wire[2..6], &wire[6..]] {
+                terminal.write_all(piece).await.unwrap();
+            }
+            let first = link.recv().await.unwrap().unwrap();
+            if skip {
+                assert_eq!(first, [0x80, 0x00, 0x00]);
+                assert_eq!(link.take_notes(), ["connect banner skipped: VER|1"]);
+            } else {
+                assert_eq!(first, [0x00, 0x00, 0x00]);
+            }
+        }
+    }
+
     async fn pair(timers: LinkTimers) -> (SerialLink<tokio::io::DuplexStream>, SerialLink<tokio::io::DuplexStream>) {
         let (a, b) = tokio::io::duplex(4096);
         (SerialLink::new(a, timers), SerialLink::new(b, timers))
@@ -534,6 +559,39 @@ mod tests {
         let (sent, got) = tokio::join!(ecr.send(&apdu), pt.recv());
         sent.unwrap();
         assert_eq!(got.unwrap().unwrap(), apdu);
+    }
+
+    /// Profile dle-ack: the terminal answers DLE ACK (10 06). A correct sender takes it as the
+    /// ACK; one that wants the bare ACK (planted defect) repeats and gives up after three tries.
+    #[tokio::test(start_paused = true)]
+    async fn a_dle_ack_is_an_ack_except_for_a_sender_that_wants_the_bare_one() {
+        let apdu = [0x06, 0x01, 0x07, 0x04, 0x00, 0x00, 0x00, 0x00, 0x05, 0x00];
+        for bare_ack_only in [false, true] {
+            let (a, b) = tokio::io::duplex(4096);
+            let quirks = SerialQuirks {
+                bare_ack_only,
+                ..SerialQuirks::default()
+            };
+            let mut ecr = SerialLink::with_quirks(a, LinkTimers::default(), quirks);
+            let mut pt = SerialLink::new(b, LinkTimers::default());
+            pt.set_dle_ack(true);
+            let receiving = async {
+                // Every attempt arrives; the repeats are new frames to this side.
+                let mut frames = 0;
+                while let Ok(Ok(Some(_))) = tokio::time::timeout(T2 * 4, pt.recv()).await {
+                    frames += 1;
+                }
+                frames
+            };
+            let (sent, frames) = tokio::join!(ecr.send(&apdu), receiving);
+            if bare_ack_only {
+                assert!(matches!(sent, Err(LinkError::NoAck { attempts: 3 })), "{sent:?}");
+                assert_eq!(frames, 3);
+            } else {
+                sent.unwrap();
+                assert_eq!(frames, 1);
+            }
+        }
     }
 
     #[tokio::test(start_paused = true)]
