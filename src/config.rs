@@ -48,10 +48,12 @@ pub struct ListenConfig {
     pub zvt_serial: Option<String>,
     /// Symlink to the pseudo-terminal, or `none`.
     pub zvt_tty_link: Option<String>,
+    /// ZVT terminal TLS listener.
+    pub zvt_tls: Option<String>,
 }
 
 /// The `[listen]` keys that are not provider names.
-const LISTEN_KEYS: &[&str] = &["admin", "zvt-serial", "zvt-tty-link"];
+const LISTEN_KEYS: &[&str] = &["admin", "zvt-serial", "zvt-tty-link", "zvt-tls"];
 
 impl TryFrom<BTreeMap<String, String>> for ListenConfig {
     type Error = String;
@@ -61,6 +63,7 @@ impl TryFrom<BTreeMap<String, String>> for ListenConfig {
             admin: keys.remove("admin"),
             zvt_serial: keys.remove("zvt-serial"),
             zvt_tty_link: keys.remove("zvt-tty-link"),
+            zvt_tls: keys.remove("zvt-tls"),
             providers: BTreeMap::new(),
         };
         for (key, value) in keys {
@@ -129,18 +132,21 @@ mod tests {
 
     #[test]
     fn listen_keys_are_the_registrys_and_unknown_ones_are_refused() {
-        let config: FileConfig =
-            toml::from_str("[listen]\nadmin = \"7100\"\ntyrios = \":0\"\nzvt = \"0\"\nzvt-serial = \"off\"\n").unwrap();
+        let config: FileConfig = toml::from_str(
+            "[listen]\nadmin = \"7100\"\ntyrios = \":0\"\nzvt = \"0\"\nzvt-serial = \"off\"\nzvt-tls = \"0\"\n",
+        )
+        .unwrap();
         assert_eq!(config.listen.admin.as_deref(), Some("7100"));
         assert_eq!(config.listen.providers.get("tyrios").map(String::as_str), Some(":0"));
         assert_eq!(config.listen.providers.get("zvt").map(String::as_str), Some("0"));
         assert_eq!(config.listen.zvt_serial.as_deref(), Some("off"));
+        assert_eq!(config.listen.zvt_tls.as_deref(), Some("0"));
         let err = toml::from_str::<FileConfig>("[listen]\ntyrois = \"0\"\n")
             .unwrap_err()
             .to_string();
         assert!(
             err.contains(
-                "unknown key `tyrois` (known: admin, tyrios, computop, payback, loymax, zvt, zvt-serial, zvt-tty-link)"
+                "unknown key `tyrois` (known: admin, tyrios, computop, payback, loymax, zvt, zvt-serial, zvt-tty-link, zvt-tls)"
             ),
             "{err}"
         );

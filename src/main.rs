@@ -136,6 +136,10 @@ struct ServeArgs {
     /// Symlink kept pointing at the pseudo-terminal, `none` for no link [default: possim-zvt.tty].
     #[arg(long, value_name = "PATH|none")]
     zvt_tty_link: Option<String>,
+    /// Virtual ZVT terminal, TLS listener beside the plain one (0 = a free port), with the test
+    /// certificate of mocks/datasets/zvt-tls [default: off].
+    #[arg(long, value_name = "ADDR")]
+    zvt_tls: Option<String>,
     /// Faults file (JSON array of rules) armed at start.
     #[arg(long, value_name = "FILE")]
     faults: Option<PathBuf>,
@@ -343,6 +347,10 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         Some("") => anyhow::bail!("--zvt-serial: give `pty`, `off` or a device path"),
         Some(device) => serve::ZvtSerial::Device(device.to_owned()),
     };
+    let zvt_tls = match args.zvt_tls.or(file.listen.zvt_tls) {
+        Some(text) => Some(parse_addr(&text, "--zvt-tls")?),
+        None => None,
+    };
     let faults = match args.faults.or(file.faults) {
         Some(path) => {
             let text =
@@ -360,6 +368,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         admin,
         listen,
         zvt_serial,
+        zvt_tls,
         faults,
         journal_capacity: args
             .journal_capacity

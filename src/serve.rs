@@ -33,6 +33,8 @@ pub struct LaunchOptions {
     pub listen: BTreeMap<String, SocketAddr>,
     /// ZVT terminal serial link.
     pub zvt_serial: ZvtSerial,
+    /// ZVT terminal TLS listener beside the plain one (`--zvt-tls`), off when `None`.
+    pub zvt_tls: Option<SocketAddr>,
     /// Faults armed at start.
     pub faults: Vec<FaultSpec>,
     /// Journal ring size.
@@ -63,6 +65,7 @@ impl LaunchOptions {
             // A pty without a symlink: the serial scenarios of the zvt-ecr suite need the line,
             // and parallel runs must not fight over one ./possim-zvt.tty.
             zvt_serial: ZvtSerial::Pty { link: None },
+            zvt_tls: None,
             faults: Vec::new(),
             journal_capacity: DEFAULT_CAPACITY,
             journal_enabled: true,

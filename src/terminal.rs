@@ -1,7 +1,9 @@
 //! The virtual ZVT terminal's registry entry. The terminal is more than an HTTP mock: it serves
 //! APDUs on TCP (printed as `zvt-tcp host:port`, announced as `zvt` → `tcp://host:port`), on a
-//! serial link (a pseudo-terminal or a real device, `zvt-serial <path>`), and it books Austrian
-//! PAYBACK redemptions at the PAYBACK mock through `src/payback_host.rs`.
+//! serial link (a pseudo-terminal or a real device, `zvt-serial <path>`), optionally over TLS
+//! (`--zvt-tls`, printed as `zvt-tls host:port`, announced as `zvt-tls` → `tls://host:port`, with
+//! the test certificate of `mocks/datasets/zvt-tls/`), and it books Austrian PAYBACK redemptions
+//! at the PAYBACK mock through `src/payback_host.rs`.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -25,6 +27,13 @@ pub enum ZvtSerial {
     Device(String),
 }
 
+/// The test CA of the TLS listener (`mocks/datasets/zvt-tls/`, regenerated with its `gen.sh`):
+/// the reference ECR trusts it by default, and client certificates it signed are accepted.
+pub const TEST_CA_PEM: &str = include_str!("../mocks/datasets/zvt-tls/ca.pem");
+/// The terminal's server certificate (localhost, 127.0.0.1, ::1), signed by the test CA.
+const SERVER_PEM: &str = include_str!("../mocks/datasets/zvt-tls/server.pem");
+const SERVER_KEY_PEM: &str = include_str!("../mocks/datasets/zvt-tls/server.key");
+
 /// The registry's factory: the terminal, wired to the PAYBACK mock when one was built before it.
 pub fn build(b: &mut Build<'_>) -> anyhow::Result<Mount> {
     let terminal = possim_terminal::ZvtTerminal::with_clock(b.engine.clock());
@@ -36,22 +45,50 @@ pub fn build(b: &mut Build<'_>) -> anyhow::Result<Mount> {
         )));
     }
     b.register(Arc::new(terminal.clone()))?;
+    // Bound here, beside the plain listener the registry binds, so a taken port fails the start.
+    let tls = match b.options.zvt_tls {
+        Some(addr) => {
+            let listener = std::net::TcpListener::bind(addr).with_context(|| {
+                format!("zvt-tls: cannot listen on {addr} (use --zvt-tls 127.0.0.1:0 for a free port)")
+            })?;
+            listener.set_nonblocking(true)?;
+            let acceptor = possim_terminal::tls::acceptor(SERVER_PEM, SERVER_KEY_PEM, TEST_CA_PEM)
+                .context("zvt-tls: the built-in test certificate")?;
+            Some((listener, acceptor))
+        }
+        None => None,
+    };
     Ok(Mount::Custom(Box::new(Terminal {
         terminal,
         serial: b.options.zvt_serial.clone(),
+        tls,
     })))
 }
 
 /// The built terminal, waiting for its TCP listener.
-#[derive(Debug)]
 struct Terminal {
     terminal: possim_terminal::ZvtTerminal,
     serial: ZvtSerial,
+    tls: Option<(std::net::TcpListener, possim_terminal::tls::TlsAcceptor)>,
+}
+
+impl std::fmt::Debug for Terminal {
+    // The TLS acceptor has no Debug; its listener's address says enough.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Terminal")
+            .field("terminal", &self.terminal)
+            .field("serial", &self.serial)
+            .field(
+                "tls",
+                &self.tls.as_ref().map(|(listener, _)| listener.local_addr().ok()),
+            )
+            .finish()
+    }
 }
 
 impl Listening for Terminal {
     fn start(self: Box<Self>, listener: TcpListener, serving: &mut Serving<'_>) -> anyhow::Result<()> {
-        let Terminal { terminal, serial } = *self;
+        let Terminal { terminal, serial, tls } = *self;
         let engine = Arc::clone(serving.engine);
         let addr = listener.local_addr()?.to_string();
         serving.announce("zvt", &format!("tcp://{addr}"), "zvt-tcp", &addr);
@@ -62,6 +99,18 @@ impl Listening for Terminal {
             terminal.clone(),
             stopped,
         ));
+        if let Some((listener, acceptor)) = tls {
+            let listener = TcpListener::from_std(listener)?;
+            let addr = listener.local_addr()?.to_string();
+            serving.announce("zvt-tls", &format!("tls://{addr}"), "zvt-tls", &addr);
+            serving.tasks.spawn(possim_terminal::serve::serve_tls(
+                listener,
+                acceptor,
+                Arc::clone(&engine),
+                terminal.clone(),
+                serving.stopped(),
+            ));
+        }
         let timers = possim_terminal::link::LinkTimers::default();
         match serial {
             ZvtSerial::Off => {}

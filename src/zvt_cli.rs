@@ -1,5 +1,5 @@
 //! `possim zvt register|pay|reverse|refund|end-of-day|status|abort`: a correct ECR at the command line,
-//! to poke the virtual terminal (or a real one on the LAN or a COM port). Prints every terminal message decoded,
+//! to poke the virtual terminal (or a real one on the LAN, over TLS, or a COM port). Prints every terminal message decoded,
 //! then one JSON line with the outcome; exits 1 when the terminal aborted or refused.
 
 use anyhow::Context;
@@ -16,6 +16,21 @@ pub struct Link {
     /// or ./possim-zvt.tty).
     #[arg(long, value_name = "PATH", global = true)]
     pub serial: Option<String>,
+    /// Speak TLS to the --tcp address (a terminal's TLS port, e.g. the `zvt-tls` of `possim serve`).
+    #[arg(long, global = true)]
+    pub tls: bool,
+    /// CA certificate(s), PEM, the terminal's certificate must chain to [default: possim's test CA].
+    #[arg(long, value_name = "FILE", global = true, requires = "tls")]
+    pub tls_ca: Option<std::path::PathBuf>,
+    /// Name the terminal's certificate is checked against and sent as SNI [default: the host of --tcp].
+    #[arg(long, value_name = "NAME", global = true, requires = "tls")]
+    pub tls_name: Option<String>,
+    /// Client certificate chain, PEM (with --tls-key), for a terminal that asks for one.
+    #[arg(long, value_name = "FILE", global = true, requires_all = ["tls", "tls_key"])]
+    pub tls_cert: Option<std::path::PathBuf>,
+    /// The client certificate's private key, PEM.
+    #[arg(long, value_name = "FILE", global = true, requires = "tls_cert")]
+    pub tls_key: Option<std::path::PathBuf>,
     /// Terminal password (6 digits).
     #[arg(long, default_value = "000000", global = true)]
     pub password: String,
@@ -77,7 +92,8 @@ pub struct ConsoleArgs {
 }
 
 const CONSOLE_HELP: &str =
-    "  insert <card>   put a card in (girocard, mastercard, visa, visa-low-limit, maestro, payback in the default data)
+    "  insert <card>   put a card in (girocard, mastercard, visa, visa-low-limit, maestro, payback in the default data;
+                  payback for a PAYBACK redemption, which redeems all points up to the basket)
   pin <digits>    type a PIN (wrong ones count against the try limit)
   abort           press the abort key
   help            this text
@@ -162,6 +178,34 @@ fn cents(text: &str) -> anyhow::Result<u64> {
     Ok(whole.parse::<u64>()? * 100 + format!("{frac:0<2}").parse::<u64>()?)
 }
 
+async fn connect_tls(link: &Link, password: u32) -> anyhow::Result<Ecr> {
+    let read =
+        |path: &std::path::Path| std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()));
+    let ca = match &link.tls_ca {
+        Some(path) => read(path)?,
+        None => crate::terminal::TEST_CA_PEM.to_owned(),
+    };
+    let client = match (&link.tls_cert, &link.tls_key) {
+        (Some(cert), Some(key)) => Some((read(cert)?, read(key)?)),
+        _ => None,
+    };
+    let connector = possim_terminal::tls::connector(&ca, client.as_ref().map(|(c, k)| (c.as_str(), k.as_str())))?;
+    let host = match &link.tls_name {
+        Some(name) => name.clone(),
+        // `[::1]:22001` → `::1`; `localhost:22001` → `localhost`.
+        None => link
+            .tcp
+            .rsplit_once(':')
+            .map_or(link.tcp.as_str(), |(host, _)| host)
+            .trim_matches(['[', ']'])
+            .to_owned(),
+    };
+    let name = possim_terminal::tls::server_name(&host)?;
+    Ecr::connect_tls(&link.tcp, &connector, name, password)
+        .await
+        .with_context(|| format!("connecting to the terminal at {} over TLS (as {host})", link.tcp))
+}
+
 /// Runs one command; `Ok(false)` when the terminal aborted or refused.
 pub async fn run(link: Link, command: EcrCommand) -> anyhow::Result<bool> {
     let password = link
@@ -173,6 +217,7 @@ pub async fn run(link: Link, command: EcrCommand) -> anyhow::Result<bool> {
     let mut ecr = match &link.serial {
         Some(path) => Ecr::open_serial(path, password, LinkTimers::default(), SerialQuirks::default())
             .with_context(|| format!("opening the terminal's serial port {path}"))?,
+        None if link.tls => connect_tls(&link, password).await?,
         None => Ecr::connect(&link.tcp, password)
             .await
             .with_context(|| format!("connecting to the terminal at {}", link.tcp))?,

@@ -16,6 +16,8 @@
 //! - `payback_terminal`: PAYBACK redemption through the virtual ZVT terminal (Austria).
 //! - `zvt_terminal`: the virtual ZVT terminal over TCP, driven by the reference ECR and raw bytes.
 //! - `zvt_serial`: the same terminal over its pseudo-terminal, with the serial framing.
+//! - `zvt_tls`: the terminal's TLS listener: an independent client (Python's `ssl`) that checks
+//!   the certificate chain pays; `possim zvt --tls`; fault rules and the journal over TLS.
 //! - `zvt_interop`: an independent ECR (the `zvt` crate) against the terminal.
 //! - `console`: the web console in headless Chromium (WebDriver): live traffic, a fault preset,
 //!   the customer at the terminal's face, the clock.
@@ -44,3 +46,4 @@ mod util;
 mod zvt_interop;
 mod zvt_serial;
 mod zvt_terminal;
+mod zvt_tls;

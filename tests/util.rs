@@ -22,6 +22,8 @@ pub struct Possim {
     pub zvt: String,
     /// Slave path of the terminal's pseudo-terminal (the ECR's "COM port").
     pub zvt_serial: Option<String>,
+    /// `host:port` of the terminal's TLS listener (with `--zvt-tls`).
+    pub zvt_tls: Option<String>,
     client: reqwest::Client,
 }
 
@@ -62,6 +64,8 @@ impl Possim {
         let mut loymax = None;
         let mut zvt_serial = None;
         let serial_wanted = !extra.contains(&"--zvt-serial");
+        let tls_wanted = extra.contains(&"--zvt-tls");
+        let mut zvt_tls = None;
         let read = async {
             while admin.is_none()
                 || tyrios.is_none()
@@ -70,6 +74,7 @@ impl Possim {
                 || loymax.is_none()
                 || zvt.is_none()
                 || (serial_wanted && zvt_serial.is_none())
+                || (tls_wanted && zvt_tls.is_none())
             {
                 let line = lines
                     .next_line()
@@ -84,6 +89,7 @@ impl Possim {
                     Some(("loymax", url)) => loymax = Some(url.to_owned()),
                     Some(("zvt-tcp", addr)) => zvt = Some(addr.to_owned()),
                     Some(("zvt-serial", path)) => zvt_serial = Some(path.to_owned()),
+                    Some(("zvt-tls", addr)) => zvt_tls = Some(addr.to_owned()),
                     _ => {}
                 }
             }
@@ -101,6 +107,7 @@ impl Possim {
             loymax: loymax.unwrap(),
             zvt: zvt.unwrap(),
             zvt_serial,
+            zvt_tls,
             client: reqwest::Client::builder().no_proxy().build().unwrap(),
         }
     }

@@ -44,6 +44,12 @@ pub enum Defect {
     RepeatedStatusAsError,
     /// Issue of goods: reports the requested amount after a partial issue (84 9D).
     BooksRequestedAmount,
+    /// Reads a terminal's connect banner (a Yomani's) as ZVT instead of skipping it.
+    NoBannerSkip,
+    /// Serial: takes only a bare ACK after its frame; a DLE ACK counts as none.
+    BareAckOnly,
+    /// Takes a refusal 84 xx ("not supported") of its command as success.
+    RefusalAsSuccess,
 }
 
 impl crate::PlantableDefect for Defect {}
@@ -141,6 +147,7 @@ impl ZvtPos {
                     no_dle_doubling: self.has(Defect::NoDleDoubling),
                     wrong_crc: self.has(Defect::WrongCrc),
                     ignore_nak: self.has(Defect::IgnoreNak),
+                    bare_ack_only: self.has(Defect::BareAckOnly),
                 };
                 Ecr::open_serial(path, self.password, LinkTimers::default(), quirks)
                     .map_err(|e| format!("opening {path}: {e}"))?
@@ -161,7 +168,9 @@ impl ZvtPos {
             big_endian_length: self.has(Defect::BigEndianLength),
             repeated_status_as_error: self.has(Defect::RepeatedStatusAsError),
             books_requested_amount: self.has(Defect::BooksRequestedAmount),
+            refusal_as_success: self.has(Defect::RefusalAsSuccess),
         };
+        ecr.skip_banner(!self.has(Defect::NoBannerSkip));
         Ok(ecr)
     }
 
@@ -291,7 +300,10 @@ mod tests {
                 "book-reserved-amount",
                 "decline-as-error",
                 "repeated-status-as-error",
-                "books-requested-amount"
+                "books-requested-amount",
+                "no-banner-skip",
+                "bare-ack-only",
+                "refusal-as-success"
             ]
         );
     }

@@ -1,5 +1,5 @@
 //! The terminal's data set file `zvt.toml`: identity (terminal id, password, currency), virtual
-//! cards, the default customer and the simulated delays.
+//! cards, the default customer, the simulated delays and the quirk profile (`[terminal]`).
 
 use possim_engine::EngineError;
 use possim_engine::dataset::DataSet;
@@ -143,6 +143,18 @@ pub struct TerminalConfig {
     /// PAYBACK redemption through the terminal (Austria, seed 000) [ours].
     #[serde(default)]
     pub payback: PaybackSettings,
+    /// `[terminal]`: which real terminal's deviations to play (`profile`).
+    #[serde(default)]
+    pub terminal: TerminalSection,
+}
+
+/// `[terminal]` in `zvt.toml`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct TerminalSection {
+    /// The quirk profile (`crate::profile`); `spec` (default) is PA00P015 as written.
+    #[serde(default)]
+    pub profile: crate::profile::Profile,
 }
 
 /// `[payback]` in `zvt.toml`: how the terminal recognises a PAYBACK redemption and as which
@@ -236,6 +248,7 @@ impl Default for TerminalConfig {
             default_customer: CustomerScript::default(),
             mode: Mode::default(),
             payback: PaybackSettings::default(),
+            terminal: TerminalSection::default(),
         }
     }
 }

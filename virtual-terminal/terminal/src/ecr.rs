@@ -52,6 +52,8 @@ pub enum EcrError {
 #[derive(Debug)]
 enum EcrLink {
     Tcp(StreamLink<TcpStream>),
+    // Boxed: a TLS session's buffers are large.
+    Tls(Box<StreamLink<tokio_rustls::client::TlsStream<TcpStream>>>),
     // Boxed: the serial link carries its decoder and buffers.
     Serial(Box<SerialLink<SerialStream>>),
 }
@@ -60,6 +62,7 @@ impl EcrLink {
     async fn recv(&mut self) -> Result<Option<Vec<u8>>, LinkError> {
         match self {
             EcrLink::Tcp(l) => l.recv().await,
+            EcrLink::Tls(l) => l.recv().await,
             EcrLink::Serial(l) => l.recv().await,
         }
     }
@@ -67,6 +70,7 @@ impl EcrLink {
     async fn send(&mut self, apdu: &[u8]) -> Result<(), LinkError> {
         match self {
             EcrLink::Tcp(l) => l.send(apdu).await,
+            EcrLink::Tls(l) => l.send(apdu).await,
             EcrLink::Serial(l) => l.send(apdu).await,
         }
     }
@@ -156,6 +160,9 @@ pub struct EcrDefects {
     /// Issue of goods: after a partial issue (`84 9D`) reports the requested amount, not the one
     /// the terminal's second Status-Information booked.
     pub books_requested_amount: bool,
+    /// Takes a refusal `84 xx` of its command for the acknowledgement and reports the command
+    /// as done (a till that never met a terminal answering "not supported").
+    pub refusal_as_success: bool,
 }
 
 /// How an unattended machine's issue of goods goes (`possim zvt pay --issue-goods`).
@@ -241,7 +248,31 @@ impl Ecr {
             .map_err(|_| EcrError::Timeout(T3))??;
         let _ = stream.set_nodelay(true);
         Ok(Self {
-            link: EcrLink::Tcp(StreamLink::new(stream)),
+            link: EcrLink::Tcp(StreamLink::new(stream).skipping_banner()),
+            password,
+            defects: EcrDefects::default(),
+            last_status: None,
+            goods: None,
+        })
+    }
+
+    /// Connects to `addr` (`host:port`) over TLS, checking the terminal's certificate against
+    /// `server_name` (also sent as SNI) and the connector's CA.
+    pub async fn connect_tls(
+        addr: &str,
+        connector: &crate::tls::TlsConnector,
+        server_name: rustls::pki_types::ServerName<'static>,
+        password: u32,
+    ) -> Result<Self, EcrError> {
+        let stream = tokio::time::timeout(T3, TcpStream::connect(addr))
+            .await
+            .map_err(|_| EcrError::Timeout(T3))??;
+        let _ = stream.set_nodelay(true);
+        let stream = tokio::time::timeout(T3, connector.connect(server_name, stream))
+            .await
+            .map_err(|_| EcrError::Timeout(T3))??;
+        Ok(Self {
+            link: EcrLink::Tls(Box::new(StreamLink::tls(stream).skipping_banner())),
             password,
             defects: EcrDefects::default(),
             last_status: None,
@@ -265,6 +296,16 @@ impl Ecr {
             last_status: None,
             goods: None,
         })
+    }
+
+    /// Whether a connect banner ahead of the first APDU is skipped (on by default on TCP and
+    /// TLS; off: the ECR reads the banner as ZVT, as libraries that fail on a Yomani do).
+    pub fn skip_banner(&mut self, on: bool) {
+        match &mut self.link {
+            EcrLink::Tcp(l) => l.set_banner_skip(on),
+            EcrLink::Tls(l) => l.set_banner_skip(on),
+            EcrLink::Serial(_) => {}
+        }
     }
 
     async fn read_apdu(&mut self, limit: Duration) -> Result<Vec<u8>, EcrError> {
@@ -305,6 +346,8 @@ impl Ecr {
         match first.first() {
             Some(0x80) => {}
             Some(0x84) if first.get(1) == Some(&0x00) => {}
+            // The defect: any answer counts as "taken".
+            Some(0x84) if self.defects.refusal_as_success => return Ok(transcript),
             Some(0x84) => {
                 transcript.outcome = Outcome::Refused {
                     code: first.get(1).copied().unwrap_or(0),

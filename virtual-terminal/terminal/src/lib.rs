@@ -7,10 +7,12 @@
 //! - `machine`: the PT state machine, without I/O, in rooms (session and arbitration, payment,
 //!   pre-authorisation, admin, receipts, PAYBACK): APDUs and timer events of each connection in,
 //!   typed APDUs, timers and notes addressed to connections out.
-//! - `link`: the TCP link (raw APDUs) and the serial link (frames, ACK/NAK, T1/T2, repeats).
+//! - `tls`: the TLS configurations of the terminal's TLS listener and of the reference ECR.
+//! - `link`: the TCP link (raw APDUs, also inside TLS) and the serial link (frames, ACK/NAK, T1/T2, repeats).
 //! - `pty`: the pseudo-terminal pair that stands in for the RS-232 port.
 //! - `serve`: runs the state machine on a link — TCP listener, pty or serial device — with the
 //!   journal and the timer, and routes each output to the link of its connection.
+//! - `profile`: quirk profiles — the documented deviations of real terminal models, as data.
 //! - `payback`: the PAYBACK host the terminal books redemptions at (Austria, seed 000) [ours].
 //! - `ecr`: a correct ECR client — the reference POS for the terminal and `possim zvt` commands.
 //!
@@ -22,9 +24,11 @@ pub mod ecr;
 pub mod link;
 pub mod machine;
 pub mod payback;
+pub mod profile;
 #[cfg(unix)]
 pub mod pty;
 pub mod serve;
+pub mod tls;
 
 use std::sync::{Arc, Mutex, MutexGuard};
 

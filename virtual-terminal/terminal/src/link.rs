@@ -39,13 +39,16 @@ pub trait ApduLink {
     /// What the link layer noticed since the last call (NAKs, repeats, line noise), for the
     /// journal.
     fn take_notes(&mut self) -> Vec<String>;
-    /// `tcp` or `serial`.
+    /// `tcp`, `tls` or `serial`.
     fn kind(&self) -> &'static str;
     /// Spoils the first attempt of the next frame (an injected line fault); `false` where the
     /// link has no frames to spoil (TCP).
     fn spoil_next_frame(&mut self, _how: Spoil) -> bool {
         false
     }
+    /// Serial: acknowledge frames with `DLE ACK` instead of `ACK` (a terminal profile's quirk);
+    /// nothing on links without frames.
+    fn set_dle_ack(&mut self, _on: bool) {}
 }
 
 /// How the first attempt of a serial frame goes wrong on the line.
@@ -57,19 +60,76 @@ pub enum Spoil {
     BadCrc,
 }
 
-/// Raw APDUs over a byte stream (TCP).
+/// Raw APDUs over a byte stream (TCP, or TLS over TCP).
 #[derive(Debug)]
 pub struct StreamLink<S> {
     io: S,
     decoder: ApduStream,
+    kind: &'static str,
+    /// The ECR's side, before the first APDU: a connect banner (four-byte big-endian length,
+    /// then text, as a Yomani sends) is dropped. `None` once decided.
+    banner: Option<Vec<u8>>,
+    notes: Vec<String>,
 }
 
 impl<S> StreamLink<S> {
-    /// Wraps a connected stream.
+    /// Wraps a connected TCP stream.
     pub fn new(io: S) -> Self {
         Self {
             io,
             decoder: ApduStream::new(),
+            kind: "tcp",
+            banner: None,
+            notes: Vec::new(),
+        }
+    }
+
+    /// Drops a connect banner ahead of the first APDU (the ECR's side: no ZVT message starts
+    /// with `00 00`, a Yomani's banner does).
+    pub fn skipping_banner(mut self) -> Self {
+        self.banner = Some(Vec::new());
+        self
+    }
+
+    /// Switches the banner skipping on or off (before the first read).
+    pub fn set_banner_skip(&mut self, on: bool) {
+        self.banner = on.then(Vec::new);
+    }
+
+    /// Bytes as they arrive: while a banner may still come they are held back until it is
+    /// clear whether they start one.
+    fn take_in(&mut self, bytes: &[u8]) {
+        let Some(held) = self.banner.as_mut() else {
+            self.decoder.push(bytes);
+            return;
+        };
+        held.extend_from_slice(bytes);
+        let undecided = held.len() < 4 && held.iter().all(|&b| b == 0);
+        if undecided {
+            return;
+        }
+        let held = self.banner.take().unwrap_or_default();
+        if held.len() >= 4 && held[..2] == [0, 0] {
+            let len = 4 + usize::from(u16::from_be_bytes([held[2], held[3]]));
+            if held.len() < len {
+                self.banner = Some(held);
+                return;
+            }
+            self.notes.push(format!(
+                "connect banner skipped: {}",
+                possim_zvt::encoding::escape_text(&held[4..len])
+            ));
+            self.decoder.push(&held[len..]);
+        } else {
+            self.decoder.push(&held);
+        }
+    }
+
+    /// Wraps a TLS stream whose handshake is done: the same APDUs, journalled as link `tls`.
+    pub fn tls(io: S) -> Self {
+        Self {
+            kind: "tls",
+            ..Self::new(io)
         }
     }
 }
@@ -85,7 +145,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> ApduLink for StreamLink<S> {
             if n == 0 {
                 return Ok(None);
             }
-            self.decoder.push(&buf[..n]);
+            self.take_in(&buf[..n]);
         }
     }
 
@@ -95,11 +155,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> ApduLink for StreamLink<S> {
     }
 
     fn take_notes(&mut self) -> Vec<String> {
-        Vec::new()
+        std::mem::take(&mut self.notes)
     }
 
     fn kind(&self) -> &'static str {
-        "tcp"
+        self.kind
     }
 }
 
@@ -129,6 +189,9 @@ pub struct SerialQuirks {
     pub wrong_crc: bool,
     /// Does not repeat a frame the peer answered with NAK (or left unanswered).
     pub ignore_nak: bool,
+    /// Takes only a bare `ACK` right after its frame; anything before it (a `DLE ACK`'s DLE)
+    /// counts as no acknowledgement.
+    pub bare_ack_only: bool,
 }
 
 /// What an injected fault does to a frame that arrived intact.
@@ -163,6 +226,8 @@ pub struct SerialLink<S> {
     ack_delay: Option<u64>,
     /// A frame whose ACK was delayed: a repeat of it is the sender's, not a new message.
     delayed_frame: Option<Vec<u8>>,
+    /// Acknowledge with `DLE ACK` (a terminal profile's quirk).
+    dle_ack: bool,
 }
 
 impl<S: std::fmt::Debug> std::fmt::Debug for SerialLink<S> {
@@ -196,6 +261,7 @@ impl<S> SerialLink<S> {
             spoil: None,
             ack_delay: None,
             delayed_frame: None,
+            dle_ack: false,
         }
     }
 
@@ -226,6 +292,13 @@ impl<S> SerialLink<S> {
         frame
     }
 
+    fn push_ack(&mut self) {
+        if self.dle_ack {
+            self.owed.push(possim_zvt::serial::DLE);
+        }
+        self.owed.push(ACK);
+    }
+
     /// Sorts decoded events: frames are owed an ACK and go to the inbox, broken frames are owed a
     /// NAK. Returns the bare ACK/NAK bytes seen, in order.
     fn absorb(&mut self, events: Vec<FrameEvent>) -> Vec<u8> {
@@ -236,7 +309,7 @@ impl<S> SerialLink<S> {
                     let bytes = apdu.encode();
                     // A repeat the sender made while our ACK was held back (see `pay_debts`).
                     if self.delayed_frame.as_ref() == Some(&bytes) {
-                        self.owed.push(ACK);
+                        self.push_ack();
                         self.notes.push(
                             "serial: the sender repeated a frame already received; acknowledged and dropped".into(),
                         );
@@ -261,7 +334,7 @@ impl<S> SerialLink<S> {
                                 .push(format!("serial: fault {reason}: ACK held back {ms} ms"));
                         }
                     }
-                    self.owed.push(ACK);
+                    self.push_ack();
                     self.inbox.push_back(bytes);
                 }
                 FrameEvent::Ack => handshakes.push(ACK),
@@ -377,7 +450,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> ApduLink for SerialLink<S> {
                     return Err(std::io::Error::from(std::io::ErrorKind::UnexpectedEof).into());
                 };
                 // A frame of the peer in the middle (a collision) is ACKed and kept for `recv`.
+                let noise = events.iter().any(|e| matches!(e, FrameEvent::Error(_)));
                 let handshakes = self.absorb(events);
+                if self.quirks.bare_ack_only && noise && handshakes.first() == Some(&ACK) {
+                    // The defect: a DLE before the ACK makes it no ACK.
+                    break None;
+                }
                 self.pay_debts().await?;
                 if let Some(&first) = handshakes.first() {
                     break Some(first);
@@ -410,6 +488,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> ApduLink for SerialLink<S> {
         self.spoil = Some(how);
         true
     }
+
+    fn set_dle_ack(&mut self, on: bool) {
+        self.dle_ack = on;
+    }
 }
 
 /// CRC-16/XMODEM (polynomial 0x1021, not reflected): what an ECR computes when it takes the
@@ -439,6 +521,31 @@ mod tests {
         assert_eq!(crc16_xmodem(b"123456789"), 0x31C3);
     }
 
+    /// A Yomani-like banner (00 00 00 <len>, text) cut into pieces, then an APDU: the ECR's
+    /// stream link drops the banner whole and delivers the APDU; without skipping it reads
+    /// `00 00 00` as an APDU.
+    #[tokio::test]
+    async fn a_connect_banner_in_pieces_is_skipped_before_the_first_apdu() {
+        let mut wire = vec![0, 0, 0, 5];
+        wire.extend_from_slice(b"VER|1");
+        wire.extend_from_slice(&[0x80, 0x00, 0x00]);
+        for skip in [true, false] {
+            let (mut terminal, ecr) = tokio::io::duplex(64);
+            let mut link = StreamLink::new(ecr);
+            link.set_banner_skip(skip);
+            for piece in [&wire[..2], &wire[2..6], &wire[6..]] {
+                terminal.write_all(piece).await.unwrap();
+            }
+            let first = link.recv().await.unwrap().unwrap();
+            if skip {
+                assert_eq!(first, [0x80, 0x00, 0x00]);
+                assert_eq!(link.take_notes(), ["connect banner skipped: VER|1"]);
+            } else {
+                assert_eq!(first, [0x00, 0x00, 0x00]);
+            }
+        }
+    }
+
     async fn pair(timers: LinkTimers) -> (SerialLink<tokio::io::DuplexStream>, SerialLink<tokio::io::DuplexStream>) {
         let (a, b) = tokio::io::duplex(4096);
         (SerialLink::new(a, timers), SerialLink::new(b, timers))
@@ -452,6 +559,39 @@ mod tests {
         let (sent, got) = tokio::join!(ecr.send(&apdu), pt.recv());
         sent.unwrap();
         assert_eq!(got.unwrap().unwrap(), apdu);
+    }
+
+    /// Profile dle-ack: the terminal answers DLE ACK (10 06). A correct sender takes it as the
+    /// ACK; one that wants the bare ACK (planted defect) repeats and gives up after three tries.
+    #[tokio::test(start_paused = true)]
+    async fn a_dle_ack_is_an_ack_except_for_a_sender_that_wants_the_bare_one() {
+        let apdu = [0x06, 0x01, 0x07, 0x04, 0x00, 0x00, 0x00, 0x00, 0x05, 0x00];
+        for bare_ack_only in [false, true] {
+            let (a, b) = tokio::io::duplex(4096);
+            let quirks = SerialQuirks {
+                bare_ack_only,
+                ..SerialQuirks::default()
+            };
+            let mut ecr = SerialLink::with_quirks(a, LinkTimers::default(), quirks);
+            let mut pt = SerialLink::new(b, LinkTimers::default());
+            pt.set_dle_ack(true);
+            let receiving = async {
+                // Every attempt arrives; the repeats are new frames to this side.
+                let mut frames = 0;
+                while let Ok(Ok(Some(_))) = tokio::time::timeout(T2 * 4, pt.recv()).await {
+                    frames += 1;
+                }
+                frames
+            };
+            let (sent, frames) = tokio::join!(ecr.send(&apdu), receiving);
+            if bare_ack_only {
+                assert!(matches!(sent, Err(LinkError::NoAck { attempts: 3 })), "{sent:?}");
+                assert_eq!(frames, 3);
+            } else {
+                sent.unwrap();
+                assert_eq!(frames, 1);
+            }
+        }
     }
 
     #[tokio::test(start_paused = true)]

@@ -1,5 +1,5 @@
 //! Serving the terminal on a link: the TCP listener (PA00P016 §2.2, §4: raw APDUs back to back;
-//! fragmented and coalesced segments both work) and the loop that runs the state machine on any
+//! fragmented and coalesced segments both work), the same inside TLS (`serve_tls`) and the loop that runs the state machine on any
 //! [`ApduLink`], serial ones included. Several ECRs may connect one after another (or at once);
 //! the machine decides which of them owns a running transaction and addresses each output to a
 //! connection (`machine::session`); the loop here only routes. Every APDU in both directions and
@@ -49,6 +49,32 @@ pub async fn serve(
     terminal: ZvtTerminal,
     shutdown: impl std::future::Future<Output = ()>,
 ) {
+    serve_stream(listener, None, engine, terminal, shutdown).await;
+}
+
+/// Serves the terminal over TLS on `listener` until `shutdown` completes: each connection's
+/// handshake first (bounded by T3; a failed one is a journal note), then the same link loop,
+/// fault rules and journal as on plain TCP (link `tls`).
+pub async fn serve_tls(
+    listener: TcpListener,
+    acceptor: crate::tls::TlsAcceptor,
+    engine: Arc<Engine>,
+    terminal: ZvtTerminal,
+    shutdown: impl std::future::Future<Output = ()>,
+) {
+    serve_stream(listener, Some(acceptor), engine, terminal, shutdown).await;
+}
+
+/// How long a TLS client may take for its handshake.
+const HANDSHAKE_LIMIT: Duration = Duration::from_secs(5);
+
+async fn serve_stream(
+    listener: TcpListener,
+    tls: Option<crate::tls::TlsAcceptor>,
+    engine: Arc<Engine>,
+    terminal: ZvtTerminal,
+    shutdown: impl std::future::Future<Output = ()>,
+) {
     let mut shutdown = std::pin::pin!(shutdown);
     let mut connections = tokio::task::JoinSet::new();
     loop {
@@ -57,13 +83,19 @@ pub async fn serve(
                 Ok((stream, _)) => {
                     let _ = stream.set_nodelay(true);
                     let id = engine.next_connection_id();
-                    connections.spawn(run_link(
-                        StreamLink::new(stream),
-                        Arc::clone(&engine),
-                        terminal.clone(),
-                        id,
-                        FaultFeed::Evaluate,
-                    ));
+                    let (engine, terminal) = (Arc::clone(&engine), terminal.clone());
+                    match tls.clone() {
+                        None => connections.spawn(run_link(StreamLink::new(stream), engine, terminal, id, FaultFeed::Evaluate)),
+                        Some(acceptor) => connections.spawn(async move {
+                            match tokio::time::timeout(HANDSHAKE_LIMIT, acceptor.accept(stream)).await {
+                                Ok(Ok(stream)) => {
+                                    run_link(StreamLink::tls(stream), engine, terminal, id, FaultFeed::Evaluate).await
+                                }
+                                Ok(Err(e)) => record(&engine, id, "tls", ZvtDirection::Note, &[], format!("TLS handshake failed: {e}")),
+                                Err(_) => record(&engine, id, "tls", ZvtDirection::Note, &[], format!("TLS handshake not done within {HANDSHAKE_LIMIT:?}")),
+                            }
+                        }),
+                    };
                 }
                 Err(e) => {
                     tracing::warn!("zvt: accept failed: {e}");
@@ -284,13 +316,29 @@ pub async fn run_link<L: ApduLink>(
 ) {
     let mut deadline: Option<Instant> = None;
     let wake = terminal.clone();
+    // A quirk profile's connect banner (the Yomani's): before any ZVT, on TCP and TLS only.
+    let banner = terminal.lock().terminal.connect_banner();
+    if let Some(banner) = banner.filter(|_| link.kind() != "serial") {
+        let text = format!(
+            "connect banner (quirk profile): {}",
+            possim_zvt::encoding::escape_text(banner.get(4..).unwrap_or_default())
+        );
+        record(&engine, id, link.kind(), ZvtDirection::PtToEcr, &banner, text);
+        if link.send(&banner).await.is_err() {
+            return;
+        }
+    }
     loop {
         // Registered before the pending check, so an operator action between the two still
         // wakes this loop.
         let woken = wake.wake().notified();
         tokio::pin!(woken);
         woken.as_mut().enable();
-        let pending = terminal.lock().take_pending(id);
+        let (pending, dle_ack) = {
+            let mut shared = terminal.lock();
+            (shared.take_pending(id), shared.terminal.quirks().dle_ack)
+        };
+        link.set_dle_ack(dle_ack);
         if !pending.is_empty() {
             if perform(pending, &mut link, &engine, id, &mut deadline).await.is_err() {
                 break;
@@ -325,7 +373,7 @@ pub async fn run_link<L: ApduLink>(
                 if let Some(fired) = fired
                     && let FaultEffect::Close = apply_fault(&fired, &mut link, &engine, id).await
                 {
-                    if link.kind() == "tcp" {
+                    if link.kind() != "serial" {
                         break;
                     }
                     continue;

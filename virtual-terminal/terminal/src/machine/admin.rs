@@ -34,13 +34,17 @@ impl Terminal {
             ];
         }
         self.registered = Some(r.config);
-        self.text_blocks = r.tlv.as_ref().and_then(|t| t.find(0x26)).is_some_and(|permitted| {
-            permitted
-                .children()
-                .unwrap_or(&[])
-                .iter()
-                .any(|c| c.tag.value() == 0x0A && c.data() == Some(&[0x06, 0xD3][..]))
-        });
+        let permits = |command: [u8; 2]| {
+            r.tlv.as_ref().and_then(|t| t.find(0x26)).is_some_and(|permitted| {
+                permitted
+                    .children()
+                    .unwrap_or(&[])
+                    .iter()
+                    .any(|c| c.tag.value() == 0x0A && c.data() == Some(&command[..]))
+            })
+        };
+        self.text_blocks = permits([0x06, 0xD3]);
+        self.permits_06d0 = permits([0x06, 0xD0]);
         self.echo_currency = r.currency.is_some();
         let done = encode(&Message::Completion(Completion::Standard(CompletionData {
             status_byte: Some(0x00),
@@ -89,6 +93,14 @@ impl Terminal {
     pub(super) fn repeat_receipt(&mut self, r: RepeatReceipt, now: Millis) -> Vec<Action> {
         if !self.password_ok(r.password.0) {
             return refused("wrong password");
+        }
+        if self.quirks().repeat_receipt_bare {
+            // Profile pax-a80: 06 0F and nothing else, whatever there is to repeat.
+            let mut out = vec![Action::Note(
+                "profile: Repeat Receipt answered without a receipt".into(),
+            )];
+            out.extend(self.simple_completion(now));
+            return out;
         }
         let Some(status) = self.last_status.clone() else {
             return self.end_with_abort(rc::NOT_POSSIBLE, now);

@@ -221,6 +221,9 @@ pub struct Terminal {
     /// The ECR listed 06 D3 among its permitted commands (registration TLV 26): receipts go as
     /// Print Text-Blocks instead of Print Lines (PA00P015 §3.6).
     text_blocks: bool,
+    /// The ECR listed 06 D0 among its permitted commands (registration TLV 26): a terminal that
+    /// captures signatures only then (profile quirk) can ask for one.
+    permits_06d0: bool,
     /// The running command carried TLV 1F1F: the Status-Information mirrors the receipt number
     /// back in 1F1F (PA00P015 §4.2).
     mirror_receipt: bool,
@@ -313,6 +316,7 @@ impl Terminal {
             config,
             registered: None,
             text_blocks: false,
+            permits_06d0: false,
             mirror_receipt: false,
             operator_mode: false,
             operator: None,
@@ -343,6 +347,16 @@ impl Terminal {
     /// The configuration.
     pub fn config(&self) -> &TerminalConfig {
         &self.config
+    }
+
+    /// The deviations of the configured quirk profile (none for `spec`).
+    pub fn quirks(&self) -> crate::profile::Quirks {
+        self.config.terminal.profile.quirks()
+    }
+
+    /// What a new TCP/TLS connection gets before any ZVT (the profile's banner), if anything.
+    pub fn connect_banner(&self) -> Option<Vec<u8>> {
+        self.quirks().banner_bytes()
     }
 
     /// Switches the operator mode: every unscripted customer waits for the console.
@@ -409,6 +423,36 @@ impl Terminal {
         self.operator = None;
         self.payback_run = None;
         self.goods = None;
+        let control = message.control();
+        if self.quirks().refuses(control.class, control.instr) {
+            return refused(format!(
+                "profile {}: {control} answered as not supported",
+                self.config.terminal.profile.name()
+            ));
+        }
+        // TLV 1F1F in the other commands PA00P015 §4.2 lists (Authorisation and Pre-Authorisation
+        // read it themselves): the resynchronisation is about what the ECR knows, so it happens
+        // before the command is judged.
+        let sync_tlv = match &message {
+            Message::AccountBalanceRequest(m) => Some(m.tlv.clone()),
+            Message::PartialReversal(m) => Some(m.tlv.clone()),
+            Message::BookTotal(m) => Some(m.tlv.clone()),
+            Message::PreAuthReversal(m) => Some(m.tlv.clone()),
+            Message::Reversal(m) => Some(m.tlv.clone()),
+            Message::Refund(m) => Some(m.tlv.clone()),
+            Message::EndOfDay(m) => Some(m.tlv.clone()),
+            _ => None,
+        };
+        let mut out = match sync_tlv {
+            Some(tlv) => self.synchronise(tlv.as_ref()),
+            None => Vec::new(),
+        };
+        out.extend(self.dispatch(message, now));
+        out
+    }
+
+    /// The room that handles an idle command.
+    fn dispatch(&mut self, message: Message, now: Millis) -> Vec<Action> {
         match message {
             Message::Registration(r) => self.registration_cmd(r, now),
             Message::LogOff => self.log_off(),

@@ -16,7 +16,9 @@ use super::{
     Action, Booking, BookingKind, Commit, Step, Terminal, abort_message, encode, push_status, rc, status, tag,
 };
 use crate::config::{Card, CardKind};
-use crate::customer::Outcome;
+use crate::customer::{OperatorEvent, Outcome};
+
+use super::payment::OperatorTurn;
 use crate::payback::{HostError, PaybackHost, RedeemRequest, Reversed};
 
 /// The host-dependent steps of a PAYBACK redemption.
@@ -44,6 +46,9 @@ pub(super) struct PaybackRun {
     redeemable: i64,
     /// The ECR sent a TLV container: the answer may carry TLV (E1 bonus points, 24 display text).
     tlv: bool,
+    /// A person at the console plays the customer: when no PIN is queued, the terminal waits
+    /// for the next one instead of taking it as giving up.
+    by_operator: bool,
 }
 
 impl Terminal {
@@ -83,27 +88,58 @@ impl Terminal {
     }
 
     pub(super) fn is_payback(&self, a: &possim_zvt::messages::Authorisation) -> bool {
-        let by_card_type = a.card_type == Some(self.config.payback.card_type);
         // PA00P015 §9.4.3: bonus points container E1, C1 = "MS" (redeem points).
-        let by_bonus_container = a
-            .tlv
-            .as_ref()
-            .and_then(|t| t.find(0xC1))
-            .and_then(Tlv::data)
-            .is_some_and(|d| d == b"MS");
-        by_card_type || by_bonus_container
+        a.card_type == Some(self.config.payback.card_type) || bonus_type(a.tlv.as_ref()) == Some(&b"MS"[..])
+    }
+
+    /// Pre-Authorisation 06 22 and Refund 06 31 may carry the bonus container E1 too (PA00P015
+    /// §9.4.3.2): a reservation of points ("MS", or the PAYBACK card type), or points credited
+    /// back ("MW"). PAYBACK through the terminal is a redemption by Authorisation and its
+    /// Reversal only [ours], so these are refused with 06 1E 83 — never turned into a card
+    /// reservation or a money refund on the customer's bank card.
+    pub(super) fn payback_outside_authorisation(
+        &mut self,
+        what: &str,
+        card_type: Option<u8>,
+        tlv: Option<&TlvContainer>,
+        now: Millis,
+    ) -> Option<Vec<Action>> {
+        let bonus = bonus_type(tlv);
+        let marked =
+            card_type == Some(self.config.payback.card_type) || matches!(bonus, Some(b"MS" | b"ME" | b"MW" | b"MU"));
+        if !marked {
+            return None;
+        }
+        let mut out = vec![Action::Note(format!(
+            "PAYBACK in a {what} (bonus container {}): not offered; redeem with Authorisation 06 01, give points back with Reversal 06 30",
+            bonus.map_or_else(|| "none".to_owned(), possim_zvt::encoding::escape_text)
+        ))];
+        out.extend(self.end_with_abort(rc::NOT_POSSIBLE, now));
+        Some(out)
     }
 
     pub(super) fn payback_redemption(&mut self, basket: u64, tlv: bool, now: Millis) -> Vec<Action> {
-        let operator_mode = self.operator_mode;
-        let script = self
-            .next_customer
-            .take()
-            .unwrap_or_else(|| self.config.default_customer.clone());
+        // An explicit script wins over the operator mode, as for card payments.
+        let explicit = self.next_customer.take();
+        let by_operator = explicit
+            .as_ref()
+            .map_or(self.operator_mode, |s| s.outcome == Outcome::Operator);
+        let script = explicit.unwrap_or_else(|| self.config.default_customer.clone());
         let show = self.intermediate_wanted();
         let status = |steps: &mut Vec<Step>, code: u8| push_status(steps, show, code);
         let mut steps = Vec::new();
         status(&mut steps, status::INSERT_CARD);
+        if by_operator {
+            // The operator inserts the PAYBACK card and types the PINs at the console; the
+            // points are all redeemable ones up to the basket.
+            self.operator = Some(OperatorTurn::payback(basket, tlv));
+            steps.push(Step::WaitForCard);
+            let mut out = vec![Action::Note(format!(
+                "PAYBACK redemption for a basket of {basket} cents: waiting for the operator to insert a card"
+            ))];
+            out.extend(self.start(steps, true, now));
+            return out;
+        }
         let card = match &script.card {
             Some(name) => self.config.card(name).cloned(),
             None => self.config.cards.iter().find(|c| c.kind == CardKind::Payback).cloned(),
@@ -115,13 +151,6 @@ impl Terminal {
             out.extend(self.end_with_abort(rc::CARD_UNKNOWN, now));
             return out;
         };
-        if operator_mode || script.outcome == Outcome::Operator {
-            let mut out = vec![Action::Note(
-                "PAYBACK redemption: the console does not play this flow; script the customer".into(),
-            )];
-            out.extend(self.end_with_abort(rc::NOT_POSSIBLE, now));
-            return out;
-        }
         if script.outcome == Outcome::NoCard {
             steps.push(Step::WaitForCard);
             return self.start(steps, true, now);
@@ -157,6 +186,7 @@ impl Terminal {
             token: None,
             redeemable: 0,
             tlv,
+            by_operator: false,
         });
         steps.push(Step::Payback(PaybackStep::NextPin));
         let mut out = vec![Action::Note(format!(
@@ -195,6 +225,10 @@ impl Terminal {
             PaybackStep::NextPin => {
                 let mut run = run;
                 let Some(pin) = run.pins.pop_front() else {
+                    if run.by_operator {
+                        // The operator types the next PIN (or aborts, or the time-out ends it).
+                        return (Vec::new(), vec![Step::WaitForCard]);
+                    }
                     self.payback_run = None;
                     return (
                         note("PAYBACK: the customer gave up at the PIN pad".into()),
@@ -393,4 +427,72 @@ impl Terminal {
             }
         }
     }
+}
+
+impl Terminal {
+    /// The operator's action during a PAYBACK redemption: the PAYBACK card, a PIN, or abort.
+    /// The turn stays with the operator until the flow ends.
+    pub(super) fn operator_payback(
+        &mut self,
+        turn: OperatorTurn,
+        event: OperatorEvent,
+    ) -> Result<(Vec<Action>, Vec<Step>), String> {
+        let mut out = vec![Action::Disarm];
+        let mut steps = Vec::new();
+        match (event, turn.card.is_some()) {
+            (OperatorEvent::Abort, _) => {
+                self.payback_run = None;
+                out.push(Action::Note("the customer pressed abort".into()));
+                steps.push(Step::send(abort_message(rc::ABORTED)));
+                return Ok((out, steps));
+            }
+            (OperatorEvent::Insert(name), false) => {
+                let card = self.config.card(&name).cloned();
+                let Some(card) = card.filter(|c| c.kind == CardKind::Payback) else {
+                    self.operator = Some(turn);
+                    return Err(format!("{name:?} is not a PAYBACK card of the data set"));
+                };
+                out.push(Action::Note(format!("the customer inserted {name}")));
+                self.payback_run = Some(PaybackRun {
+                    card: card.clone(),
+                    basket: turn.amount,
+                    pins: VecDeque::new(),
+                    outcome: Outcome::Approve,
+                    redeem_points: None,
+                    token: None,
+                    redeemable: 0,
+                    tlv: turn.tlv,
+                    by_operator: true,
+                });
+                steps.push(Step::Pause(self.config.delays.card_ms));
+                steps.push(Step::Payback(PaybackStep::NextPin));
+                let mut turn = turn;
+                turn.card = Some(card);
+                self.operator = Some(turn);
+            }
+            (OperatorEvent::Insert(_), true) => {
+                self.operator = Some(turn);
+                return Err("a card is already in the terminal".into());
+            }
+            (OperatorEvent::Pin(_), false) => {
+                self.operator = Some(turn);
+                return Err("insert a card first".into());
+            }
+            (OperatorEvent::Pin(pin), true) => {
+                out.push(Action::Note("the customer typed a PIN".into()));
+                if let Some(run) = self.payback_run.as_mut() {
+                    run.pins.push_back(pin);
+                }
+                steps.push(Step::Payback(PaybackStep::NextPin));
+                self.operator = Some(turn);
+            }
+        }
+        Ok((out, steps))
+    }
+}
+
+/// The transaction type C1 of the bonus container E1 (PA00P015 §9.4.3.1), if the ECR sent one.
+fn bonus_type(tlv: Option<&TlvContainer>) -> Option<&[u8]> {
+    // Wherever it sits (the ECRs seen put it in E1), as the Authorisation always read it.
+    tlv.and_then(|t| t.find(0xC1)).and_then(Tlv::data)
 }

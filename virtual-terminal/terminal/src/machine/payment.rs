@@ -14,16 +14,31 @@ use super::{
     Action, Booking, BookingKind, Commit, ConnectionId, Output, Step, Terminal, abort_message, encode, expiry,
     push_status, rc, refused, status,
 };
-use crate::config::{Card, TerminalConfig};
+use crate::config::{Card, CardKind, TerminalConfig};
 use crate::customer::{CustomerScript, OperatorEvent, Outcome};
 
 /// A transaction the operator is playing the customer in.
 #[derive(Debug, Clone)]
 pub(super) struct OperatorTurn {
-    kind: BookingKind,
-    amount: u64,
-    card: Option<Card>,
+    pub(super) kind: BookingKind,
+    pub(super) amount: u64,
+    pub(super) card: Option<Card>,
     wrong: u8,
+    /// PAYBACK redemption: the ECR sent a TLV container.
+    pub(super) tlv: bool,
+}
+
+impl OperatorTurn {
+    /// The operator's PAYBACK redemption of a basket, before the card.
+    pub(super) fn payback(basket: u64, tlv: bool) -> Self {
+        Self {
+            kind: BookingKind::PaybackRedemption,
+            amount: basket,
+            card: None,
+            wrong: 0,
+            tlv,
+        }
+    }
 }
 
 impl Terminal {
@@ -37,6 +52,20 @@ impl Terminal {
         let Some(mut turn) = self.operator.take_if(|_| waiting) else {
             return Err("no transaction is waiting for the customer".into());
         };
+        if turn.kind == BookingKind::PaybackRedemption {
+            let (mut out, steps) = self.operator_payback(turn, event)?;
+            if let Some(session) = self.session.as_mut() {
+                session.resume_with(steps);
+            }
+            out.extend(self.advance(now));
+            return Ok(out
+                .into_iter()
+                .map(|action| Output {
+                    connection: owner,
+                    action,
+                })
+                .collect());
+        }
         let show = self.intermediate_wanted();
         let status = |steps: &mut Vec<Step>, code: u8| push_status(steps, show, code);
         let mut steps = Vec::new();
@@ -151,6 +180,11 @@ impl Terminal {
         let Some(amount) = p.amount else {
             return refused("no amount");
         };
+        if let Some(refusal) = self.payback_outside_authorisation("Pre-Authorisation", p.card_type, p.tlv.as_ref(), now)
+        {
+            out.extend(refusal);
+            return out;
+        }
         out.extend(self.card_transaction(BookingKind::PreAuthorisation, amount.0, now));
         out
     }
@@ -163,6 +197,9 @@ impl Terminal {
         let Some(amount) = r.amount else {
             return refused("no amount");
         };
+        if let Some(refusal) = self.payback_outside_authorisation("Refund", r.card_type, r.tlv.as_ref(), now) {
+            return refusal;
+        }
         self.card_transaction(BookingKind::Refund, amount.0, now)
     }
 
@@ -183,6 +220,7 @@ impl Terminal {
                 amount,
                 card: None,
                 wrong: 0,
+                tlv: false,
             });
             steps.push(Step::WaitForCard);
             let mut out = vec![Action::Note("waiting for the operator to insert a card".into())];
@@ -266,7 +304,7 @@ impl Terminal {
             receipt,
             trace,
             approved: decline.is_none(),
-            extra: Vec::new(),
+            extra: self.signature_lines(card),
             card,
             at: now,
         };
@@ -299,7 +337,7 @@ impl Terminal {
     /// the last transaction's result, so the terminal reverses it implicitly and reuses its
     /// receipt number. Anything else, or empty (a new installation): ignored. Either way the
     /// Status-Information of this command carries the new receipt number in 1F1F.
-    fn synchronise(&mut self, tlv: Option<&TlvContainer>) -> Vec<Action> {
+    pub(super) fn synchronise(&mut self, tlv: Option<&TlvContainer>) -> Vec<Action> {
         let Some(sync) = tlv.and_then(|t| t.find(0x1F1F)) else {
             self.mirror_receipt = false;
             return Vec::new();
@@ -367,6 +405,13 @@ impl Terminal {
         if original.reversed {
             return self.end_with_abort(rc::ALREADY_REVERSED, now);
         }
+        if self.quirks().reversal_last_only && self.batch.last().is_some_and(|last| last.receipt != receipt) {
+            let mut out = vec![Action::Note(format!(
+                "profile: only the last transaction can be reversed, not receipt {receipt}"
+            ))];
+            out.extend(self.end_with_abort(rc::REVERSAL_NOT_POSSIBLE, now));
+            return out;
+        }
         let mut out = Vec::new();
         if let Some(id) = &original.redemption {
             // [ours] The points go back at PAYBACK before the terminal answers; that is final at
@@ -422,5 +467,21 @@ impl Terminal {
         // PA00P015 §2.21: the Status-Information hands the master rights back implicitly;
         // there is no Completion.
         self.start(steps, true, now)
+    }
+}
+
+impl Terminal {
+    /// Profile clover: a credit card payment is signed on screen — only when the ECR permitted
+    /// 06 D0 at registration; otherwise it is approved without the signature (the receipt says
+    /// so). The specification's terminal asks for the PIN and prints no such line.
+    fn signature_lines(&self, card: &Card) -> Vec<String> {
+        if !self.quirks().signature_needs_06d0 || !matches!(card.kind, CardKind::Mastercard | CardKind::Visa) {
+            return Vec::new();
+        }
+        vec![if self.permits_06d0 {
+            "Unterschrift erfasst".into()
+        } else {
+            "Ohne Unterschrift".into()
+        }]
     }
 }

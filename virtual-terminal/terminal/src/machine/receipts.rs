@@ -184,7 +184,7 @@ impl Terminal {
                 // (the end-of-receipt attribute, PA00P015 §3.6 and tag 25).
                 let mut texts: Vec<Tlv> = lines
                     .into_iter()
-                    .map(|line| Tlv::primitive(tag(0x07), line.into_bytes()))
+                    .map(|line| Tlv::primitive(tag(0x07), self.quirks().text(line)))
                     .collect();
                 texts.push(Tlv::primitive(tag(0x09), vec![0x81]));
                 let block = TlvContainer::new(vec![
@@ -203,7 +203,7 @@ impl Terminal {
                 let attribute = if i == last { 0x81 } else { 0x00 };
                 steps.push(Step::send(encode(&Message::PrintLine(PrintLine {
                     attribute,
-                    text: line.into_bytes(),
+                    text: self.quirks().text(line),
                 }))));
             }
         }
