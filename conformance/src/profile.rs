@@ -31,8 +31,65 @@ pub fn normalize_path(provider: &str, path: &str) -> String {
                 .find(|page| page.eq_ignore_ascii_case(name))
                 .map_or_else(|| path.to_owned(), |page| format!("/{page}"))
         }
+        // One URL per till, with or without the trailing slash (spec loymax-tyrios.md 1.2).
+        "loymax" => {
+            let trimmed = path.trim_end_matches('/');
+            if trimmed.is_empty() { "/".to_owned() } else { trimmed.to_owned() }
+        }
         _ => path.to_owned(),
     }
+}
+
+/// Whether a provider takes every command at one URL, so a recorded step names the operation
+/// the provider classified the request as (`operation`) instead of relying on method and path.
+pub fn operation_names_request(provider: &str) -> bool {
+    provider == "loymax"
+}
+
+/// Loymax request attributes a till generates per run: any string will do. `ElementID` is `1`
+/// for a single request (both observed sources) and `DeviceLogicalID` is optional (the 2018 log
+/// has none), so both may be left out.
+fn loymax_request(value: Value, device: Option<&str>) -> Value {
+    match value {
+        Value::Object(map) => Value::Object(
+            map.into_iter()
+                .filter(|(key, _)| !key.starts_with("@xmlns"))
+                .map(|(key, value)| {
+                    let value = match key.as_str() {
+                        "@OperationID" | "@PurchaseID" | "@OperationDate" | "@ChequeDate" | "@ChequeNumber"
+                        | "@Cashier" | "@RefundPurchaseID" | "@CanceledOperationID" => {
+                            Value::String("$string".into())
+                        }
+                        "@ElementID" => absent_or(value),
+                        "@DeviceLogicalID" => absent_or(device.map_or(value, |d| Value::String(d.to_owned()))),
+                        _ => loymax_request(value, device),
+                    };
+                    (key, value)
+                })
+                .collect(),
+        ),
+        Value::Array(items) => Value::Array(items.into_iter().map(|v| loymax_request(v, device)).collect()),
+        other => other,
+    }
+}
+
+/// What defines a Loymax answer: the envelope's and each singular answer's attributes (figures,
+/// `ErrorCode`) and the messages for cashier and receipt; ids the processing generates become
+/// `$string`. Lines, offers and identifier data are left to the result and state checks.
+fn loymax_response(map: Map<String, Value>, depth: usize) -> Map<String, Value> {
+    map.into_iter()
+        .filter_map(|(key, value)| {
+            let value = match (key.as_str(), value) {
+                ("@OperationID" | "@TransactionID" | "@AuthCode", Value::String(_)) => Value::String("$string".into()),
+                (k, v @ Value::String(_)) if k.starts_with('@') || depth <= 1 => v,
+                ("ChequeMessage" | "CashierMessage" | "ErrorMessage", v) => v,
+                // XMLResponse → wrapper → singular answer: keep descending.
+                (_, Value::Object(inner)) if depth < 3 => Value::Object(loymax_response(inner, depth + 1)),
+                _ => return None,
+            };
+            Some((key, value))
+        })
+        .collect()
 }
 
 /// The Computop fields a golden flow pins (decrypted requests, answers and notifies), and how:
@@ -109,6 +166,7 @@ pub fn generalize_request_body(provider: &str, body: Value) -> Value {
             }
         }
         "computop" => return Value::Object(computop_figures(map)),
+        "loymax" => return loymax_request(Value::Object(map), None),
         _ => {}
     }
     Value::Object(map)
@@ -141,6 +199,7 @@ const TYRIOS_FIGURES: &[&str] = &[
 pub fn summarize_response_body(provider: &str, body: Value) -> Option<Value> {
     let body = match (provider, body) {
         ("computop", Value::Object(map)) => Value::Object(computop_figures(map)),
+        ("loymax", Value::Object(map)) => return Some(Value::Object(loymax_response(map, 0))),
         (_, body) => body,
     };
     match body {

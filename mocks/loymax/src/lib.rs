@@ -523,7 +523,25 @@ impl Provider for LoymaxMock {
                 "answeredOperations": p.answered.len(),
             }));
         }
-        json!({"projects": projects, "strict": self.inner.strict.load(Ordering::Relaxed)})
+        // The conformance judge's state checks select from top-level lists: every project's
+        // cards, purchases and coupons again, flat, each with its project's name.
+        let flat = |key: &str| -> Vec<Value> {
+            projects
+                .iter()
+                .flat_map(|p| {
+                    let name = p["name"].clone();
+                    p[key].as_array().cloned().unwrap_or_default().into_iter().map(move |mut item| {
+                        if let Value::Object(map) = &mut item {
+                            map.insert("project".into(), name.clone());
+                        }
+                        item
+                    })
+                })
+                .collect()
+        };
+        let (cards, purchases, coupons) = (flat("cards"), flat("purchases"), flat("coupons"));
+        json!({"projects": projects, "cards": cards, "purchases": purchases, "coupons": coupons,
+            "strict": self.inner.strict.load(Ordering::Relaxed)})
     }
 
     fn apply_change(&self, change: &Value) -> Result<Value, String> {
