@@ -300,16 +300,20 @@ struct Figures {
 }
 
 impl Figures {
-    fn messages_from(&mut self, answer: &Element) {
-        for (name, list) in [
-            ("ChequeMessage", &mut self.cheque_messages),
-            ("CashierMessage", &mut self.cashier_messages),
-        ] {
+    /// The cashier sees every answer's message as it comes; the receipt gets the messages of the
+    /// answers that fix the figures (`receipt`: Payment, Discount, Refund, Balance), not the
+    /// Calculate's forecast.
+    fn messages_from(&mut self, answer: &Element, receipt: bool) {
+        let add = |list: &mut Vec<String>, name: &str| {
             for m in answer.all(name) {
                 if !m.text.is_empty() && !list.contains(&m.text) {
                     list.push(m.text.clone());
                 }
             }
+        };
+        add(&mut self.cashier_messages, "CashierMessage");
+        if receipt {
+            add(&mut self.cheque_messages, "ChequeMessage");
         }
     }
 }
@@ -535,7 +539,7 @@ impl LoymaxPos {
         match self.exchange("Balance", request).await {
             Reply::Answer(a) if ok(&a) => {
                 let mut figures = Figures::default();
-                figures.messages_from(&a);
+                figures.messages_from(&a, true);
                 let mut result = json!({
                     "status": "completed",
                     "balance": a.get("BonusAmount"),
@@ -650,7 +654,7 @@ impl LoymaxPos {
         figures.discount = calculated
             .first("Cheque")
             .map_or(0, |c| c.all("ChequeLine").map(|l| answer_kopecks(l, "Discount")).sum());
-        figures.messages_from(&calculated);
+        figures.messages_from(&calculated, false);
         figures.coupons = calculated
             .first("Coupons")
             .map(|c| {
@@ -686,7 +690,7 @@ impl LoymaxPos {
             match self.exchange("Payment", request).await {
                 Reply::Answer(a) if ok(&a) => {
                     figures.written_off = answer_kopecks(&a, "Amount");
-                    figures.messages_from(&a);
+                    figures.messages_from(&a, true);
                 }
                 Reply::Answer(_) if self.has(Defect::IgnorePaymentError) => figures.written_off = write_off,
                 Reply::Answer(a) => return self.cancel_and(&purchase_id, &sale.date, refused("payment", &a)).await,
@@ -721,7 +725,7 @@ impl LoymaxPos {
                 Reply::Answer(a) if ok(&a) => {
                     figures.accrued = answer_kopecks(&a, "BonusAmount");
                     figures.balance = a.get("Balance").map(str::to_owned);
-                    figures.messages_from(&a);
+                    figures.messages_from(&a, true);
                     figures.issued = issued_coupons(&a);
                 }
                 Reply::Answer(a) => return self.cancel_and(&purchase_id, &sale.date, refused("discount", &a)).await,
@@ -895,7 +899,7 @@ impl LoymaxPos {
         let points_back: i64 = lines_back.map_or(0, |c| c.all("ChequeLine").map(|l| answer_kopecks(l, "PayAmount")).sum());
         let accrual_back: i64 = lines_back.map_or(0, |c| c.all("ChequeLine").map(|l| answer_kopecks(l, "Cashback")).sum());
         let mut figures = Figures::default();
-        figures.messages_from(&answer);
+        figures.messages_from(&answer, true);
         let confirm = self.purchase_request("ConfirmPurchase", &refund_id, &sale.date);
         match self.exchange("ConfirmPurchase", confirm).await {
             Reply::Answer(a) if ok(&a) => {}
@@ -959,7 +963,7 @@ impl LoymaxPos {
         match self.exchange("CardReplace", request).await {
             Reply::Answer(a) if ok(&a) => {
                 let mut figures = Figures::default();
-                figures.messages_from(&a);
+                figures.messages_from(&a, true);
                 let mut result = json!({"status": "completed", "card": number, "customer": identifier_data(&a)});
                 if let Some(balance) = a.get("BonusAmount") {
                     result["balance"] = json!(balance);
