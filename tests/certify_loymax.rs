@@ -15,7 +15,10 @@ use serde_json::Value;
 const LOYMAX_DETECTION: &[(&str, &[&str])] = &[
     // Only a lost *answer* (the request was booked) tells a retry with the same OperationID
     // from one with a new id; where processing never got the request both book the same.
-    ("new-operation-id-on-retry", &["confirm-answer-lost", "payment-answer-lost"]),
+    (
+        "new-operation-id-on-retry",
+        &["confirm-answer-lost", "payment-answer-lost"],
+    ),
     ("lost-answer-cancels", &["confirm-answer-lost", "payment-answer-lost"]),
     // Every flow that completes a purchase online (offline uploads confirm on their own path).
     ("no-confirm", COMPLETED_ONLINE),

@@ -408,7 +408,14 @@ fn loymax_instructions(kind: &str, action: &Value, steps: &mut Vec<String>) {
             .and_then(Value::as_array)
             .into_iter()
             .flatten()
-            .map(|l| format!("{} × {} ({} RUB)", text(l, "quantity"), text(l, "goodsId"), text(l, "price")))
+            .map(|l| {
+                format!(
+                    "{} × {} ({} RUB)",
+                    text(l, "quantity"),
+                    text(l, "goodsId"),
+                    text(l, "price")
+                )
+            })
             .collect::<Vec<_>>()
             .join(", ")
     };

@@ -2,8 +2,8 @@
 //! afterwards) with a golden flow and lists every difference. Pure: no I/O, no clock.
 //!
 //! Matching walks the expected steps in order. A step claims the first not-yet-claimed exchange,
-//! after the previous step's, whose provider, method, path and query match; its headers, body and
-//! answer are then compared field by field. A required step nobody matches is a difference;
+//! after the previous step's, whose provider, method, path, query and operation (when the step
+//! names one) match; its headers, body and answer are then compared field by field. A required step nobody matches is a difference;
 //! an optional one is skipped. Exchanges no step claimed are checked against the `forbid` list
 //! (with its reason) and otherwise judged by the scenario's [`UnexpectedPolicy`].
 

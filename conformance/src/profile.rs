@@ -34,7 +34,11 @@ pub fn normalize_path(provider: &str, path: &str) -> String {
         // One URL per till, with or without the trailing slash (spec loymax-tyrios.md 1.2).
         "loymax" => {
             let trimmed = path.trim_end_matches('/');
-            if trimmed.is_empty() { "/".to_owned() } else { trimmed.to_owned() }
+            if trimmed.is_empty() {
+                "/".to_owned()
+            } else {
+                trimmed.to_owned()
+            }
         }
         _ => path.to_owned(),
     }
@@ -74,7 +78,9 @@ fn loymax_request(value: Value, device: Option<&str>) -> Value {
                         }
                         "@ElementID" => absent_or(value),
                         "@DeviceLogicalID" => absent_or(device.map_or(value, |d| Value::String(d.to_owned()))),
-                        "PaymentRequest" | "DiscountRequest" => loymax_optional_children(&key, loymax_request(value, device)),
+                        "PaymentRequest" | "DiscountRequest" => {
+                            loymax_optional_children(&key, loymax_request(value, device))
+                        }
                         _ => loymax_request(value, device),
                     };
                     (key, value)
@@ -307,10 +313,20 @@ mod tests {
         assert_eq!(m("0.355"), json!("$regex:^0\\.3550*$"));
         assert_eq!(m("2"), json!("$regex:^2(\\.0*)?$"));
         assert_eq!(m("$string"), json!("$string"));
-        for (pattern, text, expected) in [("60.00", "60", true), ("60.00", "60.0", true), ("60.00", "60.01", false),
-            ("59.90", "59.9", true), ("2.000", "2", true), ("2.000", "20", false)] {
+        for (pattern, text, expected) in [
+            ("60.00", "60", true),
+            ("60.00", "60.0", true),
+            ("60.00", "60.01", false),
+            ("59.90", "59.9", true),
+            ("2.000", "2", true),
+            ("2.000", "20", false),
+        ] {
             let matcher = m(pattern);
-            assert_eq!(crate::matcher::matches(&matcher, Some(&json!(text))), expected, "{pattern} vs {text}");
+            assert_eq!(
+                crate::matcher::matches(&matcher, Some(&json!(text))),
+                expected,
+                "{pattern} vs {text}"
+            );
         }
     }
 

@@ -19,9 +19,7 @@ use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, Hasher};
 use std::time::Duration;
 
-use possim_loymax::sign::{
-    RsaSha256, SignatureScheme, private_key_from_pem, public_key_from_pem, test_keys,
-};
+use possim_loymax::sign::{RsaSha256, SignatureScheme, private_key_from_pem, public_key_from_pem, test_keys};
 use possim_loymax::xml::{self, Element};
 use serde_json::{Value, json};
 
@@ -369,7 +367,11 @@ fn identifier_element(identifier: &Value, phone_plus_seven: bool) -> Result<Elem
         "phone" => ("Phone", normalise_phone(value)),
         "qr" => ("QrCode", value.trim().to_owned()),
         "auto" => ("Auto", value.trim().to_owned()),
-        other => return Err(format!("unknown identifier kind {other:?} (card, barcode, track, phone, qr, auto)")),
+        other => {
+            return Err(format!(
+                "unknown identifier kind {other:?} (card, barcode, track, phone, qr, auto)"
+            ));
+        }
     };
     Ok(Element::new("Identifier").attr("Type", type_).attr("Value", value))
 }
@@ -603,9 +605,9 @@ impl LoymaxPos {
 
     fn coupons_element(coupons: &[String]) -> Option<Element> {
         (!coupons.is_empty()).then(|| {
-            coupons
-                .iter()
-                .fold(Element::new("Coupons"), |c, n| c.child(Element::new("Coupon").attr("Number", n.as_str())))
+            coupons.iter().fold(Element::new("Coupons"), |c, n| {
+                c.child(Element::new("Coupon").attr("Number", n.as_str()))
+            })
         })
     }
 
@@ -695,7 +697,9 @@ impl LoymaxPos {
                 Reply::Answer(_) if self.has(Defect::IgnorePaymentError) => figures.written_off = write_off,
                 Reply::Answer(a) => return self.cancel_and(&purchase_id, &sale.date, refused("payment", &a)).await,
                 Reply::Configuration(m) => {
-                    return self.cancel_and(&purchase_id, &sale.date, configuration("payment", m)).await;
+                    return self
+                        .cancel_and(&purchase_id, &sale.date, configuration("payment", m))
+                        .await;
                 }
                 Reply::Lost(m) => return self.cancel_and(&purchase_id, &sale.date, lost("payment", &m)).await,
             }
@@ -719,8 +723,9 @@ impl LoymaxPos {
                 .child(self.cheque_element(final_lines, &sale.date));
             let request = with(request, sale.identifier.clone());
             let request = with(request, Self::coupons_element(&sale.coupons));
-            let request = request
-                .child(Element::new("Pays").child(Element::new("Pay").attr("Type", "Cash").attr("Amount", money(to_pay))));
+            let request = request.child(
+                Element::new("Pays").child(Element::new("Pay").attr("Type", "Cash").attr("Amount", money(to_pay))),
+            );
             match self.exchange("Discount", request).await {
                 Reply::Answer(a) if ok(&a) => {
                     figures.accrued = answer_kopecks(&a, "BonusAmount");
@@ -730,7 +735,9 @@ impl LoymaxPos {
                 }
                 Reply::Answer(a) => return self.cancel_and(&purchase_id, &sale.date, refused("discount", &a)).await,
                 Reply::Configuration(m) => {
-                    return self.cancel_and(&purchase_id, &sale.date, configuration("discount", m)).await;
+                    return self
+                        .cancel_and(&purchase_id, &sale.date, configuration("discount", m))
+                        .await;
                 }
                 Reply::Lost(m) => return self.cancel_and(&purchase_id, &sale.date, lost("discount", &m)).await,
             }
@@ -825,7 +832,11 @@ impl LoymaxPos {
             .child(self.cheque_element(&sale.lines, &sale.date));
         let request = with(request, sale.identifier.clone());
         let request = request.child(
-            Element::new("Pays").child(Element::new("Pay").attr("Type", "Cash").attr("Amount", money(total - written_off))),
+            Element::new("Pays").child(
+                Element::new("Pay")
+                    .attr("Type", "Cash")
+                    .attr("Amount", money(total - written_off)),
+            ),
         );
         result["writtenOff"] = json!(money(written_off));
         result["toPay"] = json!(money(total - written_off));
@@ -896,14 +907,20 @@ impl LoymaxPos {
             Reply::Lost(m) => return Err(self.cancel_and(&refund_id, &sale.date, lost("refund", &m)).await),
         };
         let lines_back = answer.first("Cheque");
-        let points_back: i64 = lines_back.map_or(0, |c| c.all("ChequeLine").map(|l| answer_kopecks(l, "PayAmount")).sum());
-        let accrual_back: i64 = lines_back.map_or(0, |c| c.all("ChequeLine").map(|l| answer_kopecks(l, "Cashback")).sum());
+        let points_back: i64 =
+            lines_back.map_or(0, |c| c.all("ChequeLine").map(|l| answer_kopecks(l, "PayAmount")).sum());
+        let accrual_back: i64 =
+            lines_back.map_or(0, |c| c.all("ChequeLine").map(|l| answer_kopecks(l, "Cashback")).sum());
         let mut figures = Figures::default();
         figures.messages_from(&answer, true);
         let confirm = self.purchase_request("ConfirmPurchase", &refund_id, &sale.date);
         match self.exchange("ConfirmPurchase", confirm).await {
             Reply::Answer(a) if ok(&a) => {}
-            Reply::Answer(a) => return Err(self.cancel_and(&refund_id, &sale.date, refused("refund-confirm", &a)).await),
+            Reply::Answer(a) => {
+                return Err(self
+                    .cancel_and(&refund_id, &sale.date, refused("refund-confirm", &a))
+                    .await);
+            }
             Reply::Configuration(m) => return Err(configuration("refund-confirm", m)),
             Reply::Lost(m) => return Err(lost("refund-confirm", &m)),
         }

@@ -530,12 +530,17 @@ impl Provider for LoymaxMock {
                 .iter()
                 .flat_map(|p| {
                     let name = p["name"].clone();
-                    p[key].as_array().cloned().unwrap_or_default().into_iter().map(move |mut item| {
-                        if let Value::Object(map) = &mut item {
-                            map.insert("project".into(), name.clone());
-                        }
-                        item
-                    })
+                    p[key]
+                        .as_array()
+                        .cloned()
+                        .unwrap_or_default()
+                        .into_iter()
+                        .map(move |mut item| {
+                            if let Value::Object(map) = &mut item {
+                                map.insert("project".into(), name.clone());
+                            }
+                            item
+                        })
                 })
                 .collect()
         };
