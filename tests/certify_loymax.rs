@@ -112,7 +112,7 @@ async fn the_loymax_suite_certifies_the_reference_till_and_catches_every_planted
         [
             ("minimum".to_owned(), 15, 0),
             ("medium".to_owned(), 7, 0),
-            ("maximum".to_owned(), 2, 0)
+            ("maximum".to_owned(), 4, 0)
         ]
     );
     let detection = &json["detection"];
