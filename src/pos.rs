@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use possim_pos::PlantableDefect;
-use possim_pos::{computop, payback, tyrios, zvt};
+use possim_pos::{computop, loymax, payback, tyrios, zvt};
 use serde_json::Value;
 
 /// `possim pos` subcommands.
@@ -23,6 +23,40 @@ pub enum PosCommand {
     /// A correct web shop paying with PAYBACK PAY through the Computop Paygate: checks every
     /// notify's MAC, ignores AUTHORIZE_REQUEST, books once, credits with the PayID in the MAC.
     Computop(ComputopArgs),
+    /// A correct Loymax till (XML protocol 3.2): calculate → payment within the allowed
+    /// write-off → discount → confirm, cancels what fails, retries a lost answer with the same
+    /// OperationID, sells offline without points and uploads later, voids by refund, signs.
+    Loymax(LoymaxArgs),
+}
+
+/// `possim pos loymax` arguments.
+#[derive(Debug, clap::Args)]
+pub struct LoymaxArgs {
+    /// Processing base URL (the till posts to `<url>/XmlExchange/<project>/<login>/`).
+    #[arg(long, env = "POSSIM_LOYMAX_URL", default_value = "http://127.0.0.1:7104")]
+    pub url: String,
+    /// Project.
+    #[arg(long, env = "POSSIM_LOYMAX_PROJECT", default_value = "possim")]
+    pub project: String,
+    /// Device login.
+    #[arg(long, env = "POSSIM_LOYMAX_LOGIN", default_value = "kassa-1")]
+    pub login: String,
+    /// Device password.
+    #[arg(long, env = "POSSIM_LOYMAX_PASSWORD", default_value = "demo", hide_env_values = true)]
+    pub password: String,
+    /// The device's private key (PEM) to sign requests with; default: possim's committed test
+    /// key for device kassa-2, none for other devices.
+    #[arg(long, env = "POSSIM_LOYMAX_KEY", value_name = "FILE")]
+    pub key: Option<PathBuf>,
+    /// The processing's public key (PEM) signed answers are checked with; default: possim's
+    /// committed test key.
+    #[arg(long, env = "POSSIM_LOYMAX_PROCESSING_KEY", value_name = "FILE")]
+    pub processing_key: Option<PathBuf>,
+    #[arg(long = "defect", value_name = "NAME", help = loymax::Defect::help("Plant an integration bug"))]
+    pub defects: Vec<String>,
+    /// The action as a JSON file (default: standard input).
+    #[arg(long, value_name = "FILE")]
+    pub action: Option<PathBuf>,
 }
 
 /// `possim pos computop` arguments.
@@ -180,6 +214,32 @@ pub async fn run(command: PosCommand) -> anyhow::Result<()> {
             println!("{}", pos.perform(&action).await);
             Ok(())
         }
+        PosCommand::Loymax(args) => {
+            let defects = loymax::Defect::parse_all(&args.defects).map_err(anyhow::Error::msg)?;
+            let read = |path: &std::path::Path| {
+                std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))
+            };
+            let key = match &args.key {
+                Some(path) => Some(read(path)?),
+                None => loymax::LoymaxPos::default_key(&args.login),
+            };
+            let processing_key = match &args.processing_key {
+                Some(path) => read(path)?,
+                None => loymax::LoymaxPos::default_processing_key(),
+            };
+            let action = read_action(args.action.as_deref())?;
+            let pos = loymax::LoymaxPos {
+                url: args.url,
+                project: args.project,
+                login: args.login,
+                password: args.password,
+                key,
+                processing_key: Some(processing_key),
+                defects,
+            };
+            println!("{}", pos.perform(&action).await);
+            Ok(())
+        }
         PosCommand::Zvt(args) => {
             let defects = zvt::Defect::parse_all(&args.defects).map_err(anyhow::Error::msg)?;
             let password = args
@@ -217,6 +277,7 @@ pub fn defect_names(till: &str) -> Option<Vec<String>> {
         "payback" => payback::Defect::names(),
         "zvt" => zvt::Defect::names(),
         "computop" => computop::Defect::names(),
+        "loymax" => loymax::Defect::names(),
         _ => return None,
     })
 }

@@ -8,6 +8,8 @@
 //! - `faults`: fault injection over the wire, including the draft-ok/final-fails race.
 //! - `admin`: the admin API and the command line.
 //! - `certify`: the conformance runner, its drivers, reports, recording and the planted defects.
+//! - `certify_loymax`: the Loymax suite certifies the reference till at every level, and its
+//!   detection matrix is the pinned one.
 //! - `certify_runner`: the set-up's faults are not the till's (a command that cannot start, a
 //!   till past its time limit with its helpers, a closed stdout), with shell scripts as tills.
 //! - `computop`: the Computop Paygate mock over the wire, with a shop inside the test.
@@ -28,6 +30,7 @@
 
 mod admin;
 mod certify;
+mod certify_loymax;
 mod certify_runner;
 mod computop;
 mod computop_python;

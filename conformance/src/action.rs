@@ -131,6 +131,30 @@ pub const ACTIONS: &[ActionDef] = &[
         required: &["basket", "receipt"],
         optional: &["customer"],
     },
+    ActionDef {
+        name: "loymax-balance",
+        provider: "loymax",
+        required: &["identifier"],
+        optional: &["at"],
+    },
+    ActionDef {
+        name: "loymax-purchase",
+        provider: "loymax",
+        required: &["cheque"],
+        optional: &["identifier", "coupons", "writeOff", "pin", "recalculate", "then", "at"],
+    },
+    ActionDef {
+        name: "loymax-refund",
+        provider: "loymax",
+        required: &["cheque", "returned"],
+        optional: &["identifier", "coupons", "writeOff", "at"],
+    },
+    ActionDef {
+        name: "loymax-card-replace",
+        provider: "loymax",
+        required: &["newCard"],
+        optional: &["identifier", "password", "at"],
+    },
 ];
 
 /// Checks an action against the vocabulary; the message names the problem.
@@ -360,9 +384,65 @@ pub fn instructions(action: &Value) -> Vec<String> {
                 lines.join(" / ")
             ));
         }
+        kind if kind.starts_with("loymax-") => loymax_instructions(kind, action, &mut steps),
         _ => steps.push(format!("Perform the action {action}")),
     }
     steps
+}
+
+/// The Loymax actions for an operator at a real till.
+fn loymax_instructions(kind: &str, action: &Value, steps: &mut Vec<String>) {
+    if let Some(identifier) = action.get("identifier") {
+        let how = match identifier.get("kind").and_then(Value::as_str).unwrap_or("card") {
+            "barcode" => "Scan the card's barcode",
+            "track" => "Swipe the card's magnetic stripe",
+            "phone" => "Type the customer's phone number",
+            "qr" => "Scan the QR code from the customer's app",
+            _ => "Enter the card number",
+        };
+        steps.push(format!("{how}: {}", text(identifier, "value")));
+    }
+    let lines = |key: &str| -> String {
+        action
+            .get(key)
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .map(|l| {
+                format!(
+                    "{} × {} ({} RUB)",
+                    text(l, "quantity"),
+                    text(l, "goodsId"),
+                    text(l, "price")
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    match kind {
+        "loymax-balance" => steps.push("Show the card's bonus balance".into()),
+        "loymax-card-replace" => steps.push(format!("Replace the card by the new card {}", text(action, "newCard"))),
+        _ => {
+            steps.push(format!("Ring up {}", lines("cheque")));
+            if action.get("coupons").is_some() {
+                steps.push(format!("Scan the coupon(s) {}", coupons_text(action)));
+            }
+            if action.get("recalculate").is_some() {
+                steps.push(format!("Change the receipt to {}", lines("recalculate")));
+            }
+            if let Some(points) = action.get("writeOff") {
+                steps.push(format!("The customer pays with points: {points}"));
+            }
+            match action.get("then").and_then(Value::as_str) {
+                Some("abandon") => steps.push("The customer leaves: drop the receipt".into()),
+                Some("void") => steps.push("Complete the sale, then void the receipt".into()),
+                _ => steps.push("Complete the sale and note what the till shows and prints".into()),
+            }
+            if kind == "loymax-refund" {
+                steps.push("Then take back the returned goods as a refund".into());
+            }
+        }
+    }
 }
 
 fn capitalise(text: &str) -> String {

@@ -2,8 +2,8 @@
 //! afterwards) with a golden flow and lists every difference. Pure: no I/O, no clock.
 //!
 //! Matching walks the expected steps in order. A step claims the first not-yet-claimed exchange,
-//! after the previous step's, whose provider, method, path and query match; its headers, body and
-//! answer are then compared field by field. A required step nobody matches is a difference;
+//! after the previous step's, whose provider, method, path, query and operation (when the step
+//! names one) match; its headers, body and answer are then compared field by field. A required step nobody matches is a difference;
 //! an optional one is skipped. Exchanges no step claimed are checked against the `forbid` list
 //! (with its reason) and otherwise judged by the scenario's [`UnexpectedPolicy`].
 
@@ -273,6 +273,11 @@ fn request_line_matches(m: &RequestMatcher, provider: &str, observed: &Observed)
     if observed.provider != provider || !method_ok {
         return false;
     }
+    if let Some(operation) = &m.operation
+        && observed.operation.as_ref().is_none_or(|o| &o.name != operation)
+    {
+        return false;
+    }
     let path = profile::normalize_path(provider, &observed.path);
     let path_ok = line_field_matches(&m.path, &path, |e, g| profile::normalize_path(provider, e) == g);
     path_ok
@@ -288,6 +293,9 @@ fn request_line_matches(m: &RequestMatcher, provider: &str, observed: &Observed)
 
 fn describe_request(m: &RequestMatcher) -> String {
     let mut text = format!("{} {}", m.method, m.path);
+    if let Some(operation) = &m.operation {
+        text.push_str(&format!(" ({operation})"));
+    }
     if !m.query.is_empty() {
         let q: Vec<String> = m
             .query

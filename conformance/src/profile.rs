@@ -31,8 +31,128 @@ pub fn normalize_path(provider: &str, path: &str) -> String {
                 .find(|page| page.eq_ignore_ascii_case(name))
                 .map_or_else(|| path.to_owned(), |page| format!("/{page}"))
         }
+        // One URL per till, with or without the trailing slash (spec loymax-tyrios.md 1.2).
+        "loymax" => {
+            let trimmed = path.trim_end_matches('/');
+            if trimmed.is_empty() {
+                "/".to_owned()
+            } else {
+                trimmed.to_owned()
+            }
+        }
         _ => path.to_owned(),
     }
+}
+
+/// Whether a provider takes every command at one URL, so a recorded step names the operation
+/// the provider classified the request as (`operation`) instead of relying on method and path.
+pub fn operation_names_request(provider: &str) -> bool {
+    provider == "loymax"
+}
+
+/// Loymax request attributes a till generates per run: any string will do. `ElementID` is `1`
+/// for a single request (both observed sources) and `DeviceLogicalID` is optional (the 2018 log
+/// has none), so both may be left out.
+fn loymax_request(value: Value, device: Option<&str>) -> Value {
+    match value {
+        Value::Object(map) => Value::Object(
+            map.into_iter()
+                .filter(|(key, _)| !key.starts_with("@xmlns"))
+                .map(|(key, value)| {
+                    let value = match key.as_str() {
+                        "@OperationID" | "@PurchaseID" | "@RefundPurchaseID" | "@CanceledOperationID" => {
+                            Value::String("$string".into())
+                        }
+                        // Sent by both observed tills, but nothing says the processing needs them.
+                        "@OperationDate" | "@ChequeDate" | "@ChequeNumber" | "@Cashier" | "@Name" => {
+                            absent_or(Value::String("$string".into()))
+                        }
+                        // Money and quantities: `3999`, `2398.5` and `200.00` are one value (spec 1.3).
+                        "@Price" | "@Amount" | "@Quantity" | "@MinPrice" | "@LocalDiscount" => decimal_matcher(value),
+                        // Only `Auto` is observed; the explicit kinds are inferred (spec 1.4).
+                        "@Type" if value.as_str().is_some_and(|t| t != "Auto" && !t.starts_with('$')) => {
+                            Value::Object(Map::from_iter([(
+                                "$oneOf".to_owned(),
+                                Value::Array(vec![Value::String("Auto".into()), value]),
+                            )]))
+                        }
+                        "@ElementID" => absent_or(value),
+                        "@DeviceLogicalID" => absent_or(device.map_or(value, |d| Value::String(d.to_owned()))),
+                        "PaymentRequest" | "DiscountRequest" => {
+                            loymax_optional_children(&key, loymax_request(value, device))
+                        }
+                        _ => loymax_request(value, device),
+                    };
+                    (key, value)
+                })
+                .collect(),
+        ),
+        Value::Array(items) => Value::Array(items.into_iter().map(|v| loymax_request(v, device)).collect()),
+        other => other,
+    }
+}
+
+/// The children of a Payment or Discount a till may leave out because the Calculate already
+/// told them (spec 1.6/1.7): the card, the coupons and, on a Payment, the cheque. How the rest is
+/// paid (`Pays`) is the till's business.
+fn loymax_optional_children(request: &str, value: Value) -> Value {
+    let Value::Object(map) = value else { return value };
+    Value::Object(
+        map.into_iter()
+            .map(|(key, value)| {
+                let value = match (request, key.as_str()) {
+                    (_, "Pays") => Value::String("$ignore".into()),
+                    (_, "Identifier" | "Card" | "Coupons") | ("PaymentRequest", "Cheque") => absent_or(value),
+                    _ => value,
+                };
+                (key, value)
+            })
+            .collect(),
+    )
+}
+
+/// A decimal text as a matcher for every spelling of the same value: `60.00` also matches `60`
+/// and `60.0`; `0.355` only itself (trailing zeros of the fraction may go, nothing else).
+fn decimal_matcher(value: Value) -> Value {
+    let Some(text) = value.as_str() else { return value };
+    let Some((whole, fraction)) = text.split_once('.') else {
+        if text.bytes().all(|b| b.is_ascii_digit()) && !text.is_empty() {
+            return Value::String(format!("$regex:^{text}(\\.0*)?$"));
+        }
+        return value;
+    };
+    if whole.is_empty() || !(whole.bytes().chain(fraction.bytes())).all(|b| b.is_ascii_digit()) {
+        return value;
+    }
+    let kept = fraction.trim_end_matches('0');
+    let pattern = if kept.is_empty() {
+        format!("$regex:^{whole}(\\.0*)?$")
+    } else {
+        format!("$regex:^{whole}\\.{kept}0*$")
+    };
+    Value::String(pattern)
+}
+
+/// What defines a Loymax answer: the envelope's and each singular answer's attributes (figures,
+/// `ErrorCode`) and the messages for cashier and receipt; ids the processing generates become
+/// `$string`. Lines, offers and identifier data are left to the result and state checks.
+fn loymax_response(map: Map<String, Value>, depth: usize) -> Map<String, Value> {
+    map.into_iter()
+        .filter_map(|(key, value)| {
+            let value = match (key.as_str(), value) {
+                ("@OperationID" | "@TransactionID" | "@AuthCode", Value::String(_)) => Value::String("$string".into()),
+                // Echoed only when the till sent them / in the 2024 envelope (spec 1.3).
+                ("@DeviceLogicalID" | "@ElementID", v) => absent_or(v),
+                ("Version", v) if depth == 1 => absent_or(v),
+                (k, v @ Value::String(_)) if k.starts_with('@') || depth <= 1 => v,
+                ("ChequeMessage" | "CashierMessage" | "ErrorMessage", v) => v,
+                // XMLResponse → wrapper → singular answer: keep descending.
+                (_, Value::Object(inner)) if depth < 3 => Value::Object(loymax_response(inner, depth + 1)),
+                _ => return None,
+            };
+            Some((key, value))
+        })
+        .collect()
 }
 
 /// The Computop fields a golden flow pins (decrypted requests, answers and notifies), and how:
@@ -109,6 +229,7 @@ pub fn generalize_request_body(provider: &str, body: Value) -> Value {
             }
         }
         "computop" => return Value::Object(computop_figures(map)),
+        "loymax" => return loymax_request(Value::Object(map), None),
         _ => {}
     }
     Value::Object(map)
@@ -141,6 +262,7 @@ const TYRIOS_FIGURES: &[&str] = &[
 pub fn summarize_response_body(provider: &str, body: Value) -> Option<Value> {
     let body = match (provider, body) {
         ("computop", Value::Object(map)) => Value::Object(computop_figures(map)),
+        ("loymax", Value::Object(map)) => return Some(Value::Object(loymax_response(map, 0))),
         (_, body) => body,
     };
     match body {
@@ -182,6 +304,31 @@ fn absent_or(value: Value) -> Value {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn loymax_decimals_match_every_spelling_of_their_value() {
+        let m = |text: &str| decimal_matcher(json!(text));
+        assert_eq!(m("60.00"), json!("$regex:^60(\\.0*)?$"));
+        assert_eq!(m("59.90"), json!("$regex:^59\\.90*$"));
+        assert_eq!(m("0.355"), json!("$regex:^0\\.3550*$"));
+        assert_eq!(m("2"), json!("$regex:^2(\\.0*)?$"));
+        assert_eq!(m("$string"), json!("$string"));
+        for (pattern, text, expected) in [
+            ("60.00", "60", true),
+            ("60.00", "60.0", true),
+            ("60.00", "60.01", false),
+            ("59.90", "59.9", true),
+            ("2.000", "2", true),
+            ("2.000", "20", false),
+        ] {
+            let matcher = m(pattern);
+            assert_eq!(
+                crate::matcher::matches(&matcher, Some(&json!(text))),
+                expected,
+                "{pattern} vs {text}"
+            );
+        }
+    }
 
     #[test]
     fn tyrios_paths_with_and_without_service_root_are_one_endpoint() {

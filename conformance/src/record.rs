@@ -81,6 +81,24 @@ fn step_name(o: &Observed) -> String {
             return name.to_owned();
         }
     }
+    if o.provider == "loymax"
+        && let Some(operation) = &o.operation
+    {
+        let name = match operation.name.as_str() {
+            "balance" => "ask the balance",
+            "calculate" => "calculate the purchase",
+            "available-amount" => "ask the allowed write-off",
+            "payment" => "write off points (payment)",
+            "discount" => "send the final cheque (discount)",
+            "confirm-purchase" => "confirm the purchase",
+            "cancel-purchase" => "cancel the purchase",
+            "refund" => "refund",
+            "cancel-operation" => "cancel one operation",
+            "card-replace" => "replace the card",
+            other => other,
+        };
+        return name.to_owned();
+    }
     if o.provider == "computop" {
         let status = o
             .request_json()
@@ -169,6 +187,9 @@ pub fn build(meta: &RecordMeta, observed: &[Observed]) -> Scenario {
                 } else {
                     profile::normalize_path(&o.provider, &o.path)
                 },
+                operation: profile::operation_names_request(&o.provider)
+                    .then(|| o.operation.as_ref().map(|op| op.name.clone()))
+                    .flatten(),
                 query,
                 headers: BTreeMap::new(),
                 body,

@@ -178,6 +178,11 @@ pub struct RequestMatcher {
     pub method: String,
     /// Path (compared after the provider's path normalisation) or a `$regex:` matcher.
     pub path: String,
+    /// The operation the provider named the request by in the journal (`operation.name`), for
+    /// providers that take every command at one URL (Loymax: `calculate`, `payment`, …). When
+    /// given, a request of another operation is not this one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub operation: Option<String>,
     /// Query parameters (decoded) by name; parameters not named are free.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub query: BTreeMap<String, Value>,

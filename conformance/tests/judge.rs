@@ -595,3 +595,69 @@ fn exchange_numbers_count_per_scenario_not_per_journal() {
     let last = judgement.exchanges.last().unwrap();
     assert_eq!((last.id, last.number), (1100, traffic.len()));
 }
+
+/// Loymax takes every command at one URL: a step that names the operation claims only requests
+/// the provider classified as it, so an extra read before it (a balance) is not mistaken for it,
+/// and `forbid` can name an operation too.
+#[test]
+fn steps_naming_an_operation_claim_only_requests_of_it() {
+    let flow = r#"
+id = "loymax/t"
+title = "t"
+providers = ["loymax"]
+level = "minimum"
+action = { type = "loymax-balance", identifier = { kind = "card", value = "1" } }
+
+[[exchange]]
+name = "calculate"
+request = { method = "POST", path = "/XmlExchange/possim/kassa-1", operation = "calculate" }
+
+[[exchange]]
+name = "confirm"
+request = { method = "POST", path = "/XmlExchange/possim/kassa-1", operation = "confirm-purchase" }
+
+[[forbid]]
+name = "no write-off"
+request = { method = "POST", path = "$string", operation = "payment" }
+"#;
+    let scenario = parse_scenario(flow, Path::new("t.toml"), &["loymax"]).unwrap();
+    let at = |id: u64, operation: &str, write: bool| Observed {
+        id,
+        provider: "loymax".into(),
+        method: "POST".into(),
+        path: "/XmlExchange/possim/kassa-1/".into(),
+        status: Some(200),
+        operation: Some(possim_engine::journal::Operation {
+            name: operation.into(),
+            write,
+        }),
+        ..Observed::default()
+    };
+    // A balance (a read) first, then the flow: passes; the step was not claimed by the balance.
+    let traffic = [
+        at(1, "balance", false),
+        at(2, "calculate", false),
+        at(3, "confirm-purchase", true),
+    ];
+    let judged = judge_traffic(&scenario, &traffic);
+    assert!(judged.diffs.is_empty(), "{:?}", judged.diffs);
+    assert_eq!(judged.exchanges[0].step, None);
+    assert_eq!(judged.exchanges[1].step.as_deref(), Some("calculate"));
+    // A payment between them hits the forbid rule by its operation.
+    let traffic = [
+        at(1, "calculate", false),
+        at(2, "payment", true),
+        at(3, "confirm-purchase", true),
+    ];
+    let judged = judge_traffic(&scenario, &traffic);
+    assert_eq!(judged.diffs.len(), 1, "{:?}", judged.diffs);
+    assert_eq!(judged.diffs[0].expected, "no write-off");
+    // Without the confirm the step is missing, named with its operation.
+    let judged = judge_traffic(&scenario, &[at(1, "calculate", false)]);
+    assert_eq!(judged.diffs[0].step, "confirm");
+    assert!(
+        judged.diffs[0].expected.contains("(confirm-purchase)"),
+        "{:?}",
+        judged.diffs
+    );
+}

@@ -11,6 +11,7 @@
 //! help text in one place.
 
 pub mod computop;
+pub mod loymax;
 pub mod payback;
 pub mod tyrios;
 pub mod zvt;

@@ -357,6 +357,14 @@ enum Change {
         card: String,
         state: CardState,
     },
+    /// The customer's app shows a dynamic QR code, as `POST /__admin/loymax/qr` (so a golden
+    /// flow's fault rule can issue the code the till then scans).
+    #[serde(rename_all = "camelCase")]
+    Qr {
+        #[serde(default)]
+        project: Option<String>,
+        card: String,
+    },
     /// Declares an outage: payments dated inside are refused.
     #[serde(rename_all = "camelCase")]
     Outage {
@@ -523,12 +531,35 @@ impl Provider for LoymaxMock {
                 "answeredOperations": p.answered.len(),
             }));
         }
-        json!({"projects": projects, "strict": self.inner.strict.load(Ordering::Relaxed)})
+        // The conformance judge's state checks select from top-level lists: every project's
+        // cards, purchases and coupons again, flat, each with its project's name.
+        let flat = |key: &str| -> Vec<Value> {
+            projects
+                .iter()
+                .flat_map(|p| {
+                    let name = p["name"].clone();
+                    p[key]
+                        .as_array()
+                        .cloned()
+                        .unwrap_or_default()
+                        .into_iter()
+                        .map(move |mut item| {
+                            if let Value::Object(map) = &mut item {
+                                map.insert("project".into(), name.clone());
+                            }
+                            item
+                        })
+                })
+                .collect()
+        };
+        let (cards, purchases, coupons) = (flat("cards"), flat("purchases"), flat("coupons"));
+        json!({"projects": projects, "cards": cards, "purchases": purchases, "coupons": coupons,
+            "strict": self.inner.strict.load(Ordering::Relaxed)})
     }
 
     fn apply_change(&self, change: &Value) -> Result<Value, String> {
         let change: Change = serde_json::from_value(change.clone()).map_err(|e| {
-            format!("loymax competing change: {e} (expected {{\"type\": \"spend\"|\"hold\"|\"accrue\"|\"cardState\"|\"outage\", ...}})")
+            format!("loymax competing change: {e} (expected {{\"type\": \"spend\"|\"hold\"|\"accrue\"|\"cardState\"|\"qr\"|\"outage\", ...}})")
         })?;
         let now = self.inner.clock.now_ms();
         // A competing purchase is either spent (confirmed) or only held.
@@ -575,6 +606,11 @@ impl Provider for LoymaxMock {
                     .ok_or_else(|| format!("loymax: no card {card:?}"))?;
                 entry.state = new;
                 Ok(json!({"card": card, "state": new}))
+            }
+            Change::Qr { project, card } => {
+                let p = project_of(&mut state, &project)?;
+                let (payload, until) = domain::issue_qr(p, &card, now)?;
+                Ok(json!({"qr": payload, "validTo": format_rfc3339(until)}))
             }
             Change::Outage { project, from, to } => {
                 let p = project_of(&mut state, &project)?;

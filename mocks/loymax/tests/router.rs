@@ -994,6 +994,26 @@ async fn another_till_spending_between_calculate_and_payment() {
     assert!(mock.apply_change(&json!({"type": "nonsense"})).is_err());
 }
 
+/// The app's QR code as a competing change: the same code the admin endpoint hands out, a
+/// function of the engine clock (2026-12-01T12:00:00Z = 1796126400000 ms, first code:
+/// (1796126400000 × 31 + 7654321) mod 10^6 = 54321), and it identifies the card.
+#[tokio::test]
+async fn a_competing_change_shows_the_apps_qr_code() {
+    let (mock, _) = mock();
+    let applied = mock.apply_change(&json!({"type": "qr", "card": ANNA})).unwrap();
+    assert_eq!(applied["qr"], "6390000000000017:054321");
+    let answer = simple(
+        &mock,
+        "Balance",
+        r#"OperationID="qr1""#,
+        r#"<Identifier Type="QrCode" Value="6390000000000017:054321"/>"#,
+    )
+    .await;
+    assert_eq!(answer.code(), "0", "{}", answer.text());
+    assert_eq!(answer.attr("BonusAmount"), "1500.00");
+    assert!(mock.apply_change(&json!({"type": "qr", "card": "nope"})).is_err());
+}
+
 #[tokio::test]
 async fn exclusive_projects_refuse_concurrent_purchases_on_one_card() {
     let text = DEFAULT.replace(

@@ -1,0 +1,154 @@
+//! The Loymax suite end to end: the reference till (`possim pos loymax`) is certified at every
+//! level, and the detection matrix (`--defects`) is the pinned one — every planted defect caught,
+//! each by exactly the scenarios that reach its code path. Kept apart from `certify.rs` so the
+//! suites' pins do not collide.
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::Duration;
+
+use serde_json::Value;
+
+/// Which Loymax scenarios each planted defect of the reference till fails.
+// Derived from what each scenario exercises (conformance/loymax/DEFECTS.md), not from a run.
+const LOYMAX_DETECTION: &[(&str, &[&str])] = &[
+    // Only a lost *answer* (the request was booked) tells a retry with the same OperationID
+    // from one with a new id; where processing never got the request both book the same.
+    (
+        "new-operation-id-on-retry",
+        &["confirm-answer-lost", "payment-answer-lost"],
+    ),
+    ("lost-answer-cancels", &["confirm-answer-lost", "payment-answer-lost"]),
+    // Every flow that completes a purchase online (offline uploads confirm on their own path).
+    ("no-confirm", COMPLETED_ONLINE),
+    ("confirm-without-discount", COMPLETED_ONLINE),
+    ("pay-points-offline", &["offline-upload"]),
+    // The message scenario pins what the till shows and prints; the others pin figures.
+    ("ignore-messages", &["purchase-discount-accrual"]),
+    ("unrounded-amounts", &["weighed-goods"]),
+    ("confirm-old-cheque", &["recalculated-cheque"]),
+    (
+        "no-cancel",
+        &["payment-unreachable", "points-spent-meanwhile", "purchase-abandoned"],
+    ),
+    ("ignore-write-off-cap", &["purchase-write-off-above-cap"]),
+    ("phone-plus-seven", &["balance-phone"]),
+    ("no-signature", &["signature-required"]),
+    ("cancel-after-confirm", &["void-after-confirm"]),
+    ("ignore-payment-error", &["points-spent-meanwhile"]),
+];
+
+/// The scenarios in which the till completes (discount + confirm) at least one purchase online.
+const COMPLETED_ONLINE: &[&str] = &[
+    "confirm-answer-lost",
+    "coupon-with-card",
+    "issued-coupon",
+    "line-attributes",
+    "payment-answer-lost",
+    "purchase-discount-accrual",
+    "purchase-magstripe",
+    "purchase-without-card",
+    "purchase-write-off",
+    "purchase-write-off-above-cap",
+    "recalculated-cheque",
+    "refund",
+    "signature-required",
+    "void-after-confirm",
+    "weighed-goods",
+];
+
+fn set(names: &[&str]) -> BTreeSet<String> {
+    names.iter().map(|s| (*s).to_owned()).collect()
+}
+
+#[tokio::test]
+async fn the_loymax_suite_certifies_the_reference_till_and_catches_every_planted_defect() {
+    let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let out = std::env::temp_dir().join(format!("possim-e2e-{}-audit-loymax", std::process::id()));
+    let _ = std::fs::remove_dir_all(&out);
+    let run = tokio::process::Command::new(env!("CARGO_BIN_EXE_possim"))
+        .args(["certify", "loymax", "--defects", "--out"])
+        .arg(&out)
+        .args(["--", "possim", "pos", "loymax"])
+        .current_dir(&repo)
+        .env("CI", "1")
+        .stdin(Stdio::null())
+        .kill_on_drop(true)
+        .output();
+    // A bound on 15 whole suite runs (clean + 14 defects), not a synchronisation sleep.
+    let run = tokio::time::timeout(Duration::from_secs(600), run)
+        .await
+        .expect("the audit finished")
+        .expect("possim ran");
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert_eq!(
+        run.status.code(),
+        Some(0),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    assert!(
+        stdout.contains("Loymax cash-register integration (protocol 3.2) — CERTIFIED"),
+        "{stdout}"
+    );
+    let json: Value = serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap();
+    // The clean run: every scenario of every level passes (the seed's three levels).
+    assert_eq!(json["summary"]["verdict"], "pass");
+    let levels: Vec<(String, u64, u64)> = json["levels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| {
+            (
+                l["name"].as_str().unwrap().to_owned(),
+                l["passed"].as_u64().unwrap(),
+                l["failed"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        levels,
+        [
+            ("minimum".to_owned(), 15, 0),
+            ("medium".to_owned(), 7, 0),
+            ("maximum".to_owned(), 4, 0)
+        ]
+    );
+    let detection = &json["detection"];
+    let planted = <possim_pos::loymax::Defect as possim_pos::PlantableDefect>::names();
+    assert_eq!(detection["cleanCertified"], true);
+    assert_eq!(detection["planted"], planted.len());
+    assert_eq!(detection["caught"], planted.len(), "the suite scores 100 %");
+    let matrix: Vec<(String, BTreeSet<String>)> = detection["defects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| {
+            let failed = d["scenarios"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|s| s["id"].as_str().unwrap().trim_start_matches("loymax/").to_owned())
+                .collect();
+            (d["defect"].as_str().unwrap().to_owned(), failed)
+        })
+        .collect();
+    let names: Vec<&str> = matrix.iter().map(|(d, _)| d.as_str()).collect();
+    assert_eq!(names, planted, "every defect of the till, in its order");
+    for (defect, failed) in &matrix {
+        let pinned = LOYMAX_DETECTION
+            .iter()
+            .find(|(d, _)| d == defect)
+            .unwrap_or_else(|| panic!("{defect} has no pinned expectation"));
+        assert_eq!(failed, &set(pinned.1), "scenarios failed by {defect}");
+    }
+    assert!(
+        stdout.contains(&format!(
+            "### Detection matrix — {n}/{n} defects caught (100 %)",
+            n = planted.len()
+        )),
+        "{stdout}"
+    );
+    let _ = std::fs::remove_dir_all(&out);
+}
