@@ -5,6 +5,7 @@
 
 mod certify;
 mod config;
+mod conventions;
 mod datasets;
 mod payback_host;
 mod pos;
@@ -28,7 +29,8 @@ use crate::config::{DEFAULT_ADMIN, DEFAULT_ZVT_TTY_LINK, FileConfig, parse_addr}
 #[command(
     name = "possim",
     version,
-    about = "Protocol simulator and conformance harness for POS payment and loyalty integrations"
+    about = "Protocol simulator and conformance harness for POS payment and loyalty integrations",
+    after_long_help = conventions::EXIT_CODES_AND_ENVIRONMENT
 )]
 struct Cli {
     #[command(subcommand)]
@@ -50,6 +52,18 @@ enum Command {
     Datasets,
     /// ZVT tools: decode APDUs, and act as a cash register towards a terminal.
     Zvt(ZvtArgs),
+    /// Print a shell completion script (e.g. `possim completions bash > possim.bash`).
+    Completions {
+        /// The shell.
+        shell: conventions::Shell,
+    },
+    /// Print the man page (roff), e.g. `possim man > possim.1 && man ./possim.1`.
+    Man,
+    /// Print a JSON Schema: golden flow files, the driver's action, the POS's result line.
+    Schema {
+        /// Which file or line.
+        kind: conventions::SchemaKind,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -190,6 +204,14 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
         .with_writer(std::io::stderr)
         .init();
     match cli.command {
+        Command::Completions { shell } => {
+            conventions::completions(<Cli as clap::CommandFactory>::command(), shell, &mut std::io::stdout())
+                .map(|()| true)
+        }
+        Command::Man => {
+            conventions::man(<Cli as clap::CommandFactory>::command(), &mut std::io::stdout()).map(|()| true)
+        }
+        Command::Schema { kind } => conventions::schema(kind, &mut std::io::stdout()).map(|()| true),
         Command::Datasets => {
             for name in datasets::builtin_names() {
                 let set = datasets::resolve(name)?;

@@ -17,6 +17,7 @@
 //! - `zvt_terminal`: the virtual ZVT terminal over TCP, driven by the reference ECR and raw bytes.
 //! - `zvt_serial`: the same terminal over its pseudo-terminal, with the serial framing.
 //! - `zvt_interop`: an independent ECR (the `zvt` crate) against the terminal.
+//! - `conventions`: completions, man page, --help, the example config, JSON Schemas of flows.
 //! - `console`: the web console in headless Chromium (WebDriver): live traffic, a fault preset,
 //!   the customer at the terminal's face, the clock.
 //! - `computop_python`: an independent Computop client (Python, pycryptodome) against the
@@ -28,6 +29,7 @@ mod certify_runner;
 mod computop;
 mod computop_python;
 mod console;
+mod conventions;
 mod faults;
 mod loymax;
 mod loymax_python;
