@@ -28,6 +28,55 @@ Environment:
                    `possim pos <till> --help`
 ";
 
+/// The command line as `possim` parses and documents it: clap's derived definition, with the
+/// terminal-link options (`--tcp`, `--serial`, `--password`, global to `possim zvt`) hidden from
+/// the help of the subcommands that never open a link (`decode`, `console`). Still accepted
+/// there, so no command line that worked stops working.
+pub fn command(derived: clap::Command) -> clap::Command {
+    // clap copies a global option into a subcommand only where the subcommand has none of that
+    // id, so a hidden one of the same id takes its place in that subcommand's help.
+    let hide_link = |sub: clap::Command| {
+        ["tcp", "serial", "password"].into_iter().fold(sub, |sub, id| {
+            sub.arg(clap::Arg::new(id).long(id).value_name("IGNORED").hide(true))
+        })
+    };
+    derived.mut_subcommand("zvt", |zvt| {
+        zvt.mut_subcommand("decode", hide_link)
+            .mut_subcommand("console", hide_link)
+    })
+}
+
+/// Whether to colour what goes to standard output: only on a terminal, and never when
+/// `NO_COLOR` is set to a non-empty value (<https://no-color.org>).
+pub fn colour_stdout() -> bool {
+    use std::io::IsTerminal as _;
+    wants_colour(std::io::stdout().is_terminal(), std::env::var_os("NO_COLOR").as_deref())
+}
+
+fn wants_colour(terminal: bool, no_color: Option<&std::ffi::OsStr>) -> bool {
+    terminal && no_color.is_none_or(|value| value.is_empty())
+}
+
+/// The Markdown summary with its verdict (`— CERTIFIED`, `— NOT CERTIFIED` in the first line) in
+/// bold green or red; everything else as it was.
+pub fn paint_verdict(summary: &str) -> String {
+    let (headline, rest) = summary.split_once('\n').unwrap_or((summary, ""));
+    let painted = ["NOT CERTIFIED", "CERTIFIED"].into_iter().find_map(|verdict| {
+        let at = headline.rfind(&format!("— {verdict}"))? + "— ".len();
+        let colour = if verdict == "CERTIFIED" { "32" } else { "31" };
+        Some(format!(
+            "{}\x1b[1;{colour}m{verdict}\x1b[0m{}",
+            &headline[..at],
+            &headline[at + verdict.len()..]
+        ))
+    });
+    match painted {
+        Some(headline) if summary.contains('\n') => format!("{headline}\n{rest}"),
+        Some(headline) => headline,
+        None => summary.to_owned(),
+    }
+}
+
 /// The shells `possim completions` writes for.
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
 pub enum Shell {
@@ -145,6 +194,28 @@ pub fn schema(kind: SchemaKind, out: &mut dyn Write) -> anyhow::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn colour_only_on_a_terminal_without_no_color() {
+        use std::ffi::OsStr;
+        assert!(wants_colour(true, None));
+        assert!(wants_colour(true, Some(OsStr::new(""))), "an empty NO_COLOR is unset");
+        assert!(!wants_colour(true, Some(OsStr::new("1"))));
+        assert!(!wants_colour(false, None));
+    }
+
+    #[test]
+    fn the_verdict_alone_is_painted() {
+        assert_eq!(
+            paint_verdict("## TYRIOS — CERTIFIED\n\nCERTIFIED stays\n"),
+            "## TYRIOS — \x1b[1;32mCERTIFIED\x1b[0m\n\nCERTIFIED stays\n"
+        );
+        assert_eq!(
+            paint_verdict("## TYRIOS — NOT CERTIFIED\n"),
+            "## TYRIOS — \x1b[1;31mNOT CERTIFIED\x1b[0m\n"
+        );
+        assert_eq!(paint_verdict("no verdict here\n"), "no verdict here\n");
+    }
 
     #[test]
     fn roff_text_escapes_control_lines_and_hyphens() {

@@ -171,7 +171,8 @@ impl clap::Args for ListenArgs {
 
 fn main() -> std::process::ExitCode {
     use std::process::ExitCode;
-    let cli = Cli::parse();
+    let cli =
+        <Cli as clap::FromArgMatches>::from_arg_matches(&cli_command().get_matches()).unwrap_or_else(|e| e.exit());
     // certify: 0 certified, 1 a required scenario did not pass, 2 usage or configuration error.
     let config_error_code = match cli.command {
         Command::Certify(_) | Command::Record(_) | Command::Pos(_) => 2,
@@ -186,6 +187,11 @@ fn main() -> std::process::ExitCode {
             ExitCode::from(config_error_code)
         }
     }
+}
+
+/// The command line, derived from [`Cli`] and tidied (`conventions::command`).
+fn cli_command() -> clap::Command {
+    conventions::command(<Cli as clap::CommandFactory>::command())
 }
 
 /// A runtime for the client-side commands; one worker is plenty for one POS at a time.
@@ -205,12 +211,9 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
         .init();
     match cli.command {
         Command::Completions { shell } => {
-            conventions::completions(<Cli as clap::CommandFactory>::command(), shell, &mut std::io::stdout())
-                .map(|()| true)
+            conventions::completions(cli_command(), shell, &mut std::io::stdout()).map(|()| true)
         }
-        Command::Man => {
-            conventions::man(<Cli as clap::CommandFactory>::command(), &mut std::io::stdout()).map(|()| true)
-        }
+        Command::Man => conventions::man(cli_command(), &mut std::io::stdout()).map(|()| true),
         Command::Schema { kind } => conventions::schema(kind, &mut std::io::stdout()).map(|()| true),
         Command::Datasets => {
             for name in datasets::builtin_names() {

@@ -264,3 +264,44 @@ async fn admin_api_serves_a_valid_openapi_description() {
     answered.sort();
     assert_eq!(described, answered);
 }
+
+/// `possim zvt pay` ends with the result the driver contract documents for a ZVT payment
+/// (conformance/README.md: status, the authorised amount, the receipt number).
+#[tokio::test]
+async fn zvt_pay_prints_the_documented_result() {
+    let possim = Possim::start("", &["--zvt-serial", "off"]).await;
+    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_possim"))
+        .args(["zvt", "--tcp", &possim.zvt, "pay", "12.50"])
+        .output();
+    let output = tokio::time::timeout(std::time::Duration::from_secs(60), output)
+        .await
+        .expect("possim zvt pay finished within a minute")
+        .expect("possim zvt pay ran");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let last: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap_or("")).expect("a JSON line last");
+    assert_eq!(last["status"], "completed", "{stdout}");
+    assert_eq!(last["amount"], "12.50", "{stdout}");
+    assert!(last["receipt"].as_u64().is_some_and(|n| n >= 1), "{stdout}");
+}
+
+#[test]
+fn zvt_decode_help_shows_only_what_decoding_uses() {
+    let help = String::from_utf8(possim(&["zvt", "decode", "--help"]).stdout).unwrap();
+    for link_option in ["--tcp", "--serial", "--password"] {
+        assert!(
+            !help.contains(link_option),
+            "decode --help shows {link_option}:\n{help}"
+        );
+    }
+    assert!(help.contains("[HEX]..."), "{help}");
+    // Still accepted (a script that passed them keeps working), and still shown where used.
+    let decoded = possim(&["zvt", "--tcp", "127.0.0.1:1", "decode", "06", "00", "00"]).stdout;
+    assert!(String::from_utf8_lossy(&decoded).contains("06 00"));
+    let pay_help = String::from_utf8(possim(&["zvt", "pay", "--help"]).stdout).unwrap();
+    assert!(pay_help.contains("--tcp"), "{pay_help}");
+}

@@ -34,7 +34,7 @@ use crate::journal::JournalFilter;
 #[allow(dead_code)] // Exists for its schema: the handler reads the body as JSON first.
 pub(crate) enum FaultRules {
     /// One rule.
-    One(FaultSpec),
+    One(Box<FaultSpec>),
     /// Rules armed all or none.
     Many(Vec<FaultSpec>),
 }
@@ -45,7 +45,7 @@ pub(crate) enum FaultRules {
 #[allow(dead_code)] // Exists for its schema: the handler answers the JSON of `FaultStatus`es.
 pub(crate) enum ArmedFaults {
     /// The rule armed.
-    One(FaultStatus),
+    One(Box<FaultStatus>),
     /// The rules armed.
     Many(Vec<FaultStatus>),
 }
