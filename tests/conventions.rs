@@ -305,3 +305,45 @@ fn zvt_decode_help_shows_only_what_decoding_uses() {
     let pay_help = String::from_utf8(possim(&["zvt", "pay", "--help"]).stdout).unwrap();
     assert!(pay_help.contains("--tcp"), "{pay_help}");
 }
+
+/// `certify` colours its verdict on a terminal only, and not at all with `NO_COLOR`. The
+/// terminal is `script`'s pseudo-terminal (util-linux).
+#[test]
+fn certify_colours_its_verdict_on_a_terminal_unless_no_color() {
+    let flow = repo().join("scenarios/tyrios/lookup-card.toml");
+    let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join("colour-report");
+    let certify = format!(
+        "{} certify {} --out {} -- possim pos tyrios",
+        env!("CARGO_BIN_EXE_possim"),
+        flow.display(),
+        out.display()
+    );
+    let run = |on_terminal: bool, no_color: Option<&str>| {
+        let mut command = if on_terminal {
+            let mut c = Command::new("script");
+            c.args(["-qec", &certify, "/dev/null"]);
+            c
+        } else {
+            let mut c = Command::new("sh");
+            c.args(["-c", &certify]);
+            c
+        };
+        command.env_remove("NO_COLOR");
+        if let Some(value) = no_color {
+            command.env("NO_COLOR", value);
+        }
+        let output = command.output().expect("script/sh starts");
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    };
+    let green = "\u{1b}[1;32mCERTIFIED\u{1b}[0m";
+    let coloured = run(true, None);
+    assert!(coloured.contains(green), "{coloured:?}");
+    for (on_terminal, no_color) in [(true, Some("1")), (false, None)] {
+        let plain = run(on_terminal, no_color);
+        assert!(
+            !plain.contains(green) && plain.contains("— CERTIFIED"),
+            "terminal {on_terminal}, NO_COLOR {no_color:?}: {plain:?}"
+        );
+    }
+}
