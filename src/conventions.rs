@@ -20,8 +20,8 @@ Exit codes:
 
 Environment:
   RUST_LOG         log filter for diagnostics on stderr (default `warn`), e.g. RUST_LOG=debug
-  NO_COLOR         when set (to anything), `certify` prints its verdict without colour; colour
-                   is used only when standard output is a terminal anyway
+  NO_COLOR         when set to a non-empty value, `certify` prints its verdict without colour;
+                   colour is used only when standard output is a terminal anyway
   CI               when set, `certify` draws no live progress lines
   POSSIM_*         the reference tills (`possim pos …`) read their provider URLs and credentials
                    from the variables the exec driver sets (POSSIM_TYRIOS_URL, …); see
@@ -127,30 +127,48 @@ pub fn man(command: clap::Command, out: &mut dyn Write) -> anyhow::Result<()> {
     man.render_description_section(out)?;
     man.render_options_section(out)?;
     man.render_subcommands_section(out)?;
-    // One section per subcommand with its options, so `man possim` answers `certify --help` too.
+    // One section per subcommand (and theirs: `zvt pay`, `pos tyrios`) with its options, so
+    // `man possim` answers `possim certify --help` too.
     command.build();
     for sub in command.get_subcommands().filter(|s| s.get_name() != "help") {
-        writeln!(out, ".SH \"POSSIM {}\"", sub.get_name().to_uppercase())?;
-        if let Some(about) = sub.get_about() {
-            writeln!(out, "{}", roff_text(&about.to_string()))?;
-        }
-        for arg in sub.get_arguments().filter(|a| !a.is_hide_set()) {
-            let flag = match (arg.get_short(), arg.get_long()) {
-                (Some(s), Some(l)) => format!("\\-{s}, \\-\\-{l}"),
-                (None, Some(l)) => format!("\\-\\-{l}"),
-                (Some(s), None) => format!("\\-{s}"),
-                (None, None) => arg.get_id().to_string().to_uppercase(),
-            };
-            writeln!(out, ".TP\n\\fB{flag}\\fR")?;
-            if let Some(help) = arg.get_help() {
-                writeln!(out, "{}", roff_text(&help.to_string()))?;
-            }
-        }
+        subcommand_section(out, "POSSIM", &command, sub)?;
     }
     writeln!(out, ".SH \"EXIT STATUS AND ENVIRONMENT\"\n.nf")?;
     writeln!(out, "{}", roff_text(EXIT_CODES_AND_ENVIRONMENT))?;
     writeln!(out, ".fi")?;
     man.render_version_section(out)?;
+    Ok(())
+}
+
+/// A `.SH` section for `sub` with its options (not those it inherits from `parent` as global
+/// ones, shown there), then one for each of its own subcommands.
+fn subcommand_section(
+    out: &mut dyn Write,
+    parent_title: &str,
+    parent: &clap::Command,
+    sub: &clap::Command,
+) -> anyhow::Result<()> {
+    let title = format!("{parent_title} {}", sub.get_name().to_uppercase());
+    let inherited = |arg: &clap::Arg| arg.is_global_set() && parent.get_arguments().any(|p| p.get_id() == arg.get_id());
+    writeln!(out, ".SH \"{title}\"")?;
+    if let Some(about) = sub.get_about() {
+        writeln!(out, "{}", roff_text(&about.to_string()))?;
+    }
+    for arg in sub.get_arguments().filter(|a| !a.is_hide_set() && !inherited(a)) {
+        let flag = match (arg.get_short(), arg.get_long()) {
+            (Some(s), Some(l)) => format!("\\-{s}, \\-\\-{l}"),
+            (None, Some(l)) => format!("\\-\\-{l}"),
+            (Some(s), None) => format!("\\-{s}"),
+            (None, None) => arg.get_id().to_string().to_uppercase(),
+        };
+        writeln!(out, ".TP\n\\fB{flag}\\fR")?;
+        if let Some(help) = arg.get_help() {
+            writeln!(out, "{}", roff_text(&help.to_string()))?;
+        }
+    }
+    for nested in sub.get_subcommands().filter(|s| s.get_name() != "help") {
+        subcommand_section(out, &title, sub, nested)?;
+    }
     Ok(())
 }
 

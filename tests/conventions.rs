@@ -90,6 +90,8 @@ fn man_page_renders_without_warnings_and_covers_the_subcommands() {
     for heading in [
         "POSSIM CERTIFY",
         "POSSIM SERVE",
+        "POSSIM ZVT PAY",
+        "POSSIM POS TYRIOS",
         "EXIT STATUS AND ENVIRONMENT",
         "NO_COLOR",
     ] {
