@@ -438,11 +438,11 @@ pub async fn certify(args: CertifyArgs) -> anyhow::Result<bool> {
     let written = possim_reports::write_all(&report, &args.out)
         .with_context(|| format!("writing the reports to {}", args.out.display()))?;
     let names: Vec<String> = written.iter().map(|p| p.display().to_string()).collect();
-    print_out(&format!(
-        "{}\nReports: {}\n",
-        possim_reports::markdown::render(&report),
-        names.join(", ")
-    ));
+    let mut summary = possim_reports::markdown::render(&report);
+    if crate::conventions::colour_stdout() {
+        summary = crate::conventions::paint_verdict(&summary);
+    }
+    print_out(&format!("{summary}\nReports: {}\n", names.join(", ")));
     Ok(match &report.detection {
         Some(detection) => detection.complete(),
         None => report.summary.verdict == Verdict::Pass,

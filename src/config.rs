@@ -151,4 +151,36 @@ mod tests {
             "{err}"
         );
     }
+
+    /// `possim.example.toml` loads, sets every key to the default it claims, and documents the
+    /// one key it leaves out.
+    #[test]
+    fn the_example_config_loads_with_the_defaults_it_names() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("possim.example.toml");
+        let config = FileConfig::read(&path).unwrap();
+        assert_eq!(config.data.as_deref(), Some("default"));
+        assert!(config.clock.is_some());
+        assert_eq!(
+            parse_addr(config.listen.admin.as_deref().unwrap(), "admin").unwrap(),
+            DEFAULT_ADMIN
+        );
+        for spec in registry::PROVIDERS {
+            let given = config.listen.providers.get(spec.name);
+            let addr = parse_addr(
+                given.unwrap_or_else(|| panic!("[listen] {} missing", spec.name)),
+                spec.name,
+            );
+            assert_eq!(addr.unwrap(), spec.default_listen, "[listen] {}", spec.name);
+        }
+        assert_eq!(config.listen.zvt_serial.as_deref(), Some("pty"));
+        assert_eq!(config.listen.zvt_tty_link.as_deref(), Some(DEFAULT_ZVT_TTY_LINK));
+        assert_eq!(config.journal.capacity, Some(possim_engine::journal::DEFAULT_CAPACITY));
+        assert_eq!(config.journal.enabled, Some(true));
+        // `faults` needs a file of the user's, so it is shown commented out.
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(
+            config.faults.is_none() && text.contains("\n# faults = "),
+            "faults key not documented"
+        );
+    }
 }

@@ -5,6 +5,7 @@
 
 mod certify;
 mod config;
+mod conventions;
 mod datasets;
 mod payback_host;
 mod pos;
@@ -31,7 +32,8 @@ use crate::config::{DEFAULT_ADMIN, DEFAULT_ZVT_TTY_LINK, FileConfig, parse_addr}
 #[command(
     name = "possim",
     version,
-    about = "Protocol simulator and conformance harness for POS payment and loyalty integrations"
+    about = "Protocol simulator and conformance harness for POS payment and loyalty integrations",
+    after_long_help = conventions::EXIT_CODES_AND_ENVIRONMENT
 )]
 struct Cli {
     #[command(subcommand)]
@@ -61,6 +63,18 @@ enum Command {
     Report(ReportCommand),
     /// ZVT tools: decode APDUs, and act as a cash register towards a terminal.
     Zvt(ZvtArgs),
+    /// Print a shell completion script (e.g. `possim completions bash > possim.bash`).
+    Completions {
+        /// The shell.
+        shell: conventions::Shell,
+    },
+    /// Print the man page (roff), e.g. `possim man > possim.1 && man ./possim.1`.
+    Man,
+    /// Print a JSON Schema: golden flow files, the driver's action, the POS's result line.
+    Schema {
+        /// Which file or line.
+        kind: conventions::SchemaKind,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -198,7 +212,8 @@ impl clap::Args for ListenArgs {
 
 fn main() -> std::process::ExitCode {
     use std::process::ExitCode;
-    let cli = Cli::parse();
+    let cli =
+        <Cli as clap::FromArgMatches>::from_arg_matches(&cli_command().get_matches()).unwrap_or_else(|e| e.exit());
     // certify: 0 certified, 1 a required scenario did not pass, 2 usage or configuration error.
     let config_error_code = match cli.command {
         Command::Certify(_) | Command::Record(_) | Command::Pos(_) | Command::Report(_) => 2,
@@ -213,6 +228,11 @@ fn main() -> std::process::ExitCode {
             ExitCode::from(config_error_code)
         }
     }
+}
+
+/// The command line, derived from [`Cli`] and tidied (`conventions::command`).
+fn cli_command() -> clap::Command {
+    conventions::command(<Cli as clap::CommandFactory>::command())
 }
 
 /// A runtime for the client-side commands; one worker is plenty for one POS at a time.
@@ -231,6 +251,11 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
         .with_writer(std::io::stderr)
         .init();
     match cli.command {
+        Command::Completions { shell } => {
+            conventions::completions(cli_command(), shell, &mut std::io::stdout()).map(|()| true)
+        }
+        Command::Man => conventions::man(cli_command(), &mut std::io::stdout()).map(|()| true),
+        Command::Schema { kind } => conventions::schema(kind, &mut std::io::stdout()).map(|()| true),
         Command::Datasets => {
             for name in datasets::builtin_names() {
                 let set = datasets::resolve(name)?;

@@ -1,6 +1,8 @@
 //! `possim zvt register|pay|reverse|refund|end-of-day|status|abort`: a correct ECR at the command line,
-//! to poke the virtual terminal (or a real one on the LAN, over TLS, or a COM port). Prints every terminal message decoded,
-//! then one JSON line with the outcome; exits 1 when the terminal aborted or refused.
+//! to poke the virtual terminal (or a real one on the LAN, over TLS, or a COM port). Prints every
+//! terminal message decoded, then one JSON line with the outcome as the driver contract spells a ZVT
+//! result (status, the authorised amount and the receipt number where the terminal reported them);
+//! exits 1 when the terminal aborted or refused.
 
 use anyhow::Context;
 use possim_terminal::ecr::{Ecr, IssueGoods, Outcome};
@@ -254,6 +256,6 @@ pub async fn run(link: Link, command: EcrCommand) -> anyhow::Result<bool> {
     for message in &transcript.messages {
         print!("{message}");
     }
-    println!("{}", serde_json::to_string(&transcript.outcome)?);
+    println!("{}", possim_pos::zvt::report(&transcript));
     Ok(transcript.outcome == Outcome::Completed)
 }

@@ -21,6 +21,7 @@
 //! - `zvt_tls`: the terminal's TLS listener: an independent client (Python's `ssl`) that checks
 //!   the certificate chain pays; `possim zvt --tls`; fault rules and the journal over TLS.
 //! - `zvt_interop`: an independent ECR (the `zvt` crate) against the terminal.
+//! - `conventions`: completions, man page, --help, the example config, JSON Schemas of flows.
 //! - `console`: the web console in headless Chromium (WebDriver): live traffic, a fault preset,
 //!   the customer at the terminal's face, the clock.
 //! - `independent_tills`: tills written in Python from the published contract alone certify
@@ -35,6 +36,7 @@ mod certify_runner;
 mod computop;
 mod computop_python;
 mod console;
+mod conventions;
 mod faults;
 mod independent_tills;
 mod loymax;

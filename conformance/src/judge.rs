@@ -49,6 +49,8 @@ pub struct Observed {
     pub outbound: bool,
     /// What the request asked for, as the provider named it in the journal.
     pub operation: Option<Operation>,
+    /// A fault cut the answer off (`truncate`): the POS got only part of `response_body`.
+    pub cut_off: bool,
 }
 
 fn body_text(body: &RecordedBody) -> Option<String> {
@@ -209,6 +211,7 @@ impl Observed {
                     fault: fault_text(entry),
                     outbound: false,
                     operation: operation.clone(),
+                    cut_off: matches!(outcome, Outcome::Truncated),
                 })
             })
             .collect();
@@ -554,6 +557,7 @@ impl Verdicts<'_> {
                 request_body: o.request_body.clone(),
                 response_body: o.response_body.clone(),
                 problem: self.problem[i],
+                cut_off: o.cut_off,
             })
             .collect();
         Judgement {

@@ -15,6 +15,7 @@
 //! - `admin`: the client for a running possim's admin API.
 //! - `driver`: `exec`, `http` (and the shared contract of `manual`).
 //! - `runner`: the per-scenario loop and the report.
+//! - `schema`: JSON Schemas of flows, actions and results (`possim schema`).
 
 pub mod action;
 pub mod admin;
@@ -25,3 +26,4 @@ pub mod profile;
 pub mod record;
 pub mod runner;
 pub mod scenario;
+pub mod schema;

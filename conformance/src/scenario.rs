@@ -52,7 +52,7 @@ pub enum ScenarioError {
 }
 
 /// One golden flow.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Scenario {
     /// Unique id, `<provider>/<name>`.
@@ -105,7 +105,7 @@ fn yes() -> bool {
 }
 
 /// The start condition of a scenario.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Setup {
     /// Data set name or directory (default `default`).
@@ -129,7 +129,7 @@ pub struct Setup {
 }
 
 /// A POS's credentials at a provider.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Credentials {
     /// Login.
@@ -151,7 +151,7 @@ pub struct Credentials {
 }
 
 /// One expected exchange.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ExpectedExchange {
     /// Step name shown in diffs (`simulate the sale (draft)`).
@@ -170,7 +170,7 @@ pub struct ExpectedExchange {
 }
 
 /// What identifies and checks a request.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RequestMatcher {
     /// HTTP method (`NOTIFY`/`RETURN` for what a provider sends to the shop), or a `$regex:`
@@ -195,7 +195,7 @@ pub struct RequestMatcher {
 }
 
 /// What the answer must have been.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ResponseMatcher {
     /// Status code; `0` means "no answer" (connection closed by a fault).
@@ -207,7 +207,7 @@ pub struct ResponseMatcher {
 }
 
 /// Policy for exchanges no step accounts for.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum UnexpectedPolicy {
     /// Extra reads (GET, HEAD) are fine; any other extra request fails the scenario (default:
@@ -221,7 +221,7 @@ pub enum UnexpectedPolicy {
 }
 
 /// An exchange that must not happen.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Forbidden {
     /// Why it must not happen (shown in the diff).
@@ -234,7 +234,7 @@ pub struct Forbidden {
 }
 
 /// A check on the provider state (`GET /__admin/state/<provider>`) after the action.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StateCheck {
     /// What the check means (shown in the diff).

@@ -71,6 +71,7 @@ fn x(id: u64, method: &str, target: &str, body: &str, status: u16, answer: &str)
         fault: None,
         outbound: false,
         operation: None,
+        cut_off: false,
     }
 }
 
@@ -538,6 +539,28 @@ fn the_operation_is_read_from_the_journal_entry() {
     let observed = Observed::from_journal(&[inquiry]);
     assert_eq!(observed[0].operation, Some(Operation::read("inquire")));
     assert!(!observed[0].is_write());
+}
+
+/// An answer a `truncate` fault cut off reaches the report as cut off; a whole one does not.
+#[test]
+fn an_answer_cut_off_by_a_fault_is_marked_as_such() {
+    use possim_engine::journal::{Exchange, Outcome};
+    let http = |id: u64, outcome: Outcome| {
+        entry(
+            id,
+            None,
+            Exchange::Http {
+                request: request("POST", "/inquire.aspx", "MerchantID=m"),
+                response: Some(response(200, "Len=40&Data=CD34")),
+                outcome,
+                operation: None,
+            },
+        )
+    };
+    let observed = Observed::from_journal(&[http(1, Outcome::Answered), http(2, Outcome::Truncated)]);
+    assert_eq!((observed[0].cut_off, observed[1].cut_off), (false, true));
+    // The status the POS saw begin is kept; the report says the rest never arrived.
+    assert_eq!(observed[1].status, Some(200));
 }
 
 /// ZVT commands are judged by the control field the terminal journalled; acknowledgements and

@@ -3,7 +3,9 @@
 //!
 //! Layout: the verdict, a table per level, the environment, then one section per scenario with
 //! the action, the POS's answer, the differences, and the exchanges with the rows that a
-//! difference concerns highlighted. Failed scenarios are expanded, passed ones collapsed.
+//! difference concerns highlighted. Failed scenarios are expanded, passed ones collapsed; inside,
+//! every body is folded to its first line (a provider's full answer can be pages long), and an
+//! answer a fault cut off says so.
 
 use quick_xml::escape::escape;
 
@@ -21,6 +23,8 @@ pre{background:#f6f8fa;padding:.5rem;overflow:auto;max-height:24rem;margin:.2rem
 .verdict{font-size:1.1rem;padding:.2rem .8rem}
 tr.problem td{background:#ffebe9}details{border:1px solid #d0d7de;border-radius:6px;margin:.6rem 0;padding:.4rem .8rem}
 th.defect{writing-mode:vertical-rl;transform:rotate(180deg);white-space:nowrap}td.hit{background:#ffebe9;text-align:center;font-weight:600}
+details.body{border:0;margin:.1rem 0;padding:0}details.body summary{white-space:nowrap;overflow:hidden;text-overflow:ellipsis}
+.cut{color:#cf222e;font-weight:600}
 summary{cursor:pointer}.muted{color:#57606a}.diff td:nth-child(3){color:#1a7f37}.diff td:nth-child(4){color:#cf222e}
 ";
 
@@ -48,6 +52,24 @@ fn body_text(text: &str) -> String {
         Ok(value) if value.is_object() || value.is_array() => pretty(&value),
         _ => text.to_owned(),
     }
+}
+
+/// How much of a body its folded summary shows.
+const BODY_PREVIEW_CHARS: usize = 100;
+
+/// A body folded: its first line (shortened) and size as the summary, the whole text inside.
+fn folded_body(label: &str, text: &str) -> String {
+    let full = body_text(text);
+    let first_line = text.lines().next().unwrap_or("");
+    let preview: String = first_line.chars().take(BODY_PREVIEW_CHARS).collect();
+    let more = if preview.len() < text.len() { " …" } else { "" };
+    format!(
+        "<details class=\"body\"><summary><code>{} {}{more}</code> <span class=\"muted\">({} bytes)</span></summary><pre>{}</pre></details>",
+        e(label),
+        e(&preview),
+        text.len(),
+        e(&full)
+    )
 }
 
 /// Renders the whole report.
@@ -202,12 +224,11 @@ fn scenario_section(out: &mut String, scenario: &ScenarioReport) {
         None => out.push_str("<p class=\"muted\">The POS reported nothing.</p>\n"),
     }
     if !scenario.diffs.is_empty() {
-        out.push_str("<table class=\"diff\">\n<tr><th>step</th><th>path</th><th>expected</th><th>got</th></tr>\n");
+        out.push_str("<table class=\"diff\">\n<tr><th>where</th><th>expected</th><th>got</th></tr>\n");
         for diff in &scenario.diffs {
             out.push_str(&format!(
-                "<tr><td>{}</td><td><code>{}</code></td><td><code>{}</code></td><td><code>{}</code></td></tr>\n",
-                e(&diff.step),
-                e(&diff.path),
+                "<tr><td><code>{}</code></td><td><code>{}</code></td><td><code>{}</code></td></tr>\n",
+                e(&scenario.locate(diff)),
                 e(&diff.expected),
                 e(&diff.got)
             ));
@@ -219,13 +240,27 @@ fn scenario_section(out: &mut String, scenario: &ScenarioReport) {
     } else {
         out.push_str("<table class=\"exchanges\">\n<colgroup><col style=\"width:3rem\"><col style=\"width:14rem\"><col style=\"width:24%\"><col style=\"width:5rem\"><col></colgroup>\n<tr><th>#</th><th>step</th><th>request</th><th>status</th><th>request and answer bodies</th></tr>\n");
         for x in &scenario.exchanges {
-            let status = x.status.map_or_else(|| "no answer".to_owned(), |s| s.to_string());
+            let status = match x.status {
+                None => "no answer".to_owned(),
+                Some(s) if x.cut_off => format!("{s}, cut off"),
+                Some(s) => s.to_string(),
+            };
             let mut bodies = String::new();
             if let Some(body) = &x.request_body {
-                bodies.push_str(&format!("<pre>→ sent {}</pre>", e(&body_text(body))));
+                bodies.push_str(&folded_body("→ sent", body));
+            }
+            if x.cut_off {
+                bodies.push_str(
+                    "<p class=\"cut\">The answer was cut off by a fault: the POS received only part of the body below, then the connection closed.</p>",
+                );
             }
             if let Some(body) = &x.response_body {
-                bodies.push_str(&format!("<pre>← answered {}</pre>", e(&body_text(body))));
+                let label = if x.cut_off {
+                    "← would have answered"
+                } else {
+                    "← answered"
+                };
+                bodies.push_str(&folded_body(label, body));
             }
             let fault = x
                 .fault

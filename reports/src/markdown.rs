@@ -52,8 +52,10 @@ pub fn render(report: &RunReport) -> String {
             }
             for diff in scenario.diffs.iter().take(MAX_DIFFS_SHOWN) {
                 out.push_str(&format!(
-                    "  - `[{}] {}`: expected {}, got {}\n",
-                    diff.step, diff.path, diff.expected, diff.got
+                    "  - `{}`: expected {}, got {}\n",
+                    scenario.locate(diff),
+                    diff.expected,
+                    diff.got
                 ));
             }
             if scenario.diffs.len() > MAX_DIFFS_SHOWN {

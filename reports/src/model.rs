@@ -366,6 +366,40 @@ pub struct ExchangeView {
     pub response_body: Option<String>,
     /// True when a difference concerns this exchange.
     pub problem: bool,
+    /// A fault cut the answer off (`truncate`): the POS received only part of the response body
+    /// shown, then the connection closed.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub cut_off: bool,
+}
+
+impl ScenarioReport {
+    /// Where a difference is, as a reader looks for it: the exchange's number in the scenario's
+    /// traffic and the golden flow's step name before the path
+    /// (`exchange 3 "execute the pos transaction" response.body.redeemedPoints`), an exchange no
+    /// step accounts for by number (`exchange 16 (unexpected)`), a step that was never sent by
+    /// name (`"simulate the sale" request`), the POS's answer and the provider state as they are
+    /// (`result status`).
+    pub fn locate(&self, diff: &Diff) -> String {
+        if let Some(number) = diff.path.strip_prefix("exchange #") {
+            return format!("exchange {number} ({})", diff.step);
+        }
+        let tail = if diff.path.is_empty() {
+            String::new()
+        } else {
+            format!(" {}", diff.path)
+        };
+        if let Some(exchange) = self
+            .exchanges
+            .iter()
+            .find(|x| x.step.as_deref() == Some(diff.step.as_str()))
+        {
+            return format!("exchange {} \"{}\"{tail}", exchange.number, diff.step);
+        }
+        match diff.step.as_str() {
+            "result" | "state" => format!("{}{tail}", diff.step),
+            step => format!("\"{step}\"{tail}"),
+        }
+    }
 }
 
 impl Summary {

@@ -60,6 +60,7 @@ fn fixture() -> RunReport {
             request_body: Some(r#"{"UserData":"UQBUFDJALK4WXYC","totalAmount":33}"#.into()),
             response_body: Some(r#"{"error":"Exception","message":"Nicht genügend Punkte"}"#.into()),
             problem: false,
+            cut_off: false,
         },
         ExchangeView {
             id: 7,
@@ -73,6 +74,7 @@ fn fixture() -> RunReport {
             request_body: None,
             response_body: None,
             problem: true,
+            cut_off: false,
         },
     ];
     fail.log = Some("tyrios POST /BonusPointTransaction/pos → 400".into());
@@ -290,4 +292,77 @@ fn write_all_creates_the_four_files() {
         assert!(std::fs::metadata(path).unwrap().len() > 100, "{}", path.display());
     }
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Differences say where: the exchange's number and step name before the path, an unclaimed
+/// exchange by number, the answer and a step never sent by name.
+#[test]
+fn differences_name_the_exchange_number_and_step() {
+    let mut report = fixture();
+    let fail = &mut report.scenarios[1];
+    fail.diffs.push(Diff {
+        step: "execute the pos transaction".into(),
+        path: "response.body.redeemedPoints".into(),
+        expected: "213".into(),
+        got: "0".into(),
+    });
+    fail.diffs.push(Diff {
+        step: "simulate the pos transaction (draft)".into(),
+        path: "request".into(),
+        expected: "POST …/pos?draft=true".into(),
+        got: "not sent (at this point of the flow)".into(),
+    });
+    let fail = &report.scenarios[1];
+    let located: Vec<String> = fail.diffs.iter().map(|d| fail.locate(d)).collect();
+    assert_eq!(
+        located,
+        [
+            "result status",
+            "exchange 2 (forbidden)",
+            "exchange 1 \"execute the pos transaction\" response.body.redeemedPoints",
+            "\"simulate the pos transaction (draft)\" request",
+        ]
+    );
+    let markdown = possim_reports::markdown::render(&report);
+    assert!(
+        markdown.contains(
+            "- `exchange 1 \"execute the pos transaction\" response.body.redeemedPoints`: expected 213, got 0"
+        ),
+        "{markdown}"
+    );
+    let html = possim_reports::html::render(&report);
+    assert!(
+        html.contains(
+            "<td><code>exchange 1 &quot;execute the pos transaction&quot; response.body.redeemedPoints</code></td>"
+        ),
+        "{html}"
+    );
+}
+
+/// Bodies are folded to a one-line preview, and an answer a fault cut off says so.
+#[test]
+fn html_folds_bodies_and_marks_an_answer_cut_off() {
+    let mut report = fixture();
+    let long_answer = format!("{{\"transactions\":[{}]}}", vec!["{\"id\":1}"; 400].join(","));
+    let exchange = &mut report.scenarios[1].exchanges[0];
+    exchange.status = Some(200);
+    exchange.response_body = Some(long_answer.clone());
+    exchange.cut_off = true;
+    let html = possim_reports::html::render(&report);
+    // Folded: a closed <details> whose summary shows the start of the body and its size.
+    assert!(
+        html.contains("<details class=\"body\"><summary><code>← would have answered {&quot;transactions&quot;:[{&quot;id&quot;:1},"),
+        "{html}"
+    );
+    assert!(html.contains(&format!("({} bytes)", long_answer.len())), "{html}");
+    assert!(
+        !html.contains("<details class=\"body\" open"),
+        "bodies are folded by default"
+    );
+    assert!(html.contains("<td>200, cut off</td>"), "{html}");
+    assert!(html.contains("The answer was cut off by a fault"), "{html}");
+    // report.json carries it, and leaves it out where nothing was cut.
+    let json = possim_reports::json(&report);
+    assert_eq!(json.matches("\"cutOff\": true").count(), 1, "{json}");
+    assert!(!json.contains("\"cutOff\": false"));
 }

@@ -83,8 +83,9 @@ fn euros(cents: u64) -> String {
     format!("{}.{:02}", cents / 100, cents % 100)
 }
 
-/// What the till reports: a completed payment with its receipt, or the terminal's result code.
-fn report(t: &Transcript) -> Value {
+/// What the till reports: a completed payment with its receipt, or the terminal's result code
+/// (the contract's ZVT result, `conformance/README.md`; `possim zvt` prints the same line).
+pub fn report(t: &Transcript) -> Value {
     match &t.outcome {
         Outcome::Completed => {
             let mut r = json!({"status": "completed"});

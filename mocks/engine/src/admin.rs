@@ -4,6 +4,10 @@
 //! Everything a test, a CI job or the conformance runner needs to steer a running possim: health,
 //! reset, data sets, state snapshots, the clock, fault rules and the journal. Errors are JSON
 //! `{"error": "<what is wrong>"}` with 400 (bad input) or 404 (unknown thing).
+//!
+//! Every handler carries its `#[utoipa::path]` beside it, and the bodies it reads and writes are
+//! typed (`ToSchema`), so `GET /__admin/openapi.json` (OpenAPI 3.1, [`crate::openapi`]) is
+//! generated from the code that serves the API rather than typed by hand.
 
 use std::sync::Arc;
 
@@ -13,15 +17,38 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use bytes::Bytes;
-use serde::Deserialize;
 use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::Engine;
 use crate::clock::{parse_duration_ms, parse_rfc3339};
 use crate::error::EngineError;
+use crate::fault::FaultStatus;
 use crate::fault::{FaultSpec, parse_fault_file};
 use crate::journal::JournalFilter;
+
+/// `POST /__admin/faults` takes one rule or an array of them.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(untagged)]
+#[allow(dead_code)] // Exists for its schema: the handler reads the body as JSON first.
+pub(crate) enum FaultRules {
+    /// One rule.
+    One(Box<FaultSpec>),
+    /// Rules armed all or none.
+    Many(Vec<FaultSpec>),
+}
+
+/// What `POST /__admin/faults` answers: the shape of what it was given.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(untagged)]
+#[allow(dead_code)] // Exists for its schema: the handler answers the JSON of `FaultStatus`es.
+pub(crate) enum ArmedFaults {
+    /// The rule armed.
+    One(Box<FaultStatus>),
+    /// The rules armed.
+    Many(Vec<FaultStatus>),
+}
 
 /// An admin error as JSON.
 #[derive(Debug)]
@@ -45,6 +72,20 @@ impl IntoResponse for AdminError {
 }
 
 type AdminResult = Result<Response, AdminError>;
+
+/// The body of every admin error.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct ErrorBody {
+    /// What is wrong, in one sentence.
+    error: String,
+}
+
+/// The OpenAPI description of this API.
+#[utoipa::path(get, path = "/__admin/openapi.json", tag = "meta",
+    responses((status = 200, description = "OpenAPI 3.1 description of the admin API", content_type = "application/json")))]
+async fn openapi() -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], crate::openapi::json()).into_response()
+}
 
 /// Parses a JSON body with a message that names the problem (axum's default is plain text).
 fn parse_json<T: DeserializeOwned>(body: &Bytes) -> Result<T, AdminError> {
@@ -96,6 +137,7 @@ pub fn router(engine: Arc<Engine>) -> Router {
             get(list_journal).delete(clear_journal).put(set_journal),
         )
         .route("/__admin/journal/export", get(export_journal))
+        .route("/__admin/openapi.json", get(openapi))
         .with_state(Arc::clone(&engine));
     for provider in engine.providers() {
         if let Some(extra) = provider.admin_router() {
@@ -110,37 +152,104 @@ pub fn router(engine: Arc<Engine>) -> Router {
     })
 }
 
-async fn health(State(engine): State<Arc<Engine>>) -> Json<Value> {
-    Json(json!({
-        "status": "ok",
-        "version": env!("CARGO_PKG_VERSION"),
-        "providers": engine.provider_names(),
-        "endpoints": engine.endpoints(),
-        "dataset": engine.data().name,
-        "clock": engine.clock().status(),
-        "outboundInFlight": engine.outbound_in_flight(),
-    }))
+/// `GET /__admin/health`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct Health {
+    /// Always `ok` when possim answers.
+    status: &'static str,
+    /// possim's version.
+    version: &'static str,
+    /// The providers mocked, in registry order.
+    providers: Vec<&'static str>,
+    /// Endpoint name (`tyrios`, `zvt-tcp`, …) → URL or address, as `possim serve` prints them.
+    endpoints: std::collections::BTreeMap<String, String>,
+    /// The data set loaded.
+    dataset: String,
+    /// The engine clock.
+    clock: crate::clock::ClockStatus,
+    /// Outbound calls (notifies) a provider is still making.
+    outbound_in_flight: usize,
 }
 
+#[utoipa::path(get, path = "/__admin/health", tag = "engine",
+    responses((status = 200, description = "possim is up", body = Health)))]
+async fn health(State(engine): State<Arc<Engine>>) -> Json<Health> {
+    Json(Health {
+        status: "ok",
+        version: env!("CARGO_PKG_VERSION"),
+        providers: engine.provider_names(),
+        endpoints: engine.endpoints(),
+        dataset: engine.data().name.clone(),
+        clock: engine.clock().status(),
+        outbound_in_flight: engine.outbound_in_flight(),
+    })
+}
+
+/// `POST /__admin/reset`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct ResetDone {
+    /// Always true.
+    reset: bool,
+    /// The data set everything went back to.
+    dataset: String,
+}
+
+#[utoipa::path(post, path = "/__admin/reset", tag = "engine",
+    responses((status = 200, description = "every provider back to the data set, clock back, journal cleared, faults disarmed", body = ResetDone),
+        (status = 400, description = "the data set no longer loads", body = ErrorBody)))]
 async fn reset(State(engine): State<Arc<Engine>>) -> AdminResult {
     engine.reset()?;
-    Ok(Json(json!({"reset": true, "dataset": engine.data().name})).into_response())
+    Ok(Json(ResetDone {
+        reset: true,
+        dataset: engine.data().name.clone(),
+    })
+    .into_response())
 }
 
-async fn get_dataset(State(engine): State<Arc<Engine>>) -> Json<Value> {
+/// `GET /__admin/dataset`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct DataSetInfo {
+    /// Built-in name or directory.
+    name: String,
+    /// What the set is for.
+    description: Option<String>,
+    /// The frozen clock the set starts with (RFC 3339), if any.
+    clock: Option<String>,
+}
+
+#[utoipa::path(get, path = "/__admin/dataset", tag = "engine",
+    responses((status = 200, description = "the data set loaded", body = DataSetInfo)))]
+async fn get_dataset(State(engine): State<Arc<Engine>>) -> Json<DataSetInfo> {
     let data = engine.data();
-    Json(json!({"name": data.name, "description": data.settings.description, "clock": data.settings.clock}))
+    Json(DataSetInfo {
+        name: data.name.clone(),
+        description: data.settings.description.clone(),
+        clock: data.settings.clock.clone(),
+    })
 }
 
-#[derive(Deserialize)]
+/// `POST /__admin/dataset`: exactly one of `name` and `path`.
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct LoadDataset {
+pub(crate) struct LoadDataset {
     #[serde(default)]
     name: Option<String>,
     #[serde(default)]
     path: Option<String>,
 }
 
+/// `POST /__admin/dataset`'s answer.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct DataSetLoaded {
+    /// The data set now loaded.
+    loaded: String,
+}
+
+#[utoipa::path(post, path = "/__admin/dataset", tag = "engine", request_body = LoadDataset,
+    responses((status = 200, description = "loaded (and every provider reset)", body = DataSetLoaded),
+        (status = 400, description = "the set does not load; the old one stays", body = ErrorBody),
+        (status = 404, description = "no such built-in set", body = ErrorBody)))]
 async fn load_dataset(State(engine): State<Arc<Engine>>, body: Bytes) -> AdminResult {
     let req: LoadDataset = parse_json(&body)?;
     let target = match (req.name, req.path) {
@@ -154,9 +263,14 @@ async fn load_dataset(State(engine): State<Arc<Engine>>, body: Bytes) -> AdminRe
         }
     };
     engine.load_data(&target)?;
-    Ok(Json(json!({"loaded": engine.data().name})).into_response())
+    Ok(Json(DataSetLoaded {
+        loaded: engine.data().name.clone(),
+    })
+    .into_response())
 }
 
+#[utoipa::path(get, path = "/__admin/state", tag = "engine",
+    responses((status = 200, description = "provider name → its state snapshot", body = Object)))]
 async fn state_all(State(engine): State<Arc<Engine>>) -> Json<Value> {
     let mut map = serde_json::Map::new();
     for provider in engine.providers() {
@@ -165,25 +279,36 @@ async fn state_all(State(engine): State<Arc<Engine>>) -> Json<Value> {
     Json(Value::Object(map))
 }
 
+#[utoipa::path(get, path = "/__admin/state/{provider}", tag = "engine",
+    params(("provider" = String, Path, description = "provider name (`tyrios`, …)")),
+    responses((status = 200, description = "the provider's state snapshot", body = Object),
+        (status = 404, description = "no such provider", body = ErrorBody)))]
 async fn state_one(State(engine): State<Arc<Engine>>, Path(name): Path<String>) -> AdminResult {
     Ok(Json(engine.provider(&name)?.snapshot()).into_response())
 }
 
+#[utoipa::path(get, path = "/__admin/clock", tag = "clock",
+    responses((status = 200, description = "the engine clock", body = crate::clock::ClockStatus)))]
 async fn get_clock(State(engine): State<Arc<Engine>>) -> Json<Value> {
     Json(json!(engine.clock().status()))
 }
 
-#[derive(Deserialize)]
+/// `PUT /__admin/clock`: `time` and/or `frozen`.
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct SetClock {
+pub(crate) struct SetClock {
     /// RFC 3339 instant, or epoch milliseconds.
     #[serde(default)]
+    #[schema(value_type = Option<String>)]
     time: Option<Value>,
     /// Freeze (default when a time is given) or let it run.
     #[serde(default)]
     frozen: Option<bool>,
 }
 
+#[utoipa::path(put, path = "/__admin/clock", tag = "clock", request_body = SetClock,
+    responses((status = 200, description = "the clock as set", body = crate::clock::ClockStatus),
+        (status = 400, description = "no time, a bad time or one outside 1970–9999", body = ErrorBody)))]
 async fn set_clock(State(engine): State<Arc<Engine>>, body: Bytes) -> AdminResult {
     let req: SetClock = parse_json(&body)?;
     let clock = engine.clock();
@@ -228,10 +353,12 @@ async fn set_clock(State(engine): State<Arc<Engine>>, body: Bytes) -> AdminResul
     Ok(Json(json!(clock.status())).into_response())
 }
 
-#[derive(Deserialize)]
+/// `POST /__admin/clock/advance`.
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct Advance {
+pub(crate) struct Advance {
     /// A duration such as `3d`, `90s`, `500ms`, or a number of milliseconds.
+    #[schema(value_type = String)]
     by: Value,
 }
 
@@ -250,6 +377,9 @@ fn check_clock_range(at: crate::clock::Millis) -> Result<(), AdminError> {
     ))
 }
 
+#[utoipa::path(post, path = "/__admin/clock/advance", tag = "clock", request_body = Advance,
+    responses((status = 200, description = "the clock moved (frozen or running)", body = crate::clock::ClockStatus),
+        (status = 400, description = "not a duration, or beyond 9999", body = ErrorBody)))]
 async fn advance_clock(State(engine): State<Arc<Engine>>, body: Bytes) -> AdminResult {
     let req: Advance = parse_json(&body)?;
     let ms = match &req.by {
@@ -273,11 +403,17 @@ async fn advance_clock(State(engine): State<Arc<Engine>>, body: Bytes) -> AdminR
     Ok(Json(json!(clock.status())).into_response())
 }
 
+#[utoipa::path(get, path = "/__admin/faults", tag = "faults",
+    responses((status = 200, description = "the armed rules with their counters", body = Vec<FaultStatus>)))]
 async fn list_faults(State(engine): State<Arc<Engine>>) -> Json<Value> {
     Json(json!(engine.faults().list()))
 }
 
 /// Accepts one rule or an array of rules (armed all or none).
+#[utoipa::path(post, path = "/__admin/faults", tag = "faults",
+    request_body(content = FaultRules, description = "one rule, or an array of rules armed all or none"),
+    responses((status = 201, description = "armed: the rule, or the array of rules, as listed", body = ArmedFaults),
+        (status = 400, description = "a rule does not parse (nothing armed)", body = ErrorBody)))]
 async fn arm_faults(State(engine): State<Arc<Engine>>, body: Bytes) -> AdminResult {
     let value: Value = parse_json(&body)?;
     if value.is_array() {
@@ -292,16 +428,28 @@ async fn arm_faults(State(engine): State<Arc<Engine>>, body: Bytes) -> AdminResu
     Ok((StatusCode::CREATED, Json(json!(engine.faults().get(id)?))).into_response())
 }
 
+#[utoipa::path(delete, path = "/__admin/faults", tag = "faults",
+    responses((status = 204, description = "every rule disarmed")))]
 async fn clear_faults(State(engine): State<Arc<Engine>>) -> StatusCode {
     engine.faults().clear();
     StatusCode::NO_CONTENT
 }
 
+#[utoipa::path(get, path = "/__admin/faults/{id}", tag = "faults",
+    params(("id" = u64, Path, description = "the id given when armed")),
+    responses((status = 200, description = "the rule", body = FaultStatus),
+        (status = 400, description = "not a number", body = ErrorBody),
+        (status = 404, description = "no such rule", body = ErrorBody)))]
 async fn get_fault(State(engine): State<Arc<Engine>>, Path(id): Path<String>) -> AdminResult {
     let id = parse_id(&id)?;
     Ok(Json(json!(engine.faults().get(id)?)).into_response())
 }
 
+#[utoipa::path(delete, path = "/__admin/faults/{id}", tag = "faults",
+    params(("id" = u64, Path, description = "the id given when armed")),
+    responses((status = 204, description = "disarmed"),
+        (status = 400, description = "not a number", body = ErrorBody),
+        (status = 404, description = "no such rule", body = ErrorBody)))]
 async fn disarm_fault(State(engine): State<Arc<Engine>>, Path(id): Path<String>) -> AdminResult {
     let id = parse_id(&id)?;
     engine.faults().disarm(id)?;
@@ -317,14 +465,33 @@ fn parse_id(id: &str) -> Result<u64, AdminError> {
     })
 }
 
+/// `GET /__admin/journal`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct JournalPage<'a> {
+    /// Counters.
+    stats: crate::journal::JournalStats,
+    /// The entries the filter selects, oldest first.
+    entries: Vec<&'a crate::journal::JournalEntry>,
+}
+
+#[utoipa::path(get, path = "/__admin/journal", tag = "journal", params(JournalFilter),
+    responses((status = 200, description = "recorded exchanges, oldest first, with counters", body = JournalPage),
+        (status = 400, description = "an unknown or malformed filter", body = ErrorBody)))]
 async fn list_journal(State(engine): State<Arc<Engine>>, uri: axum::http::Uri) -> AdminResult {
     let filter: JournalFilter = parse_query(uri.query())?;
     let entries = engine.journal().list(&filter);
     let entries: Vec<&crate::journal::JournalEntry> = entries.iter().map(|e| &**e).collect();
-    Ok(Json(json!({"stats": engine.journal().stats(), "entries": entries})).into_response())
+    Ok(Json(JournalPage {
+        stats: engine.journal().stats(),
+        entries,
+    })
+    .into_response())
 }
 
 /// JSON lines, one entry per line, oldest first: easy to `grep`, `jq` and archive from CI.
+#[utoipa::path(get, path = "/__admin/journal/export", tag = "journal", params(JournalFilter),
+    responses((status = 200, description = "one journal entry (JSON) per line, oldest first", content_type = "application/x-ndjson", body = String),
+        (status = 400, description = "an unknown or malformed filter", body = ErrorBody)))]
 async fn export_journal(State(engine): State<Arc<Engine>>, uri: axum::http::Uri) -> AdminResult {
     let filter: JournalFilter = parse_query(uri.query())?;
     let mut out = String::new();
@@ -335,17 +502,24 @@ async fn export_journal(State(engine): State<Arc<Engine>>, uri: axum::http::Uri)
     Ok(([(header::CONTENT_TYPE, "application/x-ndjson")], out).into_response())
 }
 
+#[utoipa::path(delete, path = "/__admin/journal", tag = "journal",
+    responses((status = 204, description = "cleared")))]
 async fn clear_journal(State(engine): State<Arc<Engine>>) -> StatusCode {
     engine.journal().clear();
     StatusCode::NO_CONTENT
 }
 
-#[derive(Deserialize)]
+/// `PUT /__admin/journal`.
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct SetJournal {
+pub(crate) struct SetJournal {
+    /// Record exchanges or not.
     enabled: bool,
 }
 
+#[utoipa::path(put, path = "/__admin/journal", tag = "journal", request_body = SetJournal,
+    responses((status = 200, description = "recording switched", body = crate::journal::JournalStats),
+        (status = 400, description = "no `enabled`", body = ErrorBody)))]
 async fn set_journal(State(engine): State<Arc<Engine>>, body: Bytes) -> AdminResult {
     let req: SetJournal = parse_json(&body)?;
     engine.journal().set_enabled(req.enabled);

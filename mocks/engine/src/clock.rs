@@ -42,7 +42,7 @@ pub struct Clock {
 }
 
 /// What the admin API shows about the clock.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct ClockStatus {
     /// Current engine time in milliseconds since the epoch.
     pub now: Millis,

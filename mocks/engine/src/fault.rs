@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::EngineError;
 
 /// A rule as written by a user (admin API body or an element of a faults file).
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct FaultSpec {
     /// A name for reports and the journal.
@@ -71,7 +71,7 @@ fn default_priority() -> u8 {
 }
 
 /// What a fired rule does to the exchange.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default, utoipa::ToSchema)]
 #[serde(tag = "type", rename_all = "camelCase", deny_unknown_fields)]
 pub enum FaultAction {
     /// Only the rule's delay; the request is then served normally.
@@ -159,7 +159,7 @@ struct ArmedRule {
 }
 
 /// An armed rule as the admin API lists it.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct FaultStatus {
     /// Id assigned when armed.

@@ -44,7 +44,7 @@ pub enum JournalEvent {
 }
 
 /// One recorded exchange.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct JournalEntry {
     /// Increasing id, unique for the lifetime of the process (not reset by clearing).
@@ -71,7 +71,7 @@ pub struct JournalEntry {
 }
 
 /// The transport-specific part of an entry.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 #[serde(tag = "transport", rename_all = "lowercase")]
 #[non_exhaustive]
 pub enum Exchange {
@@ -130,7 +130,7 @@ pub enum Exchange {
 /// What a request asked a provider to do, named by the provider itself: the runner's judge
 /// reads `write` to tell requests a till may repeat at will (lookups, drafts, inquiries) from
 /// those that change state, without knowing any provider's paths.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct Operation {
     /// A stable, provider-scoped name such as `pos.final` or `user.lookup`.
     pub name: String,
@@ -157,7 +157,7 @@ impl Operation {
 }
 
 /// The direction of a ZVT journal entry; serialised as `ecr-to-pt`, `pt-to-ecr` or `note`.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum ZvtDirection {
     /// From the cash register to the terminal.
@@ -185,7 +185,7 @@ impl ZvtDirection {
 pub struct View(pub serde_json::Value);
 
 /// How an exchange ended on the wire.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum Outcome {
     /// A complete response was sent.
@@ -197,7 +197,7 @@ pub enum Outcome {
 }
 
 /// A recorded HTTP request.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct HttpRequestRecord {
     /// Method, e.g. `POST`.
@@ -214,7 +214,7 @@ pub struct HttpRequestRecord {
 }
 
 /// A recorded HTTP response.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct HttpResponseRecord {
     /// Status code.
@@ -226,7 +226,7 @@ pub struct HttpResponseRecord {
 }
 
 /// A body as text when it is UTF-8, otherwise base64.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, Default, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RecordedBody {
     /// UTF-8 text of the body, when it is valid UTF-8.
@@ -265,7 +265,7 @@ impl RecordedBody {
 }
 
 /// Which fault rule shaped an exchange, and what it did.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct FaultHit {
     /// Id of the rule.
@@ -281,7 +281,8 @@ pub struct FaultHit {
 }
 
 /// Selects entries when listing.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct JournalFilter {
     /// Only this provider.
@@ -350,7 +351,7 @@ pub struct Journal {
 }
 
 /// Counters shown by the admin API.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct JournalStats {
     /// Whether exchanges are being recorded.

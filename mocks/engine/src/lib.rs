@@ -25,6 +25,7 @@ pub mod error;
 pub mod fault;
 pub mod http;
 pub mod journal;
+pub mod openapi;
 pub mod provider;
 pub mod state;
 
