@@ -201,6 +201,7 @@ mod tests {
             response_body: None,
             fault: None,
             outbound: false,
+            cut_off: false,
             operation: None,
         }
     }
