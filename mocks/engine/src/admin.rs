@@ -153,7 +153,17 @@ async fn load_dataset(State(engine): State<Arc<Engine>>, body: Bytes) -> AdminRe
             ));
         }
     };
-    engine.load_data(&target)?;
+    // Reading and parsing files is blocking I/O: off the async workers, so a slow disk never
+    // stalls the mocks.
+    let loader = Arc::clone(&engine);
+    tokio::task::spawn_blocking(move || loader.load_data(&target))
+        .await
+        .map_err(|e| {
+            AdminError(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("loading the data set failed: {e}"),
+            )
+        })??;
     Ok(Json(json!({"loaded": engine.data().name})).into_response())
 }
 

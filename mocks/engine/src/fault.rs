@@ -613,4 +613,20 @@ mod tests {
         faults.disarm(id).unwrap();
         assert!(matches!(faults.disarm(id), Err(EngineError::NotFound(_))));
     }
+
+    #[test]
+    fn at_most_max_rules_are_armed_and_a_refused_batch_arms_nothing() {
+        let faults = Faults::default();
+        let rule = || spec(serde_json::json!({"provider": "tyrios", "path": "^/x$", "action": {"type": "close"}}));
+        let ids = faults.arm_all((0..MAX_RULES).map(|_| rule()).collect()).unwrap();
+        assert_eq!(ids.len(), MAX_RULES);
+        assert_eq!(ids.first(), Some(&1));
+        assert_eq!(ids.last(), Some(&(MAX_RULES as u64)));
+        let err = faults.arm(rule()).unwrap_err().to_string();
+        assert!(err.contains(&format!("at most {MAX_RULES}")), "{err}");
+        faults.clear();
+        let err = faults.arm_all((0..=MAX_RULES).map(|_| rule()).collect()).unwrap_err().to_string();
+        assert!(err.contains(&format!("{} fault rules given", MAX_RULES + 1)), "{err}");
+        assert!(faults.list().is_empty());
+    }
 }
