@@ -298,9 +298,24 @@ struct Compiled {
     body: Option<Regex>,
 }
 
+/// Compiled patterns of one batch by source text: a file of many rules usually repeats its
+/// patterns, and a `Regex` clone shares the compiled program.
+type PatternCache = std::collections::HashMap<String, Regex>;
+
 impl Compiled {
-    fn new(spec: FaultSpec) -> Result<Self, EngineError> {
+    fn new(spec: FaultSpec, cache: &mut PatternCache) -> Result<Self, EngineError> {
         spec.validate()?;
+        let mut compile = |field: &str, pattern: &Option<String>| -> Result<Option<Regex>, EngineError> {
+            let Some(p) = pattern else { return Ok(None) };
+            if let Some(re) = cache.get(p) {
+                return Ok(Some(re.clone()));
+            }
+            let re = compile(field, pattern)?;
+            if let Some(re) = &re {
+                cache.insert(p.clone(), re.clone());
+            }
+            Ok(re)
+        };
         Ok(Self {
             path: compile("path", &spec.path)?,
             query: compile("query", &spec.query)?,
@@ -314,7 +329,7 @@ impl Compiled {
 impl Faults {
     /// Arms a rule and returns its id.
     pub fn arm(&self, spec: FaultSpec) -> Result<u64, EngineError> {
-        let ids = self.arm_compiled(vec![Compiled::new(spec)?])?;
+        let ids = self.arm_compiled(vec![Compiled::new(spec, &mut PatternCache::new())?])?;
         Ok(ids[0])
     }
 
@@ -327,11 +342,12 @@ impl Faults {
                 specs.len()
             )));
         }
+        let mut cache = PatternCache::new();
         let compiled = specs
             .into_iter()
             .enumerate()
             .map(|(i, spec)| {
-                Compiled::new(spec).map_err(|e| EngineError::InvalidInput(format!("rule #{}: {e}", i + 1)))
+                Compiled::new(spec, &mut cache).map_err(|e| EngineError::InvalidInput(format!("rule #{}: {e}", i + 1)))
             })
             .collect::<Result<Vec<_>, _>>()?;
         self.arm_compiled(compiled)
