@@ -641,7 +641,10 @@ mod tests {
         let err = faults.arm(rule()).unwrap_err().to_string();
         assert!(err.contains(&format!("at most {MAX_RULES}")), "{err}");
         faults.clear();
-        let err = faults.arm_all((0..=MAX_RULES).map(|_| rule()).collect()).unwrap_err().to_string();
+        let err = faults
+            .arm_all((0..=MAX_RULES).map(|_| rule()).collect())
+            .unwrap_err()
+            .to_string();
         assert!(err.contains(&format!("{} fault rules given", MAX_RULES + 1)), "{err}");
         assert!(faults.list().is_empty());
     }

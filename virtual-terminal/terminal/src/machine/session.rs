@@ -119,6 +119,14 @@ impl Terminal {
         match self.owner() {
             Some(owner) if owner != from => self.on_apdu_of_another_connection(from, owner, bytes, now),
             Some(owner) => to(owner, self.while_master(bytes, from, now)),
+            // An acknowledgement is no command: one arriving while idle is a late one (the
+            // ECR's 80 00 00 to a message the terminal already took an earlier one for, as
+            // after an abort that crossed an intermediate status). Answering it 84 83 00 would
+            // put that refusal in front of the ECR's next command.
+            None if matches!(bytes.first(), Some(0x80 | 0x84)) => vec![Output {
+                connection: from,
+                action: Action::Note("late acknowledgement while idle: nothing to answer".into()),
+            }],
             None => {
                 let actions = self.on_idle_apdu(bytes, now);
                 if let Some(session) = self.session.as_mut() {
@@ -344,12 +352,10 @@ impl Terminal {
     }
 }
 
-/// The APDU at the front of `bytes`, or none when they end before it does.
+/// The APDU `bytes` hold, or none when its length field does not match them (a serial frame
+/// with a lying length arrives here whole): both are protocol errors.
 fn complete_apdu(bytes: &[u8]) -> Option<Apdu> {
-    match Apdu::decode(bytes) {
-        possim_zvt::Decoded::Complete { apdu, .. } => Some(apdu),
-        possim_zvt::Decoded::NeedMore { .. } => None,
-    }
+    Apdu::decode_exact(bytes).ok()
 }
 
 fn refused_while_master(apdu: &Apdu) -> Vec<Action> {
