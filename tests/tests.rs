@@ -19,6 +19,7 @@
 //! - `zvt_interop`: an independent ECR (the `zvt` crate) against the terminal.
 //! - `console`: the web console in headless Chromium (WebDriver): live traffic, a fault preset,
 //!   the customer at the terminal's face, the clock.
+//! - `hardening`: the admin API's front and token, unsafe data sets, oversized requests.
 //! - `computop_python`: an independent Computop client (Python, pycryptodome) against the
 //!   Paygate mock: sale, notifies, inquiry, credits, ReqID replay, AES.
 
@@ -29,6 +30,7 @@ mod computop;
 mod computop_python;
 mod console;
 mod faults;
+mod hardening;
 mod loymax;
 mod loymax_python;
 mod payback;

@@ -248,10 +248,14 @@ impl std::fmt::Debug for AdminAccess {
 pub const TOKEN_QUERY_PARAM: &str = "access_token";
 
 impl AdminAccess {
-    /// Whether the request carries the token (always, when none is set): `Authorization:
-    /// Bearer <token>` or `?access_token=<token>`.
+    /// Whether the request may pass: one outside `/__admin/` (the console's static page, which
+    /// holds no state), or one that carries the token (always, when none is set):
+    /// `Authorization: Bearer <token>` or `?access_token=<token>`.
     pub fn allows(&self, parts: &http::request::Parts) -> bool {
         let Some(token) = &self.token else { return true };
+        if !parts.uri.path().starts_with("/__admin") {
+            return true;
+        }
         let header = parts
             .headers
             .get(AUTHORIZATION)
@@ -400,7 +404,9 @@ mod tests {
         ] {
             assert!(!access.allows(&parts(refused)));
         }
-        assert!(AdminAccess::default().allows(&parts(Request::get("/").body(()).unwrap())));
+        assert!(AdminAccess::default().allows(&parts(Request::get("/__admin/reset").body(()).unwrap())));
+        // The console's static page holds no state: it loads without the token, then uses it.
+        assert!(access.allows(&parts(Request::get("/console/app.js").body(()).unwrap())));
     }
 
     #[test]
