@@ -75,7 +75,7 @@ impl DataSet {
         for entry in entries {
             let entry = entry.map_err(|e| refuse(format!("cannot read directory: {e}")))?;
             let path = entry.path();
-            if !path.extension().is_some_and(|x| x == "toml") {
+            if path.extension().is_none_or(|x| x != "toml") {
                 continue;
             }
             let file = entry.file_name().to_string_lossy().into_owned();
