@@ -393,11 +393,11 @@ mod tests {
         for refused in [
             Request::get("/__admin/health").body(()).unwrap(),
             Request::get("/__admin/health?access_token=s3cre").body(()).unwrap(),
-            Request::get("/")
+            Request::get("/__admin/x")
                 .header("authorization", "Basic s3cret")
                 .body(())
                 .unwrap(),
-            Request::get("/")
+            Request::get("/__admin")
                 .header("authorization", "Bearer s3cret2")
                 .body(())
                 .unwrap(),
