@@ -33,6 +33,25 @@ pub struct FileConfig {
     /// Journal settings.
     #[serde(default)]
     pub journal: JournalConfig,
+    /// Admin API settings.
+    #[serde(default)]
+    pub admin: AdminConfig,
+}
+
+/// `[admin]`.
+#[derive(Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdminConfig {
+    /// Bearer token the admin API requires (`--admin-token`).
+    pub token: Option<String>,
+}
+
+impl std::fmt::Debug for AdminConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AdminConfig")
+            .field("token", &self.token.as_ref().map(|_| "<set>"))
+            .finish()
+    }
 }
 
 /// `[listen]`: `admin`, one key per provider of the registry (its name), and the terminal's

@@ -39,7 +39,16 @@ pub fn builtin_names() -> Vec<&'static str> {
 pub fn resolve(name_or_path: &str) -> Result<DataSet, EngineError> {
     let path = Path::new(name_or_path);
     if name_or_path.contains('/') || path.is_dir() {
-        return DataSet::from_dir(path);
+        let set = DataSet::from_dir(path)?;
+        // A directory of unrelated TOML would load as a set where every login fails.
+        if !PROVIDERS.iter().any(|p| set.file(p.data_file).is_some()) {
+            let names: Vec<&str> = PROVIDERS.iter().map(|p| p.data_file).collect();
+            return Err(EngineError::DataSet {
+                name: set.name,
+                message: format!("the directory holds none of the provider files ({})", names.join(", ")),
+            });
+        }
+        return Ok(set);
     }
     match BUILTIN.iter().find(|(n, _, _)| *n == name_or_path) {
         Some((name, settings, providers)) => {

@@ -168,6 +168,14 @@ struct ServeArgs {
     /// unknown children; by default plain-HTTP loopback callbacks are accepted and reported.
     #[arg(long)]
     strict: bool,
+    /// Bearer token the admin API (and the console) requires; mandatory when --admin is not a
+    /// loopback address. Clients send `Authorization: Bearer TOKEN` or `?access_token=TOKEN`.
+    #[arg(long, value_name = "TOKEN", env = "POSSIM_ADMIN_TOKEN", hide_env_values = true)]
+    admin_token: Option<String>,
+    /// Let providers call out to possim's own listeners (a Computop notify to the admin API is
+    /// refused otherwise).
+    #[arg(long)]
+    allow_self_calls: bool,
 }
 
 /// One `--<name> ADDR` flag per provider of the registry (`--tyrios 127.0.0.1:0`), added to the
@@ -401,6 +409,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             .unwrap_or(DEFAULT_CAPACITY),
         journal_enabled: !args.no_journal && file.journal.enabled.unwrap_or(true),
         strict: args.strict,
+        admin_token: args.admin_token.or(file.admin.token),
+        allow_self_calls: args.allow_self_calls,
     })
     .await?;
 

@@ -44,6 +44,11 @@ pub struct LaunchOptions {
     /// `--strict`: the Computop mock enforces the seed's callback rule; every Loymax device
     /// enforces the schema order.
     pub strict: bool,
+    /// `--admin-token`: the bearer token the admin API requires; mandatory when the admin API
+    /// listens on anything but loopback.
+    pub admin_token: Option<String>,
+    /// `--allow-self-calls`: providers may call out to possim's own listeners.
+    pub allow_self_calls: bool,
 }
 
 impl LaunchOptions {
@@ -70,6 +75,8 @@ impl LaunchOptions {
             journal_capacity: DEFAULT_CAPACITY,
             journal_enabled: true,
             strict: false,
+            admin_token: None,
+            allow_self_calls: false,
         })
     }
 
@@ -107,6 +114,19 @@ async fn bind(addr: SocketAddr, service: &str) -> anyhow::Result<TcpListener> {
         .with_context(|| format!("{service}: cannot listen on {addr} (is another possim running? use --{service} 127.0.0.1:0 for a free port)"))
 }
 
+/// The admin API can reset, reload and re-arm everything: off loopback it needs a token.
+fn check_admin_access(admin: SocketAddr, token: Option<&str>) -> anyhow::Result<()> {
+    match token {
+        Some(t) if t.trim().is_empty() => anyhow::bail!("--admin-token: the token must not be empty"),
+        Some(_) => Ok(()),
+        None if admin.ip().is_loopback() => Ok(()),
+        None => anyhow::bail!(
+            "the admin API would listen on {admin}, which is not loopback: give --admin-token TOKEN \
+             (or [admin] token in the config file); see README, \"Running possim as a shared service\""
+        ),
+    }
+}
+
 /// Builds the engine, builds every provider of the registry on it, binds every listener and
 /// starts serving.
 pub async fn launch(options: LaunchOptions) -> anyhow::Result<Running> {
@@ -120,6 +140,7 @@ pub async fn launch(options: LaunchOptions) -> anyhow::Result<Running> {
             registry::names().join(", ")
         );
     }
+    check_admin_access(options.admin, options.admin_token.as_deref())?;
     let engine = Engine::new(EngineConfig {
         data: options.data.clone(),
         clock_override: options.clock_override,
@@ -143,6 +164,11 @@ pub async fn launch(options: LaunchOptions) -> anyhow::Result<Running> {
     for (spec, _) in &mounts {
         listeners.push(bind(options.listen_addr(spec), spec.name).await?);
     }
+    // Outbound calls (Computop's notifies) must not reach any of these.
+    engine.self_calls().set_allowed(options.allow_self_calls);
+    for listener in std::iter::once(&admin_listener).chain(&listeners) {
+        engine.self_calls().add_listener(listener.local_addr()?);
+    }
     let (stop, stop_rx) = watch::channel(false);
     let mut tasks = tokio::task::JoinSet::new();
     let admin_url = format!("http://{}", admin_listener.local_addr()?);
@@ -150,16 +176,14 @@ pub async fn launch(options: LaunchOptions) -> anyhow::Result<Running> {
     let admin_router = possim_engine::admin::router(Arc::clone(&engine))
         .merge(possim_console::router(Arc::clone(&engine), stop_rx.clone()));
     let mut admin_stop = stop_rx.clone();
+    let admin_token = options.admin_token.clone();
     tasks.spawn(async move {
         let stopped = async move {
             let _ = admin_stop.wait_for(|stop| *stop).await;
         };
-        if let Err(e) = axum::serve(admin_listener, admin_router)
-            .with_graceful_shutdown(stopped)
-            .await
-        {
-            tracing::error!("admin API stopped: {e}");
-        }
+        // The same front as the provider ports: time-outs, limits, JSON refusals.
+        let access = possim_engine::front::AdminAccess { token: admin_token };
+        possim_engine::front::serve_admin(admin_listener, admin_router, access, stopped).await;
     });
     let mut endpoints = Vec::new();
     let mut serving = Serving::new(&engine, &mut tasks, stop_rx, &mut endpoints);

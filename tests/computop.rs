@@ -374,3 +374,70 @@ async fn strict_mode_enforces_the_seeds_callback_rule() {
     let a = open_answer(&call(&strict, "PaybackPay.aspx", &with_mac(sale_fields(&shop, "T-S2", 5500))).await);
     assert_eq!(a.get("Code"), Some("20110006"));
 }
+
+/// Issue 13: a sale whose URLNotify points at the admin API would make the Paygate POST to
+/// `/__admin/reset`. It is refused like a malformed URL, journalled, and nothing is reset.
+#[tokio::test]
+async fn a_notify_aimed_at_possim_itself_is_refused_and_nothing_is_reset() {
+    let (shop, _rx) = start_shop(vec![]).await;
+    let possim = Possim::start("default", &[]).await;
+    let (status, _) = possim
+        .admin(
+            "POST",
+            "/__admin/faults",
+            Some(json!({"name": "kept", "provider": "tyrios", "delayMs": 1})),
+        )
+        .await;
+    assert_eq!(status, 201);
+    // The admin API spelt as a client might: its printed address, localhost, 0.0.0.0.
+    let port = possim.admin.rsplit(':').next().unwrap().to_owned();
+    for (n, target) in [
+        format!("{}/__admin/reset", possim.admin),
+        format!("http://localhost:{port}/__admin/reset"),
+        format!("http://0.0.0.0:{port}/__admin/reset"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let mut fields = sale_fields(&shop, &format!("T-SELF-{n}"), 5500);
+        fields.set("URLNotify", target.clone());
+        let a = open_answer(&call(&possim, "PaybackPay.aspx", &with_mac(fields)).await);
+        // Computop's format error for the 8th parameter (URLNotify): 2 011 0008.
+        assert_eq!(
+            (a.get("Status"), a.get("Code")),
+            (Some("FAILED"), Some("20110008")),
+            "{target}"
+        );
+        assert!(
+            a.get("Description").unwrap().contains("points at possim itself"),
+            "{a:?}"
+        );
+    }
+    // Nothing was reset: the rule is armed, the refusals are in the journal with their note.
+    let faults = possim.admin("GET", "/__admin/faults", None).await.1;
+    assert_eq!(faults[0]["name"], "kept", "{faults}");
+    let journal = possim.admin("GET", "/__admin/journal?provider=computop", None).await.1;
+    let notes: Vec<String> = journal["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|e| e["view"]["notes"].as_array().cloned().unwrap_or_default())
+        .filter_map(|n| n.as_str().map(str::to_owned))
+        .collect();
+    assert_eq!(
+        notes.iter().filter(|n| n.starts_with("refused: URLNotify")).count(),
+        3,
+        "{notes:?}"
+    );
+    assert_eq!(
+        possim.admin("GET", "/__admin/health", None).await.1["outboundInFlight"],
+        0
+    );
+
+    // --allow-self-calls lets it through (here aimed at the harmless health endpoint).
+    let allowed = Possim::start("default", &["--allow-self-calls"]).await;
+    let mut fields = sale_fields(&shop, "T-SELF-OK", 5500);
+    fields.set("URLNotify", format!("{}/__admin/health", allowed.admin));
+    let a = open_answer(&call(&allowed, "PaybackPay.aspx", &with_mac(fields)).await);
+    assert_eq!(a.get("Status"), Some("AUTHORIZE_REQUEST"));
+}

@@ -26,6 +26,7 @@
 //!   the customer at the terminal's face, the clock.
 //! - `independent_tills`: tills written in Python from the published contract alone certify
 //!   through the exec driver (TYRIOS, PAYBACK, ZVT, Computop).
+//! - `hardening`: the admin API's front and token, unsafe data sets, oversized requests.
 //! - `computop_python`: an independent Computop client (Python, pycryptodome) against the
 //!   Paygate mock: sale, notifies, inquiry, credits, ReqID replay, AES.
 
@@ -39,6 +40,7 @@ mod console;
 mod conventions;
 mod faults;
 mod independent_tills;
+mod hardening;
 mod loymax;
 mod loymax_python;
 mod payback;

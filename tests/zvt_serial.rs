@@ -134,3 +134,22 @@ async fn a_status_information_with_a_bad_crc_is_naked_by_the_ecr_and_repeated() 
     let s = p.admin("GET", "/__admin/state/zvt", None).await.1;
     assert_eq!(s["transactions"][0]["amount"], 4200);
 }
+
+#[tokio::test]
+async fn a_frame_with_a_valid_crc_and_a_lying_length_gets_ack_and_84_9a_00() {
+    let p = Possim::start("", &[]).await;
+    let mut port = possim_terminal::serve::open_device(serial_path(&p)).unwrap();
+    // Status Enquiry 05 01 announcing 3 data bytes but carrying none; the CRC (CRC-16/KERMIT over
+    // 05 01 03 03, low byte first) is right, so the line delivered the frame intact.
+    let crc = possim_zvt::serial::crc16_kermit(&[0x05, 0x01, 0x03, 0x03]);
+    let lying = [0x10, 0x02, 0x05, 0x01, 0x03, 0x10, 0x03, crc as u8, (crc >> 8) as u8];
+    port.write_all(&lying).await.unwrap();
+    assert_eq!(read_n(&mut port, 1).await, [0x06], "ACK: the frame itself is intact");
+    // The README's answer to an APDU that does not decode: 84 9A 00, framed.
+    let crc = possim_zvt::serial::crc16_kermit(&[0x84, 0x9A, 0x00, 0x03]);
+    assert_eq!(
+        read_n(&mut port, 9).await,
+        [0x10, 0x02, 0x84, 0x9A, 0x00, 0x10, 0x03, crc as u8, (crc >> 8) as u8]
+    );
+    port.write_all(&[0x06]).await.unwrap();
+}

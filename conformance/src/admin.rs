@@ -29,6 +29,9 @@ pub enum AdminError {
     },
 }
 
+/// The environment variable with the admin token (`possim serve --admin-token`).
+pub const TOKEN_VARIABLE: &str = "POSSIM_ADMIN_TOKEN";
+
 /// Talks to `/__admin/...`.
 #[derive(Debug, Clone)]
 pub struct AdminClient {
@@ -37,12 +40,23 @@ pub struct AdminClient {
 }
 
 impl AdminClient {
-    /// A client for the admin API at `base` (`http://127.0.0.1:7100`).
+    /// A client for the admin API at `base` (`http://127.0.0.1:7100`). When the environment
+    /// holds `POSSIM_ADMIN_TOKEN` (the token a shared possim was started with), every call
+    /// carries it as a bearer token.
     pub fn new(base: &str) -> Self {
+        let mut headers = reqwest::header::HeaderMap::new();
+        if let Some(value) = std::env::var(TOKEN_VARIABLE)
+            .ok()
+            .filter(|t| !t.trim().is_empty())
+            .and_then(|t| reqwest::header::HeaderValue::try_from(format!("Bearer {}", t.trim())).ok())
+        {
+            headers.insert(reqwest::header::AUTHORIZATION, value);
+        }
         Self {
             base: base.trim_end_matches('/').to_owned(),
             http: reqwest::Client::builder()
                 .no_proxy()
+                .default_headers(headers)
                 .timeout(Duration::from_secs(30))
                 .build()
                 .unwrap_or_default(),

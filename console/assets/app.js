@@ -6,6 +6,21 @@
 const MAX_ENTRIES = 5000; // summaries kept in memory
 const MAX_ROWS = 1000; // rows in the table
 
+// The admin token, when possim runs with --admin-token: opened as /?access_token=TOKEN, the page
+// keeps it for this tab (and drops it from the address bar) and sends it with every request:
+// as a bearer header, and as the query parameter where a header cannot go (the event stream).
+const TOKEN = (() => {
+  const given = new URLSearchParams(location.search).get('access_token');
+  if (given) {
+    sessionStorage.setItem('possim-admin-token', given);
+    history.replaceState(null, '', location.pathname);
+  }
+  return sessionStorage.getItem('possim-admin-token');
+})();
+const withToken = (path) =>
+  TOKEN ? `${path}${path.includes('?') ? '&' : '?'}access_token=${encodeURIComponent(TOKEN)}` : path;
+const tokenHeaders = () => (TOKEN ? { authorization: `Bearer ${TOKEN}` } : {});
+
 const $ = (sel, root = document) => root.querySelector(sel);
 const $$ = (sel, root = document) => Array.from(root.querySelectorAll(sel));
 const el = (tag, attrs = {}, ...children) => {
@@ -22,7 +37,7 @@ const el = (tag, attrs = {}, ...children) => {
 };
 
 async function api(method, path, body) {
-  const init = { method, headers: {} };
+  const init = { method, headers: tokenHeaders() };
   if (body !== undefined) {
     init.headers['content-type'] = 'application/json';
     init.body = typeof body === 'string' ? body : JSON.stringify(body);
@@ -225,7 +240,7 @@ const showDetail = attempt(async (id) => {
 });
 
 function connect() {
-  const source = new EventSource('/__admin/console/events');
+  const source = new EventSource(withToken('/__admin/console/events'));
   source.addEventListener('hello', attempt(async (ev) => {
     const hello = JSON.parse(ev.data);
     showClock(hello.clock);
@@ -303,7 +318,7 @@ function wire() {
   $('#export').addEventListener('click', attempt(async () => {
     const ids = $$('#traffic tbody tr[data-id]').map((tr) => Number(tr.dataset.id)).sort((a, b) => a - b);
     if (!ids.length) { say('nothing selected to export'); return; }
-    const res = await fetch('/__admin/console/export?ids=' + ids.join(','));
+    const res = await fetch('/__admin/console/export?ids=' + ids.join(','), { headers: tokenHeaders() });
     const blob = new Blob([await res.text()], { type: 'application/x-ndjson' });
     const a = el('a', { href: URL.createObjectURL(blob), download: 'possim-journal.jsonl' });
     document.body.append(a); a.click(); a.remove();

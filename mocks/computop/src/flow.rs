@@ -532,37 +532,50 @@ impl Outgoing<'_> {
         let id = journal.map(|j| j.record(self.entry(request.clone(), None, &fields, hit.clone(), &waiting)));
 
         let started = Instant::now();
-        let answer = match builder.timeout(timeout).send().await {
-            Ok(resp) => {
-                let status = resp.status().as_u16();
-                let headers = resp
-                    .headers()
-                    .iter()
-                    .map(|(k, v)| {
-                        (
-                            k.as_str().to_owned(),
-                            String::from_utf8_lossy(v.as_bytes()).into_owned(),
-                        )
-                    })
-                    .collect();
-                let body = resp.bytes().await.unwrap_or_default();
-                let record = HttpResponseRecord {
-                    status,
-                    headers,
-                    body: RecordedBody::from_bytes(&body),
-                };
-                Ok(record)
-            }
-            Err(e) => {
-                let why = if e.is_timeout() {
-                    format!("no answer within {} ms", timeout.as_millis())
-                } else if e.is_connect() {
-                    "connection refused or unreachable".to_owned()
-                } else {
-                    format!("request failed: {e}")
-                };
-                Err(why)
-            }
+        // The URL was checked when the sale was accepted; its name may resolve to possim now.
+        let allow_self = self.inner.lock().settings.allow_self_callbacks;
+        let self_call = match &engine {
+            Some(engine) if !allow_self => engine.self_calls().check_resolved(&self.url).await,
+            _ => None,
+        };
+        let sent = match self_call {
+            Some(why) => Err(why),
+            None => Ok(builder.timeout(timeout).send().await),
+        };
+        let answer = match sent {
+            Err(why) => Err(format!("not sent: {why}")),
+            Ok(sent) => match sent {
+                Ok(resp) => {
+                    let status = resp.status().as_u16();
+                    let headers = resp
+                        .headers()
+                        .iter()
+                        .map(|(k, v)| {
+                            (
+                                k.as_str().to_owned(),
+                                String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                            )
+                        })
+                        .collect();
+                    let body = resp.bytes().await.unwrap_or_default();
+                    let record = HttpResponseRecord {
+                        status,
+                        headers,
+                        body: RecordedBody::from_bytes(&body),
+                    };
+                    Ok(record)
+                }
+                Err(e) => {
+                    let why = if e.is_timeout() {
+                        format!("no answer within {} ms", timeout.as_millis())
+                    } else if e.is_connect() {
+                        "connection refused or unreachable".to_owned()
+                    } else {
+                        format!("request failed: {e}")
+                    };
+                    Err(why)
+                }
+            },
         };
         let ok = answer.as_ref().is_ok_and(|r| (200..300).contains(&r.status));
         let mut notes = notes;

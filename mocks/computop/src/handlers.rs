@@ -72,7 +72,9 @@ async fn page(State(inner): State<Arc<Inner>>, request: Request) -> Response {
     };
     let pairs = envelope(parts.uri.query(), &body);
     let now = inner.clock().now_ms();
-    let answer = paygate::handle(&mut inner.lock(), endpoint, &pairs, now, inner.salt());
+    let engine = inner.engine();
+    let self_call = |url: &str| engine.as_ref().and_then(|e| e.self_calls().check_url(url));
+    let answer = paygate::handle_with(&mut inner.lock(), endpoint, &pairs, now, inner.salt(), &self_call);
     if let Some(pay_id) = answer.started.clone() {
         flow::start(Arc::clone(&inner), pay_id);
     }

@@ -43,6 +43,9 @@ pub struct Settings {
     /// Enforce the seed's callback rule (https, port 443, no query). Off: plain-HTTP loopback
     /// URLs and query strings are accepted and noted as findings.
     pub strict_callbacks: bool,
+    /// Let callback URLs point at possim's own listeners (the admin API, a provider port).
+    /// Off: such a sale is refused like a malformed URL, and a notify is never sent there.
+    pub allow_self_callbacks: bool,
     /// Percent-decode values of the decrypted plain text (pretix encodes them).
     pub percent_decode: bool,
     /// Padding of Blowfish answers.
@@ -66,6 +69,7 @@ impl Default for Settings {
     fn default() -> Self {
         Self {
             strict_callbacks: false,
+            allow_self_callbacks: false,
             percent_decode: false,
             padding: Padding::Space,
             time_scale: 1.0,

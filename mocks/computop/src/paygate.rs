@@ -117,9 +117,25 @@ pub fn sign(merchant: &Merchant, fields: &mut Fields) {
     fields.push("MAC", mac);
 }
 
+/// Says why a callback URL would reach possim itself (the engine's `SelfCalls::check_url`);
+/// `None` when it would not.
+pub type SelfCallCheck<'a> = &'a dyn Fn(&str) -> Option<String>;
+
 /// Processes one request. `envelope` holds the outer parameters (query and form body), `now`
 /// the engine time, `salt` makes generated ids differ between processes.
 pub fn handle(state: &mut State, endpoint: Endpoint, envelope: &Fields, now: Millis, salt: u64) -> Answer {
+    handle_with(state, endpoint, envelope, now, salt, &|_| None)
+}
+
+/// [`handle`], refusing sales whose callback URLs `self_call` says reach possim itself.
+pub fn handle_with(
+    state: &mut State,
+    endpoint: Endpoint,
+    envelope: &Fields,
+    now: Millis,
+    salt: u64,
+    self_call: SelfCallCheck<'_>,
+) -> Answer {
     let outer = json!({
         "MerchantID": envelope.get("MerchantID"),
         "Len": envelope.get("Len"),
@@ -172,6 +188,7 @@ pub fn handle(state: &mut State, endpoint: Endpoint, envelope: &Fields, now: Mil
         request_view,
         now,
         salt,
+        self_call,
     };
     if let Err((code, description)) = validate::check(endpoint.rules(), &ctx.fields) {
         return ctx.failure(state, code, &description, None);
@@ -194,16 +211,17 @@ pub fn handle(state: &mut State, endpoint: Endpoint, envelope: &Fields, now: Mil
     }
 }
 
-struct Ctx {
+struct Ctx<'a> {
     merchant: Merchant,
     fields: Fields,
     notes: Vec<String>,
     request_view: Value,
     now: Millis,
     salt: u64,
+    self_call: SelfCallCheck<'a>,
 }
 
-impl Ctx {
+impl Ctx<'_> {
     fn get(&self, key: &str) -> &str {
         self.fields.get(key).unwrap_or("")
     }
@@ -386,6 +404,17 @@ fn check_sale(state: &State, ctx: &mut Ctx) -> Result<AcceptedSale, Box<Answer>>
     ] {
         let items = validate::decode_list(ctx.get(key)).unwrap_or_default();
         if let Err(why) = check(&items) {
+            return Err(refuse(ctx, Code::format(key), &format!("{key} format error: {why}")));
+        }
+    }
+    for key in ["URLSuccess", "URLFailure", "URLNotify"] {
+        if state.settings.allow_self_callbacks {
+            break;
+        }
+        // A notify to the admin API would let the shop reset possim: refused like a malformed
+        // URL, whatever the strictness.
+        if let Some(why) = (ctx.self_call)(ctx.get(key)) {
+            ctx.notes.push(format!("refused: {key} {why}"));
             return Err(refuse(ctx, Code::format(key), &format!("{key} format error: {why}")));
         }
     }

@@ -262,7 +262,17 @@ async fn load_dataset(State(engine): State<Arc<Engine>>, body: Bytes) -> AdminRe
             ));
         }
     };
-    engine.load_data(&target)?;
+    // Reading and parsing files is blocking I/O: off the async workers, so a slow disk never
+    // stalls the mocks.
+    let loader = Arc::clone(&engine);
+    tokio::task::spawn_blocking(move || loader.load_data(&target))
+        .await
+        .map_err(|e| {
+            AdminError(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("loading the data set failed: {e}"),
+            )
+        })??;
     Ok(Json(DataSetLoaded {
         loaded: engine.data().name.clone(),
     })
@@ -418,8 +428,15 @@ async fn arm_faults(State(engine): State<Arc<Engine>>, body: Bytes) -> AdminResu
     let value: Value = parse_json(&body)?;
     if value.is_array() {
         let specs = parse_fault_file(&value.to_string())?;
-        let ids = engine.faults().arm_all(specs)?;
-        let armed: Vec<_> = ids.iter().filter_map(|id| engine.faults().get(*id).ok()).collect();
+        let ids: std::collections::HashSet<u64> = engine.faults().arm_all(specs)?.into_iter().collect();
+        // One pass over the armed set, in its order: a lookup per id would be quadratic.
+        let mut armed: Vec<_> = engine
+            .faults()
+            .list()
+            .into_iter()
+            .filter(|r| ids.contains(&r.id))
+            .collect();
+        armed.sort_by_key(|r| r.id);
         return Ok((StatusCode::CREATED, Json(json!(armed))).into_response());
     }
     let spec: FaultSpec = serde_json::from_value(value)

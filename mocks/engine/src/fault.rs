@@ -285,49 +285,104 @@ impl ArmedRule {
     }
 }
 
+/// The most rules armed at once. Every request is matched against every rule, so a set far
+/// beyond what any test needs would only slow the mocks down; arming past it is a 400.
+pub const MAX_RULES: usize = 20_000;
+
+/// A rule checked and its patterns compiled, ready to arm.
+struct Compiled {
+    spec: FaultSpec,
+    path: Option<Regex>,
+    query: Option<Regex>,
+    query_not: Option<Regex>,
+    body: Option<Regex>,
+}
+
+/// Compiled patterns of one batch by source text: a file of many rules usually repeats its
+/// patterns, and a `Regex` clone shares the compiled program.
+type PatternCache = std::collections::HashMap<String, Regex>;
+
+impl Compiled {
+    fn new(spec: FaultSpec, cache: &mut PatternCache) -> Result<Self, EngineError> {
+        spec.validate()?;
+        let mut compile = |field: &str, pattern: &Option<String>| -> Result<Option<Regex>, EngineError> {
+            let Some(p) = pattern else { return Ok(None) };
+            if let Some(re) = cache.get(p) {
+                return Ok(Some(re.clone()));
+            }
+            let re = compile(field, pattern)?;
+            if let Some(re) = &re {
+                cache.insert(p.clone(), re.clone());
+            }
+            Ok(re)
+        };
+        Ok(Self {
+            path: compile("path", &spec.path)?,
+            query: compile("query", &spec.query)?,
+            query_not: compile("queryNot", &spec.query_not)?,
+            body: compile("body", &spec.body)?,
+            spec,
+        })
+    }
+}
+
 impl Faults {
     /// Arms a rule and returns its id.
     pub fn arm(&self, spec: FaultSpec) -> Result<u64, EngineError> {
-        spec.validate()?;
-        let path = compile("path", &spec.path)?;
-        let query = compile("query", &spec.query)?;
-        let query_not = compile("queryNot", &spec.query_not)?;
-        let body = compile("body", &spec.body)?;
-        let mut set = self.write();
-        set.next_id += 1;
-        let id = set.next_id;
-        let rng = spec.seed.unwrap_or(id);
-        set.rules.push(ArmedRule {
-            id,
-            spec,
-            path,
-            query,
-            query_not,
-            body,
-            matched: 0,
-            fired: 0,
-            rng,
-        });
-        // Stable sort keeps arming order among equal priorities.
-        set.rules.sort_by_key(|r| (r.spec.priority, r.id));
-        Ok(id)
+        let ids = self.arm_compiled(vec![Compiled::new(spec, &mut PatternCache::new())?])?;
+        Ok(ids[0])
     }
 
-    /// Arms every rule or none: a bad rule in a file must not leave half of it armed.
+    /// Arms every rule or none: a bad rule in a file must not leave half of it armed. Each
+    /// pattern is compiled once and the set sorted once, so a large file arms in linear time.
     pub fn arm_all(&self, specs: Vec<FaultSpec>) -> Result<Vec<u64>, EngineError> {
-        for (i, spec) in specs.iter().enumerate() {
-            spec.validate()
-                .map_err(|e| EngineError::InvalidInput(format!("rule #{}: {e}", i + 1)))?;
-            for (field, p) in [
-                ("path", &spec.path),
-                ("query", &spec.query),
-                ("queryNot", &spec.query_not),
-                ("body", &spec.body),
-            ] {
-                compile(field, p).map_err(|e| EngineError::InvalidInput(format!("rule #{}: {e}", i + 1)))?;
-            }
+        if specs.len() > MAX_RULES {
+            return Err(EngineError::InvalidInput(format!(
+                "{} fault rules given; at most {MAX_RULES} can be armed at once",
+                specs.len()
+            )));
         }
-        specs.into_iter().map(|s| self.arm(s)).collect()
+        let mut cache = PatternCache::new();
+        let compiled = specs
+            .into_iter()
+            .enumerate()
+            .map(|(i, spec)| {
+                Compiled::new(spec, &mut cache).map_err(|e| EngineError::InvalidInput(format!("rule #{}: {e}", i + 1)))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        self.arm_compiled(compiled)
+    }
+
+    fn arm_compiled(&self, compiled: Vec<Compiled>) -> Result<Vec<u64>, EngineError> {
+        let mut set = self.write();
+        if set.rules.len() + compiled.len() > MAX_RULES {
+            return Err(EngineError::InvalidInput(format!(
+                "{} fault rules are armed and {} more given; at most {MAX_RULES} can be armed at once",
+                set.rules.len(),
+                compiled.len()
+            )));
+        }
+        let mut ids = Vec::with_capacity(compiled.len());
+        for c in compiled {
+            set.next_id += 1;
+            let id = set.next_id;
+            let rng = c.spec.seed.unwrap_or(id);
+            set.rules.push(ArmedRule {
+                id,
+                spec: c.spec,
+                path: c.path,
+                query: c.query,
+                query_not: c.query_not,
+                body: c.body,
+                matched: 0,
+                fired: 0,
+                rng,
+            });
+            ids.push(id);
+        }
+        // Stable sort keeps arming order among equal priorities.
+        set.rules.sort_by_key(|r| (r.spec.priority, r.id));
+        Ok(ids)
     }
 
     /// Disarms one rule.
@@ -362,9 +417,16 @@ impl Faults {
 
     /// One armed rule.
     pub fn get(&self, id: u64) -> Result<FaultStatus, EngineError> {
-        self.list()
-            .into_iter()
+        self.read()
+            .rules
+            .iter()
             .find(|r| r.id == id)
+            .map(|r| FaultStatus {
+                id: r.id,
+                matched: r.matched,
+                fired: r.fired,
+                spec: r.spec.clone(),
+            })
             .ok_or_else(|| EngineError::NotFound(format!("no fault rule with id {id}")))
     }
 
@@ -566,5 +628,24 @@ mod tests {
             .unwrap();
         faults.disarm(id).unwrap();
         assert!(matches!(faults.disarm(id), Err(EngineError::NotFound(_))));
+    }
+
+    #[test]
+    fn at_most_max_rules_are_armed_and_a_refused_batch_arms_nothing() {
+        let faults = Faults::default();
+        let rule = || spec(serde_json::json!({"provider": "tyrios", "path": "^/x$", "action": {"type": "close"}}));
+        let ids = faults.arm_all((0..MAX_RULES).map(|_| rule()).collect()).unwrap();
+        assert_eq!(ids.len(), MAX_RULES);
+        assert_eq!(ids.first(), Some(&1));
+        assert_eq!(ids.last(), Some(&(MAX_RULES as u64)));
+        let err = faults.arm(rule()).unwrap_err().to_string();
+        assert!(err.contains(&format!("at most {MAX_RULES}")), "{err}");
+        faults.clear();
+        let err = faults
+            .arm_all((0..=MAX_RULES).map(|_| rule()).collect())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(&format!("{} fault rules given", MAX_RULES + 1)), "{err}");
+        assert!(faults.list().is_empty());
     }
 }

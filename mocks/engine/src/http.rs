@@ -6,6 +6,9 @@
 //! otherwise, and records the exchange in the journal with the operation the provider names
 //! (`Provider::classify`). Each step is its own function; `handle` calls them in order.
 //!
+//! Connections are accepted and limited by the shared front ([`crate::front`]), which also
+//! reads the body and refuses oversized or slow requests before the service runs.
+//!
 //! hyper is used directly rather than `axum::serve` because two faults need control below the
 //! router: "close without an answer" (the service returns an error, so hyper drops the
 //! connection) and "truncated body" (a body that fails midway after a full Content-Length).
@@ -21,16 +24,14 @@ use bytes::Bytes;
 use http::header::{CONTENT_LENGTH, CONTENT_TYPE, HeaderValue};
 use http::{HeaderMap, Request, Response, StatusCode};
 use http_body_util::combinators::BoxBody;
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::{BodyExt, Full};
 use hyper::body::{Body, Frame, Incoming};
-use hyper::server::conn::http1;
-use hyper_util::rt::TokioIo;
-use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 use tower::ServiceExt;
 
 use crate::Engine;
 use crate::fault::{FaultAction, RequestView};
+use crate::front;
 use crate::journal::{
     Exchange, FaultHit, HttpRequestRecord, HttpResponseRecord, JournalEntry, Outcome, RecordedBody, View,
 };
@@ -102,8 +103,8 @@ struct Ctx {
     connection: u64,
 }
 
-/// Serves `provider` on `listener` until `shutdown` completes, then lets in-flight exchanges
-/// finish (up to [`SHUTDOWN_GRACE`]).
+/// Serves `provider` on `listener` behind the shared front ([`crate::front`]) until `shutdown`
+/// completes, then lets in-flight exchanges finish (up to [`SHUTDOWN_GRACE`]).
 pub async fn serve_provider(
     listener: TcpListener,
     engine: Arc<Engine>,
@@ -111,51 +112,22 @@ pub async fn serve_provider(
     shutdown: impl Future<Output = ()>,
 ) {
     let router = provider.router();
-    let graceful = GracefulShutdown::new();
-    let mut shutdown = std::pin::pin!(shutdown);
-    loop {
-        tokio::select! {
-            accepted = listener.accept() => {
-                let stream = match accepted {
-                    Ok((stream, _)) => stream,
-                    Err(e) => {
-                        // Typically EMFILE under overload; back off briefly instead of spinning.
-                        tracing::warn!(provider = provider.name(), "accept failed: {e}");
-                        tokio::time::sleep(Duration::from_millis(20)).await;
-                        continue;
-                    }
-                };
-                let _ = stream.set_nodelay(true);
-                let ctx = Arc::new(Ctx {
-                    engine: Arc::clone(&engine),
-                    provider: Arc::clone(&provider),
-                    router: router.clone(),
-                    connection: engine.next_connection_id(),
-                });
-                let service = hyper::service::service_fn(move |req| handle(Arc::clone(&ctx), req));
-                // A client that opens a connection and trickles its headers must not hold a
-                // task forever (slow loris): hyper closes it after READ_TIMEOUT.
-                let conn = http1::Builder::new()
-                    .timer(hyper_util::rt::TokioTimer::new())
-                    .header_read_timeout(READ_TIMEOUT)
-                    .serve_connection(TokioIo::new(stream), service);
-                let conn = graceful.watch(conn);
-                tokio::spawn(async move {
-                    if let Err(e) = conn.await {
-                        tracing::debug!("connection ended: {e}");
-                    }
-                });
-            }
-            () = &mut shutdown => break,
-        }
-    }
-    drop(listener);
-    if tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown()).await.is_err() {
-        tracing::warn!(
-            provider = provider.name(),
-            "connections still open after shutdown grace"
-        );
-    }
+    let name = provider.name();
+    let make = || {
+        let ctx = Arc::new(Ctx {
+            engine: Arc::clone(&engine),
+            provider: Arc::clone(&provider),
+            router: router.clone(),
+            connection: engine.next_connection_id(),
+        });
+        hyper::service::service_fn(move |req| handle(Arc::clone(&ctx), req))
+    };
+    front::serve(listener, name, make, provider_error, shutdown, SHUTDOWN_GRACE).await;
+}
+
+/// The provider ports' answer to a request the front refuses (too large, too slow).
+fn provider_error(status: StatusCode, message: &str) -> Response<Bytes> {
+    simple_json(status, serde_json::json!({"error": "Exception", "message": message}))
 }
 
 fn header_pairs(headers: &HeaderMap) -> Vec<(String, String)> {
@@ -202,12 +174,7 @@ fn fixed_answer(status: u16, body: &Option<serde_json::Value>, headers: &[(Strin
 }
 
 /// How long a client may take to send its request head, and then its body.
-pub const READ_TIMEOUT: Duration = Duration::from_secs(30);
-
-enum BodyError {
-    Read(Box<dyn std::error::Error + Send + Sync>),
-    TimedOut,
-}
+pub const READ_TIMEOUT: Duration = front::HEADER_READ_TIMEOUT;
 
 /// One exchange on its way through [`handle`]: what the journal entry needs besides the
 /// response.
@@ -264,7 +231,10 @@ impl Exchanging<'_> {
 /// shape the answer on the wire, record the exchange.
 async fn handle(ctx: Arc<Ctx>, req: Request<Incoming>) -> Result<Response<ResponseBody>, CloseWithoutAnswer> {
     let (parts, body) = req.into_parts();
-    let body = read_body(body).await;
+    let body = match front::check_head(&parts) {
+        Ok(()) => front::read_body(body, MAX_REQUEST_BODY).await,
+        Err(refusal) => Err(refusal),
+    };
     let exchanging = Exchanging {
         ctx: &ctx,
         parts: &parts,
@@ -292,29 +262,10 @@ async fn handle(ctx: Arc<Ctx>, req: Request<Incoming>) -> Result<Response<Respon
     Ok(send(&exchanging, &body, response, action, hit))
 }
 
-/// The whole request body, within [`MAX_REQUEST_BODY`] and [`READ_TIMEOUT`].
-async fn read_body(body: Incoming) -> Result<Bytes, BodyError> {
-    match tokio::time::timeout(READ_TIMEOUT, Limited::new(body, MAX_REQUEST_BODY).collect()).await {
-        Ok(Ok(collected)) => Ok(collected.to_bytes()),
-        Ok(Err(e)) => Err(BodyError::Read(e)),
-        Err(_) => Err(BodyError::TimedOut),
-    }
-}
-
-/// Oversized or broken request body: answers in JSON and records what arrived.
-fn refuse_body(exchanging: &Exchanging<'_>, error: BodyError) -> Response<ResponseBody> {
-    let (status, message) = match error {
-        BodyError::Read(e) if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() => (
-            StatusCode::PAYLOAD_TOO_LARGE,
-            format!("request body exceeds {MAX_REQUEST_BODY} bytes"),
-        ),
-        BodyError::Read(e) => (StatusCode::BAD_REQUEST, format!("request body could not be read: {e}")),
-        BodyError::TimedOut => (
-            StatusCode::REQUEST_TIMEOUT,
-            format!("request body not complete within {} s", READ_TIMEOUT.as_secs()),
-        ),
-    };
-    let resp = simple_json(status, serde_json::json!({"error": "Exception", "message": message}));
+/// A request the front refused (oversized head or body, broken or slow body): answers in JSON
+/// and records what arrived.
+fn refuse_body(exchanging: &Exchanging<'_>, refusal: front::Refusal) -> Response<ResponseBody> {
+    let resp = provider_error(refusal.status, &refusal.message);
     if exchanging.recording {
         let response = HttpResponseRecord {
             status: resp.status().as_u16(),

@@ -12,8 +12,10 @@
 //! - `fault`: fault rules, matching and triggering.
 //! - `dataset`: data set files and settings.
 //! - `provider`: the provider contract.
+//! - `selfcall`: keeps outbound calls of providers away from possim's own listeners.
 //! - `state`: a provider's state under one lock, loaded from its data set file.
 //! - `auth`: HTTP Basic credentials for provider logins.
+//! - `front`: the HTTP front every listener shares (limits, time-outs, refusals).
 //! - `http`: the instrumented HTTP/1.1 server loop for provider endpoints.
 //! - `admin`: the `/__admin` API.
 
@@ -23,10 +25,12 @@ pub mod clock;
 pub mod dataset;
 pub mod error;
 pub mod fault;
+pub mod front;
 pub mod http;
 pub mod journal;
 pub mod openapi;
 pub mod provider;
+pub mod selfcall;
 pub mod state;
 
 use std::collections::BTreeMap;
@@ -81,6 +85,7 @@ pub struct Engine {
     connections: AtomicU64,
     endpoints: RwLock<BTreeMap<String, String>>,
     outbound: Arc<AtomicUsize>,
+    self_calls: selfcall::SelfCalls,
 }
 
 /// Counts a request a provider sends on its own (a notify) as in flight until dropped; see
@@ -119,6 +124,7 @@ impl Engine {
             connections: AtomicU64::new(0),
             endpoints: RwLock::new(BTreeMap::new()),
             outbound: Arc::new(AtomicUsize::new(0)),
+            self_calls: selfcall::SelfCalls::default(),
         });
         engine.reset_clock()?;
         Ok(engine)
@@ -137,6 +143,11 @@ impl Engine {
     /// The fault rules.
     pub fn faults(&self) -> &Faults {
         &self.faults
+    }
+
+    /// possim's own listeners, which outbound calls must not reach (see [`selfcall`]).
+    pub fn self_calls(&self) -> &selfcall::SelfCalls {
+        &self.self_calls
     }
 
     /// Registers a provider and loads the current data set into it.

@@ -30,6 +30,7 @@ pub mod pty;
 pub mod serve;
 pub mod tls;
 
+use axum::response::IntoResponse;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use possim_engine::EngineError;
@@ -211,8 +212,10 @@ impl Provider for ZvtTerminal {
                             });
                             let now = clock.as_ref().map_or(0, |c| c.now_ms());
                             match event.and_then(|e| operator.operator_event(e, now)) {
-                                Ok(()) => (axum::http::StatusCode::NO_CONTENT, axum::Json(Value::Null)),
-                                Err(e) => (axum::http::StatusCode::CONFLICT, axum::Json(json!({"error": e}))),
+                                Ok(()) => no_content(),
+                                Err(e) => {
+                                    (axum::http::StatusCode::CONFLICT, axum::Json(json!({"error": e}))).into_response()
+                                }
                             }
                         }
                     })
@@ -245,12 +248,18 @@ impl Provider for ZvtTerminal {
                     let script: Result<CustomerScript, String> =
                         serde_json::from_slice(&body).map_err(|e| format!("invalid customer script: {e}"));
                     match script.and_then(|s| me.lock().terminal.script_next(s)) {
-                        Ok(()) => (axum::http::StatusCode::NO_CONTENT, axum::Json(Value::Null)),
-                        Err(e) => (axum::http::StatusCode::BAD_REQUEST, axum::Json(json!({"error": e}))),
+                        Ok(()) => no_content(),
+                        Err(e) => (axum::http::StatusCode::BAD_REQUEST, axum::Json(json!({"error": e}))).into_response(),
                     }
                 }
             }),
         ),
         )
     }
+}
+
+/// A 204 without a body: `Json(null)` would send `null` with `content-length: 4`, which a 204
+/// must not carry.
+fn no_content() -> axum::response::Response {
+    axum::http::StatusCode::NO_CONTENT.into_response()
 }

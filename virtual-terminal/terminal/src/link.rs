@@ -7,7 +7,7 @@
 use std::collections::VecDeque;
 use std::time::Duration;
 
-use possim_zvt::serial::{ACK, FrameDecoder, FrameEvent, MAX_REPEATS, NAK, T1, T2, encode_frame};
+use possim_zvt::serial::{ACK, FrameDecoder, FrameError, FrameEvent, MAX_REPEATS, NAK, T1, T2, encode_frame};
 use possim_zvt::{ApduError, ApduStream};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
@@ -339,6 +339,16 @@ impl<S> SerialLink<S> {
                 }
                 FrameEvent::Ack => handshakes.push(ACK),
                 FrameEvent::Nak => handshakes.push(NAK),
+                FrameEvent::Error(FrameError::MalformedApdu { source, payload }) => {
+                    // The frame came over the line intact (its CRC holds), so the line is owed
+                    // an ACK; what it carries is the receiver's to refuse (the terminal answers
+                    // 84 9A 00). A NAK would only make the sender repeat the same bytes.
+                    self.owed.push(ACK);
+                    self.notes.push(format!(
+                        "serial: frame intact but not one APDU ({source}); acknowledged"
+                    ));
+                    self.inbox.push_back(payload);
+                }
                 FrameEvent::Error(e) => {
                     if e.needs_nak() {
                         self.owed.push(NAK);

@@ -426,10 +426,16 @@ pub async fn run_link<L: ApduLink>(
 
 /// The link of connection `id` is gone (or abandoned its transaction): the machine's notes.
 fn terminal_disconnect(terminal: &ZvtTerminal, id: u64) -> Vec<String> {
-    let outputs = terminal.lock().terminal.disconnected(id);
-    outputs
-        .into_iter()
-        .filter_map(|o| match o.action {
+    let mut shared = terminal.lock();
+    let outputs = shared.terminal.disconnected(id);
+    // A command another ECR sent meanwhile may run now: its answers go to its own link.
+    let (mine, posted) = shared.route(outputs, Some(id));
+    drop(shared);
+    if posted {
+        terminal.wake().notify_waiters();
+    }
+    mine.into_iter()
+        .filter_map(|action| match action {
             Action::Note(text) => Some(text),
             _ => None,
         })

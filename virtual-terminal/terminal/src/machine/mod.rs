@@ -244,6 +244,9 @@ pub struct Terminal {
     payback_run: Option<PaybackRun>,
     /// The issue of goods of the running Authorisation (PA00P015 §2.2.6).
     goods: Option<goods::IssueOfGoods>,
+    /// A second ECR's command that arrived while the owner's transaction only waited for the
+    /// acknowledgement of its last message; run as soon as that transaction ends.
+    held: Option<(ConnectionId, Vec<u8>, Millis)>,
 }
 
 /// An APDU without data (`80 00 00`, `84 xx 00`).
@@ -331,6 +334,7 @@ impl Terminal {
             payback_host: None,
             payback_run: None,
             goods: None,
+            held: None,
         }
     }
 

@@ -116,9 +116,42 @@ impl Terminal {
 
     /// Handles one APDU from the ECR on connection `from`.
     pub fn on_apdu(&mut self, from: ConnectionId, bytes: &[u8], now: Millis) -> Vec<Output> {
+        let mut out = self.on_apdu_now(from, bytes, now);
+        out.extend(self.run_held(now));
+        out
+    }
+
+    /// A command held back (see [`Terminal::on_apdu_of_another_connection`]) runs once the
+    /// owner's transaction is over.
+    fn run_held(&mut self, now: Millis) -> Vec<Output> {
+        if self.session.is_some() {
+            return Vec::new();
+        }
+        let Some((from, bytes, _)) = self.held.take() else {
+            return Vec::new();
+        };
+        let mut out = to(
+            from,
+            vec![Action::Note(
+                "the other ECR's transaction ended: running the held command".into(),
+            )],
+        );
+        out.extend(self.on_apdu(from, &bytes, now));
+        out
+    }
+
+    fn on_apdu_now(&mut self, from: ConnectionId, bytes: &[u8], now: Millis) -> Vec<Output> {
         match self.owner() {
             Some(owner) if owner != from => self.on_apdu_of_another_connection(from, owner, bytes, now),
             Some(owner) => to(owner, self.while_master(bytes, from, now)),
+            // An acknowledgement is no command: one arriving while idle is a late one (the
+            // ECR's 80 00 00 to a message the terminal already took an earlier one for, as
+            // after an abort that crossed an intermediate status). Answering it 84 83 00 would
+            // put that refusal in front of the ECR's next command.
+            None if matches!(bytes.first(), Some(0x80 | 0x84)) => vec![Output {
+                connection: from,
+                action: Action::Note("late acknowledgement while idle: nothing to answer".into()),
+            }],
             None => {
                 let actions = self.on_idle_apdu(bytes, now);
                 if let Some(session) = self.session.as_mut() {
@@ -131,6 +164,12 @@ impl Terminal {
 
     /// The timer of connection `connection` fired. Only the owner's timer means anything.
     pub fn on_timer(&mut self, connection: ConnectionId, now: Millis) -> Vec<Output> {
+        let mut out = self.on_timer_now(connection, now);
+        out.extend(self.run_held(now));
+        out
+    }
+
+    fn on_timer_now(&mut self, connection: ConnectionId, now: Millis) -> Vec<Output> {
         // The approving Status-Information of an issue of goods unanswered within <timeout>.
         let awaited_status = match self
             .session
@@ -183,25 +222,34 @@ impl Terminal {
     /// Connection `connection` is gone: its running transaction is abandoned. A payment whose
     /// Status-Information was not acknowledged is not stored (automatic reversal).
     pub fn disconnected(&mut self, connection: ConnectionId) -> Vec<Output> {
+        if self.held.as_ref().is_some_and(|(held, ..)| *held == connection) {
+            self.held = None;
+        }
         if self.owner() != Some(connection) {
             return Vec::new();
         }
-        let mut out = Vec::new();
+        let mut own = Vec::new();
         if let Some(session) = self.session.take() {
             let uncommitted = session.uncommitted();
             if uncommitted.is_empty() {
-                out.push(Action::Note("transaction abandoned: the ECR left".into()));
+                own.push(Action::Note("transaction abandoned: the ECR left".into()));
             } else {
-                out.push(Action::Note(
+                own.push(Action::Note(
                     "automatic reversal: the ECR left before acknowledging the status information".into(),
                 ));
                 for commit in &uncommitted {
-                    out.extend(self.undo(commit));
+                    own.extend(self.undo(commit));
                 }
             }
-            out.push(Action::Disarm);
+            own.push(Action::Disarm);
         }
-        to(connection, out)
+        let mut out = to(connection, own);
+        // No engine time comes with a lost link: a held command runs at the time it arrived.
+        let held_at = self.held.as_ref().map(|(_, _, at)| *at);
+        if let Some(at) = held_at {
+            out.extend(self.run_held(at));
+        }
+        out
     }
 
     /// A second ECR while another's transaction runs: only its Abort 06 B0 gets through.
@@ -213,6 +261,22 @@ impl Terminal {
         now: Millis,
     ) -> Vec<Output> {
         if !matches!(bytes, [class, instr, ..] if ControlField::new(*class, *instr) == cmd::ABORT_ECR) {
+            // The owner's transaction is over but for the acknowledgement of its last message,
+            // which may already be on its way on the other link (read by another task, in either
+            // order): hold this command until the transaction ends instead of refusing it.
+            let finishing = self.session.as_ref().is_some_and(|s| {
+                s.steps.is_empty()
+                    && matches!(s.waiting, Waiting::Ack { sent, .. } if sent == cmd::COMPLETION || sent == cmd::ABORT_PT)
+            });
+            if finishing && self.held.is_none() {
+                self.held = Some((from, bytes.to_vec(), now));
+                return to(
+                    from,
+                    vec![Action::Note(
+                        "held: another ECR's transaction waits for its last acknowledgement".into(),
+                    )],
+                );
+            }
             return to(
                 from,
                 vec![
@@ -344,12 +408,10 @@ impl Terminal {
     }
 }
 
-/// The APDU at the front of `bytes`, or none when they end before it does.
+/// The APDU `bytes` hold, or none when its length field does not match them (a serial frame
+/// with a lying length arrives here whole): both are protocol errors.
 fn complete_apdu(bytes: &[u8]) -> Option<Apdu> {
-    match Apdu::decode(bytes) {
-        possim_zvt::Decoded::Complete { apdu, .. } => Some(apdu),
-        possim_zvt::Decoded::NeedMore { .. } => None,
-    }
+    Apdu::decode_exact(bytes).ok()
 }
 
 fn refused_while_master(apdu: &Apdu) -> Vec<Action> {
