@@ -29,16 +29,32 @@ Environment:
 ";
 
 /// The command line as `possim` parses and documents it: clap's derived definition, with the
-/// terminal-link options (`--tcp`, `--serial`, `--password`, global to `possim zvt`) hidden from
+/// terminal-link options (`--tcp`, `--serial`, `--password`, the `--tls…` family, global to
+/// `possim zvt`) hidden from
 /// the help of the subcommands that never open a link (`decode`, `console`). Still accepted
 /// there, so no command line that worked stops working.
 pub fn command(derived: clap::Command) -> clap::Command {
     // clap copies a global option into a subcommand only where the subcommand has none of that
     // id, so a hidden one of the same id takes its place in that subcommand's help.
     let hide_link = |sub: clap::Command| {
-        ["tcp", "serial", "password"].into_iter().fold(sub, |sub, id| {
-            sub.arg(clap::Arg::new(id).long(id).value_name("IGNORED").hide(true))
-        })
+        let with_values = [
+            ("tcp", "tcp"),
+            ("serial", "serial"),
+            ("password", "password"),
+            ("tls_ca", "tls-ca"),
+            ("tls_name", "tls-name"),
+            ("tls_cert", "tls-cert"),
+            ("tls_key", "tls-key"),
+        ];
+        let sub = with_values.into_iter().fold(sub, |sub, (id, long)| {
+            sub.arg(clap::Arg::new(id).long(long).value_name("IGNORED").hide(true))
+        });
+        sub.arg(
+            clap::Arg::new("tls")
+                .long("tls")
+                .action(clap::ArgAction::SetTrue)
+                .hide(true),
+        )
     };
     derived.mut_subcommand("zvt", |zvt| {
         zvt.mut_subcommand("decode", hide_link)

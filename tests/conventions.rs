@@ -294,7 +294,7 @@ async fn zvt_pay_prints_the_documented_result() {
 #[test]
 fn zvt_decode_help_shows_only_what_decoding_uses() {
     let help = String::from_utf8(possim(&["zvt", "decode", "--help"]).stdout).unwrap();
-    for link_option in ["--tcp", "--serial", "--password"] {
+    for link_option in ["--tcp", "--serial", "--password", "--tls"] {
         assert!(
             !help.contains(link_option),
             "decode --help shows {link_option}:\n{help}"

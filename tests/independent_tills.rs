@@ -108,7 +108,8 @@ async fn a_zvt_cash_register_written_from_the_documents_certifies_at_every_level
             ("errors".to_owned(), 4),
             ("pre-auth-and-end-of-day".to_owned(), 2),
             ("serial".to_owned(), 2),
-            ("issue-of-goods".to_owned(), 5)
+            ("issue-of-goods".to_owned(), 5),
+            ("quirk-profiles".to_owned(), 3)
         ]
     );
 }

@@ -139,7 +139,11 @@ async fn the_reference_ecr_pays_over_tls_and_fault_rules_apply() {
         "{stdout}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(stdout.trim_end().ends_with(r#"{"status":"completed"}"#), "{stdout}");
+    // The last line is the result the driver contract documents (status, amount, receipt).
+    let result: serde_json::Value = serde_json::from_str(stdout.trim_end().lines().last().unwrap_or_default())
+        .unwrap_or_else(|e| panic!("last line is the JSON result ({e}):\n{stdout}"));
+    assert_eq!(result["status"], "completed", "{stdout}");
+    assert_eq!(result["amount"], "4.20", "{stdout}");
 
     // The same rule as on TCP: the cable is pulled at the first acknowledgement; nothing stored.
     let (status, body) = p

@@ -98,6 +98,7 @@ class TcpLink:
         address = url[len("tcp://"):] if url.startswith("tcp://") else url
         host, _, port = address.rpartition(":")
         self.sock = socket.create_connection((host, int(port)), timeout=T4)
+        self.first = True
 
     def exact(self, n):
         data = b""
@@ -112,7 +113,19 @@ class TcpLink:
         return data
 
     def receive(self):
-        head = self.exact(3)
+        if self.first:
+            # A terminal with the Yomani quirk (virtual-terminal README, quirk profiles) sends a
+            # banner before any ZVT: four-byte big-endian length, then text. No APDU starts 00 00.
+            self.first = False
+            start = self.exact(2)
+            if start == b"\x00\x00":
+                length = int.from_bytes(start + self.exact(2), "big")
+                self.exact(length)
+                head = self.exact(3)
+            else:
+                head = start + self.exact(1)
+        else:
+            head = self.exact(3)
         length = head[2]
         if length == 0xFF:
             low, high = self.exact(2)
@@ -165,6 +178,9 @@ class SerialLink:
         for _ in range(3):
             os.write(self.fd, frame)
             answer = self.byte(self.T2)
+            # Some terminals acknowledge with DLE ACK instead of ACK (quirk profile dle-ack).
+            if answer == DLE:
+                answer = self.byte(self.T1)
             if answer == ACK:
                 return
         raise LinkLost("the terminal did not acknowledge a frame three times")
