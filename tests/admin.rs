@@ -53,6 +53,21 @@ async fn health_reset_and_data_set_switching() {
         .tyrios_as("bakery", "GET", "/BonusPointManagement/UserData/UQBUFDJALK4WXYC", None)
         .await;
     assert_eq!(status, 200);
+    // A change since the load (5 special points) must survive the refused load below: refusing
+    // a set is not a reset.
+    let user = "/BonusPointManagement/UserData/UQBUFDJALK4WXYC";
+    let points = async || possim.tyrios_as("bakery", "GET", user, None).await.1["currentBonusPoints"].clone();
+    let loaded_points = points().await.as_i64().expect("the user's points");
+    let (status, answer) = possim
+        .tyrios_as(
+            "bakery",
+            "POST",
+            "/BonusPointManagement/BonusPointTransaction/specialPoints",
+            Some(r#"{"userMode":"HASH","UserData":"UQBUFDJALK4WXYC","productGroup":"x","obtainedPoints":5}"#),
+        )
+        .await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(points().await, json!(loaded_points + 5));
     let (status, err) = possim
         .admin("POST", "/__admin/dataset", Some(json!({"name": "nope"})))
         .await;
@@ -64,8 +79,9 @@ async fn health_reset_and_data_set_switching() {
             .contains("built-in sets: default, seed-examples"),
         "{err}"
     );
-    // A refused set leaves the previous one loaded.
+    // A refused set leaves the previous one loaded, and the running state as it was.
     assert_eq!(possim.admin("GET", "/__admin/dataset", None).await.1["name"], "default");
+    assert_eq!(points().await, json!(loaded_points + 5));
 }
 
 #[tokio::test]

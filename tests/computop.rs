@@ -326,13 +326,7 @@ async fn a_refused_notify_is_retried_on_the_cubic_schedule_and_a_req_id_replay_s
             })
             .collect()
     };
-    for _ in 0..200 {
-        let (_, health) = possim.admin("GET", "/__admin/health", None).await;
-        if health["outboundInFlight"] == 0 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    settled(&possim).await;
     let (_, journal) = possim.admin("GET", "/__admin/journal?provider=computop", None).await;
     assert_eq!(notify_attempts(&journal), vec![(1, 500), (2, 500), (3, 200)]);
 
@@ -354,6 +348,78 @@ async fn a_refused_notify_is_retried_on_the_cubic_schedule_and_a_req_id_replay_s
     let (_, journal) = possim.admin("GET", "/__admin/journal?provider=computop", None).await;
     assert_eq!(outbound(&journal), before, "a replay sends no notify");
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Waits (bounded, failing with a message) until the Paygate has nothing in flight: an
+/// attempt's journal entry is completed once the shop's answer is in, which can be just after the
+/// shop saw the request.
+async fn settled(possim: &Possim) {
+    for _ in 0..500 {
+        let (_, health) = possim.admin("GET", "/__admin/health", None).await;
+        if health["outboundInFlight"] == 0 {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("the Paygate still had requests in flight after 500 looks");
+}
+
+/// The n³ schedule measured, not assumed: on a frozen engine clock nothing happens until the
+/// clock moves, so each retry's journal time is exactly the previous attempt's plus the wait the
+/// README documents (1, then 8 minutes). Advancing 7 minutes and then 1 shows that the second
+/// wait is 8 minutes and not less: a shorter one would have sent before the last minute.
+#[tokio::test]
+async fn notify_retries_wait_one_then_eight_minutes_of_engine_time() {
+    let possim = Possim::start("", &["--clock", "2026-11-25T12:00:00Z"]).await;
+    // The AUTHORIZE_REQUEST notify is accepted; the final one refused twice.
+    let (shop, mut rx) = start_shop(vec![200, 500, 500]).await;
+    let fields = with_mac(sale_fields(&shop, "T-CUBIC", 5500));
+    let answer = open_answer(&call(&possim, "PaybackPay.aspx", &fields).await);
+    assert_eq!(answer.get("Status"), Some("AUTHORIZE_REQUEST"), "{answer:?}");
+    // The final notify's attempts, as the shop sees them.
+    let mut final_notify = async || loop {
+        let r = next(&mut rx).await;
+        if r.path == "/notify" && open(&r).1.get("Status") == Some("OK") {
+            return;
+        }
+    };
+    let attempt_times = async || {
+        settled(&possim).await;
+        let (_, journal) = possim.admin("GET", "/__admin/journal?provider=computop", None).await;
+        journal["entries"]
+            .as_array()
+            .expect("entries")
+            .iter()
+            .filter(|e| {
+                e["transport"] == "outbound" && e["purpose"] == "notify" && e["view"]["request"]["Status"] == "OK"
+            })
+            .map(|e| (e["attempt"].as_u64().unwrap(), e["at"].as_i64().unwrap()))
+            .collect::<Vec<_>>()
+    };
+    let advance = async |ms: i64| {
+        let (status, body) = possim
+            .admin("POST", "/__admin/clock/advance", Some(json!({"by": ms})))
+            .await;
+        assert!(status < 300, "{body}");
+    };
+    const MINUTE: i64 = 60_000;
+
+    final_notify().await;
+    let times = attempt_times().await;
+    assert_eq!(times.len(), 1, "{times:?}");
+    let first = times[0].1;
+
+    advance(MINUTE).await;
+    final_notify().await;
+    assert_eq!(attempt_times().await, vec![(1, first), (2, first + MINUTE)]);
+
+    advance(7 * MINUTE).await;
+    advance(MINUTE).await;
+    final_notify().await;
+    assert_eq!(
+        attempt_times().await,
+        vec![(1, first), (2, first + MINUTE), (3, first + 9 * MINUTE)]
+    );
 }
 
 #[tokio::test]

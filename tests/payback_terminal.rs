@@ -368,3 +368,62 @@ async fn a_lost_reversal_answer_is_asked_again_and_the_receipt_reversed() {
     assert_eq!(balance(&p).await, before);
     assert_eq!(stored(&p).await[0]["reversed"], true);
 }
+
+/// Each PAYBACK refusal reaches the ECR as the result code `virtual-terminal/README.md`
+/// documents ("PAYBACK redemption": below the minimum C8, more than the basket C3, more than the
+/// balance 51, card unknown 7A, card blocked 6E, anything else 05), each from a real refusal of
+/// the PAYBACK mock: the members and cards of the default data set, the terminal given one more
+/// PAYBACK card per case (numbers: prefix + customer number + Luhn digit, computed by hand).
+#[tokio::test]
+async fn every_payback_refusal_ends_the_redemption_with_its_documented_result_code() {
+    let p = start().await;
+    let dir = std::env::temp_dir().join(format!("possim-payback-codes-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let default = concat!(env!("CARGO_MANIFEST_DIR"), "/mocks/datasets/default");
+    std::fs::copy(format!("{default}/payback.toml"), dir.join("payback.toml")).unwrap();
+    let mut zvt = std::fs::read_to_string(format!("{default}/zvt.toml")).unwrap();
+    for (name, pan, pin) in [
+        // Erika Musterfrau, unregistered: may not redeem.
+        ("erika", "9999912345678908", "4321"),
+        // Her second card, blocked.
+        ("erika-second", "9999812345678900", "4321"),
+        // A well-formed card number no member has.
+        ("nobody", "9999900000000013", "1234"),
+        // Max's main card with a wrong check digit (…08 is right).
+        ("max-typo", "9999998765432109", "1234"),
+    ] {
+        zvt.push_str(&format!(
+            "\n[[cards]]\nname = \"{name}\"\nkind = \"payback\"\npan = \"{pan}\"\nexpiry = \"3012\"\npin = \"{pin}\"\n"
+        ));
+    }
+    std::fs::write(dir.join("zvt.toml"), zvt).unwrap();
+    let (status, body) = p
+        .admin("POST", "/__admin/dataset", Some(json!({"path": dir.to_str().unwrap()})))
+        .await;
+    assert!(status < 300, "{body}");
+    let before = data_set_balance();
+    let mut ecr = ecr(&p).await;
+
+    let basket = 2500;
+    for (customer, expected, why) in [
+        (json!({"redeemPoints": 100}), 0xC8, "below the 200-point minimum"),
+        (
+            json!({"redeemPoints": basket + 100}),
+            0xC3,
+            "worth more than the basket",
+        ),
+        (json!({"redeemPoints": before + 100}), 51, "more than the balance"),
+        (json!({"card": "nobody"}), 0x7A, "no member has the card"),
+        (json!({"card": "max-typo"}), 0x7A, "wrong check digit"),
+        (json!({"card": "erika-second"}), 0x6E, "a blocked card"),
+        (json!({"card": "erika", "redeemPoints": 300}), 0x05, "not registered"),
+    ] {
+        script(&p, customer).await;
+        let t = ecr.payback_redeem(basket, PAYBACK).await.unwrap();
+        assert_eq!(t.outcome, Outcome::Aborted { result_code: expected }, "{why}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(balance(&p).await, before, "nothing booked");
+    assert!(redemptions(&p).await.is_empty());
+    assert!(stored(&p).await.is_empty());
+}

@@ -18,6 +18,18 @@ async fn expect_error(
 ) {
     let (got_status, got) = possim.tyrios_as(login, method, path, body).await;
     assert_eq!(got_status, status, "{path} {body:?} → {got}");
+    // A message ending in "…" is our text followed by a dependency's (the JSON parser's
+    // wording, which is not ours to pin): compared as a prefix, and something must follow.
+    if let Some(prefix) = message.strip_suffix('…') {
+        assert_eq!(got["error"], "Exception", "{path} {body:?}");
+        let text = got["message"].as_str().unwrap_or_default();
+        assert!(
+            text.starts_with(prefix) && text.len() > prefix.len(),
+            "{path} {body:?}: {text:?} is not {prefix:?} and a detail"
+        );
+        assert_eq!(got.as_object().map(|o| o.len()), Some(2), "{got}");
+        return;
+    }
     assert_eq!(
         got,
         json!({"error": "Exception", "message": message}),
@@ -32,7 +44,7 @@ async fn transaction_input_errors_in_german() {
     let cases: &[(&str, &str)] = &[
         (
             "{ UserData: \"UQBUFDJALK4WXYC\" }",
-            "Die Anfrage enthält kein gültiges JSON: key must be a string at line 1 column 3",
+            "Die Anfrage enthält kein gültiges JSON: …",
         ),
         ("[1]", "Der Anfragekörper muss ein JSON-Objekt sein."),
         (

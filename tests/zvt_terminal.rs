@@ -11,6 +11,9 @@ use tokio::net::TcpStream;
 
 use crate::util::Possim;
 
+/// Intermediate status 04 FF 01, "PIN entry" (PA00P015 table 17): the customer is at the PIN pad.
+const PIN_ENTRY: u8 = 0x01;
+
 async fn ecr(p: &Possim) -> Ecr {
     let mut ecr = Ecr::connect(&p.zvt, 0).await.expect("terminal reachable");
     // BE: receipts via ECR as print lines (80|02|04), intermediate status (08), ECR controls (10|20).
@@ -90,7 +93,7 @@ async fn declines_aborts_and_wrong_pins() {
 
     // The customer walks away from the PIN pad; the ECR aborts with 06 B0 → 06 1E 6C.
     script(&p, json!({"outcome": {"type": "pin-timeout"}})).await;
-    let t = ecr.pay_then_abort(1000, Duration::from_millis(100)).await.unwrap();
+    let t = ecr.pay_then_abort_at_status(1000, PIN_ENTRY).await.unwrap();
     assert_eq!(t.outcome, Outcome::Aborted { result_code: 0x6C });
 
     // A Status Enquiry on the same link is processed after the acknowledgement of that 06 1E,
@@ -390,6 +393,15 @@ async fn tlv_1f1f_resynchronises_an_ecr_that_lost_a_result() {
     );
 }
 
+/// The result of a spawned ECR command, bounded: a terminal that never ends the transaction
+/// fails the test with `what` instead of hanging it (the ECR's own T4 is three minutes).
+async fn finished<T>(task: tokio::task::JoinHandle<T>, what: &str) -> T {
+    tokio::time::timeout(Duration::from_secs(30), task)
+        .await
+        .unwrap_or_else(|_| panic!("{what} did not end within 30 s"))
+        .expect("the ECR task panicked")
+}
+
 /// Sends an operator action, retrying while the terminal is not yet waiting for the customer
 /// (409) — bounded, so a terminal that never waits fails the test instead of hanging it.
 async fn operator(p: &Possim, action: Value) {
@@ -417,7 +429,7 @@ async fn an_operator_inserts_the_card_and_types_the_pin() {
     operator(&p, json!({"insert": "visa"})).await;
     operator(&p, json!({"pin": "9999"})).await;
     operator(&p, json!({"pin": "0000"})).await;
-    let (mut ecr, t) = paying.await.unwrap();
+    let (mut ecr, t) = finished(paying, "the operator's payment").await;
     let t = t.unwrap();
     assert_eq!(t.outcome, Outcome::Completed);
     assert_eq!(
@@ -440,7 +452,7 @@ async fn an_operator_inserts_the_card_and_types_the_pin() {
     operator(&p, json!({"insert": "girocard"})).await;
     operator(&p, json!("abort")).await;
     assert_eq!(
-        paying.await.unwrap().unwrap().outcome,
+        finished(paying, "the aborted payment").await.unwrap().outcome,
         Outcome::Aborted { result_code: 0x6C }
     );
     assert_eq!(state(&p).await["transactions"].as_array().unwrap().len(), 1);
@@ -474,7 +486,7 @@ async fn an_abort_from_a_second_connection_ends_the_waiting_payment() {
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    let t = paying.await.unwrap().unwrap();
+    let t = finished(paying, "the aborted payment").await.unwrap();
     assert_eq!(t.outcome, Outcome::Aborted { result_code: 0x6C });
     assert_eq!(state(&p).await["transactions"], json!([]));
 }

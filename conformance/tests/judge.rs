@@ -312,6 +312,174 @@ proptest! {
     }
 }
 
+/// Every leaf of `value` (a scalar, or an empty array or object) with its path as the matcher's
+/// diffs name it below `path`.
+fn leaves(value: &Value, path: String, out: &mut Vec<(String, Value)>) {
+    match value {
+        Value::Object(map) if !map.is_empty() => {
+            for (key, inner) in map {
+                leaves(inner, matcher::join(&path, key), out);
+            }
+        }
+        Value::Array(items) if !items.is_empty() => {
+            for (i, inner) in items.iter().enumerate() {
+                leaves(inner, format!("{path}[{i}]"), out);
+            }
+        }
+        leaf => out.push((path, leaf.clone())),
+    }
+}
+
+/// A value the matcher must tell from `leaf`: another value of the same type where there is one
+/// (numbers beyond the float tolerance), else one of another type.
+fn changed(leaf: &Value) -> Value {
+    match leaf {
+        Value::Null => json!(false),
+        Value::Bool(b) => json!(!b),
+        Value::Number(n) => match n.as_i64() {
+            Some(i) => json!(i.wrapping_add(1)),
+            None => {
+                let f = n.as_f64().unwrap();
+                json!(f + 1.0 + f.abs())
+            }
+        },
+        Value::String(text) => json!(format!("{text}·")),
+        // `[]` expects no element; `{}` accepts any object, so only another type differs.
+        Value::Array(_) => json!([null]),
+        Value::Object(_) => json!("{}"),
+    }
+}
+
+/// `value` with the leaf at `target` replaced by `with`.
+fn replace_leaf(value: &Value, path: String, target: &str, with: &Value) -> Value {
+    if path == target {
+        return with.clone();
+    }
+    match value {
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .map(|(k, v)| (k.clone(), replace_leaf(v, matcher::join(&path, k), target, with)))
+                .collect(),
+        ),
+        Value::Array(items) => Value::Array(
+            items
+                .iter()
+                .enumerate()
+                .map(|(i, v)| replace_leaf(v, format!("{path}[{i}]"), target, with))
+                .collect(),
+        ),
+        other => other.clone(),
+    }
+}
+
+proptest! {
+    /// The negative of `plain_values_match_themselves`: one changed leaf anywhere is exactly one
+    /// difference, at that leaf's path, showing what was expected and what came. A matcher that
+    /// always says yes, skips a level or stops at the first key fails this.
+    #[test]
+    fn one_changed_leaf_is_one_difference_at_its_path(value in plain_json(), pick in any::<prop::sample::Index>()) {
+        let mut all = Vec::new();
+        leaves(&value, "body".into(), &mut all);
+        let (path, leaf) = pick.get(&all).clone();
+        let got = replace_leaf(&value, "body".into(), &path, &changed(&leaf));
+        prop_assert!(!matcher::matches(&value, Some(&got)));
+        let mut diffs = Vec::new();
+        matcher::compare(&value, Some(&got), "step", "body", &mut diffs);
+        prop_assert_eq!(diffs.len(), 1, "{:?}", diffs);
+        prop_assert_eq!(&diffs[0].path, &path);
+        prop_assert_eq!(&diffs[0].step, "step");
+        prop_assert_eq!(&diffs[0].got, &changed(&leaf).to_string());
+        // Absent is never a plain value.
+        prop_assert!(!matcher::matches(&value, None));
+    }
+
+    /// A draft with any other total than the flow's 33 is one difference naming the field.
+    #[test]
+    fn any_other_request_value_is_a_difference(total in any::<i64>().prop_filter("not 33", |t| *t != 33)) {
+        let mut traffic = good();
+        traffic[1].request_body = Some(json!({"totalAmount": total}).to_string());
+        let diffs = judge_traffic(&scenario(), &traffic).diffs;
+        prop_assert_eq!(diffs.len(), 1, "{:?}", diffs);
+        prop_assert_eq!(diffs[0].step.as_str(), "draft");
+        prop_assert_eq!(diffs[0].path.as_str(), "request.body.totalAmount");
+        prop_assert_eq!(diffs[0].got.clone(), total.to_string());
+    }
+
+    /// A final answered with any other `redeemedPoints` than 213 is one difference; so is any
+    /// other result amount.
+    #[test]
+    fn any_other_answer_or_result_value_is_a_difference(points in any::<i64>().prop_filter("not 213", |p| *p != 213), due in "[0-9]{1,3}\\.[0-9]{2}") {
+        let mut traffic = good();
+        traffic[2].response_body = Some(json!({"redeemedPoints": points}).to_string());
+        let diffs = judge_traffic(&scenario(), &traffic).diffs;
+        prop_assert_eq!(diffs.len(), 1, "{:?}", diffs);
+        prop_assert_eq!(diffs[0].step.as_str(), "final");
+        prop_assert_eq!(diffs[0].path.as_str(), "response.body.redeemedPoints");
+
+        let diffs = judge_result(&scenario(), Some(&json!({"status": "completed", "amountDue": due})));
+        if due == "30.87" {
+            prop_assert!(diffs.is_empty());
+        } else {
+            prop_assert_eq!(diffs.len(), 1, "{:?}", diffs);
+            prop_assert_eq!(diffs[0].path.as_str(), "amountDue");
+        }
+    }
+
+    /// Any number of repeated finals after the flow, among tolerated reads, is that many
+    /// forbidden exchanges, each named by its number.
+    #[test]
+    fn every_extra_forbidden_call_is_a_difference(extra in prop::collection::vec(any::<bool>(), 1..6)) {
+        let mut traffic = good();
+        let mut forbidden = Vec::new();
+        for (i, is_final) in extra.iter().enumerate() {
+            let id = 4 + i as u64;
+            if *is_final {
+                traffic.push(x(id, "POST", POS, r#"{"totalAmount":33}"#, 200, "{}"));
+                forbidden.push(format!("exchange #{id}"));
+            } else {
+                traffic.push(x(id, "GET", "/BonusPointManagement/UserData/UQBUFDJALK4WXYC", "", 200, "{}"));
+            }
+        }
+        let diffs = judge_traffic(&scenario(), &traffic).diffs;
+        let got: Vec<String> = diffs.iter().filter(|d| d.step == "forbidden").map(|d| d.path.clone()).collect();
+        prop_assert_eq!(got, forbidden);
+        prop_assert!(diffs.iter().all(|d| d.step == "forbidden"), "{:?}", diffs);
+    }
+}
+
+/// Leaving out any required step, or all of them, is a difference per missing step; only the
+/// optional look-up may be left out.
+#[test]
+fn every_missing_required_step_is_a_difference() {
+    for (keep, missing) in [
+        (vec![0, 1], vec!["final"]),
+        (vec![0, 2], vec!["draft"]),
+        (vec![0], vec!["draft", "final"]),
+        (vec![], vec!["draft", "final"]),
+        (vec![1, 2], vec![]),
+    ] {
+        let traffic: Vec<Observed> = keep.iter().map(|i| good()[*i].clone()).collect();
+        let judgement = judge_traffic(&scenario(), &traffic);
+        let steps: Vec<&str> = judgement.diffs.iter().map(|d| d.step.as_str()).collect();
+        assert_eq!(steps, missing, "traffic {keep:?}: {:?}", judgement.diffs);
+        assert_eq!(judgement.missing_required, missing.len(), "traffic {keep:?}");
+    }
+}
+
+/// A state that differs in the one field the flow checks, or lacks the user, is a difference;
+/// any other field is not looked at.
+#[test]
+fn a_state_differs_only_in_what_the_flow_checks() {
+    let s = scenario();
+    for (points, ok) in [(62, true), (61, false), (63, false), (0, false)] {
+        let state = json!({"users": [{"uniqueUserHash": "UQBUFDJALK4WXYC", "currentBonusPoints": points, "other": 1}]});
+        assert_eq!(judge_state(&s, |_| Some(state.clone())).is_empty(), ok, "{points}");
+    }
+    let other_user = json!({"users": [{"uniqueUserHash": "K7PW2RDQ9TNS5FA", "currentBonusPoints": 62}]});
+    assert_eq!(judge_state(&s, |_| Some(other_user.clone())).len(), 1);
+    assert_eq!(judge_state(&s, |_| None).len(), 1, "no snapshot is a difference");
+}
+
 /// The annotated example in scenarios/README.md is a valid golden flow.
 #[test]
 fn the_documented_example_flow_loads() {

@@ -921,6 +921,31 @@ mod tests {
         assert_eq!(timestamp(1_711_846_800_000, false), "31.03.2024 03:00:00");
     }
 
+    /// The answer's MAC is over PayID*TransID*MerchantID*Status*Code in that order, whatever
+    /// order the fields were written in: Computop's public notify vector (the same one
+    /// `tests/crypto_vectors.rs` checks the HMAC primitive with) gives the expected MAC.
+    #[test]
+    fn answers_are_signed_over_the_documented_field_order() {
+        let merchant = Merchant {
+            merchant_id: "yourMerchantId".into(),
+            hmac_password: "mySecret".into(),
+            cipher: crypto::Cipher::Blowfish,
+            crypt_password: "16CharKeyLength!".into(),
+            small_amounts: false,
+        };
+        let mut fields = Fields::default();
+        fields.push("Code", "00000000");
+        fields.push("Status", "AUTHORIZED");
+        fields.push("mid", "yourMerchantId");
+        fields.push("TransID", "TID-12033175321270170232");
+        fields.push("PayID", "7bbb448155234d8cbee323778952ce28");
+        sign(&merchant, &mut fields);
+        assert_eq!(
+            fields.get("MAC"),
+            Some("4CDCB4DE587AC210F21DE0591689B920CF56D89B38D4C7B1B7F8867BFC93E02C")
+        );
+    }
+
     #[test]
     fn simulation_trigger() {
         assert_eq!(simulation(Some("Test:0000")), Some(0));

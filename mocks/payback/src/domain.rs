@@ -843,3 +843,47 @@ pub fn next_expiry(member: &Member, now: Millis) -> Option<(Millis, i64)> {
         .map(|l| (expires_at(l.earned_at), l.points))
         .min_by_key(|(at, _)| *at)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `floor(eligible cents / centsPerPoint)` (README, "Earning"), on both sides of .5 and at
+    /// whole points: rounding half up or to the nearest point would give more.
+    #[test]
+    fn base_points_are_the_floor_of_eligible_cents_per_point() {
+        for (eligible, cents_per_point, base) in [
+            (0, 200, 0),
+            (99, 200, 0),    // 0.495
+            (100, 200, 0),   // 0.5
+            (101, 200, 0),   // 0.505
+            (199, 200, 0),   // 0.995
+            (200, 200, 1),   // 1
+            (299, 200, 1),   // 1.495
+            (300, 200, 1),   // 1.5
+            (399, 200, 1),   // 1.995
+            (400, 200, 2),   // 2
+            (4787, 200, 23), // 23.935
+            (4787, 100, 47), // 47.87
+            (150, 100, 1),   // 1.5
+            (49, 100, 0),    // 0.49
+        ] {
+            assert_eq!(
+                points_for(eligible, cents_per_point, &[]),
+                (base, 0),
+                "{eligible} cents at {cents_per_point} per point"
+            );
+        }
+    }
+
+    /// A MULTIPLIER coupon of n adds (n − 1) × base points; several add up; ×1 adds nothing.
+    #[test]
+    fn multipliers_add_n_minus_one_times_the_base_points() {
+        assert_eq!(points_for(2000, 200, &[10]), (10, 90));
+        assert_eq!(points_for(2000, 200, &[10, 20]), (10, 90 + 190));
+        assert_eq!(points_for(2000, 200, &[1]), (10, 0));
+        assert_eq!(points_for(2000, 200, &[2, 3]), (10, 10 + 20));
+        // No base points, nothing to multiply.
+        assert_eq!(points_for(199, 200, &[20]), (0, 0));
+    }
+}

@@ -152,6 +152,144 @@ impl IntoResponse for PaybackError {
 mod tests {
     use super::*;
 
+    /// Every row of the error table in `mocks/payback/README.md` ("Errors"): status, code and
+    /// detail field as the README lists them; the messages as pinned here (the README does not
+    /// list them), so a changed character fails.
+    #[test]
+    fn every_error_of_the_readme_table() {
+        use PaybackError as E;
+        let table: Vec<(PaybackError, u16, &str, Value)> = vec![
+            (
+                E::InvalidRequest("missing field `points`".into()),
+                400,
+                "INVALID_REQUEST",
+                json!({"message": "missing field `points`"}),
+            ),
+            (
+                E::CardInvalidCheckDigit,
+                400,
+                "CARD_INVALID_CHECKDIGIT",
+                json!({"message": "the card number's check digit is wrong"}),
+            ),
+            (
+                E::PartnerNotAuthorised("unknown partner".into()),
+                401,
+                "PARTNER_NOT_AUTHORISED",
+                json!({"message": "unknown partner"}),
+            ),
+            (
+                E::CardBlocked,
+                403,
+                "CARD_BLOCKED",
+                json!({"message": "this card is blocked"}),
+            ),
+            (
+                E::CardUnknown,
+                404,
+                "CARD_UNKNOWN",
+                json!({"message": "no member with this card or customer number"}),
+            ),
+            (
+                E::ReferenceNotFound("redemption"),
+                404,
+                "REFERENCE_NOT_FOUND",
+                json!({"message": "no redemption with this id"}),
+            ),
+            (E::NotFound, 404, "NOT_FOUND", json!({"message": "unknown endpoint"})),
+            (
+                E::DuplicateTransaction("T1".into()),
+                409,
+                "DUPLICATE_TRANSACTION",
+                json!({"message": "transactionId \"T1\" was already used for a different request"}),
+            ),
+            (
+                E::MemberNotRegistered,
+                422,
+                "MEMBER_NOT_REGISTERED",
+                json!({"message": "the member has not completed registration and cannot redeem points yet"}),
+            ),
+            (
+                E::PinInvalid { remaining: 2 },
+                422,
+                "PIN_INVALID",
+                json!({"message": "wrong PIN, 2 tries left", "remainingTries": 2}),
+            ),
+            (
+                E::PinLocked,
+                422,
+                "PIN_LOCKED",
+                json!({"message": "the PIN is locked after three wrong entries; the member must reset it"}),
+            ),
+            (
+                E::PinTokenInvalid,
+                422,
+                "PIN_TOKEN_INVALID",
+                json!({"message": "the PIN token is unknown, expired or belongs to another card; authenticate again"}),
+            ),
+            (
+                E::BelowMinRedemption { minimum: 200 },
+                422,
+                "BELOW_MIN_REDEMPTION",
+                json!({"message": "at least 200 points must be redeemed", "minimum": 200}),
+            ),
+            (
+                E::InsufficientPoints {
+                    requested: 6000,
+                    balance: 5300,
+                },
+                422,
+                "INSUFFICIENT_POINTS",
+                json!({"message": "not enough points: 6000 requested, 5300 available", "balance": 5300}),
+            ),
+            (
+                E::AmountExceedsBasket {
+                    amount: 3000,
+                    basket: 2500,
+                },
+                422,
+                "AMOUNT_EXCEEDS_BASKET",
+                json!({"message": "the redemption (3000 cents) is worth more than the basket (2500 cents)"}),
+            ),
+            (
+                E::AlreadyReversed("purchase"),
+                422,
+                "ALREADY_REVERSED",
+                json!({"message": "this purchase is already fully reversed"}),
+            ),
+            (
+                E::ReversalExceedsOriginal { left: 12 },
+                422,
+                "REVERSAL_EXCEEDS_ORIGINAL",
+                json!({"message": "the reversal exceeds what is left of the original (12 left)", "left": 12}),
+            ),
+        ];
+        for (error, status, code, rest) in table {
+            assert_eq!(error.status().as_u16(), status, "{code}");
+            assert_eq!(error.code(), code);
+            let mut body = json!({"code": code});
+            body.as_object_mut().unwrap().extend(rest.as_object().unwrap().clone());
+            assert_eq!(error.body(), body, "{code}");
+        }
+        // The coupon codes of the table, each a 422 with its own code.
+        for code in [
+            "COUPON_UNKNOWN",
+            "COUPON_EXPIRED",
+            "COUPON_ALREADY_USED",
+            "COUPON_NOT_ACTIVATED",
+            "COUPON_NOT_FOR_PARTNER",
+        ] {
+            let e = E::Coupon {
+                code,
+                reason: "x".into(),
+            };
+            assert_eq!((e.status().as_u16(), e.code()), (422, code));
+            assert_eq!(e.to_string(), format!("coupon \"{code}\": x"));
+        }
+        // One try: "try", not "tries".
+        assert_eq!(E::PinInvalid { remaining: 1 }.to_string(), "wrong PIN, 1 try left");
+        assert_eq!(E::PinInvalid { remaining: 0 }.to_string(), "wrong PIN, 0 tries left");
+    }
+
     #[test]
     fn bodies_carry_code_message_and_detail() {
         let e = PaybackError::PinInvalid { remaining: 1 };

@@ -343,6 +343,276 @@ mod tests {
         );
     }
 
+    /// Every error of the table in `mocks/tyrios/README.md` ("Errors"), German as the README
+    /// writes it (where it abbreviates with "...", the part it shows), English as pinned here;
+    /// a changed character in any message fails.
+    #[test]
+    fn every_message_of_the_readme_table() {
+        use AmountProblem::*;
+        use TyriosError as E;
+        let c = || "AB4DEFGJ".to_owned();
+        let table: Vec<(TyriosError, &str, &str)> = vec![
+            (
+                E::Unauthorized,
+                "Für diese Anfrage ist eine gültige Anmeldung (BASIC AUTHENTICATION) erforderlich.",
+                "Valid credentials (BASIC AUTHENTICATION) are required for this request.",
+            ),
+            (E::UnknownEndpoint, "Unbekannter Endpunkt.", "Unknown endpoint."),
+            (
+                E::MalformedJson("detail".into()),
+                "Die Anfrage enthält kein gültiges JSON: detail",
+                "The request body is not valid JSON: detail",
+            ),
+            (
+                E::BodyNotAnObject,
+                "Der Anfragekörper muss ein JSON-Objekt sein.",
+                "The request body must be a JSON object.",
+            ),
+            (
+                E::MissingField("productGroup".into()),
+                "Das Pflichtfeld 'productGroup' fehlt.",
+                "The required field 'productGroup' is missing.",
+            ),
+            (
+                E::InvalidField("userMode".into(), Expected::UserMode),
+                "Ungültiger Wert für das Feld 'userMode': erlaubt sind HASH, SEARCH und CREATE.",
+                "Invalid value for the field 'userMode': allowed are HASH, SEARCH and CREATE.",
+            ),
+            (
+                E::MissingParameter("draft"),
+                "Der Parameter 'draft' fehlt.",
+                "The parameter 'draft' is missing.",
+            ),
+            (
+                E::InvalidParameter("draft", Expected::TrueOrFalse),
+                "Ungültiger Wert für den Parameter 'draft': erlaubt sind true und false.",
+                "Invalid value for the parameter 'draft': allowed are true and false.",
+            ),
+            (
+                E::UserModeMismatch("HASH"),
+                "Bei userMode HASH muss UserData ein Benutzer-Hash (Zeichenkette) sein.",
+                "With userMode HASH, UserData must be a user hash (string).",
+            ),
+            (
+                E::UserModeMismatch("SEARCH"),
+                "Bei userMode SEARCH muss UserData das gefundene UserData-Objekt mit id sein.",
+                "With userMode SEARCH, UserData must be the UserData object found by the search, with its id.",
+            ),
+            (
+                E::UserModeMismatch("CREATE"),
+                "Bei userMode CREATE muss UserData ein UserData-Objekt des neuen Benutzers sein.",
+                "With userMode CREATE, UserData must be a UserData object for the new user.",
+            ),
+            (
+                E::HashLength(14),
+                "Der Benutzer-Hash muss genau 15 Zeichen lang sein (erhalten: 14).",
+                "The user hash must be exactly 15 characters long (got 14).",
+            ),
+            (
+                E::HashCharacters,
+                "Der Benutzer-Hash darf nur Buchstaben A–Z und Ziffern enthalten.",
+                "The user hash may only contain the letters A–Z and digits.",
+            ),
+            (
+                E::UserNotFound,
+                "Der Benutzer wurde nicht gefunden.",
+                "The user was not found.",
+            ),
+            (
+                E::UserRequired,
+                "Für diese Transaktionsart muss ein Benutzer (UserData) angegeben werden.",
+                "This kind of transaction requires a user (UserData).",
+            ),
+            (
+                E::UserOrCouponRequired,
+                "Es muss ein Benutzer (UserData) oder ein Gutschein (BonusPointCouponData) angegeben werden.",
+                "A user (UserData) or a coupon (BonusPointCouponData) must be given.",
+            ),
+            (
+                E::CouponRequired,
+                "Für diese Transaktionsart muss mindestens ein Gutschein (BonusPointCouponData) angegeben werden.",
+                "This kind of transaction requires at least one coupon (BonusPointCouponData).",
+            ),
+            (
+                E::InvalidEmail("x@".into()),
+                "Die E-Mail-Adresse 'x@' ist ungültig.",
+                "The e-mail address 'x@' is not valid.",
+            ),
+            (
+                E::EmailOrHashRequired,
+                "Es muss eine E-Mail-Adresse (eMail) oder ein Benutzer-Hash (uniqueUserHash) angegeben werden.",
+                "An e-mail address (eMail) or a user hash (uniqueUserHash) must be given.",
+            ),
+            (
+                E::DuplicateEntry,
+                "Es existiert bereits ein identischer Eintrag.",
+                "An identical entry already exists.",
+            ),
+            (
+                E::CouponCodeLength("AB4".into()),
+                "Der Gutscheincode 'AB4' muss genau 8 Zeichen lang sein.",
+                "The coupon code 'AB4' must be exactly 8 characters long.",
+            ),
+            (
+                E::CouponUnknown(c()),
+                "Der Gutschein 'AB4DEFGJ' existiert nicht.",
+                "The coupon 'AB4DEFGJ' does not exist.",
+            ),
+            (
+                E::CouponNotActivated(c()),
+                "Der Gutschein 'AB4DEFGJ' wurde noch nicht aktiviert (verkauft).",
+                "The coupon 'AB4DEFGJ' has not been activated (sold) yet.",
+            ),
+            (
+                E::CouponAlreadyActivated(c()),
+                "Der Gutschein 'AB4DEFGJ' ist bereits aktiviert.",
+                "The coupon 'AB4DEFGJ' is already activated.",
+            ),
+            (
+                E::CouponExhausted(c()),
+                "Der Gutschein 'AB4DEFGJ' hat keinen Restwert mehr.",
+                "The coupon 'AB4DEFGJ' has no value left.",
+            ),
+            (
+                E::CouponExpired(c()),
+                "Der Gutschein 'AB4DEFGJ' ist abgelaufen.",
+                "The coupon 'AB4DEFGJ' has expired.",
+            ),
+            (
+                E::CouponValueOverwrite(c()),
+                "Der Gutschein 'AB4DEFGJ' hat bereits einen Wert; dieser kann nicht überschrieben werden.",
+                "The coupon 'AB4DEFGJ' already has a value; it cannot be overwritten.",
+            ),
+            (
+                E::CouponValueMissing(c()),
+                "Für den neuen Gutschein 'AB4DEFGJ' muss ein Wert (couponValue) angegeben werden.",
+                "The new coupon 'AB4DEFGJ' needs a value (couponValue).",
+            ),
+            (
+                E::CouponExceedsAmount(c()),
+                "Der Gutschein 'AB4DEFGJ' ist mehr wert als der Einkauf; ohne Benutzer ist das in einer teilweise digitalisierten Umgebung nicht möglich.",
+                "The coupon 'AB4DEFGJ' is worth more than the purchase; without a user this is not possible in a partially digital environment.",
+            ),
+            (
+                E::AnalogCouponPartial(c()),
+                "Der analoge Gutschein 'AB4DEFGJ' kann nur vollständig eingelöst werden.",
+                "The analogue coupon 'AB4DEFGJ' can only be redeemed in full.",
+            ),
+            (
+                E::InsufficientPoints {
+                    requested: 213,
+                    available: 113,
+                },
+                "Nicht genügend Punkte: 213 Punkte angefordert, 113 verfügbar.",
+                "Not enough points: 213 points requested, 113 available.",
+            ),
+            (
+                E::RedeemExceedsAmount {
+                    requested: 5000,
+                    amount: 3300,
+                },
+                "Es können höchstens 3300 Punkte eingelöst werden (Betrag), angefordert: 5000.",
+                "At most 3300 points can be redeemed (the amount); requested: 5000.",
+            ),
+            (
+                E::TransactionNotFound(17),
+                "Die Transaktion 17 wurde nicht gefunden.",
+                "The transaction 17 was not found.",
+            ),
+        ];
+        for (error, de, en) in &table {
+            assert_eq!(error.message(Lang::De), *de);
+            assert_eq!(error.message(Lang::En), *en);
+        }
+        // What a field or parameter must be, in both languages.
+        for (expected, de, en) in [
+            (
+                Expected::Text,
+                "eine Zeichenkette wird erwartet",
+                "a string is expected",
+            ),
+            (
+                Expected::Boolean,
+                "true oder false wird erwartet",
+                "true or false is expected",
+            ),
+            (
+                Expected::Count,
+                "eine ganze Zahl ≥ 0 wird erwartet",
+                "a whole number ≥ 0 is expected",
+            ),
+            (
+                Expected::PositiveCount,
+                "eine ganze Zahl > 0 wird erwartet",
+                "a whole number > 0 is expected",
+            ),
+            (
+                Expected::Amount(NotANumber),
+                "ein Betrag als Zahl wird erwartet (z. B. 33 oder 30.87)",
+                "an amount as a number is expected (e.g. 33 or 30.87)",
+            ),
+            (
+                Expected::Amount(Negative),
+                "der Betrag darf nicht negativ sein",
+                "the amount must not be negative",
+            ),
+            (
+                Expected::Amount(TooManyDecimals),
+                "höchstens zwei Nachkommastellen sind erlaubt",
+                "at most two decimals are allowed",
+            ),
+            (
+                Expected::Amount(TooLarge),
+                "der Betrag ist zu groß",
+                "the amount is too large",
+            ),
+            (
+                Expected::PositiveAmount,
+                "ein Betrag größer 0 wird erwartet",
+                "an amount greater than 0 is expected",
+            ),
+            (Expected::Object, "ein Objekt wird erwartet", "an object is expected"),
+            (
+                Expected::ArrayOfObjects,
+                "eine Liste von Objekten wird erwartet",
+                "an array of objects is expected",
+            ),
+            (
+                Expected::UserMode,
+                "erlaubt sind HASH, SEARCH und CREATE",
+                "allowed are HASH, SEARCH and CREATE",
+            ),
+            (
+                Expected::TrueOrFalse,
+                "erlaubt sind true und false",
+                "allowed are true and false",
+            ),
+            (
+                Expected::HashOrObject,
+                "ein Benutzer-Hash oder ein UserData-Objekt wird erwartet",
+                "a user hash or a UserData object is expected",
+            ),
+        ] {
+            assert_eq!(
+                E::InvalidField("f".into(), expected).message(Lang::De),
+                format!("Ungültiger Wert für das Feld 'f': {de}.")
+            );
+            assert_eq!(
+                E::InvalidField("f".into(), expected).message(Lang::En),
+                format!("Invalid value for the field 'f': {en}.")
+            );
+        }
+        // Statuses: 401 for credentials, 404 for unknown paths, 400 for everything else.
+        for (error, ..) in table {
+            let status = match error {
+                E::Unauthorized => StatusCode::UNAUTHORIZED,
+                E::UnknownEndpoint => StatusCode::NOT_FOUND,
+                _ => StatusCode::BAD_REQUEST,
+            };
+            assert_eq!(error.status(), status, "{error:?}");
+        }
+    }
+
     #[test]
     fn every_message_exists_in_both_languages_and_differs() {
         let samples = [

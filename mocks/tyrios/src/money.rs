@@ -229,6 +229,50 @@ mod tests {
         assert_eq!(percent_of(24, ppm(0.02)), 0);
     }
 
+    /// Half up on both sides of .5, computed by hand: x.49 and x.48 down, x.5 and x.52 up; a
+    /// ceiling, a floor or rounding half to even each breaks one of these.
+    #[test]
+    fn bonus_rounds_half_up_on_both_sides_of_one_half() {
+        for (cents, percent_ppm, points) in [
+            (74, 20_000, 1),    // 1.48
+            (75, 20_000, 2),    // 1.5 (half to even would give 2 too: see 125)
+            (76, 20_000, 2),    // 1.52
+            (125, 20_000, 3),   // 2.5 (half to even: 2)
+            (124, 20_000, 2),   // 2.48
+            (49, 10_000, 0),    // 0.49
+            (50, 10_000, 1),    // 0.5
+            (149, 10_000, 1),   // 1.49
+            (3087, 20_000, 62), // 61.74
+            (3075, 20_000, 62), // 61.5
+            (3074, 20_000, 61), // 61.48
+            (0, 20_000, 0),
+            (3300, 0, 0),
+            (1, 1_000_000, 1), // 100 %: every cent a point
+            (1, 499_999, 0),   // 0.499999
+            (1, 500_000, 1),   // 0.5
+        ] {
+            assert_eq!(
+                percent_of(cents, percent_ppm),
+                points,
+                "{cents} cents at {percent_ppm} ppm"
+            );
+        }
+        // The largest amount does not overflow (i128 inside).
+        assert_eq!(percent_of(MAX_CENTS, 1_000_000), MAX_CENTS);
+    }
+
+    #[test]
+    fn percentages_become_exact_parts_per_million() {
+        assert_eq!(ppm(0.02), 20_000);
+        assert_eq!(ppm(0.035), 35_000);
+        assert_eq!(ppm(1.0), 1_000_000);
+        assert_eq!(ppm(0.0), 0);
+        // 0.0157 × 1e6 is 15699.999999999998 in binary floating point: rounded, not truncated.
+        assert_eq!(ppm(0.0157), 15_700);
+        assert_eq!(ppm(0.000_000_5), 1);
+        assert_eq!(ppm(0.000_000_4), 0);
+    }
+
     #[test]
     fn validity_is_end_of_third_year_in_german_time() {
         // 2019-10-29T12:24:04Z, the seed's transactionTime.

@@ -256,3 +256,197 @@ fn expired_lots_are_not_spent_and_oldest_points_go_first() {
     // After the remaining lot's validity nothing is left to spend.
     assert_eq!(user.balance(1_672_527_600_000), 0);
 }
+
+/// One till's request for the router property: a kind whose outcome follows from the request
+/// alone (every one succeeds, whatever the order the tills' requests interleave in).
+#[derive(Debug, Clone)]
+enum Call {
+    /// `pos` for a user, paying `cents` and redeeming `redeem` (≤ cents; 0: as many as
+    /// possible) of the user's points.
+    Pos {
+        user: usize,
+        cents: i64,
+        redeem: i64,
+        draft: bool,
+    },
+    /// `cash`: `cents` paid in become points.
+    Cash { user: usize, cents: i64, draft: bool },
+    /// `specialPoints`: `points` granted.
+    Special { user: usize, points: i64, draft: bool },
+}
+
+fn call() -> impl Strategy<Value = Call> {
+    prop_oneof![
+        3 => (0..3usize, 0i64..8000, 0i64..8000, prop::bool::weighted(0.2)).prop_map(|(user, cents, redeem, draft)| Call::Pos {
+            user,
+            cents,
+            redeem: redeem.min(cents),
+            draft
+        }),
+        1 => (0..3usize, 1i64..5000, prop::bool::weighted(0.2)).prop_map(|(user, cents, draft)| Call::Cash { user, cents, draft }),
+        1 => (0..3usize, 1i64..500, prop::bool::weighted(0.2)).prop_map(|(user, points, draft)| Call::Special { user, points, draft }),
+    ]
+}
+
+/// Three users with more points than any run can redeem (4 tills × 25 calls × 80 EUR), at 2 %.
+const RICH: &str = r#"
+nextUserId = 10
+[[companies]]
+id = 6
+companyName = "Test"
+bonusPointMode = "percentage"
+bonusPointPercentage = 0.02
+couponEnvironment = "fully-digital"
+[[credentials]]
+login = "demo"
+password = "demo"
+company = 6
+[[users]]
+id = 1
+uniqueUserHash = "AAAAAAAAAAAAAA1"
+points = 1000000
+pointsValidUntil = 1672527600000
+[[users]]
+id = 2
+uniqueUserHash = "AAAAAAAAAAAAAA2"
+points = 1000000
+pointsValidUntil = 1672527600000
+[[users]]
+id = 3
+uniqueUserHash = "AAAAAAAAAAAAAA3"
+points = 1000000
+pointsValidUntil = 1672527600000
+"#;
+
+const RICH_USERS: [&str; 3] = ["AAAAAAAAAAAAAA1", "AAAAAAAAAAAAAA2", "AAAAAAAAAAAAAA3"];
+
+impl Call {
+    /// The path and body the till sends.
+    fn request(&self) -> (String, Value) {
+        let (segment, draft, body) = match *self {
+            Call::Pos {
+                user,
+                cents,
+                redeem,
+                draft,
+            } => (
+                "pos",
+                draft,
+                json!({"userMode": "HASH", "UserData": RICH_USERS[user], "productGroup": "Test",
+                    "totalAmount": cents as f64 / 100.0, "enablePointRedemption": true, "redeemedPoints": redeem}),
+            ),
+            Call::Cash { user, cents, draft } => (
+                "cash",
+                draft,
+                json!({"userMode": "HASH", "UserData": RICH_USERS[user], "productGroup": "Test", "totalAmount": cents as f64 / 100.0}),
+            ),
+            Call::Special { user, points, draft } => (
+                "special",
+                draft,
+                json!({"userMode": "HASH", "UserData": RICH_USERS[user], "productGroup": "Test", "obtainedPoints": points}),
+            ),
+        };
+        let segment = if segment == "special" { "specialPoints" } else { segment };
+        let query = if draft { "?draft=true" } else { "" };
+        (
+            format!("/BonusPointManagement/BonusPointTransaction/{segment}{query}"),
+            body,
+        )
+    }
+
+    /// What the call changes on its user's account, from the request and the seed's rules: 2 %
+    /// of the money paid (the amount less the redeemed points, 1 point = 1 cent), rounded half
+    /// up, minus what is redeemed; cash one point per cent; drafts nothing.
+    fn expected_change(&self) -> (usize, i64) {
+        match *self {
+            Call::Pos { user, draft: true, .. }
+            | Call::Cash { user, draft: true, .. }
+            | Call::Special { user, draft: true, .. } => (user, 0),
+            Call::Pos {
+                user, cents, redeem, ..
+            } => {
+                // `redeemedPoints` 0 means as many as possible (README, "Redeeming exactly what
+                // the draft promised"): the whole amount, as every user has more points.
+                let redeem = if redeem == 0 { cents } else { redeem };
+                let paid = cents - redeem;
+                // paid × 2 / 100, half up: (paid × 2 + 50) / 100 in integers.
+                (user, (paid * 2 + 50) / 100 - redeem)
+            }
+            Call::Cash { user, cents, .. } => (user, cents),
+            Call::Special { user, points, .. } => (user, points),
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(32))]
+
+    /// Tills call the mock's own router at the same time, as the HTTP server does (no lock taken
+    /// here): every call succeeds, and each account changes by exactly what its calls asked for,
+    /// computed from the requests. A handler that read and wrote under separate locks would lose
+    /// updates here.
+    #[test]
+    fn concurrent_tills_through_the_router_change_each_account_by_what_they_asked(
+        tills in prop::collection::vec(prop::collection::vec(call(), 1..25), 2..5)
+    ) {
+        use tower::ServiceExt;
+
+        let mock = TyriosMock::new(Arc::new(Clock::frozen(NOW)));
+        mock.load(&DataSet::from_files("rich", [("tyrios.toml", RICH)]).unwrap()).unwrap();
+        let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(4).enable_time().build().unwrap();
+        let statuses: Vec<(u16, String)> = runtime.block_on(async {
+            let tasks: Vec<_> = tills
+                .iter()
+                .cloned()
+                .map(|calls| {
+                    let router = mock.router();
+                    tokio::spawn(async move {
+                        let mut out = Vec::new();
+                        for call in calls {
+                            let (path, body) = call.request();
+                            let request = axum::http::Request::post(path)
+                                // demo:demo
+                                .header("authorization", "Basic ZGVtbzpkZW1v")
+                                .header("content-type", "application/json")
+                                .body(axum::body::Body::from(body.to_string()))
+                                .unwrap();
+                            let response = router.clone().oneshot(request).await.unwrap();
+                            let status = response.status().as_u16();
+                            let bytes = http_body_util::BodyExt::collect(response.into_body()).await.unwrap().to_bytes();
+                            out.push((status, String::from_utf8_lossy(&bytes).into_owned()));
+                        }
+                        out
+                    })
+                })
+                .collect();
+            let mut all = Vec::new();
+            for task in tasks {
+                let done = tokio::time::timeout(std::time::Duration::from_secs(60), task)
+                    .await
+                    .expect("a till finished within 60 s")
+                    .unwrap();
+                all.extend(done);
+            }
+            all
+        });
+        for (status, body) in &statuses {
+            prop_assert_eq!(*status, 200, "{}", body);
+        }
+        let mut expected = [1_000_000_i64; 3];
+        for call in tills.iter().flatten() {
+            let (user, change) = call.expected_change();
+            expected[user] += change;
+        }
+        let state = mock.inner().lock();
+        let mut got = [0_i64; 3];
+        for user in state.users.values() {
+            if let Some(i) = RICH_USERS.iter().position(|h| *h == user.unique_user_hash) {
+                got[i] = user.balance(NOW);
+            }
+        }
+        prop_assert_eq!(got, expected);
+        let finals = tills.iter().flatten().filter(|c| !matches!(c, Call::Pos { draft: true, .. } | Call::Cash { draft: true, .. } | Call::Special { draft: true, .. })).count();
+        prop_assert_eq!(state.transactions.len(), finals, "drafts persist nothing");
+        assert_nothing_negative(&state);
+    }
+}

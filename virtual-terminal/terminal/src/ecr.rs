@@ -675,6 +675,17 @@ impl Ecr {
     /// A payment that the ECR aborts (06 B0) after `after` while the terminal waits for the
     /// customer; returns how the payment ended.
     pub async fn pay_then_abort(&mut self, cents: u64, after: Duration) -> Result<Transcript, EcrError> {
+        self.pay_and_abort(cents, AbortWhen::After(after)).await
+    }
+
+    /// A payment that the ECR aborts (06 B0) as soon as the terminal shows the intermediate
+    /// status `status` (04 FF, e.g. 01 PIN entry): the terminal's own state decides when, not a
+    /// delay. Fails with [`EcrError::Timeout`] when T3 passes without a message before it.
+    pub async fn pay_then_abort_at_status(&mut self, cents: u64, status: u8) -> Result<Transcript, EcrError> {
+        self.pay_and_abort(cents, AbortWhen::Status(status)).await
+    }
+
+    async fn pay_and_abort(&mut self, cents: u64, when: AbortWhen) -> Result<Transcript, EcrError> {
         let command = Message::Authorisation(Authorisation {
             amount: Some(Amount(cents)),
             currency: Some(978),
@@ -684,19 +695,22 @@ impl Ecr {
         self.write(&bytes).await?;
         let first = self.read_apdu(T3).await?;
         let mut messages = vec![possim_zvt::describe(&first)];
-        let abort_at = tokio::time::Instant::now() + after;
+        let abort = Message::AbortRequest(AbortRequest::default())
+            .encode()
+            .map_err(|e| EcrError::Protocol(e.to_string()))?;
+        let abort_at = match when {
+            AbortWhen::After(after) => Some(tokio::time::Instant::now() + after),
+            AbortWhen::Status(_) => None,
+        };
         let mut abort_sent = false;
         loop {
-            let wait = if abort_sent {
-                T4
-            } else {
-                abort_at.saturating_duration_since(tokio::time::Instant::now())
+            let wait = match abort_at {
+                Some(at) if !abort_sent => at.saturating_duration_since(tokio::time::Instant::now()),
+                None if !abort_sent => T3,
+                _ => T4,
             };
             match self.read_apdu(wait).await {
-                Err(EcrError::Timeout(_)) if !abort_sent => {
-                    let abort = Message::AbortRequest(AbortRequest::default())
-                        .encode()
-                        .map_err(|e| EcrError::Protocol(e.to_string()))?;
+                Err(EcrError::Timeout(_)) if !abort_sent && abort_at.is_some() => {
                     self.write(&abort).await?;
                     abort_sent = true;
                 }
@@ -707,6 +721,15 @@ impl Ecr {
                         continue;
                     }
                     self.write(&[0x80, 0x00, 0x00]).await?;
+                    if let AbortWhen::Status(status) = when
+                        && !abort_sent
+                        && apdu.starts_with(&[0x04, 0xFF])
+                        && apdu.get(3) == Some(&status)
+                    {
+                        self.write(&abort).await?;
+                        abort_sent = true;
+                        continue;
+                    }
                     match Message::decode(&apdu).map_err(|e| EcrError::Protocol(e.to_string()))? {
                         Message::Completion(_) => {
                             return Ok(Transcript {
@@ -736,4 +759,13 @@ impl Ecr {
             }
         }
     }
+}
+
+/// When [`Ecr::pay_and_abort`] sends its 06 B0.
+#[derive(Debug, Clone, Copy)]
+enum AbortWhen {
+    /// This long after the terminal's 80 00 00.
+    After(Duration),
+    /// Once the terminal shows this intermediate status (04 FF).
+    Status(u8),
 }

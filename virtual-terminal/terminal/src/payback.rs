@@ -225,6 +225,31 @@ mod tests {
         }
     }
 
+    /// Every PAYBACK refusal's result code as `virtual-terminal/README.md` ("PAYBACK
+    /// redemption") documents it, as literals: a wrong constant in `rc` or a wrong arm in
+    /// `result_code` both show here.
+    #[test]
+    fn each_payback_refusal_ends_with_its_documented_result_code() {
+        for (code, expected) in [
+            ("PIN_LOCKED", 75),
+            ("PIN_INVALID", 0x6C),
+            ("BELOW_MIN_REDEMPTION", 0xC8),
+            ("INSUFFICIENT_POINTS", 51),
+            ("AMOUNT_EXCEEDS_BASKET", 0xC3),
+            ("CARD_UNKNOWN", 0x7A),
+            ("CARD_INVALID_CHECKDIGIT", 0x7A),
+            ("CARD_BLOCKED", 0x6E),
+            ("ALREADY_REVERSED", 0xB4),
+            ("REFERENCE_NOT_FOUND", 0xB5),
+            // Anything else: 05, declined.
+            ("PARTNER_UNKNOWN", 0x05),
+            ("", 0x05),
+        ] {
+            assert_eq!(result_code(&refused(code)), expected, "{code}");
+        }
+        assert_eq!(result_code(&HostError::Unreachable("timeout".into())), 0xA3);
+    }
+
     const BALANCE: i64 = 5300;
 
     fn terminal() -> (Terminal, Arc<FakeHost>) {

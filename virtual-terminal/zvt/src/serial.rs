@@ -510,6 +510,23 @@ mod tests {
         );
     }
 
+    /// The default limit is the largest APDU: a 5-byte header with extended length (FF lo hi)
+    /// and 65535 data bytes, 65540 bytes in all; one byte more is too long.
+    #[test]
+    fn the_default_limit_is_the_largest_apdu() {
+        let mut largest = h("06 D3 FF FF FF");
+        largest.resize(65_540, 0x20);
+        let ev = FrameDecoder::new().feed(&encode_frame(&largest));
+        assert!(
+            matches!(&ev[..], [FrameEvent::Frame(a)] if a.data().len() == 65_535),
+            "{} events",
+            ev.len()
+        );
+        largest.push(0x20);
+        let ev = FrameDecoder::new().feed(&encode_frame(&largest));
+        assert_eq!(ev, [FrameEvent::Error(FrameError::TooLong { limit: 65_540 })]);
+    }
+
     #[test]
     fn too_long_payload() {
         let mut d = FrameDecoder::with_max_payload(4);
