@@ -97,9 +97,24 @@ async fn run_sale(inner: Arc<Inner>, pay_id: String) {
                 return;
             };
             let fields = paygate::final_fields(&payment, inner.clock.now_ms());
-            let notify = Arc::clone(&inner);
-            let (url, id) = (payment.url_notify.clone(), pay_id.clone());
-            tokio::spawn(async move { notify_with_retries(&notify, &id, &url, fields, generation).await });
+            // The PENDING notify's first attempt is awaited, as the AUTHORIZE_REQUEST's is: the
+            // Paygate reports a payment's states in order, so the final notify can never overtake
+            // it (with a fast time scale the pending wait is shorter than a loaded shop's answer).
+            if !attempt(
+                &inner,
+                &payment.url_notify,
+                "notify",
+                1,
+                &payment,
+                fields.clone(),
+                generation,
+            )
+            .await
+            {
+                let notify = Arc::clone(&inner);
+                let (url, id) = (payment.url_notify.clone(), pay_id.clone());
+                tokio::spawn(async move { retries(&notify, &id, &url, fields, generation).await });
+            }
             if !wait(&inner, PENDING_MS, generation).await {
                 return;
             }
@@ -138,17 +153,6 @@ async fn finish(inner: &Arc<Inner>, pay_id: &str, generation: u64) {
     }
     if timing == ReturnTiming::AfterNotify {
         browser_return(inner, &payment, fields, generation).await;
-    }
-}
-
-/// Delivers a notify: the first attempt at once, then the retry schedule until the shop answers
-/// with a 2xx.
-async fn notify_with_retries(inner: &Arc<Inner>, pay_id: &str, url: &str, fields: Fields, generation: u64) {
-    let Some(payment) = inner.lock().payments.get(pay_id).cloned() else {
-        return;
-    };
-    if !attempt(inner, url, "notify", 1, &payment, fields.clone(), generation).await {
-        retries(inner, pay_id, url, fields, generation).await;
     }
 }
 
