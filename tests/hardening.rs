@@ -79,6 +79,12 @@ async fn oversized_requests_get_their_status_with_a_body_in_the_listeners_format
         .await
         .unwrap();
     let status = resp.status().as_u16();
+    // The rest of the body is unread: the connection is not reusable, and the answer says so (a
+    // client that pooled it would lose its next request).
+    assert_eq!(
+        resp.headers().get("connection").map(|v| v.as_bytes()),
+        Some(&b"close"[..])
+    );
     let message = admin_error(status, &resp.text().await.unwrap());
     assert_eq!(status, 413);
     assert!(message.contains("exceeds 2097152 bytes"), "{message}");

@@ -120,6 +120,16 @@ pub async fn read_body(body: Incoming, max: usize) -> Result<Bytes, Refusal> {
     }
 }
 
+/// A refusal's answer, marked `Connection: close`: the refused request's body may be unread, so
+/// the connection cannot carry another request. Said explicitly, a client does not put the
+/// connection back into its pool and lose its next request on it.
+pub fn refusal_response(format: ErrorFormat, refusal: &Refusal) -> Response<Bytes> {
+    let mut resp = format(refusal.status, &refusal.message);
+    resp.headers_mut()
+        .insert(http::header::CONNECTION, HeaderValue::from_static("close"));
+    resp
+}
+
 /// A JSON answer.
 pub fn json_response(status: StatusCode, body: &serde_json::Value) -> Response<Bytes> {
     let mut resp = Response::new(Bytes::from(body.to_string()));
@@ -312,7 +322,7 @@ async fn admin_exchange(
     req: Request<Incoming>,
 ) -> Response<axum::body::Body> {
     let (parts, body) = req.into_parts();
-    let refused = |r: Refusal| admin_error(r.status, &r.message).map(axum::body::Body::from);
+    let refused = |r: Refusal| refusal_response(admin_error, &r).map(axum::body::Body::from);
     if let Err(r) = check_head(&parts) {
         return refused(r);
     }

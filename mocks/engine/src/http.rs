@@ -265,7 +265,7 @@ async fn handle(ctx: Arc<Ctx>, req: Request<Incoming>) -> Result<Response<Respon
 /// A request the front refused (oversized head or body, broken or slow body): answers in JSON
 /// and records what arrived.
 fn refuse_body(exchanging: &Exchanging<'_>, refusal: front::Refusal) -> Response<ResponseBody> {
-    let resp = provider_error(refusal.status, &refusal.message);
+    let resp = front::refusal_response(provider_error, &refusal);
     if exchanging.recording {
         let response = HttpResponseRecord {
             status: resp.status().as_u16(),
