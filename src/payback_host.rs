@@ -170,4 +170,21 @@ impl PaybackHost for MockHost {
             },
         )
     }
+    fn credit(
+        &self,
+        partner: &str,
+        redemption_id: &str,
+        transaction_id: &str,
+        points: i64,
+    ) -> Result<Reversed, HostError> {
+        self.run(
+            &format!("/redemptions/{redemption_id}/reversal"),
+            json!({"transactionId": transaction_id, "points": points}),
+            |state, body, now| domain::reverse_redemption(state, partner, redemption_id, &parsed(body)?, body, now),
+            |answer| Reversed {
+                points: answer.rebooked_points,
+                new_balance: answer.new_balance,
+            },
+        )
+    }
 }

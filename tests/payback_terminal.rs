@@ -427,3 +427,55 @@ async fn every_payback_refusal_ends_the_redemption_with_its_documented_result_co
     assert!(redemptions(&p).await.is_empty());
     assert!(stored(&p).await.is_empty());
 }
+
+/// Refund 06 31 with E1 C1 "MW" (PA00P015 §9.4.3.1, credit bonus points) and C2 = the points
+/// (8 bytes BCD): the terminal credits them at the PAYBACK mock against the redemption it
+/// booked (a partial redemption reversal, [ours]); Reversal 06 30 of that redemption later gives
+/// back only what is left.
+#[tokio::test]
+async fn a_refund_crediting_points_gives_part_of_the_redemption_back_at_payback() {
+    let p = start().await;
+    let before = balance(&p).await;
+    let mut ecr = ecr(&p).await;
+    let basket = 2500;
+    let redeemed = redeemable(before, basket).expect("the data set's member can redeem");
+    let t = ecr.payback_redeem(basket, PAYBACK).await.unwrap();
+    assert_eq!(t.outcome, Outcome::Completed, "{:?}", t.messages);
+    let credit = 500;
+    assert!(credit < redeemed);
+
+    let tag = |v: u32| possim_zvt::Tag::new(v).unwrap();
+    let refund = possim_zvt::Message::Refund(possim_zvt::messages::Refund {
+        password: possim_zvt::messages::Password(0),
+        tlv: Some(possim_zvt::TlvContainer::new(vec![possim_zvt::Tlv::constructed(
+            tag(0xE1),
+            vec![
+                possim_zvt::Tlv::primitive(tag(0xC1), b"MW".to_vec()),
+                possim_zvt::Tlv::primitive(tag(0xC2), vec![0, 0, 0, 0, 0, 0, 0x05, 0x00]),
+            ],
+        )])),
+        ..possim_zvt::messages::Refund::default()
+    });
+    let r = ecr.run(&refund).await.unwrap();
+    assert_eq!(r.outcome, Outcome::Completed, "{:?}", r.messages);
+    assert_eq!((r.result_code, r.amount), (Some(0), Some(credit)));
+    let bonus = r.bonus.expect("E1 bonus points in the Status-Information");
+    let after = before - redeemed + credit;
+    assert_eq!((bonus.points, bonus.remaining), (Some(credit), Some(after)));
+    assert!(
+        r.messages
+            .join("\n")
+            .contains(&format!("Punkte gutgeschrieben {credit}")),
+        "{:?}",
+        r.messages
+    );
+    assert_eq!(balance(&p).await, after);
+    assert_eq!(redemptions(&p).await[0]["reversedPoints"], credit);
+
+    // The redemption's own reversal gives back the rest only.
+    let receipt = t.receipt.expect("a receipt number");
+    let back = ecr.reverse(receipt).await.unwrap();
+    assert_eq!(back.outcome, Outcome::Completed, "{:?}", back.messages);
+    assert_eq!(balance(&p).await, before);
+    assert_eq!(redemptions(&p).await[0]["reversedPoints"], redeemed);
+}

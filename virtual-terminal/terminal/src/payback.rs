@@ -90,6 +90,15 @@ pub trait PaybackHost: Send + Sync + std::fmt::Debug {
     fn redeem(&self, request: &RedeemRequest) -> Result<Redeemed, HostError>;
     /// Gives a redemption's points back (Reversal 06 30, or the terminal's automatic reversal).
     fn reverse(&self, partner: &str, redemption_id: &str, transaction_id: &str) -> Result<Reversed, HostError>;
+    /// Credits `points` of redemption `redemption_id` back to the member, a partial reversal at
+    /// PAYBACK (`redemptions/{id}/reversal` with `points`): Refund 06 31 with E1 C1 "MW".
+    fn credit(
+        &self,
+        partner: &str,
+        redemption_id: &str,
+        transaction_id: &str,
+        points: i64,
+    ) -> Result<Reversed, HostError>;
 }
 
 /// The result code the terminal ends with when PAYBACK refuses (PA00P015 chapter 10) [ours].
@@ -192,6 +201,10 @@ mod tests {
                 points,
                 new_balance: l.balance,
             })
+        }
+
+        fn credit(&self, _: &str, _: &str, _: &str, _: i64) -> Result<Reversed, HostError> {
+            Err(refused("NOT_USED_HERE"))
         }
     }
 

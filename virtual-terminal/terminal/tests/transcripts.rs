@@ -125,6 +125,28 @@ impl PaybackHost for FakeHost {
             new_balance: l.balance,
         })
     }
+
+    /// A partial reversal: at most the redemption's points not given back yet.
+    fn credit(&self, _partner: &str, id: &str, _transaction_id: &str, points: i64) -> Result<Reversed, HostError> {
+        let mut l = self.ledger();
+        let Some(i) = l.redemptions.iter().position(|r| r.0 == id) else {
+            return Err(refused("REFERENCE_NOT_FOUND"));
+        };
+        if l.redemptions[i].2 {
+            return Err(refused("ALREADY_REVERSED"));
+        }
+        if points > l.redemptions[i].1 {
+            return Err(refused("REVERSAL_EXCEEDS_ORIGINAL"));
+        }
+        // What is left of the redemption after the credit; all of it credited: reversed.
+        l.redemptions[i].1 -= points;
+        l.redemptions[i].2 = l.redemptions[i].1 == 0;
+        l.balance += points;
+        Ok(Reversed {
+            points,
+            new_balance: l.balance,
+        })
+    }
 }
 
 /// A transcript being run.
@@ -459,6 +481,7 @@ transcripts!(
     operator,
     payback_below_minimum,
     payback_bonus_container,
+    payback_credit,
     payback_lost,
     payback_outcomes,
     payback_redemption,

@@ -92,11 +92,97 @@ impl Terminal {
         a.card_type == Some(self.config.payback.card_type) || bonus_type(a.tlv.as_ref()) == Some(&b"MS"[..])
     }
 
+    /// Refund 06 31 with the bonus container E1, C1 "MW" (credit bonus points, PA00P015
+    /// §9.4.3.1): `None` when the Refund is not one. The points are C2, or BMP 04 in cents
+    /// (1 point = 1 cent; PA00P015 §2.15: the amount is optional for bonus transactions).
+    /// [ours] PAYBACK credits points only by reversing a redemption, so the credit goes against
+    /// the last redemption of the batch not fully reversed, at most its points (PAYBACK
+    /// refuses more). The credit is booked at PAYBACK at once; there is no PIN (points are
+    /// given, not taken) and a lost acknowledgement cannot take it back (the points would have
+    /// to be redeemed again, which needs the customer's PIN): the terminal journals it.
+    pub(super) fn payback_credit(
+        &mut self,
+        amount: Option<u64>,
+        tlv: Option<&TlvContainer>,
+        now: Millis,
+    ) -> Option<Vec<Action>> {
+        if bonus_type(tlv) != Some(&b"MW"[..]) {
+            return None;
+        }
+        let c2 = tlv
+            .and_then(|t| t.find(0xC2))
+            .and_then(Tlv::data)
+            .and_then(|d| possim_zvt::encoding::bcd_decode(d).ok());
+        let mut out = Vec::new();
+        let Some(points) = c2.or(amount).filter(|p| *p > 0).and_then(|p| i64::try_from(p).ok()) else {
+            out.push(Action::Note("PAYBACK credit: no points (E1 C2) and no amount".into()));
+            out.extend(self.end_with_abort(rc::NOT_POSSIBLE, now));
+            return Some(out);
+        };
+        let original = self
+            .batch
+            .iter()
+            .rev()
+            .find(|b| b.kind == BookingKind::PaybackRedemption && !b.reversed)
+            .and_then(|b| Some((b.receipt, b.redemption.clone()?)));
+        let card = self.config.cards.iter().find(|c| c.kind == CardKind::Payback).cloned();
+        let (Some((original_receipt, redemption)), Some(card)) = (original, card) else {
+            out.push(Action::Note(
+                "PAYBACK credit: no PAYBACK redemption in the batch to credit points back to".into(),
+            ));
+            out.extend(self.end_with_abort(rc::REVERSAL_NOT_POSSIBLE, now));
+            return Some(out);
+        };
+        let (receipt, trace) = self.take_receipt();
+        let transaction_id = format!("zvt-{}-{trace}", self.config.terminal_id);
+        let answer = self
+            .host()
+            .and_then(|h| h.credit(&self.config.payback.partner, &redemption, &transaction_id, points));
+        let credited = match answer {
+            Ok(r) => r,
+            Err(e) => {
+                out.push(Action::Note(format!(
+                    "PAYBACK credit of {points} points to redemption {redemption} refused: {e}"
+                )));
+                out.extend(self.end_with_abort(crate::payback::result_code(&e), now));
+                return Some(out);
+            }
+        };
+        out.push(Action::Note(format!(
+            "PAYBACK: credited {} points of redemption {redemption} (receipt {original_receipt}), balance {}",
+            credited.points, credited.new_balance
+        )));
+        let amount = u64::try_from(credited.points).unwrap_or(0);
+        let mut result = self.status_information(0x00, amount, trace, receipt, &card, now);
+        let mut objects = result.tlv.take().map(|t| t.objects).unwrap_or_default();
+        objects.push(bonus_container(b"MW", credited.points, credited.new_balance));
+        result.tlv = Some(TlvContainer::new(objects));
+        let slip = Slip {
+            title: "PAYBACK Gutschrift",
+            amount,
+            receipt,
+            trace,
+            approved: true,
+            extra: vec![
+                format!("Punkte gutgeschrieben {}", credited.points),
+                format!("Neuer Punktestand {}", credited.new_balance),
+            ],
+            card: &card,
+            at: now,
+        };
+        let mut steps = Vec::new();
+        push_status(&mut steps, self.intermediate_wanted(), status::WAITING_FOR_HOST);
+        steps.extend(self.transaction_end(result, None, Some(slip), End::Completion));
+        out.extend(self.start(steps, false, now));
+        Some(out)
+    }
+
     /// Pre-Authorisation 06 22 and Refund 06 31 may carry the bonus container E1 too (PA00P015
-    /// §9.4.3.2): a reservation of points ("MS", or the PAYBACK card type), or points credited
-    /// back ("MW"). PAYBACK through the terminal is a redemption by Authorisation and its
-    /// Reversal only [ours], so these are refused with 06 1E 83 — never turned into a card
-    /// reservation or a money refund on the customer's bank card.
+    /// §9.4.3.2). A Refund crediting points ("MW") is [`Self::payback_credit`]; what reaches
+    /// here marked as PAYBACK — a reservation of points ("MS", "ME", or the PAYBACK card type),
+    /// or a Refund with the PAYBACK card type but no "MW" — is refused with 06 1E 83, never
+    /// turned into a card reservation or a money refund on the customer's bank card. The
+    /// PAYBACK mock has no reservation of points [ours]: it only books redemptions at once.
     pub(super) fn payback_outside_authorisation(
         &mut self,
         what: &str,
@@ -378,20 +464,8 @@ impl Terminal {
                 if run.tlv {
                     // PA00P015 §9.4.3: E1 bonus points — C1 "MS" redeemed, C2 points (8 B BCD),
                     // C3 remaining points.
-                    let bcd = |v: i64| {
-                        possim_zvt::encoding::bcd_encode(u64::try_from(v).unwrap_or(0), 8)
-                            .unwrap_or_else(|_| vec![0; 8])
-                    };
-                    let bonus = Tlv::constructed(
-                        tag(0xE1),
-                        vec![
-                            Tlv::primitive(tag(0xC1), b"MS".to_vec()),
-                            Tlv::primitive(tag(0xC2), bcd(r.points)),
-                            Tlv::primitive(tag(0xC3), bcd(r.new_balance)),
-                        ],
-                    );
                     let mut objects = result.tlv.take().map(|t| t.objects).unwrap_or_default();
-                    objects.push(bonus);
+                    objects.push(bonus_container(b"MS", r.points, r.new_balance));
                     result.tlv = Some(TlvContainer::new(objects));
                 }
                 // Booked at PAYBACK from here on: until the ECR acknowledges the 04 0F, whatever
@@ -489,6 +563,21 @@ impl Terminal {
         }
         Ok((out, steps))
     }
+}
+
+/// The bonus container E1 of a Status-Information (PA00P015 §9.4.3): C1 the transaction type,
+/// C2 the points, C3 the points remaining (8 bytes BCD each).
+fn bonus_container(kind: &[u8], points: i64, remaining: i64) -> Tlv {
+    let bcd =
+        |v: i64| possim_zvt::encoding::bcd_encode(u64::try_from(v).unwrap_or(0), 8).unwrap_or_else(|_| vec![0; 8]);
+    Tlv::constructed(
+        tag(0xE1),
+        vec![
+            Tlv::primitive(tag(0xC1), kind.to_vec()),
+            Tlv::primitive(tag(0xC2), bcd(points)),
+            Tlv::primitive(tag(0xC3), bcd(remaining)),
+        ],
+    )
 }
 
 /// The transaction type C1 of the bonus container E1 (PA00P015 §9.4.3.1), if the ECR sent one.

@@ -194,6 +194,9 @@ impl Terminal {
         if !self.password_ok(r.password.0) {
             return refused("wrong password");
         }
+        if let Some(credit) = self.payback_credit(r.amount.map(|a| a.0), r.tlv.as_ref(), now) {
+            return credit;
+        }
         let Some(amount) = r.amount else {
             return refused("no amount");
         };
