@@ -19,6 +19,8 @@
 //! - `zvt_interop`: an independent ECR (the `zvt` crate) against the terminal.
 //! - `console`: the web console in headless Chromium (WebDriver): live traffic, a fault preset,
 //!   the customer at the terminal's face, the clock.
+//! - `memory`: bounded memory: the journal's byte budget under a header bomb, journal pages and
+//!   the streamed export, TYRIOS keeping only its newest transactions.
 //! - `computop_python`: an independent Computop client (Python, pycryptodome) against the
 //!   Paygate mock: sale, notifies, inquiry, credits, ReqID replay, AES.
 
@@ -31,6 +33,7 @@ mod console;
 mod faults;
 mod loymax;
 mod loymax_python;
+mod memory;
 mod payback;
 mod payback_terminal;
 mod tyrios_errors;
