@@ -32,6 +32,9 @@ pub fn trim(project: &mut Project, retain: usize) {
     }
 }
 
+/// A finished purchase's last transaction id, creation time and key.
+type Recency<'a> = (u64, i64, &'a (String, String));
+
 fn trim_purchases(project: &mut Project, retain: usize) {
     let finished = |s: PurchaseState| {
         matches!(
@@ -48,7 +51,7 @@ fn trim_purchases(project: &mut Project, retain: usize) {
         .collect();
     // Finished purchases per device, newest activity first (transaction ids only grow; the
     // engine clock may stand still).
-    let mut by_device: BTreeMap<&str, Vec<(u64, i64, &(String, String))>> = BTreeMap::new();
+    let mut by_device: BTreeMap<&str, Vec<Recency<'_>>> = BTreeMap::new();
     for (key, p) in &project.purchases {
         if finished(p.state) && !needed.contains(key) {
             let last = p.operations.iter().map(|o| o.transaction_id).max().unwrap_or(0);
@@ -60,7 +63,7 @@ fn trim_purchases(project: &mut Project, retain: usize) {
     }
     let mut gone = Vec::new();
     for list in by_device.values_mut() {
-        list.sort_unstable_by(|a, b| (b.0, b.1).cmp(&(a.0, a.1)));
+        list.sort_unstable_by_key(|r| std::cmp::Reverse((r.0, r.1)));
         gone.extend(list.iter().skip(retain).map(|(_, _, key)| (*key).clone()));
     }
     for key in gone {
