@@ -132,7 +132,8 @@ impl Inner {
         let body = xml::write(&root, protocol::standalone(variant));
         let signature = sign_answer(project, incoming.device, &body);
         let view = json!({
-            "request": request_view(incoming.body),
+            // The document parsed above, not a second parse of the body.
+            "request": parsed_view(&parsed, incoming.body),
             "response": {root.name.clone(): root.to_json()},
             "notes": notes,
         });
@@ -146,7 +147,11 @@ impl Inner {
 }
 
 fn request_view(body: &[u8]) -> Value {
-    match xml::parse(body) {
+    parsed_view(&xml::parse(body), body)
+}
+
+fn parsed_view(parsed: &Result<xml::Document, xml::XmlError>, body: &[u8]) -> Value {
+    match parsed {
         Ok(doc) => json!({doc.root.name.clone(): doc.root.to_json()}),
         Err(e) => json!({"unparsed": String::from_utf8_lossy(&body[..body.len().min(2048)]), "error": e.to_string()}),
     }
