@@ -109,7 +109,7 @@ struct ServeArgs {
     #[arg(long)]
     no_journal: bool,
     /// Journal byte budget: the oldest entries go when the entries held would exceed it
-    /// [default: 67108864 (64 MiB)].
+    /// [default: 33554432 (32 MiB)].
     #[arg(long, value_name = "BYTES")]
     journal_max_bytes: Option<usize>,
     /// Newest transactions each provider keeps per company/merchant/device (older ones are

@@ -9,12 +9,12 @@
 //! balance, the expiry and the oldest-first order of redemption as they were (so a user's lots
 //! stay bounded too: TYRIOS points of one year all expire on the same 31 December).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 
 use serde::Serialize;
 
 use crate::domain::TxRecord;
-use crate::model::State;
+use crate::model::{Lot, State};
 use crate::money::Cents;
 
 /// What the summarised (no longer kept) transactions of one company add up to.
@@ -65,39 +65,34 @@ fn summarise(state: &mut State, old: &TxRecord) {
     summary.obtained_points += old.obtained;
     summary.redeemed_points += old.redeemed;
     if let (Some(tx), Some(user)) = (old.id, old.user_id.and_then(|u| state.users.get_mut(&u))) {
-        let mut touched = false;
-        for lot in user.lots.iter_mut().filter(|l| l.source == Some(tx)) {
-            lot.source = None;
-            touched = true;
-        }
-        if touched {
-            merge_anonymous_lots(&mut user.lots);
-        }
+        forget_source(&mut user.lots, tx);
     }
 }
 
-/// Merges neighbouring lots that are indistinguishable (same validity, no source): the sum and
-/// the order in which points are taken stay the same.
-fn merge_anonymous_lots(lots: &mut std::collections::VecDeque<crate::model::Lot>) {
-    let mut merged: std::collections::VecDeque<crate::model::Lot> =
-        std::collections::VecDeque::with_capacity(lots.len());
-    for lot in lots.drain(..) {
-        match merged.back_mut() {
-            Some(last) if last.source.is_none() && lot.source.is_none() && last.valid_until == lot.valid_until => {
-                last.points += lot.points;
-            }
-            _ => merged.push_back(lot),
-        }
+/// The lot transaction `tx` granted (at most one: its obtained points) forgets the transaction
+/// and merges with a neighbouring anonymous lot of the same validity. Neighbours only: the sum
+/// and the order in which points are taken stay the same. In place, without reallocating, and
+/// usually near the front (the oldest transactions are summarised first).
+fn forget_source(lots: &mut VecDeque<Lot>, tx: u64) {
+    let Some(mut i) = lots.iter().position(|l| l.source == Some(tx)) else {
+        return;
+    };
+    lots[i].source = None;
+    let mergeable = |a: &Lot, b: &Lot| a.source.is_none() && b.source.is_none() && a.valid_until == b.valid_until;
+    if i > 0 && mergeable(&lots[i - 1], &lots[i]) {
+        lots[i - 1].points += lots[i].points;
+        lots.remove(i);
+        i -= 1;
     }
-    *lots = merged;
+    if i + 1 < lots.len() && mergeable(&lots[i], &lots[i + 1]) {
+        lots[i].points += lots[i + 1].points;
+        lots.remove(i + 1);
+    }
 }
 
 #[cfg(test)]
 mod tests {
-    use std::collections::VecDeque;
-
     use super::*;
-    use crate::model::Lot;
 
     fn lot(points: i64, valid_until: i64, source: Option<u64>) -> Lot {
         Lot {
@@ -108,24 +103,37 @@ mod tests {
     }
 
     #[test]
-    fn only_neighbouring_anonymous_lots_of_one_validity_merge() {
+    fn a_forgotten_lot_merges_only_with_anonymous_neighbours_of_its_validity() {
         let mut lots = VecDeque::from([
             lot(5, 10, None),
-            lot(7, 10, None),
-            lot(3, 10, Some(4)),
+            lot(7, 10, Some(1)),
             lot(2, 10, None),
-            lot(1, 20, None),
+            lot(3, 10, Some(4)),
+            lot(1, 20, Some(5)),
             lot(6, 20, None),
         ]);
-        merge_anonymous_lots(&mut lots);
+        // Both neighbours are anonymous with the same validity: one lot of 14.
+        forget_source(&mut lots, 1);
         assert_eq!(
             lots,
             VecDeque::from([
-                lot(12, 10, None),
+                lot(14, 10, None),
                 lot(3, 10, Some(4)),
-                lot(2, 10, None),
-                lot(7, 20, None)
+                lot(1, 20, Some(5)),
+                lot(6, 20, None)
             ])
         );
+        // The left neighbour has another validity, the right one is anonymous: they merge.
+        forget_source(&mut lots, 5);
+        assert_eq!(
+            lots,
+            VecDeque::from([lot(14, 10, None), lot(3, 10, Some(4)), lot(7, 20, None)])
+        );
+        // The left neighbour qualifies, the right one has another validity.
+        forget_source(&mut lots, 4);
+        assert_eq!(lots, VecDeque::from([lot(17, 10, None), lot(7, 20, None)]));
+        // An unknown transaction changes nothing.
+        forget_source(&mut lots, 99);
+        assert_eq!(lots, VecDeque::from([lot(17, 10, None), lot(7, 20, None)]));
     }
 }
