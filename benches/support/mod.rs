@@ -43,7 +43,10 @@ pub struct Server {
 // Each bench is its own crate; the soak bench starts with arguments only.
 #[allow(dead_code)]
 pub async fn start(data: &str, provider: &str) -> Server {
-    start_with(data, provider, std::iter::empty::<&str>()).await
+    // `POSSIM_BENCH_ARGS`: extra `possim serve` arguments, e.g. `--no-journal` to see what
+    // recording costs.
+    let extra = std::env::var("POSSIM_BENCH_ARGS").unwrap_or_default();
+    start_with(data, provider, extra.split_whitespace()).await
 }
 
 /// [`start`] with extra `possim serve` arguments.
