@@ -7,7 +7,10 @@
 //!
 //! Knobs: `POSSIM_BENCH_SECS` (default 5), `POSSIM_BENCH_CONNECTIONS` (default 32),
 //! `POSSIM_BENCH_OPS` (run until this many Calculate + Payment operations instead of for a time;
-//! e.g. 1000000 for the memory figure after a million operations).
+//! e.g. 1000000 for the memory figure after a million operations), `POSSIM_BENCH_ARGS` (extra
+//! `possim serve` arguments, e.g. `--no-journal` to see what recording costs).
+//! Measured figures, with the load average of the shared machine: ARCHITECTURE.md, "Measured
+//! figures".
 //! Targets on the 2-core reference machine, load generator included: ≥ 30,000 req/s, p99 < 5 ms.
 
 mod support;

@@ -33,6 +33,9 @@ pub struct FileConfig {
     /// Journal settings.
     #[serde(default)]
     pub journal: JournalConfig,
+    /// How much history the providers keep; replaces the data sets' `[retention]`.
+    #[serde(default)]
+    pub retention: Option<possim_engine::retention::Retention>,
     /// Admin API settings.
     #[serde(default)]
     pub admin: AdminConfig,
@@ -109,6 +112,9 @@ pub struct JournalConfig {
     pub capacity: Option<usize>,
     /// Record from the start.
     pub enabled: Option<bool>,
+    /// Byte budget of the ring.
+    #[serde(rename = "max-bytes")]
+    pub max_bytes: Option<usize>,
 }
 
 impl FileConfig {
@@ -147,6 +153,15 @@ mod tests {
         assert_eq!(parse_addr("0.0.0.0:80", "x").unwrap().to_string(), "0.0.0.0:80");
         let err = parse_addr("localhost:x", "--tyrios").unwrap_err().to_string();
         assert!(err.starts_with("--tyrios:"), "{err}");
+    }
+
+    #[test]
+    fn journal_bytes_and_retention_are_read() {
+        let config: FileConfig =
+            toml::from_str("[journal]\nmax-bytes = 1048576\n[retention]\ntransactions = 50\n").unwrap();
+        assert_eq!(config.journal.max_bytes, Some(1_048_576));
+        assert_eq!(config.retention.map(|r| r.transactions), Some(50));
+        assert!(toml::from_str::<FileConfig>("[retention]\ntransactons = 5\n").is_err());
     }
 
     #[test]

@@ -163,6 +163,15 @@ struct ServeArgs {
     /// Start with the journal off (turn it on via the admin API).
     #[arg(long)]
     no_journal: bool,
+    /// Journal byte budget: the oldest entries go when the entries held would exceed it
+    /// [default: 33554432 (32 MiB)].
+    #[arg(long, value_name = "BYTES")]
+    journal_max_bytes: Option<usize>,
+    /// Newest transactions each provider keeps per company/merchant/device (older ones are
+    /// summarised; balances stay exact); replaces the data set's `[retention] transactions`
+    /// [default: the data set's, else 1000].
+    #[arg(long, value_name = "N")]
+    retain_transactions: Option<usize>,
     /// Enforce the Computop seed's callback rule (https on port 443, no query string) whatever
     /// the data set says, and make every Loymax device check the schema order and refuse
     /// unknown children; by default plain-HTTP loopback callbacks are accepted and reported.
@@ -408,6 +417,14 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             .or(file.journal.capacity)
             .unwrap_or(DEFAULT_CAPACITY),
         journal_enabled: !args.no_journal && file.journal.enabled.unwrap_or(true),
+        journal_max_bytes: args
+            .journal_max_bytes
+            .or(file.journal.max_bytes)
+            .unwrap_or(possim_engine::journal::DEFAULT_MAX_BYTES),
+        retention: args
+            .retain_transactions
+            .map(|transactions| possim_engine::retention::Retention { transactions })
+            .or(file.retention),
         strict: args.strict,
         admin_token: args.admin_token.or(file.admin.token),
         allow_self_calls: args.allow_self_calls,

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use possim_engine::dataset::DataSet;
 use possim_engine::fault::FaultSpec;
-use possim_engine::journal::DEFAULT_CAPACITY;
+use possim_engine::journal::{DEFAULT_CAPACITY, DEFAULT_MAX_BYTES};
 use possim_engine::{Engine, EngineConfig};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -41,6 +41,10 @@ pub struct LaunchOptions {
     pub journal_capacity: usize,
     /// Journal on from the start.
     pub journal_enabled: bool,
+    /// Journal byte budget.
+    pub journal_max_bytes: usize,
+    /// Replaces the data sets' `[retention]`.
+    pub retention: Option<possim_engine::retention::Retention>,
     /// `--strict`: the Computop mock enforces the seed's callback rule; every Loymax device
     /// enforces the schema order.
     pub strict: bool,
@@ -74,6 +78,8 @@ impl LaunchOptions {
             faults: Vec::new(),
             journal_capacity: DEFAULT_CAPACITY,
             journal_enabled: true,
+            journal_max_bytes: DEFAULT_MAX_BYTES,
+            retention: None,
             strict: false,
             admin_token: None,
             allow_self_calls: false,
@@ -146,6 +152,8 @@ pub async fn launch(options: LaunchOptions) -> anyhow::Result<Running> {
         clock_override: options.clock_override,
         journal_capacity: options.journal_capacity,
         journal_enabled: options.journal_enabled,
+        journal_max_bytes: options.journal_max_bytes,
+        retention: options.retention,
         resolver: Box::new(datasets::resolve),
     })?;
     let mut mounts = Vec::with_capacity(PROVIDERS.len());

@@ -27,6 +27,8 @@
 //! - `independent_tills`: tills written in Python from the published contract alone certify
 //!   through the exec driver (TYRIOS, PAYBACK, ZVT, Computop).
 //! - `hardening`: the admin API's front and token, unsafe data sets, oversized requests.
+//! - `memory`: bounded memory: the journal's byte budget under a header bomb, journal pages and
+//!   the streamed export, TYRIOS keeping only its newest transactions.
 //! - `computop_python`: an independent Computop client (Python, pycryptodome) against the
 //!   Paygate mock: sale, notifies, inquiry, credits, ReqID replay, AES.
 
@@ -43,6 +45,7 @@ mod hardening;
 mod independent_tills;
 mod loymax;
 mod loymax_python;
+mod memory;
 mod payback;
 mod payback_terminal;
 mod suites;

@@ -40,7 +40,17 @@ pub struct Server {
 }
 
 /// Starts `possim serve --data <data>` with every port free and waits for `<provider> http://…`.
+// Each bench is its own crate; the soak bench starts with arguments only.
+#[allow(dead_code)]
 pub async fn start(data: &str, provider: &str) -> Server {
+    // `POSSIM_BENCH_ARGS`: extra `possim serve` arguments, e.g. `--no-journal` to see what
+    // recording costs.
+    let extra = std::env::var("POSSIM_BENCH_ARGS").unwrap_or_default();
+    start_with(data, provider, extra.split_whitespace()).await
+}
+
+/// [`start`] with extra `possim serve` arguments.
+pub async fn start_with<'a>(data: &str, provider: &str, extra: impl IntoIterator<Item = &'a str>) -> Server {
     let started = Instant::now();
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_possim"))
         .args([
@@ -61,6 +71,7 @@ pub async fn start(data: &str, provider: &str) -> Server {
             "127.0.0.1:0",
         ])
         .args(["--loymax", "127.0.0.1:0", "--zvt", "127.0.0.1:0"])
+        .args(extra)
         .stdout(Stdio::piped())
         .kill_on_drop(true)
         .spawn()
@@ -92,6 +103,8 @@ pub async fn start(data: &str, provider: &str) -> Server {
 }
 
 /// The latency at percentile `p` (0..=1) of sorted microseconds, in milliseconds.
+// Each bench is its own crate; the soak bench measures throughput only.
+#[allow(dead_code)]
 pub fn percentile_ms(sorted_micros: &[u32], p: f64) -> f64 {
     let i = ((sorted_micros.len() as f64 * p) as usize).min(sorted_micros.len().saturating_sub(1));
     sorted_micros.get(i).copied().unwrap_or(0) as f64 / 1000.0

@@ -228,15 +228,29 @@ impl AdminClient {
     }
 
     /// Journal entries with an id above `since` (all when 0), oldest first.
+    /// The listing comes in pages (`next` names the last id of a page that left entries out).
     pub async fn journal(&self, since: u64) -> Result<Vec<JournalEntry>, AdminError> {
-        let value = self
-            .call(reqwest::Method::GET, &format!("/__admin/journal?since={since}"), None)
-            .await?;
-        let entries = value.get("entries").cloned().unwrap_or(Value::Array(Vec::new()));
-        let mut entries: Vec<JournalEntry> = serde_json::from_value(entries).map_err(|e| AdminError::Refused {
-            what: "GET /__admin/journal".into(),
-            message: format!("unreadable journal: {e}"),
-        })?;
+        let mut entries: Vec<JournalEntry> = Vec::new();
+        let mut since = since;
+        loop {
+            let mut value = self
+                .call(reqwest::Method::GET, &format!("/__admin/journal?since={since}"), None)
+                .await?;
+            let page = value
+                .get_mut("entries")
+                .map(Value::take)
+                .unwrap_or(Value::Array(Vec::new()));
+            let page: Vec<JournalEntry> = serde_json::from_value(page).map_err(|e| AdminError::Refused {
+                what: "GET /__admin/journal".into(),
+                message: format!("unreadable journal: {e}"),
+            })?;
+            entries.extend(page);
+            match value.get("next").and_then(Value::as_u64) {
+                // A page always holds at least one entry, so `next` moves forward.
+                Some(next) if next > since => since = next,
+                _ => break,
+            }
+        }
         entries.sort_by_key(|e| e.id);
         Ok(entries)
     }

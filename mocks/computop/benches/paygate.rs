@@ -73,6 +73,8 @@ async fn notify_latency(blowfish: &Account, rounds: usize) {
         clock_override: None,
         journal_capacity: 10_000,
         journal_enabled: true,
+        journal_max_bytes: possim_engine::journal::DEFAULT_MAX_BYTES,
+        retention: None,
         resolver: Box::new(|name| Err(EngineError::NotFound(name.to_owned()))),
     })
     .expect("engine");

@@ -8,6 +8,10 @@
 //! Every handler carries its `#[utoipa::path]` beside it, and the bodies it reads and writes are
 //! typed (`ToSchema`), so `GET /__admin/openapi.json` (OpenAPI 3.1, [`crate::openapi`]) is
 //! generated from the code that serves the API rather than typed by hand.
+//!
+//! No answer is one unbounded buffer: journal listings come in pages of at most
+//! [`DEFAULT_PAGE_BYTES`] (`pageBytes`), continued with `since=<next>`; the export is streamed;
+//! state snapshots are bounded by the providers' retention and can be paged (`offset`, `limit`).
 
 use std::sync::Arc;
 
@@ -279,22 +283,67 @@ async fn load_dataset(State(engine): State<Arc<Engine>>, body: Bytes) -> AdminRe
     .into_response())
 }
 
+/// `?offset=&limit=` of the state snapshots: every list at the top of a provider's snapshot
+/// (transactions, users, purchases …) is cut to `limit` items from `offset`; the snapshot then
+/// says so in `page`. Without them the snapshot is whole.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StatePage {
+    #[serde(default)]
+    offset: Option<usize>,
+    #[serde(default)]
+    limit: Option<usize>,
+}
+
+impl StatePage {
+    fn apply(&self, snapshot: Value) -> Value {
+        if self.offset.is_none() && self.limit.is_none() {
+            return snapshot;
+        }
+        let Value::Object(mut fields) = snapshot else {
+            return snapshot;
+        };
+        let (offset, limit) = (self.offset.unwrap_or(0), self.limit.unwrap_or(usize::MAX));
+        let mut totals = serde_json::Map::new();
+        for (name, value) in fields.iter_mut() {
+            if let Value::Array(items) = value {
+                totals.insert(name.clone(), json!(items.len()));
+                let page: Vec<Value> = items.drain(..).skip(offset).take(limit).collect();
+                *items = page;
+            }
+        }
+        fields.insert(
+            "page".into(),
+            json!({"offset": offset, "limit": self.limit, "totals": totals}),
+        );
+        Value::Object(fields)
+    }
+}
+
 #[utoipa::path(get, path = "/__admin/state", tag = "engine",
-    responses((status = 200, description = "provider name → its state snapshot", body = Object)))]
-async fn state_all(State(engine): State<Arc<Engine>>) -> Json<Value> {
+    params(("offset" = Option<usize>, Query, description = "page: skip this many items of every top-level list"),
+        ("limit" = Option<usize>, Query, description = "page: at most this many items of every top-level list")),
+    responses((status = 200, description = "provider name → its state snapshot (with `page` when paged)", body = Object),
+        (status = 400, description = "an unknown or malformed parameter", body = ErrorBody)))]
+async fn state_all(State(engine): State<Arc<Engine>>, uri: axum::http::Uri) -> AdminResult {
+    let page: StatePage = parse_query(uri.query())?;
     let mut map = serde_json::Map::new();
     for provider in engine.providers() {
-        map.insert(provider.name().to_owned(), provider.snapshot());
+        map.insert(provider.name().to_owned(), page.apply(provider.snapshot()));
     }
-    Json(Value::Object(map))
+    Ok(Json(Value::Object(map)).into_response())
 }
 
 #[utoipa::path(get, path = "/__admin/state/{provider}", tag = "engine",
-    params(("provider" = String, Path, description = "provider name (`tyrios`, …)")),
-    responses((status = 200, description = "the provider's state snapshot", body = Object),
+    params(("provider" = String, Path, description = "provider name (`tyrios`, …)"),
+        ("offset" = Option<usize>, Query, description = "page: skip this many items of every top-level list"),
+        ("limit" = Option<usize>, Query, description = "page: at most this many items of every top-level list")),
+    responses((status = 200, description = "the provider's state snapshot (with `page` when paged)", body = Object),
+        (status = 400, description = "an unknown or malformed parameter", body = ErrorBody),
         (status = 404, description = "no such provider", body = ErrorBody)))]
-async fn state_one(State(engine): State<Arc<Engine>>, Path(name): Path<String>) -> AdminResult {
-    Ok(Json(engine.provider(&name)?.snapshot()).into_response())
+async fn state_one(State(engine): State<Arc<Engine>>, Path(name): Path<String>, uri: axum::http::Uri) -> AdminResult {
+    let page: StatePage = parse_query(uri.query())?;
+    Ok(Json(page.apply(engine.provider(&name)?.snapshot())).into_response())
 }
 
 #[utoipa::path(get, path = "/__admin/clock", tag = "clock",
@@ -482,41 +531,86 @@ fn parse_id(id: &str) -> Result<u64, AdminError> {
     })
 }
 
-/// `GET /__admin/journal`.
+/// The most JSON one journal page holds unless `pageBytes` says otherwise.
+pub const DEFAULT_PAGE_BYTES: usize = 8 * 1024 * 1024;
+
+/// `{"stats": …, "budget": …, "entries": […], "next": <id>}`: the matching entries, oldest
+/// first, until the page holds `pageBytes` of JSON (at least one entry). `next` is there only
+/// when entries were left out: ask again with `since=<next>`.
+/// `GET /__admin/journal`, as described in the OpenAPI document. The handler writes the same
+/// shape entry by entry into one bounded buffer instead of building this value.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
-pub(crate) struct JournalPage<'a> {
+#[allow(dead_code)]
+pub(crate) struct JournalPage {
     /// Counters.
     stats: crate::journal::JournalStats,
-    /// The entries the filter selects, oldest first.
-    entries: Vec<&'a crate::journal::JournalEntry>,
+    /// The byte budget and what it holds now.
+    #[schema(value_type = Object)]
+    budget: crate::journal::JournalBudget,
+    /// The entries the filter selects, oldest first, as many as fit in `pageBytes`.
+    entries: Vec<crate::journal::JournalEntry>,
+    /// Present when entries were left out: ask again with `since=<next>`.
+    next: Option<u64>,
 }
 
 #[utoipa::path(get, path = "/__admin/journal", tag = "journal", params(JournalFilter),
-    responses((status = 200, description = "recorded exchanges, oldest first, with counters", body = JournalPage),
+    responses((status = 200, description = "recorded exchanges, oldest first, with counters, paged by bytes", body = JournalPage),
         (status = 400, description = "an unknown or malformed filter", body = ErrorBody)))]
 async fn list_journal(State(engine): State<Arc<Engine>>, uri: axum::http::Uri) -> AdminResult {
     let filter: JournalFilter = parse_query(uri.query())?;
-    let entries = engine.journal().list(&filter);
-    let entries: Vec<&crate::journal::JournalEntry> = entries.iter().map(|e| &**e).collect();
-    Ok(Json(JournalPage {
-        stats: engine.journal().stats(),
-        entries,
-    })
-    .into_response())
+    let page_bytes = filter.page_bytes.unwrap_or(DEFAULT_PAGE_BYTES);
+    let journal = engine.journal();
+    // Only `Arc`s are copied here; the page is serialised entry by entry into one bounded buffer.
+    let entries = journal.list(&filter);
+    let mut out = Vec::with_capacity(4096);
+    out.extend_from_slice(b"{\"stats\":");
+    serde_json::to_writer(&mut out, &journal.stats()).map_err(internal)?;
+    out.extend_from_slice(b",\"budget\":");
+    serde_json::to_writer(&mut out, &journal.budget()).map_err(internal)?;
+    out.extend_from_slice(b",\"entries\":[");
+    let mut next = None;
+    for (i, entry) in entries.iter().enumerate() {
+        if i > 0 {
+            if out.len() >= page_bytes {
+                next = Some(entries[i - 1].id);
+                break;
+            }
+            out.push(b',');
+        }
+        serde_json::to_writer(&mut out, &**entry).map_err(internal)?;
+    }
+    out.push(b']');
+    if let Some(next) = next {
+        out.extend_from_slice(format!(",\"next\":{next}").as_bytes());
+    }
+    out.push(b'}');
+    Ok(([(header::CONTENT_TYPE, "application/json")], out).into_response())
+}
+
+fn internal(e: serde_json::Error) -> AdminError {
+    AdminError(StatusCode::INTERNAL_SERVER_ERROR, format!("serialising: {e}"))
 }
 
 /// JSON lines, one entry per line, oldest first: easy to `grep`, `jq` and archive from CI.
+/// Streamed in chunks, so the export never sits in memory as a whole.
 #[utoipa::path(get, path = "/__admin/journal/export", tag = "journal", params(JournalFilter),
     responses((status = 200, description = "one journal entry (JSON) per line, oldest first", content_type = "application/x-ndjson", body = String),
         (status = 400, description = "an unknown or malformed filter", body = ErrorBody)))]
 async fn export_journal(State(engine): State<Arc<Engine>>, uri: axum::http::Uri) -> AdminResult {
+    const CHUNK: usize = 64;
     let filter: JournalFilter = parse_query(uri.query())?;
-    let mut out = String::new();
-    for entry in engine.journal().list(&filter) {
-        out.push_str(&serde_json::to_string(&*entry).unwrap_or_default());
-        out.push('\n');
-    }
-    Ok(([(header::CONTENT_TYPE, "application/x-ndjson")], out).into_response())
+    let entries = engine.journal().list(&filter);
+    let chunks = (0..entries.len()).step_by(CHUNK).map(move |start| {
+        let mut out = Vec::new();
+        for entry in &entries[start..(start + CHUNK).min(entries.len())] {
+            if serde_json::to_writer(&mut out, &**entry).is_ok() {
+                out.push(b'\n');
+            }
+        }
+        Ok::<_, std::convert::Infallible>(Bytes::from(out))
+    });
+    let body = axum::body::Body::from_stream(futures_util::stream::iter(chunks));
+    Ok(([(header::CONTENT_TYPE, "application/x-ndjson")], body).into_response())
 }
 
 #[utoipa::path(delete, path = "/__admin/journal", tag = "journal",

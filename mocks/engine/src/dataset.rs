@@ -23,6 +23,9 @@ pub struct DataSetSettings {
     /// Freeze the clock at this RFC 3339 instant; real time when absent.
     #[serde(default)]
     pub clock: Option<String>,
+    /// How much history the providers keep (`[retention]`).
+    #[serde(default)]
+    pub retention: crate::retention::Retention,
 }
 
 /// A loaded data set: its name, where it came from and its files' text.

@@ -3,7 +3,11 @@
 //! The conformance runner judges a till by what it sent and what it got back, so every exchange
 //! is kept with its raw bytes, timing, connection and the fault that shaped it. The journal is a
 //! bounded ring (oldest entries go first, and the count of dropped entries is reported) so a
-//! long-running `possim serve` under load keeps a fixed memory footprint.
+//! long-running `possim serve` under load keeps a fixed memory footprint. The ring is bounded
+//! twice: by entries and by bytes (an estimate of what the entries hold), and each entry's
+//! headers ([`MAX_RECORDED_HEADERS`], cut with the [`HEADERS_CUT`] marker) and bodies
+//! ([`MAX_RECORDED_BODY`], marked `cut`) are bounded on the way in, so a flood of huge
+//! requests pushes old entries out instead of growing the process.
 //!
 //! Entries are transport-tagged: HTTP exchanges a mock answered (with the [`Operation`] its
 //! provider names them by), HTTP requests a provider sent on its own (`Outbound`), and the ZVT
@@ -28,6 +32,18 @@ pub const MAX_RECORDED_BODY: usize = 64 * 1024;
 
 /// Default number of entries the ring keeps.
 pub const DEFAULT_CAPACITY: usize = 10_000;
+
+/// Default byte budget of the ring: the estimated size of all entries held (see
+/// [`JournalEntry::estimated_bytes`]); the oldest entries go when a new one would exceed it.
+pub const DEFAULT_MAX_BYTES: usize = 32 * 1024 * 1024;
+
+/// Header names and values of one request or response beyond this many bytes are not recorded;
+/// a last pseudo-header [`HEADERS_CUT`] says how many were left out. The wire is not affected.
+pub const MAX_RECORDED_HEADERS: usize = 16 * 1024;
+
+/// Name of the pseudo-header that marks cut headers; its value reads `"<n> headers (<b> bytes)
+/// not recorded"`.
+pub const HEADERS_CUT: &str = "x-possim-journal-cut";
 
 /// How many events a live watcher may fall behind before it skips the oldest ones.
 pub const LIVE_CAPACITY: usize = 1024;
@@ -68,6 +84,124 @@ pub struct JournalEntry {
     /// The exchange itself.
     #[serde(flatten)]
     pub exchange: Exchange,
+}
+
+impl JournalEntry {
+    /// What the entry holds in memory, roughly: the bytes of its texts plus a fixed overhead
+    /// per field. The journal's byte budget counts this; it is cheap (no serialisation).
+    pub fn estimated_bytes(&self) -> usize {
+        const ENTRY: usize = 256;
+        let view = self.view.as_ref().map_or(0, value_bytes);
+        let fault = self.fault.as_ref().map_or(0, |f| {
+            64 + f.action.len() + f.name.as_ref().map_or(0, String::len) + f.note.as_ref().map_or(0, value_bytes)
+        });
+        let exchange = match &self.exchange {
+            Exchange::Http { request, response, .. } => {
+                request_bytes(request) + response.as_ref().map_or(0, response_bytes)
+            }
+            Exchange::Outbound {
+                purpose,
+                url,
+                request,
+                response,
+                error,
+                ..
+            } => {
+                purpose.len()
+                    + url.len()
+                    + request_bytes(request)
+                    + response.as_ref().map_or(0, response_bytes)
+                    + error.as_ref().map_or(0, String::len)
+            }
+            Exchange::Zvt {
+                link,
+                control,
+                hex,
+                text,
+                ..
+            } => link.len() + control.as_ref().map_or(0, String::len) + hex.len() + text.len(),
+        };
+        ENTRY + self.provider.len() + view + fault + exchange
+    }
+
+    /// Cuts the headers of the entry's request and response to [`MAX_RECORDED_HEADERS`] each.
+    fn cut_headers(&mut self) {
+        match &mut self.exchange {
+            Exchange::Http { request, response, .. } | Exchange::Outbound { request, response, .. } => {
+                cut_headers(&mut request.headers);
+                if let Some(response) = response {
+                    cut_headers(&mut response.headers);
+                }
+            }
+            Exchange::Zvt { .. } => {}
+        }
+    }
+}
+
+/// Per header pair: the vector slot (two `String`s) and two allocations.
+const HEADER_OVERHEAD: usize = 48 + 2 * 16;
+
+fn headers_bytes(headers: &[(String, String)]) -> usize {
+    headers.iter().map(|(n, v)| n.len() + v.len() + HEADER_OVERHEAD).sum()
+}
+
+fn body_bytes(body: &RecordedBody) -> usize {
+    body.text.as_ref().map_or(0, String::len) + body.base64.as_ref().map_or(0, String::len)
+}
+
+fn request_bytes(r: &HttpRequestRecord) -> usize {
+    r.method.len()
+        + r.path.len()
+        + r.query.as_ref().map_or(0, String::len)
+        + headers_bytes(&r.headers)
+        + body_bytes(&r.body)
+}
+
+fn response_bytes(r: &HttpResponseRecord) -> usize {
+    headers_bytes(&r.headers) + body_bytes(&r.body)
+}
+
+/// What a JSON tree takes on the heap, roughly: a `Value` is 32 bytes, an object member adds
+/// its slot in the ordered map (hash, key, value: about 80 bytes) and every string its
+/// allocation (length plus about 16 bytes of allocator overhead). Calibrated against the RSS of
+/// the Loymax load bench, whose entries carry the decoded XML as `view`.
+fn value_bytes(value: &serde_json::Value) -> usize {
+    use serde_json::Value;
+    const VALUE: usize = 32;
+    const ALLOCATION: usize = 16;
+    const MEMBER: usize = 80;
+    match value {
+        Value::String(s) => VALUE + ALLOCATION + s.len(),
+        Value::Array(items) => VALUE + ALLOCATION + items.iter().map(value_bytes).sum::<usize>(),
+        Value::Object(map) => {
+            VALUE
+                + ALLOCATION * 2
+                + map
+                    .iter()
+                    .map(|(k, v)| MEMBER + ALLOCATION + k.len() + value_bytes(v))
+                    .sum::<usize>()
+        }
+        _ => VALUE,
+    }
+}
+
+/// Keeps the headers that fit [`MAX_RECORDED_HEADERS`] (in order) and appends the marker.
+fn cut_headers(headers: &mut Vec<(String, String)>) {
+    let mut used = 0;
+    let Some(keep) = headers.iter().position(|(n, v)| {
+        used += n.len() + v.len();
+        used > MAX_RECORDED_HEADERS
+    }) else {
+        return;
+    };
+    let left_out = headers.len() - keep;
+    let bytes: usize = headers[keep..].iter().map(|(n, v)| n.len() + v.len()).sum();
+    headers.truncate(keep);
+    headers.shrink_to_fit();
+    headers.push((
+        HEADERS_CUT.to_owned(),
+        format!("{left_out} headers ({bytes} bytes) not recorded"),
+    ));
 }
 
 /// The transport-specific part of an entry.
@@ -297,6 +431,9 @@ pub struct JournalFilter {
     pub since: Option<u64>,
     /// At most this many entries (the newest ones that match).
     pub limit: Option<usize>,
+    /// Admin listing only: the most bytes of JSON one page of entries may take (at least one
+    /// entry is always sent); the answer's `next` continues the listing. See the admin API.
+    pub page_bytes: Option<usize>,
 }
 
 impl JournalFilter {
@@ -339,11 +476,41 @@ impl JournalFilter {
     }
 }
 
+/// The entries and the bytes they are estimated to hold.
+#[derive(Debug, Default)]
+struct Ring {
+    entries: VecDeque<Arc<JournalEntry>>,
+    bytes: usize,
+}
+
+impl Ring {
+    fn pop_front(&mut self) -> bool {
+        match self.entries.pop_front() {
+            Some(gone) => {
+                self.bytes = self.bytes.saturating_sub(gone.estimated_bytes());
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+/// The journal's byte budget, shown by the admin API beside [`JournalStats`].
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct JournalBudget {
+    /// Estimated bytes the entries hold now ([`JournalEntry::estimated_bytes`]).
+    pub bytes: usize,
+    /// The most they may hold.
+    pub max_bytes: usize,
+}
+
 /// The bounded, thread-safe journal.
 #[derive(Debug)]
 pub struct Journal {
-    entries: Mutex<VecDeque<Arc<JournalEntry>>>,
+    entries: Mutex<Ring>,
     capacity: usize,
+    max_bytes: usize,
     enabled: AtomicBool,
     next_id: AtomicU64,
     dropped: AtomicU64,
@@ -365,11 +532,21 @@ pub struct JournalStats {
 }
 
 impl Journal {
-    /// A journal keeping at most `capacity` entries (at least one).
+    /// A journal keeping at most `capacity` entries (at least one) within [`DEFAULT_MAX_BYTES`].
     pub fn new(capacity: usize) -> Self {
+        Self::with_budget(capacity, DEFAULT_MAX_BYTES)
+    }
+
+    /// A journal keeping at most `capacity` entries (at least one) whose estimated size stays
+    /// within `max_bytes` (the newest entry is always kept, whatever its size).
+    pub fn with_budget(capacity: usize, max_bytes: usize) -> Self {
         Self {
-            entries: Mutex::new(VecDeque::with_capacity(capacity.min(1024))),
+            entries: Mutex::new(Ring {
+                entries: VecDeque::with_capacity(capacity.clamp(1, 1024)),
+                bytes: 0,
+            }),
             capacity: capacity.max(1),
+            max_bytes,
             enabled: AtomicBool::new(true),
             next_id: AtomicU64::new(1),
             dropped: AtomicU64::new(0),
@@ -404,16 +581,21 @@ impl Journal {
     pub fn record(&self, mut entry: JournalEntry) -> u64 {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         entry.id = id;
-        let mut entries = self.lock();
-        if entries.len() >= self.capacity {
-            entries.pop_front();
+        entry.cut_headers();
+        let size = entry.estimated_bytes();
+        let mut ring = self.lock();
+        while !ring.entries.is_empty()
+            && (ring.entries.len() >= self.capacity || ring.bytes + size > self.max_bytes)
+            && ring.pop_front()
+        {
             self.dropped.fetch_add(1, Ordering::Relaxed);
         }
         // Ids are taken before the lock, so two writers may arrive out of order; keep the ring
         // sorted so `since` filtering and export stay in id order.
-        let pos = entries.iter().rposition(|e| e.id < id).map_or(0, |p| p + 1);
+        let pos = ring.entries.iter().rposition(|e| e.id < id).map_or(0, |p| p + 1);
         let entry = Arc::new(entry);
-        entries.insert(pos, Arc::clone(&entry));
+        ring.entries.insert(pos, Arc::clone(&entry));
+        ring.bytes += size;
         self.publish(|| JournalEvent::Recorded(entry));
         id
     }
@@ -424,8 +606,12 @@ impl Journal {
     /// nothing happens.
     pub fn complete(&self, id: u64, mut entry: JournalEntry) {
         entry.id = id;
-        let mut entries = self.lock();
+        entry.cut_headers();
+        let size = entry.estimated_bytes();
+        let mut ring = self.lock();
+        let Ring { entries, bytes } = &mut *ring;
         if let Some(slot) = entries.iter_mut().rev().find(|e| e.id == id) {
+            *bytes = bytes.saturating_sub(slot.estimated_bytes()) + size;
             *slot = Arc::new(entry);
             self.publish(|| JournalEvent::Completed(Arc::clone(slot)));
         }
@@ -433,8 +619,8 @@ impl Journal {
 
     /// Matching entries, oldest first. With `limit`, the newest `limit` of them.
     pub fn list(&self, filter: &JournalFilter) -> Vec<Arc<JournalEntry>> {
-        let entries = self.lock();
-        let mut out: Vec<_> = entries.iter().filter(|e| filter.matches(e)).cloned().collect();
+        let ring = self.lock();
+        let mut out: Vec<_> = ring.entries.iter().filter(|e| filter.matches(e)).cloned().collect();
         if let Some(limit) = filter.limit
             && out.len() > limit
         {
@@ -445,8 +631,9 @@ impl Journal {
 
     /// Removes every entry and resets the dropped counter (ids keep increasing).
     pub fn clear(&self) {
-        let mut entries = self.lock();
-        entries.clear();
+        let mut ring = self.lock();
+        ring.entries.clear();
+        ring.bytes = 0;
         self.dropped.store(0, Ordering::Relaxed);
         self.publish(|| JournalEvent::Cleared);
     }
@@ -455,13 +642,21 @@ impl Journal {
     pub fn stats(&self) -> JournalStats {
         JournalStats {
             enabled: self.is_enabled(),
-            len: self.lock().len(),
+            len: self.lock().entries.len(),
             capacity: self.capacity,
             dropped: self.dropped.load(Ordering::Relaxed),
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, VecDeque<Arc<JournalEntry>>> {
+    /// The byte budget and how much of it is used.
+    pub fn budget(&self) -> JournalBudget {
+        JournalBudget {
+            bytes: self.lock().bytes,
+            max_bytes: self.max_bytes,
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Ring> {
         self.entries.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
@@ -557,6 +752,53 @@ mod tests {
         );
         // Ids keep increasing after a clear, so `since` cursors held by clients stay valid.
         assert_eq!(journal.record(http_entry("tyrios", "/x", 200)), 6);
+    }
+
+    #[test]
+    fn headers_beyond_the_limit_are_cut_with_a_marker_and_bytes_bound_the_ring() {
+        // 95 headers of 3.9 KB: the header bomb of issue 13.
+        let bomb = || {
+            let mut entry = http_entry("tyrios", "/x", 431);
+            if let Exchange::Http { request, .. } = &mut entry.exchange {
+                request.headers = (0..95).map(|i| (format!("x-h{i}"), "a".repeat(3900))).collect();
+            }
+            entry
+        };
+        let max_bytes = 200 * 1024;
+        let journal = Journal::with_budget(10_000, max_bytes);
+        let first = journal.record(bomb());
+        let kept = journal.list(&JournalFilter::default());
+        let Exchange::Http { request, .. } = &kept[0].exchange else {
+            panic!("http entry")
+        };
+        // 4 headers of 3,904 bytes fit 16 KiB, the 5th does not: 91 are left out, x-h4 … x-h94
+        // (six names of 4 bytes, 85 of 5, each value 3,900 bytes).
+        assert_eq!(request.headers.len(), 5);
+        let left_out = 91 * 3900 + 6 * 4 + 85 * 5;
+        assert_eq!(
+            request.headers[4],
+            (
+                HEADERS_CUT.to_owned(),
+                format!("91 headers ({left_out} bytes) not recorded")
+            )
+        );
+        for _ in 0..200 {
+            journal.record(bomb());
+            assert!(journal.budget().bytes <= max_bytes, "{:?}", journal.budget());
+        }
+        let stats = journal.stats();
+        assert!(stats.len > 1 && stats.len < 20, "{stats:?}");
+        assert_eq!(stats.dropped as usize + stats.len, 201);
+        assert!(journal.list(&JournalFilter::default()).iter().all(|e| e.id > first));
+        // The estimate follows what is held: clearing empties it, completing replaces it.
+        journal.clear();
+        assert_eq!(journal.budget().bytes, 0);
+        let id = journal.record(http_entry("computop", "/notify", 0));
+        let small = journal.budget().bytes;
+        journal.complete(id, bomb());
+        assert!(journal.budget().bytes > small);
+        journal.complete(id, http_entry("computop", "/notify", 200));
+        assert_eq!(journal.budget().bytes, small);
     }
 
     #[test]

@@ -16,6 +16,7 @@
 //! - `state`: a provider's state under one lock, loaded from its data set file.
 //! - `auth`: HTTP Basic credentials for provider logins.
 //! - `front`: the HTTP front every listener shares (limits, time-outs, refusals).
+//! - `retention`: how much history providers keep (bounded memory).
 //! - `http`: the instrumented HTTP/1.1 server loop for provider endpoints.
 //! - `admin`: the `/__admin` API.
 
@@ -30,6 +31,7 @@ pub mod http;
 pub mod journal;
 pub mod openapi;
 pub mod provider;
+pub mod retention;
 pub mod selfcall;
 pub mod state;
 
@@ -56,6 +58,10 @@ pub struct EngineConfig {
     pub clock_override: Option<Millis>,
     /// Journal ring size.
     pub journal_capacity: usize,
+    /// Journal budget in bytes (estimated size of the entries held).
+    pub journal_max_bytes: usize,
+    /// Replaces the data sets' `[retention]` (command line, config file).
+    pub retention: Option<retention::Retention>,
     /// Whether the journal records from the start.
     pub journal_enabled: bool,
     /// Resolves names given to the admin API's data set loader.
@@ -69,6 +75,8 @@ impl std::fmt::Debug for EngineConfig {
             .field("clock_override", &self.clock_override)
             .field("journal_capacity", &self.journal_capacity)
             .field("journal_enabled", &self.journal_enabled)
+            .field("journal_max_bytes", &self.journal_max_bytes)
+            .field("retention", &self.retention)
             .finish_non_exhaustive()
     }
 }
@@ -81,6 +89,7 @@ pub struct Engine {
     providers: RwLock<Vec<Arc<dyn Provider>>>,
     data: RwLock<DataSet>,
     clock_override: Option<Millis>,
+    retention: Option<retention::Retention>,
     resolver: DataSetResolver,
     connections: AtomicU64,
     endpoints: RwLock<BTreeMap<String, String>>,
@@ -111,15 +120,20 @@ impl std::fmt::Debug for Engine {
 impl Engine {
     /// Builds an engine with no providers yet; the clock is set from the data set or override.
     pub fn new(config: EngineConfig) -> Result<Arc<Self>, EngineError> {
-        let journal = Journal::new(config.journal_capacity);
+        let journal = Journal::with_budget(config.journal_capacity, config.journal_max_bytes);
         journal.set_enabled(config.journal_enabled);
+        let mut data = config.data;
+        if let Some(retention) = config.retention {
+            data.settings.retention = retention;
+        }
         let engine = Arc::new(Self {
             clock: Arc::new(Clock::real()),
             journal,
             faults: Faults::default(),
             providers: RwLock::new(Vec::new()),
-            data: RwLock::new(config.data),
+            data: RwLock::new(data),
             clock_override: config.clock_override,
+            retention: config.retention,
             resolver: config.resolver,
             connections: AtomicU64::new(0),
             endpoints: RwLock::new(BTreeMap::new()),
@@ -199,8 +213,11 @@ impl Engine {
     /// provider checks the set first: one it refuses changes nothing, not even the running
     /// state.
     pub fn load_data(&self, name_or_path: &str) -> Result<(), EngineError> {
-        let new = (self.resolver)(name_or_path)?;
+        let mut new = (self.resolver)(name_or_path)?;
         new.clock_ms()?;
+        if let Some(retention) = self.retention {
+            new.settings.retention = retention;
+        }
         for provider in self.providers() {
             provider.check(&new)?;
         }

@@ -348,6 +348,11 @@ pub struct Project {
     pub open: BTreeSet<(i64, String, String)>,
     /// Answered operations by (device login, OperationID), for idempotent replays.
     pub answered: HashMap<(String, String), Answered>,
+    /// The keys of `answered` in the order they were stored (oldest go first, see
+    /// [`crate::retention`]).
+    pub answered_order: std::collections::VecDeque<(String, String)>,
+    /// Finished purchases forgotten by the retention.
+    pub summarised_purchases: u64,
     /// Dynamic QR codes handed out: code → (card, valid until).
     pub qr_codes: HashMap<String, (String, i64)>,
     pub next_transaction: u64,
@@ -582,6 +587,8 @@ pub struct Answered {
 pub struct State {
     /// Projects by name.
     pub projects: BTreeMap<String, Project>,
+    /// Finished purchases kept per device (`[retention] transactions` of the data set).
+    pub retain: usize,
 }
 
 fn bad(data: &DataSet, message: impl Into<String>) -> EngineError {
@@ -691,6 +698,8 @@ impl State {
                 purchases: BTreeMap::new(),
                 open: BTreeSet::new(),
                 answered: HashMap::new(),
+                answered_order: std::collections::VecDeque::new(),
+                summarised_purchases: 0,
                 qr_codes: HashMap::new(),
                 next_transaction: 6_361_874,
                 next_coupon: 1,
@@ -842,7 +851,10 @@ impl State {
                 return Err(bad(data, format!("{what} is defined twice")));
             }
         }
-        Ok(Self { projects })
+        Ok(Self {
+            projects,
+            retain: data.settings.retention.transactions,
+        })
     }
 }
 

@@ -246,7 +246,11 @@ fn insert_user(state: &mut State, user: User, mail: Option<Mail>, now: Millis) {
     }
     if let Some(mut mail) = mail {
         mail.sent_at = now;
-        state.outbox.push(mail);
+        state.outbox.push_back(mail);
+        // The outbox is history too: only the newest mails are kept.
+        while state.outbox.len() > state.retain {
+            state.outbox.pop_front();
+        }
     }
     state.users.insert(user.id, user);
 }
@@ -410,7 +414,7 @@ pub fn execute(
         {
             rec.user = Some(UserDataJson::of(user, now));
         }
-        state.transactions.push(rec.clone());
+        crate::retention::commit(state, rec.clone());
     }
     Ok(rec)
 }

@@ -9,6 +9,7 @@
 //! - `domain`: users, coupons and the five transaction kinds (pure, no I/O).
 //! - `handlers`: the axum routes.
 //! - `operations`: what each request asks for, for the journal.
+//! - `retention`: the newest transactions kept, older ones summarised (bounded memory).
 //!
 //! The provider's behaviour, including every choice made where the seed is silent, is documented
 //! in `mocks/tyrios/README.md`.
@@ -19,6 +20,7 @@ pub mod handlers;
 pub mod model;
 pub mod money;
 pub mod operations;
+pub mod retention;
 pub mod wire;
 
 use std::sync::Arc;
@@ -132,6 +134,7 @@ impl Provider for TyriosMock {
             "coupons": coupons,
             "transactions": transactions,
             "outbox": state.outbox,
+            "retention": {"transactions": state.retain, "summarised": state.summaries},
             "nextUserId": state.next_user_id,
             "nextTransactionId": state.next_transaction_id,
         })

@@ -252,10 +252,18 @@ pub struct State {
     pub by_email: HashMap<String, u64>,
     /// Coupons by code.
     pub coupons: BTreeMap<String, Coupon>,
-    /// Committed transactions in commit order.
-    pub transactions: Vec<crate::domain::TxRecord>,
-    /// Registration mails.
-    pub outbox: Vec<Mail>,
+    /// The newest committed transactions (at most [`State::retain`] per company), in commit
+    /// order; older ones are in [`State::summaries`] (see [`crate::retention`]).
+    pub transactions: VecDeque<crate::domain::TxRecord>,
+    /// How many of `transactions` each company has.
+    pub kept_per_company: HashMap<u64, usize>,
+    /// What each company's summarised transactions add up to.
+    pub summaries: crate::retention::Summaries,
+    /// Newest transactions kept per company, and newest registration mails kept
+    /// (`[retention] transactions` of the data set's `possim.toml`).
+    pub retain: usize,
+    /// Registration mails, the newest [`State::retain`].
+    pub outbox: VecDeque<Mail>,
     /// Next user id.
     pub next_user_id: u64,
     /// Next transaction id.
@@ -380,10 +388,12 @@ impl State {
             users: vec![],
             coupons: vec![],
         });
-        Self::from_file(file, &data.name).map_err(|message| EngineError::DataSet {
+        let mut state = Self::from_file(file, &data.name).map_err(|message| EngineError::DataSet {
             name: data.name.clone(),
             message: format!("tyrios.toml: {message}"),
-        })
+        })?;
+        state.retain = data.settings.retention.transactions;
+        Ok(state)
     }
 
     fn from_file(file: DataFile, set_name: &str) -> Result<Self, String> {
@@ -401,8 +411,11 @@ impl State {
             by_hash: HashMap::new(),
             by_email: HashMap::new(),
             coupons: BTreeMap::new(),
-            transactions: Vec::new(),
-            outbox: Vec::new(),
+            transactions: VecDeque::new(),
+            kept_per_company: HashMap::new(),
+            summaries: BTreeMap::new(),
+            retain: 0,
+            outbox: VecDeque::new(),
             next_user_id: file.next_user_id,
             next_transaction_id: file.next_transaction_id,
             next_coupon_id: file.next_coupon_id,

@@ -4,6 +4,9 @@
 //!    value change only by what the committed transactions say (obtained − redeemed), no balance
 //!    or coupon ever goes negative, and drafts change nothing.
 //! 2. A draft and the final that follows it with nothing in between compute the same numbers.
+//! 3. Summarising old transactions (the retention of bounded memory) never changes a balance, an
+//!    expiry, a coupon or an answer: a mock that keeps almost no history and one that keeps all
+//!    of it agree after every transaction.
 
 use std::sync::Arc;
 
@@ -145,6 +148,44 @@ fn mock() -> TyriosMock {
     mock
 }
 
+/// A mock that keeps only the newest `retain` transactions of each company.
+fn mock_keeping(retain: usize) -> TyriosMock {
+    let mock = TyriosMock::new(Arc::new(Clock::frozen(NOW)));
+    let settings = format!("[retention]\ntransactions = {retain}\n");
+    mock.load(&DataSet::from_files("ledger", [("tyrios.toml", DATA), ("possim.toml", settings.as_str())]).unwrap())
+        .unwrap();
+    mock
+}
+
+/// After user 2's older lot expired (1600000000000), before the others do.
+const LATER: i64 = 1_600_000_000_001;
+
+/// Everything a till can observe of the books at `at`: each user's balance, expired points and
+/// lots' (points, validity), and each coupon.
+fn books(state: &State, at: i64) -> Vec<String> {
+    let users = state.users.values().map(|u| {
+        let mut u = u.clone();
+        u.expire(at);
+        let lots: Vec<(i64, i64)> = u.lots.iter().map(|l| (l.points, l.valid_until)).collect();
+        // Lots merged by the retention are one lot instead of several: compare per validity.
+        let mut by_validity = std::collections::BTreeMap::new();
+        for (points, valid_until) in lots {
+            *by_validity.entry(valid_until).or_insert(0) += points;
+        }
+        format!(
+            "user {} balance {} expired {} lots {by_validity:?}",
+            u.id,
+            u.balance(at),
+            u.expired_points
+        )
+    });
+    let coupons = state
+        .coupons
+        .values()
+        .map(|c| format!("coupon {} {} {:?}", c.coupon_code, c.value, c.state));
+    users.chain(coupons).collect()
+}
+
 /// Points on accounts plus the value of sold coupons (1 point = 1 cent).
 fn ledger(state: &State) -> i64 {
     let users: i64 = state.users.values().map(|u| u.balance(NOW)).sum();
@@ -213,6 +254,50 @@ proptest! {
         prop_assert_eq!(ledger(&state) - before, expected_delta);
         prop_assert_eq!(state.transactions.len(), committed, "drafts persist nothing");
         assert_nothing_negative(&state);
+    }
+
+    #[test]
+    fn summarising_history_never_changes_a_balance(ops in prop::collection::vec(op(), 1..40), retain in 0usize..4) {
+        let (full, small) = (mock(), mock_keeping(retain));
+        let half = ops.len() / 2;
+        let mut committed = 0;
+        for (i, op) in ops.iter().enumerate() {
+            // The second half runs after an expiry, so merged lots must keep their validity.
+            let at = if i < half { NOW } else { LATER };
+            let req = parse_tx_request(&body(op)).unwrap();
+            let numbers = |mock: &TyriosMock| {
+                let mut state = mock.inner().lock();
+                domain::execute(&mut state, 6, op.kind, &req, op.draft, at).map(|r| {
+                    (r.id, r.redeemed, r.obtained, r.remaining, r.resulting, r.start, r.coupon_points, r.available_obtained)
+                })
+            };
+            let (a, b) = (numbers(&full), numbers(&small));
+            prop_assert_eq!(&a, &b);
+            if a.is_ok() && !op.draft {
+                committed += 1;
+            }
+            prop_assert_eq!(books(&full.inner().lock(), at), books(&small.inner().lock(), at));
+        }
+        let full = full.inner().lock();
+        let small = small.inner().lock();
+        prop_assert_eq!(full.transactions.len(), committed);
+        prop_assert_eq!(small.transactions.len(), committed.min(retain));
+        let summary = small.summaries.get(&6).copied().unwrap_or_default();
+        prop_assert_eq!(summary.transactions as usize, committed - committed.min(retain));
+        // The summary adds up exactly what was let go.
+        let gone = || full.transactions.iter().take(committed - committed.min(retain));
+        prop_assert_eq!(summary.obtained_points, gone().map(|t| t.obtained).sum::<i64>());
+        prop_assert_eq!(summary.redeemed_points, gone().map(|t| t.redeemed).sum::<i64>());
+        prop_assert_eq!(summary.total_cents, gone().map(|t| t.total).sum::<i64>());
+        // Kept transactions still know their live availableObtainedPoints.
+        for (kept, same) in small.transactions.iter().zip(full.transactions.iter().skip(committed - small.transactions.len())) {
+            prop_assert_eq!(kept.id, same.id);
+            prop_assert_eq!(
+                domain::available_obtained_now(&small, kept, LATER),
+                domain::available_obtained_now(&full, same, LATER)
+            );
+        }
+        assert_nothing_negative(&small);
     }
 
     #[test]

@@ -1,0 +1,53 @@
+//! Retention: how much history a provider keeps, so a long soak test against `possim serve`
+//! runs in flat memory.
+//!
+//! Balances, point lots and coupons are state a till relies on and are kept exactly; what grows
+//! with traffic is the *history* (committed transactions, finished purchases, idempotency
+//! records). A provider keeps the newest [`Retention::transactions`] of them per owner (company,
+//! merchant, device — each provider's README says which) and folds older ones into a summary.
+//!
+//! The setting comes from the data set's `possim.toml` (`[retention]`) and can be overridden for
+//! the whole process (`possim serve --retain-transactions N`, `[retention]` in the config file);
+//! the engine writes the override into the data set's settings, so providers read one value.
+
+use serde::{Deserialize, Serialize};
+
+/// Newest transactions kept per owner when nothing else is configured: enough for every
+/// overview page and scenario, small enough that a full-speed soak stays flat (a TYRIOS record
+/// is about 1 KiB with its user snapshot, so about 1 MiB per company).
+pub const DEFAULT_TRANSACTIONS: usize = 1_000;
+
+/// `[retention]` of a data set's `possim.toml`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Retention {
+    /// Newest committed transactions kept per owner; older ones are summarised.
+    #[serde(default = "default_transactions")]
+    pub transactions: usize,
+}
+
+fn default_transactions() -> usize {
+    DEFAULT_TRANSACTIONS
+}
+
+impl Default for Retention {
+    fn default() -> Self {
+        Self {
+            transactions: DEFAULT_TRANSACTIONS,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_empty_table_keeps_the_default() {
+        let r: Retention = toml::from_str("").unwrap();
+        assert_eq!(r, Retention::default());
+        let r: Retention = toml::from_str("transactions = 5").unwrap();
+        assert_eq!(r.transactions, 5);
+        assert!(toml::from_str::<Retention>("transaction = 5").is_err());
+    }
+}
