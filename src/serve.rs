@@ -181,7 +181,7 @@ pub async fn launch(options: LaunchOptions) -> anyhow::Result<Running> {
     let mut tasks = tokio::task::JoinSet::new();
     let admin_url = format!("http://{}", admin_listener.local_addr()?);
     // The web console lives beside the admin API, at `/` (possim-console).
-    let admin_router = possim_engine::admin::router(Arc::clone(&engine))
+    let admin_router = possim_engine::admin::router_with(Arc::clone(&engine), vec![possim_console::openapi()])
         .merge(possim_console::router(Arc::clone(&engine), stop_rx.clone()));
     let mut admin_stop = stop_rx.clone();
     let admin_token = options.admin_token.clone();

@@ -254,6 +254,57 @@ async fn admin_api_serves_a_valid_openapi_description() {
         "python3 with openapi-spec-validator is needed: python3 -m pip install openapi-spec-validator"
     );
     assert!(output.status.success() && text.trim() == "valid", "{text}");
+    let paths = doc["paths"].as_object().expect("paths");
+    // The routes providers and the console add under `/__admin/<name>/` are described too, each
+    // under its mount point (the lists are the `admin_router`s' and the console's routes).
+    for (method, path) in [
+        ("get", "/__admin/tyrios/outbox"),
+        ("post", "/__admin/loymax/qr"),
+        ("post", "/__admin/computop/decision"),
+        ("post", "/__admin/computop/next-decisions"),
+        ("get", "/__admin/computop/payments"),
+        ("post", "/__admin/computop/seal"),
+        ("post", "/__admin/computop/open"),
+        ("post", "/__admin/zvt/operator"),
+        ("put", "/__admin/zvt/operator"),
+        ("post", "/__admin/zvt/customer"),
+        ("get", "/__admin/console/events"),
+        ("get", "/__admin/console/entries"),
+        ("get", "/__admin/console/entry/{id}"),
+        ("get", "/__admin/console/export"),
+        ("get", "/__admin/console/cards"),
+        ("post", "/__admin/console/run"),
+        ("get", "/__admin/console/runs"),
+        ("get", "/__admin/console/reports/{n}"),
+    ] {
+        assert!(
+            paths.get(path).and_then(|p| p.get(method)).is_some(),
+            "{method} {path} is not described"
+        );
+    }
+    // Every described path is served with exactly the described methods: a method no route has
+    // (OPTIONS) reaches the route without running a handler, and axum answers 405 with the
+    // methods the route has in `Allow` (an unknown path would get the admin API's 404).
+    for (path, described) in paths {
+        let url = path.replace("{provider}", "tyrios").replace(['{', '}'], "");
+        let resp = possim
+            .client()
+            .request(reqwest::Method::OPTIONS, format!("{}{url}", possim.admin))
+            .send()
+            .await
+            .expect("admin answers");
+        assert_eq!(resp.status().as_u16(), 405, "{path} is described but not served");
+        let allow = resp.headers().get("allow").and_then(|v| v.to_str().ok()).unwrap_or("");
+        let mut served: Vec<String> = allow
+            .split(',')
+            .map(|m| m.trim().to_ascii_lowercase())
+            .filter(|m| !m.is_empty() && m != "head")
+            .collect();
+        let mut documented: Vec<String> = described.as_object().expect("methods").keys().cloned().collect();
+        served.sort();
+        documented.sort();
+        assert_eq!(served, documented, "methods of {path}");
+    }
     // The health answer has the properties the description names, and no others.
     let (_, health) = possim.admin("GET", "/__admin/health", None).await;
     let mut described: Vec<&String> = doc["components"]["schemas"]["Health"]["properties"]

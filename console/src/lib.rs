@@ -77,6 +77,19 @@ impl Console {
     }
 }
 
+/// The description of the console's `/__admin/console/` routes, for
+/// `possim_engine::admin::router_with` (the page and its assets are not part of the API).
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    <ConsoleApi as utoipa::OpenApi>::openapi()
+}
+
+#[derive(utoipa::OpenApi)]
+#[openapi(
+    paths(events, entries, entry, export, cards, post_run, runs, report),
+    tags((name = "console", description = "helpers of the web console"))
+)]
+struct ConsoleApi;
+
 /// The console's routes: the page at `/`, its assets under `/console/`, its helpers under
 /// `/__admin/console/`. Merge it into the admin router. Event streams end when `stop` turns
 /// true, so a graceful shutdown does not wait for open browsers.
@@ -265,6 +278,8 @@ fn drain(first: Result<JournalEvent, broadcast::error::RecvError>, stream: &mut 
     true
 }
 
+#[utoipa::path(get, path = "/__admin/console/events", tag = "console",
+    responses((status = 200, description = "server-sent events from the journal and certification runs", content_type = "text/event-stream")))]
 async fn events(State(console): State<Arc<Console>>) -> impl IntoResponse {
     let journal = console.engine.journal();
     let mut stream = Stream {
@@ -336,6 +351,9 @@ struct Limit {
     limit: Option<usize>,
 }
 
+#[utoipa::path(get, path = "/__admin/console/entries", tag = "console",
+    params(("limit" = Option<usize>, Query, description = "at most this many, the newest")),
+    responses((status = 200, description = "journal entry summaries", content_type = "application/json")))]
 async fn entries(State(console): State<Arc<Console>>, Query(q): Query<Limit>) -> Response {
     let filter = JournalFilter {
         limit: Some(q.limit.unwrap_or(500).min(5000)),
@@ -360,6 +378,9 @@ fn find(console: &Console, id: u64) -> Option<Arc<JournalEntry>> {
     console.engine.journal().list(&filter).into_iter().find(|e| e.id == id)
 }
 
+#[utoipa::path(get, path = "/__admin/console/entry/{id}", tag = "console",
+    params(("id" = String, Path, description = "the journal entry id")),
+    responses((status = 200, description = "the whole journal entry", content_type = "application/json"), (status = 404, description = "no such entry")))]
 async fn entry(State(console): State<Arc<Console>>, Path(id): Path<String>) -> Response {
     let Ok(id) = id.parse::<u64>() else {
         return error(
@@ -384,6 +405,9 @@ struct Ids {
 }
 
 /// The entries with these ids that are still in the journal, oldest first, one JSON per line.
+#[utoipa::path(get, path = "/__admin/console/export", tag = "console",
+    params(("ids" = String, Query, description = "comma-separated entry ids")),
+    responses((status = 200, description = "the entries, one JSON per line", content_type = "application/x-ndjson")))]
 async fn export(State(console): State<Arc<Console>>, Query(q): Query<Ids>) -> Response {
     let wanted: std::collections::BTreeSet<u64> = q.ids.split(',').filter_map(|id| id.trim().parse().ok()).collect();
     let Some(first) = wanted.first() else {
@@ -414,6 +438,8 @@ async fn export(State(console): State<Arc<Console>>, Query(q): Query<Ids>) -> Re
 }
 
 /// The cards of the data set's `zvt.toml` (name, kind, PIN, limit): what the card slot offers.
+#[utoipa::path(get, path = "/__admin/console/cards", tag = "console",
+    responses((status = 200, description = "`{\"dataset\": …, \"cards\": […]}`", content_type = "application/json")))]
 async fn cards(State(console): State<Arc<Console>>) -> Response {
     let data = console.engine.data();
     let parsed: Option<toml::Value> = data.parse_file("zvt.toml").ok().flatten();
@@ -440,6 +466,9 @@ async fn cards(State(console): State<Arc<Console>>) -> Response {
 
 /// A progress event of a certification run: `{"type": "run" | "scenario" | "step" | "verdict" |
 /// "finished", …}`. A `reportHtml` string is kept apart and replaced by a `report` link.
+#[utoipa::path(post, path = "/__admin/console/run", tag = "console",
+    request_body(content = serde_json::Value, content_type = "application/json", description = "a progress event of a certification run"),
+    responses((status = 201, description = "the event as kept", content_type = "application/json"), (status = 400, description = "not a progress event")))]
 async fn post_run(State(console): State<Arc<Console>>, body: Bytes) -> Response {
     let mut event: Value = match serde_json::from_slice(&body) {
         Ok(Value::Object(map)) if map.get("type").is_some_and(Value::is_string) => Value::Object(map),
@@ -466,11 +495,16 @@ async fn post_run(State(console): State<Arc<Console>>, body: Bytes) -> Response 
     (StatusCode::CREATED, axum::Json(event)).into_response()
 }
 
+#[utoipa::path(get, path = "/__admin/console/runs", tag = "console",
+    responses((status = 200, description = "`{\"events\": […]}` of the kept runs", content_type = "application/json")))]
 async fn runs(State(console): State<Arc<Console>>) -> Response {
     let events: Vec<Value> = console.runs().events.iter().cloned().collect();
     axum::Json(json!({"events": events})).into_response()
 }
 
+#[utoipa::path(get, path = "/__admin/console/reports/{n}", tag = "console",
+    params(("n" = String, Path, description = "the report number")),
+    responses((status = 200, description = "an HTML certification report", content_type = "text/html"), (status = 404, description = "no such report")))]
 async fn report(State(console): State<Arc<Console>>, Path(n): Path<String>) -> Response {
     let log = console.runs();
     match log.reports.iter().find(|(k, _)| k.to_string() == n) {

@@ -94,6 +94,14 @@ pub fn admin_router(inner: Arc<Inner>) -> Router {
         .with_state(inner)
 }
 
+/// The description of [`admin_router`]'s routes, relative to `/__admin/computop`.
+#[derive(Debug, utoipa::OpenApi)]
+#[openapi(
+    paths(decide, queue_decision, payments, seal, open),
+    tags((name = "computop", description = "the Computop app customer and developer helpers"))
+)]
+pub struct AdminApi;
+
 fn admin_error(status: StatusCode, message: impl Into<String>) -> Response {
     (status, axum::Json(json!({"error": message.into()}))).into_response()
 }
@@ -115,6 +123,9 @@ struct DecideBody {
 }
 
 /// The customer decides now, in the app, for a payment waiting for them.
+#[utoipa::path(post, path = "/decision", tag = "computop",
+    request_body(content = serde_json::Value, content_type = "application/json", description = "the decision (as in `next-decisions`), optionally with `payId` or `transId` of the waiting payment"),
+    responses((status = 200, description = "`{\"payId\": …, \"accepted\": true}`", content_type = "application/json"), (status = 400, description = "invalid JSON body: `{\"error\": \"…\"}`"), (status = 404, description = "nothing to act on: `{\"error\": \"…\"}`")))]
 async fn decide(State(inner): State<Arc<Inner>>, body: Bytes) -> Response {
     let body: DecideBody = match parse(&body) {
         Ok(b) => b,
@@ -148,6 +159,9 @@ async fn decide(State(inner): State<Arc<Inner>>, body: Bytes) -> Response {
 }
 
 /// Queues a decision for the next sale.
+#[utoipa::path(post, path = "/next-decisions", tag = "computop",
+    request_body(content = serde_json::Value, content_type = "application/json", description = "the customer's decision for the next sale waiting in the app"),
+    responses((status = 200, description = "`{\"queued\": n}`", content_type = "application/json"), (status = 400, description = "invalid JSON body: `{\"error\": \"…\"}`")))]
 async fn queue_decision(State(inner): State<Arc<Inner>>, body: Bytes) -> Response {
     let decision: Decision = match parse(&body) {
         Ok(b) => b,
@@ -161,6 +175,9 @@ async fn queue_decision(State(inner): State<Arc<Inner>>, body: Bytes) -> Respons
     axum::Json(json!({"queued": state.next_decisions.len()})).into_response()
 }
 
+/// Every payment, oldest first.
+#[utoipa::path(get, path = "/payments", tag = "computop",
+    responses((status = 200, description = "the payments as JSON array", content_type = "application/json")))]
 async fn payments(State(inner): State<Arc<Inner>>) -> Response {
     let state = inner.lock();
     let list: Vec<&model::Payment> = state.order.iter().filter_map(|id| state.payments.get(id)).collect();
@@ -175,6 +192,9 @@ struct SealBody {
 }
 
 /// A developer's helper: encrypts a plain text for a merchant as the Paygate does.
+#[utoipa::path(post, path = "/seal", tag = "computop",
+    request_body(content = serde_json::Value, content_type = "application/json", description = "`{\"merchantId\": …, \"plain\": \"a=b&c=d\"}`"),
+    responses((status = 200, description = "`{\"Len\": n, \"Data\": \"…\"}`", content_type = "application/json"), (status = 400, description = "invalid JSON body: `{\"error\": \"…\"}`"), (status = 404, description = "nothing to act on: `{\"error\": \"…\"}`")))]
 async fn seal(State(inner): State<Arc<Inner>>, body: Bytes) -> Response {
     let body: SealBody = match parse(&body) {
         Ok(b) => b,
@@ -207,6 +227,9 @@ struct OpenBody {
 }
 
 /// A developer's helper: decrypts `Len`/`Data` of a merchant and lists the fields.
+#[utoipa::path(post, path = "/open", tag = "computop",
+    request_body(content = serde_json::Value, content_type = "application/json", description = "`{\"merchantId\": …, \"Len\": n, \"Data\": \"…\"}`"),
+    responses((status = 200, description = "`{\"plain\": …, \"fields\": {…}, \"notes\": […]}`", content_type = "application/json"), (status = 400, description = "invalid JSON body: `{\"error\": \"…\"}`"), (status = 404, description = "nothing to act on: `{\"error\": \"…\"}`")))]
 async fn open(State(inner): State<Arc<Inner>>, body: Bytes) -> Response {
     let body: OpenBody = match parse(&body) {
         Ok(b) => b,

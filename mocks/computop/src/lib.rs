@@ -228,6 +228,10 @@ impl Provider for ComputopMock {
         Some(handlers::admin_router(Arc::clone(&self.inner)))
     }
 
+    fn admin_openapi(&self) -> Option<utoipa::openapi::OpenApi> {
+        Some(<handlers::AdminApi as utoipa::OpenApi>::openapi())
+    }
+
     fn classify(
         &self,
         request: &possim_engine::journal::HttpRequestRecord,

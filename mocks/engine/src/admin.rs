@@ -87,8 +87,13 @@ pub(crate) struct ErrorBody {
 /// The OpenAPI description of this API.
 #[utoipa::path(get, path = "/__admin/openapi.json", tag = "meta",
     responses((status = 200, description = "OpenAPI 3.1 description of the admin API", content_type = "application/json")))]
-async fn openapi() -> Response {
-    ([(header::CONTENT_TYPE, "application/json")], crate::openapi::json()).into_response()
+async fn openapi(engine: Arc<Engine>, extra: Arc<Vec<utoipa::openapi::OpenApi>>) -> Response {
+    let doc = crate::openapi::document_with(&engine.providers(), &extra);
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        doc.to_pretty_json().unwrap_or_default(),
+    )
+        .into_response()
 }
 
 /// Parses a JSON body with a message that names the problem (axum's default is plain text).
@@ -123,6 +128,14 @@ fn serde_urlencoded_like<T: DeserializeOwned>(query: &str) -> Result<T, AdminErr
 
 /// Builds the admin router for `engine`.
 pub fn router(engine: Arc<Engine>) -> Router {
+    router_with(engine, Vec::new())
+}
+
+/// [`router`] for a caller that merges more admin routes into it (the web console): `extra`
+/// describes those (absolute paths) and joins `GET /__admin/openapi.json`.
+pub fn router_with(engine: Arc<Engine>, extra: Vec<utoipa::openapi::OpenApi>) -> Router {
+    let extra = Arc::new(extra);
+    let described = Arc::clone(&engine);
     let mut router: Router = Router::new()
         .route("/__admin/health", get(health))
         .route("/__admin/reset", post(reset))
@@ -141,7 +154,10 @@ pub fn router(engine: Arc<Engine>) -> Router {
             get(list_journal).delete(clear_journal).put(set_journal),
         )
         .route("/__admin/journal/export", get(export_journal))
-        .route("/__admin/openapi.json", get(openapi))
+        .route(
+            "/__admin/openapi.json",
+            get(move || openapi(Arc::clone(&described), Arc::clone(&extra))),
+        )
         .with_state(Arc::clone(&engine));
     for provider in engine.providers() {
         if let Some(extra) = provider.admin_router() {

@@ -54,4 +54,12 @@ pub trait Provider: Send + Sync + std::fmt::Debug + 'static {
     fn admin_router(&self) -> Option<axum::Router> {
         None
     }
+
+    /// The OpenAPI description of [`Provider::admin_router`]'s routes, with paths relative to
+    /// the mount point (`/outbox`, not `/__admin/tyrios/outbox`); the engine nests it under
+    /// `/__admin/<name>` in `GET /__admin/openapi.json`. A provider with admin routes returns
+    /// one generated from its handlers (`#[utoipa::path]`), so the document follows the code.
+    fn admin_openapi(&self) -> Option<utoipa::openapi::OpenApi> {
+        None
+    }
 }

@@ -82,15 +82,28 @@ pub fn admin_router(inner: Arc<Inner>) -> Router {
     Router::new().route("/qr", post(issue_qr)).with_state(inner)
 }
 
-#[derive(Debug, Deserialize)]
+/// The description of [`admin_router`]'s routes, relative to `/__admin/loymax`.
+#[derive(Debug, utoipa::OpenApi)]
+#[openapi(paths(issue_qr), tags((name = "loymax", description = "the customer's mobile app")))]
+pub struct AdminApi;
+
+/// Whose code to show.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct QrRequest {
+    /// The project (the first one when absent).
     #[serde(default)]
     project: Option<String>,
+    /// The card number.
     card: String,
 }
 
 /// `POST /__admin/loymax/qr {"card": "..."}`: the code the customer's app would show now.
+#[utoipa::path(post, path = "/qr", tag = "loymax", request_body = QrRequest,
+    responses(
+        (status = 200, description = "`{\"payload\": \"…\", \"validTo\": \"RFC 3339\"}`", content_type = "application/json"),
+        (status = 400, description = "invalid body: `{\"error\": \"…\"}`"),
+        (status = 404, description = "no such project or card: `{\"error\": \"…\"}`")))]
 async fn issue_qr(State(inner): State<Arc<Inner>>, body: Bytes) -> Response {
     let request: QrRequest = match serde_json::from_slice(&body) {
         Ok(r) => r,

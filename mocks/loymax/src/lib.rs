@@ -654,4 +654,8 @@ impl Provider for LoymaxMock {
     fn admin_router(&self) -> Option<axum::Router> {
         Some(handlers::admin_router(Arc::clone(&self.inner)))
     }
+
+    fn admin_openapi(&self) -> Option<utoipa::openapi::OpenApi> {
+        Some(<handlers::AdminApi as utoipa::OpenApi>::openapi())
+    }
 }

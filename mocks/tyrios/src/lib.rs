@@ -163,14 +163,15 @@ impl Provider for TyriosMock {
     }
 
     fn admin_router(&self) -> Option<axum::Router> {
-        let inner = Arc::clone(&self.inner);
-        Some(axum::Router::new().route(
-            "/outbox",
-            axum::routing::get(move || {
-                let inner = Arc::clone(&inner);
-                async move { axum::Json(json!({"outbox": inner.lock().outbox})) }
-            }),
-        ))
+        Some(
+            axum::Router::new()
+                .route("/outbox", axum::routing::get(outbox))
+                .with_state(Arc::clone(&self.inner)),
+        )
+    }
+
+    fn admin_openapi(&self) -> Option<utoipa::openapi::OpenApi> {
+        Some(<AdminApi as utoipa::OpenApi>::openapi())
     }
 
     fn classify(
@@ -179,4 +180,16 @@ impl Provider for TyriosMock {
     ) -> Option<possim_engine::journal::Operation> {
         Some(operations::classify(request))
     }
+}
+
+/// The description of the admin routes, relative to `/__admin/tyrios`.
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(outbox), tags((name = "tyrios", description = "what TYRIOS sent besides its answers")))]
+struct AdminApi;
+
+/// `GET /__admin/tyrios/outbox`: the registration mails TYRIOS would have sent.
+#[utoipa::path(get, path = "/outbox", tag = "tyrios",
+    responses((status = 200, description = "`{\"outbox\": [mail, …]}`", content_type = "application/json")))]
+async fn outbox(axum::extract::State(inner): axum::extract::State<Arc<Inner>>) -> axum::Json<Value> {
+    axum::Json(json!({"outbox": inner.lock().outbox}))
 }

@@ -195,66 +195,91 @@ impl Provider for ZvtTerminal {
     }
 
     fn admin_router(&self) -> Option<axum::Router> {
-        let me = self.clone();
-        let operator = self.clone();
-        let mode = self.clone();
-        let clock = self.clock.clone();
         Some(
             axum::Router::new()
-                .route(
-                    "/operator",
-                    axum::routing::post(move |body: axum::body::Bytes| {
-                        let operator = operator.clone();
-                        let clock = clock.clone();
-                        async move {
-                            let event: Result<OperatorEvent, String> = serde_json::from_slice(&body).map_err(|e| {
-                                format!("invalid operator action: {e} (give {{\"insert\": \"<card>\"}}, {{\"pin\": \"1234\"}} or \"abort\")")
-                            });
-                            let now = clock.as_ref().map_or(0, |c| c.now_ms());
-                            match event.and_then(|e| operator.operator_event(e, now)) {
-                                Ok(()) => no_content(),
-                                Err(e) => {
-                                    (axum::http::StatusCode::CONFLICT, axum::Json(json!({"error": e}))).into_response()
-                                }
-                            }
-                        }
-                    })
-                    .put(move |body: axum::body::Bytes| {
-                        let mode = mode.clone();
-                        async move {
-                            #[derive(serde::Deserialize)]
-                            #[serde(deny_unknown_fields)]
-                            struct Mode {
-                                on: bool,
-                            }
-                            match serde_json::from_slice::<Mode>(&body) {
-                                Ok(m) => {
-                                    mode.lock().terminal.set_operator_mode(m.on);
-                                    (axum::http::StatusCode::OK, axum::Json(json!({"on": m.on})))
-                                }
-                                Err(e) => (
-                                    axum::http::StatusCode::BAD_REQUEST,
-                                    axum::Json(json!({"error": format!("give {{\"on\": true|false}}: {e}")})),
-                                ),
-                            }
-                        }
-                    }),
-                )
-                .route(
-            "/customer",
-            axum::routing::post(move |body: axum::body::Bytes| {
-                let me = me.clone();
-                async move {
-                    let script: Result<CustomerScript, String> =
-                        serde_json::from_slice(&body).map_err(|e| format!("invalid customer script: {e}"));
-                    match script.and_then(|s| me.lock().terminal.script_next(s)) {
-                        Ok(()) => no_content(),
-                        Err(e) => (axum::http::StatusCode::BAD_REQUEST, axum::Json(json!({"error": e}))).into_response(),
-                    }
-                }
-            }),
-        ),
+                .route("/operator", axum::routing::post(operator_action).put(operator_mode))
+                .route("/customer", axum::routing::post(script_customer))
+                .with_state(self.clone()),
         )
+    }
+
+    fn admin_openapi(&self) -> Option<utoipa::openapi::OpenApi> {
+        Some(<AdminApi as utoipa::OpenApi>::openapi())
+    }
+}
+
+/// The description of the admin routes, relative to `/__admin/zvt`.
+#[derive(utoipa::OpenApi)]
+#[openapi(
+    paths(operator_action, operator_mode, script_customer),
+    tags((name = "zvt", description = "the people at the card terminal"))
+)]
+struct AdminApi;
+
+/// `POST /__admin/zvt/operator`: what the person at the terminal does now.
+#[utoipa::path(post, path = "/operator", tag = "zvt",
+    request_body(content = serde_json::Value, content_type = "application/json",
+        description = "`{\"insert\": \"<card>\"}`, `{\"pin\": \"1234\"}` or `\"abort\"`"),
+    responses(
+        (status = 204, description = "done"),
+        (status = 409, description = "not possible now, or not understood: `{\"error\": \"…\"}`")))]
+async fn operator_action(
+    axum::extract::State(operator): axum::extract::State<ZvtTerminal>,
+    body: axum::body::Bytes,
+) -> axum::response::Response {
+    let event: Result<OperatorEvent, String> = serde_json::from_slice(&body).map_err(|e| {
+        format!("invalid operator action: {e} (give {{\"insert\": \"<card>\"}}, {{\"pin\": \"1234\"}} or \"abort\")")
+    });
+    let now = operator.clock.as_ref().map_or(0, |c| c.now_ms());
+    match event.and_then(|e| operator.operator_event(e, now)) {
+        Ok(()) => no_content(),
+        Err(e) => (axum::http::StatusCode::CONFLICT, axum::Json(json!({"error": e}))).into_response(),
+    }
+}
+
+/// `PUT /__admin/zvt/operator`: operator mode on or off (a person at the terminal, or nobody).
+#[utoipa::path(put, path = "/operator", tag = "zvt",
+    request_body(content = serde_json::Value, content_type = "application/json", description = "`{\"on\": true|false}`"),
+    responses(
+        (status = 200, description = "`{\"on\": …}` as set", content_type = "application/json"),
+        (status = 400, description = "invalid body: `{\"error\": \"…\"}`")))]
+async fn operator_mode(
+    axum::extract::State(mode): axum::extract::State<ZvtTerminal>,
+    body: axum::body::Bytes,
+) -> axum::response::Response {
+    #[derive(serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Mode {
+        on: bool,
+    }
+    match serde_json::from_slice::<Mode>(&body) {
+        Ok(m) => {
+            mode.lock().terminal.set_operator_mode(m.on);
+            (axum::http::StatusCode::OK, axum::Json(json!({"on": m.on}))).into_response()
+        }
+        Err(e) => (
+            axum::http::StatusCode::BAD_REQUEST,
+            axum::Json(json!({"error": format!("give {{\"on\": true|false}}: {e}")})),
+        )
+            .into_response(),
+    }
+}
+
+/// `POST /__admin/zvt/customer`: what the next customer does (card, PIN, decline, …).
+#[utoipa::path(post, path = "/customer", tag = "zvt",
+    request_body(content = serde_json::Value, content_type = "application/json", description = "a customer script"),
+    responses(
+        (status = 204, description = "scripted"),
+        (status = 400, description = "invalid script: `{\"error\": \"…\"}`")))]
+async fn script_customer(
+    axum::extract::State(me): axum::extract::State<ZvtTerminal>,
+    body: axum::body::Bytes,
+) -> axum::response::Response {
+    let script: Result<CustomerScript, String> =
+        serde_json::from_slice(&body).map_err(|e| format!("invalid customer script: {e}"));
+    match script.and_then(|s| me.lock().terminal.script_next(s)) {
+        Ok(()) => no_content(),
+        Err(e) => (axum::http::StatusCode::BAD_REQUEST, axum::Json(json!({"error": e}))).into_response(),
     }
 }
 
