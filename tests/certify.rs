@@ -66,8 +66,53 @@ fn not_passed(report: &Value) -> BTreeSet<String> {
         .collect()
 }
 
-fn set(names: &[&str]) -> BTreeSet<String> {
+pub(crate) fn set(names: &[&str]) -> BTreeSet<String> {
     names.iter().map(|s| s.to_string()).collect()
+}
+
+/// Checks a `--defects` run's `detection` against the pins: every planted defect (in the till's
+/// order) caught, failing exactly its pinned scenarios (ids without the `suite_prefix`), and the
+/// Markdown summary announcing a 100 % score.
+pub(crate) fn assert_detection_matrix(
+    detection: &Value,
+    stdout: &str,
+    suite_prefix: &str,
+    planted: &[String],
+    pins: &[(&str, &[&str])],
+) {
+    assert_eq!(detection["planted"], planted.len());
+    assert_eq!(detection["caught"], planted.len(), "the suite scores 100 %");
+    let matrix: Vec<(String, BTreeSet<String>)> = detection["defects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| {
+            assert_eq!(d["caught"], true, "{}", d["defect"]);
+            let failed = d["scenarios"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|s| s["id"].as_str().unwrap().trim_start_matches(suite_prefix).to_owned())
+                .collect();
+            (d["defect"].as_str().unwrap().to_owned(), failed)
+        })
+        .collect();
+    let names: Vec<&str> = matrix.iter().map(|(d, _)| d.as_str()).collect();
+    assert_eq!(names, planted, "every defect of the till, in its order");
+    for (defect, failed) in &matrix {
+        let pinned = pins
+            .iter()
+            .find(|(d, _)| d == defect)
+            .unwrap_or_else(|| panic!("{defect} has no pinned expectation"));
+        assert_eq!(failed, &set(pinned.1), "scenarios failed by {defect}");
+    }
+    assert!(
+        stdout.contains(&format!(
+            "### Detection matrix — {n}/{n} defects caught (100 %)",
+            n = planted.len()
+        )),
+        "{stdout}"
+    );
 }
 
 #[tokio::test]
@@ -906,39 +951,7 @@ async fn the_detection_matrix_of_the_tyrios_suite_is_the_pinned_one() {
     let detection = &json["detection"];
     assert_eq!(detection["cleanCertified"], true);
     let planted = <possim_pos::tyrios::Defect as possim_pos::PlantableDefect>::names();
-    assert_eq!(detection["planted"], planted.len());
-    assert_eq!(detection["caught"], planted.len());
-    let matrix: Vec<(String, BTreeSet<String>)> = detection["defects"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|d| {
-            assert_eq!(d["caught"], true, "{}", d["defect"]);
-            let failed = d["scenarios"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|s| s["id"].as_str().unwrap().trim_start_matches("tyrios/").to_owned())
-                .collect();
-            (d["defect"].as_str().unwrap().to_owned(), failed)
-        })
-        .collect();
-    let names: Vec<&str> = matrix.iter().map(|(d, _)| d.as_str()).collect();
-    assert_eq!(names, planted, "every defect of the till, in its order");
-    for (defect, failed) in &matrix {
-        let pinned = TYRIOS_DETECTION
-            .iter()
-            .find(|(d, _)| d == defect)
-            .unwrap_or_else(|| panic!("{defect} has no pinned expectation"));
-        assert_eq!(failed, &set(pinned.1), "scenarios failed by {defect}");
-    }
-    assert!(
-        stdout.contains(&format!(
-            "### Detection matrix — {n}/{n} defects caught (100 %)",
-            n = planted.len()
-        )),
-        "{stdout}"
-    );
+    assert_detection_matrix(detection, &stdout, "tyrios/", &planted, TYRIOS_DETECTION);
     let html = std::fs::read_to_string(out.join("report.html")).unwrap();
     assert!(html.contains("<h2>Detection matrix</h2>") && html.contains("EVERY DEFECT CAUGHT"));
 }

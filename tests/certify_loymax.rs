@@ -3,7 +3,6 @@
 //! each by exactly the scenarios that reach its code path. Kept apart from `certify.rs` so the
 //! suites' pins do not collide.
 
-use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::Duration;
@@ -59,10 +58,6 @@ const COMPLETED_ONLINE: &[&str] = &[
     "void-after-confirm",
     "weighed-goods",
 ];
-
-fn set(names: &[&str]) -> BTreeSet<String> {
-    names.iter().map(|s| (*s).to_owned()).collect()
-}
 
 #[tokio::test]
 async fn the_loymax_suite_certifies_the_reference_till_and_catches_every_planted_defect() {
@@ -120,37 +115,6 @@ async fn the_loymax_suite_certifies_the_reference_till_and_catches_every_planted
     let detection = &json["detection"];
     let planted = <possim_pos::loymax::Defect as possim_pos::PlantableDefect>::names();
     assert_eq!(detection["cleanCertified"], true);
-    assert_eq!(detection["planted"], planted.len());
-    assert_eq!(detection["caught"], planted.len(), "the suite scores 100 %");
-    let matrix: Vec<(String, BTreeSet<String>)> = detection["defects"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|d| {
-            let failed = d["scenarios"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|s| s["id"].as_str().unwrap().trim_start_matches("loymax/").to_owned())
-                .collect();
-            (d["defect"].as_str().unwrap().to_owned(), failed)
-        })
-        .collect();
-    let names: Vec<&str> = matrix.iter().map(|(d, _)| d.as_str()).collect();
-    assert_eq!(names, planted, "every defect of the till, in its order");
-    for (defect, failed) in &matrix {
-        let pinned = LOYMAX_DETECTION
-            .iter()
-            .find(|(d, _)| d == defect)
-            .unwrap_or_else(|| panic!("{defect} has no pinned expectation"));
-        assert_eq!(failed, &set(pinned.1), "scenarios failed by {defect}");
-    }
-    assert!(
-        stdout.contains(&format!(
-            "### Detection matrix — {n}/{n} defects caught (100 %)",
-            n = planted.len()
-        )),
-        "{stdout}"
-    );
+    crate::certify::assert_detection_matrix(detection, &stdout, "loymax/", &planted, LOYMAX_DETECTION);
     let _ = std::fs::remove_dir_all(&out);
 }
