@@ -190,11 +190,57 @@ async fn clock_and_journal_control() {
     assert_eq!(status, 200);
 }
 
+/// SIGTERM is a graceful shutdown: exit code 0 (README, "Exit codes") within a few seconds, the
+/// console's event stream ended properly rather than cut (console README: it "ends when possim
+/// serve shuts down"), and the pseudo-terminal's symlink removed (virtual-terminal README).
 #[tokio::test]
 async fn sigterm_shuts_down_cleanly() {
-    let possim = Possim::start("default", &[]).await;
+    let dir = std::env::temp_dir().join(format!("possim-sigterm-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let link = dir.join("zvt.tty");
+    let link_arg = link.to_str().unwrap().to_owned();
+    let possim = Possim::start("default", &["--zvt-tty-link", &link_arg]).await;
+    // Without pseudo-terminals (some containers) there is no serial link and so no symlink.
+    let serial = possim.zvt_serial.clone();
+    if let Some(path) = &serial {
+        assert_eq!(std::fs::read_link(&link).unwrap().to_str(), Some(path.as_str()));
+    }
+    let mut events = possim
+        .client()
+        .get(format!("{}/__admin/console/events", possim.admin))
+        .send()
+        .await
+        .expect("the event stream opens");
+    assert_eq!(events.status(), 200);
+    let stream_end = tokio::spawn(async move {
+        loop {
+            match events.chunk().await {
+                Ok(Some(_)) => continue,
+                Ok(None) => return Ok(()),
+                Err(e) => return Err(e.to_string()),
+            }
+        }
+    });
+
+    let signalled = std::time::Instant::now();
     let status = possim.terminate().await;
+    let took = signalled.elapsed();
     assert!(status.success(), "{status:?}");
+    assert_eq!(status.code(), Some(0));
+    assert!(took < std::time::Duration::from_secs(5), "shutdown took {took:?}");
+    let ended = tokio::time::timeout(std::time::Duration::from_secs(5), stream_end)
+        .await
+        .expect("the event stream ends with the server")
+        .unwrap();
+    assert_eq!(ended, Ok(()), "the event stream was cut instead of ended");
+    if serial.is_some() {
+        assert!(
+            std::fs::symlink_metadata(&link).is_err(),
+            "the symlink {} outlived possim",
+            link.display()
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[tokio::test]

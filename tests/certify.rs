@@ -146,6 +146,35 @@ async fn the_reference_pos_passes_the_whole_tyrios_suite() {
     let junit = std::fs::read_to_string(out.join("junit.xml")).unwrap();
     assert_eq!(junit.matches("<testcase ").count(), 27);
     assert!(!junit.contains("<failure"));
+    // The other formats carry the same run (reports/README.md): every scenario of report.json
+    // is a JUnit test case named by its id and a section of the HTML report with its verdict,
+    // and the Markdown summary has the verdict and each level's passed/total.
+    let html = std::fs::read_to_string(out.join("report.html")).unwrap();
+    let summary = std::fs::read_to_string(out.join("summary.md")).unwrap();
+    let scenarios = json["scenarios"].as_array().unwrap();
+    assert_eq!(scenarios.len(), 27);
+    for scenario in scenarios {
+        let id = scenario["id"].as_str().unwrap();
+        assert_eq!(scenario["verdict"], "pass", "{id}");
+        assert!(junit.contains(&format!("name=\"{id}: ")), "{id} in junit.xml");
+        let section = html
+            .split("<details id=")
+            .find(|s| s.starts_with(&format!("\"{id}\"")))
+            .unwrap_or_else(|| panic!("{id} has no section in report.html"));
+        let summary_line = section.lines().find(|l| l.starts_with("<summary>")).unwrap_or("");
+        assert!(summary_line.contains(">PASS<"), "{id}: {summary_line}");
+    }
+    assert!(
+        summary.starts_with("## ") && summary.contains(" — CERTIFIED"),
+        "{summary}"
+    );
+    assert!(!summary.contains("NOT CERTIFIED"), "{summary}");
+    for (level, passed) in [("minimum", 15), ("full", 12)] {
+        assert!(
+            summary.contains(&format!("| tyrios | {level} | {passed}/{passed} | 0 | 0 | 0 |")),
+            "{level} in {summary}"
+        );
+    }
 }
 
 /// Which TYRIOS scenarios each planted defect of the reference till fails.

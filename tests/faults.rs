@@ -215,3 +215,38 @@ async fn faults_file_is_armed_at_start_and_bad_rules_are_refused() {
     assert_eq!(status, 404);
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// PAYBACK: a competing change (`competingChange`) between authenticate and redeem; the
+/// helpers are `payback`'s.
+#[tokio::test]
+async fn a_competing_redemption_empties_the_account_between_authenticate_and_redeem() {
+    let p = crate::payback::start().await;
+    let (_, auth) = crate::payback::call(
+        &p,
+        "/members/authenticate",
+        json!({"cardNumber": crate::payback::MAX_CARD, "pin": "1234"}),
+    )
+    .await;
+    let (status, _) = p
+        .admin(
+            "POST",
+            "/__admin/faults",
+            Some(
+                json!({"provider": "payback", "path": "/redemptions$", "times": 1, "action": {"type": "competingChange",
+                "change": {"type": "redemption", "body": {"transactionId": "OTHER-TILL", "cardNumber": "9876543210",
+                    "pin": "1234", "points": 5200, "basketTotalCents": 10000, "receiptNumber": "X"}}}}),
+            ),
+        )
+        .await;
+    assert_eq!(status, 201);
+    let (status, b) = crate::payback::call(
+        &p,
+        "/redemptions",
+        json!({"transactionId": "T-1", "pinToken": auth["pinToken"], "points": 500, "basketTotalCents": 1000, "receiptNumber": "R"}),
+    )
+    .await;
+    assert_eq!(
+        (status, b["code"].as_str(), b["balance"].as_i64()),
+        (422, Some("INSUFFICIENT_POINTS"), Some(100))
+    );
+}

@@ -1,6 +1,9 @@
 //! The PAYBACK loyalty mock over the wire: partner authentication, lookup, PIN with lock-out,
 //! collecting with action coupons, redemption rules, idempotent replays, reversals, coupons,
 //! geolocation. Expected figures are computed here from the programme rules in the test comments.
+//!
+//! The same file also runs in process, through the mock's router: `mocks/payback/tests/integration.rs`
+//! (only what `tests/in_process_harness.rs` offers may be used here).
 
 use serde_json::{Value, json};
 
@@ -8,12 +11,12 @@ use crate::util::Possim;
 
 /// Max Mustermann's main card: prefix 99999 + customer number 9876543210 + Luhn digit 8 (computed
 /// by hand: the doubled-digit sum of 999999876543210 is 82, 10 − 2 = 8).
-const MAX_CARD: &str = "9999998765432108";
+pub(crate) const MAX_CARD: &str = "9999998765432108";
 /// His second card: prefix 99998, check digit 0.
 const MAX_SECOND: &str = "9999898765432100";
 const ERIKA: &str = "1234567890";
 
-async fn start() -> Possim {
+pub(crate) async fn start() -> Possim {
     // A fixed day: Max holds 300 (earned 2024, valid to 2027-09-30) + 5000 (earned 2026) points.
     Possim::start("", &["--clock", "2026-11-25T12:00:00Z"]).await
 }
@@ -32,7 +35,7 @@ async fn call_as(p: &Possim, user: &str, path: &str, body: Value) -> (u16, Value
     (status, resp.json().await.unwrap())
 }
 
-async fn call(p: &Possim, path: &str, body: Value) -> (u16, Value) {
+pub(crate) async fn call(p: &Possim, path: &str, body: Value) -> (u16, Value) {
     call_as(p, "possim", path, body).await
 }
 
@@ -57,8 +60,11 @@ async fn partner_authentication_and_connection_test() {
     assert_eq!(body["branches"][0]["id"], "1010");
     let (status, body) = call_as(&p, "someone", "/auth/test", json!({})).await;
     assert_eq!((status, body["code"].as_str()), (401, Some("PARTNER_NOT_AUTHORISED")));
+    // `/health` needs no credentials and answers `{"status": "UP"}` (mocks/payback/README.md).
     let resp = p.client().get(format!("{}/health", p.payback)).send().await.unwrap();
     assert_eq!(resp.status().as_u16(), 200);
+    let health: Value = resp.json().await.unwrap();
+    assert_eq!(health, json!({"status": "UP"}));
 }
 
 #[tokio::test]
@@ -343,37 +349,4 @@ async fn coupons_and_geolocation() {
     assert_eq!(status, 401);
     let state = p.admin("GET", "/__admin/state/payback", None).await.1;
     assert_eq!(state["partners"][1]["branches"][1]["latitude"], 48.3069);
-}
-
-#[tokio::test]
-async fn a_competing_redemption_empties_the_account_between_authenticate_and_redeem() {
-    let p = start().await;
-    let (_, auth) = call(
-        &p,
-        "/members/authenticate",
-        json!({"cardNumber": MAX_CARD, "pin": "1234"}),
-    )
-    .await;
-    let (status, _) = p
-        .admin(
-            "POST",
-            "/__admin/faults",
-            Some(
-                json!({"provider": "payback", "path": "/redemptions$", "times": 1, "action": {"type": "competingChange",
-                "change": {"type": "redemption", "body": {"transactionId": "OTHER-TILL", "cardNumber": "9876543210",
-                    "pin": "1234", "points": 5200, "basketTotalCents": 10000, "receiptNumber": "X"}}}}),
-            ),
-        )
-        .await;
-    assert_eq!(status, 201);
-    let (status, b) = call(
-        &p,
-        "/redemptions",
-        json!({"transactionId": "T-1", "pinToken": auth["pinToken"], "points": 500, "basketTotalCents": 1000, "receiptNumber": "R"}),
-    )
-    .await;
-    assert_eq!(
-        (status, b["code"].as_str(), b["balance"].as_i64()),
-        (422, Some("INSUFFICIENT_POINTS"), Some(100))
-    );
 }

@@ -1,7 +1,9 @@
 //! The end-to-end test binary (one binary, as ripgrep does, so it links once). Every test starts
 //! the real `possim` binary on free loopback ports and talks to it over the wire.
 //!
-//! - `util`: start/stop the binary, HTTP helpers, the "every documented field" matcher.
+//! - `util`: start/stop the binary, HTTP helpers.
+//! - `documented`: the "every documented field" matcher (also used by the in-process runs of the
+//!   seed examples in `mocks/tyrios/tests/in_process.rs`).
 //! - `tyrios_seed`: every example request of the TYRIOS seed against the `seed-examples` set.
 //! - `tyrios_errors`: every documented error case, in German and English.
 //! - `tyrios_flows`: final transactions, expiry, the overview, coupons over time.
@@ -40,6 +42,7 @@ mod computop;
 mod computop_python;
 mod console;
 mod conventions;
+mod documented;
 mod faults;
 mod hardening;
 mod independent_tills;

@@ -1,5 +1,8 @@
 //! Every invalid input answers HTTP 400 `{"error": "Exception", "message": ...}` in the language
 //! of the credential (401 for credentials), never a 500 and never a changed state.
+//!
+//! The same file also runs in process, through the mock's router: `mocks/tyrios/tests/integration.rs`
+//! (only what `tests/in_process_harness.rs` offers may be used here).
 
 use serde_json::{Value, json};
 

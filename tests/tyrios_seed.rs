@@ -6,6 +6,9 @@
 //! commas); a till sends JSON, so the requests here are the same objects as JSON. Where this
 //! differs from the seed's literal text, a comment says why (and `mocks/tyrios/README.md` lists
 //! each quirk).
+//!
+//! The same file also runs in process, through the mock's router: `mocks/tyrios/tests/integration.rs`
+//! (only what `tests/in_process_harness.rs` offers may be used here).
 
 use serde_json::json;
 

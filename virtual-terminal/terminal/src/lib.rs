@@ -15,12 +15,15 @@
 //! - `profile`: quirk profiles — the documented deviations of real terminal models, as data.
 //! - `payback`: the PAYBACK host the terminal books redemptions at (Austria, seed 000) [ours].
 //! - `ecr`: a correct ECR client — the reference POS for the terminal and `possim zvt` commands.
+//! - `fake_payback` (tests and the `test-support` feature): a PAYBACK host without the mock.
 //!
 //! Behaviour, and every choice where the specification leaves room: `virtual-terminal/README.md`.
 
 pub mod config;
 pub mod customer;
 pub mod ecr;
+#[cfg(any(test, feature = "test-support"))]
+pub mod fake_payback;
 pub mod link;
 pub mod machine;
 pub mod payback;

@@ -122,7 +122,7 @@ pub fn result_code(error: &HostError) -> u8 {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::{Arc, Mutex};
+    use std::sync::Arc;
 
     use possim_zvt::messages::{Authorisation, Registration, Reversal};
     use possim_zvt::{Amount, Message};
@@ -130,113 +130,11 @@ mod tests {
     use super::*;
     use crate::config::{CardKind, TerminalConfig};
     use crate::customer::{CustomerScript, Outcome};
+    use crate::fake_payback::{FakeHost, refused};
     use crate::machine::{Action, BookingKind, ConnectionId, Terminal, rc};
 
     /// The one ECR connection of these tests.
     const ECR: ConnectionId = 1;
-
-    /// A PAYBACK host with the programme rules that matter here: PIN locked at the third wrong
-    /// entry, at least 200 points, at most the balance and the basket, a booking replayed for
-    /// its transaction id; `lost_answers` redemptions book and then lose their answer.
-    #[derive(Debug)]
-    struct FakeHost(Mutex<Ledger>);
-
-    #[derive(Debug)]
-    struct Ledger {
-        balance: i64,
-        failures: u8,
-        /// Id, points, reversed, transaction id.
-        redemptions: Vec<(String, i64, bool, String)>,
-        lost_answers: u8,
-    }
-
-    fn refused(code: &str) -> HostError {
-        HostError::Refused {
-            code: code.into(),
-            message: code.to_lowercase(),
-        }
-    }
-
-    impl PaybackHost for FakeHost {
-        fn authenticate(&self, _: &str, card: &str, pin: &str) -> Result<Authenticated, HostError> {
-            let mut l = self.0.lock().unwrap();
-            assert_eq!(card, "9999998765432108");
-            if l.failures >= 3 {
-                return Err(refused("PIN_LOCKED"));
-            }
-            if pin != "1234" {
-                l.failures += 1;
-                return Err(refused(if l.failures >= 3 { "PIN_LOCKED" } else { "PIN_INVALID" }));
-            }
-            l.failures = 0;
-            Ok(Authenticated {
-                token: "T".into(),
-                balance: l.balance,
-                redeemable: if l.balance >= 200 { l.balance } else { 0 },
-            })
-        }
-
-        fn redeem(&self, r: &RedeemRequest) -> Result<Redeemed, HostError> {
-            let answer = self.book(r);
-            let mut l = self.0.lock().unwrap();
-            if l.lost_answers > 0 {
-                l.lost_answers -= 1;
-                return Err(HostError::Unreachable("answer lost".into()));
-            }
-            answer
-        }
-
-        fn reverse(&self, _: &str, id: &str, _: &str) -> Result<Reversed, HostError> {
-            let mut l = self.0.lock().unwrap();
-            let Some(i) = l.redemptions.iter().position(|r| r.0 == id) else {
-                return Err(refused("REFERENCE_NOT_FOUND"));
-            };
-            if l.redemptions[i].2 {
-                return Err(refused("ALREADY_REVERSED"));
-            }
-            l.redemptions[i].2 = true;
-            let points = l.redemptions[i].1;
-            l.balance += points;
-            Ok(Reversed {
-                points,
-                new_balance: l.balance,
-            })
-        }
-
-        fn credit(&self, _: &str, _: &str, _: &str, _: i64) -> Result<Reversed, HostError> {
-            Err(refused("NOT_USED_HERE"))
-        }
-    }
-
-    impl FakeHost {
-        fn book(&self, r: &RedeemRequest) -> Result<Redeemed, HostError> {
-            let mut l = self.0.lock().unwrap();
-            if let Some((id, points, ..)) = l.redemptions.iter().find(|b| b.3 == r.transaction_id) {
-                return Ok(Redeemed {
-                    redemption_id: id.clone(),
-                    points: *points,
-                    amount_cents: *points,
-                    new_balance: l.balance,
-                });
-            }
-            if r.points < 200 {
-                return Err(refused("BELOW_MIN_REDEMPTION"));
-            }
-            if r.points > l.balance || r.points > r.basket_cents {
-                return Err(refused("INSUFFICIENT_POINTS"));
-            }
-            l.balance -= r.points;
-            let id = format!("R{}", l.redemptions.len() + 1);
-            l.redemptions
-                .push((id.clone(), r.points, false, r.transaction_id.clone()));
-            Ok(Redeemed {
-                redemption_id: id,
-                points: r.points,
-                amount_cents: r.points,
-                new_balance: l.balance,
-            })
-        }
-    }
 
     /// Every PAYBACK refusal's result code as `virtual-terminal/README.md` ("PAYBACK
     /// redemption") documents it, as literals: a wrong constant in `rc` or a wrong arm in
@@ -275,12 +173,7 @@ mod tests {
             pin: "1234".into(),
             limit_cents: 0,
         });
-        let host = Arc::new(FakeHost(Mutex::new(Ledger {
-            balance: BALANCE,
-            failures: 0,
-            redemptions: Vec::new(),
-            lost_answers: 0,
-        })));
+        let host = Arc::new(FakeHost::with_balance(BALANCE));
         let mut t = Terminal::new(config);
         t.set_payback_host(Some(host.clone()));
         let registration = Message::Registration(Registration {
@@ -351,7 +244,7 @@ mod tests {
     }
 
     fn balance(host: &FakeHost) -> i64 {
-        host.0.lock().unwrap().balance
+        host.ledger().balance
     }
 
     #[test]
@@ -482,20 +375,20 @@ mod tests {
     #[test]
     fn a_lost_booking_answer_is_asked_again_and_what_it_booked_reversed() {
         let (mut t, host) = terminal();
-        host.0.lock().unwrap().lost_answers = 1;
+        host.ledger().lose = 1;
         let sent = run(&mut t, &redeem_command(1000));
         assert_eq!(sent.last().unwrap(), &vec![0x06, 0x1E, 0x01, rc::NO_CONNECTION]);
         assert_eq!(balance(&host), BALANCE);
-        let ledger = host.0.lock().unwrap();
+        let ledger = host.ledger();
         // One booking only (the repeat was a replay), and it is reversed.
         assert_eq!(ledger.redemptions.len(), 1);
-        assert!(ledger.redemptions[0].2);
+        assert!(ledger.redemptions[0].reversed);
         drop(ledger);
         assert!(t.batch().is_empty());
 
         // Both answers lost: the terminal still aborts, and says it cannot know.
         let (mut t, host) = terminal();
-        host.0.lock().unwrap().lost_answers = 2;
+        host.ledger().lose = 2;
         let mut notes = Vec::new();
         let mut out = t.on_apdu(ECR, &redeem_command(1000), 0);
         for _ in 0..200 {
@@ -535,7 +428,7 @@ mod tests {
         let sent = run(&mut t, &payment);
         assert_eq!(sent.last().unwrap(), &vec![0x06, 0x0F, 0x00]);
         assert_eq!(balance(&host), BALANCE);
-        assert!(host.0.lock().unwrap().redemptions[0].2, "reversed at PAYBACK");
+        assert!(host.ledger().redemptions[0].reversed, "reversed at PAYBACK");
         let batch = t.batch();
         assert_eq!(batch.len(), 1);
         assert_eq!((batch[0].kind, batch[0].receipt), (BookingKind::Payment, 1));

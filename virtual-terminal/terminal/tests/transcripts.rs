@@ -6,13 +6,13 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use possim_engine::dataset::DataSet;
 use possim_terminal::config::TerminalConfig;
 use possim_terminal::customer::{CustomerScript, OperatorEvent};
+use possim_terminal::fake_payback::{FakeHost, Ledger};
 use possim_terminal::machine::{Action, ConnectionId, Output, Terminal};
-use possim_terminal::payback::{Authenticated, HostError, PaybackHost, RedeemRequest, Redeemed, Reversed};
 use possim_zvt::encoding::{hex, parse_hex};
 
 /// 2026-12-01 09:30:00 UTC: what the Status-Information and the receipts show.
@@ -20,134 +20,6 @@ const START: i64 = 1_796_117_400_000;
 
 /// The default data set's cards and settings, as `possim serve` loads them.
 const ZVT_TOML: &str = include_str!("../../../mocks/datasets/default/zvt.toml");
-
-/// The PAYBACK card of the default data set, the only one the fake host knows.
-const PAYBACK_CARD: &str = "9999998765432108";
-const PAYBACK_PIN: &str = "1234";
-
-/// A PAYBACK host with the programme rules the terminal meets: the PIN locked at the third
-/// wrong entry in a row, at least 200 points, at most the balance and the basket (1 point =
-/// 1 cent), a booking replayed for its transaction id, a reversal once; `lose` booking answers
-/// are lost after the booking (the host booked, the terminal does not learn it).
-#[derive(Debug)]
-struct FakeHost(Mutex<Ledger>);
-
-#[derive(Debug, Default)]
-struct Ledger {
-    balance: i64,
-    wrong_pins: u8,
-    /// Id, points, reversed, transaction id.
-    redemptions: Vec<(String, i64, bool, String)>,
-    lose: u8,
-}
-
-fn refused(code: &str) -> HostError {
-    HostError::Refused {
-        code: code.into(),
-        message: code.to_lowercase().replace('_', " "),
-    }
-}
-
-impl FakeHost {
-    fn ledger(&self) -> std::sync::MutexGuard<'_, Ledger> {
-        self.0.lock().unwrap_or_else(|p| p.into_inner())
-    }
-}
-
-impl PaybackHost for FakeHost {
-    fn authenticate(&self, _partner: &str, card: &str, pin: &str) -> Result<Authenticated, HostError> {
-        let mut l = self.ledger();
-        if card != PAYBACK_CARD {
-            return Err(refused("CARD_UNKNOWN"));
-        }
-        if l.wrong_pins >= 3 {
-            return Err(refused("PIN_LOCKED"));
-        }
-        if pin != PAYBACK_PIN {
-            l.wrong_pins += 1;
-            return Err(refused(if l.wrong_pins >= 3 { "PIN_LOCKED" } else { "PIN_INVALID" }));
-        }
-        l.wrong_pins = 0;
-        Ok(Authenticated {
-            token: "token-1".into(),
-            balance: l.balance,
-            redeemable: if l.balance >= 200 { l.balance } else { 0 },
-        })
-    }
-
-    fn redeem(&self, r: &RedeemRequest) -> Result<Redeemed, HostError> {
-        let mut l = self.ledger();
-        let answer = if let Some((id, points, ..)) = l.redemptions.iter().find(|b| b.3 == r.transaction_id) {
-            Ok(Redeemed {
-                redemption_id: id.clone(),
-                points: *points,
-                amount_cents: *points,
-                new_balance: l.balance,
-            })
-        } else if r.points < 200 {
-            Err(refused("BELOW_MIN_REDEMPTION"))
-        } else if r.points > l.balance {
-            Err(refused("INSUFFICIENT_POINTS"))
-        } else if r.points > r.basket_cents {
-            Err(refused("AMOUNT_EXCEEDS_BASKET"))
-        } else {
-            l.balance -= r.points;
-            let id = format!("R{}", l.redemptions.len() + 1);
-            l.redemptions
-                .push((id.clone(), r.points, false, r.transaction_id.clone()));
-            Ok(Redeemed {
-                redemption_id: id,
-                points: r.points,
-                amount_cents: r.points,
-                new_balance: l.balance,
-            })
-        };
-        if l.lose > 0 {
-            l.lose -= 1;
-            return Err(HostError::Unreachable("answer lost".into()));
-        }
-        answer
-    }
-
-    fn reverse(&self, _partner: &str, id: &str, _transaction_id: &str) -> Result<Reversed, HostError> {
-        let mut l = self.ledger();
-        let Some(i) = l.redemptions.iter().position(|r| r.0 == id) else {
-            return Err(refused("REFERENCE_NOT_FOUND"));
-        };
-        if l.redemptions[i].2 {
-            return Err(refused("ALREADY_REVERSED"));
-        }
-        l.redemptions[i].2 = true;
-        let points = l.redemptions[i].1;
-        l.balance += points;
-        Ok(Reversed {
-            points,
-            new_balance: l.balance,
-        })
-    }
-
-    /// A partial reversal: at most the redemption's points not given back yet.
-    fn credit(&self, _partner: &str, id: &str, _transaction_id: &str, points: i64) -> Result<Reversed, HostError> {
-        let mut l = self.ledger();
-        let Some(i) = l.redemptions.iter().position(|r| r.0 == id) else {
-            return Err(refused("REFERENCE_NOT_FOUND"));
-        };
-        if l.redemptions[i].2 {
-            return Err(refused("ALREADY_REVERSED"));
-        }
-        if points > l.redemptions[i].1 {
-            return Err(refused("REVERSAL_EXCEEDS_ORIGINAL"));
-        }
-        // What is left of the redemption after the credit; all of it credited: reversed.
-        l.redemptions[i].1 -= points;
-        l.redemptions[i].2 = l.redemptions[i].1 == 0;
-        l.balance += points;
-        Ok(Reversed {
-            points,
-            new_balance: l.balance,
-        })
-    }
-}
 
 /// A transcript being run.
 struct Run {
@@ -243,7 +115,7 @@ impl Run {
                         _ => self.fail("payback balance=<points> [lose=<answers>]"),
                     }
                 }
-                let host = Arc::new(FakeHost(Mutex::new(ledger)));
+                let host = Arc::new(FakeHost::new(ledger));
                 self.terminal.set_payback_host(Some(host.clone()));
                 self.host = Some(host);
             }
@@ -424,11 +296,14 @@ impl Run {
         if let Some(host) = &self.host {
             let l = host.ledger();
             let _ = writeln!(text, "   PAYBACK balance {} points", l.balance);
-            for (id, points, reversed, transaction) in &l.redemptions {
+            for r in &l.redemptions {
                 let _ = writeln!(
                     text,
-                    "   PAYBACK redemption {id}: {points} points, {transaction}{}",
-                    if *reversed { ", reversed" } else { "" }
+                    "   PAYBACK redemption {}: {} points, {}{}",
+                    r.id,
+                    r.points,
+                    r.transaction_id,
+                    if r.reversed { ", reversed" } else { "" }
                 );
             }
         }
