@@ -359,6 +359,9 @@ fn commands_in_the_wrong_state_are_refused_with_84() {
     // bytes, 3 follow): 84 9A 00, "ZVT protocol error" (README "Commands", zvt.md §1.13).
     assert_eq!(exchange(&mut t, A, &hex("06 42 00")), vec![NOT_POSSIBLE.to_vec()]);
     assert_eq!(exchange(&mut t, A, &hex("06 01 0A 04 00 00")), vec![hex("84 9A 00")]);
+    // A complete APDU whose amount field (BMP 04, six bytes) is cut short after two: the same
+    // protocol error, not "command not possible".
+    assert_eq!(exchange(&mut t, A, &hex("06 01 03 04 00 00")), vec![hex("84 9A 00")]);
     // While A's payment waits for the card, B's command: 84 83 00 to B, A's payment unharmed.
     script(&mut t, Outcome::NoCard);
     exchange(&mut t, A, &hex(PAY_12_50));

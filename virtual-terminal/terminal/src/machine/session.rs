@@ -426,7 +426,8 @@ fn refused_while_master(apdu: &Apdu) -> Vec<Action> {
 }
 
 /// The answer to a command that does not decode: a known deviation refused in strict mode and
-/// a malformed APDU are protocol errors (`84 9A`), a BMP the terminal does not know is `84 83`.
+/// a malformed APDU (a field cut short included) are protocol errors (`84 9A`); only a BMP the
+/// terminal does not know is `84 83`, a command it cannot perform.
 fn refused_undecodable(apdu: &Apdu, mode: possim_zvt::DecodeMode, e: MessageError) -> Vec<Action> {
     // In strict mode a known deviation fails here; say so, so the finding is visible.
     let strict_finding = mode == possim_zvt::DecodeMode::Strict
@@ -444,7 +445,7 @@ fn refused_undecodable(apdu: &Apdu, mode: possim_zvt::DecodeMode, e: MessageErro
             Action::Send(nack(rc::PROTOCOL_ERROR)),
         ];
     }
-    if let MessageError::Bmp(_) = e {
+    if let MessageError::Bmp(possim_zvt::bmp::BmpError::UnknownBmp { .. }) = e {
         return super::refused(format!("refused: {e}"));
     }
     vec![
