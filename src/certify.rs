@@ -75,6 +75,12 @@ pub struct CertifyArgs {
         requires = "defects"
     )]
     pub defect_template: String,
+    /// With --defects: how many defect runs at once, each against its own in-process possim on
+    /// free ports (most of a run is waiting for the till and the mocks' time-outs). Not with
+    /// --attach: one possim serves one run at a time.
+    #[arg(long, value_name = "N", default_value_t = 1, requires = "defects",
+          value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub jobs: u16,
     /// Run only shard K of N of the selected scenarios (K from 1), balanced by --durations;
     /// without it, GitLab's CI_NODE_INDEX/CI_NODE_TOTAL when both are set. Merge the shards'
     /// report directories with `possim report merge`.
@@ -308,6 +314,36 @@ fn defect_commands(args: &CertifyArgs) -> anyhow::Result<Vec<(String, Vec<String
         .collect())
 }
 
+/// `--defects --jobs N`: the run per defect, `jobs` at a time, each against mocks of its own
+/// (in-process, free ports), so no run sees another's state; the runs in the order of `commands`.
+async fn defect_runs_apart(
+    commands: Vec<(String, Vec<String>)>,
+    planned: &[Planned],
+    config: &RunConfig,
+    jobs: usize,
+) -> anyhow::Result<Vec<(String, String, possim_reports::RunReport)>> {
+    use futures_util::StreamExt as _;
+    let runs: Vec<anyhow::Result<_>> =
+        futures_util::stream::iter(commands.into_iter().map(|(defect, command)| async move {
+            let (mocks, client, endpoints, _) = mocks(None).await?;
+            if config.progress {
+                eprintln!("possim: with defect {defect}");
+            }
+            let config = RunConfig {
+                driver: Driver::Exec(command),
+                ..config.clone()
+            };
+            let run = runner::run(&client, &endpoints, planned, &config).await;
+            mocks.stop().await;
+            let run = run.map_err(|aborted| anyhow::Error::new(aborted).context(format!("with defect {defect}")))?;
+            Ok((defect, config.driver.describe(), run))
+        }))
+        .buffered(jobs)
+        .collect()
+        .await;
+    runs.into_iter().collect()
+}
+
 /// `possim pos <till>` (this binary's reference tills): the till's name.
 fn reference_till(command: &[String]) -> Option<&str> {
     match command {
@@ -382,6 +418,9 @@ pub async fn certify(args: CertifyArgs) -> anyhow::Result<bool> {
     } else {
         None
     };
+    if args.jobs > 1 && args.attach.is_some() {
+        bail!("--jobs runs each defect against its own in-process possim: it cannot be used with --attach");
+    }
     let (mocks, client, endpoints, target) = mocks(args.attach.as_deref()).await?;
     let title = match plan.suites.as_slice() {
         [(_, _, title)] => title.clone(),
@@ -409,20 +448,31 @@ pub async fn certify(args: CertifyArgs) -> anyhow::Result<bool> {
         }
     };
     if let Some(commands) = audit {
-        let mut runs = Vec::new();
-        for (defect, command) in commands {
-            if config.progress {
-                eprintln!("possim: with defect {defect}");
-            }
-            config.driver = Driver::Exec(command);
-            match runner::run(&client, &endpoints, &plan.planned, &config).await {
-                Ok(run) => runs.push((defect, config.driver.describe(), run)),
+        let runs = if args.jobs > 1 {
+            match defect_runs_apart(commands, &plan.planned, &config, args.jobs.into()).await {
+                Ok(runs) => runs,
                 Err(aborted) => {
                     mocks.stop().await;
-                    return Err(anyhow::Error::new(aborted).context(format!("with defect {defect}")));
+                    return Err(aborted);
                 }
             }
-        }
+        } else {
+            let mut runs = Vec::new();
+            for (defect, command) in commands {
+                if config.progress {
+                    eprintln!("possim: with defect {defect}");
+                }
+                config.driver = Driver::Exec(command);
+                match runner::run(&client, &endpoints, &plan.planned, &config).await {
+                    Ok(run) => runs.push((defect, config.driver.describe(), run)),
+                    Err(aborted) => {
+                        mocks.stop().await;
+                        return Err(anyhow::Error::new(aborted).context(format!("with defect {defect}")));
+                    }
+                }
+            }
+            runs
+        };
         report.detection = Some(Detection::of(&report, &runs));
     }
     report.shard = shard_info;

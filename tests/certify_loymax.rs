@@ -65,7 +65,8 @@ async fn the_loymax_suite_certifies_the_reference_till_and_catches_every_planted
     let out = std::env::temp_dir().join(format!("possim-e2e-{}-audit-loymax", std::process::id()));
     let _ = std::fs::remove_dir_all(&out);
     let run = tokio::process::Command::new(env!("CARGO_BIN_EXE_possim"))
-        .args(["certify", "loymax", "--defects", "--out"])
+        // Six defect runs at a time, each against its own in-process possim.
+        .args(["certify", "loymax", "--defects", "--jobs", "6", "--out"])
         .arg(&out)
         .args(["--", "possim", "pos", "loymax"])
         .current_dir(&repo)

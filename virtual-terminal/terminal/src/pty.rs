@@ -30,9 +30,13 @@ impl Pty {
             .ok_or_else(|| io::Error::other("the pseudo-terminal has no slave path"))?;
         // `pair` locks the slave (flock), which would keep every serial library that locks its
         // port — tokio-serial, pyserial — from opening it. Hold it through a plain, unlocked
-        // descriptor instead.
+        // descriptor instead, opened *before* the locked one closes: for an instant with no
+        // slave open the master reports a hang-up, which tokio keeps for good (a closed
+        // readiness is never cleared), and every read of the master then spins on EAGAIN,
+        // one core busy for the life of the process.
+        let unlocked = std::fs::OpenOptions::new().read(true).write(true).open(&slave_path)?;
         drop(slave);
-        let slave = std::fs::OpenOptions::new().read(true).write(true).open(&slave_path)?;
+        let slave = unlocked;
         Ok(Self {
             master,
             slave,
@@ -49,5 +53,61 @@ impl Pty {
     /// returned guard lives.
     pub fn into_master(self) -> (SerialStream, std::fs::File) {
         (self.master, self.slave)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::pin::Pin;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::task::{Context, Poll};
+    use std::time::Duration;
+
+    use tokio::io::{AsyncRead, AsyncReadExt, ReadBuf};
+
+    use super::Pty;
+
+    /// Counts how often the terminal's read of the master is polled.
+    struct Counted<R> {
+        inner: R,
+        polls: Arc<AtomicUsize>,
+    }
+
+    impl<R: AsyncRead + Unpin> AsyncRead for Counted<R> {
+        fn poll_read(
+            mut self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+            buf: &mut ReadBuf<'_>,
+        ) -> Poll<std::io::Result<()>> {
+            self.polls.fetch_add(1, Ordering::Relaxed);
+            Pin::new(&mut self.inner).poll_read(cx, buf)
+        }
+    }
+
+    /// A master with nothing to read waits for the ECR: its read is polled once and then
+    /// sleeps until the time-out. A master that once saw the slave closed (the window between
+    /// closing `pair`'s slave and opening ours, which a worker thread in `epoll_wait` catches
+    /// now and then) is woken again and again — thousands of polls in the same time. Several
+    /// pairs, on a multi-threaded runtime as possim runs them, to give that window its chance.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_idle_master_does_not_spin() {
+        for attempt in 0..20 {
+            let pty = Pty::open().expect("a pseudo-terminal");
+            let (master, _slave) = pty.into_master();
+            let polls = Arc::new(AtomicUsize::new(0));
+            let mut counted = Counted {
+                inner: master,
+                polls: Arc::clone(&polls),
+            };
+            let mut buf = [0u8; 16];
+            let waited = tokio::time::timeout(Duration::from_millis(50), counted.read(&mut buf)).await;
+            assert!(waited.is_err(), "attempt {attempt}: the idle master read {waited:?}");
+            let polls = polls.load(Ordering::Relaxed);
+            assert!(
+                polls <= 3,
+                "attempt {attempt}: the idle master was polled {polls} times in 50 ms (a spin)"
+            );
+        }
     }
 }
