@@ -206,8 +206,10 @@ async fn payback_keeps_the_newest_purchases_and_every_point() {
             .post(format!("{}/purchases", possim.payback))
             .basic_auth("possim", Some("demo"))
             .header("partnerShortName", "possim-optik")
-            .json(&json!({"transactionId": tx, "cardNumber": "9876543210", "receiptNumber": "B-1",
-                "totalAmountCents": 1000}))
+            .json(
+                &json!({"transactionId": tx, "cardNumber": "9876543210", "receiptNumber": "B-1",
+                "totalAmountCents": 1000}),
+            )
             .send()
     };
     let mut ids = Vec::new();
