@@ -12,7 +12,11 @@
 //! Pass criteria (issue 13): RSS stays under 100 MB; the throughput of the last quarter is at
 //! least 80 % of the first quarter's (on a shared machine compare with the load average).
 //! Knobs: `POSSIM_SOAK_SECS`, `POSSIM_SOAK_SAMPLE_SECS`, `POSSIM_BENCH_CONNECTIONS` (default 32),
-//! `POSSIM_SOAK_ARGS` (extra `possim serve` arguments, e.g. `--retain-transactions 100000`).
+//! `POSSIM_SOAK_ARGS` (extra `possim serve` arguments, e.g. `--retain-transactions 100000`),
+//! `POSSIM_SOAK_PROVIDER=payback`: the same soak against PAYBACK (`--data default`, purchases of
+//! 33.00 EUR for member 9876543210 at partner `possim-optik`, each with a fresh `transactionId`,
+//! so every one adds a purchase, a stored answer and a point lot; the PAYBACK state is read at
+//! every sample).
 
 mod support;
 
@@ -39,27 +43,75 @@ async fn connect(addr: &str) -> hyper::client::conn::http1::SendRequest<Full<Byt
     sender
 }
 
-async fn drive(addr: String, deadline: Instant, done: Arc<AtomicU64>) {
+/// The provider the soak drives.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Provider {
+    Tyrios,
+    Payback,
+}
+
+impl Provider {
+    fn from_env() -> Self {
+        match std::env::var("POSSIM_SOAK_PROVIDER").as_deref() {
+            Ok("payback") => Self::Payback,
+            Ok("tyrios") | Err(_) => Self::Tyrios,
+            Ok(other) => panic!("POSSIM_SOAK_PROVIDER={other}: tyrios or payback"),
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Self::Tyrios => "tyrios",
+            Self::Payback => "payback",
+        }
+    }
+
+    fn data_set(self) -> &'static str {
+        match self {
+            Self::Tyrios => "seed-examples",
+            Self::Payback => "default",
+        }
+    }
+
+    /// The `n`th booking request.
+    fn request(self, addr: &str, n: u64) -> hyper::Request<Full<Bytes>> {
+        let builder = hyper::Request::post(match self {
+            Self::Tyrios => "/service/BonusPointManagement/BonusPointTransaction/pos",
+            Self::Payback => "/purchases",
+        })
+        .header("host", addr)
+        .header("content-type", "application/json");
+        match self {
+            Self::Tyrios => builder
+                .header("authorization", "Basic ZGVtbzpkZW1v")
+                .body(Full::new(Bytes::from_static(BODY.as_bytes()))),
+            // possim:demo, the default set's partner.
+            Self::Payback => builder
+                .header("authorization", "Basic cG9zc2ltOmRlbW8=")
+                .header("partnerShortName", "possim-optik")
+                .body(Full::new(Bytes::from(format!(
+                    r#"{{"transactionId":"soak-{n}","cardNumber":"9876543210","receiptNumber":"B-{n}","totalAmountCents":3300}}"#
+                )))),
+        }
+        .unwrap()
+    }
+}
+
+async fn drive(provider: Provider, addr: String, deadline: Instant, done: Arc<AtomicU64>, sequence: Arc<AtomicU64>) {
     let mut sender = connect(&addr).await;
-    let body = Bytes::from_static(BODY.as_bytes());
     while Instant::now() < deadline {
-        let req = hyper::Request::post("/service/BonusPointManagement/BonusPointTransaction/pos")
-            .header("host", addr.as_str())
-            .header("authorization", "Basic ZGVtbzpkZW1v")
-            .header("content-type", "application/json")
-            .body(Full::new(body.clone()))
-            .unwrap();
+        let req = provider.request(&addr, sequence.fetch_add(1, Ordering::Relaxed));
         let resp = sender.send_request(req).await.expect("answer");
-        assert_eq!(resp.status(), 200, "final pos transaction succeeds");
+        assert_eq!(resp.status(), 200, "the booking succeeds");
         resp.into_body().collect().await.expect("body");
         done.fetch_add(1, Ordering::Relaxed);
     }
 }
 
-/// Reads the whole TYRIOS state snapshot once; returns its size in bytes.
-async fn read_state(admin: &str) -> usize {
+/// Reads the provider's whole state snapshot once; returns its size in bytes.
+async fn read_state(admin: &str, provider: Provider) -> usize {
     let mut sender = connect(admin).await;
-    let req = hyper::Request::get("/__admin/state/tyrios")
+    let req = hyper::Request::get(format!("/__admin/state/{}", provider.name()))
         .header("host", admin)
         .body(Full::new(Bytes::new()))
         .unwrap();
@@ -93,14 +145,24 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
+    let provider = Provider::from_env();
     runtime.block_on(async {
         let extra = std::env::var("POSSIM_SOAK_ARGS").unwrap_or_default();
-        let mut server = support::start_with("seed-examples", "tyrios", extra.split_whitespace()).await;
+        let mut server = support::start_with(provider.data_set(), provider.name(), extra.split_whitespace()).await;
         let done = Arc::new(AtomicU64::new(0));
+        let sequence = Arc::new(AtomicU64::new(0));
         let start = Instant::now();
         let deadline = start + Duration::from_secs(secs);
         let tasks: Vec<_> = (0..connections)
-            .map(|_| tokio::spawn(drive(server.addr.clone(), deadline, Arc::clone(&done))))
+            .map(|_| {
+                tokio::spawn(drive(
+                    provider,
+                    server.addr.clone(),
+                    deadline,
+                    Arc::clone(&done),
+                    Arc::clone(&sequence),
+                ))
+            })
             .collect();
         let mut samples = Vec::new();
         let mut last = (start, 0u64);
@@ -115,7 +177,7 @@ fn main() {
             let per_sec = (total - last.1) as f64 / now.duration_since(last.0).as_secs_f64();
             last = (now, total);
             let rss_mb = memory_kib(server.pid, "VmRSS:") as f64 / 1024.0;
-            let state_kib = read_state(&server.admin).await / 1024;
+            let state_kib = read_state(&server.admin, provider).await / 1024;
             let sample = Sample {
                 at: now.duration_since(start).as_secs_f64(),
                 rss_mb,
@@ -137,7 +199,16 @@ fn main() {
         let total = done.load(Ordering::Relaxed);
         let peak_mb = memory_kib(server.pid, "VmHWM:") as f64 / 1024.0;
         let rss_mb = memory_kib(server.pid, "VmRSS:") as f64 / 1024.0;
-        println!("possim TYRIOS soak (final pos transactions, redemption off, journal on, {connections} connections)");
+        match provider {
+            Provider::Tyrios => println!(
+                "possim TYRIOS soak (final pos transactions, redemption off, journal on, {connections} connections)"
+            ),
+            Provider::Payback => {
+                println!(
+                    "possim PAYBACK soak (purchases with fresh transactionIds, journal on, {connections} connections)"
+                )
+            }
+        }
         println!("  time s    RSS MB     tx/s   state KiB  load");
         for s in &samples {
             println!(

@@ -1,6 +1,6 @@
 //! Bounded memory over the wire (issue 13): the journal stays within its byte budget under a
 //! header bomb, journal pages and the export return every entry exactly once, and TYRIOS keeps
-//! only the newest transactions without changing a balance.
+//! only the newest transactions without changing a balance, and so does PAYBACK.
 
 use std::collections::BTreeSet;
 
@@ -195,4 +195,59 @@ async fn tyrios_keeps_the_newest_transactions_and_every_point() {
     assert_eq!(page["transactions"].as_array().unwrap().len(), 1);
     assert_eq!(page["transactions"][0]["id"], ids[8]);
     assert_eq!(page["page"]["totals"]["transactions"], 3);
+}
+
+#[tokio::test]
+async fn payback_keeps_the_newest_purchases_and_every_point() {
+    let possim = Possim::start("", &["--clock", "2026-11-25T12:00:00Z", "--retain-transactions", "2"]).await;
+    let purchase = |tx: String| {
+        possim
+            .client()
+            .post(format!("{}/purchases", possim.payback))
+            .basic_auth("possim", Some("demo"))
+            .header("partnerShortName", "possim-optik")
+            .json(
+                &json!({"transactionId": tx, "cardNumber": "9876543210", "receiptNumber": "B-1",
+                "totalAmountCents": 1000}),
+            )
+            .send()
+    };
+    let mut ids = Vec::new();
+    for i in 0..5 {
+        let resp = purchase(format!("mem-{i}")).await.unwrap();
+        assert_eq!(resp.status(), 200);
+        let booked: Value = resp.json().await.unwrap();
+        // 10.00 EUR at 200 cents per point (the default set's partner): 5 points.
+        assert_eq!(booked["totalPoints"], 5, "{booked}");
+        ids.push(booked["purchaseId"].as_str().unwrap().to_owned());
+    }
+    let (_, state) = possim.admin("GET", "/__admin/state/payback", None).await;
+    let max = state["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["customerNumber"] == "9876543210")
+        .unwrap();
+    // The default set's 300 + 5000 points plus five purchases of 5.
+    assert_eq!(max["balance"], 5300 + 25);
+    let summary = &state["retention"]["summarised"]["possim-optik"];
+    assert_eq!(
+        (summary["purchases"].clone(), summary["purchasePoints"].clone()),
+        (json!(3), json!(15)),
+        "{state}"
+    );
+    assert_eq!(state["purchases"].as_array().unwrap().len(), 2);
+    // A forgotten purchase is refused like an unknown one (README, "Retention").
+    let resp = possim
+        .client()
+        .post(format!("{}/purchases/{}/reversal", possim.payback, ids[0]))
+        .basic_auth("possim", Some("demo"))
+        .header("partnerShortName", "possim-optik")
+        .json(&json!({"transactionId": "mem-reversal"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 404);
+    let refused: Value = resp.json().await.unwrap();
+    assert_eq!(refused["code"], "REFERENCE_NOT_FOUND");
 }

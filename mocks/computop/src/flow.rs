@@ -38,7 +38,23 @@ pub fn start(inner: Arc<Inner>, pay_id: String) {
     tokio::spawn(run_sale(inner, pay_id));
 }
 
+/// Ends the payment's flow however `run_sale` returns, so the retention may forget it.
+struct FlowEnds<'a> {
+    inner: &'a Inner,
+    pay_id: &'a str,
+}
+
+impl Drop for FlowEnds<'_> {
+    fn drop(&mut self) {
+        crate::retention::flow_ended(&mut self.inner.lock(), self.pay_id);
+    }
+}
+
 async fn run_sale(inner: Arc<Inner>, pay_id: String) {
+    let _ends = FlowEnds {
+        inner: &inner,
+        pay_id: &pay_id,
+    };
     let generation = inner.lock().generation;
     let Some(payment) = inner.lock().payments.get(&pay_id).cloned() else {
         return;
@@ -62,8 +78,8 @@ async fn run_sale(inner: Arc<Inner>, pay_id: String) {
     .await
     {
         let retry = Arc::clone(&inner);
-        let (id, url) = (pay_id.clone(), payment.url_notify.clone());
-        tokio::spawn(async move { retries(&retry, &id, &url, authorize, generation).await });
+        let (held, url) = (payment.clone(), payment.url_notify.clone());
+        tokio::spawn(async move { retries(&retry, held, &url, authorize, generation).await });
     }
 
     let decision = payment.decision.clone();
@@ -112,8 +128,8 @@ async fn run_sale(inner: Arc<Inner>, pay_id: String) {
             .await
             {
                 let notify = Arc::clone(&inner);
-                let (url, id) = (payment.url_notify.clone(), pay_id.clone());
-                tokio::spawn(async move { retries(&notify, &id, &url, fields, generation).await });
+                let (url, held) = (payment.url_notify.clone(), payment.clone());
+                tokio::spawn(async move { retries(&notify, held, &url, fields, generation).await });
             }
             if !wait(&inner, PENDING_MS, generation).await {
                 return;
@@ -148,22 +164,23 @@ async fn finish(inner: &Arc<Inner>, pay_id: &str, generation: u64) {
     .await;
     if !first_ok {
         let retry = Arc::clone(inner);
-        let (id, url, f) = (pay_id.to_owned(), payment.url_notify.clone(), fields.clone());
-        tokio::spawn(async move { retries(&retry, &id, &url, f, generation).await });
+        let (held, url, f) = (payment.clone(), payment.url_notify.clone(), fields.clone());
+        tokio::spawn(async move { retries(&retry, held, &url, f, generation).await });
     }
     if timing == ReturnTiming::AfterNotify {
         browser_return(inner, &payment, fields, generation).await;
     }
 }
 
-async fn retries(inner: &Arc<Inner>, pay_id: &str, url: &str, fields: Fields, generation: u64) {
+/// Retries a notify of `held` (the payment when the first attempt failed) on the cubic schedule;
+/// each attempt sees the payment as it is then, or `held` once the retention forgot it.
+async fn retries(inner: &Arc<Inner>, held: Payment, url: &str, fields: Fields, generation: u64) {
     for (n, minutes) in RETRY_MINUTES.iter().enumerate() {
         if !wait(inner, minutes * 60_000, generation).await {
             return;
         }
-        let Some(payment) = inner.lock().payments.get(pay_id).cloned() else {
-            return;
-        };
+        let payment = inner.lock().payments.get(&held.pay_id).cloned();
+        let payment = payment.unwrap_or_else(|| held.clone());
         if attempt(inner, url, "notify", n as u32 + 2, &payment, fields.clone(), generation).await {
             return;
         }

@@ -19,6 +19,7 @@ pub mod handlers;
 pub mod model;
 pub mod operations;
 pub mod paygate;
+pub mod retention;
 pub mod validate;
 
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
@@ -178,6 +179,7 @@ impl Provider for ComputopMock {
             "credits": state.credits,
             "reqIds": state.req_ids.keys().map(|(m, page, id)| json!({"merchantId": m, "page": page, "reqId": id})).collect::<Vec<_>>(),
             "nextDecisions": state.next_decisions,
+            "retention": {"transactions": state.retain, "summarised": state.summarised},
         })
     }
 

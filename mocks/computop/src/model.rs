@@ -408,6 +408,15 @@ pub struct State {
     pub generation: u64,
     /// Decisions given through the admin API for payments waiting in the app, by PayID.
     pub manual: HashMap<String, Decision>,
+    /// Newest finished payments kept per merchant (`[retention]`).
+    pub retain: usize,
+    /// ReqID keys in the order they were first stored, to forget the oldest.
+    pub req_order: VecDeque<(String, String, String)>,
+    /// What was forgotten, per MerchantID.
+    pub summarised: BTreeMap<String, crate::retention::Summary>,
+    /// Payments whose flow (notifies, the customer, the browser return) still runs: never
+    /// forgotten, whatever their status.
+    pub in_flow: std::collections::HashSet<String>,
 }
 
 /// A ReqID lives this long (12 months of 365 days).
@@ -428,6 +437,7 @@ impl State {
             settings: file.paygate.clone(),
             default_decision: file.customer.default.clone(),
             next_decisions: file.customer.next.iter().cloned().collect(),
+            retain: data.settings.retention.transactions,
             ..State::default()
         };
         if !(file.paygate.time_scale.is_finite() && file.paygate.time_scale >= 1.0) {

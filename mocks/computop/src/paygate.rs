@@ -13,6 +13,7 @@ use crate::model::{
     Credit, CreditOrder, Decision, DecisionKind, Echo, Member, Merchant, Payment, PaymentStatus, PointsChoice,
     REQ_ID_LIFETIME_MS, State, StoredAnswer,
 };
+use crate::retention;
 use crate::validate::{self, Rule};
 
 /// The Paygate endpoints the mock serves.
@@ -287,8 +288,10 @@ impl Ctx<'_> {
             return None;
         }
         let final_status = match &stored.pay_id {
+            // A payment no longer held was forgotten by the retention, which forgets finished
+            // payments only.
             Some(pay_id) if endpoint == Endpoint::Sale => {
-                state.payments.get(pay_id).is_some_and(|p| p.status.is_final())
+                state.payments.get(pay_id).is_none_or(|p| p.status.is_final())
             }
             _ => true,
         };
@@ -310,15 +313,16 @@ impl Ctx<'_> {
 
     fn remember(&self, state: &mut State, endpoint: Endpoint, answer: &Answer, pay_id: Option<String>) {
         if let Some(req_id) = self.req_id() {
-            state.req_ids.insert(
-                (self.merchant.merchant_id.clone(), endpoint.page().to_owned(), req_id),
-                StoredAnswer {
-                    body: answer.body.clone(),
-                    fields: answer.view["response"].clone(),
-                    at: self.now,
-                    pay_id,
-                },
-            );
+            let key = (self.merchant.merchant_id.clone(), endpoint.page().to_owned(), req_id);
+            let stored = StoredAnswer {
+                body: answer.body.clone(),
+                fields: answer.view["response"].clone(),
+                at: self.now,
+                pay_id,
+            };
+            if state.req_ids.insert(key.clone(), stored).is_none() {
+                state.req_order.push_back(key);
+            }
         }
     }
 }
@@ -357,7 +361,10 @@ fn sale(state: &mut State, mut ctx: Ctx) -> Answer {
     answer.body.push_str(&unencrypted_echo(&payment.echo));
     ctx.remember(state, Endpoint::Sale, &answer, Some(pay_id.clone()));
     state.order.push(pay_id.clone());
+    // Held until the flow the handler starts for it ends (`retention::flow_ended`).
+    state.in_flow.insert(pay_id.clone());
     state.payments.insert(pay_id, payment);
+    retention::trim(state);
     answer
 }
 
@@ -826,6 +833,7 @@ fn credit(state: &mut State, mut ctx: Ctx) -> Answer {
     sign(&ctx.merchant, &mut f);
     let answer = ctx.answer(state, &f, None);
     ctx.remember(state, Endpoint::Credit, &answer, Some(pay_id));
+    retention::trim(state);
     answer
 }
 

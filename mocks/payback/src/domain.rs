@@ -22,6 +22,7 @@ use crate::model::{
     Coupon, CouponType, Idempotent, Lot, MIN_REDEMPTION, Member, MemberStatus, PIN_TOKEN_MS, PIN_TRIES, PinToken,
     Purchase, Redemption, State, expires_at,
 };
+use crate::retention;
 
 /// Amounts above this (10^11 cents = 1 billion EUR) are refused, so no sum can overflow.
 const MAX_CENTS: i64 = 100_000_000_000;
@@ -184,6 +185,7 @@ pub fn authenticate(
             expires_at: now + PIN_TOKEN_MS,
         },
     );
+    retention::pin_token_issued(state, partner, &token);
     let member = member_mut(state, &customer);
     member.expire(now);
     let balance = member.balance(now);
@@ -232,6 +234,7 @@ fn idempotent<A: Replayable>(
             answer: answer.clone().into(),
         },
     );
+    retention::answer_stored(state, partner, transaction_id);
     Ok(answer)
 }
 
@@ -418,6 +421,7 @@ pub fn purchase(
                 at: now,
             },
         );
+        retention::purchase_booked(state, partner, &purchase_id);
         Ok(PurchaseBooked {
             purchase_id,
             customer_number: customer,
@@ -553,6 +557,7 @@ pub fn redeem(
                 at: now,
             },
         );
+        retention::redemption_booked(state, partner, &id);
         Ok(RedemptionBooked {
             redemption_id: id,
             customer_number: customer,

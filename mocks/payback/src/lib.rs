@@ -10,7 +10,8 @@
 //! marks each behaviour [DOC] or [ours].
 //!
 //! Layout: `answers` (the typed answers), `card` (numbers, Luhn), `errors` (stable codes), `model` (state, `payback.toml`),
-//! `domain` (the operations, pure), `handlers` (axum routes).
+//! `domain` (the operations, pure), `handlers` (axum routes), `retention` (the newest bookings
+//! kept per partner, older ones summarised).
 
 pub mod answers;
 pub mod card;
@@ -19,6 +20,7 @@ pub mod errors;
 pub mod handlers;
 pub mod model;
 pub mod operations;
+pub mod retention;
 
 use std::sync::Arc;
 
@@ -96,6 +98,7 @@ impl Provider for PaybackMock {
             "transactions": state.idempotency.iter().map(|((partner, id), i)| json!({
                 "partner": partner, "transactionId": id, "operation": i.operation, "answer": i.answer,
             })).collect::<Vec<_>>(),
+            "retention": {"transactions": state.retain, "summarised": state.history.summarised},
         })
     }
 
@@ -137,7 +140,10 @@ impl Provider for PaybackMock {
                     .to_owned();
                 match state.coupons.get_mut(&code) {
                     Some(c) => {
-                        c.used_by.push(customer);
+                        // A member is in `usedBy` once: spending again changes nothing.
+                        if !c.used_by.contains(&customer) {
+                            c.used_by.push(customer);
+                        }
                         Ok(json!({"code": code, "used": true}))
                     }
                     None => Err(errors::PaybackError::Coupon {

@@ -2,8 +2,9 @@
 //!
 //! Members own point lots (each with the time it was earned, which fixes its expiry), up to two
 //! cards, a PIN with a failure counter and a registration status. Partners own credentials,
-//! branches and an earn rule. Every booking (purchase, redemption, reversal) is kept, so reversals
-//! can refer to it and the state snapshot shows the whole history.
+//! branches and an earn rule. The newest bookings (purchases, redemptions) and stored answers of
+//! each partner are kept, so reversals and replays can refer to them; older ones are summarised
+//! (`crate::retention`).
 
 use std::collections::BTreeMap;
 
@@ -328,6 +329,10 @@ pub struct State {
     pub pin_tokens: BTreeMap<String, PinToken>,
     /// Counter for ids.
     pub next_id: u64,
+    /// Newest bookings, stored answers and PIN tokens kept per partner (`[retention]`).
+    pub retain: usize,
+    /// The order of what is kept, and the summaries of what was forgotten.
+    pub history: crate::retention::History,
 }
 
 /// `payback.toml`.
@@ -418,8 +423,12 @@ impl State {
             name: data.name.clone(),
             message: format!("payback.toml: {message}"),
         };
+        let retain = data.settings.retention.transactions;
         let Some(file) = data.parse_file::<File>("payback.toml")? else {
-            return Ok(State::default());
+            return Ok(State {
+                retain,
+                ..State::default()
+            });
         };
         let main_prefix = file.main_card_prefix.unwrap_or_else(|| DEFAULT_MAIN_PREFIX.into());
         let second_prefix = file.second_card_prefix.unwrap_or_else(|| DEFAULT_SECOND_PREFIX.into());
@@ -430,6 +439,7 @@ impl State {
         }
         let mut state = State {
             next_id: 1,
+            retain,
             ..State::default()
         };
         for partner in file.partners {

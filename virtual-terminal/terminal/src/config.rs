@@ -101,6 +101,10 @@ pub struct Delays {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct TerminalConfig {
+    /// Newest bookings the batch keeps until End-of-Day; older ones only count in its totals
+    /// (the data set's `[retention] transactions`, not a `zvt.toml` key).
+    #[serde(skip, default = "default_retain")]
+    pub retain: usize,
     /// BMP 29, 8 digits.
     pub terminal_id: u32,
     /// 6 digits.
@@ -224,9 +228,14 @@ fn default_pin_tries() -> u8 {
     3
 }
 
+fn default_retain() -> usize {
+    possim_engine::retention::DEFAULT_TRANSACTIONS
+}
+
 impl Default for TerminalConfig {
     fn default() -> Self {
         Self {
+            retain: default_retain(),
             terminal_id: 52_000_001,
             password: default_password(),
             currency: default_currency(),
@@ -256,7 +265,8 @@ impl Default for TerminalConfig {
 impl TerminalConfig {
     /// Reads `zvt.toml` from a data set (the built-in defaults when the set has none).
     pub fn from_data_set(data: &DataSet) -> Result<Self, EngineError> {
-        let config = data.parse_file::<TerminalConfig>("zvt.toml")?.unwrap_or_default();
+        let mut config = data.parse_file::<TerminalConfig>("zvt.toml")?.unwrap_or_default();
+        config.retain = data.settings.retention.transactions;
         config.validate().map_err(|message| EngineError::DataSet {
             name: data.name.clone(),
             message: format!("zvt.toml: {message}"),

@@ -190,6 +190,7 @@ impl Provider for ZvtTerminal {
             "preAuthorisations": t.pre_auths(),
             "total": total,
             "totalsByGroup": groups.iter().map(|(count, sum)| json!({"count": count, "total": sum})).collect::<Vec<_>>(),
+            "retention": {"transactions": t.config().retain, "summarised": t.forgotten()},
         })
     }
 

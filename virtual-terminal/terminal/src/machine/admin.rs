@@ -12,7 +12,7 @@ use possim_zvt::messages::{
 use possim_zvt::{Amount, Apdu, Message};
 
 use super::receipts::{clock_fields, status_apdu};
-use super::{Action, BookingKind, Commit, Step, Terminal, ack, completion, encode, rc, refused};
+use super::{Action, Commit, Step, Terminal, ack, completion, encode, rc, refused};
 
 impl Terminal {
     /// Registration 06 00: password and currency checked, the config byte (and whether the ECR
@@ -161,29 +161,16 @@ impl Terminal {
     /// Count and total per End-of-Day group over the batch (reversed payments excluded, refunds
     /// subtracted from their group's total), and the receipt range.
     pub fn totals(&self) -> ([(u8, u64); 7], u64, u16, u16) {
-        let mut groups = [(0u8, 0u64); 7];
-        let mut total = 0u64;
-        // PAYBACK redemptions are vouchers, not card turnover: they stay out of the totals.
-        for b in self
-            .batch
-            .iter()
-            .filter(|b| !b.reversed && b.kind != BookingKind::PaybackRedemption)
-        {
-            let g = &mut groups[b.card.totals_group()];
-            match b.kind {
-                BookingKind::Refund => {
-                    g.1 = g.1.saturating_sub(b.amount);
-                    total = total.saturating_sub(b.amount);
-                }
-                _ => {
-                    g.0 = g.0.saturating_add(1);
-                    g.1 += b.amount;
-                    total += b.amount;
-                }
-            }
+        // The forgotten bookings came first in the batch: their fold continues with the held.
+        let mut groups = self.forgotten.groups;
+        let mut total = self.forgotten.total;
+        for b in &self.batch {
+            super::fold_totals(&mut groups, &mut total, b);
         }
-        let from = self.batch.iter().map(|b| b.receipt).min().unwrap_or(0);
-        let to = self.batch.iter().map(|b| b.receipt).max().unwrap_or(0);
+        let receipts = self.batch.iter().map(|b| b.receipt);
+        let forgotten = self.forgotten.receipts;
+        let from = receipts.clone().chain(forgotten.map(|r| r.0)).min().unwrap_or(0);
+        let to = receipts.chain(forgotten.map(|r| r.1)).max().unwrap_or(0);
         (groups, total, from, to)
     }
 

@@ -175,6 +175,52 @@ pub struct Booking {
     pub redemption: Option<String>,
 }
 
+/// The part of the End-of-Day totals of bookings the batch no longer holds, folded in batch
+/// order exactly as [`Terminal::totals`] folds the held ones, so the totals are the same.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BatchSummary {
+    /// Bookings forgotten.
+    pub bookings: u64,
+    /// Per End-of-Day group: payments counted (at most 255, as BMP 60 has one byte) and turnover.
+    pub groups: [(u8, u64); 7],
+    /// Turnover over all groups.
+    pub total: u64,
+    /// Lowest and highest receipt number forgotten.
+    pub receipts: Option<(u16, u16)>,
+}
+
+impl BatchSummary {
+    fn add(&mut self, b: &Booking) {
+        self.bookings += 1;
+        self.receipts = Some(match self.receipts {
+            None => (b.receipt, b.receipt),
+            Some((from, to)) => (from.min(b.receipt), to.max(b.receipt)),
+        });
+        fold_totals(&mut self.groups, &mut self.total, b);
+    }
+}
+
+/// Adds one booking to End-of-Day totals: reversed payments and PAYBACK redemptions (vouchers,
+/// not card turnover) count nothing, refunds are subtracted from their group's turnover.
+fn fold_totals(groups: &mut [(u8, u64); 7], total: &mut u64, b: &Booking) {
+    if b.reversed || b.kind == BookingKind::PaybackRedemption {
+        return;
+    }
+    let g = &mut groups[b.card.totals_group()];
+    match b.kind {
+        BookingKind::Refund => {
+            g.1 = g.1.saturating_sub(b.amount);
+            *total = total.saturating_sub(b.amount);
+        }
+        _ => {
+            g.0 = g.0.saturating_add(1);
+            g.1 += b.amount;
+            *total += b.amount;
+        }
+    }
+}
+
 /// What commits when the ECR acknowledges a Status-Information.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Commit {
@@ -234,7 +280,10 @@ pub struct Terminal {
     echo_currency: bool,
     next_receipt: u16,
     next_trace: u32,
+    /// The newest `config.retain` bookings since the last End-of-Day, oldest first.
     batch: Vec<Booking>,
+    /// What the older bookings since the last End-of-Day add to the totals.
+    forgotten: BatchSummary,
     pre_auths: Vec<Booking>,
     /// The last Status-Information of a transaction, for Repeat Receipt 06 20.
     last_status: Option<Apdu>,
@@ -327,6 +376,7 @@ impl Terminal {
             next_receipt: 1,
             next_trace: 1,
             batch: Vec::new(),
+            forgotten: BatchSummary::default(),
             pre_auths: Vec::new(),
             last_status: None,
             next_customer: None,
@@ -390,9 +440,27 @@ impl Terminal {
         self.session.is_some()
     }
 
-    /// The stored transactions since the last End-of-Day.
+    /// The stored transactions since the last End-of-Day (the newest `retain` of them).
     pub fn batch(&self) -> &[Booking] {
         &self.batch
+    }
+
+    /// What the bookings since the last End-of-Day that the batch no longer holds add up to.
+    pub fn forgotten(&self) -> &BatchSummary {
+        &self.forgotten
+    }
+
+    /// Stores a booking in the batch; beyond the retention the oldest one leaves it and only its
+    /// part of the totals stays. It can no longer be reversed or reprinted, as a booking it
+    /// could not have been reversed (only a held one can), its part of the totals is final.
+    fn store(&mut self, booking: Booking) {
+        self.batch.push(booking);
+        if self.batch.len() > self.config.retain {
+            let excess = self.batch.len() - self.config.retain;
+            for old in self.batch.drain(..excess) {
+                self.forgotten.add(&old);
+            }
+        }
     }
 
     /// Open pre-authorisations.
@@ -581,7 +649,7 @@ impl Terminal {
                 if b.kind == BookingKind::PreAuthorisation {
                     self.pre_auths.push(b);
                 } else {
-                    self.batch.push(b);
+                    self.store(b);
                 }
             }
             Commit::Reverse(receipt) => {
@@ -596,7 +664,7 @@ impl Terminal {
                     "booked pre-authorisation {receipt}: {} cents",
                     booking.amount
                 )));
-                self.batch.push(booking);
+                self.store(booking);
             }
             Commit::ReleasePreAuth(receipt) => {
                 self.pre_auths.retain(|p| p.receipt != receipt);
@@ -604,6 +672,7 @@ impl Terminal {
             }
             Commit::ClearBatch => {
                 self.batch.clear();
+                self.forgotten = BatchSummary::default();
                 out.push(Action::Note("end-of-day: batch cleared".into()));
             }
         }
