@@ -19,6 +19,7 @@ pub mod errors;
 pub mod handlers;
 pub mod model;
 pub mod operations;
+pub mod refusal;
 
 use std::sync::Arc;
 
@@ -57,6 +58,10 @@ impl PaybackMock {
 impl Provider for PaybackMock {
     fn name(&self) -> &'static str {
         "payback"
+    }
+
+    fn refusal(&self, status: axum::http::StatusCode, message: &str) -> axum::http::Response<axum::body::Bytes> {
+        refusal::answer(status, message)
     }
 
     fn router(&self) -> axum::Router {
