@@ -145,10 +145,10 @@ fn cases(l: &Listener) -> Vec<(&'static str, Vec<u8>, u16)> {
 /// Sends `request` (while reading, so a refusal before the end does not block the write) and
 /// returns everything the server sent until it closed the connection.
 async fn exchange(authority: &str, request: Vec<u8>) -> Vec<u8> {
-    exchange_for("", authority, request).await
+    exchange_for("", authority, request, Duration::from_secs(20)).await
 }
 
-async fn exchange_for(context: &str, authority: &str, request: Vec<u8>) -> Vec<u8> {
+async fn exchange_for(context: &str, authority: &str, request: Vec<u8>, bound: Duration) -> Vec<u8> {
     let stream = TcpStream::connect(authority).await.expect("connects");
     let (mut read, mut write) = stream.into_split();
     let writer = tokio::spawn(async move {
@@ -157,14 +157,9 @@ async fn exchange_for(context: &str, authority: &str, request: Vec<u8>) -> Vec<u
         write
     });
     let mut answer = Vec::new();
-    tokio::time::timeout(Duration::from_secs(20), read.read_to_end(&mut answer))
+    tokio::time::timeout(bound, read.read_to_end(&mut answer))
         .await
-        .unwrap_or_else(|_| {
-            panic!(
-                "{context}: the server answers and closes the connection within 20 s: {:?}",
-                String::from_utf8_lossy(&answer)
-            )
-        })
+        .unwrap_or_else(|_| panic!("{context}: the server answers and closes the connection within {bound:?}"))
         .ok();
     drop(writer.await);
     answer
@@ -268,6 +263,27 @@ fn read_body(listener: &str, status: u16, body: &[u8]) -> String {
     }
 }
 
+/// Checks a refusal: `expected` status, `Connection: close`, the listener's content type, a
+/// Content-Length that matches a non-empty body in the listener's format. Returns the body.
+fn check_answer(context: &str, listener: &Listener, answer: &[u8], expected: u16) -> Vec<u8> {
+    let (status, headers, body) = split(answer);
+    assert_eq!(status, expected, "{context}: {}", String::from_utf8_lossy(answer));
+    let header = |name: &str| {
+        headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+            .unwrap_or_else(|| panic!("{context}: no {name} in {headers:?}"))
+    };
+    assert_eq!(header("connection"), "close", "{context}");
+    assert_eq!(header("content-type"), listener.content_type, "{context}");
+    assert_eq!(header("content-length"), body.len().to_string(), "{context}");
+    assert!(!body.is_empty(), "{context}");
+    let message = read_body(listener.name, status, &body);
+    assert!(!message.is_empty(), "{context}");
+    body
+}
+
 #[tokio::test]
 async fn every_refusal_is_a_complete_answer_in_the_listeners_format() {
     let possim = Possim::start("", &[]).await;
@@ -275,23 +291,9 @@ async fn every_refusal_is_a_complete_answer_in_the_listeners_format() {
         let mut pinned = String::new();
         for (case, request, expected) in cases(&listener) {
             let context = format!("{} / {case}", listener.name);
-            let answer = exchange_for(&context, &listener.authority, request).await;
-            let (status, headers, body) = split(&answer);
-            assert_eq!(status, expected, "{context}: {}", String::from_utf8_lossy(&answer));
-            let header = |name: &str| {
-                headers
-                    .iter()
-                    .find(|(n, _)| n == name)
-                    .map(|(_, v)| v.as_str())
-                    .unwrap_or_else(|| panic!("{context}: no {name} in {headers:?}"))
-            };
-            assert_eq!(header("connection"), "close", "{context}");
-            assert_eq!(header("content-type"), listener.content_type, "{context}");
-            assert_eq!(header("content-length"), body.len().to_string(), "{context}");
-            assert!(!body.is_empty(), "{context}");
-            let message = read_body(listener.name, status, &body);
-            assert!(!message.is_empty(), "{context}");
-            pinned.push_str(&format!("{case}: {status}\n{}\n", String::from_utf8_lossy(&body)));
+            let answer = exchange_for(&context, &listener.authority, request, Duration::from_secs(20)).await;
+            let body = check_answer(&context, &listener, &answer, expected);
+            pinned.push_str(&format!("{case}: {expected}\n{}\n", String::from_utf8_lossy(&body)));
         }
         insta::assert_snapshot!(format!("front_refusals_{}", listener.name), pinned);
     }
@@ -355,4 +357,31 @@ async fn pipelined_requests_before_a_refusal_are_answered_normally() {
         value["error"].as_str().unwrap().contains("malformed request head"),
         "{value}"
     );
+}
+
+/// A body that never completes: 408 after the front's 30 s, on every listener at once.
+#[tokio::test]
+async fn a_body_that_never_completes_is_a_408_in_the_listeners_format() {
+    let possim = Possim::start("", &[]).await;
+    let slow = listeners(&possim).into_iter().map(|listener| async move {
+        let request = format!(
+            "POST {} HTTP/1.1\r\nhost: x\r\ncontent-length: 10\r\n\r\n{{",
+            listener.path
+        );
+        let context = format!("{} / slow body", listener.name);
+        let answer = exchange_for(
+            &context,
+            &listener.authority,
+            request.into_bytes(),
+            Duration::from_secs(60),
+        )
+        .await;
+        let body = check_answer(&context, &listener, &answer, 408);
+        let text = String::from_utf8_lossy(&body).into_owned();
+        assert!(
+            text.contains("request body not complete within 30 s"),
+            "{context}: {text}"
+        );
+    });
+    futures::future::join_all(slow).await;
 }

@@ -33,3 +33,21 @@ pub fn answer(status: StatusCode, message: &str) -> Response<Bytes> {
     );
     resp
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `mocks/computop/README.md` ("Answers and codes"): `2000` and the status; the separators
+    /// of the unencoded answer never come from the text.
+    #[test]
+    fn the_code_carries_the_status_and_the_text_cannot_split_the_answer() {
+        let resp = answer(StatusCode::SERVICE_UNAVAILABLE, "full & busy = sorry");
+        assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(
+            &resp.body()[..],
+            b"mid=&Status=FAILED&Description=full   busy   sorry&Code=20000503"
+        );
+        assert_eq!(code(StatusCode::REQUEST_TIMEOUT), "20000408");
+    }
+}

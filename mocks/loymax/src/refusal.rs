@@ -41,3 +41,29 @@ pub fn answer(status: StatusCode, message: &str) -> Response<Bytes> {
     );
     resp
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `mocks/loymax/README.md` ("Errors"): the envelope code of each front refusal.
+    #[test]
+    fn every_front_refusal_has_its_readme_code() {
+        for (status, expected) in [
+            (400, Code::FormatException),
+            (408, Code::ParseError),
+            (413, Code::ParseError),
+            (414, Code::FormatException),
+            (431, Code::FormatException),
+            (503, Code::SystemError),
+        ] {
+            assert_eq!(code(StatusCode::from_u16(status).unwrap()), expected, "{status}");
+        }
+        let resp = answer(StatusCode::SERVICE_UNAVAILABLE, "a < b");
+        assert_eq!(
+            std::str::from_utf8(resp.body()).unwrap(),
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?><XMLResponse><Version>3.2</Version>\
+             <ErrorCode>1</ErrorCode><ErrorMessage>a &lt; b</ErrorMessage></XMLResponse>"
+        );
+    }
+}

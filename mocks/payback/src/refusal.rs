@@ -27,3 +27,26 @@ pub fn answer(status: StatusCode, message: &str) -> Response<Bytes> {
         .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     resp
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The table of `mocks/payback/README.md` ("Errors"), front refusals.
+    #[test]
+    fn every_front_refusal_has_its_readme_code() {
+        for (status, expected) in [
+            (400, "INVALID_REQUEST"),
+            (408, "REQUEST_TIMEOUT"),
+            (413, "REQUEST_TOO_LARGE"),
+            (414, "REQUEST_TOO_LARGE"),
+            (431, "REQUEST_TOO_LARGE"),
+            (503, "SERVICE_UNAVAILABLE"),
+        ] {
+            let resp = answer(StatusCode::from_u16(status).unwrap(), "why");
+            assert_eq!(resp.status().as_u16(), status);
+            let body: serde_json::Value = serde_json::from_slice(resp.body()).unwrap();
+            assert_eq!(body, serde_json::json!({"code": expected, "message": "why"}));
+        }
+    }
+}

@@ -740,4 +740,108 @@ mod tests {
             assert_eq!(ChunkDecoder::default().feed(bad), Step::Invalid, "{bad:?}");
         }
     }
+
+    /// Whatever junk a head holds, the answer is a complete HTTP answer with a body — the
+    /// listener's (here a fallback that says `ok`) or the front's refusal — never hyper's empty
+    /// one and never a dropped connection. Over a real socket, through the whole front.
+    #[test]
+    fn no_head_gets_an_empty_answer() {
+        use proptest::prelude::*;
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
+        let address = listener.local_addr().unwrap();
+        let router = axum::Router::new().fallback(|| async { "ok" });
+        runtime.spawn(super::super::serve_admin(
+            listener,
+            router,
+            super::super::AdminAccess::default(),
+            std::future::pending(),
+        ));
+        // Lines a head may hold: fine ones, and what hyper's parser refuses.
+        let line = prop_oneof![
+            Just(b"host: x".to_vec()),
+            Just(b"x-ok: a b\tc".to_vec()),
+            Just(b"bad name: 1".to_vec()),
+            Just(b" folded".to_vec()),
+            Just(b"x-obs: \xe4\xff".to_vec()),
+            Just(b"no-colon".to_vec()),
+            Just(b"x: \x00".to_vec()),
+            Just(b"content-length: +1".to_vec()),
+            Just(b"content-length: 0".to_vec()),
+            Just(b"transfer-encoding: gzip".to_vec()),
+            Just(format!("x-big: {}", "v".repeat(70_000)).into_bytes()),
+            proptest::collection::vec(any::<u8>().prop_filter("no line end", |b| *b != b'\n'), 0..40),
+        ];
+        let request_line = prop_oneof![
+            Just(b"GET / HTTP/1.1".to_vec()),
+            Just(b"GET /a?b=c HTTP/1.0".to_vec()),
+            Just(b"G\x01T / HTTP/1.1".to_vec()),
+            Just(b"GET / HTTP/9.9".to_vec()),
+            Just(b"GET /\x7f HTTP/1.1".to_vec()),
+            Just(b"GET".to_vec()),
+            Just(format!("GET /{} HTTP/1.1", "a".repeat(70_000)).into_bytes()),
+            proptest::collection::vec(any::<u8>().prop_filter("no line end", |b| *b != b'\n'), 0..40),
+        ];
+        let head =
+            (request_line, proptest::collection::vec(line, 0..6), 0usize..130).prop_map(|(first, lines, repeat)| {
+                let mut head = first;
+                head.extend_from_slice(b"\r\n");
+                for line in lines {
+                    head.extend_from_slice(&line);
+                    head.extend_from_slice(b"\r\n");
+                }
+                for i in 0..repeat {
+                    head.extend_from_slice(format!("x-{i}: 1\r\n").as_bytes());
+                }
+                head.extend_from_slice(b"\r\n");
+                head
+            });
+        let config = ProptestConfig {
+            cases: 200,
+            ..ProptestConfig::default()
+        };
+        proptest!(config, |(head in head)| {
+            let answer = runtime.block_on(async {
+                let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
+                stream.write_all(&head).await.unwrap();
+                let mut answer = Vec::new();
+                let mut chunk = [0u8; 4096];
+                // Read until one whole answer is in: its head, then Content-Length bytes.
+                let read = tokio::time::timeout(Duration::from_secs(10), async {
+                    loop {
+                        let n = stream.read(&mut chunk).await.unwrap_or(0);
+                        answer.extend_from_slice(&chunk[..n]);
+                        let text = String::from_utf8_lossy(&answer).into_owned();
+                        if let Some((head, body)) = text.split_once("\r\n\r\n") {
+                            let length = head
+                                .lines()
+                                .find_map(|l| l.strip_prefix("content-length: "))
+                                .and_then(|v| v.parse::<usize>().ok());
+                            if length.is_some_and(|l| body.len() >= l) || n == 0 {
+                                break;
+                            }
+                        } else if n == 0 {
+                            break;
+                        }
+                    }
+                })
+                .await;
+                assert!(read.is_ok(), "no answer within 10 s");
+                String::from_utf8_lossy(&answer).into_owned()
+            });
+            prop_assert!(answer.starts_with("HTTP/1."), "{answer:?}");
+            let (head, body) = answer.split_once("\r\n\r\n").unwrap_or_default();
+            prop_assert!(!body.is_empty(), "an empty body: {head}");
+            if !body.starts_with("ok") {
+                let value: serde_json::Value = serde_json::from_str(body).unwrap_or_default();
+                prop_assert!(value["error"].is_string(), "{answer}");
+                prop_assert!(head.contains("connection: close"), "{head}");
+            }
+        });
+    }
 }
