@@ -29,6 +29,8 @@
 //! - `independent_tills`: tills written in Python from the published contract alone certify
 //!   through the exec driver (TYRIOS, PAYBACK, ZVT, Computop).
 //! - `hardening`: the admin API's front and token, unsafe data sets, oversized requests.
+//! - `front_refusals`: every request the HTTP front refuses (beyond hyper's limits too), on every
+//!   listener, answered completely in the listener's error format.
 //! - `memory`: bounded memory: the journal's byte budget under a header bomb, journal pages and
 //!   the streamed export, TYRIOS keeping only its newest transactions.
 //! - `computop_python`: an independent Computop client (Python, pycryptodome) against the
@@ -44,6 +46,7 @@ mod console;
 mod conventions;
 mod documented;
 mod faults;
+mod front_refusals;
 mod hardening;
 mod independent_tills;
 mod loymax;

@@ -19,6 +19,7 @@ pub mod handlers;
 pub mod model;
 pub mod operations;
 pub mod paygate;
+pub mod refusal;
 pub mod retention;
 pub mod validate;
 
@@ -141,6 +142,10 @@ fn body_text(bytes: &possim_engine::journal::RecordedBody) -> String {
 impl Provider for ComputopMock {
     fn name(&self) -> &'static str {
         "computop"
+    }
+
+    fn refusal(&self, status: axum::http::StatusCode, message: &str) -> axum::http::Response<axum::body::Bytes> {
+        refusal::answer(status, message)
     }
 
     fn router(&self) -> axum::Router {

@@ -3,16 +3,19 @@
 //!
 //! It owns what a listener must do before any handler sees a request, the same for all: the
 //! accept loop with a connection limit, hyper's HTTP/1.1 settings (header read time-out, which
-//! is also the idle time-out of a kept-alive connection, and hyper's hard head limits), the
-//! request-head limits checked here so that 414 and 431 carry a body, and reading the body
-//! within a size limit and a time-out. Each listener answers these refusals in its own error
-//! format ([`ErrorFormat`]): the provider ports in the engine's JSON exception, the admin API in
-//! its documented `{"error": "…"}`.
+//! is also the idle time-out of a kept-alive connection), the request-head limits, and reading
+//! the body within a size limit and a time-out. Each listener answers these refusals in its own
+//! error format ([`ErrorFormat`]): a provider port in the provider's
+//! ([`crate::provider::Provider::refusal`]), the admin API in its documented `{"error": "…"}`.
 //!
-//! Requests whose head goes beyond hyper's own hard limits ([`HYPER_MAX_HEADERS`],
-//! [`HYPER_MAX_HEAD_BYTES`], a request target over 65,534 bytes) are refused by hyper itself
-//! with an empty body; the limits checked here lie below them so that ordinary oversized
-//! requests get a readable answer.
+//! Every request head passes the [`guard`] before hyper parses it: it enforces
+//! [`MAX_URI_BYTES`], [`MAX_HEADERS`] and [`MAX_HEAD_BYTES`] and refuses whatever hyper's own
+//! parser would refuse (a bad request line, invalid header bytes, a broken Content-Length or
+//! Transfer-Encoding, a request target beyond hyper's 65,534 bytes, more fields than hyper's
+//! [`HYPER_MAX_HEADERS`]), so hyper's own answers — an empty 400/414/431, or a dropped
+//! connection — never reach a client. The refusal is answered by the listener's service, in
+//! the listener's format, with `Connection: close`. A body whose chunked framing is broken is
+//! refused by the service when reading it (400, same format).
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -47,13 +50,17 @@ pub const MAX_HEADERS: usize = 100;
 /// Largest request head (request line and header fields); larger is a 431. hyper's default
 /// buffer, so no request that was served before is refused now.
 pub const MAX_HEAD_BYTES: usize = 8192 + 4096 * 100;
-/// hyper's own header count limit (refused with an empty 431), above [`MAX_HEADERS`].
+/// hyper's own header count limit, above [`MAX_HEADERS`]; the guard refuses more first.
 pub const HYPER_MAX_HEADERS: usize = 128;
-/// hyper's own head buffer limit (refused with an empty 431), above [`MAX_HEAD_BYTES`].
+/// hyper's own head buffer limit, above [`MAX_HEAD_BYTES`]; the guard refuses larger first.
 pub const HYPER_MAX_HEAD_BYTES: usize = 512 * 1024;
 
+pub mod guard;
+
+pub use guard::{HeadRefusal, RefusalSlot};
+
 /// Builds a listener's error answer from a status and a message.
-pub type ErrorFormat = fn(StatusCode, &str) -> Response<Bytes>;
+pub type ErrorFormat = Arc<dyn Fn(StatusCode, &str) -> Response<Bytes> + Send + Sync>;
 
 /// A request the front refuses before the handler, with its status and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -65,7 +72,7 @@ pub struct Refusal {
 }
 
 impl Refusal {
-    fn new(status: StatusCode, message: String) -> Self {
+    pub(crate) fn new(status: StatusCode, message: String) -> Self {
         Self { status, message }
     }
 }
@@ -101,18 +108,33 @@ pub fn check_head(parts: &http::request::Parts) -> Result<(), Refusal> {
     Ok(())
 }
 
-/// The whole request body, within `max` bytes and [`BODY_READ_TIMEOUT`].
+/// The whole request body, within `max` bytes and [`BODY_READ_TIMEOUT`]. A body whose
+/// Content-Length already says it is too large is refused at once, without waiting for it.
 pub async fn read_body(body: Incoming, max: usize) -> Result<Bytes, Refusal> {
+    if hyper::body::Body::size_hint(&body).lower() > max as u64 {
+        return Err(Refusal::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("request body exceeds {max} bytes"),
+        ));
+    }
     match tokio::time::timeout(BODY_READ_TIMEOUT, Limited::new(body, max).collect()).await {
         Ok(Ok(collected)) => Ok(collected.to_bytes()),
         Ok(Err(e)) if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() => Err(Refusal::new(
             StatusCode::PAYLOAD_TOO_LARGE,
             format!("request body exceeds {max} bytes"),
         )),
-        Ok(Err(e)) => Err(Refusal::new(
-            StatusCode::BAD_REQUEST,
-            format!("request body could not be read: {e}"),
-        )),
+        Ok(Err(e)) => {
+            // hyper's error says "error reading a body"; its source says what was wrong (a
+            // broken chunk size line, the connection closed early).
+            let detail = match std::error::Error::source(&*e) {
+                Some(source) => format!("{e}: {source}"),
+                None => e.to_string(),
+            };
+            Err(Refusal::new(
+                StatusCode::BAD_REQUEST,
+                format!("request body could not be read: {detail}"),
+            ))
+        }
         Err(_) => Err(Refusal::new(
             StatusCode::REQUEST_TIMEOUT,
             format!("request body not complete within {} s", BODY_READ_TIMEOUT.as_secs()),
@@ -123,7 +145,7 @@ pub async fn read_body(body: Incoming, max: usize) -> Result<Bytes, Refusal> {
 /// A refusal's answer, marked `Connection: close`: the refused request's body may be unread, so
 /// the connection cannot carry another request. Said explicitly, a client does not put the
 /// connection back into its pool and lose its next request on it.
-pub fn refusal_response(format: ErrorFormat, refusal: &Refusal) -> Response<Bytes> {
+pub fn refusal_response(format: &ErrorFormat, refusal: &Refusal) -> Response<Bytes> {
     let mut resp = format(refusal.status, &refusal.message);
     resp.headers_mut()
         .insert(http::header::CONNECTION, HeaderValue::from_static("close"));
@@ -144,10 +166,19 @@ pub fn admin_error(status: StatusCode, message: &str) -> Response<Bytes> {
     json_response(status, &serde_json::json!({ "error": message }))
 }
 
+/// [`admin_error`] as an [`ErrorFormat`].
+pub fn admin_format() -> ErrorFormat {
+    Arc::new(admin_error)
+}
+
 /// Accepts connections on `listener` until `shutdown` completes and serves each with the
-/// service `make_service` builds for it (given a fresh connection number), under the front's
-/// limits; then lets in-flight exchanges finish for up to `grace`. `name` is for logs;
-/// `refuse` writes the 503 of a connection over [`MAX_CONNECTIONS`].
+/// service `make_service` builds for it, under the front's limits; then lets in-flight
+/// exchanges finish for up to `grace`. `name` is for logs; `refuse` writes the 503 of a
+/// connection over [`MAX_CONNECTIONS`].
+///
+/// `make_service` gets the connection's [`RefusalSlot`]: when hyper hands the service a request,
+/// the service takes the slot first (in `call`, before any await); a refusal found there is the
+/// head the [`guard`] refused, and the request is only its stand-in.
 pub async fn serve<F, S, B>(
     listener: TcpListener,
     name: &str,
@@ -156,7 +187,7 @@ pub async fn serve<F, S, B>(
     shutdown: impl Future<Output = ()>,
     grace: Duration,
 ) where
-    F: FnMut() -> S,
+    F: FnMut(Arc<RefusalSlot>) -> S,
     S: hyper::service::Service<Request<Incoming>, Response = Response<B>> + Send + 'static,
     S::Future: Send + 'static,
     S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
@@ -180,7 +211,7 @@ pub async fn serve<F, S, B>(
                     }
                 };
                 let Ok(slot) = Arc::clone(&slots).try_acquire_owned() else {
-                    let answer = over_limit(refuse);
+                    let answer = over_limit(&refuse);
                     tokio::spawn(async move {
                         // A bounded write: a peer that does not read gets dropped.
                         let _ = tokio::time::timeout(HEADER_READ_TIMEOUT, async {
@@ -192,12 +223,14 @@ pub async fn serve<F, S, B>(
                     continue;
                 };
                 let _ = stream.set_nodelay(true);
+                let refusals = Arc::new(RefusalSlot::default());
+                let io = guard::GuardedIo::new(stream, Arc::clone(&refusals));
                 let conn = http1::Builder::new()
                     .timer(hyper_util::rt::TokioTimer::new())
                     .header_read_timeout(HEADER_READ_TIMEOUT)
                     .max_headers(HYPER_MAX_HEADERS)
                     .max_buf_size(HYPER_MAX_HEAD_BYTES)
-                    .serve_connection(TokioIo::new(stream), make_service());
+                    .serve_connection(TokioIo::new(io), make_service(refusals));
                 let conn = graceful.watch(conn);
                 tokio::spawn(async move {
                     if let Err(e) = conn.await {
@@ -216,7 +249,7 @@ pub async fn serve<F, S, B>(
 }
 
 /// The raw 503 answer of a connection over the limit, in the listener's format.
-fn over_limit(refuse: ErrorFormat) -> Vec<u8> {
+fn over_limit(refuse: &ErrorFormat) -> Vec<u8> {
     let resp = refuse(
         StatusCode::SERVICE_UNAVAILABLE,
         &format!("this listener already serves {MAX_CONNECTIONS} connections; try again later"),
@@ -296,20 +329,26 @@ pub async fn serve_admin(
     shutdown: impl Future<Output = ()>,
 ) {
     let access = Arc::new(access);
-    let make = || {
+    let make = |slot: Arc<RefusalSlot>| {
         let router = router.clone();
         let access = Arc::clone(&access);
         hyper::service::service_fn(move |req: Request<Incoming>| {
             let router = router.clone();
             let access = Arc::clone(&access);
-            async move { Ok::<_, Infallible>(admin_exchange(&router, &access, req).await) }
+            let refused = slot.take();
+            async move {
+                Ok::<_, Infallible>(match refused {
+                    Some(head) => refusal_response(&admin_format(), &head.refusal).map(axum::body::Body::from),
+                    None => admin_exchange(&router, &access, req).await,
+                })
+            }
         })
     };
     serve(
         listener,
         "admin",
         make,
-        admin_error,
+        admin_format(),
         shutdown,
         crate::http::SHUTDOWN_GRACE,
     )
@@ -322,7 +361,7 @@ async fn admin_exchange(
     req: Request<Incoming>,
 ) -> Response<axum::body::Body> {
     let (parts, body) = req.into_parts();
-    let refused = |r: Refusal| refusal_response(admin_error, &r).map(axum::body::Body::from);
+    let refused = |r: Refusal| refusal_response(&admin_format(), &r).map(axum::body::Body::from);
     if let Err(r) = check_head(&parts) {
         return refused(r);
     }
@@ -421,7 +460,7 @@ mod tests {
 
     #[test]
     fn the_over_limit_answer_is_a_complete_http_message_in_the_listeners_format() {
-        let raw = String::from_utf8(over_limit(admin_error)).unwrap();
+        let raw = String::from_utf8(over_limit(&admin_format())).unwrap();
         let (head, body) = raw.split_once("\r\n\r\n").unwrap();
         assert!(head.starts_with("HTTP/1.1 503 "), "{head}");
         assert!(head.contains(&format!("content-length: {}", body.len())), "{head}");

@@ -99,6 +99,8 @@ fn full(bytes: Bytes) -> ResponseBody {
 struct Ctx {
     engine: Arc<Engine>,
     provider: Arc<dyn Provider>,
+    /// The provider's refusal format.
+    refuse: front::ErrorFormat,
     router: axum::Router,
     connection: u64,
 }
@@ -113,20 +115,34 @@ pub async fn serve_provider(
 ) {
     let router = provider.router();
     let name = provider.name();
-    let make = || {
+    let refuse = provider_format(&provider);
+    let make = |slot: Arc<front::RefusalSlot>| {
         let ctx = Arc::new(Ctx {
             engine: Arc::clone(&engine),
             provider: Arc::clone(&provider),
+            refuse: Arc::clone(&refuse),
             router: router.clone(),
             connection: engine.next_connection_id(),
         });
-        hyper::service::service_fn(move |req| handle(Arc::clone(&ctx), req))
+        hyper::service::service_fn(move |req| {
+            // Taken before the first await: the refusal belongs to this request (see
+            // `front::serve`).
+            let refused = slot.take();
+            handle(Arc::clone(&ctx), req, refused)
+        })
     };
-    front::serve(listener, name, make, provider_error, shutdown, SHUTDOWN_GRACE).await;
+    front::serve(listener, name, make, Arc::clone(&refuse), shutdown, SHUTDOWN_GRACE).await;
 }
 
-/// The provider ports' answer to a request the front refuses (too large, too slow).
-fn provider_error(status: StatusCode, message: &str) -> Response<Bytes> {
+/// The provider's refusal format ([`Provider::refusal`]) as the front's [`front::ErrorFormat`].
+pub fn provider_format(provider: &Arc<dyn Provider>) -> front::ErrorFormat {
+    let provider = Arc::clone(provider);
+    Arc::new(move |status, message| provider.refusal(status, message))
+}
+
+/// The engine's generic refusal, `{"error": "Exception", "message": "…"}` (JSON): the default of
+/// [`Provider::refusal`].
+pub fn generic_refusal(status: StatusCode, message: &str) -> Response<Bytes> {
     simple_json(status, serde_json::json!({"error": "Exception", "message": message}))
 }
 
@@ -228,12 +244,23 @@ impl Exchanging<'_> {
 }
 
 /// Serves one request: read it whole, ask the fault rules, let the router (or the fault) answer,
-/// shape the answer on the wire, record the exchange.
-async fn handle(ctx: Arc<Ctx>, req: Request<Incoming>) -> Result<Response<ResponseBody>, CloseWithoutAnswer> {
-    let (parts, body) = req.into_parts();
-    let body = match front::check_head(&parts) {
-        Ok(()) => front::read_body(body, MAX_REQUEST_BODY).await,
-        Err(refusal) => Err(refusal),
+/// shape the answer on the wire, record the exchange. `refused`: the front's guard refused the
+/// head, and `req` is only its stand-in.
+async fn handle(
+    ctx: Arc<Ctx>,
+    req: Request<Incoming>,
+    refused: Option<front::HeadRefusal>,
+) -> Result<Response<ResponseBody>, CloseWithoutAnswer> {
+    let (mut parts, body) = req.into_parts();
+    let body = match refused {
+        Some(head) => {
+            parts = refused_parts(&head);
+            Err(head.refusal)
+        }
+        None => match front::check_head(&parts) {
+            Ok(()) => front::read_body(body, MAX_REQUEST_BODY).await,
+            Err(refusal) => Err(refusal),
+        },
     };
     let exchanging = Exchanging {
         ctx: &ctx,
@@ -262,10 +289,27 @@ async fn handle(ctx: Arc<Ctx>, req: Request<Incoming>) -> Result<Response<Respon
     Ok(send(&exchanging, &body, response, action, hit))
 }
 
-/// A request the front refused (oversized head or body, broken or slow body): answers in JSON
-/// and records what arrived.
+/// What the journal shows of a request whose head the guard refused: its method and target as
+/// far as they could be read (else an empty method and `/`), no header fields.
+fn refused_parts(head: &front::HeadRefusal) -> http::request::Parts {
+    let mut parts = Request::new(()).into_parts().0;
+    parts.method = head
+        .method
+        .as_deref()
+        .and_then(|m| http::Method::from_bytes(m.as_bytes()).ok())
+        .unwrap_or(http::Method::GET);
+    parts.uri = head
+        .target
+        .as_deref()
+        .and_then(|t| http::Uri::try_from(t).ok())
+        .unwrap_or_else(|| http::Uri::from_static("/"));
+    parts
+}
+
+/// A request the front refused (unreadable or oversized head or body, slow body): answers in
+/// the provider's format and records what arrived.
 fn refuse_body(exchanging: &Exchanging<'_>, refusal: front::Refusal) -> Response<ResponseBody> {
-    let resp = front::refusal_response(provider_error, &refusal);
+    let resp = front::refusal_response(&exchanging.ctx.refuse, &refusal);
     if exchanging.recording {
         let response = HttpResponseRecord {
             status: resp.status().as_u16(),

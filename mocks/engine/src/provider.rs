@@ -4,6 +4,9 @@
 //! endpoints, its state and its notion of a "competing change" through this trait, and the engine
 //! adds the journal, faults, clock and admin API around it.
 
+use bytes::Bytes;
+use http::{Response, StatusCode};
+
 use crate::dataset::DataSet;
 use crate::error::EngineError;
 
@@ -61,5 +64,14 @@ pub trait Provider: Send + Sync + std::fmt::Debug + 'static {
     /// one generated from its handlers (`#[utoipa::path]`), so the document follows the code.
     fn admin_openapi(&self) -> Option<utoipa::openapi::OpenApi> {
         None
+    }
+
+    /// The answer to a request the HTTP front refuses before the provider's router sees it
+    /// (408, 413, 414, 431, 400 for a head or body that cannot be read, 503 for a connection
+    /// over the limit), in the provider's own error format; `message` says why in English. The
+    /// front adds `Connection: close` (and `Content-Length`). The default is the engine's JSON
+    /// exception, `{"error": "Exception", "message": "…"}`.
+    fn refusal(&self, status: StatusCode, message: &str) -> Response<Bytes> {
+        crate::http::generic_refusal(status, message)
     }
 }

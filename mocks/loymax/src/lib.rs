@@ -22,6 +22,7 @@ pub mod model;
 pub mod money;
 pub mod operations;
 pub mod protocol;
+pub mod refusal;
 pub mod retention;
 pub mod sign;
 pub mod xml;
@@ -483,6 +484,10 @@ fn amount(text: &str) -> Result<i64, String> {
 impl Provider for LoymaxMock {
     fn name(&self) -> &'static str {
         "loymax"
+    }
+
+    fn refusal(&self, status: axum::http::StatusCode, message: &str) -> axum::http::Response<axum::body::Bytes> {
+        refusal::answer(status, message)
     }
 
     fn router(&self) -> axum::Router {

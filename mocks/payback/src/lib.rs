@@ -20,6 +20,7 @@ pub mod errors;
 pub mod handlers;
 pub mod model;
 pub mod operations;
+pub mod refusal;
 pub mod retention;
 
 use std::sync::Arc;
@@ -59,6 +60,10 @@ impl PaybackMock {
 impl Provider for PaybackMock {
     fn name(&self) -> &'static str {
         "payback"
+    }
+
+    fn refusal(&self, status: axum::http::StatusCode, message: &str) -> axum::http::Response<axum::body::Bytes> {
+        refusal::answer(status, message)
     }
 
     fn router(&self) -> axum::Router {

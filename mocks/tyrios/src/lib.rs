@@ -20,6 +20,7 @@ pub mod handlers;
 pub mod model;
 pub mod money;
 pub mod operations;
+pub mod refusal;
 pub mod retention;
 pub mod wire;
 
@@ -77,6 +78,10 @@ struct CompetingTransaction {
 impl Provider for TyriosMock {
     fn name(&self) -> &'static str {
         "tyrios"
+    }
+
+    fn refusal(&self, status: axum::http::StatusCode, message: &str) -> axum::http::Response<axum::body::Bytes> {
+        refusal::answer(status, message)
     }
 
     fn router(&self) -> axum::Router {
