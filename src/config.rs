@@ -39,6 +39,18 @@ pub struct FileConfig {
     /// Admin API settings.
     #[serde(default)]
     pub admin: AdminConfig,
+    /// The HTTP front's settings.
+    #[serde(default)]
+    pub http: HttpConfig,
+}
+
+/// `[http]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpConfig {
+    /// Seconds for a request head, then for its body (`--http-read-timeout`).
+    #[serde(rename = "read-timeout")]
+    pub read_timeout: Option<u64>,
 }
 
 /// `[admin]`.
@@ -210,11 +222,28 @@ mod tests {
         assert_eq!(config.listen.zvt_tty_link.as_deref(), Some(DEFAULT_ZVT_TTY_LINK));
         assert_eq!(config.journal.capacity, Some(possim_engine::journal::DEFAULT_CAPACITY));
         assert_eq!(config.journal.enabled, Some(true));
-        // `faults` needs a file of the user's, so it is shown commented out.
+        assert_eq!(
+            config.journal.max_bytes,
+            Some(possim_engine::journal::DEFAULT_MAX_BYTES)
+        );
+        assert_eq!(
+            config.http.read_timeout,
+            Some(possim_engine::front::DEFAULT_READ_TIMEOUT.as_secs())
+        );
+        // `faults` needs a file of the user's, a retention given here would replace the data
+        // set's, and a token has no default: these are shown commented out.
         let text = std::fs::read_to_string(&path).unwrap();
         assert!(
             config.faults.is_none() && text.contains("\n# faults = "),
             "faults key not documented"
+        );
+        assert!(
+            config.retention.is_none() && text.contains("\n# [retention]\n# transactions = 1000\n"),
+            "retention not documented"
+        );
+        assert!(
+            config.admin.token.is_none() && text.contains("\n# [admin]\n# token = "),
+            "admin token not documented"
         );
     }
 }

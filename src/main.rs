@@ -185,6 +185,10 @@ struct ServeArgs {
     /// refused otherwise).
     #[arg(long)]
     allow_self_calls: bool,
+    /// Seconds a client may take to send a request head (also the idle time-out of a kept-alive
+    /// connection) and then its body, on every HTTP listener (1–3600) [default: 30].
+    #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..=3600))]
+    http_read_timeout: Option<u64>,
 }
 
 /// One `--<name> ADDR` flag per provider of the registry (`--tyrios 127.0.0.1:0`), added to the
@@ -393,6 +397,15 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         Some(text) => Some(parse_addr(&text, "--zvt-tls")?),
         None => None,
     };
+    let read_timeout = match args.http_read_timeout.or(file.http.read_timeout) {
+        Some(secs) if !(1..=3600).contains(&secs) => {
+            anyhow::bail!("[http] read-timeout: {secs} is not within 1–3600 seconds")
+        }
+        Some(secs) => secs,
+        None => possim_engine::front::DEFAULT_READ_TIMEOUT.as_secs(),
+    };
+    // Before any listener exists: every connection of this process reads under it.
+    possim_engine::front::set_read_timeout(read_timeout);
     let faults = match args.faults.or(file.faults) {
         Some(path) => {
             let text =

@@ -359,10 +359,11 @@ async fn pipelined_requests_before_a_refusal_are_answered_normally() {
     );
 }
 
-/// A body that never completes: 408 after the front's 30 s, on every listener at once.
+/// A body that never completes: 408 after the front's read time-out (`--http-read-timeout`,
+/// shortened from its 30 s default), on every listener at once.
 #[tokio::test]
 async fn a_body_that_never_completes_is_a_408_in_the_listeners_format() {
-    let possim = Possim::start("", &[]).await;
+    let possim = Possim::start("", &["--http-read-timeout", "2"]).await;
     let slow = listeners(&possim).into_iter().map(|listener| async move {
         let request = format!(
             "POST {} HTTP/1.1\r\nhost: x\r\ncontent-length: 10\r\n\r\n{{",
@@ -379,7 +380,7 @@ async fn a_body_that_never_completes_is_a_408_in_the_listeners_format() {
         let body = check_answer(&context, &listener, &answer, 408);
         let text = String::from_utf8_lossy(&body).into_owned();
         assert!(
-            text.contains("request body not complete within 30 s"),
+            text.contains("request body not complete within 2 s"),
             "{context}: {text}"
         );
     });

@@ -20,6 +20,7 @@
 use std::convert::Infallible;
 use std::future::Future;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -35,11 +36,26 @@ use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tower::ServiceExt;
 
-/// How long a client may take to send a request head. A kept-alive connection waiting for its
-/// next request is waiting for a head too, so this is also the idle time-out.
-pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
-/// How long a client may take to send a request body once its head is in.
-pub const BODY_READ_TIMEOUT: Duration = Duration::from_secs(30);
+/// The default of [`read_timeout`].
+pub const DEFAULT_READ_TIMEOUT: Duration = Duration::from_secs(30);
+/// [`read_timeout`] in milliseconds. One process-wide setting, not one per listener: every
+/// listener of one possim stands behind the same front, and `possim serve` sets it once, before
+/// any listener starts.
+static READ_TIMEOUT_MS: AtomicU64 = AtomicU64::new(DEFAULT_READ_TIMEOUT.as_millis() as u64);
+
+/// How long a client may take to send a request head — a kept-alive connection waiting for its
+/// next request is waiting for a head too, so this is also the idle time-out — and, once the
+/// head is in, how long it may take to send the body. [`DEFAULT_READ_TIMEOUT`] unless
+/// [`set_read_timeout`] changed it (`possim serve --http-read-timeout`).
+pub fn read_timeout() -> Duration {
+    Duration::from_millis(READ_TIMEOUT_MS.load(Ordering::Relaxed))
+}
+
+/// Sets [`read_timeout`], in whole seconds (at least one), for the connections accepted and
+/// bodies read from now on.
+pub fn set_read_timeout(seconds: u64) {
+    READ_TIMEOUT_MS.store(seconds.max(1).saturating_mul(1000), Ordering::Relaxed);
+}
 /// Connections one listener serves at once; the next one is answered 503 and closed, so a
 /// flood on one port cannot take every file descriptor of the process.
 pub const MAX_CONNECTIONS: usize = 1024;
@@ -108,7 +124,7 @@ pub fn check_head(parts: &http::request::Parts) -> Result<(), Refusal> {
     Ok(())
 }
 
-/// The whole request body, within `max` bytes and [`BODY_READ_TIMEOUT`]. A body whose
+/// The whole request body, within `max` bytes and [`read_timeout`]. A body whose
 /// Content-Length already says it is too large is refused at once, without waiting for it.
 pub async fn read_body(body: Incoming, max: usize) -> Result<Bytes, Refusal> {
     if hyper::body::Body::size_hint(&body).lower() > max as u64 {
@@ -117,7 +133,8 @@ pub async fn read_body(body: Incoming, max: usize) -> Result<Bytes, Refusal> {
             format!("request body exceeds {max} bytes"),
         ));
     }
-    match tokio::time::timeout(BODY_READ_TIMEOUT, Limited::new(body, max).collect()).await {
+    let timeout = read_timeout();
+    match tokio::time::timeout(timeout, Limited::new(body, max).collect()).await {
         Ok(Ok(collected)) => Ok(collected.to_bytes()),
         Ok(Err(e)) if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() => Err(Refusal::new(
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -137,7 +154,7 @@ pub async fn read_body(body: Incoming, max: usize) -> Result<Bytes, Refusal> {
         }
         Err(_) => Err(Refusal::new(
             StatusCode::REQUEST_TIMEOUT,
-            format!("request body not complete within {} s", BODY_READ_TIMEOUT.as_secs()),
+            format!("request body not complete within {} s", timeout.as_secs()),
         )),
     }
 }
@@ -214,7 +231,7 @@ pub async fn serve<F, S, B>(
                     let answer = over_limit(&refuse);
                     tokio::spawn(async move {
                         // A bounded write: a peer that does not read gets dropped.
-                        let _ = tokio::time::timeout(HEADER_READ_TIMEOUT, async {
+                        let _ = tokio::time::timeout(read_timeout(), async {
                             let _ = stream.write_all(&answer).await;
                             let _ = stream.shutdown().await;
                         })
@@ -227,7 +244,7 @@ pub async fn serve<F, S, B>(
                 let io = guard::GuardedIo::new(stream, Arc::clone(&refusals));
                 let conn = http1::Builder::new()
                     .timer(hyper_util::rt::TokioTimer::new())
-                    .header_read_timeout(HEADER_READ_TIMEOUT)
+                    .header_read_timeout(read_timeout())
                     .max_headers(HYPER_MAX_HEADERS)
                     .max_buf_size(HYPER_MAX_HEAD_BYTES)
                     .serve_connection(TokioIo::new(io), make_service(refusals));
@@ -389,6 +406,13 @@ async fn admin_exchange(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The README's "a request head must arrive within 30 s": no test of this crate changes
+    /// the process-wide setting, so it is the default here.
+    #[test]
+    fn the_read_timeout_is_thirty_seconds_unless_set() {
+        assert_eq!(read_timeout(), Duration::from_secs(30));
+    }
 
     fn parts(req: Request<()>) -> http::request::Parts {
         req.into_parts().0

@@ -189,9 +189,6 @@ fn fixed_answer(status: u16, body: &Option<serde_json::Value>, headers: &[(Strin
     resp
 }
 
-/// How long a client may take to send its request head, and then its body.
-pub const READ_TIMEOUT: Duration = front::HEADER_READ_TIMEOUT;
-
 /// One exchange on its way through [`handle`]: what the journal entry needs besides the
 /// response.
 struct Exchanging<'a> {
