@@ -2,7 +2,9 @@
 //! noise: CPU time (of this thread) and the memory the state keeps, for the
 //! load bench's purchase (Calculate, Payment of one point, Cancel) on the seed examples' card.
 //!
-//! `cargo run --release -p possim-loymax --example exchange_cost [purchases]` (default 200,000).
+//! `cargo run --profile bench -p possim-loymax --example exchange_cost [purchases]` (default
+//! 200,000; the bench profile reuses what `cargo bench` built). Figures: ARCHITECTURE.md,
+//! "Measured figures".
 //! The HTTP figures are the load bench's (`cargo bench --bench loymax_load`); this one tells
 //! whether a change to the mock's own work paid off.
 
