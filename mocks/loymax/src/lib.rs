@@ -39,9 +39,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::codes::{Code, Failure};
-use crate::model::{
-    Answered, CardState, Operation, OperationKind, OperationState, Project, PurchaseState, SignatureMode, State,
-};
+use crate::model::{CardState, Operation, OperationKind, OperationState, Project, PurchaseState, SignatureMode, State};
 use crate::money::{format_money, parse_money};
 use crate::protocol::{Command, Variant};
 use crate::sign::{SignatureScheme, VerifyError};
@@ -118,10 +116,14 @@ impl Inner {
         let mut notes = Vec::new();
         let parsed = xml::parse(incoming.body);
         let variant = parsed.as_ref().map_or(Variant::Y2024, Variant::of);
-        let root = match check_signature(project, incoming, now) {
-            Err(failure) => protocol::response_root(variant, Some(&failure), None),
+        let answered = match check_signature(project, incoming, now) {
+            Err(failure) => Answered::envelope(protocol::response_root(variant, Some(&failure), None)),
             Ok(()) => match &parsed {
-                Err(e) => protocol::response_root(variant, Some(&Failure::with(Code::ParseError, e.to_string())), None),
+                Err(e) => Answered::envelope(protocol::response_root(
+                    variant,
+                    Some(&Failure::with(Code::ParseError, e.to_string())),
+                    None,
+                )),
                 Ok(doc) => answer_document(project, incoming.device, doc, strict, now, &mut notes),
             },
         };
@@ -130,12 +132,22 @@ impl Inner {
             retention::trim(project, retain);
         }
         let project = state.projects.get_mut(incoming.project).expect("checked above");
-        let body = xml::write(&root, protocol::standalone(variant));
+        let root = &answered.root;
+        let body = match &answered.wrapper {
+            // The singular answers are written once, when they are given (a replay sends the
+            // stored XML again); the envelope around them is written here.
+            Some((name, written)) => {
+                let written: Vec<&[u8]> = written.iter().map(|w| w.as_ref()).collect();
+                xml::write_with_written(root, protocol::standalone(variant), Some((name.as_str(), &written)))
+            }
+            None => xml::write(root, protocol::standalone(variant)),
+        };
         let signature = sign_answer(project, incoming.device, &body);
+        let root_name = answered.root.name.clone();
         let view = json!({
             // The document parsed above, not a second parse of the body.
-            "request": parsed_view(&parsed, incoming.body),
-            "response": {root.name.clone(): root.to_json()},
+            "request": parsed_view(parsed, incoming.body),
+            "response": {root_name: answered.root.into_json()},
             "notes": notes,
         });
         Outgoing {
@@ -148,12 +160,12 @@ impl Inner {
 }
 
 fn request_view(body: &[u8]) -> Value {
-    parsed_view(&xml::parse(body), body)
+    parsed_view(xml::parse(body), body)
 }
 
-fn parsed_view(parsed: &Result<xml::Document, xml::XmlError>, body: &[u8]) -> Value {
+fn parsed_view(parsed: Result<xml::Document, xml::XmlError>, body: &[u8]) -> Value {
     match parsed {
-        Ok(doc) => json!({doc.root.name.clone(): doc.root.to_json()}),
+        Ok(doc) => json!({doc.root.name.clone(): doc.root.into_json()}),
         Err(e) => json!({"unparsed": String::from_utf8_lossy(&body[..body.len().min(2048)]), "error": e.to_string()}),
     }
 }
@@ -190,6 +202,35 @@ fn sign_answer(project: &Project, device: &str, body: &[u8]) -> Option<String> {
         .map(|key| sign::RsaSha256.sign(key, body))
 }
 
+/// The answer document: its tree (what the journal's view shows) and, when it answers a command,
+/// the wrapper's name and the singular answers as written.
+struct Answered {
+    root: Element,
+    wrapper: Option<(String, Vec<SingularXml>)>,
+}
+
+impl Answered {
+    /// An envelope-level answer (no singular answers).
+    fn envelope(root: Element) -> Self {
+        Self { root, wrapper: None }
+    }
+}
+
+/// A singular answer's XML: shared with the store of answers, or made for this document.
+enum SingularXml {
+    Stored(Arc<xml::Written>),
+    Own(Vec<u8>),
+}
+
+impl AsRef<[u8]> for SingularXml {
+    fn as_ref(&self) -> &[u8] {
+        match self {
+            Self::Stored(w) => &w.xml,
+            Self::Own(v) => v,
+        }
+    }
+}
+
 fn answer_document(
     project: &mut Project,
     device: &str,
@@ -197,34 +238,50 @@ fn answer_document(
     strict: bool,
     now: i64,
     notes: &mut Vec<String>,
-) -> Element {
+) -> Answered {
     let variant = Variant::of(doc);
     if project.devices[device].blocked {
-        return protocol::response_root(variant, Some(&Failure::new(Code::DeviceBlocked)), None);
+        return Answered::envelope(protocol::response_root(
+            variant,
+            Some(&Failure::new(Code::DeviceBlocked)),
+            None,
+        ));
     }
     let envelope = match protocol::envelope(doc, strict) {
         Ok(e) => e,
-        Err(failure) => return protocol::response_root(variant, Some(&failure), None),
+        Err(failure) => return Answered::envelope(protocol::response_root(variant, Some(&failure), None)),
     };
     let batch = envelope.elements.len() > 1;
-    let mut wrapper = Element::new(&envelope.command.wrapper());
+    let mut wrapper = Element::new(envelope.command.wrapper());
+    let mut written = Vec::with_capacity(envelope.elements.len());
     for element in &envelope.elements {
-        let mut answer = answer_element(project, device, envelope.command, element, strict, now, notes);
-        if batch && let Some(id) = element.get("ElementID") {
+        let (mut answer, xml) = answer_element(project, device, envelope.command, element, strict, now, notes);
+        let xml = match element.get("ElementID") {
             // Pairing answers with requests only matters in a batch; the 2018 answer to a
             // single request carries no ElementID.
-            let at = answer
-                .attrs
-                .iter()
-                .position(|(n, _)| n == "ErrorCode")
-                .unwrap_or(answer.attrs.len());
-            answer.attrs.insert(at, ("ElementID".into(), id.to_owned()));
-        }
+            Some(id) if batch => {
+                let at = answer
+                    .attrs
+                    .iter()
+                    .position(|(n, _)| n == "ErrorCode")
+                    .unwrap_or(answer.attrs.len());
+                answer.attrs.insert(at, ("ElementID".into(), id.to_owned()));
+                SingularXml::Own(xml.with_attribute("ElementID", id))
+            }
+            _ => SingularXml::Stored(xml),
+        };
         wrapper.children.push(answer);
+        written.push(xml);
     }
-    protocol::response_root(variant, None, Some(wrapper))
+    let name = wrapper.name.clone();
+    Answered {
+        root: protocol::response_root(variant, None, Some(wrapper)),
+        wrapper: Some((name, written)),
+    }
 }
 
+/// One singular answer: the element (for the journal's view) and its XML as sent (the stored one
+/// when the operation is replayed).
 fn answer_element(
     project: &mut Project,
     device: &str,
@@ -233,7 +290,7 @@ fn answer_element(
     strict: bool,
     now: i64,
     notes: &mut Vec<String>,
-) -> Element {
+) -> (Element, Arc<xml::Written>) {
     let echo = |mut answer: Element, failure: Option<&Failure>| {
         if let Some(id) = element.get("OperationID") {
             answer = answer.attr("OperationID", id);
@@ -248,39 +305,48 @@ fn answer_element(
                 .attr("ErrorMessage", f.message.clone()),
         }
     };
+    let unstored = |answer: Element| {
+        let xml = Arc::new(xml::Written::of(&answer));
+        (answer, xml)
+    };
     let response = command.response();
     let request = match protocol::read_request(command, element, project.offset, strict) {
         Ok(r) => r,
-        Err(failure) => return echo(Element::new(&response), Some(&failure)),
+        Err(failure) => return unstored(echo(Element::new(response), Some(&failure))),
     };
     if request.device_logical_id.as_deref().is_some_and(|id| id != device) {
-        return echo(
-            Element::new(&response),
+        return unstored(echo(
+            Element::new(response),
             Some(&Failure::with(
                 Code::DeviceNotFound,
                 "DeviceLogicalID не совпадает с устройством запроса",
             )),
-        );
+        ));
     }
-    let canonical = element.canonical();
+    let digest = element.canonical_digest();
     let op_key = (device.to_owned(), request.operation_id.clone());
     if let Some(stored) = project.answered.get(&op_key) {
-        if stored.request == canonical {
+        if stored.request == digest {
             notes.push(format!(
                 "OperationID {} repeated with the same request: stored answer replayed",
                 request.operation_id
             ));
-            return stored.answer.clone();
+            // The view shows the stored answer read back; the wire gets its bytes unchanged.
+            let shown = xml::parse(&stored.answer.xml).map_or_else(|_| Element::new(response), |d| d.root);
+            return (shown, Arc::clone(&stored.answer));
         }
         notes.push(format!(
             "OperationID {} reused for a different request",
             request.operation_id
         ));
-        return echo(Element::new(&response), Some(&Failure::new(Code::NotUniqueOperationID)));
+        return unstored(echo(
+            Element::new(response),
+            Some(&Failure::new(Code::NotUniqueOperationID)),
+        ));
     }
     let answer = match domain::execute(project, device, command, &request, now) {
         Ok(reply) => {
-            let mut answer = Element::new(&response);
+            let mut answer = Element::new(response);
             answer.attrs = reply.attrs;
             answer.children = reply.children;
             echo(answer, None)
@@ -292,18 +358,23 @@ fn answer_element(
                 failure.code.number(),
                 failure.message
             ));
-            echo(Element::new(&response), Some(&failure))
+            echo(Element::new(response), Some(&failure))
         }
     };
-    project.answered_order.push_back(op_key.clone());
+    let written = Arc::new(xml::Written::of(&answer));
+    project
+        .answered_order
+        .entry(op_key.0.clone())
+        .or_default()
+        .push_back(op_key.1.clone());
     project.answered.insert(
         op_key,
-        Answered {
-            request: canonical,
-            answer: answer.clone(),
+        model::Answered {
+            request: digest,
+            answer: Arc::clone(&written),
         },
     );
-    answer
+    (answer, written)
 }
 
 /// The Loymax provider.

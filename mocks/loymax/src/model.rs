@@ -348,9 +348,9 @@ pub struct Project {
     pub open: BTreeSet<(i64, String, String)>,
     /// Answered operations by (device login, OperationID), for idempotent replays.
     pub answered: HashMap<(String, String), Answered>,
-    /// The keys of `answered` in the order they were stored (oldest go first, see
-    /// [`crate::retention`]).
-    pub answered_order: std::collections::VecDeque<(String, String)>,
+    /// Per device, the `OperationID`s of `answered` in the order they were stored (oldest go
+    /// first, see [`crate::retention`]).
+    pub answered_order: HashMap<String, std::collections::VecDeque<String>>,
     /// Finished purchases forgotten by the retention.
     pub summarised_purchases: u64,
     /// Dynamic QR codes handed out: code → (card, valid until).
@@ -573,13 +573,15 @@ pub struct Purchase {
     pub refunded_cashback: BTreeMap<String, Kopecks>,
 }
 
-/// A stored answer to an operation, for idempotent replays.
+/// A stored answer to an operation, for idempotent replays. Thousands are kept per till, so it
+/// is kept small: a digest of the request and the answer's XML as it was written (one
+/// allocation instead of a tree of strings).
 #[derive(Debug, Clone)]
 pub struct Answered {
-    /// Canonical form of the request element.
-    pub request: String,
-    /// The answer element as sent.
-    pub answer: crate::xml::Element,
+    /// SHA-256 of the request element's canonical form ([`crate::xml::Element::canonical`]).
+    pub request: [u8; 32],
+    /// The answer element as sent, without the `ElementID` a batch adds.
+    pub answer: std::sync::Arc<crate::xml::Written>,
 }
 
 /// The whole state.
@@ -698,7 +700,7 @@ impl State {
                 purchases: BTreeMap::new(),
                 open: BTreeSet::new(),
                 answered: HashMap::new(),
-                answered_order: std::collections::VecDeque::new(),
+                answered_order: HashMap::new(),
                 summarised_purchases: 0,
                 qr_codes: HashMap::new(),
                 next_transaction: 6_361_874,

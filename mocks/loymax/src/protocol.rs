@@ -74,18 +74,51 @@ impl Command {
     }
 
     /// The plural wrapper (`Balances`).
-    pub fn wrapper(self) -> String {
-        format!("{}s", self.stem())
+    pub fn wrapper(self) -> &'static str {
+        match self {
+            Self::Balance => "Balances",
+            Self::Calculate => "Calculates",
+            Self::AvailableAmount => "AvailableAmounts",
+            Self::Payment => "Payments",
+            Self::Discount => "Discounts",
+            Self::ConfirmPurchase => "ConfirmPurchases",
+            Self::CancelPurchase => "CancelPurchases",
+            Self::Refund => "Refunds",
+            Self::CancelOperation => "CancelOperations",
+            Self::CardReplace => "CardReplaces",
+        }
     }
 
     /// The singular request element.
-    pub fn request(self) -> String {
-        format!("{}Request", self.stem())
+    pub fn request(self) -> &'static str {
+        match self {
+            Self::Balance => "BalanceRequest",
+            Self::Calculate => "CalculateRequest",
+            Self::AvailableAmount => "AvailableAmountRequest",
+            Self::Payment => "PaymentRequest",
+            Self::Discount => "DiscountRequest",
+            Self::ConfirmPurchase => "ConfirmPurchaseRequest",
+            Self::CancelPurchase => "CancelPurchaseRequest",
+            Self::Refund => "RefundRequest",
+            Self::CancelOperation => "CancelOperationRequest",
+            Self::CardReplace => "CardReplaceRequest",
+        }
     }
 
     /// The singular response element.
-    pub fn response(self) -> String {
-        format!("{}Response", self.stem())
+    pub fn response(self) -> &'static str {
+        match self {
+            Self::Balance => "BalanceResponse",
+            Self::Calculate => "CalculateResponse",
+            Self::AvailableAmount => "AvailableAmountResponse",
+            Self::Payment => "PaymentResponse",
+            Self::Discount => "DiscountResponse",
+            Self::ConfirmPurchase => "ConfirmPurchaseResponse",
+            Self::CancelPurchase => "CancelPurchaseResponse",
+            Self::Refund => "RefundResponse",
+            Self::CancelOperation => "CancelOperationResponse",
+            Self::CardReplace => "CardReplaceResponse",
+        }
     }
 
     /// The command of a wrapper name.
@@ -233,7 +266,7 @@ pub fn envelope(doc: &Document, strict: bool) -> Result<Envelope<'_>, Failure> {
         .ok_or_else(|| Failure::with(Code::FormatException, format!("неизвестная команда {:?}", wrapper.name)))?;
     let request = command.request();
     if let Some(other) = wrapper.children.iter().find(|c| c.name != request) {
-        return Err(schema_error(&wrapper.name, &other.name, &[request.as_str()]));
+        return Err(schema_error(&wrapper.name, &other.name, &[request]));
     }
     if wrapper.children.is_empty() {
         return Err(Failure::with(
@@ -640,6 +673,16 @@ mod tests {
 
     fn moscow() -> UtcOffset {
         UtcOffset::from_hms(3, 0, 0).unwrap()
+    }
+
+    #[test]
+    fn element_names_follow_the_stem() {
+        for c in Command::ALL {
+            assert_eq!(c.wrapper(), format!("{}s", c.stem()));
+            assert_eq!(c.request(), format!("{}Request", c.stem()));
+            assert_eq!(c.response(), format!("{}Response", c.stem()));
+            assert_eq!(Command::from_wrapper(c.wrapper()), Some(c));
+        }
     }
 
     #[test]

@@ -6,28 +6,29 @@
 //! newest `retain` are kept, older ones are counted in `summarisedPurchases` and forgotten; open
 //! purchases and the originals of open refunds are never touched. Stored answers for
 //! `OperationID` replays are kept first in, first out, `4 × retain` per device (a purchase has
-//! three or four operations). What a till sees when it refers to a forgotten purchase or replays
+//! three or four operations): forgetting the oldest costs nothing, so the oldest goes as soon
+//! as a device holds one more. What a till sees when it refers to a forgotten purchase or replays
 //! a forgotten operation is in the provider's README ("Retention").
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::model::{Project, PurchaseState};
 
-/// Trims the project's history to `retain` finished purchases and `4 × retain` stored answers
-/// per device, once it holds twice that.
+/// Trims the project's history: to `retain` finished purchases per device once it holds twice
+/// that, and to `4 × retain` stored answers per device at once.
 pub fn trim(project: &mut Project, retain: usize) {
     let devices = project.devices.len().max(1);
     let purchases = retain.saturating_mul(devices);
     if project.purchases.len() > purchases.saturating_mul(2).saturating_add(16) {
         trim_purchases(project, retain);
     }
-    let answers = retain.saturating_mul(4).saturating_mul(devices);
-    if project.answered.len() > answers.saturating_mul(2).saturating_add(64) {
-        while project.answered.len() > answers {
-            let Some(key) = project.answered_order.pop_front() else {
+    let answers = retain.saturating_mul(4);
+    for (device, order) in &mut project.answered_order {
+        while order.len() > answers {
+            let Some(operation) = order.pop_front() else {
                 break;
             };
-            project.answered.remove(&key);
+            project.answered.remove(&(device.clone(), operation));
         }
     }
 }

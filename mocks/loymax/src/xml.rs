@@ -11,6 +11,7 @@ use quick_xml::Writer;
 use quick_xml::escape::resolve_predefined_entity;
 use quick_xml::events::{BytesDecl, BytesEnd, BytesStart, BytesText, Event};
 use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
 use thiserror::Error;
 
 /// Largest request document accepted (bytes). The observed requests are under 4 KB; a cheque of
@@ -114,53 +115,78 @@ impl Element {
     /// `OperationID` carries the same request.
     pub fn canonical(&self) -> String {
         let mut out = String::new();
-        self.canonical_into(&mut out);
+        // Writing into a String cannot fail.
+        let _ = self.canonical_into(&mut out);
         out
     }
 
-    fn canonical_into(&self, out: &mut String) {
-        out.push('<');
-        out.push_str(&self.name);
+    /// SHA-256 of [`Element::canonical`], computed without building the text: what a stored
+    /// answer keeps of its request.
+    pub fn canonical_digest(&self) -> [u8; 32] {
+        struct Hashing(Sha256);
+        impl std::fmt::Write for Hashing {
+            fn write_str(&mut self, s: &str) -> std::fmt::Result {
+                self.0.update(s.as_bytes());
+                Ok(())
+            }
+        }
+        let mut hashing = Hashing(Sha256::new());
+        // Hashing cannot fail.
+        let _ = self.canonical_into(&mut hashing);
+        hashing.0.finalize().into()
+    }
+
+    fn canonical_into(&self, out: &mut impl std::fmt::Write) -> std::fmt::Result {
+        out.write_char('<')?;
+        out.write_str(&self.name)?;
         let mut attrs: Vec<_> = self.attrs.iter().collect();
         attrs.sort();
         for (n, v) in attrs {
-            out.push_str(&format!(" {n}={v:?}"));
+            write!(out, " {n}={v:?}")?;
         }
-        out.push('>');
-        out.push_str(&format!("{:?}", self.text));
+        out.write_char('>')?;
+        write!(out, "{:?}", self.text)?;
         for c in &self.children {
-            c.canonical_into(out);
+            c.canonical_into(out)?;
         }
-        out.push_str("</>");
+        out.write_str("</>")
     }
 
     /// The element as JSON for the journal's decoded view: attributes as `@name`, text as
     /// `#text`, children by name (an array when a name repeats).
     pub fn to_json(&self) -> Value {
-        let mut map = Map::new();
-        for (n, v) in &self.attrs {
-            map.insert(format!("@{n}"), Value::String(v.clone()));
+        self.clone().into_json()
+    }
+
+    /// [`Element::to_json`], moving the texts instead of copying them (the view is made of trees
+    /// that are done with).
+    pub fn into_json(self) -> Value {
+        if self.attrs.is_empty() && self.children.is_empty() && !self.text.is_empty() {
+            return Value::String(self.text);
+        }
+        let mut map = Map::with_capacity(self.attrs.len() + self.children.len() + 1);
+        for (n, v) in self.attrs {
+            let mut key = String::with_capacity(n.len() + 1);
+            key.push('@');
+            key.push_str(&n);
+            map.insert(key, Value::String(v));
         }
         if !self.text.is_empty() {
-            map.insert("#text".into(), Value::String(self.text.clone()));
+            map.insert("#text".into(), Value::String(self.text));
         }
-        for c in &self.children {
-            let value = c.to_json();
-            match map.get_mut(&c.name) {
+        for mut c in self.children {
+            let name = std::mem::take(&mut c.name);
+            let value = c.into_json();
+            match map.get_mut(&name) {
                 Some(Value::Array(items)) => items.push(value),
                 Some(existing) => {
                     let first = existing.take();
                     *existing = Value::Array(vec![first, value]);
                 }
                 None => {
-                    map.insert(c.name.clone(), value);
+                    map.insert(name, value);
                 }
             }
-        }
-        if map.len() == 1
-            && let Some(Value::String(text)) = map.get("#text")
-        {
-            return Value::String(text.clone());
         }
         Value::Object(map)
     }
@@ -181,13 +207,13 @@ fn malformed(e: impl std::fmt::Display) -> XmlError {
     XmlError::Malformed(e.to_string())
 }
 
-fn local(name: &[u8]) -> Result<String, XmlError> {
+fn local(name: &[u8]) -> Result<&str, XmlError> {
     let text = std::str::from_utf8(name).map_err(|_| XmlError::Encoding)?;
-    Ok(text.rsplit(':').next().unwrap_or(text).to_owned())
+    Ok(text.rsplit(':').next().unwrap_or(text))
 }
 
 fn open(start: &BytesStart<'_>, namespaces: &mut bool) -> Result<Element, XmlError> {
-    let mut element = Element::new(&local(start.name().as_ref())?);
+    let mut element = Element::new(local(start.name().as_ref())?);
     for attr in start.attributes() {
         let attr = attr.map_err(malformed)?;
         let key = std::str::from_utf8(attr.key.as_ref()).map_err(|_| XmlError::Encoding)?;
@@ -196,7 +222,7 @@ fn open(start: &BytesStart<'_>, namespaces: &mut bool) -> Result<Element, XmlErr
             continue;
         }
         let value = attr.unescape_value().map_err(malformed)?.into_owned();
-        element.attrs.push((local(key.as_bytes())?, value));
+        element.attrs.push((local(key.as_bytes())?.to_owned(), value));
     }
     Ok(element)
 }
@@ -264,7 +290,10 @@ pub fn parse(bytes: &[u8]) -> Result<Document, XmlError> {
                 let Some(mut element) = stack.pop() else {
                     return Err(XmlError::Malformed("лишний закрывающий тег".into()));
                 };
-                element.text = element.text.trim().to_owned();
+                let trimmed = element.text.trim();
+                if trimmed.len() != element.text.len() {
+                    element.text = trimmed.to_owned();
+                }
                 push(element, &mut stack, &mut root)?;
             }
             Event::Text(t) => {
@@ -331,11 +360,101 @@ fn write_element(writer: &mut Writer<Vec<u8>>, element: &Element) -> std::io::Re
 /// Writes a document: UTF-8 declaration (with `standalone` when given) and the root, no
 /// indentation (as both observed servers answer).
 pub fn write(root: &Element, standalone: Option<&str>) -> Vec<u8> {
-    let mut writer = Writer::new(Vec::with_capacity(512));
+    write_with_written(root, standalone, None)
+}
+
+/// An element already written (without declaration), as an idempotent replay sends it again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Written {
+    /// The element's XML.
+    pub xml: Box<[u8]>,
+    /// Where in its start tag an attribute placed before `ErrorCode` goes (the `ElementID` of
+    /// an answer in a batch): the offset of ` ErrorCode="`, else the end of the attributes.
+    pub before_error_code: usize,
+}
+
+impl Written {
+    /// Writes one element.
+    pub fn of(element: &Element) -> Self {
+        let mut writer = Writer::new(Vec::with_capacity(1024));
+        // Writing into a Vec cannot fail.
+        let _ = write_element(&mut writer, element);
+        let xml = writer.into_inner();
+        // Values are escaped (`"` as `&quot;`, `>` as `&gt;`), so the first `>` ends the start
+        // tag and ` ErrorCode="` inside it can only be the attribute.
+        let tag_end = xml.iter().position(|b| *b == b'>').unwrap_or(xml.len());
+        let attrs_end = if tag_end > 0 && xml[tag_end - 1] == b'/' {
+            tag_end - 1
+        } else {
+            tag_end
+        };
+        let before_error_code = xml[..attrs_end]
+            .windows(12)
+            .position(|w| w == b" ErrorCode=\"")
+            .unwrap_or(attrs_end);
+        Self {
+            xml: xml.into_boxed_slice(),
+            before_error_code,
+        }
+    }
+
+    /// The element with one more attribute where [`Written::before_error_code`] says, as if it
+    /// had been in the element's attributes there when it was written.
+    pub fn with_attribute(&self, name: &str, value: &str) -> Vec<u8> {
+        let (head, tail) = self.xml.split_at(self.before_error_code);
+        let mut out = Vec::with_capacity(self.xml.len() + name.len() + value.len() + 4);
+        out.extend_from_slice(head);
+        out.push(b' ');
+        out.extend_from_slice(name.as_bytes());
+        out.extend_from_slice(b"=\"");
+        out.extend_from_slice(quick_xml::escape::escape(value).as_bytes());
+        out.push(b'"');
+        out.extend_from_slice(tail);
+        out
+    }
+}
+
+/// [`write`], except that the root's last child, when `last` is given, is written as that
+/// element name holding the already written children (the root's own children up to there are
+/// written from the tree; the tree's last child is left out).
+pub fn write_with_written(root: &Element, standalone: Option<&str>, last: Option<(&str, &[&[u8]])>) -> Vec<u8> {
+    let mut writer = Writer::new(Vec::with_capacity(1024));
     // Writing into a Vec cannot fail.
     let _ = writer.write_event(Event::Decl(BytesDecl::new("1.0", Some("UTF-8"), standalone)));
-    let _ = write_element(&mut writer, root);
+    match last {
+        None => {
+            let _ = write_element(&mut writer, root);
+        }
+        Some((name, written)) => {
+            let _ = write_around(&mut writer, root, name, written);
+        }
+    }
     writer.into_inner()
+}
+
+fn write_around(writer: &mut Writer<Vec<u8>>, root: &Element, name: &str, written: &[&[u8]]) -> std::io::Result<()> {
+    let mut start = BytesStart::new(root.name.as_str());
+    for (n, v) in &root.attrs {
+        start.push_attribute((n.as_str(), v.as_str()));
+    }
+    writer.write_event(Event::Start(start))?;
+    if !root.text.is_empty() {
+        writer.write_event(Event::Text(BytesText::new(&root.text)))?;
+    }
+    let own = root.children.len().saturating_sub(1);
+    for c in &root.children[..own] {
+        write_element(writer, c)?;
+    }
+    if written.is_empty() {
+        writer.write_event(Event::Empty(BytesStart::new(name)))?;
+    } else {
+        writer.write_event(Event::Start(BytesStart::new(name)))?;
+        for xml in written {
+            writer.get_mut().extend_from_slice(xml);
+        }
+        writer.write_event(Event::End(BytesEnd::new(name)))?;
+    }
+    writer.write_event(Event::End(BytesEnd::new(root.name.as_str())))
 }
 
 #[cfg(test)]
@@ -398,6 +517,53 @@ mod tests {
             r#"<?xml version="1.0" encoding="UTF-8" standalone="yes"?><XMLResponse><ErrorCode>0</ErrorCode><Item Name="Holder">Иван &amp; &lt;Рюрик&gt;</Item></XMLResponse>"#
         );
         assert_eq!(parse(&bytes).unwrap().root, root);
+    }
+
+    #[test]
+    fn an_element_written_alone_is_the_same_bytes_as_inside_its_document() {
+        let answer = Element::new("PaymentResponse")
+            .attr("Name", "\"quoted\" > <tag> & ' ErrorCode=\"1\"")
+            .attr("OperationID", "o")
+            .attr("ErrorCode", "0")
+            .child(Element::new("ChequeMessage").text("Списано: 1 бонус & <ещё>"));
+        let with_id = {
+            let mut a = answer.clone();
+            a.attrs.insert(2, ("ElementID".into(), "7 & \"8\"".into()));
+            a
+        };
+        let root = |child: Element| {
+            Element::new("XMLResponse")
+                .child(Element::new("ErrorCode").text("0"))
+                .child(Element::new("Payments").child(child))
+        };
+        let written = Written::of(&answer);
+        // Spliced in as written: the bytes of the whole tree written at once.
+        assert_eq!(
+            write_with_written(&root(answer.clone()), Some("yes"), Some(("Payments", &[&written.xml]))),
+            write(&root(answer.clone()), Some("yes"))
+        );
+        // With an attribute added before ErrorCode: as if the tree had had it.
+        let spliced = written.with_attribute("ElementID", "7 & \"8\"");
+        assert_eq!(
+            write_with_written(&root(answer.clone()), None, Some(("Payments", &[&spliced]))),
+            write(&root(with_id), None)
+        );
+        // Without ErrorCode (and empty): the attribute goes last.
+        let bare = Element::new("X").attr("A", "1");
+        assert_eq!(
+            Written::of(&bare).with_attribute("B", "2"),
+            Written::of(&bare.clone().attr("B", "2")).xml.to_vec()
+        );
+        assert_eq!(Written::of(&bare).with_attribute("B", "2"), br#"<X A="1" B="2"/>"#);
+    }
+
+    #[test]
+    fn the_canonical_digest_is_the_hash_of_the_canonical_text() {
+        let a = parse(r#"<r B="2" A="&quot;1&quot;"><c>т</c></r>"#.as_bytes())
+            .unwrap()
+            .root;
+        let expected: [u8; 32] = Sha256::digest(a.canonical().as_bytes()).into();
+        assert_eq!(a.canonical_digest(), expected);
     }
 
     #[test]

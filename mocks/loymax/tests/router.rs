@@ -96,6 +96,41 @@ async fn several_requests_in_one_wrapper_are_answered_element_by_element() {
 }
 
 #[tokio::test]
+async fn a_replay_inside_a_batch_is_the_stored_answer_with_its_element_id() {
+    let (mock, _) = mock();
+    let single = format!(
+        r#"<XMLRequest><Version>3.2</Version><Balances><BalanceRequest ElementID="1" OperationID="r1">{}</BalanceRequest></Balances></XMLRequest>"#,
+        ident(ANNA)
+    );
+    let first = post(&mock, "kassa-1", &single, None).await.text();
+    let stored = &first[first.find("<BalanceResponse").unwrap()..first.rfind("</Balances>").unwrap()];
+    assert!(
+        !stored.contains("ElementID"),
+        "a single answer carries no ElementID: {stored}"
+    );
+    // The same operation again, now the first of two: its answer is the stored one, with the
+    // ElementID a batch pairs answers by, placed before ErrorCode as for a fresh answer.
+    let batch = format!(
+        r#"<XMLRequest><Version>3.2</Version><Balances><BalanceRequest ElementID="1" OperationID="r1">{}</BalanceRequest><BalanceRequest ElementID="2" OperationID="r2">{}</BalanceRequest></Balances></XMLRequest>"#,
+        ident(ANNA),
+        ident(ANNA)
+    );
+    let answer = post(&mock, "kassa-1", &batch, None).await.text();
+    let expected = stored.replacen(r#" ErrorCode=""#, r#" ElementID="1" ErrorCode=""#, 1);
+    assert!(
+        answer.contains(&format!("<Balances>{expected}<BalanceResponse ")),
+        "{answer}"
+    );
+    // And the fresh second answer has its ElementID in the same place.
+    assert!(
+        answer.contains(r#"OperationID="r2" ElementID="2" ErrorCode="0""#),
+        "{answer}"
+    );
+    // Replaying the whole batch gives the same document.
+    assert_eq!(post(&mock, "kassa-1", &batch, None).await.text(), answer);
+}
+
+#[tokio::test]
 async fn calculate_applies_discounts_accrual_cap_and_messages() {
     let (mock, _) = mock();
     let answer = calculate(&mock, "c1", "P1", ANNA).await;
