@@ -646,3 +646,6 @@ pub fn judge_state(scenario: &Scenario, snapshot: impl Fn(&str) -> Option<Value>
     }
     diffs
 }
+
+#[cfg(test)]
+mod tests;
