@@ -356,7 +356,7 @@ response = { status = 200, body = { points = 213 } }
         response_body: None,
         ..tyrios(1, "POST", "/p")
     };
-    let diffs = judge_traffic(&s, &[unanswered.clone()]).diffs;
+    let diffs = judge_traffic(&s, std::slice::from_ref(&unanswered)).diffs;
     assert_eq!(diffs.len(), 1);
     assert_eq!(diffs[0].got, "no answer (connection closed)");
     // `status = 0` expects exactly that: no answer.
