@@ -574,6 +574,16 @@ mod tests {
             Some(json!(-amount - 2.0 * f64::EPSILON * amount))
         ));
         assert!(!accepts(json!(amount), Some(json!(amount + 0.01))));
+        // Integers compare exactly, also beyond a float's 53 bits: two PAYBACK card numbers that
+        // differ in the last digit are two cards (as floats they are the same number).
+        assert!(!accepts(
+            json!(9_999_998_765_432_108_i64),
+            Some(json!(9_999_998_765_432_109_i64))
+        ));
+        assert!(accepts(
+            json!(9_999_998_765_432_108_i64),
+            Some(json!(9_999_998_765_432_108_i64))
+        ));
     }
 
     #[test]
