@@ -549,6 +549,24 @@ request = { method = "POST", path = "$string" }
     );
 }
 
+/// A `forbid` rule reads a plain string body as raw text, as a step does: a form body (the
+/// Computop Paygate's) is never JSON, so compared as JSON the rule could never fire.
+#[test]
+fn a_forbid_rule_with_a_form_body_hits_that_form() {
+    let s = flow(
+        r#"
+unexpected = "allow"
+
+[[forbid]]
+name = "no second capture"
+request = { method = "POST", path = "/capture.aspx", body = "MerchantID=m&Len=20" }
+"#,
+    );
+    let sent = |id: u64, body: &str| with_bodies(tyrios(id, "POST", "/capture.aspx"), body, "");
+    let judgement = judge_traffic(&s, &[sent(1, "MerchantID=m&Len=20"), sent(2, "MerchantID=m&Len=21")]);
+    assert_eq!(places(&judgement), pairs(&[("forbidden", "exchange #1")]));
+}
+
 #[test]
 fn a_claimed_exchange_is_never_forbidden_nor_unexpected() {
     // The final matches the forbid rule too, but its step accounts for it.
