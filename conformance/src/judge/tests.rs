@@ -1024,16 +1024,16 @@ fn notifies_and_browser_returns_are_the_providers_own_messages() {
         outbound_entry(2, "success", None),
         outbound_entry(3, "failure", Some(response(500, ""))),
     ]);
-    let seen: Vec<(&str, &str, Option<u16>, bool)> = observed
+    let seen: Vec<(u64, &str, &str, Option<u16>, bool)> = observed
         .iter()
-        .map(|o| (o.method.as_str(), o.path.as_str(), o.status, o.outbound))
+        .map(|o| (o.id, o.method.as_str(), o.path.as_str(), o.status, o.outbound))
         .collect();
     assert_eq!(
         seen,
         [
-            ("NOTIFY", "/shop/notify", Some(200), true),
-            ("RETURN", "/shop/notify", None, true),
-            ("RETURN", "/shop/notify", Some(500), true)
+            (1, "NOTIFY", "/shop/notify", Some(200), true),
+            (2, "RETURN", "/shop/notify", None, true),
+            (3, "RETURN", "/shop/notify", Some(500), true)
         ]
     );
     let notify = &observed[0];
