@@ -397,4 +397,321 @@ mod tests {
         assert!(validate(&json!({"$regex": "x"}), "x").is_err());
         assert!(validate(&json!({"a": [1, "$string", {"$absentOr": "$integer"}]}), "x").is_ok());
     }
+
+    // The matcher table of scenarios/README.md, row by row: what each matcher accepts and what it
+    // refuses (absent is `None`), so a matcher that says yes too often fails as surely as one that
+    // says no. `matches` and `compare` must agree on every case.
+
+    /// `Some(diff)` for a mismatch (at path `x`, step `s`), `None` for a match.
+    fn judged(expected: &Value, got: Option<Value>) -> Option<Diff> {
+        let mut out = Vec::new();
+        compare(expected, got.as_ref(), "s", "x", &mut out);
+        assert_eq!(
+            matches(expected, got.as_ref()),
+            out.is_empty(),
+            "{expected} against {got:?}"
+        );
+        assert!(out.len() <= 1, "a scalar is at most one difference: {out:?}");
+        out.pop()
+    }
+
+    fn accepts(expected: Value, got: Option<Value>) -> bool {
+        judged(&expected, got).is_none()
+    }
+
+    #[test]
+    fn any_ignore_absent_and_null() {
+        assert!(accepts(json!("$any"), Some(json!(null))));
+        assert!(accepts(json!("$any"), Some(json!({"a": 1}))));
+        assert!(!accepts(json!("$any"), None));
+        assert!(accepts(json!("$ignore"), None));
+        assert!(accepts(json!("$ignore"), Some(json!(null))));
+        assert!(accepts(json!("$ignore"), Some(json!("x"))));
+        assert!(accepts(json!("$absent"), None));
+        assert!(!accepts(json!("$absent"), Some(json!(null))), "null is not absence");
+        assert!(!accepts(json!("$absent"), Some(json!(0))));
+        assert!(accepts(json!("$null"), Some(json!(null))));
+        assert!(!accepts(json!("$null"), None), "absence is not null");
+        assert!(!accepts(json!("$null"), Some(json!(0))));
+        assert!(!accepts(json!("$null"), Some(json!("null"))));
+    }
+
+    #[test]
+    fn each_type_matcher_accepts_its_type_only() {
+        let samples = [
+            json!("7"),
+            json!(7),
+            json!(-7),
+            json!(u64::MAX),
+            json!(7.5),
+            json!(true),
+            json!({"a": 1}),
+            json!([1]),
+            json!(null),
+        ];
+        // Which samples each type matcher accepts, by index into `samples`.
+        let accepted: [(&str, &[usize]); 6] = [
+            ("$string", &[0]),
+            ("$number", &[1, 2, 3, 4]),
+            ("$integer", &[1, 2, 3]),
+            ("$bool", &[5]),
+            ("$object", &[6]),
+            ("$array", &[7]),
+        ];
+        for (matcher, which) in accepted {
+            for (i, sample) in samples.iter().enumerate() {
+                assert_eq!(
+                    accepts(json!(matcher), Some(sample.clone())),
+                    which.contains(&i),
+                    "{matcher} against {sample}"
+                );
+            }
+            assert!(!accepts(json!(matcher), None), "{matcher} against absent");
+        }
+    }
+
+    #[test]
+    fn timestamps_are_non_negative_integers() {
+        assert!(accepts(json!("$timestamp"), Some(json!(0))));
+        assert!(accepts(json!("$timestamp"), Some(json!(1_572_351_844_000u64))));
+        assert!(!accepts(json!("$timestamp"), Some(json!(-1))));
+        assert!(!accepts(json!("$timestamp"), Some(json!(1.5))));
+        assert!(!accepts(json!("$timestamp"), Some(json!("1572351844000"))));
+        assert!(!accepts(json!("$timestamp"), None));
+    }
+
+    #[test]
+    fn regexes_find_unless_anchored_and_want_a_string() {
+        assert!(accepts(json!("$regex:ABC"), Some(json!("xxABCxx"))));
+        assert!(!accepts(json!("$regex:^ABC$"), Some(json!("xxABCxx"))));
+        assert!(accepts(json!("$regex:^ABC$"), Some(json!("ABC"))));
+        assert!(
+            !accepts(json!("$regex:^[0-9]+$"), Some(json!(123))),
+            "a number is not a string"
+        );
+        assert!(!accepts(json!("$regex:"), None));
+        // A pattern `validate` refuses never matches.
+        assert!(!accepts(json!("$regex:("), Some(json!("("))));
+    }
+
+    #[test]
+    fn double_dollar_is_the_literal_string() {
+        assert!(accepts(json!("$$any"), Some(json!("$any"))));
+        assert!(!accepts(json!("$$any"), Some(json!("$$any"))));
+        assert!(!accepts(json!("$$any"), Some(json!(5))));
+        assert!(!accepts(json!("$$any"), None));
+        assert!(accepts(json!("$$"), Some(json!("$"))));
+    }
+
+    #[test]
+    fn an_unknown_matcher_never_matches() {
+        assert!(!accepts(json!("$anything"), Some(json!("$anything"))));
+        assert!(!accepts(json!({"$regex": "x"}), Some(json!({"$regex": "x"}))));
+        assert!(!accepts(json!({"$regex": "x"}), None));
+    }
+
+    #[test]
+    fn absent_or_and_one_of_on_every_side() {
+        let optional = json!({"$absentOr": 5});
+        assert!(accepts(optional.clone(), None));
+        assert!(accepts(optional.clone(), Some(json!(5.0))));
+        assert!(!accepts(optional.clone(), Some(json!(6))));
+        assert!(!accepts(optional, Some(json!(null))), "null is present");
+        let either = json!({"$oneOf": [1, "$string"]});
+        assert!(accepts(either.clone(), Some(json!(1))));
+        assert!(accepts(either.clone(), Some(json!("x"))));
+        assert!(!accepts(either.clone(), Some(json!(2))));
+        assert!(!accepts(either, None));
+        assert!(accepts(json!({"$oneOf": [1, "$absent"]}), None));
+        // Two keys are a plain object, not a matcher.
+        let plain = json!({"$absentOr": 1, "b": 2});
+        assert!(accepts(plain.clone(), Some(plain.clone())));
+        assert!(!accepts(plain, None));
+        // Neither is a one-key object whose key has no `$`.
+        assert!(accepts(json!({"a": 1}), Some(json!({"a": 1}))));
+        assert!(!accepts(json!({"a": 1}), Some(json!({"a": 2}))));
+    }
+
+    #[test]
+    fn plain_values_compare_exactly() {
+        assert!(accepts(json!(null), Some(json!(null))));
+        assert!(!accepts(json!(null), None));
+        assert!(!accepts(json!(null), Some(json!(false))));
+        assert!(accepts(json!(true), Some(json!(true))));
+        assert!(!accepts(json!(true), Some(json!(false))));
+        assert!(!accepts(json!("HASH"), Some(json!("hash"))));
+        assert!(!accepts(json!("33"), Some(json!(33))));
+        assert!(!accepts(json!(33), Some(json!("33"))));
+        assert!(!accepts(json!(33), None));
+        assert!(accepts(json!({}), Some(json!({"any": "object"}))));
+        assert!(!accepts(json!({}), Some(json!([]))));
+        assert!(!accepts(json!([]), Some(json!({}))));
+        assert!(!accepts(json!({"a": 1}), Some(json!("{\"a\":1}"))));
+    }
+
+    #[test]
+    fn numbers_compare_by_value_within_float_noise() {
+        assert!(accepts(json!(33), Some(json!(33))));
+        assert!(!accepts(json!(33), Some(json!(34))));
+        assert!(!accepts(json!(-33), Some(json!(33))));
+        assert!(accepts(json!(i64::MIN), Some(json!(i64::MIN))));
+        assert!(accepts(json!(33.0), Some(json!(33))));
+        assert!(accepts(json!(30.87), Some(json!(30.87))));
+        // A cent, or a millionth, is a different amount.
+        assert!(!accepts(json!(30.87), Some(json!(30.88))));
+        assert!(!accepts(json!(30.87), Some(json!(30.870_001))));
+        assert!(!accepts(json!(0.5), Some(json!(-0.5))));
+        // The same decimal reached by another float computation is the same number: 0.1 + 0.2
+        // is 0.30000000000000004, and at 1.2 million a float is only good to ~2e-10.
+        assert!(accepts(json!(0.3), Some(json!(0.1 + 0.2))));
+        let amount = 1_234_567.89_f64;
+        assert!(accepts(
+            json!(amount),
+            Some(json!(amount + 2.0 * f64::EPSILON * amount))
+        ));
+        assert!(accepts(
+            json!(-amount),
+            Some(json!(-amount - 2.0 * f64::EPSILON * amount))
+        ));
+        assert!(!accepts(json!(amount), Some(json!(amount + 0.01))));
+        // Integers compare exactly, also beyond a float's 53 bits: two PAYBACK card numbers that
+        // differ in the last digit are two cards (as floats they are the same number).
+        assert!(!accepts(
+            json!(9_999_998_765_432_108_i64),
+            Some(json!(9_999_998_765_432_109_i64))
+        ));
+        assert!(accepts(
+            json!(9_999_998_765_432_108_i64),
+            Some(json!(9_999_998_765_432_108_i64))
+        ));
+    }
+
+    #[test]
+    fn arrays_match_in_order_and_length() {
+        assert!(accepts(json!([1, 2]), Some(json!([1, 2]))));
+        assert!(accepts(json!([]), Some(json!([]))));
+        assert!(!accepts(json!([]), Some(json!([null]))));
+        let mut out = Vec::new();
+        compare(&json!([1, 2]), Some(&json!([2, 1])), "s", "items", &mut out);
+        let paths: Vec<&str> = out.iter().map(|d| d.path.as_str()).collect();
+        assert_eq!(paths, ["items[0]", "items[1]"], "order matters");
+        out.clear();
+        compare(&json!([1]), Some(&json!([1, 2])), "s", "items", &mut out);
+        assert_eq!(out.len(), 1);
+        assert_eq!((out[0].path.as_str(), out[0].got.as_str()), ("items", "[1,2]"));
+        assert!(out[0].expected.starts_with("1 element(s)"), "{}", out[0].expected);
+    }
+
+    #[test]
+    fn every_differing_field_of_an_object_is_its_own_difference() {
+        let mut out = Vec::new();
+        compare(
+            &json!({"a": 1, "b": {"c": "x", "d": "$absent"}, "e": "$string"}),
+            Some(&json!({"a": 2, "b": {"c": "y", "d": null}, "e": 5})),
+            "sale",
+            "request.body",
+            &mut out,
+        );
+        let got: Vec<(&str, &str, &str, &str)> = out
+            .iter()
+            .map(|d| (d.step.as_str(), d.path.as_str(), d.expected.as_str(), d.got.as_str()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("sale", "request.body.a", "1", "2"),
+                ("sale", "request.body.b.c", "\"x\"", "\"y\""),
+                ("sale", "request.body.b.d", "absent", "null"),
+                ("sale", "request.body.e", "any string", "5"),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_difference_says_what_was_expected_in_words() {
+        let expected_text = |expected: Value, got: Option<Value>| judged(&expected, got).unwrap().expected;
+        assert_eq!(expected_text(json!("$any"), None), "any value");
+        assert_eq!(expected_text(json!("$absent"), Some(json!(1))), "absent");
+        assert_eq!(expected_text(json!("$null"), Some(json!(1))), "null");
+        assert_eq!(expected_text(json!("$bool"), Some(json!(1))), "any bool");
+        assert_eq!(
+            expected_text(json!("$timestamp"), Some(json!(-1))),
+            "a timestamp (integer ≥ 0)"
+        );
+        assert_eq!(
+            expected_text(json!("$regex:^a"), Some(json!("b"))),
+            "a string matching /^a/"
+        );
+        assert_eq!(expected_text(json!("$$any"), Some(json!("x"))), "\"$any\"");
+        assert!(
+            accepts(json!({"$oneOf": [1, "$ignore"]}), None),
+            "$ignore accepts, even absence"
+        );
+    }
+
+    #[test]
+    fn object_matchers_and_plain_values_are_described_too() {
+        let d = judged(&json!({"$oneOf": [{"$absentOr": 1}, "$integer"]}), Some(json!("x"))).unwrap();
+        assert_eq!(d.expected, "one of absent or 1 | any integer");
+        let d = judged(&json!({"$regex": "x"}), Some(json!("x"))).unwrap();
+        assert_eq!(d.expected, "{\"$regex\":\"x\"}");
+        let d = judged(&json!({"a": [1]}), None).unwrap();
+        assert_eq!((d.expected.as_str(), d.got.as_str()), ("{\"a\":[1]}", "absent"));
+    }
+
+    #[test]
+    fn a_difference_of_the_whole_value_has_a_path_too() {
+        let mut out = Vec::new();
+        compare(&json!("completed"), Some(&json!("refused")), "result", "", &mut out);
+        assert_eq!(out[0].path, "(value)");
+        assert_eq!(out[0].step, "result");
+    }
+
+    #[test]
+    fn long_values_are_cut_to_300_characters() {
+        assert_eq!(show(None), "absent");
+        // A string of n letters shows as n + 2 characters (the quotes).
+        let exactly = json!("a".repeat(298));
+        assert_eq!(show(Some(&exactly)), format!("\"{}\"", "a".repeat(298)));
+        let longer = json!("a".repeat(299));
+        assert_eq!(show(Some(&longer)), format!("\"{}…", "a".repeat(299)));
+    }
+
+    #[test]
+    fn paths_join_with_a_dot_below_the_root() {
+        assert_eq!(join("", "a"), "a");
+        assert_eq!(join("request.body", "a"), "request.body.a");
+    }
+
+    #[test]
+    fn validation_walks_every_container_and_matcher() {
+        let path_of = |expected: Value| validate(&expected, "x").unwrap_err().path;
+        assert_eq!(path_of(json!([1, 2, "$nope"])), "x[2]");
+        assert_eq!(path_of(json!({"a": [{"b": "$regex:("}]})), "x.a[0].b");
+        assert_eq!(path_of(json!({"$oneOf": [1, "$nope"]})), "x.$oneOf[1]");
+        assert_eq!(path_of(json!({"$absentOr": "$nope"})), "x");
+        assert!(validate(&json!({"$absentOr": "$regex:^[0-9]+$"}), "x").is_ok());
+        assert!(validate(&json!({"$oneOf": [1, "$regex:^a"]}), "x").is_ok());
+        assert!(validate(&json!({"$oneOf": "x"}), "x").is_err());
+        assert!(validate(&json!("$$anything"), "x").is_ok());
+        for known in [
+            "$any",
+            "$ignore",
+            "$absent",
+            "$null",
+            "$string",
+            "$number",
+            "$integer",
+            "$bool",
+            "$object",
+            "$array",
+            "$timestamp",
+            "$regex:a",
+        ] {
+            assert!(validate(&json!(known), "x").is_ok(), "{known}");
+        }
+        let err = validate(&json!({"$nope": 1}), "x").unwrap_err();
+        assert!(err.message.contains("$nope"), "{}", err.message);
+        assert_eq!(err.to_string(), format!("x: {}", err.message));
+    }
 }
