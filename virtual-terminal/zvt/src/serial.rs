@@ -551,6 +551,8 @@ mod tests {
     /// and a DLE in the data sent doubled, CRC over the single DLE (`FB 1B`).
     #[test]
     fn literal_frames_with_and_without_a_doubled_dle() {
+        let ack = Apdu::new(0x80, 0x00, vec![]).unwrap();
+        assert_eq!(encode_apdu_frame(&ack), h("10 02 80 00 00 10 03 F5 1F"));
         let ev = FrameDecoder::new().feed(&h("10 02 80 00 00 10 03 F5 1F"));
         assert_eq!(ev, [FrameEvent::Frame(Apdu::new(0x80, 0x00, vec![]).unwrap())]);
         let ev = FrameDecoder::new().feed(&h("10 02 06 D3 01 10 10 10 03 FB 1B"));
