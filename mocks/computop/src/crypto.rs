@@ -601,6 +601,27 @@ mod tests {
         assert!(classify_padding(&[0; 9], bf).unwrap().contains("more than a block"));
     }
 
+    /// A last byte that claims more padding than is left (garbage from a wrong password, or a
+    /// cut at the wrong Len) is not padding, and must not be read beyond the rest.
+    #[test]
+    fn pkcs7_claiming_more_than_the_rest_is_not_padding() {
+        assert_eq!(classify_padding(&[5, 5], Cipher::Blowfish), None);
+        assert_eq!(classify_padding(&[4, 4, 4], Cipher::Aes), None);
+        assert_eq!(classify_padding(&[0, 7, 7], Cipher::Aes), None);
+    }
+
+    /// The older FATCHIP library zero-pads *to* the AES block, so fewer than 16 NULs come before
+    /// its PKCS#7; a whole block of NULs is not what it sends.
+    #[test]
+    fn nul_then_pkcs7_has_less_than_a_block_of_nul() {
+        let mut rest = vec![0u8; 15];
+        rest.extend([2, 2]);
+        assert!(classify_padding(&rest, Cipher::Aes).unwrap().contains("older FATCHIP"));
+        let mut rest = vec![0u8; 16];
+        rest.extend([2, 2]);
+        assert_eq!(classify_padding(&rest, Cipher::Aes), None);
+    }
+
     #[test]
     fn hex_case_notes() {
         assert_eq!(hex_case_note("ABCDEF12"), None);

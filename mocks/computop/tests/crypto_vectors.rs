@@ -152,6 +152,29 @@ fn utf8_text_with_len_in_characters() {
 }
 
 #[test]
+fn len_in_characters_reaching_the_end_of_the_data() {
+    // Eight two-byte characters fill two Blowfish blocks exactly: no padding at all.
+    let plain = "üüüüüüüü";
+    let (len, data) = encrypt(Cipher::Blowfish, BF_KEY, plain, Padding::Space).unwrap();
+    assert_eq!((len, data.len()), (8, 32));
+    // Len=8 read as bytes leaves "üüüü", not padding; as characters it ends where Data ends.
+    let got = decrypt(Cipher::Blowfish, BF_KEY, 8, &data).unwrap();
+    assert_eq!(got.plain, plain);
+    assert_eq!(
+        got.notes,
+        vec![
+            "Len counted characters, not bytes (non-ASCII text)".to_owned(),
+            "padding: none".to_owned()
+        ]
+    );
+    // Len=10 fits neither reading: 10 bytes leave 6 bytes of "ü", and there are only 8 characters.
+    assert_eq!(
+        decrypt(Cipher::Blowfish, BF_KEY, 10, &data),
+        Err(CryptoError::BadPadding { len: 10, rest: 6 })
+    );
+}
+
+#[test]
 fn latin1_text_is_decoded_with_a_note() {
     // krebs3r-style: one Latin-1 byte per character.
     let mut buf = b"Name=M\xfcller".to_vec();

@@ -220,6 +220,112 @@ mod tests {
         assert_eq!(parse_percent("101"), None);
     }
 
+    /// The accepted range, at its edges: the largest amount and percentage themselves, one unit
+    /// more, and integer parts of at most 15 digits (leading zeros count).
+    #[test]
+    fn parsing_limits() {
+        assert_eq!(parse_money("10000000000"), Some(MAX_AMOUNT));
+        assert_eq!(parse_money("-10000000000.00"), Some(-MAX_AMOUNT));
+        assert_eq!(parse_money("10000000000.01"), None);
+        assert_eq!(parse_quantity("1000000000"), Some(MAX_AMOUNT));
+        assert_eq!(parse_quantity("1000000000.001"), None);
+        assert_eq!(parse_percent("100"), Some(10_000));
+        assert_eq!(parse_percent("100.00"), Some(10_000));
+        assert_eq!(parse_percent("100.01"), None);
+        assert_eq!(parse_percent("0.01"), Some(1));
+        assert_eq!(parse_money("000000000000005"), Some(500));
+        assert_eq!(parse_money("0000000000000005"), None);
+        assert_eq!(parse_money(" 12.30 "), Some(1230));
+        assert_eq!(parse_money("5."), Some(500));
+        assert_eq!(parse_money("-.5"), Some(-50));
+        assert_eq!(parse_money("--5"), None);
+        assert_eq!(parse_money("1.2.3"), None);
+        assert_eq!(parse_money("9223372036854775807"), None);
+    }
+
+    #[test]
+    fn formatting_pads_the_fraction() {
+        assert_eq!(format_money(5), "0.05");
+        assert_eq!(format_money(-239_850), "-2398.50");
+        assert_eq!(format_money(-100), "-1.00");
+        assert_eq!(format_money(MAX_AMOUNT), "10000000000.00");
+        assert_eq!(format_quantity(375), "0.375");
+        assert_eq!(format_quantity(-1), "-0.001");
+        assert_eq!(format_quantity(0), "0.000");
+        // i64::MIN has no positive counterpart; formatting must not overflow.
+        assert_eq!(format_money(i64::MIN), "-92233720368547758.08");
+    }
+
+    /// Half away from zero on both sides of .5, in kopecks, for both signs; a cap of 30 % of a
+    /// cheque as a write-off limit.
+    #[test]
+    fn percent_rounding_on_both_sides_of_one_half() {
+        for (value, basis, expected) in [
+            (4_999, 1, 0),                  // 0.4999
+            (5_000, 1, 1),                  // 0.5
+            (5_001, 1, 1),                  // 0.5001
+            (14_999, 1, 1),                 // 1.4999
+            (15_000, 1, 2),                 // 1.5
+            (-4_999, 1, 0),                 // -0.4999
+            (-5_000, 1, -1),                // -0.5
+            (-15_000, 1, -2),               // -1.5
+            (-15_001, 1, -2),               // -1.5001
+            (100_000, 3000, 30_000),        // 30 % of 1000.00 = 300.00
+            (333, 3000, 100),               // 30 % of 3.33 = 0.999
+            (335, 3000, 101),               // 30 % of 3.35 = 1.005
+            (1_234_567, 10_000, 1_234_567), // 100 %
+            (1_234_567, 0, 0),
+        ] {
+            assert_eq!(percent_of(value, basis), expected, "{value} × {basis}");
+        }
+        // The largest amount at 100 %: no overflow, no clamping.
+        assert_eq!(percent_of(MAX_AMOUNT, 10_000), MAX_AMOUNT);
+        assert_eq!(percent_of(-MAX_AMOUNT, 10_000), -MAX_AMOUNT);
+    }
+
+    /// `scale` is what turns a per-unit amount into a line amount (quantity in thousandths):
+    /// the same rounding, with other denominators.
+    #[test]
+    fn scaling_rounds_half_away_from_zero() {
+        for (value, numerator, denominator, expected) in [
+            (10, 1, 4, 3),            // 2.5
+            (9, 1, 4, 2),             // 2.25
+            (11, 1, 4, 3),            // 2.75
+            (-10, 1, 4, -3),          // -2.5
+            (-9, 1, 4, -2),           // -2.25
+            (7, 2, 3, 5),             // 4.667
+            (1000, 1, 3, 333),        // 333.33
+            (1999, 375, 1000, 750),   // 19.99 × 0.375 = 7.49625
+            (1999, 2500, 1000, 4998), // 19.99 × 2.5 = 49.975
+            (100, 7, 7, 100),
+        ] {
+            assert_eq!(
+                scale(value, numerator, denominator),
+                expected,
+                "{value} × {numerator} / {denominator}"
+            );
+        }
+        assert_eq!(scale(100, 1, 0), 0);
+        assert_eq!(scale(100, 1, -1), 0);
+        assert_eq!(scale(-MAX_AMOUNT, MAX_AMOUNT, 1), -(i64::MAX / 8));
+    }
+
+    /// Exact parts, worked out by hand: floors first, the kopecks left over to the largest
+    /// remainders (ties to the earlier line).
+    #[test]
+    fn allocation_gives_the_rest_to_the_largest_remainders() {
+        // 10 over 1:5 = 1.667 + 8.333: the first line has the larger remainder.
+        assert_eq!(allocate(10, &[1, 5]), vec![2, 8]);
+        // 11 over thirds = 3.667 each: two kopecks left, to the first two lines.
+        assert_eq!(allocate(11, &[1, 1, 1]), vec![4, 4, 3]);
+        assert_eq!(allocate(2, &[1, 1, 1]), vec![1, 1, 0]);
+        // Negative weights count as zero.
+        assert_eq!(allocate(10, &[-5, 1, 1]), vec![0, 5, 5]);
+        assert_eq!(allocate(-100, &[1, 1, 1]), vec![-34, -33, -33]);
+        assert_eq!(allocate(5, &[]), Vec::<Kopecks>::new());
+        assert_eq!(allocate(MAX_AMOUNT, &[MAX_AMOUNT, MAX_AMOUNT]), vec![MAX_AMOUNT / 2; 2]);
+    }
+
     #[test]
     fn allocation_keeps_every_kopeck() {
         assert_eq!(allocate(100, &[1, 1, 1]), vec![34, 33, 33]);

@@ -46,8 +46,8 @@ pub fn cents_from_json(value: &Value) -> Result<Cents, AmountProblem> {
         return Err(AmountProblem::TooLarge);
     }
     let cents = scaled.round();
-    // 30.87 * 100 is 3086.9999999999995 in binary floating point; anything closer to a whole
-    // cent than a millionth of a cent is that cent.
+    // 30.87 * 100 is 3086.9999999999995 in binary floating point; anything no further from a
+    // whole cent than a millionth of a cent is that cent.
     if (scaled - cents).abs() > 1e-6 {
         return Err(AmountProblem::TooManyDecimals);
     }
@@ -88,10 +88,10 @@ pub fn cents_from_text(text: &str) -> Result<Cents, AmountProblem> {
     let mut scale = i64::try_from(fraction.len())
         .unwrap_or(i64::MAX)
         .saturating_sub(exponent);
-    while scale > 0 && digits.ends_with('0') {
-        digits.pop();
-        scale -= 1;
-    }
+    // Trailing zeros change nothing but the places: `30.870` has two, `1000e-3` none. (A helper
+    // of its own, so that .ci/mutants-equivalent can name its one equivalent mutant: dropping
+    // a zero more than needed is harmless.)
+    scale = drop_trailing_zeros(&mut digits, scale);
     let digits = digits.trim_start_matches('0');
     if digits.is_empty() {
         return Ok(0);
@@ -152,6 +152,16 @@ pub fn valid_until(now: Millis) -> Millis {
     end - CET_OFFSET_MS
 }
 
+/// Drops trailing zeros of `digits` while the value `digits × 10^-scale` has decimal places,
+/// and returns the new scale; the value stays the same.
+fn drop_trailing_zeros(digits: &mut String, mut scale: i64) -> i64 {
+    while scale > 0 && digits.ends_with('0') {
+        digits.pop();
+        scale -= 1;
+    }
+    scale
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -167,6 +177,49 @@ mod tests {
         assert_eq!(cents_from_json(&json!(-1)), Err(AmountProblem::Negative));
         assert_eq!(cents_from_json(&json!(1.005)), Err(AmountProblem::TooManyDecimals));
         assert_eq!(cents_from_json(&json!(1e12)), Err(AmountProblem::TooLarge));
+    }
+
+    /// The edges of the float fallback: zero is an amount (not a negative one), the largest
+    /// amount itself is accepted, and a millionth of a cent is the tolerance for float noise.
+    #[test]
+    fn float_amounts_at_their_edges() {
+        assert_eq!(cents_from_json(&json!(0)), Ok(0));
+        assert_eq!(cents_from_json(&json!(0.0)), Ok(0));
+        assert_eq!(cents_from_json(&json!(10_000_000)), Ok(MAX_CENTS));
+        assert_eq!(cents_from_json(&json!(10_000_000.01)), Err(AmountProblem::TooLarge));
+        // 1e-8 EUR is exactly a millionth of a cent (1e-8 × 100 is the double 1e-6), 2e-8 twice that.
+        assert_eq!(cents_from_json(&json!(1e-8)), Ok(0));
+        assert_eq!(cents_from_json(&json!(2e-8)), Err(AmountProblem::TooManyDecimals));
+        assert_eq!(cents_from_json(&json!(-0.01)), Err(AmountProblem::Negative));
+        assert_eq!(cents_from_json(&json!(null)), Err(AmountProblem::NotANumber));
+    }
+
+    /// Written amounts at the edges: the largest one, the length limit, exponents that move the
+    /// decimal point either way, and what is not a number at all.
+    #[test]
+    fn written_amounts_at_their_edges() {
+        use AmountProblem::*;
+        for (text, expected) in [
+            ("9999999.99", Ok(999_999_999)),
+            ("10000000.00", Ok(MAX_CENTS)),
+            ("1e7", Ok(MAX_CENTS)),
+            ("0.1e8", Ok(MAX_CENTS)),
+            ("100000000e-1", Ok(MAX_CENTS)),
+            ("10000001", Err(TooLarge)),
+            ("99999999999", Err(TooLarge)),
+            ("0000000033.00", Ok(3300)),
+            ("12.5e-1", Ok(125)),
+            ("1000e-3", Ok(100)),
+            ("1.000", Ok(100)),
+            ("125e-3", Err(TooManyDecimals)),
+            (" 33 ", Ok(3300)),
+            ("+33", Err(NotANumber)),
+            (".5", Err(NotANumber)),
+            ("", Err(NotANumber)),
+            ("1.2.3", Err(NotANumber)),
+        ] {
+            assert_eq!(cents_from_text(text), expected, "{text}");
+        }
     }
 
     #[test]
@@ -281,5 +334,16 @@ mod tests {
         assert_eq!(valid_until(1_577_835_000_000), 1_704_063_600_000);
         // 2019-12-31T22:59:59Z is still 2019 in Germany.
         assert_eq!(valid_until(1_577_833_199_000), 1_672_527_600_000);
+    }
+
+    /// Points earned in the last years the calendar can express (9996–9999: the end of the
+    /// third year after is beyond year 9999) never expire before they are earned.
+    #[test]
+    fn validity_at_the_end_of_the_calendar_is_in_the_future() {
+        // 9995-06-01T00:00Z: valid until 9999-01-01 CET = 9998-12-31T23:00Z.
+        assert_eq!(valid_until(253_257_580_800_000), 253_370_761_200_000);
+        // 9998-06-01T00:00Z.
+        let now = 253_352_275_200_000;
+        assert!(valid_until(now) > now);
     }
 }

@@ -527,6 +527,87 @@ mod tests {
         assert_eq!(ev, [FrameEvent::Error(FrameError::TooLong { limit: 65_540 })]);
     }
 
+    /// Every line error but noise outside a frame is answered with NAK (§3.2): noise is not a
+    /// message.
+    #[test]
+    fn only_line_noise_goes_unanswered() {
+        assert!(!FrameError::Garbage { bytes: h("41") }.needs_nak());
+        for error in [
+            FrameError::BadCrc {
+                received: 0,
+                computed: 1,
+                payload: vec![],
+            },
+            FrameError::InvalidEscape { byte: 0x41 },
+            FrameError::Restarted { discarded: 1 },
+            FrameError::TooLong { limit: 4 },
+            FrameError::Incomplete { received: 0 },
+        ] {
+            assert!(error.needs_nak(), "{error}");
+        }
+    }
+
+    /// Literal wire bytes: the ACK APDU `80 00 00` framed with its CRC `F5 1F` (low byte first),
+    /// and a DLE in the data sent doubled, CRC over the single DLE (`FB 1B`).
+    #[test]
+    fn literal_frames_with_and_without_a_doubled_dle() {
+        let ack = Apdu::new(0x80, 0x00, vec![]).unwrap();
+        assert_eq!(encode_apdu_frame(&ack), h("10 02 80 00 00 10 03 F5 1F"));
+        let ev = FrameDecoder::new().feed(&h("10 02 80 00 00 10 03 F5 1F"));
+        assert_eq!(ev, [FrameEvent::Frame(Apdu::new(0x80, 0x00, vec![]).unwrap())]);
+        let ev = FrameDecoder::new().feed(&h("10 02 06 D3 01 10 10 10 03 FB 1B"));
+        assert_eq!(ev, [FrameEvent::Frame(Apdu::new(0x06, 0xD3, vec![0x10]).unwrap())]);
+        // The same frame with the DLE not doubled: the DLE escapes 03, so the frame ends early.
+        let ev = FrameDecoder::new().feed(&h("10 02 06 D3 01 10 03 FB 1B"));
+        assert!(
+            matches!(&ev[..], [FrameEvent::Error(FrameError::BadCrc { .. })]),
+            "{ev:?}"
+        );
+        // A DLE DLE before the frame start is noise; the second DLE may still start a frame.
+        let ev = FrameDecoder::new().feed(&h("10 10 02 80 00 00 10 03 F5 1F"));
+        assert_eq!(
+            ev,
+            [
+                FrameEvent::Error(FrameError::Garbage { bytes: h("10") }),
+                FrameEvent::Frame(Apdu::new(0x80, 0x00, vec![]).unwrap())
+            ]
+        );
+    }
+
+    /// An over-long frame is swallowed up to its DLE ETX and the two CRC bytes, whatever its
+    /// remaining payload holds (stuffed DLEs included); a bare ACK after it is an ACK again.
+    #[test]
+    fn an_over_long_frame_is_skipped_up_to_its_crc() {
+        let mut d = FrameDecoder::with_max_payload(2);
+        let ev = d.feed(&h("10 02 01 02 03 04 10 10 05 10 03 AA BB 06"));
+        assert_eq!(
+            ev,
+            [FrameEvent::Error(FrameError::TooLong { limit: 2 }), FrameEvent::Ack]
+        );
+        assert!(!d.in_frame());
+        // The CRC bytes are skipped even when they look like ACK and NAK.
+        let ev = d.feed(&h("10 02 01 02 03 10 03 06 15 15"));
+        assert_eq!(
+            ev,
+            [FrameEvent::Error(FrameError::TooLong { limit: 2 }), FrameEvent::Nak]
+        );
+    }
+
+    /// A new DLE STX while an over-long frame is being skipped starts the next frame (the
+    /// decoder hunts for a frame start after any error).
+    #[test]
+    fn a_frame_start_ends_the_skipping() {
+        let mut d = FrameDecoder::with_max_payload(3);
+        let ev = d.feed(&h("10 02 01 02 03 04 05 10 02 80 00 00 10 03 F5 1F"));
+        assert_eq!(
+            ev,
+            [
+                FrameEvent::Error(FrameError::TooLong { limit: 3 }),
+                FrameEvent::Frame(Apdu::new(0x80, 0x00, vec![]).unwrap())
+            ]
+        );
+    }
+
     #[test]
     fn too_long_payload() {
         let mut d = FrameDecoder::with_max_payload(4);
