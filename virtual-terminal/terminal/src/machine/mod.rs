@@ -495,13 +495,6 @@ impl Terminal {
         self.operator = None;
         self.payback_run = None;
         self.goods = None;
-        let control = message.control();
-        if self.quirks().refuses(control.class, control.instr) {
-            return refused(format!(
-                "profile {}: {control} answered as not supported",
-                self.config.terminal.profile.name()
-            ));
-        }
         // TLV 1F1F in the other commands PA00P015 §4.2 lists (Authorisation and Pre-Authorisation
         // read it themselves): the resynchronisation is about what the ECR knows, so it happens
         // before the command is judged.

@@ -390,6 +390,16 @@ impl Terminal {
         let Some(apdu) = complete_apdu(bytes) else {
             return vec![Action::Send(nack(rc::PROTOCOL_ERROR))];
         };
+        // A command the quirk profile does not support is refused on its control field alone:
+        // the terminal it copies never reads the fields of a command it lacks, so a malformed
+        // one gets the same "not supported" as a well-formed one.
+        let control = apdu.control();
+        if self.quirks().refuses(control.class, control.instr) {
+            return super::refused(format!(
+                "profile {}: {control} answered as not supported",
+                self.config.terminal.profile.name()
+            ));
+        }
         let mode = match self.config.mode {
             crate::config::Mode::Lenient => possim_zvt::DecodeMode::Lenient,
             crate::config::Mode::Strict => possim_zvt::DecodeMode::Strict,
