@@ -24,7 +24,7 @@ use http_body_util::{BodyExt, Full};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 
-use support::{env_or, memory_kib, percentile_ms};
+use support::{cpu_micros, env_or, memory_kib, percentile_ms};
 
 const PATH: &str = "/XmlExchange/possim/kassa-1/";
 /// `kassa-1:demo`.
@@ -147,6 +147,7 @@ fn main() {
             deadline: (ops == 0).then(|| Instant::now() + Duration::from_secs(secs)),
             ops_left: AtomicU64::new(ops),
         });
+        let cpu_before = cpu_micros(server.pid);
         let load_start = Instant::now();
         let tasks: Vec<_> = (0..connections)
             .map(|c| tokio::spawn(drive(server.addr.clone(), c, Arc::clone(&stop))))
@@ -158,6 +159,7 @@ fn main() {
             payment.extend(p);
         }
         let elapsed = load_start.elapsed().as_secs_f64();
+        let server_cpu = cpu_micros(server.pid).saturating_sub(cpu_before);
         let rss_kib = memory_kib(server.pid, "VmRSS:");
         let peak_kib = memory_kib(server.pid, "VmHWM:");
         calculate.sort_unstable();
@@ -177,6 +179,11 @@ fn main() {
         println!(
             "  all requests      {:.0} req/s",
             (operations + payment.len()) as f64 / elapsed
+        );
+        println!(
+            "  server CPU        {:.0} µs per request (Cancel included; {:.2} cores busy)",
+            server_cpu as f64 / (operations + payment.len()).max(1) as f64,
+            server_cpu as f64 / 1e6 / elapsed
         );
         for (name, sorted) in [("Calculate", &calculate), ("Payment", &payment)] {
             println!(

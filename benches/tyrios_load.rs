@@ -21,7 +21,7 @@ use http_body_util::{BodyExt, Full};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 
-use support::{env_or, memory_kib, percentile_ms};
+use support::{cpu_micros, env_or, memory_kib, percentile_ms};
 
 const BODY: &str = r#"{"UserData":"UQBUFDJALK4WXYC","enablePointRedemption":true,"productGroup":"Hose","totalAmount":33,"userMode":"HASH"}"#;
 
@@ -48,17 +48,6 @@ async fn drive(addr: String, deadline: Instant) -> Vec<u32> {
         latencies.push(start.elapsed().as_micros() as u32);
     }
     latencies
-}
-
-/// CPU time the process used so far (user + system), in clock ticks (`/proc/<pid>/stat`).
-fn cpu_ticks(pid: u32) -> u64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    // Fields after the command name (which is in parentheses and may contain spaces).
-    let rest = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let field = |i: usize| fields.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
-    // utime and stime are fields 14 and 15 of the line, 12 and 13 after the name.
-    field(11) + field(12)
 }
 
 /// What the console streams received: bytes, and entries they were told they missed.
@@ -140,7 +129,7 @@ fn main() {
 
         let deadline = Instant::now() + Duration::from_secs(secs);
         let load_start = Instant::now();
-        let cpu_before = cpu_ticks(pid);
+        let cpu_before = cpu_micros(pid);
         let tasks: Vec<_> = (0..connections)
             .map(|_| tokio::spawn(drive(addr.clone(), deadline)))
             .collect();
@@ -149,7 +138,7 @@ fn main() {
             latencies.extend(t.await.unwrap());
         }
         let elapsed = load_start.elapsed().as_secs_f64();
-        let cpu_used = cpu_ticks(pid).saturating_sub(cpu_before);
+        let cpu_used = cpu_micros(pid).saturating_sub(cpu_before);
         let _ = stop_consoles.send(true);
         let watched = watchers.join().expect("the console readers");
         let peak_kib = memory_kib(pid, "VmHWM:");
@@ -168,10 +157,11 @@ fn main() {
         println!("  requests          {}", latencies.len());
         println!("  throughput        {:.0} req/s", latencies.len() as f64 / elapsed);
         // Less sensitive to other load on the machine than throughput: what one request costs
-        // the server (clock ticks are 10 ms on Linux).
+        // the server.
         println!(
-            "  server CPU        {:.1} µs per request",
-            cpu_used as f64 * 10_000.0 / latencies.len().max(1) as f64
+            "  server CPU        {:.1} µs per request ({:.2} cores busy)",
+            cpu_used as f64 / latencies.len().max(1) as f64,
+            cpu_used as f64 / 1e6 / elapsed
         );
         println!("  latency p50       {:.3} ms", pct(0.50));
         println!("  latency p99       {:.3} ms", pct(0.99));

@@ -28,6 +28,12 @@ use possim_engine::journal::DEFAULT_CAPACITY;
 
 use crate::config::{DEFAULT_ADMIN, DEFAULT_ZVT_TTY_LINK, FileConfig, parse_addr};
 
+/// The mocks allocate and free many small objects per exchange (XML and JSON trees, journal
+/// views); glibc's allocator spent ~40 % of a loaded server's CPU on them (`perf`, the Loymax
+/// load bench), mimalloc's thread-local free lists far less (ARCHITECTURE.md, "Measured figures").
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Debug, Parser)]
 #[command(
     name = "possim",
