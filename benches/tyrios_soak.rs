@@ -29,7 +29,7 @@ use http_body_util::{BodyExt, Full};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 
-use support::{env_or, memory_kib};
+use support::{cpu_micros, env_or, memory_kib};
 
 const BODY: &str = r#"{"UserData":"UQBUFDJALK4WXYC","enablePointRedemption":false,"productGroup":"Hose","totalAmount":33,"userMode":"HASH"}"#;
 
@@ -151,6 +151,7 @@ fn main() {
         let mut server = support::start_with(provider.data_set(), provider.name(), extra.split_whitespace()).await;
         let done = Arc::new(AtomicU64::new(0));
         let sequence = Arc::new(AtomicU64::new(0));
+        let cpu_before = cpu_micros(server.pid);
         let start = Instant::now();
         let deadline = start + Duration::from_secs(secs);
         let tasks: Vec<_> = (0..connections)
@@ -197,6 +198,7 @@ fn main() {
         }
         let elapsed = start.elapsed().as_secs_f64();
         let total = done.load(Ordering::Relaxed);
+        let server_cpu = cpu_micros(server.pid).saturating_sub(cpu_before);
         let peak_mb = memory_kib(server.pid, "VmHWM:") as f64 / 1024.0;
         let rss_mb = memory_kib(server.pid, "VmRSS:") as f64 / 1024.0;
         match provider {
@@ -227,6 +229,10 @@ fn main() {
         println!(
             "  transactions      {total} in {elapsed:.0} s ({:.0} tx/s)",
             total as f64 / elapsed
+        );
+        println!(
+            "  server CPU        {:.1} µs per transaction",
+            server_cpu as f64 / total.max(1) as f64
         );
         println!(
             "  memory            idle {:.1} MB, end {rss_mb:.1} MB, peak {peak_mb:.1} MB RSS",

@@ -16,6 +16,8 @@
 //! - `payback`: the PAYBACK host the terminal books redemptions at (Austria, seed 000) [ours].
 //! - `ecr`: a correct ECR client — the reference POS for the terminal and `possim zvt` commands.
 //! - `fake_payback` (tests and the `test-support` feature): a PAYBACK host without the mock.
+//! - `test_driver` (tests and the `test-support` feature): runs a command to its end, every
+//!   message acknowledged.
 //!
 //! Behaviour, and every choice where the specification leaves room: `virtual-terminal/README.md`.
 
@@ -31,6 +33,8 @@ pub mod profile;
 #[cfg(unix)]
 pub mod pty;
 pub mod serve;
+#[cfg(any(test, feature = "test-support"))]
+pub mod test_driver;
 pub mod tls;
 
 use axum::response::IntoResponse;

@@ -189,19 +189,7 @@ mod tests {
     /// Sends a command and acknowledges every message until the terminal is done; returns the
     /// terminal's messages (its 80 00 00 first).
     fn run(t: &mut Terminal, command: &[u8]) -> Vec<Vec<u8>> {
-        let mut sent = Vec::new();
-        let mut out = t.on_apdu(ECR, command, 0);
-        for _ in 0..200 {
-            sent.extend(out.iter().filter_map(|o| match &o.action {
-                Action::Send(apdu) => Some(apdu.encode()),
-                _ => None,
-            }));
-            if !t.busy() {
-                return sent;
-            }
-            out = t.on_apdu(ECR, &[0x80, 0x00, 0x00], 0);
-        }
-        panic!("the terminal did not finish: {sent:02X?}");
+        crate::test_driver::run_acknowledged(t, ECR, command)
     }
 
     /// Sends a command and acknowledges every message until the terminal sends one that starts

@@ -5,7 +5,7 @@
 
 use possim_engine::provider::Provider;
 use possim_terminal::config::TerminalConfig;
-use possim_terminal::machine::{Action, BookingKind, ConnectionId, Terminal};
+use possim_terminal::machine::{BookingKind, ConnectionId, Terminal};
 use possim_zvt::bmp::ReceiptNo;
 use possim_zvt::messages::{Authorisation, EndOfDay, Password, Refund, Registration, Reversal};
 use possim_zvt::{Amount, Message};
@@ -31,19 +31,7 @@ fn terminal(retain: usize) -> Terminal {
 /// Sends a command and acknowledges every message until the terminal is done; returns the
 /// terminal's messages.
 fn run(t: &mut Terminal, command: &[u8]) -> Vec<Vec<u8>> {
-    let mut sent = Vec::new();
-    let mut out = t.on_apdu(ECR, command, 0);
-    for _ in 0..200 {
-        sent.extend(out.iter().filter_map(|o| match &o.action {
-            Action::Send(apdu) => Some(apdu.encode()),
-            _ => None,
-        }));
-        if !t.busy() {
-            return sent;
-        }
-        out = t.on_apdu(ECR, &[0x80, 0x00, 0x00], 0);
-    }
-    panic!("the terminal did not finish: {sent:02X?}");
+    possim_terminal::test_driver::run_acknowledged(t, ECR, command)
 }
 
 fn pay(amount: u64) -> Vec<u8> {
