@@ -192,7 +192,8 @@ struct ServeArgs {
     #[arg(long)]
     allow_self_calls: bool,
     /// Seconds a client may take to send a request head (also the idle time-out of a kept-alive
-    /// connection) and then its body, on every HTTP listener (1–3600) [default: 30].
+    /// connection; an unfinished head has its connection closed) and then its body (else 408),
+    /// on every HTTP listener (1–3600) [default: 30].
     #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..=3600))]
     http_read_timeout: Option<u64>,
 }

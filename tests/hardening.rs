@@ -48,10 +48,12 @@ async fn the_admin_api_closes_slow_heads_and_answers_slow_bodies_with_json_408()
     )
     .await
     .unwrap();
-    let bound = Duration::from_secs(60);
+    // Well below the 30 s default: a connection still open then means the setting was ignored.
+    let bound = Duration::from_secs(20);
     let (head_answer, body_answer) =
         tokio::join!(read_until_closed(&mut head, bound), read_until_closed(&mut body, bound));
-    assert!(!head_answer.starts_with("HTTP/1.1 200"), "{head_answer}");
+    // A head that never completes gets no answer: hyper closes the connection.
+    assert_eq!(head_answer, "", "{head_answer}");
     assert!(body_answer.starts_with("HTTP/1.1 408"), "{body_answer}");
     let error = json_body(&body_answer);
     assert!(

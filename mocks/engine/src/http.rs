@@ -287,7 +287,7 @@ async fn handle(
 }
 
 /// What the journal shows of a request whose head the guard refused: its method and target as
-/// far as they could be read (else an empty method and `/`), no header fields.
+/// far as they could be read (else `GET` and `/`), no header fields.
 fn refused_parts(head: &front::HeadRefusal) -> http::request::Parts {
     let mut parts = Request::new(()).into_parts().0;
     parts.method = head

@@ -352,6 +352,29 @@ fn end_of_day_sends_the_totals_per_card_type_and_clears_the_batch() {
     assert_eq!(status_information(&sent).amount.map(|a| a.0), Some(0));
 }
 
+/// The `ingenico-update` quirk profile (README "Quirk profiles") answers Authorisation `84 83 00`
+/// without reading it: a well-formed one and one whose amount is cut short get the same "not
+/// supported", where the spec terminal tells them apart (06 1E / 84 9A 00).
+#[test]
+fn an_unsupported_command_is_refused_before_its_fields_are_read() {
+    let mut config = TerminalConfig::from_data_set(
+        &DataSet::from_files("default", [("zvt.toml", ZVT_TOML)]).expect("the default data set"),
+    )
+    .expect("the default zvt.toml");
+    config.terminal.profile = possim_terminal::profile::Profile::IngenicoUpdate;
+    let mut t = Terminal::new(config);
+    let sent = exchange(&mut t, A, &hex(REGISTER));
+    assert!(sent.last().unwrap().starts_with(&[0x06, 0x0F]), "{sent:02X?}");
+    assert_eq!(exchange(&mut t, A, &hex(PAY_12_50)), vec![NOT_POSSIBLE.to_vec()]);
+    assert_eq!(
+        exchange(&mut t, A, &hex("06 01 03 04 00 00")),
+        vec![NOT_POSSIBLE.to_vec()]
+    );
+    // The spec terminal refuses the cut-short one as a protocol error.
+    let mut spec = registered();
+    assert_eq!(exchange(&mut spec, A, &hex("06 01 03 04 00 00")), vec![hex("84 9A 00")]);
+}
+
 #[test]
 fn commands_in_the_wrong_state_are_refused_with_84() {
     let mut t = registered();
