@@ -133,20 +133,24 @@ async fn serve_runs_with_the_example_config() {
 /// Runs `tests/clients/validate_json_schema.py` on a schema printed by `possim schema KIND`.
 fn validate(kind: &str, files: &[PathBuf]) -> (bool, String) {
     let schema = scratch(&format!("schema-{kind}.json"), &possim(&["schema", kind]).stdout);
-    let output = Command::new("python3")
-        .arg(repo().join("tests/clients/validate_json_schema.py"))
-        .arg(&schema)
-        .args(files)
-        .output()
-        .expect("python3 starts");
+    let mut args = vec![repo().join("tests/clients/validate_json_schema.py"), schema];
+    args.extend(files.iter().cloned());
+    python(&args, "jsonschema", "jsonschema")
+}
+
+/// Runs `python3 ARGS`; its success and stdout + stderr. Fails with the install line when the
+/// validator package (`module`, from PyPI as `package`) is missing, so a missing tool is never
+/// mistaken for an invalid document.
+fn python<S: AsRef<std::ffi::OsStr>>(args: &[S], module: &str, package: &str) -> (bool, String) {
+    let output = Command::new("python3").args(args).output().expect("python3 starts");
     let text = format!(
         "{}{}",
         String::from_utf8_lossy(&output.stdout),
         String::from_utf8_lossy(&output.stderr)
     );
     assert!(
-        !text.contains("No module named 'jsonschema'"),
-        "python3 with jsonschema is needed: python3 -m pip install jsonschema"
+        !text.contains(&format!("No module named '{module}'")),
+        "python3 with {package} is needed: python3 -m pip install {package}"
     );
     (output.status.success(), text)
 }
@@ -234,26 +238,15 @@ async fn admin_api_serves_a_valid_openapi_description() {
     assert_eq!(status, 200);
     assert_eq!(doc["openapi"], "3.1.0");
     let path = scratch("openapi.json", doc.to_string().as_bytes());
-    let output = Command::new("python3")
-        .args([
-            "-c",
-            "import json, sys\nfrom openapi_spec_validator import validate\n\
-             from openapi_spec_validator.validation.validators import OpenAPIV31SpecValidator\n\
-             validate(json.load(open(sys.argv[1])), cls=OpenAPIV31SpecValidator)\nprint('valid')",
-        ])
-        .arg(&path)
-        .output()
-        .expect("python3 starts");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
+    let script = "import json, sys\nfrom openapi_spec_validator import validate\n\
+                  from openapi_spec_validator.validation.validators import OpenAPIV31SpecValidator\n\
+                  validate(json.load(open(sys.argv[1])), cls=OpenAPIV31SpecValidator)\nprint('valid')";
+    let (ok, text) = python(
+        &[std::ffi::OsStr::new("-c"), script.as_ref(), path.as_os_str()],
+        "openapi_spec_validator",
+        "openapi-spec-validator",
     );
-    assert!(
-        !text.contains("No module named 'openapi_spec_validator'"),
-        "python3 with openapi-spec-validator is needed: python3 -m pip install openapi-spec-validator"
-    );
-    assert!(output.status.success() && text.trim() == "valid", "{text}");
+    assert!(ok && text.trim() == "valid", "{text}");
     let paths = doc["paths"].as_object().expect("paths");
     // The routes providers and the console add under `/__admin/<name>/` are described too, each
     // under its mount point (the lists are the `admin_router`s' and the console's routes).
