@@ -125,9 +125,12 @@ pub fn check_head(parts: &http::request::Parts) -> Result<(), Refusal> {
 }
 
 /// The whole request body, within `max` bytes and [`read_timeout`]. A body whose
-/// Content-Length already says it is too large is refused at once, without waiting for it.
+/// Content-Length already says it is too large is refused without being kept: what the client
+/// sends of it is read and thrown away within the guard's linger bounds first, so the client can
+/// finish writing and read the 413 rather than meet a reset on a closed connection.
 pub async fn read_body(body: Incoming, max: usize) -> Result<Bytes, Refusal> {
     if hyper::body::Body::size_hint(&body).lower() > max as u64 {
+        discard(body).await;
         return Err(Refusal::new(
             StatusCode::PAYLOAD_TOO_LARGE,
             format!("request body exceeds {max} bytes"),
@@ -167,6 +170,21 @@ pub fn refusal_response(format: &ErrorFormat, refusal: &Refusal) -> Response<Byt
     resp.headers_mut()
         .insert(http::header::CONNECTION, HeaderValue::from_static("close"));
     resp
+}
+
+/// Reads and drops `body` until it ends, [`guard::LINGER_BYTES`] are read or
+/// [`guard::LINGER_TIME`] has passed, whichever comes first.
+async fn discard(mut body: Incoming) {
+    let _ = tokio::time::timeout(guard::LINGER_TIME, async {
+        let mut read = 0usize;
+        while read < guard::LINGER_BYTES {
+            match body.frame().await {
+                Some(Ok(frame)) => read += frame.data_ref().map_or(0, |data| data.len()),
+                _ => break,
+            }
+        }
+    })
+    .await;
 }
 
 /// A JSON answer.

@@ -46,8 +46,8 @@ const HYPER_MAX_CONTENT_LENGTH: u64 = u64::MAX - 2;
 /// [`MAX_URI_BYTES`]: method, spaces and version take far less than the slack.
 const MAX_REQUEST_LINE_BYTES: usize = MAX_URI_BYTES + 1024;
 /// After a refused head: how long and how much the guard reads and discards before closing.
-const LINGER_TIME: Duration = Duration::from_secs(2);
-const LINGER_BYTES: usize = 4 * 1024 * 1024;
+pub(crate) const LINGER_TIME: Duration = Duration::from_secs(2);
+pub(crate) const LINGER_BYTES: usize = 4 * 1024 * 1024;
 /// One read from the socket.
 const READ_CHUNK: usize = 16 * 1024;
 
