@@ -33,7 +33,8 @@ use crate::Engine;
 use crate::fault::{FaultAction, RequestView};
 use crate::front;
 use crate::journal::{
-    Exchange, FaultHit, HttpRequestRecord, HttpResponseRecord, JournalEntry, Outcome, RecordedBody, View,
+    Describer, Exchange, FaultHit, HttpRequestRecord, HttpResponseRecord, JournalEntry, Outcome, RecordedBody, View,
+    ViewLater,
 };
 use crate::provider::Provider;
 
@@ -99,6 +100,8 @@ fn full(bytes: Bytes) -> ResponseBody {
 struct Ctx {
     engine: Arc<Engine>,
     provider: Arc<dyn Provider>,
+    /// The provider's `describe`, for views the journal builds when it is read.
+    describer: Describer,
     /// The provider's refusal format.
     refuse: front::ErrorFormat,
     router: axum::Router,
@@ -116,10 +119,15 @@ pub async fn serve_provider(
     let router = provider.router();
     let name = provider.name();
     let refuse = provider_format(&provider);
+    let describer: Describer = {
+        let provider = Arc::clone(&provider);
+        Arc::new(move |request, response| provider.describe(request, response))
+    };
     let make = |slot: Arc<front::RefusalSlot>| {
         let ctx = Arc::new(Ctx {
             engine: Arc::clone(&engine),
             provider: Arc::clone(&provider),
+            describer: Arc::clone(&describer),
             refuse: Arc::clone(&refuse),
             router: router.clone(),
             connection: engine.next_connection_id(),
@@ -189,6 +197,13 @@ fn fixed_answer(status: u16, body: &Option<serde_json::Value>, headers: &[(Strin
     resp
 }
 
+/// The journal entry's `view`: built now, or left to the provider's `describe` when the
+/// journal is read (the handler attached a [`ViewLater`]).
+enum EntryView {
+    Now(Option<serde_json::Value>),
+    Later(serde_json::Value),
+}
+
 /// One exchange on its way through [`handle`]: what the journal entry needs besides the
 /// response.
 struct Exchanging<'a> {
@@ -219,10 +234,14 @@ impl Exchanging<'_> {
         response: Option<HttpResponseRecord>,
         outcome: Outcome,
         fault: Option<FaultHit>,
-        view: Option<serde_json::Value>,
+        view: EntryView,
     ) {
         let operation = self.ctx.provider.classify(&request);
-        self.ctx.engine.journal().record(JournalEntry {
+        let (view, describe_later) = match view {
+            EntryView::Now(view) => (view, None),
+            EntryView::Later(partial) => (Some(partial), Some(Arc::clone(&self.ctx.describer))),
+        };
+        let entry = JournalEntry {
             view,
             id: 0,
             provider: self.ctx.provider.name().to_owned(),
@@ -236,7 +255,12 @@ impl Exchanging<'_> {
                 outcome,
                 operation,
             },
-        });
+        };
+        let journal = self.ctx.engine.journal();
+        match describe_later {
+            Some(describe) => journal.record_described_later(entry, describe),
+            None => journal.record(entry),
+        };
     }
 }
 
@@ -275,7 +299,7 @@ async fn handle(
         if exchanging.recording {
             let request = exchanging.request_record(&body);
             let view = ctx.provider.describe(&request, None);
-            exchanging.record(request, None, Outcome::ConnectionClosed, hit, view);
+            exchanging.record(request, None, Outcome::ConnectionClosed, hit, EntryView::Now(view));
         }
         return Err(CloseWithoutAnswer);
     }
@@ -318,7 +342,7 @@ fn refuse_body(exchanging: &Exchanging<'_>, refusal: front::Refusal) -> Response
             Some(response),
             Outcome::Answered,
             None,
-            None,
+            EntryView::Now(None),
         );
     }
     resp.map(full)
@@ -393,7 +417,13 @@ fn send(
     hit: Option<FaultHit>,
 ) -> Response<ResponseBody> {
     let (mut resp_parts, resp_bytes) = response.into_parts();
-    let handler_view = resp_parts.extensions.remove::<View>();
+    let handler_view = match resp_parts.extensions.remove::<View>() {
+        Some(View(view)) => Some(EntryView::Now(Some(view))),
+        None => resp_parts
+            .extensions
+            .remove::<ViewLater>()
+            .map(|ViewLater(partial)| EntryView::Later(partial)),
+    };
     let (outcome, wire_body) = match action {
         FaultAction::Truncate => {
             resp_parts
@@ -436,8 +466,8 @@ fn send(
         };
         let request = exchanging.request_record(request_body);
         let view = match handler_view {
-            Some(View(view)) => Some(view),
-            None => exchanging.ctx.provider.describe(&request, Some(&response)),
+            Some(view) => view,
+            None => EntryView::Now(exchanging.ctx.provider.describe(&request, Some(&response))),
         };
         exchanging.record(request, Some(response), outcome, hit, view);
     }

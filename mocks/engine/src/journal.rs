@@ -318,6 +318,45 @@ impl ZvtDirection {
 #[derive(Debug, Clone)]
 pub struct View(pub serde_json::Value);
 
+/// What a handler attaches instead of a [`View`] when the view is a decoding of the recorded
+/// bytes (Loymax's XML as a tree): only the part the bytes do not tell, such as
+/// `{"notes": […]}`. The transport records it as the entry's `view` and has the provider's
+/// `describe` build the rest when the journal is read ([`Journal::record_described_later`]), so
+/// an exchange under load does not pay for a view nobody may ask for. The handler must use
+/// [`View`] instead when a body is longer than [`MAX_RECORDED_BODY`]: the journal keeps only
+/// the first part of it, and a decoding of that part would not show what was exchanged.
+#[derive(Debug, Clone)]
+pub struct ViewLater(pub serde_json::Value);
+
+/// Builds the view of an HTTP exchange from its recorded request and answer; see
+/// [`Journal::record_described_later`].
+pub type Describer =
+    Arc<dyn Fn(&HttpRequestRecord, Option<&HttpResponseRecord>) -> Option<serde_json::Value> + Send + Sync>;
+
+/// The entry with its view built by `describe`: the members of the recorded (partial) view
+/// replace those `describe` gives, so the handler's notes survive.
+fn described(entry: &JournalEntry, describe: &Describer) -> Arc<JournalEntry> {
+    let (request, response) = match &entry.exchange {
+        Exchange::Http { request, response, .. } | Exchange::Outbound { request, response, .. } => {
+            (request, response.as_ref())
+        }
+        Exchange::Zvt { .. } => return Arc::new(entry.clone()),
+    };
+    let mut view = describe(request, response);
+    match (&mut view, &entry.view) {
+        (Some(serde_json::Value::Object(full)), Some(serde_json::Value::Object(partial))) => {
+            for (name, value) in partial {
+                full.insert(name.clone(), value.clone());
+            }
+        }
+        (None, partial) => view = partial.clone(),
+        _ => {}
+    }
+    let mut entry = entry.clone();
+    entry.view = view;
+    Arc::new(entry)
+}
+
 /// How an exchange ended on the wire.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 #[serde(rename_all = "kebab-case")]
@@ -476,10 +515,36 @@ impl JournalFilter {
     }
 }
 
+/// One entry of the ring, with what builds its view when it is read, if that waits.
+#[derive(Clone)]
+struct Slot {
+    entry: Arc<JournalEntry>,
+    describe: Option<Describer>,
+}
+
+impl Slot {
+    /// The entry as readers see it: with its view built, if that was left for now.
+    fn read(&self) -> Arc<JournalEntry> {
+        match &self.describe {
+            Some(describe) => described(&self.entry, describe),
+            None => Arc::clone(&self.entry),
+        }
+    }
+}
+
+impl std::fmt::Debug for Slot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Slot")
+            .field("entry", &self.entry)
+            .field("described_later", &self.describe.is_some())
+            .finish()
+    }
+}
+
 /// The entries and the bytes they are estimated to hold.
 #[derive(Debug, Default)]
 struct Ring {
-    entries: VecDeque<Arc<JournalEntry>>,
+    entries: VecDeque<Slot>,
     bytes: usize,
 }
 
@@ -487,7 +552,7 @@ impl Ring {
     fn pop_front(&mut self) -> bool {
         match self.entries.pop_front() {
             Some(gone) => {
-                self.bytes = self.bytes.saturating_sub(gone.estimated_bytes());
+                self.bytes = self.bytes.saturating_sub(gone.entry.estimated_bytes());
                 true
             }
             None => false,
@@ -578,11 +643,30 @@ impl Journal {
     }
 
     /// Appends an entry (its `id` is assigned here) and returns the id.
-    pub fn record(&self, mut entry: JournalEntry) -> u64 {
+    pub fn record(&self, entry: JournalEntry) -> u64 {
+        self.insert(entry, None)
+    }
+
+    /// Appends an HTTP entry whose view `describe` builds from its recorded request and answer
+    /// each time the entry is read (listed, or sent to live watchers); the entry's own `view`
+    /// holds what the bytes do not tell (see [`ViewLater`]) and its members win. Nothing is
+    /// decoded while nobody reads, which is what keeps the Loymax mock fast under load. The
+    /// byte budget counts the entry as recorded.
+    pub fn record_described_later(&self, entry: JournalEntry, describe: Describer) -> u64 {
+        self.insert(entry, Some(describe))
+    }
+
+    fn insert(&self, mut entry: JournalEntry, describe: Option<Describer>) -> u64 {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         entry.id = id;
         entry.cut_headers();
         let size = entry.estimated_bytes();
+        let slot = Slot {
+            entry: Arc::new(entry),
+            describe,
+        };
+        // Watchers get the entry as readers see it; built before the lock is taken.
+        let watched = (self.live.receiver_count() > 0).then(|| slot.read());
         let mut ring = self.lock();
         while !ring.entries.is_empty()
             && (ring.entries.len() >= self.capacity || ring.bytes + size > self.max_bytes)
@@ -592,11 +676,12 @@ impl Journal {
         }
         // Ids are taken before the lock, so two writers may arrive out of order; keep the ring
         // sorted so `since` filtering and export stay in id order.
-        let pos = ring.entries.iter().rposition(|e| e.id < id).map_or(0, |p| p + 1);
-        let entry = Arc::new(entry);
-        ring.entries.insert(pos, Arc::clone(&entry));
+        let pos = ring.entries.iter().rposition(|s| s.entry.id < id).map_or(0, |p| p + 1);
+        ring.entries.insert(pos, slot);
         ring.bytes += size;
-        self.publish(|| JournalEvent::Recorded(entry));
+        if let Some(entry) = watched {
+            self.publish(|| JournalEvent::Recorded(entry));
+        }
         id
     }
 
@@ -610,23 +695,33 @@ impl Journal {
         let size = entry.estimated_bytes();
         let mut ring = self.lock();
         let Ring { entries, bytes } = &mut *ring;
-        if let Some(slot) = entries.iter_mut().rev().find(|e| e.id == id) {
-            *bytes = bytes.saturating_sub(slot.estimated_bytes()) + size;
-            *slot = Arc::new(entry);
-            self.publish(|| JournalEvent::Completed(Arc::clone(slot)));
+        if let Some(slot) = entries.iter_mut().rev().find(|s| s.entry.id == id) {
+            *bytes = bytes.saturating_sub(slot.entry.estimated_bytes()) + size;
+            *slot = Slot {
+                entry: Arc::new(entry),
+                describe: None,
+            };
+            self.publish(|| JournalEvent::Completed(Arc::clone(&slot.entry)));
         }
     }
 
-    /// Matching entries, oldest first. With `limit`, the newest `limit` of them.
+    /// Matching entries, oldest first. With `limit`, the newest `limit` of them. Views left
+    /// for later are built here, after the ring's lock is let go.
     pub fn list(&self, filter: &JournalFilter) -> Vec<Arc<JournalEntry>> {
-        let ring = self.lock();
-        let mut out: Vec<_> = ring.entries.iter().filter(|e| filter.matches(e)).cloned().collect();
+        let mut slots: Vec<Slot> = {
+            let ring = self.lock();
+            ring.entries
+                .iter()
+                .filter(|s| filter.matches(&s.entry))
+                .cloned()
+                .collect()
+        };
         if let Some(limit) = filter.limit
-            && out.len() > limit
+            && slots.len() > limit
         {
-            out.drain(..out.len() - limit);
+            slots.drain(..slots.len() - limit);
         }
-        out
+        slots.iter().map(Slot::read).collect()
     }
 
     /// Removes every entry and resets the dropped counter (ids keep increasing).
@@ -729,6 +824,80 @@ mod tests {
             watcher.try_recv().err(),
             Some(tokio::sync::broadcast::error::TryRecvError::Lagged(5))
         );
+    }
+
+    /// A describer that counts its calls and shows the bodies' lengths, so a test can tell
+    /// when views are built and from what.
+    fn counting_describer(calls: &Arc<AtomicU64>) -> Describer {
+        let calls = Arc::clone(calls);
+        Arc::new(
+            move |request: &HttpRequestRecord, response: Option<&HttpResponseRecord>| {
+                calls.fetch_add(1, Ordering::Relaxed);
+                Some(serde_json::json!({
+                    "request": request.body.length,
+                    "response": response.map(|r| r.body.length),
+                    "notes": [],
+                }))
+            },
+        )
+    }
+
+    #[test]
+    fn a_view_left_for_later_is_built_from_the_record_when_read_and_keeps_the_handlers_notes() {
+        let journal = Journal::new(10);
+        let calls = Arc::new(AtomicU64::new(0));
+        let mut entry = http_entry("loymax", "/XmlExchange/possim/kassa-1/", 200);
+        entry.view = Some(serde_json::json!({"notes": ["replayed"]}));
+        let partial_size = entry.estimated_bytes();
+        journal.record_described_later(entry, counting_describer(&calls));
+        assert_eq!(
+            calls.load(Ordering::Relaxed),
+            0,
+            "nothing is decoded while nobody reads"
+        );
+        assert_eq!(
+            journal.budget().bytes,
+            partial_size,
+            "the budget counts the entry as recorded"
+        );
+        for _ in 0..2 {
+            let listed = journal.list(&JournalFilter::default());
+            // `http_entry` bodies are `{}`: two bytes each way.
+            assert_eq!(
+                listed[0].view,
+                Some(serde_json::json!({"request": 2, "response": 2, "notes": ["replayed"]}))
+            );
+        }
+        assert_eq!(calls.load(Ordering::Relaxed), 2, "built at each read, never stored");
+        // A filter that excludes the entry builds nothing.
+        let other = JournalFilter {
+            provider: Some("tyrios".into()),
+            ..JournalFilter::default()
+        };
+        assert!(journal.list(&other).is_empty());
+        assert_eq!(calls.load(Ordering::Relaxed), 2);
+    }
+
+    #[test]
+    fn watchers_get_views_left_for_later_already_built() {
+        let journal = Journal::new(10);
+        let calls = Arc::new(AtomicU64::new(0));
+        let unwatched = journal.record_described_later(http_entry("loymax", "/x", 200), counting_describer(&calls));
+        assert_eq!(calls.load(Ordering::Relaxed), 0);
+        let mut watcher = journal.subscribe();
+        let watched = journal.record_described_later(http_entry("loymax", "/x", 200), counting_describer(&calls));
+        match watcher.try_recv() {
+            Ok(JournalEvent::Recorded(e)) => {
+                assert_eq!(e.id, watched);
+                assert_ne!(e.id, unwatched);
+                assert_eq!(
+                    e.view.as_ref().map(|v| v["request"].clone()),
+                    Some(serde_json::json!(2))
+                );
+            }
+            other => panic!("expected the recorded entry, got {other:?}"),
+        }
+        assert_eq!(calls.load(Ordering::Relaxed), 1);
     }
 
     #[test]

@@ -34,8 +34,10 @@ pub trait Provider: Send + Sync + std::fmt::Debug + 'static {
     /// could not be applied.
     fn apply_change(&self, change: &serde_json::Value) -> Result<serde_json::Value, String>;
 
-    /// A readable view of an exchange whose wire form is opaque (encrypted), for the journal's
-    /// `view`; used when the handler attached none (a fault answered instead of it).
+    /// A readable view of an exchange whose wire form is opaque (encrypted) or costly to read
+    /// (XML), for the journal's `view`, built from the recorded bytes: when the handler attached
+    /// none (a fault answered instead of it), and when the journal is read for an exchange whose
+    /// handler attached a [`crate::journal::ViewLater`] (its members are laid over this view).
     fn describe(
         &self,
         _request: &crate::journal::HttpRequestRecord,

@@ -10,7 +10,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, post};
 use base64::Engine as _;
-use possim_engine::journal::View;
+use possim_engine::journal::{MAX_RECORDED_BODY, View, ViewLater};
 use serde::Deserialize;
 use serde_json::json;
 
@@ -56,6 +56,12 @@ async fn exchange(
         signature,
         body: &body,
     });
+    // The journal keeps only the start of a long body, so its view is decoded now; otherwise
+    // the request and answer trees are decoded from the recorded bytes when the journal is
+    // read (under load, that decoding would be most of what recording costs).
+    let decode_now = body.len() > MAX_RECORDED_BODY || out.body.len() > MAX_RECORDED_BODY;
+    let view_now = decode_now.then(|| View(out.view(&body)));
+    let notes: Vec<_> = out.notes.into_iter().map(serde_json::Value::String).collect();
     let mut response = if out.status == 401 {
         // Our design: Loymax does not document the status; 401 with an empty body.
         StatusCode::UNAUTHORIZED.into_response()
@@ -73,7 +79,11 @@ async fn exchange(
         }
         r
     };
-    response.extensions_mut().insert(View(out.view));
+    if let Some(view) = view_now {
+        response.extensions_mut().insert(view);
+    } else {
+        response.extensions_mut().insert(ViewLater(json!({ "notes": notes })));
+    }
     response
 }
 

@@ -39,11 +39,14 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::codes::{Code, Failure};
-use crate::model::{CardState, Operation, OperationKind, OperationState, Project, PurchaseState, SignatureMode, State};
+use crate::model::{
+    CardState, Device, Operation, OperationKind, OperationState, Project, PurchaseState, SignatureMode, State,
+};
 use crate::money::{format_money, parse_money};
 use crate::protocol::{Command, Variant};
 use crate::sign::{SignatureScheme, VerifyError};
 use crate::xml::Element;
+use rsa::RsaPrivateKey;
 
 /// Shared state of the mock; one lock is its one consistency boundary.
 #[derive(Debug)]
@@ -77,8 +80,33 @@ pub struct Outgoing {
     pub body: Vec<u8>,
     /// `X-Signature` of the answer, for devices that sign.
     pub signature: Option<String>,
-    /// The decoded view for the journal.
-    pub view: Value,
+    /// What the journal's view says beyond the decoded request and answer: replays, refusals.
+    pub notes: Vec<String>,
+}
+
+impl Outgoing {
+    /// The journal's view of this exchange, given the request's body: both documents as trees
+    /// and the notes. The transport leaves the decoding until the journal is read
+    /// ([`possim_engine::journal::ViewLater`]); this builds the same view at once.
+    pub fn view(&self, request: &[u8]) -> Value {
+        exchange_view(request, Some(&self.body), self.notes.clone())
+    }
+}
+
+/// The journal's view: `{"request": tree, "response": tree or null, "notes": […]}`. An empty
+/// answer (401) has no tree.
+pub(crate) fn exchange_view(request: &[u8], response: Option<&[u8]>, notes: Vec<String>) -> Value {
+    let mut view = serde_json::Map::with_capacity(3);
+    view.insert("request".into(), document_view(request));
+    let response = response
+        .filter(|body| !body.is_empty())
+        .map_or(Value::Null, document_view);
+    view.insert("response".into(), response);
+    view.insert(
+        "notes".into(),
+        Value::Array(notes.into_iter().map(Value::String).collect()),
+    );
+    Value::Object(view)
 }
 
 impl Inner {
@@ -96,27 +124,33 @@ impl Inner {
     /// The HTTP handler and the tests that bypass HTTP both come through here.
     pub fn exchange(&self, incoming: Incoming<'_>) -> Outgoing {
         let now = self.clock.now_ms();
+        // Parsing, signature checks and writing need no state: they run outside the lock, so
+        // tills on other connections are not held up by them (RSA takes milliseconds).
+        let parsed = xml::parse(incoming.body);
+        let variant = parsed.as_ref().map_or(Variant::Y2024, Variant::of);
         let mut state = self.lock();
-        let authorised = state
-            .projects
-            .get(incoming.project)
-            .and_then(|p| p.devices.get(incoming.device))
-            .is_some_and(|d| incoming.credentials == Some((d.login.as_str(), d.password.as_str())));
-        if !authorised {
-            return Outgoing {
-                status: 401,
-                body: Vec::new(),
-                signature: None,
-                view: json!({"request": request_view(incoming.body), "notes": ["401: unknown project/device or wrong Basic credentials"]}),
-            };
-        }
-        let project = state.projects.get_mut(incoming.project).expect("checked above");
+        let Some(device) = authorised(&state, incoming) else {
+            return unauthorised();
+        };
+        let verified = if device.signature == SignatureMode::Off {
+            Ok(())
+        } else {
+            let device = device.clone();
+            drop(state);
+            let verified = check_signature(&device, incoming, now);
+            state = self.lock();
+            // A data set loaded meanwhile may have removed the device or changed its password.
+            if authorised(&state, incoming).is_none() {
+                return unauthorised();
+            }
+            verified
+        };
+        let retain = state.retain;
+        let project = state.projects.get_mut(incoming.project).expect("authorised above");
         domain::expire(project, now);
         let strict = self.strict.load(Ordering::Relaxed) || project.devices[incoming.device].strict;
         let mut notes = Vec::new();
-        let parsed = xml::parse(incoming.body);
-        let variant = parsed.as_ref().map_or(Variant::Y2024, Variant::of);
-        let answered = match check_signature(project, incoming, now) {
+        let answered = match verified {
             Err(failure) => Answered::envelope(protocol::response_root(variant, Some(&failure), None)),
             Ok(()) => match &parsed {
                 Err(e) => Answered::envelope(protocol::response_root(
@@ -127,11 +161,9 @@ impl Inner {
                 Ok(doc) => answer_document(project, incoming.device, doc, strict, now, &mut notes),
             },
         };
-        let retain = state.retain;
-        if let Some(project) = state.projects.get_mut(incoming.project) {
-            retention::trim(project, retain);
-        }
-        let project = state.projects.get_mut(incoming.project).expect("checked above");
+        retention::trim(project, retain);
+        let signing_key = answer_key(project, incoming.device);
+        drop(state);
         let root = &answered.root;
         let body = match &answered.wrapper {
             // The singular answers are written once, when they are given (a replay sends the
@@ -142,36 +174,52 @@ impl Inner {
             }
             None => xml::write(root, protocol::standalone(variant)),
         };
-        let signature = sign_answer(project, incoming.device, &body);
-        let root_name = answered.root.name.clone();
-        let view = json!({
-            // The document parsed above, not a second parse of the body.
-            "request": parsed_view(parsed, incoming.body),
-            "response": {root_name: answered.root.into_json()},
-            "notes": notes,
-        });
+        let signature = signing_key.map(|key| sign::RsaSha256.sign(&key, &body));
         Outgoing {
             status: 200,
             body,
             signature,
-            view,
+            notes,
         }
     }
 }
 
-fn request_view(body: &[u8]) -> Value {
-    parsed_view(xml::parse(body), body)
+/// The device the request comes from, when its project, login and Basic credentials match.
+fn authorised<'s>(state: &'s State, incoming: Incoming<'_>) -> Option<&'s Device> {
+    state
+        .projects
+        .get(incoming.project)
+        .and_then(|p| p.devices.get(incoming.device))
+        .filter(|d| incoming.credentials == Some((d.login.as_str(), d.password.as_str())))
 }
 
-fn parsed_view(parsed: Result<xml::Document, xml::XmlError>, body: &[u8]) -> Value {
-    match parsed {
-        Ok(doc) => json!({doc.root.name.clone(): doc.root.into_json()}),
-        Err(e) => json!({"unparsed": String::from_utf8_lossy(&body[..body.len().min(2048)]), "error": e.to_string()}),
+fn unauthorised() -> Outgoing {
+    Outgoing {
+        status: 401,
+        body: Vec::new(),
+        signature: None,
+        notes: vec!["401: unknown project/device or wrong Basic credentials".into()],
     }
 }
 
-fn check_signature(project: &Project, incoming: Incoming<'_>, now: i64) -> Result<(), Failure> {
-    let device = &project.devices[incoming.device];
+/// One document as a tree (`{"XMLRequest": {…}}`), or what could not be parsed and why.
+fn document_view(body: &[u8]) -> Value {
+    let mut view = serde_json::Map::with_capacity(2);
+    match xml::parse(body) {
+        Ok(doc) => {
+            let name = doc.root.name.clone();
+            view.insert(name, doc.root.into_json());
+        }
+        Err(e) => {
+            let shown = String::from_utf8_lossy(&body[..body.len().min(2048)]).into_owned();
+            view.insert("unparsed".into(), Value::String(shown));
+            view.insert("error".into(), Value::String(e.to_string()));
+        }
+    }
+    Value::Object(view)
+}
+
+fn check_signature(device: &Device, incoming: Incoming<'_>, now: i64) -> Result<(), Failure> {
     if device.signature == SignatureMode::Off {
         return Ok(());
     }
@@ -191,19 +239,17 @@ fn check_signature(project: &Project, incoming: Incoming<'_>, now: i64) -> Resul
         .map_err(|e: VerifyError| Failure::with(Code::SignatureError, e.to_string()))
 }
 
-fn sign_answer(project: &Project, device: &str, body: &[u8]) -> Option<String> {
+/// The processing's key, when the device's answers are signed.
+fn answer_key(project: &Project, device: &str) -> Option<Arc<RsaPrivateKey>> {
     let device = project.devices.get(device)?;
     if device.signature == SignatureMode::Off {
         return None;
     }
-    project
-        .processing_key
-        .as_ref()
-        .map(|key| sign::RsaSha256.sign(key, body))
+    project.processing_key.clone()
 }
 
-/// The answer document: its tree (what the journal's view shows) and, when it answers a command,
-/// the wrapper's name and the singular answers as written.
+/// The answer document: its envelope as a tree and, when it answers a command, the wrapper's
+/// name and the singular answers as written (in the wrapper's place).
 struct Answered {
     root: Element,
     wrapper: Option<(String, Vec<SingularXml>)>,
@@ -252,27 +298,18 @@ fn answer_document(
         Err(failure) => return Answered::envelope(protocol::response_root(variant, Some(&failure), None)),
     };
     let batch = envelope.elements.len() > 1;
-    let mut wrapper = Element::new(envelope.command.wrapper());
     let mut written = Vec::with_capacity(envelope.elements.len());
     for element in &envelope.elements {
-        let (mut answer, xml) = answer_element(project, device, envelope.command, element, strict, now, notes);
+        let xml = answer_element(project, device, envelope.command, element, strict, now, notes);
         let xml = match element.get("ElementID") {
             // Pairing answers with requests only matters in a batch; the 2018 answer to a
             // single request carries no ElementID.
-            Some(id) if batch => {
-                let at = answer
-                    .attrs
-                    .iter()
-                    .position(|(n, _)| n == "ErrorCode")
-                    .unwrap_or(answer.attrs.len());
-                answer.attrs.insert(at, ("ElementID".into(), id.to_owned()));
-                SingularXml::Own(xml.with_attribute("ElementID", id))
-            }
+            Some(id) if batch => SingularXml::Own(xml.with_attribute("ElementID", id)),
             _ => SingularXml::Stored(xml),
         };
-        wrapper.children.push(answer);
         written.push(xml);
     }
+    let wrapper = Element::new(envelope.command.wrapper());
     let name = wrapper.name.clone();
     Answered {
         root: protocol::response_root(variant, None, Some(wrapper)),
@@ -280,8 +317,7 @@ fn answer_document(
     }
 }
 
-/// One singular answer: the element (for the journal's view) and its XML as sent (the stored one
-/// when the operation is replayed).
+/// One singular answer's XML as sent (the stored one when the operation is replayed).
 fn answer_element(
     project: &mut Project,
     device: &str,
@@ -290,7 +326,7 @@ fn answer_element(
     strict: bool,
     now: i64,
     notes: &mut Vec<String>,
-) -> (Element, Arc<xml::Written>) {
+) -> Arc<xml::Written> {
     let echo = |mut answer: Element, failure: Option<&Failure>| {
         if let Some(id) = element.get("OperationID") {
             answer = answer.attr("OperationID", id);
@@ -305,10 +341,7 @@ fn answer_element(
                 .attr("ErrorMessage", f.message.clone()),
         }
     };
-    let unstored = |answer: Element| {
-        let xml = Arc::new(xml::Written::of(&answer));
-        (answer, xml)
-    };
+    let unstored = |answer: Element| Arc::new(xml::Written::of(&answer));
     let response = command.response();
     let request = match protocol::read_request(command, element, project.offset, strict) {
         Ok(r) => r,
@@ -331,9 +364,7 @@ fn answer_element(
                 "OperationID {} repeated with the same request: stored answer replayed",
                 request.operation_id
             ));
-            // The view shows the stored answer read back; the wire gets its bytes unchanged.
-            let shown = xml::parse(&stored.answer.xml).map_or_else(|_| Element::new(response), |d| d.root);
-            return (shown, Arc::clone(&stored.answer));
+            return Arc::clone(&stored.answer);
         }
         notes.push(format!(
             "OperationID {} reused for a different request",
@@ -374,7 +405,7 @@ fn answer_element(
             answer: Arc::clone(&written),
         },
     );
-    (answer, written)
+    written
 }
 
 /// The Loymax provider.
@@ -721,10 +752,8 @@ impl Provider for LoymaxMock {
 
     fn describe(&self, request: &HttpRequestRecord, response: Option<&HttpResponseRecord>) -> Option<Value> {
         let body = request.body.text.as_deref()?;
-        let response = response
-            .and_then(|r| r.body.text.as_deref())
-            .map(|b| request_view(b.as_bytes()));
-        Some(json!({"request": request_view(body.as_bytes()), "response": response, "notes": []}))
+        let response = response.and_then(|r| r.body.text.as_deref()).map(str::as_bytes);
+        Some(exchange_view(body.as_bytes(), response, Vec::new()))
     }
 
     fn admin_router(&self) -> Option<axum::Router> {

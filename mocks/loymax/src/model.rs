@@ -2,6 +2,7 @@
 //! customers, cards, offers, coupons, and the purchases and operations the tills create.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
 
 use possim_engine::EngineError;
 use possim_engine::clock::parse_duration_ms;
@@ -332,7 +333,7 @@ pub struct Project {
     pub archived_pay_types: Vec<String>,
     pub exclusive_purchases: bool,
     pub daily_write_off_limit: Option<Kopecks>,
-    pub processing_key: Option<RsaPrivateKey>,
+    pub processing_key: Option<Arc<RsaPrivateKey>>,
     pub goods_groups: BTreeMap<String, Vec<String>>,
     pub masks: Vec<Mask>,
     /// Declared outages `[from, to)` in epoch ms: payments dated inside are refused.
@@ -369,7 +370,7 @@ pub struct Device {
     pub signature: SignatureMode,
     pub strict: bool,
     #[serde(skip)]
-    pub public_key: Option<RsaPublicKey>,
+    pub public_key: Option<Arc<RsaPublicKey>>,
     pub key_valid_to: Option<i64>,
     pub blocked: bool,
     pub payment_limit: Option<Kopecks>,
@@ -658,7 +659,8 @@ impl State {
                 .as_deref()
                 .map(sign::private_key_from_pem)
                 .transpose()
-                .map_err(|e| bad(data, format!("project {}: processingPrivateKey: {e}", p.name)))?;
+                .map_err(|e| bad(data, format!("project {}: processingPrivateKey: {e}", p.name)))?
+                .map(Arc::new);
             let mut masks = Vec::new();
             for m in &p.masks {
                 let anchored = format!("^(?:{})$", m.pattern.trim_start_matches('^').trim_end_matches('$'));
@@ -718,7 +720,8 @@ impl State {
                 .as_deref()
                 .map(sign::public_key_from_pem)
                 .transpose()
-                .map_err(|e| bad(data, format!("{what}: publicKey: {e}")))?;
+                .map_err(|e| bad(data, format!("{what}: publicKey: {e}")))?
+                .map(Arc::new);
             let device = Device {
                 key_valid_to: date(data, &format!("{what}: keyValidTo"), &d.key_valid_to)?,
                 payment_limit: money(data, &format!("{what}: paymentLimit"), &d.payment_limit)?,

@@ -1091,20 +1091,37 @@ async fn the_snapshot_and_the_journal_view() {
     assert_eq!(purchase["purchaseId"], "VIEW");
     assert_eq!(purchase["state"], "Calculated");
     assert_eq!(purchase["operations"][0]["kind"], "Calculate");
+    let body = request("Balance", r#"OperationID="v2""#, &ident(ANNA));
     let out = mock.inner().exchange(possim_loymax::Incoming {
         project: "possim",
         device: "kassa-1",
         credentials: Some(("kassa-1", "demo")),
         signature: None,
-        body: request("Balance", r#"OperationID="v2""#, &ident(ANNA)).as_bytes(),
+        body: body.as_bytes(),
     });
+    let view = out.view(body.as_bytes());
     assert_eq!(
-        out.view["request"]["XMLRequest"]["Balances"]["BalanceRequest"]["@OperationID"],
+        view["request"]["XMLRequest"]["Balances"]["BalanceRequest"]["@OperationID"],
         "v2"
     );
     assert_eq!(
-        out.view["response"]["XMLResponse"]["Balances"]["BalanceResponse"]["@BonusAmount"],
+        view["response"]["XMLResponse"]["Balances"]["BalanceResponse"]["@BonusAmount"],
         "1500.00"
+    );
+    assert_eq!(view["notes"], serde_json::json!([]));
+    // A replay is answered from the store, and the view says so.
+    let again = mock.inner().exchange(possim_loymax::Incoming {
+        project: "possim",
+        device: "kassa-1",
+        credentials: Some(("kassa-1", "demo")),
+        signature: None,
+        body: body.as_bytes(),
+    });
+    assert_eq!(again.body, out.body);
+    let notes = again.view(body.as_bytes())["notes"].clone();
+    assert!(
+        notes[0].as_str().is_some_and(|n| n.contains("OperationID v2 repeated")),
+        "{notes}"
     );
 }
 
