@@ -345,6 +345,24 @@ async fn a_purchase_with_points_books_on_confirm_only() {
             .any(|e| e["view"]["response"]["XMLResponse"]["Payments"]["PaymentResponse"]["@BonusAmount"] == "200.00"),
         "{journal}"
     );
+    // The views are decoded when the journal is read; the handler's notes come with them.
+    let refused = entries
+        .iter()
+        .find(|e| {
+            e["view"]["request"]["XMLRequest"]["CancelPurchases"]["CancelPurchaseRequest"]["@OperationID"] == "op-5"
+        })
+        .expect("the refused cancel is journaled");
+    assert_eq!(
+        refused["view"]["response"]["XMLResponse"]["CancelPurchases"]["CancelPurchaseResponse"]["@ErrorCode"],
+        "218"
+    );
+    let notes = refused["view"]["notes"].as_array().expect("notes");
+    assert!(
+        notes
+            .iter()
+            .any(|n| n.as_str().is_some_and(|n| n.starts_with("IncorrectOperationOrder 218"))),
+        "{refused}"
+    );
 }
 
 #[tokio::test]

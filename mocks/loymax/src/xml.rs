@@ -142,10 +142,13 @@ impl Element {
         let mut attrs: Vec<_> = self.attrs.iter().collect();
         attrs.sort();
         for (n, v) in attrs {
-            write!(out, " {n}={v:?}")?;
+            out.write_char(' ')?;
+            out.write_str(n)?;
+            out.write_char('=')?;
+            write_quoted(out, v)?;
         }
         out.write_char('>')?;
-        write!(out, "{:?}", self.text)?;
+        write_quoted(out, &self.text)?;
         for c in &self.children {
             c.canonical_into(out)?;
         }
@@ -414,6 +417,21 @@ impl Written {
     }
 }
 
+/// `text` in double quotes with `"` and `\` escaped by a backslash: where a quoted text ends
+/// is unambiguous, so different elements never share a canonical form.
+fn write_quoted(out: &mut impl std::fmt::Write, text: &str) -> std::fmt::Result {
+    out.write_char('"')?;
+    let mut rest = text;
+    while let Some(at) = rest.find(['"', '\\']) {
+        out.write_str(&rest[..at])?;
+        out.write_char('\\')?;
+        out.write_str(&rest[at..=at])?;
+        rest = &rest[at + 1..];
+    }
+    out.write_str(rest)?;
+    out.write_char('"')
+}
+
 /// [`write`], except that the root's last child, when `last` is given, is written as that
 /// element name holding the already written children (the root's own children up to there are
 /// written from the tree; the tree's last child is left out).
@@ -564,6 +582,17 @@ mod tests {
             .root;
         let expected: [u8; 32] = Sha256::digest(a.canonical().as_bytes()).into();
         assert_eq!(a.canonical_digest(), expected);
+    }
+
+    #[test]
+    fn quotes_and_backslashes_cannot_make_two_elements_look_alike() {
+        // Without escaping, both would read `<r A="x" B="y">""`.
+        let a = Element::new("r").attr("A", "x\" B=\"y");
+        let b = Element::new("r").attr("A", "x").attr("B", "y");
+        assert_ne!(a.canonical(), b.canonical());
+        assert_eq!(a.canonical(), r#"<r A="x\" B=\"y">""</>"#);
+        let c = Element::new("r").attr("A", "\\");
+        assert_eq!(c.canonical(), r#"<r A="\\">""</>"#);
     }
 
     #[test]

@@ -30,7 +30,7 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
-use bytes::{Buf, BytesMut};
+use bytes::{Buf, BufMut, BytesMut};
 use http::StatusCode;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
@@ -138,13 +138,12 @@ impl<T> GuardedIo<T> {
     }
 }
 
-/// Reads once from the socket into `buf`; `Ok(0)` is the end of input.
+/// Reads once from the socket, at most [`READ_CHUNK`] bytes, into `buf`'s free capacity (not
+/// zeroed first: a poll that finds nothing to read costs nothing); `Ok(0)` is the end of input.
+/// The bound keeps the guard's view of a long head the same whatever the allocator reserved.
 fn fill<T: AsyncRead + Unpin>(inner: &mut T, buf: &mut BytesMut, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
-    let mut chunk = [0u8; READ_CHUNK];
-    let mut read = ReadBuf::new(&mut chunk);
-    ready!(Pin::new(inner).poll_read(cx, &mut read))?;
-    buf.extend_from_slice(read.filled());
-    Poll::Ready(Ok(read.filled().len()))
+    buf.reserve(READ_CHUNK);
+    tokio_util::io::poll_read_buf(Pin::new(inner), cx, &mut buf.limit(READ_CHUNK))
 }
 
 /// Moves up to `max` bytes of `buf` to hyper.
