@@ -576,8 +576,9 @@ async fn list_journal(State(engine): State<Arc<Engine>>, uri: axum::http::Uri) -
     let filter: JournalFilter = parse_query(uri.query())?;
     let page_bytes = filter.page_bytes.unwrap_or(DEFAULT_PAGE_BYTES);
     let journal = engine.journal();
-    // Only `Arc`s are copied here; the page is serialised entry by entry into one bounded buffer.
-    let entries = journal.list(&filter);
+    // Only `Arc`s are copied here; the page is serialised entry by entry into one bounded buffer,
+    // and only the entries on it get their views built.
+    let entries = journal.select(&filter);
     let mut out = Vec::with_capacity(4096);
     out.extend_from_slice(b"{\"stats\":");
     serde_json::to_writer(&mut out, &journal.stats()).map_err(internal)?;
@@ -588,12 +589,12 @@ async fn list_journal(State(engine): State<Arc<Engine>>, uri: axum::http::Uri) -
     for (i, entry) in entries.iter().enumerate() {
         if i > 0 {
             if out.len() >= page_bytes {
-                next = Some(entries[i - 1].id);
+                next = Some(entries[i - 1].id());
                 break;
             }
             out.push(b',');
         }
-        serde_json::to_writer(&mut out, &**entry).map_err(internal)?;
+        serde_json::to_writer(&mut out, &*entry.read()).map_err(internal)?;
     }
     out.push(b']');
     if let Some(next) = next {
@@ -615,11 +616,12 @@ fn internal(e: serde_json::Error) -> AdminError {
 async fn export_journal(State(engine): State<Arc<Engine>>, uri: axum::http::Uri) -> AdminResult {
     const CHUNK: usize = 64;
     let filter: JournalFilter = parse_query(uri.query())?;
-    let entries = engine.journal().list(&filter);
+    // Views are built chunk by chunk as the export streams.
+    let entries = engine.journal().select(&filter);
     let chunks = (0..entries.len()).step_by(CHUNK).map(move |start| {
         let mut out = Vec::new();
         for entry in &entries[start..(start + CHUNK).min(entries.len())] {
-            if serde_json::to_writer(&mut out, &**entry).is_ok() {
+            if serde_json::to_writer(&mut out, &*entry.read()).is_ok() {
                 out.push(b'\n');
             }
         }

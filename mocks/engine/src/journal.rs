@@ -541,6 +541,22 @@ impl std::fmt::Debug for Slot {
     }
 }
 
+/// An entry [`Journal::select`] found, its view not built yet if that waits.
+#[derive(Debug, Clone)]
+pub struct Selected(Slot);
+
+impl Selected {
+    /// The entry's id.
+    pub fn id(&self) -> u64 {
+        self.0.entry.id
+    }
+
+    /// The entry as readers see it, its view built if it was left for later.
+    pub fn read(&self) -> Arc<JournalEntry> {
+        self.0.read()
+    }
+}
+
 /// The entries and the bytes they are estimated to hold.
 #[derive(Debug, Default)]
 struct Ring {
@@ -708,12 +724,18 @@ impl Journal {
     /// Matching entries, oldest first. With `limit`, the newest `limit` of them. Views left
     /// for later are built here, after the ring's lock is let go.
     pub fn list(&self, filter: &JournalFilter) -> Vec<Arc<JournalEntry>> {
-        let mut slots: Vec<Slot> = {
+        self.select(filter).iter().map(Selected::read).collect()
+    }
+
+    /// [`Journal::list`] without building any view yet: a reader that pages or streams the
+    /// entries builds only those it sends ([`Selected::read`]).
+    pub fn select(&self, filter: &JournalFilter) -> Vec<Selected> {
+        let mut slots: Vec<Selected> = {
             let ring = self.lock();
             ring.entries
                 .iter()
                 .filter(|s| filter.matches(&s.entry))
-                .cloned()
+                .map(|s| Selected(s.clone()))
                 .collect()
         };
         if let Some(limit) = filter.limit
@@ -721,7 +743,7 @@ impl Journal {
         {
             slots.drain(..slots.len() - limit);
         }
-        slots.iter().map(Slot::read).collect()
+        slots
     }
 
     /// Removes every entry and resets the dropped counter (ids keep increasing).
@@ -876,6 +898,13 @@ mod tests {
         };
         assert!(journal.list(&other).is_empty());
         assert_eq!(calls.load(Ordering::Relaxed), 2);
+        // Selecting builds nothing; a pager builds only the entries it sends.
+        journal.record_described_later(http_entry("loymax", "/y", 200), counting_describer(&calls));
+        let selected = journal.select(&JournalFilter::default());
+        assert_eq!(selected.len(), 2);
+        assert_eq!(calls.load(Ordering::Relaxed), 2);
+        assert_eq!(selected[1].read().id, selected[1].id());
+        assert_eq!(calls.load(Ordering::Relaxed), 3);
     }
 
     #[test]
