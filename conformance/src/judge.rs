@@ -395,6 +395,11 @@ fn compare_body(
         (_, Some(json)) => compare(expected, Some(&json), step, path, diffs),
         (_, None) => match text {
             None => compare(expected, None, step, path, diffs),
+            // A matcher for the whole body (`"$regex:…"`, `"$string"`) reads a body that is not
+            // JSON, e.g. a form, as its text.
+            Some(text) if expected.is_string() => {
+                compare(expected, Some(&Value::String(text.to_owned())), step, path, diffs)
+            }
             Some(text) => diffs.push(Diff {
                 step: step.to_owned(),
                 path: path.to_owned(),

@@ -274,7 +274,7 @@ pub fn compare(expected: &Value, got: Option<&Value>, step: &str, path: &str, di
                 _ => want
                     .as_f64()
                     .zip(have.as_f64())
-                    .is_some_and(|(a, b)| (a - b).abs() <= 1e-9 * a.abs().max(1.0)),
+                    .is_some_and(|(a, b)| same_decimal(a, b)),
             };
             if !equal {
                 differ(describe(expected));
@@ -286,6 +286,15 @@ pub fn compare(expected: &Value, got: Option<&Value>, step: &str, path: &str, di
             }
         }
     }
+}
+
+/// Whether two floats are the same decimal reached by different float arithmetic: they may
+/// differ by the rounding a sum of a few hundred terms collects (256 units in the last place),
+/// never by a cent, also on amounts in the billions (a relative tolerance such as 1e-9 would
+/// call 10,000,000.00 and 10,000,000.01 equal).
+fn same_decimal(a: f64, b: f64) -> bool {
+    const NOISE: f64 = 256.0 * f64::EPSILON;
+    (a - b).abs() <= (NOISE * a.abs().max(b.abs())).max(1e-12)
 }
 
 fn type_is(value: &Value, kind: &str) -> bool {
@@ -574,6 +583,16 @@ mod tests {
             Some(json!(-amount - 2.0 * f64::EPSILON * amount))
         ));
         assert!(!accepts(json!(amount), Some(json!(amount + 0.01))));
+        // A cent is a cent at ten million and at a billion too.
+        assert!(!accepts(json!(10_000_000.00), Some(json!(10_000_000.01))));
+        assert!(!accepts(json!(1_000_000_000.01), Some(json!(1_000_000_000.00))));
+        // A till that sums a hundred lines of 0.10 in floats sends 9.99999999999998.
+        let summed: f64 = std::iter::repeat_n(0.1_f64, 100).sum();
+        assert_ne!(summed, 10.0);
+        assert!(accepts(json!(10.0), Some(json!(summed))));
+        // Near zero the noise floor is absolute.
+        assert!(accepts(json!(0.0), Some(json!(1e-13))));
+        assert!(!accepts(json!(0.0), Some(json!(0.001))));
         // Integers compare exactly, also beyond a float's 53 bits: two PAYBACK card numbers that
         // differ in the last digit are two cards (as floats they are the same number).
         assert!(!accepts(

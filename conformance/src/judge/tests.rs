@@ -440,6 +440,24 @@ fn a_plain_string_body_is_compared_as_raw_text() {
 }
 
 #[test]
+fn a_whole_body_matcher_reads_a_form_body_as_text() {
+    let s = flow(
+        "[[exchange]]\nname = \"book\"\nrequest = { method = \"POST\", path = \"/p\", body = \"$regex:^total=[0-9]+$\" }",
+    );
+    let sent = |body: &str| Observed {
+        request_body: Some(body.to_owned()),
+        ..tyrios(1, "POST", "/p")
+    };
+    assert!(judge_traffic(&s, &[sent("total=33")]).diffs.is_empty());
+    let diffs = judge_traffic(&s, &[sent("total=x")]).diffs;
+    assert_eq!(diffs.len(), 1);
+    assert_eq!(
+        (diffs[0].path.as_str(), diffs[0].got.as_str()),
+        ("request.body", "\"total=x\"")
+    );
+}
+
+#[test]
 fn a_json_body_must_be_json() {
     let s =
         flow("[[exchange]]\nname = \"book\"\nrequest = { method = \"POST\", path = \"/p\", body = { total = 33 } }");
