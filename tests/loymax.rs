@@ -198,6 +198,29 @@ async fn malformed_documents_get_an_envelope_error_with_http_200() {
     )
     .await;
     assert_eq!(answer.child("ErrorCode").text, "2");
+    // Bytes that are not UTF-8 (a Windows-1251 till): a parse error, and the journal's view,
+    // decoded when it is read, says why.
+    let response = p
+        .client()
+        .post(format!("{}/XmlExchange/possim/kassa-1/", p.loymax))
+        .basic_auth("kassa-1", Some("demo"))
+        .header("content-type", "application/xml")
+        .body(b"<XMLRequest><Version>3.2</Version><Name>\xc8\xe2\xe0\xed</Name></XMLRequest>".to_vec())
+        .send()
+        .await
+        .expect("answered");
+    assert_eq!(response.status(), 200);
+    let answer = tree(&response.text().await.unwrap()).0;
+    assert_eq!(answer.child("ErrorCode").text, "3");
+    let journal = p.admin("GET", "/__admin/journal?provider=loymax", None).await.1;
+    let last = journal["entries"]
+        .as_array()
+        .and_then(|e| e.last())
+        .expect("journaled")
+        .clone();
+    assert!(last["request"]["body"]["base64"].is_string(), "{last}");
+    assert!(last["view"]["request"]["error"].is_string(), "{last}");
+    assert_eq!(last["view"]["response"]["XMLResponse"]["ErrorCode"], "3", "{last}");
 }
 
 fn purchase_request(wrapper: &str, element: &str, attrs: &str, inner: &str) -> String {

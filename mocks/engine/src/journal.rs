@@ -416,6 +416,19 @@ pub struct RecordedBody {
 }
 
 impl RecordedBody {
+    /// The recorded bytes (the first [`MAX_RECORDED_BODY`] when `cut`), text or base64 alike;
+    /// `None` when the base64 is not valid (a record edited by hand).
+    pub fn bytes(&self) -> Option<std::borrow::Cow<'_, [u8]>> {
+        match (&self.text, &self.base64) {
+            (Some(text), _) => Some(std::borrow::Cow::Borrowed(text.as_bytes())),
+            (None, Some(encoded)) => base64::engine::general_purpose::STANDARD
+                .decode(encoded)
+                .ok()
+                .map(std::borrow::Cow::Owned),
+            (None, None) => Some(std::borrow::Cow::Borrowed(&[])),
+        }
+    }
+
     /// Records `bytes`, keeping at most [`MAX_RECORDED_BODY`] of them.
     pub fn from_bytes(bytes: &[u8]) -> Self {
         let cut = bytes.len() > MAX_RECORDED_BODY;
@@ -1023,6 +1036,14 @@ mod tests {
             ..Default::default()
         });
         assert_eq!(since.iter().map(|e| e.id).collect::<Vec<_>>(), vec![3]);
+    }
+
+    #[test]
+    fn recorded_bytes_come_back_from_text_and_from_base64() {
+        assert_eq!(RecordedBody::from_bytes(b"<a/>").bytes().as_deref(), Some(&b"<a/>"[..]));
+        let binary = [0xff, 0x00, 0x3c];
+        assert_eq!(RecordedBody::from_bytes(&binary).bytes().as_deref(), Some(&binary[..]));
+        assert_eq!(RecordedBody::default().bytes().as_deref(), Some(&b""[..]));
     }
 
     #[test]

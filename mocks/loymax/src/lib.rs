@@ -751,9 +751,10 @@ impl Provider for LoymaxMock {
     }
 
     fn describe(&self, request: &HttpRequestRecord, response: Option<&HttpResponseRecord>) -> Option<Value> {
-        let body = request.body.text.as_deref()?;
-        let response = response.and_then(|r| r.body.text.as_deref()).map(str::as_bytes);
-        Some(exchange_view(body.as_bytes(), response, Vec::new()))
+        // Bytes that are not UTF-8 were recorded as base64; the view says why they do not parse.
+        let body = request.body.bytes()?;
+        let response = response.and_then(|r| r.body.bytes());
+        Some(exchange_view(&body, response.as_deref(), Vec::new()))
     }
 
     fn admin_router(&self) -> Option<axum::Router> {
