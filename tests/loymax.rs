@@ -183,6 +183,21 @@ async fn wrong_or_missing_credentials_get_401_with_an_empty_body() {
         .await
         .unwrap();
     assert_eq!(response.status().as_u16(), 401);
+    // The journal's view: the request decoded, no answer document, and why.
+    let journal = p.admin("GET", "/__admin/journal?provider=loymax", None).await.1;
+    let last = journal["entries"]
+        .as_array()
+        .and_then(|e| e.last())
+        .expect("journaled")
+        .clone();
+    assert_eq!(last["response"]["status"], 401, "{last}");
+    assert!(last["view"]["request"]["XMLRequest"].is_object(), "{last}");
+    assert_eq!(last["view"]["response"], serde_json::Value::Null, "{last}");
+    assert_eq!(
+        last["view"]["notes"],
+        serde_json::json!(["401: unknown project/device or wrong Basic credentials"]),
+        "{last}"
+    );
 }
 
 #[tokio::test]

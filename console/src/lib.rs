@@ -362,9 +362,9 @@ async fn entries(State(console): State<Arc<Console>>, Query(q): Query<Limit>) ->
     let list: Vec<Value> = console
         .engine
         .journal()
-        .list(&filter)
+        .select(&filter)
         .iter()
-        .map(|e| summary(e))
+        .map(|e| summary(e.recorded()))
         .collect();
     axum::Json(json!({"stats": console.engine.journal().stats(), "entries": list})).into_response()
 }
@@ -375,7 +375,14 @@ fn find(console: &Console, id: u64) -> Option<Arc<JournalEntry>> {
         limit: None,
         ..Default::default()
     };
-    console.engine.journal().list(&filter).into_iter().find(|e| e.id == id)
+    // Only the entry asked for gets its view built.
+    console
+        .engine
+        .journal()
+        .select(&filter)
+        .into_iter()
+        .find(|e| e.id() == id)
+        .map(|e| e.read())
 }
 
 #[utoipa::path(get, path = "/__admin/console/entry/{id}", tag = "console",
@@ -418,9 +425,9 @@ async fn export(State(console): State<Arc<Console>>, Query(q): Query<Ids>) -> Re
         ..Default::default()
     };
     let mut out = String::new();
-    for entry in console.engine.journal().list(&filter) {
-        if wanted.contains(&entry.id) {
-            out.push_str(&serde_json::to_string(&*entry).unwrap_or_default());
+    for entry in console.engine.journal().select(&filter) {
+        if wanted.contains(&entry.id()) {
+            out.push_str(&serde_json::to_string(&*entry.read()).unwrap_or_default());
             out.push('\n');
         }
     }

@@ -51,7 +51,9 @@ pub const LIVE_CAPACITY: usize = 1024;
 /// What live watchers of the journal see ([`Journal::subscribe`]).
 #[derive(Debug, Clone)]
 pub enum JournalEvent {
-    /// A new entry.
+    /// A new entry, as recorded: a view left for later ([`Journal::record_described_later`])
+    /// holds only the handler's part; a watcher that shows views reads the entry with
+    /// [`Journal::select`]. Nothing is decoded for watchers on the mocks' request path.
     Recorded(Arc<JournalEntry>),
     /// An entry already sent replaced by its finished version ([`Journal::complete`]).
     Completed(Arc<JournalEntry>),
@@ -568,6 +570,12 @@ impl Selected {
     pub fn read(&self) -> Arc<JournalEntry> {
         self.0.read()
     }
+
+    /// The entry as recorded, without building anything: a view left for later holds only
+    /// the handler's part (for summaries that show no view).
+    pub fn recorded(&self) -> &Arc<JournalEntry> {
+        &self.0.entry
+    }
 }
 
 /// The entries and the bytes they are estimated to hold.
@@ -694,8 +702,7 @@ impl Journal {
             entry: Arc::new(entry),
             describe,
         };
-        // Watchers get the entry as readers see it; built before the lock is taken.
-        let watched = (self.live.receiver_count() > 0).then(|| slot.read());
+        let recorded = Arc::clone(&slot.entry);
         let mut ring = self.lock();
         while !ring.entries.is_empty()
             && (ring.entries.len() >= self.capacity || ring.bytes + size > self.max_bytes)
@@ -708,9 +715,7 @@ impl Journal {
         let pos = ring.entries.iter().rposition(|s| s.entry.id < id).map_or(0, |p| p + 1);
         ring.entries.insert(pos, slot);
         ring.bytes += size;
-        if let Some(entry) = watched {
-            self.publish(|| JournalEvent::Recorded(entry));
-        }
+        self.publish(|| JournalEvent::Recorded(recorded));
         id
     }
 
@@ -921,25 +926,24 @@ mod tests {
     }
 
     #[test]
-    fn watchers_get_views_left_for_later_already_built() {
+    fn watchers_get_entries_as_recorded_and_nothing_is_decoded_for_them() {
         let journal = Journal::new(10);
         let calls = Arc::new(AtomicU64::new(0));
-        let unwatched = journal.record_described_later(http_entry("loymax", "/x", 200), counting_describer(&calls));
-        assert_eq!(calls.load(Ordering::Relaxed), 0);
         let mut watcher = journal.subscribe();
-        let watched = journal.record_described_later(http_entry("loymax", "/x", 200), counting_describer(&calls));
+        let mut entry = http_entry("loymax", "/x", 200);
+        entry.view = Some(serde_json::json!({"notes": ["n"]}));
+        let id = journal.record_described_later(entry, counting_describer(&calls));
         match watcher.try_recv() {
             Ok(JournalEvent::Recorded(e)) => {
-                assert_eq!(e.id, watched);
-                assert_ne!(e.id, unwatched);
-                assert_eq!(
-                    e.view.as_ref().map(|v| v["request"].clone()),
-                    Some(serde_json::json!(2))
-                );
+                assert_eq!(e.id, id);
+                assert_eq!(e.view, Some(serde_json::json!({"notes": ["n"]})));
             }
             other => panic!("expected the recorded entry, got {other:?}"),
         }
-        assert_eq!(calls.load(Ordering::Relaxed), 1);
+        assert_eq!(calls.load(Ordering::Relaxed), 0);
+        let selected = journal.select(&JournalFilter::default());
+        assert_eq!(selected[0].recorded().view, Some(serde_json::json!({"notes": ["n"]})));
+        assert_eq!(calls.load(Ordering::Relaxed), 0);
     }
 
     #[test]

@@ -48,7 +48,10 @@ use crate::sign::{SignatureScheme, VerifyError};
 use crate::xml::Element;
 use rsa::RsaPrivateKey;
 
-/// Shared state of the mock; one lock is its one consistency boundary.
+/// Shared state of the mock; one lock is its one consistency boundary: every check and change
+/// of an exchange happens under one hold of it. Only work that reads no state (parsing, writing,
+/// RSA) runs outside; a signature verified outside is re-checked against the device as it is
+/// when the lock is taken again.
 #[derive(Debug)]
 pub struct Inner {
     state: Mutex<State>,
@@ -132,18 +135,21 @@ impl Inner {
         let Some(device) = authorised(&state, incoming) else {
             return unauthorised();
         };
-        let verified = if device.signature == SignatureMode::Off {
-            Ok(())
+        let verified = if device.signature == SignatureMode::Off || incoming.signature.is_none() {
+            // Nothing to verify: decided at once, under the lock.
+            check_signature(device, incoming, now)
         } else {
-            let device = device.clone();
+            let before = device.clone();
             drop(state);
-            let verified = check_signature(&device, incoming, now);
+            let verified = check_signature(&before, incoming, now);
             state = self.lock();
-            // A data set loaded meanwhile may have removed the device or changed its password.
-            if authorised(&state, incoming).is_none() {
-                return unauthorised();
+            match authorised(&state, incoming) {
+                // A data set loaded meanwhile removed the device or changed its password.
+                None => return unauthorised(),
+                // ... or changed how it signs: the request is judged by the device as it is now.
+                Some(current) if !same_signing(&before, current) => check_signature(current, incoming, now),
+                Some(_) => verified,
             }
-            verified
         };
         let retain = state.retain;
         let project = state.projects.get_mut(incoming.project).expect("authorised above");
@@ -191,6 +197,17 @@ fn authorised<'s>(state: &'s State, incoming: Incoming<'_>) -> Option<&'s Device
         .get(incoming.project)
         .and_then(|p| p.devices.get(incoming.device))
         .filter(|d| incoming.credentials == Some((d.login.as_str(), d.password.as_str())))
+}
+
+/// Whether a signature verified for `before` holds for `current`: same mode, same key (the
+/// same loaded key, not an equal one), same validity.
+fn same_signing(before: &Device, current: &Device) -> bool {
+    let same_key = match (&before.public_key, &current.public_key) {
+        (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+        (None, None) => true,
+        _ => false,
+    };
+    before.signature == current.signature && before.key_valid_to == current.key_valid_to && same_key
 }
 
 fn unauthorised() -> Outgoing {

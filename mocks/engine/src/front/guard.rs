@@ -25,12 +25,13 @@
 //! answers 400 and the connection closes.
 
 use std::io;
+use std::mem::MaybeUninit;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
-use bytes::{Buf, BufMut, BytesMut};
+use bytes::{Buf, BytesMut};
 use http::StatusCode;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
@@ -138,12 +139,16 @@ impl<T> GuardedIo<T> {
     }
 }
 
-/// Reads once from the socket, at most [`READ_CHUNK`] bytes, into `buf`'s free capacity (not
-/// zeroed first: a poll that finds nothing to read costs nothing); `Ok(0)` is the end of input.
-/// The bound keeps the guard's view of a long head the same whatever the allocator reserved.
+/// Reads once from the socket, at most [`READ_CHUNK`] bytes, into `buf`; `Ok(0)` is the end of
+/// input. The chunk on the stack is not zeroed first (most polls of a keep-alive connection find
+/// nothing to read), and `buf` grows only by what arrived, so an idle connection holds no more
+/// than its last read.
 fn fill<T: AsyncRead + Unpin>(inner: &mut T, buf: &mut BytesMut, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
-    buf.reserve(READ_CHUNK);
-    tokio_util::io::poll_read_buf(Pin::new(inner), cx, &mut buf.limit(READ_CHUNK))
+    let mut chunk = [const { MaybeUninit::<u8>::uninit() }; READ_CHUNK];
+    let mut read = ReadBuf::uninit(&mut chunk);
+    ready!(Pin::new(inner).poll_read(cx, &mut read))?;
+    buf.extend_from_slice(read.filled());
+    Poll::Ready(Ok(read.filled().len()))
 }
 
 /// Moves up to `max` bytes of `buf` to hyper.
