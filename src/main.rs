@@ -176,7 +176,7 @@ struct ServeArgs {
     /// Newest transactions each provider keeps per company/merchant/device (older ones are
     /// summarised; balances stay exact); replaces the data set's `[retention] transactions`
     /// [default: the data set's, else 1000].
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     retain_transactions: Option<usize>,
     /// Enforce the Computop seed's callback rule (https on port 443, no query string) whatever
     /// the data set says, and make every Loymax device check the schema order and refuse

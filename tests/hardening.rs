@@ -310,3 +310,21 @@ async fn an_admin_api_off_loopback_needs_a_token_to_start() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("not loopback: give --admin-token"), "{stderr}");
 }
+
+/// Keeping no transactions would leave nothing a till could reverse or replay: refused at the
+/// command line (a data set's or config file's `transactions = 0`: the engine's retention test).
+#[tokio::test]
+async fn retaining_no_transactions_is_refused() {
+    let output = tokio::time::timeout(
+        Duration::from_secs(30),
+        tokio::process::Command::new(env!("CARGO_BIN_EXE_possim"))
+            .args(["serve", "--retain-transactions", "0"])
+            .output(),
+    )
+    .await
+    .expect("possim exits at once")
+    .unwrap();
+    assert_eq!(output.status.code(), Some(2), "a usage error");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("'--retain-transactions <N>'"), "{stderr}");
+}

@@ -21,13 +21,24 @@ pub const DEFAULT_TRANSACTIONS: usize = 1_000;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Retention {
-    /// Newest committed transactions kept per owner; older ones are summarised.
-    #[serde(default = "default_transactions")]
+    /// Newest committed transactions kept per owner; older ones are summarised. At least 1:
+    /// with none kept, a till could not even reverse or replay the transaction it just made.
+    #[serde(default = "default_transactions", deserialize_with = "at_least_one")]
     pub transactions: usize,
 }
 
 fn default_transactions() -> usize {
     DEFAULT_TRANSACTIONS
+}
+
+fn at_least_one<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<usize, D::Error> {
+    let n = usize::deserialize(deserializer)?;
+    if n == 0 {
+        return Err(serde::de::Error::custom(
+            "transactions must be at least 1 (with none kept, no transaction could be reversed or replayed)",
+        ));
+    }
+    Ok(n)
 }
 
 impl Default for Retention {
@@ -49,5 +60,7 @@ mod tests {
         let r: Retention = toml::from_str("transactions = 5").unwrap();
         assert_eq!(r.transactions, 5);
         assert!(toml::from_str::<Retention>("transaction = 5").is_err());
+        let zero = toml::from_str::<Retention>("transactions = 0").unwrap_err().to_string();
+        assert!(zero.contains("transactions must be at least 1"), "{zero}");
     }
 }
