@@ -116,7 +116,7 @@ proptest! {
     #[test]
     fn forgetting_history_never_changes_points_or_an_answer(
         ops in prop::collection::vec(op(), 1..80),
-        retain in 0usize..3,
+        retain in 1usize..4,
     ) {
         let mut small = state(retain);
         let mut full = state(1_000_000);
@@ -203,22 +203,27 @@ fn a_forgotten_payment_and_req_id_answer_as_the_readme_says() {
 #[test]
 fn the_admin_state_shows_what_was_summarised() {
     let mock = ComputopMock::new(Arc::new(Clock::frozen(NOW)));
-    mock.load(&data_set(0)).unwrap();
+    mock.load(&data_set(1)).unwrap();
     {
         let mut s = mock.inner().lock();
-        // A trim runs above 16 payments (nothing kept with retention 0, 2 merchants).
-        for i in 0..17 {
+        // A trim runs above 20 payments (twice one kept per merchant, 2 merchants, plus 16).
+        for i in 0..21 {
             sale(&mut s, &format!("T-{i}"), 1_000, 0, None);
         }
     }
     let snapshot = mock.snapshot();
-    assert_eq!(snapshot["retention"]["transactions"], 0);
-    // The trim ran when the 17th sale arrived: its flow was still running, so it is held.
+    assert_eq!(snapshot["retention"]["transactions"], 1);
+    // The trim ran when the 21st sale arrived: its flow was still running, so it is held, and
+    // of the finished ones the newest stays.
     let summary = &snapshot["retention"]["summarised"]["your_merchant_id"];
-    assert_eq!(summary["payments"], 16, "{snapshot}");
-    assert_eq!(summary["paid"], 16);
-    assert_eq!(summary["paidCents"], 16_000);
-    let held = snapshot["payments"].as_array().unwrap();
-    assert_eq!(held.len(), 1);
-    assert_eq!(held[0]["transId"], "T-16");
+    assert_eq!(summary["payments"], 19, "{snapshot}");
+    assert_eq!(summary["paid"], 19);
+    assert_eq!(summary["paidCents"], 19_000);
+    let held: Vec<&str> = snapshot["payments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|p| p["transId"].as_str())
+        .collect();
+    assert_eq!(held, ["T-19", "T-20"]);
 }
