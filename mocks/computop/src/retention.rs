@@ -9,7 +9,7 @@
 //! The work is amortised: a trim runs once the store holds about twice its allowance. What a shop
 //! sees when it refers to a forgotten payment or ReqID is in the provider's README ("Retention").
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use serde::Serialize;
 
@@ -49,26 +49,61 @@ pub fn trim(state: &mut State) {
     if state.order.len() > payments.saturating_mul(2).saturating_add(16) {
         trim_payments(state);
     }
-    let answers = payments.saturating_mul(ANSWERS_PER_PAYMENT);
+    // Credits and stored answers are kept per merchant, so a busy merchant never pushes out a
+    // quiet one's; the trim runs once all of them together hold about twice their allowance.
+    let per_merchant = state.retain.saturating_mul(ANSWERS_PER_PAYMENT);
+    let answers = per_merchant.saturating_mul(merchants);
     if state.credits.len() > answers.saturating_mul(2).saturating_add(64) {
-        let excess = state.credits.len() - answers;
-        for credit in state.credits.drain(..excess) {
-            let merchant = state.payments.get(&credit.pay_id).map(|p| p.merchant_id.clone());
-            state
-                .summarised
-                .entry(merchant.unwrap_or_default())
-                .or_default()
-                .credits += 1;
-        }
+        trim_credits(state, per_merchant);
     }
     if state.req_ids.len() > answers.saturating_mul(2).saturating_add(64) {
-        while state.req_ids.len() > answers {
-            let Some(key) = state.req_order.pop_front() else {
-                break;
-            };
-            if state.req_ids.remove(&key).is_some() {
-                state.summarised.entry(key.0).or_default().req_ids += 1;
-            }
+        trim_req_ids(state, per_merchant);
+    }
+}
+
+/// Keeps the newest `per_merchant` credit records of each merchant.
+fn trim_credits(state: &mut State, per_merchant: usize) {
+    let merchant_of = |pay_id: &str| {
+        state
+            .payments
+            .get(pay_id)
+            .map(|p| p.merchant_id.clone())
+            .unwrap_or_default()
+    };
+    let mut kept: HashMap<String, usize> = HashMap::new();
+    // Newest first; `keep[i]` says whether credit `i` stays.
+    let mut keep = vec![true; state.credits.len()];
+    for (i, credit) in state.credits.iter().enumerate().rev() {
+        let n = kept.entry(merchant_of(&credit.pay_id)).or_insert(0);
+        if *n < per_merchant {
+            *n += 1;
+        } else {
+            keep[i] = false;
+        }
+    }
+    for (credit, _) in state.credits.iter().zip(&keep).filter(|(_, kept)| !**kept) {
+        state.summarised.entry(merchant_of(&credit.pay_id)).or_default().credits += 1;
+    }
+    let mut flags = keep.into_iter();
+    state.credits.retain(|_| flags.next().unwrap_or(true));
+}
+
+/// Keeps the newest `per_merchant` stored ReqID answers of each merchant.
+fn trim_req_ids(state: &mut State, per_merchant: usize) {
+    let mut kept: HashMap<&str, usize> = HashMap::new();
+    let mut gone = HashSet::new();
+    for key in state.req_order.iter().rev() {
+        let n = kept.entry(key.0.as_str()).or_insert(0);
+        if *n < per_merchant {
+            *n += 1;
+        } else {
+            gone.insert(key.clone());
+        }
+    }
+    state.req_order.retain(|key| !gone.contains(key));
+    for key in gone {
+        if state.req_ids.remove(&key).is_some() {
+            state.summarised.entry(key.0).or_default().req_ids += 1;
         }
     }
 }

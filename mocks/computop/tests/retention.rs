@@ -57,11 +57,24 @@ fn points(s: &State) -> i64 {
 /// A sale the customer approves at once, redeeming `redeem` points; its flow ends. Returns the
 /// PayID (None when refused) and the answer's fields.
 fn sale(s: &mut State, trans_id: &str, amount: i64, redeem: i64, req_id: Option<&str>) -> (Option<String>, Value) {
-    let mut f = client::sale_request(&account(), trans_id, amount, "https://shop.example", MEMBER, None);
+    sale_as(&account(), s, trans_id, amount, redeem, req_id)
+}
+
+/// [`sale`] by `merchant`.
+fn sale_as(
+    merchant: &Account,
+    s: &mut State,
+    trans_id: &str,
+    amount: i64,
+    redeem: i64,
+    req_id: Option<&str>,
+) -> (Option<String>, Value) {
+    let mut f = client::sale_request(merchant, trans_id, amount, "https://shop.example", MEMBER, None);
     if let Some(id) = req_id {
         f.push("ReqID", id);
     }
-    let answer = paygate::handle(s, Endpoint::Sale, &envelope(&f), NOW, SALT);
+    let sealed = Fields::parse(&merchant.seal(&f).unwrap(), false);
+    let answer = paygate::handle(s, Endpoint::Sale, &sealed, NOW, SALT);
     let response = answer.view["response"].clone();
     let Some(pay_id) = answer.started else {
         return (None, response);
@@ -226,4 +239,44 @@ fn the_admin_state_shows_what_was_summarised() {
         .filter_map(|p| p["transId"].as_str())
         .collect();
     assert_eq!(held, ["T-19", "T-20"]);
+}
+
+/// The default set's AES merchant.
+fn aes_account() -> Account {
+    Account {
+        merchant_id: "possim_aes_shop".into(),
+        hmac_password: "possimHmacSecret".into(),
+        crypt_password: "0123456789abcdef0123456789abcdef".into(),
+        cipher: Cipher::Aes,
+    }
+}
+
+fn stored_req_ids(s: &State, merchant: &str) -> usize {
+    s.req_ids.keys().filter(|k| k.0 == merchant).count()
+}
+
+#[test]
+fn a_busy_merchant_does_not_push_out_a_quiet_ones_req_ids() {
+    let mut s = state(1);
+    let aes = aes_account();
+    let (paid, first) = sale_as(&aes, &mut s, "Q-1", 700, 0, Some("QUIET-1"));
+    assert!(paid.is_some(), "{first}");
+    assert_eq!(stored_req_ids(&s, "possim_aes_shop"), 1, "{first}");
+    // 4 answers kept per merchant (1 payment × 4), 2 merchants: the trim runs above
+    // 2 × 8 + 64 = 80 answers, i.e. at the busy merchant's 80th, and keeps its newest 4.
+    for i in 0..100 {
+        sale(&mut s, &format!("B-{i}"), 100, 0, Some(&format!("BUSY-{i}")));
+    }
+    assert_eq!(
+        stored_req_ids(&s, "possim_aes_shop"),
+        1,
+        "the quiet merchant's answer stays"
+    );
+    assert_eq!(stored_req_ids(&s, "your_merchant_id"), 4 + 20);
+    assert_eq!(s.summarised["your_merchant_id"].req_ids, 76);
+    assert!(!s.summarised.contains_key("possim_aes_shop"));
+    // The quiet merchant's ReqID still replays its stored answer (its payment is finished).
+    let (again, replayed) = sale_as(&aes, &mut s, "Q-1", 700, 0, Some("QUIET-1"));
+    assert_eq!(replayed, first);
+    assert_eq!(again, None, "a replay starts no payment");
 }
