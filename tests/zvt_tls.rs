@@ -31,7 +31,7 @@ async fn an_independent_tls_client_checks_the_chain_and_pays() {
     let addr = p.zvt_tls.clone().expect("possim printed zvt-tls");
     let (host, port) = addr.rsplit_once(':').unwrap();
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/clients/zvt_tls_client.py");
-    let run = Command::new("python3")
+    let run = Command::new(crate::util::python3())
         .arg(&script)
         .args([host, port])
         .arg(tls_file("ca.pem"))
