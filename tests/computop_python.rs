@@ -24,7 +24,7 @@ fn private_site() -> std::path::PathBuf {
 }
 
 async fn imports(pythonpath: &std::path::Path) -> Result<(), String> {
-    let probe = Command::new("python3")
+    let probe = Command::new(crate::util::python3())
         .args(["-c", "from Crypto.Cipher import AES, Blowfish"])
         .env("PYTHONPATH", pythonpath)
         .stdin(Stdio::null())
@@ -45,7 +45,7 @@ pub(crate) async fn require_pycryptodome() -> std::path::PathBuf {
     if imports(&site).await.is_ok() {
         return site;
     }
-    let install = Command::new("python3")
+    let install = Command::new(crate::util::python3())
         .args([
             "-m",
             "pip",
@@ -78,7 +78,7 @@ async fn an_independent_python_client_completes_sales_notifies_and_credits() {
     let site = require_pycryptodome().await;
     let p = Possim::start("default", &[]).await;
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/clients/computop_client.py");
-    let run = Command::new("python3")
+    let run = Command::new(crate::util::python3())
         .arg(script)
         .args(["--paygate", &p.computop, "--admin", &p.admin])
         .env("PYTHONUNBUFFERED", "1")

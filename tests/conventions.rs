@@ -142,7 +142,10 @@ fn validate(kind: &str, files: &[PathBuf]) -> (bool, String) {
 /// validator package (`module`, from PyPI as `package`) is missing, so a missing tool is never
 /// mistaken for an invalid document.
 fn python<S: AsRef<std::ffi::OsStr>>(args: &[S], module: &str, package: &str) -> (bool, String) {
-    let output = Command::new("python3").args(args).output().expect("python3 starts");
+    let output = Command::new(crate::util::python3())
+        .args(args)
+        .output()
+        .expect("python3 starts");
     let text = format!(
         "{}{}",
         String::from_utf8_lossy(&output.stdout),

@@ -36,7 +36,7 @@ async fn certify_python_till_with(suite: &str, till: &str, pythonpath: Option<&P
     let run = command
         .args(["certify", suite, "--driver", "exec", "--out"])
         .arg(&out)
-        .args(["--", "python3", &format!("tests/clients/{till}")])
+        .args(["--", crate::util::python3(), &format!("tests/clients/{till}")])
         .current_dir(repo())
         .env("CI", "1")
         .stdin(Stdio::null())

@@ -20,7 +20,7 @@ const KEYS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/mocks/loymax/keys");
 
 /// Runs one check of the client; panics with its whole output when it fails.
 async fn client(url: &str, args: &[&str]) -> String {
-    let run = Command::new("python3")
+    let run = Command::new(crate::util::python3())
         .arg(SCRIPT)
         .args(["--url", url])
         .args(args)

@@ -2,6 +2,7 @@
 //! signal, and kills the process when the handle is dropped.
 
 use std::process::Stdio;
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use serde_json::Value;
@@ -182,4 +183,25 @@ impl Possim {
             .expect("exits after SIGTERM")
             .unwrap()
     }
+}
+
+/// The interpreter `python3` names, asked once (`sys.executable`). A version manager's shim
+/// (pyenv's) starts several shell processes before Python on every call — about 0.2 s — and
+/// the independent tills start Python once per scenario; the interpreter itself is the same.
+/// Where `python3` cannot answer, plain `python3`, so the caller's own message says what is
+/// missing.
+pub fn python3() -> &'static str {
+    static PYTHON: OnceLock<String> = OnceLock::new();
+    PYTHON.get_or_init(|| {
+        std::process::Command::new("python3")
+            .args(["-c", "import sys; print(sys.executable)"])
+            .stdin(Stdio::null())
+            .output()
+            .ok()
+            .filter(|out| out.status.success())
+            .and_then(|out| String::from_utf8(out.stdout).ok())
+            .map(|path| path.trim().to_owned())
+            .filter(|path| !path.is_empty())
+            .unwrap_or_else(|| "python3".to_owned())
+    })
 }

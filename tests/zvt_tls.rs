@@ -31,7 +31,7 @@ async fn an_independent_tls_client_checks_the_chain_and_pays() {
     let addr = p.zvt_tls.clone().expect("possim printed zvt-tls");
     let (host, port) = addr.rsplit_once(':').unwrap();
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/clients/zvt_tls_client.py");
-    let run = Command::new("python3")
+    let run = Command::new(crate::util::python3())
         .arg(&script)
         .args([host, port])
         .arg(tls_file("ca.pem"))
@@ -144,6 +144,29 @@ async fn the_reference_ecr_pays_over_tls_and_fault_rules_apply() {
         .unwrap_or_else(|e| panic!("last line is the JSON result ({e}):\n{stdout}"));
     assert_eq!(result["status"], "completed", "{stdout}");
     assert_eq!(result["amount"], "4.20", "{stdout}");
+    // The ECR's last acknowledgement of that payment (of its Completion) may still be on its way
+    // into the terminal when `possim zvt` has exited; a rule armed before the terminal has read
+    // it would be spent on it. So first that acknowledgement in the journal (the terminal
+    // evaluates the rules right after journalling a message, without waiting in between).
+    let completion_acknowledged = async {
+        loop {
+            let entries = journal(&p).await;
+            let completion = entries
+                .iter()
+                .position(|e| e["direction"] == "pt-to-ecr" && e["control"] == "06 0F");
+            if let Some(at) = completion
+                && entries[at..]
+                    .iter()
+                    .any(|e| e["direction"] == "ecr-to-pt" && e["control"] == "80 00")
+            {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(10), completion_acknowledged)
+        .await
+        .expect("the terminal journals the ECR's acknowledgement of the first Completion within 10 s");
 
     // The same rule as on TCP: the cable is pulled at the first acknowledgement; nothing stored.
     let (status, body) = p

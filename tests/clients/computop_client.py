@@ -341,7 +341,8 @@ class Shop:
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.base = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        # A short poll interval: shutdown() waits for the loop to notice, 0.5 s by default.
+        threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
 
     def urls(self, tag):
         return {k: f"{self.base}/shop/{tag}/{k.lower()[3:]}" for k in ("URLSuccess", "URLFailure", "URLNotify")}
