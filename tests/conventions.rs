@@ -220,6 +220,8 @@ fn reference_till_lines_are_valid_actions_and_results() {
 {"status": "completed", "amount": "12.50", "receipt": 1}
 {"status": "aborted", "resultCode": 5}
 {"status": "error", "reason": "configuration"}
+{"status": "refused", "stage": "payment", "error": "NotEnoughMoney"}
+{"status": "cancelled"}
 "#,
     );
     let (ok, text) = validate("result", &[results]);

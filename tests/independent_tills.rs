@@ -1,10 +1,11 @@
 //! The strongest check of a suite: a correct till built only from the published contract
 //! certifies. The tills in `tests/clients/` (`tyrios_till.py`, `payback_till.py` with its ZVT
-//! half `payback_terminal.py`, the cash register `zvt_ecr.py`, the web shop `computop_shop.py`)
-//! are small Python programs (standard library; the shop adds pycryptodome) written from
-//! `conformance/README.md` (the exec contract, actions and results), the mocks' and the
-//! terminal's READMEs and the provider seeds — not from `possim-pos` — and are certified through
-//! `--driver exec` at every level. Where one could not be written from the documents, the
+//! half `payback_terminal.py`, the cash register `zvt_ecr.py`, the web shop `computop_shop.py`,
+//! the Loymax till `loymax_till.py`) are small Python programs (standard library; the shop adds
+//! pycryptodome) written from `conformance/README.md` (the exec contract, actions and results),
+//! the suites' and mocks' READMEs, the terminal's README, the provider seeds and (for Loymax) the
+//! protocol notes `shared/specs/loymax-tyrios.md` — not from `possim-pos` — and are certified
+//! through `--driver exec` at every level. Where one could not be written from the documents, the
 //! documents were fixed.
 //!
 //! Needs `python3`; the shop's pycryptodome is installed into the target directory when missing
@@ -121,5 +122,18 @@ async fn a_computop_web_shop_written_from_the_documents_certifies_at_every_level
     assert_eq!(
         levels_all_passed(&report),
         [("minimum".to_owned(), 5), ("full".to_owned(), 10)]
+    );
+}
+
+#[tokio::test]
+async fn a_loymax_till_written_from_the_documents_certifies_at_every_level() {
+    let report = certify_python_till("loymax", "loymax_till.py").await;
+    assert_eq!(
+        levels_all_passed(&report),
+        [
+            ("minimum".to_owned(), 15),
+            ("medium".to_owned(), 8),
+            ("maximum".to_owned(), 4)
+        ]
     );
 }

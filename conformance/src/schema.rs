@@ -65,6 +65,8 @@ pub enum ResultStatus {
     Refused,
     /// The card terminal aborted the transaction (ZVT, 06 1E).
     Aborted,
+    /// The cashier dropped the purchase and the till cancelled it with the provider (Loymax).
+    Cancelled,
     /// The outcome is unknown, or the till or its set-up failed.
     Error,
     /// An operator skipped the scenario (`--driver manual`).
@@ -183,7 +185,7 @@ mod tests {
     fn result_schema_lists_the_documented_statuses() {
         let schema = result();
         let text = schema.to_string();
-        for status in ["completed", "refused", "aborted", "error"] {
+        for status in ["completed", "refused", "aborted", "cancelled", "error"] {
             assert!(text.contains(&format!("\"{status}\"")), "{status} missing: {text}");
         }
         assert_eq!(schema["required"], json!(["status"]));
