@@ -7,7 +7,9 @@ use possim_engine::provider::Provider;
 use possim_terminal::config::TerminalConfig;
 use possim_terminal::machine::{BookingKind, ConnectionId, Terminal};
 use possim_zvt::bmp::ReceiptNo;
-use possim_zvt::messages::{Authorisation, EndOfDay, Password, Refund, Registration, Reversal};
+use possim_zvt::messages::{
+    Authorisation, EndOfDay, Password, PreAuthReversal, PreAuthorisation, Refund, Registration, Reversal,
+};
 use possim_zvt::{Amount, Message};
 use proptest::prelude::*;
 
@@ -174,4 +176,66 @@ fn the_admin_state_shows_what_was_summarised() {
     assert_eq!(summary["total"], 1_000);
     assert_eq!(state["transactions"].as_array().unwrap().len(), 1);
     assert_eq!(state["total"], 3_500);
+}
+
+#[test]
+fn a_receipt_number_used_twice_names_the_newest_booking() {
+    // Receipt numbers are four BCD digits: the 10,000th payment of a batch kept that long
+    // (retention above 9999, no End-of-Day) is receipt 1 again.
+    let mut t = terminal(20_000);
+    for _ in 0..9_999 {
+        run(&mut t, &pay(100));
+    }
+    run(&mut t, &pay(777));
+    let batch = t.batch();
+    assert_eq!(batch.len(), 10_000);
+    assert_eq!((batch[0].receipt, batch[0].amount), (1, 100));
+    assert_eq!((batch[9_999].receipt, batch[9_999].amount), (1, 777));
+
+    // A reversal of receipt 1 reverses the payment the ECR has just seen: 7.77 EUR back (BMP
+    // 04 of the Status-Information: 00 00 00 00 07 77), the first payment stays booked.
+    let sent = run(&mut t, &reverse(1));
+    let status = sent
+        .iter()
+        .find(|m| m.starts_with(&[0x04, 0x0F]))
+        .expect("a Status-Information");
+    let amount = status
+        .windows(7)
+        .any(|w| w == [0x04, 0x00, 0x00, 0x00, 0x00, 0x07, 0x77]);
+    assert!(amount, "{status:02X?}");
+    assert!(!t.batch()[0].reversed && t.batch()[9_999].reversed);
+    let (_, total, _, _) = t.totals();
+    assert_eq!(total, 9_999 * 100);
+}
+
+#[test]
+fn a_pre_authorisation_number_used_twice_releases_the_newest() {
+    let pre_authorise = |amount: u64| {
+        Message::PreAuthorisation(PreAuthorisation {
+            amount: Some(Amount(amount)),
+            currency: Some(978),
+            ..PreAuthorisation::default()
+        })
+        .encode()
+        .unwrap()
+    };
+    let mut t = terminal(20_000);
+    run(&mut t, &pre_authorise(500));
+    for _ in 0..9_998 {
+        run(&mut t, &pay(100));
+    }
+    run(&mut t, &pre_authorise(900));
+    let open: Vec<(u16, u64)> = t.pre_auths().iter().map(|p| (p.receipt, p.amount)).collect();
+    assert_eq!(open, [(1, 500), (1, 900)]);
+
+    let release = Message::PreAuthReversal(PreAuthReversal {
+        receipt: Some(ReceiptNo::Number(1)),
+        currency: Some(978),
+        ..PreAuthReversal::default()
+    })
+    .encode()
+    .unwrap();
+    run(&mut t, &release);
+    let open: Vec<(u16, u64)> = t.pre_auths().iter().map(|p| (p.receipt, p.amount)).collect();
+    assert_eq!(open, [(1, 500)], "the pre-authorisation just made is the one released");
 }

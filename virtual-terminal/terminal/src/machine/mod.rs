@@ -175,6 +175,13 @@ pub struct Booking {
     pub redemption: Option<String>,
 }
 
+impl Booking {
+    /// A payment or PAYBACK redemption: what a Reversal 06 30 may name.
+    fn is_reversible_kind(&self) -> bool {
+        matches!(self.kind, BookingKind::Payment | BookingKind::PaybackRedemption)
+    }
+}
+
 /// The part of the End-of-Day totals of bookings the batch no longer holds, folded in batch
 /// order exactly as [`Terminal::totals`] folds the held ones, so the totals are the same.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -468,6 +475,37 @@ impl Terminal {
         &self.pre_auths
     }
 
+    // Receipt numbers wrap after 9999, so a batch kept long enough (retention above 9999, no
+    // End-of-Day) or the open pre-authorisations may hold a number twice: the ECR means the
+    // newest booking with it, as on a receipt it has just printed.
+
+    /// The newest payment (or PAYBACK redemption) of the batch with this receipt number.
+    fn reversible(&self, receipt: u16) -> Option<&Booking> {
+        self.batch
+            .iter()
+            .rev()
+            .find(|b| b.receipt == receipt && b.is_reversible_kind())
+    }
+
+    fn reversible_mut(&mut self, receipt: u16) -> Option<&mut Booking> {
+        self.batch
+            .iter_mut()
+            .rev()
+            .find(|b| b.receipt == receipt && b.is_reversible_kind())
+    }
+
+    /// The newest open pre-authorisation with this receipt number.
+    fn pre_auth(&self, receipt: u16) -> Option<&Booking> {
+        self.pre_auths.iter().rev().find(|p| p.receipt == receipt)
+    }
+
+    /// Removes the newest open pre-authorisation with this receipt number.
+    fn take_pre_auth(&mut self, receipt: u16) {
+        if let Some(index) = self.pre_auths.iter().rposition(|p| p.receipt == receipt) {
+            self.pre_auths.remove(index);
+        }
+    }
+
     /// Whether an ECR registered (and with which config byte).
     pub fn registration(&self) -> Option<u8> {
         self.registered
@@ -646,13 +684,13 @@ impl Terminal {
                 }
             }
             Commit::Reverse(receipt) => {
-                if let Some(b) = self.batch.iter_mut().find(|b| b.receipt == receipt) {
+                if let Some(b) = self.reversible_mut(receipt) {
                     b.reversed = true;
                 }
                 out.push(Action::Note(format!("reversed receipt {receipt}")));
             }
             Commit::BookPreAuth { receipt, booking } => {
-                self.pre_auths.retain(|p| p.receipt != receipt);
+                self.take_pre_auth(receipt);
                 out.push(Action::Note(format!(
                     "booked pre-authorisation {receipt}: {} cents",
                     booking.amount
@@ -660,7 +698,7 @@ impl Terminal {
                 self.store(booking);
             }
             Commit::ReleasePreAuth(receipt) => {
-                self.pre_auths.retain(|p| p.receipt != receipt);
+                self.take_pre_auth(receipt);
                 out.push(Action::Note(format!("released pre-authorisation {receipt}")));
             }
             Commit::ClearBatch => {

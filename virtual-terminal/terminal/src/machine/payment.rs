@@ -353,26 +353,20 @@ impl Terminal {
         let mirrored = mirrored
             .iter()
             .fold(0u64, |n, b| n.saturating_mul(256).saturating_add(u64::from(*b)));
-        let Some(last) = self
-            .batch
-            .iter()
-            .rev()
-            .find(|b| !b.reversed && matches!(b.kind, BookingKind::Payment | BookingKind::PaybackRedemption))
-            .cloned()
-        else {
+        let Some(index) = self.batch.iter().rposition(|b| !b.reversed && b.is_reversible_kind()) else {
             return vec![Action::Note(format!(
                 "1F1F {mirrored}: no transaction to compare; ignored"
             ))];
         };
-        let last_receipt = u64::from(last.receipt);
+        let last_receipt = u64::from(self.batch[index].receipt);
         if mirrored == last_receipt {
             return vec![Action::Note(format!("1F1F {mirrored}: in sync"))];
         }
         if mirrored + 1 == last_receipt {
             // Like an automatic reversal: the transaction leaves the batch (and the totals), and
             // a PAYBACK redemption is reversed at PAYBACK.
+            let last = self.batch.remove(index);
             let receipt = last.receipt;
-            self.batch.retain(|b| b.receipt != receipt);
             self.next_receipt = receipt;
             let mut out = vec![Action::Note(format!(
                 "1F1F {mirrored}: the ECR never learnt receipt {receipt}; reversed implicitly, its number is reused"
@@ -397,12 +391,7 @@ impl Terminal {
     }
 
     fn reversal(&mut self, receipt: u16, now: Millis) -> Vec<Action> {
-        let Some(original) = self
-            .batch
-            .iter()
-            .find(|b| b.receipt == receipt && matches!(b.kind, BookingKind::Payment | BookingKind::PaybackRedemption))
-            .cloned()
-        else {
+        let Some(original) = self.reversible(receipt).cloned() else {
             return self.end_with_abort(rc::REVERSAL_NOT_POSSIBLE, now);
         };
         if original.reversed {
@@ -425,7 +414,7 @@ impl Terminal {
             out.extend(notes);
             match answer {
                 Ok(_) => {
-                    if let Some(b) = self.batch.iter_mut().find(|b| b.receipt == receipt) {
+                    if let Some(b) = self.reversible_mut(receipt) {
                         b.reversed = true;
                     }
                 }

@@ -36,7 +36,7 @@ impl Terminal {
     }
 
     fn book_pre_auth(&mut self, receipt: u16, amount: Option<u64>, partial_reversal: bool, now: Millis) -> Vec<Action> {
-        let Some(p) = self.pre_auths.iter().find(|p| p.receipt == receipt).cloned() else {
+        let Some(p) = self.pre_auth(receipt).cloned() else {
             return self.end_with_abort(rc::PRE_AUTH_ERROR, now);
         };
         // 06 24 books the amount given; 06 23 releases the amount given and books the rest.
@@ -73,7 +73,7 @@ impl Terminal {
     }
 
     fn release_pre_auth(&mut self, receipt: u16, now: Millis) -> Vec<Action> {
-        let Some(p) = self.pre_auths.iter().find(|p| p.receipt == receipt).cloned() else {
+        let Some(p) = self.pre_auth(receipt).cloned() else {
             return self.end_with_abort(rc::PRE_AUTH_ERROR, now);
         };
         let card = self.card_of_kind(p.card);
