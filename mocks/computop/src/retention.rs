@@ -63,29 +63,27 @@ pub fn trim(state: &mut State) {
 
 /// Keeps the newest `per_merchant` credit records of each merchant.
 fn trim_credits(state: &mut State, per_merchant: usize) {
-    let merchant_of = |pay_id: &str| {
-        state
-            .payments
-            .get(pay_id)
-            .map(|p| p.merchant_id.clone())
-            .unwrap_or_default()
-    };
-    let mut kept: HashMap<String, usize> = HashMap::new();
+    let State {
+        payments,
+        credits,
+        summarised,
+        ..
+    } = state;
+    let mut kept: HashMap<&str, usize> = HashMap::new();
     // Newest first; `keep[i]` says whether credit `i` stays.
-    let mut keep = vec![true; state.credits.len()];
-    for (i, credit) in state.credits.iter().enumerate().rev() {
-        let n = kept.entry(merchant_of(&credit.pay_id)).or_insert(0);
+    let mut keep = vec![true; credits.len()];
+    for (i, credit) in credits.iter().enumerate().rev() {
+        let merchant = payments.get(&credit.pay_id).map_or("", |p| p.merchant_id.as_str());
+        let n = kept.entry(merchant).or_insert(0);
         if *n < per_merchant {
             *n += 1;
         } else {
             keep[i] = false;
+            summarised.entry(merchant.to_owned()).or_default().credits += 1;
         }
     }
-    for (credit, _) in state.credits.iter().zip(&keep).filter(|(_, kept)| !**kept) {
-        state.summarised.entry(merchant_of(&credit.pay_id)).or_default().credits += 1;
-    }
     let mut flags = keep.into_iter();
-    state.credits.retain(|_| flags.next().unwrap_or(true));
+    credits.retain(|_| flags.next().unwrap_or(true));
 }
 
 /// Keeps the newest `per_merchant` stored ReqID answers of each merchant.

@@ -61,7 +61,6 @@ async fn exchange(
     // read (under load, that decoding would be most of what recording costs).
     let decode_now = body.len() > MAX_RECORDED_BODY || out.body.len() > MAX_RECORDED_BODY;
     let view_now = decode_now.then(|| View(out.view(&body)));
-    let notes: Vec<_> = out.notes.into_iter().map(serde_json::Value::String).collect();
     let mut response = if out.status == 401 {
         // Our design: Loymax does not document the status; 401 with an empty body.
         StatusCode::UNAUTHORIZED.into_response()
@@ -79,10 +78,14 @@ async fn exchange(
         }
         r
     };
-    if let Some(view) = view_now {
-        response.extensions_mut().insert(view);
-    } else {
-        response.extensions_mut().insert(ViewLater(json!({ "notes": notes })));
+    let extensions = response.extensions_mut();
+    match view_now {
+        Some(view) => {
+            extensions.insert(view);
+        }
+        None => {
+            extensions.insert(ViewLater(json!({ "notes": out.notes })));
+        }
     }
     response
 }

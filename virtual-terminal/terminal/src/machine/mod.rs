@@ -479,19 +479,11 @@ impl Terminal {
     // End-of-Day) or the open pre-authorisations may hold a number twice: the ECR means the
     // newest booking with it, as on a receipt it has just printed.
 
-    /// The newest payment (or PAYBACK redemption) of the batch with this receipt number.
-    fn reversible(&self, receipt: u16) -> Option<&Booking> {
+    /// Where the batch holds the newest payment (or PAYBACK redemption) with this receipt number.
+    fn reversible(&self, receipt: u16) -> Option<usize> {
         self.batch
             .iter()
-            .rev()
-            .find(|b| b.receipt == receipt && b.is_reversible_kind())
-    }
-
-    fn reversible_mut(&mut self, receipt: u16) -> Option<&mut Booking> {
-        self.batch
-            .iter_mut()
-            .rev()
-            .find(|b| b.receipt == receipt && b.is_reversible_kind())
+            .rposition(|b| b.receipt == receipt && b.is_reversible_kind())
     }
 
     /// The newest open pre-authorisation with this receipt number.
@@ -684,8 +676,8 @@ impl Terminal {
                 }
             }
             Commit::Reverse(receipt) => {
-                if let Some(b) = self.reversible_mut(receipt) {
-                    b.reversed = true;
+                if let Some(i) = self.reversible(receipt) {
+                    self.batch[i].reversed = true;
                 }
                 out.push(Action::Note(format!("reversed receipt {receipt}")));
             }

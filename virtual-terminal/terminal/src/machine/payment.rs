@@ -391,7 +391,7 @@ impl Terminal {
     }
 
     fn reversal(&mut self, receipt: u16, now: Millis) -> Vec<Action> {
-        let Some(original) = self.reversible(receipt).cloned() else {
+        let Some(original) = self.reversible(receipt).map(|i| self.batch[i].clone()) else {
             return self.end_with_abort(rc::REVERSAL_NOT_POSSIBLE, now);
         };
         if original.reversed {
@@ -414,8 +414,8 @@ impl Terminal {
             out.extend(notes);
             match answer {
                 Ok(_) => {
-                    if let Some(b) = self.reversible_mut(receipt) {
-                        b.reversed = true;
+                    if let Some(i) = self.reversible(receipt) {
+                        self.batch[i].reversed = true;
                     }
                 }
                 Err(e) => {
