@@ -78,6 +78,10 @@ class EnvelopeError(Exception):
     """The whole document was refused (parse, version, signature, strict schema)."""
 
 
+# What a request can end in besides an answer the till goes on with.
+FAILURES = (Lost, Refused, EnvelopeError)
+
+
 # --- the signature (ЭЦП, possim's design: RSA PKCS#1 v1.5 / SHA-256 over the body) -------------
 
 
@@ -392,7 +396,7 @@ class Till:
             code = answer.get("ErrorCode", "0")
             if code.strip() not in ("", "0"):
                 raise Refused(code, answer.get("ErrorMessage"), answer)
-        except (Lost, Refused, EnvelopeError) as failure:
+        except FAILURES as failure:
             failure.stage = stage
             raise
         return answer
@@ -416,12 +420,12 @@ class Till:
         try:
             self.send(body, retry=True)
             return True
-        except (Lost, Refused, EnvelopeError):
+        except FAILURES:
             return False
 
     def sell(self, action):
         """Calculate (again when the receipt changed), write off at most what processing allows,
-        send the final cheque (Discount), confirm. Returns (result, purchase id)."""
+        send the final cheque (Discount), confirm. Returns (result, purchase id, the lines sold)."""
         at = action.get("at") or now_local()
         lines = [Line(spec) for spec in action["cheque"]]
         identifier = action.get("identifier")
@@ -444,7 +448,7 @@ class Till:
         try:
             calculation = calculate(lines)
         except Lost:
-            return self.sell_offline(lines, identifier, coupons, purchase_id, at), purchase_id
+            return self.sell_offline(lines, identifier, coupons, purchase_id, at), purchase_id, lines
         if action.get("recalculate"):
             lines = [Line(spec) for spec in action["recalculate"]]
             calculation = calculate(lines)
@@ -469,13 +473,16 @@ class Till:
                     receipt.show(payment, printed=True)
                     written_off = dec(payment.get("BonusAmount") or payment.get("Amount"))
             if action.get("then") == "abandon":
-                self.cancel(purchase_id, at)
-                return {
+                result = {
                     "status": "cancelled",
                     "total": money(total),
                     "writtenOff": money(written_off),
                     "cashierMessages": receipt.cashier_messages,
-                }, purchase_id
+                }
+                if not self.cancel(purchase_id, at):
+                    # The points may still be held: the cashier must know.
+                    result.update(cancelled=False, cancelError="the cancellation was refused or got no answer")
+                return result, purchase_id, lines
             body = self.request(
                 "Discounts",
                 "DiscountRequest",
@@ -485,7 +492,7 @@ class Till:
             )
             final = self.send(body, retry=True, stage="discount")
             receipt.show(final, printed=True)
-        except (Refused, Lost, EnvelopeError):
+        except FAILURES:
             self.cancel(purchase_id, at)
             raise
         if final.find("Cheque") is not None:
@@ -511,8 +518,7 @@ class Till:
             result["issuedCoupons"] = receipt.issued
         if final.get("TransactionID"):
             result["transactionId"] = final.get("TransactionID")
-        result["_lines"] = lines
-        return result, purchase_id
+        return result, purchase_id, lines
 
     def sell_offline(self, lines, identifier, coupons, purchase_id, at):
         """Processing did not answer the calculation: sell without points and discounts, then
@@ -539,7 +545,7 @@ class Till:
             final = self.send(body, retry=True)
             body = self.request("ConfirmPurchases", "ConfirmPurchaseRequest", {"PurchaseID": purchase_id}, [], at)
             self.send(body, retry=True)
-        except (Lost, Refused, EnvelopeError) as error:
+        except FAILURES as error:
             result["uploaded"] = False
             result["message"] = f"stored for upload: {error}"
             return result
@@ -548,9 +554,9 @@ class Till:
         return result
 
     def purchase(self, action):
-        result, purchase_id = self.sell(action)
-        lines = result.pop("_lines", None)
-        if action.get("then") != "void" or result.get("status") != "completed":
+        result, purchase_id, lines = self.sell(action)
+        # An offline sale is not in processing yet: there is nothing to refund there.
+        if action.get("then") != "void" or result.get("status") != "completed" or result.get("offline"):
             return result
         at = action.get("at") or now_local()
         refund = self.refund_lines(purchase_id, lines, {line.pos_id: line.quantity for line in lines}, at)
@@ -570,7 +576,7 @@ class Till:
         )
         try:
             answer = self.send(body, retry=True, stage="refund")
-        except (Refused, Lost):
+        except FAILURES:
             self.cancel(refund_id, at)
             raise
         messages = Receipt()
@@ -589,8 +595,7 @@ class Till:
         }
 
     def refund(self, action):
-        sale, purchase_id = self.sell(dict(action, then=None))
-        lines = sale.pop("_lines", None)
+        sale, purchase_id, lines = self.sell(dict(action, then=None))
         if sale.get("status") != "completed" or sale.get("offline"):
             return sale
         by_pos = {line.pos_id: line for line in lines}
@@ -656,6 +661,8 @@ def main():
         result = {"status": "error", "message": str(error)}
         if getattr(error, "stage", None):
             result["stage"] = error.stage
+    except Exception as error:  # noqa: BLE001 - the driver still gets one result line
+        result = {"status": "error", "message": f"{type(error).__name__}: {error}"}
     print(json.dumps(result, ensure_ascii=False), flush=True)
 
 
