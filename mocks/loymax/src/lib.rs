@@ -100,10 +100,10 @@ impl Outgoing {
 /// answer (401) has no tree.
 pub(crate) fn exchange_view(request: &[u8], response: Option<&[u8]>, notes: Vec<String>) -> Value {
     let mut view = serde_json::Map::with_capacity(3);
-    view.insert("request".into(), document_view(request));
+    view.insert("request".into(), document_view(request, xml::parse));
     let response = response
         .filter(|body| !body.is_empty())
-        .map_or(Value::Null, document_view);
+        .map_or(Value::Null, |body| document_view(body, xml::parse_answer));
     view.insert("response".into(), response);
     view.insert(
         "notes".into(),
@@ -220,9 +220,9 @@ fn unauthorised() -> Outgoing {
 }
 
 /// One document as a tree (`{"XMLRequest": {…}}`), or what could not be parsed and why.
-fn document_view(body: &[u8]) -> Value {
+fn document_view(body: &[u8], parse: fn(&[u8]) -> Result<xml::Document, xml::XmlError>) -> Value {
     let mut view = serde_json::Map::with_capacity(2);
-    match xml::parse(body) {
+    match parse(body) {
         Ok(doc) => {
             let name = doc.root.name.clone();
             view.insert(name, doc.root.into_json());

@@ -4,8 +4,7 @@
 
 mod common;
 
-use common::{cheque, ident, mock, request};
-use possim_loymax::Incoming;
+use common::{cheque, exchange, ident, mock, request};
 use proptest::prelude::*;
 
 fn valid_documents() -> Vec<String> {
@@ -98,13 +97,7 @@ fn check(body: &[u8]) -> Result<(), TestCaseError> {
     let (mock, _) = mock();
     // Twice: the second time exercises the OperationID store with the same body.
     for _ in 0..2 {
-        let out = mock.inner().exchange(Incoming {
-            project: "possim",
-            device: "kassa-1",
-            credentials: Some(("kassa-1", "demo")),
-            signature: None,
-            body,
-        });
+        let out = exchange(&mock, body);
         prop_assert_eq!(out.status, 200);
         let doc = possim_loymax::xml::parse(&out.body).map_err(|e| TestCaseError::fail(e.to_string()))?;
         let code = doc.root.first("ErrorCode").map(|c| c.text.clone()).unwrap_or_default();

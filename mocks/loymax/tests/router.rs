@@ -1092,13 +1092,7 @@ async fn the_snapshot_and_the_journal_view() {
     assert_eq!(purchase["state"], "Calculated");
     assert_eq!(purchase["operations"][0]["kind"], "Calculate");
     let body = request("Balance", r#"OperationID="v2""#, &ident(ANNA));
-    let out = mock.inner().exchange(possim_loymax::Incoming {
-        project: "possim",
-        device: "kassa-1",
-        credentials: Some(("kassa-1", "demo")),
-        signature: None,
-        body: body.as_bytes(),
-    });
+    let out = exchange(&mock, body.as_bytes());
     let view = out.view(body.as_bytes());
     assert_eq!(
         view["request"]["XMLRequest"]["Balances"]["BalanceRequest"]["@OperationID"],
@@ -1110,19 +1104,64 @@ async fn the_snapshot_and_the_journal_view() {
     );
     assert_eq!(view["notes"], serde_json::json!([]));
     // A replay is answered from the store, and the view says so.
-    let again = mock.inner().exchange(possim_loymax::Incoming {
-        project: "possim",
-        device: "kassa-1",
-        credentials: Some(("kassa-1", "demo")),
-        signature: None,
-        body: body.as_bytes(),
-    });
+    let again = exchange(&mock, body.as_bytes());
     assert_eq!(again.body, out.body);
     let notes = again.view(body.as_bytes())["notes"].clone();
     assert!(
         notes[0].as_str().is_some_and(|n| n.contains("OperationID v2 repeated")),
         "{notes}"
     );
+}
+
+#[tokio::test]
+async fn a_body_longer_than_the_journal_keeps_is_decoded_at_once_a_short_one_when_read() {
+    use possim_engine::journal::{MAX_RECORDED_BODY, View, ViewLater};
+    let (mock, _) = mock();
+    let send = |body: String| {
+        let request = axum::http::Request::builder()
+            .method("POST")
+            .uri("/XmlExchange/possim/kassa-1/")
+            .header("authorization", "Basic a2Fzc2EtMTpkZW1v")
+            .body(axum::body::Body::from(body))
+            .unwrap();
+        tower::ServiceExt::oneshot(mock.router(), request)
+    };
+    // A cheque of 1,000 lines: the journal would keep only the first 64 KiB of the request, so
+    // the handler decodes the whole exchange now.
+    let owned: Vec<(String, String)> = (1..=1000)
+        .map(|i| (i.to_string(), format!("{}", 100_000 + i)))
+        .collect();
+    let lines: Vec<_> = owned
+        .iter()
+        .map(|(pos, goods)| (pos.as_str(), goods.as_str(), "1.00", "1.000", "1.00"))
+        .collect();
+    let long = request(
+        "Calculate",
+        r#"OperationID="big" PurchaseID="BIG""#,
+        &(cheque(&lines) + &ident(ANNA)),
+    );
+    assert!(long.len() > MAX_RECORDED_BODY, "{} bytes", long.len());
+    let response = send(long).await.unwrap();
+    let View(view) = response.extensions().get::<View>().expect("decoded at once").clone();
+    assert!(response.extensions().get::<ViewLater>().is_none());
+    let sent = &view["request"]["XMLRequest"]["Calculates"]["CalculateRequest"]["Cheque"]["ChequeLine"];
+    assert_eq!(
+        sent.as_array().map(Vec::len),
+        Some(1000),
+        "the whole request, not its first 64 KiB"
+    );
+    assert!(view["response"]["XMLResponse"].is_object(), "{}", view["response"]);
+
+    // A short exchange leaves the decoding for when the journal is read: only the notes now.
+    let short = request("Balance", r#"OperationID="small""#, &ident(ANNA));
+    let response = send(short).await.unwrap();
+    assert!(response.extensions().get::<View>().is_none());
+    let ViewLater(partial) = response
+        .extensions()
+        .get::<ViewLater>()
+        .expect("left for later")
+        .clone();
+    assert_eq!(partial, serde_json::json!({"notes": []}));
 }
 
 #[tokio::test]

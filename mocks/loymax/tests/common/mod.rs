@@ -130,6 +130,17 @@ pub async fn post_raw(
     }
 }
 
+/// `body` from `kassa-1` (password `demo`, no signature) straight into the mock, past HTTP.
+pub fn exchange(mock: &LoymaxMock, body: &[u8]) -> possim_loymax::Outgoing {
+    mock.inner().exchange(possim_loymax::Incoming {
+        project: "possim",
+        device: "kassa-1",
+        credentials: Some(("kassa-1", "demo")),
+        signature: None,
+        body,
+    })
+}
+
 /// A 2024-style request (namespaces, `Version` first, `DeviceLogicalID`) with one element.
 pub fn request(command: &str, attrs: &str, inner: &str) -> String {
     format!(
