@@ -184,12 +184,7 @@ async fn wrong_or_missing_credentials_get_401_with_an_empty_body() {
         .unwrap();
     assert_eq!(response.status().as_u16(), 401);
     // The journal's view: the request decoded, no answer document, and why.
-    let journal = p.admin("GET", "/__admin/journal?provider=loymax", None).await.1;
-    let last = journal["entries"]
-        .as_array()
-        .and_then(|e| e.last())
-        .expect("journaled")
-        .clone();
+    let last = p.last_journal_entry("loymax").await;
     assert_eq!(last["response"]["status"], 401, "{last}");
     assert!(last["view"]["request"]["XMLRequest"].is_object(), "{last}");
     assert_eq!(last["view"]["response"], serde_json::Value::Null, "{last}");
@@ -227,12 +222,7 @@ async fn malformed_documents_get_an_envelope_error_with_http_200() {
     assert_eq!(response.status(), 200);
     let answer = tree(&response.text().await.unwrap()).0;
     assert_eq!(answer.child("ErrorCode").text, "3");
-    let journal = p.admin("GET", "/__admin/journal?provider=loymax", None).await.1;
-    let last = journal["entries"]
-        .as_array()
-        .and_then(|e| e.last())
-        .expect("journaled")
-        .clone();
+    let last = p.last_journal_entry("loymax").await;
     assert!(last["request"]["body"]["base64"].is_string(), "{last}");
     assert!(last["view"]["request"]["error"].is_string(), "{last}");
     assert_eq!(last["view"]["response"]["XMLResponse"]["ErrorCode"], "3", "{last}");

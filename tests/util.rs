@@ -143,6 +143,19 @@ impl Possim {
     }
 
     /// Sends an admin request; returns status and JSON body (null for an empty body).
+    /// The newest journal entry of `provider` (`GET /__admin/journal?provider=…`).
+    pub async fn last_journal_entry(&self, provider: &str) -> Value {
+        let journal = self
+            .admin("GET", &format!("/__admin/journal?provider={provider}"), None)
+            .await
+            .1;
+        journal["entries"]
+            .as_array()
+            .and_then(|e| e.last())
+            .unwrap_or_else(|| panic!("no {provider} entry in {journal}"))
+            .clone()
+    }
+
     pub async fn admin(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
         let mut req = self
             .client
