@@ -20,10 +20,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
-use hyper_util::rt::TokioIo;
-use tokio::net::TcpStream;
 
+use support::client::Connection;
 use support::{cpu_micros, env_or, memory_kib, percentile_ms};
 
 const PATH: &str = "/XmlExchange/possim/kassa-1/";
@@ -55,40 +53,29 @@ impl Stop {
     }
 }
 
-async fn send(
-    sender: &mut hyper::client::conn::http1::SendRequest<Full<Bytes>>,
-    addr: &str,
-    body: Bytes,
-) -> (u32, Bytes) {
-    let req = hyper::Request::post(PATH)
-        .header("host", addr)
-        .header("authorization", AUTH)
-        .header("content-type", "application/xml")
-        .body(Full::new(body))
-        .unwrap();
+async fn send(connection: &mut Connection, body: Bytes) -> (u32, bool) {
     let start = Instant::now();
-    let resp = sender.send_request(req).await.expect("answer");
-    assert_eq!(resp.status(), 200);
-    let body = resp.into_body().collect().await.expect("body").to_bytes();
-    (start.elapsed().as_micros() as u32, body)
+    let (status, answer) = connection.post(&body).await;
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(answer));
+    let accepted = answer.windows(13).any(|w| w == b"ErrorCode=\"0\"");
+    (start.elapsed().as_micros() as u32, accepted)
 }
 
 async fn drive(addr: String, connection: usize, stop: Arc<Stop>) -> (Vec<u32>, Vec<u32>) {
-    let stream = TcpStream::connect(&addr).await.expect("connect");
-    stream.set_nodelay(true).unwrap();
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-        .await
-        .expect("handshake");
-    tokio::spawn(conn);
+    let mut till = Connection::open(
+        &addr,
+        PATH,
+        &[("authorization", AUTH), ("content-type", "application/xml")],
+    )
+    .await;
     let (mut calculate, mut payment) = (Vec::with_capacity(100_000), Vec::with_capacity(100_000));
     let mut n = 0u64;
     while stop.go_on() {
         n += 1;
         let purchase = format!(r#"PurchaseID="{connection:04}{n:016}" Cashier="bench""#);
         let op = |kind: u8| format!(r#"OperationID="{connection:08x}{kind:08x}{n:016x}""#);
-        let (micros, answer) = send(
-            &mut sender,
-            &addr,
+        let (micros, accepted) = send(
+            &mut till,
             document(
                 "Calculates",
                 "CalculateRequest",
@@ -97,14 +84,10 @@ async fn drive(addr: String, connection: usize, stop: Arc<Stop>) -> (Vec<u32>, V
             ),
         )
         .await;
-        assert!(
-            answer.windows(13).any(|w| w == b"ErrorCode=\"0\""),
-            "calculate refused: {answer:?}"
-        );
+        assert!(accepted, "calculate refused");
         calculate.push(micros);
-        let (micros, answer) = send(
-            &mut sender,
-            &addr,
+        let (micros, accepted) = send(
+            &mut till,
             document(
                 "Payments",
                 "PaymentRequest",
@@ -113,14 +96,10 @@ async fn drive(addr: String, connection: usize, stop: Arc<Stop>) -> (Vec<u32>, V
             ),
         )
         .await;
-        assert!(
-            answer.windows(13).any(|w| w == b"ErrorCode=\"0\""),
-            "payment refused: {answer:?}"
-        );
+        assert!(accepted, "payment refused");
         payment.push(micros);
-        send(
-            &mut sender,
-            &addr,
+        let (_, accepted) = send(
+            &mut till,
             document(
                 "CancelPurchases",
                 "CancelPurchaseRequest",
@@ -129,6 +108,7 @@ async fn drive(addr: String, connection: usize, stop: Arc<Stop>) -> (Vec<u32>, V
             ),
         )
         .await;
+        assert!(accepted, "cancel refused");
     }
     (calculate, payment)
 }

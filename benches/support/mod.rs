@@ -1,6 +1,8 @@
 //! What the load benchmarks share: knobs from the environment, the release `possim serve` on free
 //! loopback ports, memory readings from `/proc`, and latency percentiles.
 
+pub mod client;
+
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 

@@ -1369,13 +1369,15 @@ fn refund(p: &mut Project, device: &str, req: &Request, now: i64) -> Result<Repl
         ));
     }
     let original_id = req.refund_purchase_id.clone().unwrap_or_default();
-    // The original purchase of this till first, else of any till of the project.
+    // The original purchase of this till first, else of any till of the project (the first by
+    // device login when several tills used the id).
     let original_key = if p.purchases.contains_key(&(device.to_owned(), original_id.clone())) {
         (device.to_owned(), original_id.clone())
     } else {
         p.purchases
             .keys()
-            .find(|(_, id)| *id == original_id)
+            .filter(|(_, id)| *id == original_id)
+            .min()
             .cloned()
             .ok_or_else(|| Failure::with(Code::PurchaseNotFound, "возвращаемая покупка не найдена"))?
     };

@@ -639,10 +639,11 @@ impl Provider for LoymaxMock {
                         "available": format_money(domain::available(c))})
                 })
                 .collect();
-            let purchases: Vec<Value> = p
-                .purchases
-                .values()
-                .map(|pu| {
+            let mut sorted: Vec<_> = p.purchases.iter().collect();
+            sorted.sort_unstable_by(|a, b| a.0.cmp(b.0));
+            let purchases: Vec<Value> = sorted
+                .into_iter()
+                .map(|(_, pu)| {
                     json!({"device": pu.device, "purchaseId": pu.purchase_id, "state": pu.state, "card": pu.card,
                         "refundOf": pu.refund_of.as_ref().map(|(d, id)| json!({"device": d, "purchaseId": id})),
                         "createdAt": format_rfc3339(pu.created_at), "expiresAt": format_rfc3339(pu.expires_at),

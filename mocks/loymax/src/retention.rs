@@ -64,7 +64,9 @@ fn trim_purchases(project: &mut Project, retain: usize) {
     }
     let mut gone = Vec::new();
     for list in by_device.values_mut() {
-        list.sort_unstable_by_key(|r| std::cmp::Reverse((r.0, r.1)));
+        // The key breaks ties (purchases without operations), so what is kept never depends
+        // on the map's order.
+        list.sort_unstable_by_key(|r| std::cmp::Reverse(*r));
         gone.extend(list.iter().skip(retain).map(|(_, _, key)| (*key).clone()));
     }
     for key in gone {
