@@ -394,13 +394,13 @@ impl LoymaxPos {
     fn document(&self, command: &str, request: Element) -> Vec<u8> {
         let root = Element::new("XMLRequest")
             .child(Element::new("Version").text("3.2"))
-            .child(Element::new(&format!("{command}s")).child(request));
+            .child(Element::new(format!("{command}s")).child(request));
         xml::write(&root, None)
     }
 
     /// The common attributes: ElementID, OperationID, OperationDate, DeviceLogicalID.
     fn request(&self, command: &str, operation_id: &str, date: &str) -> Element {
-        Element::new(&format!("{command}Request"))
+        Element::new(format!("{command}Request"))
             .attr("ElementID", "1")
             .attr("OperationID", operation_id)
             .attr("OperationDate", date)

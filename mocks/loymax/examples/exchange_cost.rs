@@ -21,6 +21,11 @@ use possim_engine::dataset::DataSet;
 use possim_engine::provider::Provider;
 use possim_loymax::{Incoming, LoymaxMock};
 
+/// The `possim` binary's allocator: allocation is a good part of an exchange, and glibc's costs
+/// differently.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn rss_kib() -> u64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
     status

@@ -11,21 +11,21 @@ use crate::model::{
 };
 use crate::money::{Basis, Kopecks, allocate, format_datetime, format_money, format_quantity, percent_of, scale};
 use crate::protocol::{Cheque, Command, Identifier, Request};
-use crate::xml::Element;
+use crate::xml::{Element, Name};
 
 /// What a successful command adds to its response element: attributes placed before the echoed
 /// `OperationID`, and children.
 #[derive(Debug, Default)]
 pub struct Reply {
     /// Command-specific attributes, in answer order.
-    pub attrs: Vec<(String, String)>,
+    pub attrs: Vec<(Name, String)>,
     /// Child elements.
     pub children: Vec<Element>,
 }
 
 impl Reply {
-    fn attr(&mut self, name: &str, value: impl Into<String>) {
-        self.attrs.push((name.to_owned(), value.into()));
+    fn attr(&mut self, name: &'static str, value: impl Into<String>) {
+        self.attrs.push((Name::Borrowed(name), value.into()));
     }
 }
 

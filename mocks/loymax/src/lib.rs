@@ -176,7 +176,7 @@ impl Inner {
             // stored XML again); the envelope around them is written here.
             Some((name, written)) => {
                 let written: Vec<&[u8]> = written.iter().map(|w| w.as_ref()).collect();
-                xml::write_with_written(root, protocol::standalone(variant), Some((name.as_str(), &written)))
+                xml::write_with_written(root, protocol::standalone(variant), Some((name, &written)))
             }
             None => xml::write(root, protocol::standalone(variant)),
         };
@@ -225,7 +225,7 @@ fn document_view(body: &[u8], parse: fn(&[u8]) -> Result<xml::Document, xml::Xml
     match parse(body) {
         Ok(doc) => {
             let name = doc.root.name.clone();
-            view.insert(name, doc.root.into_json());
+            view.insert(name.into_owned(), doc.root.into_json());
         }
         Err(e) => {
             let shown = String::from_utf8_lossy(&body[..body.len().min(2048)]).into_owned();
@@ -269,7 +269,7 @@ fn answer_key(project: &Project, device: &str) -> Option<Arc<RsaPrivateKey>> {
 /// name and the singular answers as written (in the wrapper's place).
 struct Answered {
     root: Element,
-    wrapper: Option<(String, Vec<SingularXml>)>,
+    wrapper: Option<(&'static str, Vec<SingularXml>)>,
 }
 
 impl Answered {
@@ -326,10 +326,9 @@ fn answer_document(
         };
         written.push(xml);
     }
-    let wrapper = Element::new(envelope.command.wrapper());
-    let name = wrapper.name.clone();
+    let name = envelope.command.wrapper();
     Answered {
-        root: protocol::response_root(variant, None, Some(wrapper)),
+        root: protocol::response_root(variant, None, Some(Element::new(name))),
         wrapper: Some((name, written)),
     }
 }

@@ -250,7 +250,7 @@ pub fn envelope(doc: &Document, strict: bool) -> Result<Envelope<'_>, Failure> {
         Some(_) => {}
     }
     let wrappers: Vec<&Element> = root.children.iter().filter(|c| c.name != "Version").collect();
-    if strict && root.children.first().map(|c| c.name.as_str()) != Some("Version") {
+    if strict && root.children.first().map(|c| &*c.name) != Some("Version") {
         return Err(schema_error(
             &root.name,
             root.children.first().map_or("", |c| &c.name),
@@ -325,7 +325,7 @@ fn check_schema(command: Command, element: &Element) -> Result<(), Failure> {
         }
     }
     let allowed = command.attributes();
-    if let Some((name, _)) = element.attrs.iter().find(|(n, _)| !allowed.contains(&n.as_str())) {
+    if let Some((name, _)) = element.attrs.iter().find(|(n, _)| !allowed.contains(&&**n)) {
         return Err(Failure::with(
             Code::FormatException,
             format!("The '{name}' attribute is not declared on '{}'.", element.name),
@@ -336,7 +336,7 @@ fn check_schema(command: Command, element: &Element) -> Result<(), Failure> {
             if line.name != "ChequeLine" {
                 return Err(schema_error("Cheque", &line.name, &["ChequeLine"]));
             }
-            if let Some((name, _)) = line.attrs.iter().find(|(n, _)| !LINE_ATTRIBUTES.contains(&n.as_str())) {
+            if let Some((name, _)) = line.attrs.iter().find(|(n, _)| !LINE_ATTRIBUTES.contains(&&**n)) {
                 return Err(Failure::with(
                     Code::FormatException,
                     format!("The '{name}' attribute is not declared on 'ChequeLine'."),
@@ -509,8 +509,8 @@ fn read_cheque(element: &Element, offset: UtcOffset) -> Result<Cheque, Failure> 
         let extra = line
             .attrs
             .iter()
-            .filter(|(n, _)| !LINE_ATTRIBUTES.contains(&n.as_str()))
-            .cloned()
+            .filter(|(n, _)| !LINE_ATTRIBUTES.contains(&&**n))
+            .map(|(n, v)| (n.to_string(), v.clone()))
             .collect();
         lines.push(Line {
             pos_id: required(line, "PosID")?.to_owned(),

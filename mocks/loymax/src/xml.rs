@@ -6,6 +6,8 @@
 //! quick-xml's writer, which escapes every value. Interpreting the tree (which wrapper, which
 //! attributes) is the business of `protocol`.
 
+use std::borrow::Cow;
+
 use quick_xml::Reader;
 use quick_xml::Writer;
 use quick_xml::escape::resolve_predefined_entity;
@@ -48,13 +50,17 @@ pub enum XmlError {
     Empty,
 }
 
+/// An element or attribute name. The answers' names are the protocol's own, written in the
+/// code: borrowed, not copied (a Calculate's answer has some forty of them).
+pub type Name = Cow<'static, str>;
+
 /// One element: local name, attributes in document order, children and text.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Element {
     /// Local name (a namespace prefix is dropped).
-    pub name: String,
+    pub name: Name,
     /// Attributes by local name, `xmlns` declarations left out.
-    pub attrs: Vec<(String, String)>,
+    pub attrs: Vec<(Name, String)>,
     /// Child elements in order.
     pub children: Vec<Element>,
     /// Concatenated text content, trimmed.
@@ -63,21 +69,21 @@ pub struct Element {
 
 impl Element {
     /// An element without attributes or children.
-    pub fn new(name: &str) -> Self {
+    pub fn new(name: impl Into<Name>) -> Self {
         Self {
-            name: name.to_owned(),
+            name: name.into(),
             ..Self::default()
         }
     }
 
     /// Adds an attribute (builder style).
-    pub fn attr(mut self, name: &str, value: impl Into<String>) -> Self {
-        self.attrs.push((name.to_owned(), value.into()));
+    pub fn attr(mut self, name: impl Into<Name>, value: impl Into<String>) -> Self {
+        self.attrs.push((name.into(), value.into()));
         self
     }
 
     /// Adds an attribute when there is a value.
-    pub fn attr_opt(self, name: &str, value: Option<impl Into<String>>) -> Self {
+    pub fn attr_opt(self, name: &'static str, value: Option<impl Into<String>>) -> Self {
         match value {
             Some(v) => self.attr(name, v),
             None => self,
@@ -180,14 +186,14 @@ impl Element {
         for mut c in self.children {
             let name = std::mem::take(&mut c.name);
             let value = c.into_json();
-            match map.get_mut(&name) {
+            match map.get_mut(&*name) {
                 Some(Value::Array(items)) => items.push(value),
                 Some(existing) => {
                     let first = existing.take();
                     *existing = Value::Array(vec![first, value]);
                 }
                 None => {
-                    map.insert(name, value);
+                    map.insert(name.into_owned(), value);
                 }
             }
         }
@@ -206,6 +212,34 @@ pub struct Document {
     pub namespaces: bool,
 }
 
+/// The protocol's element and attribute names, sorted: a request's names are borrowed from here
+/// instead of copied (a name not listed is copied; that is only slower).
+const KNOWN_NAMES: &[&str] = &[
+    "Amount", "Auto", "AvailableAmount", "AvailableAmountRequest", "AvailableAmountResponse",
+    "AvailableAmounts", "Balance", "BalanceRequest", "BalanceResponse", "Balances", "Barcode",
+    "Calculate", "CalculateRequest", "CalculateResponse", "Calculates", "CancelOperation",
+    "CancelOperationRequest", "CancelOperationResponse", "CancelOperations", "CancelPurchase",
+    "CancelPurchaseRequest", "CancelPurchaseResponse", "CancelPurchases", "CanceledOperationID",
+    "Card", "CardNumber", "CardReplace", "CardReplaceRequest", "CardReplaceResponse",
+    "CardReplaces", "Cashier", "Cheque", "ChequeDate", "ChequeLine", "ChequeNumber",
+    "ConfirmPurchase", "ConfirmPurchaseRequest", "ConfirmPurchaseResponse", "ConfirmPurchases",
+    "Coupon", "Coupons", "DeviceLogicalID", "Discount", "DiscountRequest", "DiscountResponse",
+    "Discounts", "ElementID", "ErrorCode", "ErrorMessage", "GoodsId", "Identifier", "IsPromo",
+    "LocalDiscount", "MinPrice", "Name", "NewCard", "Number", "OperationDate", "OperationID",
+    "Param", "Params", "Password", "Pay", "Payment", "PaymentRequest", "PaymentResponse",
+    "Payments", "Pays", "PinCode", "PosID", "Price", "PurchaseID", "Quantity", "Refund",
+    "RefundPurchaseID", "RefundRequest", "RefundResponse", "RefundTransactionID", "Refunds", "Type",
+    "Value", "Version", "XMLRequest", "XMLResponse",
+];
+
+/// A name read from a document, borrowed when it is one of the protocol's.
+fn intern(name: &str) -> Name {
+    match KNOWN_NAMES.binary_search(&name) {
+        Ok(i) => Name::Borrowed(KNOWN_NAMES[i]),
+        Err(_) => Name::Owned(name.to_owned()),
+    }
+}
+
 fn malformed(e: impl std::fmt::Display) -> XmlError {
     XmlError::Malformed(e.to_string())
 }
@@ -216,7 +250,7 @@ fn local(name: &[u8]) -> Result<&str, XmlError> {
 }
 
 fn open(start: &BytesStart<'_>, namespaces: &mut bool) -> Result<Element, XmlError> {
-    let mut element = Element::new(local(start.name().as_ref())?);
+    let mut element = Element::new(intern(local(start.name().as_ref())?));
     for attr in start.attributes() {
         let attr = attr.map_err(malformed)?;
         let key = std::str::from_utf8(attr.key.as_ref()).map_err(|_| XmlError::Encoding)?;
@@ -225,7 +259,7 @@ fn open(start: &BytesStart<'_>, namespaces: &mut bool) -> Result<Element, XmlErr
             continue;
         }
         let value = attr.unescape_value().map_err(malformed)?.into_owned();
-        element.attrs.push((local(key.as_bytes())?.to_owned(), value));
+        element.attrs.push((intern(local(key.as_bytes())?), value));
     }
     Ok(element)
 }
@@ -354,9 +388,9 @@ fn parse_within(bytes: &[u8], max_document: usize, max_elements: usize) -> Resul
 }
 
 fn write_element(writer: &mut Writer<Vec<u8>>, element: &Element) -> std::io::Result<()> {
-    let mut start = BytesStart::new(element.name.as_str());
+    let mut start = BytesStart::new(&*element.name);
     for (n, v) in &element.attrs {
-        start.push_attribute((n.as_str(), v.as_str()));
+        start.push_attribute((&**n, v.as_str()));
     }
     if element.children.is_empty() && element.text.is_empty() {
         return writer.write_event(Event::Empty(start));
@@ -368,7 +402,7 @@ fn write_element(writer: &mut Writer<Vec<u8>>, element: &Element) -> std::io::Re
     for c in &element.children {
         write_element(writer, c)?;
     }
-    writer.write_event(Event::End(BytesEnd::new(element.name.as_str())))
+    writer.write_event(Event::End(BytesEnd::new(&*element.name)))
 }
 
 /// Writes a document: UTF-8 declaration (with `standalone` when given) and the root, no
@@ -462,9 +496,9 @@ pub fn write_with_written(root: &Element, standalone: Option<&str>, last: Option
 }
 
 fn write_around(writer: &mut Writer<Vec<u8>>, root: &Element, name: &str, written: &[&[u8]]) -> std::io::Result<()> {
-    let mut start = BytesStart::new(root.name.as_str());
+    let mut start = BytesStart::new(&*root.name);
     for (n, v) in &root.attrs {
-        start.push_attribute((n.as_str(), v.as_str()));
+        start.push_attribute((&**n, v.as_str()));
     }
     writer.write_event(Event::Start(start))?;
     if !root.text.is_empty() {
@@ -483,12 +517,34 @@ fn write_around(writer: &mut Writer<Vec<u8>>, root: &Element, name: &str, writte
         }
         writer.write_event(Event::End(BytesEnd::new(name)))?;
     }
-    writer.write_event(Event::End(BytesEnd::new(root.name.as_str())))
+    writer.write_event(Event::End(BytesEnd::new(&*root.name)))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_protocols_names_are_borrowed_and_others_copied() {
+        // `intern` searches by halves: the list must be sorted, without repeats.
+        assert!(KNOWN_NAMES.windows(2).all(|w| w[0] < w[1]), "KNOWN_NAMES sorted");
+        use crate::protocol::{Command, LINE_ATTRIBUTES};
+        for command in Command::ALL {
+            let names = [command.wrapper(), command.request()].into_iter();
+            let names = names.chain(command.schema().iter().copied());
+            for name in names.chain(command.attributes().iter().copied()) {
+                assert!(matches!(intern(name), Name::Borrowed(_)), "{name} is listed");
+            }
+        }
+        for name in LINE_ATTRIBUTES {
+            assert!(matches!(intern(name), Name::Borrowed(_)), "{name} is listed");
+        }
+        let doc = parse(br#"<XMLRequest><Unheard Of="1" PosID="2"/></XMLRequest>"#).unwrap();
+        let child = &doc.root.children[0];
+        assert!(matches!(child.name, Name::Owned(_)));
+        assert_eq!(child.name, "Unheard");
+        assert!(matches!(&child.attrs[..], [(Name::Owned(of), _), (Name::Borrowed("PosID"), _)] if of == "Of"));
+    }
 
     #[test]
     fn reads_both_envelope_variants() {

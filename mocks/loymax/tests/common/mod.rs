@@ -61,7 +61,7 @@ impl Answer {
         let wrapper = root
             .children
             .iter()
-            .find(|c| !matches!(c.name.as_str(), "Version" | "ErrorCode" | "ErrorMessage"))
+            .find(|c| !matches!(&*c.name, "Version" | "ErrorCode" | "ErrorMessage"))
             .unwrap_or_else(|| panic!("no wrapper in {}", self.text()))
             .clone();
         wrapper.children[0].clone()
