@@ -48,9 +48,7 @@ impl Connection {
         let (status, head_len, body_len) = loop {
             let mut headers = [httparse::EMPTY_HEADER; 16];
             let mut response = httparse::Response::new(&mut headers);
-            if let httparse::Status::Complete(head_len) =
-                response.parse(&self.answer).expect("an HTTP/1.1 answer")
-            {
+            if let httparse::Status::Complete(head_len) = response.parse(&self.answer).expect("an HTTP/1.1 answer") {
                 let body_len = response
                     .headers
                     .iter()

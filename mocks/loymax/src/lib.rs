@@ -373,8 +373,11 @@ fn answer_element(
         ));
     }
     let digest = element.canonical_digest();
-    let op_key = (device.to_owned(), request.operation_id.clone());
-    if let Some(stored) = project.answered.get(&op_key) {
+    let stored = project
+        .answered
+        .get(device)
+        .and_then(|a| a.by_operation.get(&request.operation_id));
+    if let Some(stored) = stored {
         if stored.request == digest {
             notes.push(format!(
                 "OperationID {} repeated with the same request: stored answer replayed",
@@ -409,13 +412,13 @@ fn answer_element(
         }
     };
     let written = Arc::new(xml::Written::of(&answer));
-    project
-        .answered_order
-        .entry(op_key.0.clone())
-        .or_default()
-        .push_back(op_key.1.clone());
-    project.answered.insert(
-        op_key,
+    let answers = match project.answered.get_mut(device) {
+        Some(answers) => answers,
+        None => project.answered.entry(device.to_owned()).or_default(),
+    };
+    answers.order.push_back(request.operation_id.clone());
+    answers.by_operation.insert(
+        request.operation_id,
         model::Answered {
             request: digest,
             answer: Arc::clone(&written),
@@ -665,7 +668,7 @@ impl Provider for LoymaxMock {
                 "offers": p.offers.iter().map(|o| json!({"id": o.id, "name": o.name})).collect::<Vec<_>>(),
                 "purchases": purchases,
                 "outages": p.outages.iter().map(|(f, t)| json!({"from": format_rfc3339(*f), "to": format_rfc3339(*t)})).collect::<Vec<_>>(),
-                "answeredOperations": p.answered.len(),
+                "answeredOperations": p.answered.values().map(|a| a.by_operation.len()).sum::<usize>(),
                 "summarisedPurchases": p.summarised_purchases,
             }));
         }

@@ -353,11 +353,8 @@ pub struct Project {
     pub purchases: FastMap<(String, String), Purchase>,
     /// Open purchases by (expiry, device, PurchaseID), so expiry is cheap.
     pub open: BTreeSet<(i64, String, String)>,
-    /// Answered operations by (device login, OperationID), for idempotent replays.
-    pub answered: FastMap<(String, String), Answered>,
-    /// Per device, the `OperationID`s of `answered` in the order they were stored (oldest go
-    /// first, see [`crate::retention`]).
-    pub answered_order: HashMap<String, std::collections::VecDeque<String>>,
+    /// Answered operations per device login, for idempotent replays.
+    pub answered: FastMap<String, StoredAnswers>,
     /// Finished purchases forgotten by the retention.
     pub summarised_purchases: u64,
     /// Dynamic QR codes handed out: code → (card, valid until).
@@ -591,6 +588,17 @@ pub struct Answered {
     pub answer: std::sync::Arc<crate::xml::Written>,
 }
 
+/// One device's stored answers. Per device, so finding and forgetting one needs no key built
+/// from the device's login.
+#[derive(Debug, Default)]
+pub struct StoredAnswers {
+    /// By `OperationID`.
+    pub by_operation: FastMap<String, Answered>,
+    /// The `OperationID`s in the order they were stored (oldest go first, see
+    /// [`crate::retention`]).
+    pub order: std::collections::VecDeque<String>,
+}
+
 /// The whole state.
 #[derive(Debug, Default)]
 pub struct State {
@@ -708,7 +716,6 @@ impl State {
                 purchases: FastMap::default(),
                 open: BTreeSet::new(),
                 answered: FastMap::default(),
-                answered_order: HashMap::new(),
                 summarised_purchases: 0,
                 qr_codes: HashMap::new(),
                 next_transaction: 6_361_874,

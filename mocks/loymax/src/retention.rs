@@ -23,12 +23,12 @@ pub fn trim(project: &mut Project, retain: usize) {
         trim_purchases(project, retain);
     }
     let answers = retain.saturating_mul(4);
-    for (device, order) in &mut project.answered_order {
-        while order.len() > answers {
-            let Some(operation) = order.pop_front() else {
+    for stored in project.answered.values_mut() {
+        while stored.order.len() > answers {
+            let Some(operation) = stored.order.pop_front() else {
                 break;
             };
-            project.answered.remove(&(device.clone(), operation));
+            stored.by_operation.remove(&operation);
         }
     }
 }
