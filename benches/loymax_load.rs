@@ -11,7 +11,9 @@
 //! Knobs: `POSSIM_BENCH_SECS` (default 5), `POSSIM_BENCH_CONNECTIONS` (default 32),
 //! `POSSIM_BENCH_OPS` (run until this many Calculate + Payment operations instead of for a time;
 //! e.g. 1000000 for the memory figure after a million operations), `POSSIM_BENCH_ARGS` (extra
-//! `possim serve` arguments, e.g. `--no-journal` to see what recording costs).
+//! `possim serve` arguments, e.g. `--no-journal` to see what recording costs),
+//! `POSSIM_BENCH_BIN` (another build's `possim` to drive instead: compare two builds by running
+//! them alternately, the shared machine's speed drifts by tens of percent within minutes).
 //! Measured figures, with the load average of the shared machine: ARCHITECTURE.md, "Measured
 //! figures".
 //! Targets on the 2-core reference machine, load generator included: ≥ 30,000 Calculate and
@@ -124,9 +126,8 @@ async fn drive(addr: String, connection: usize, stop: Arc<Stop>) -> (Vec<u32>, V
 
 /// Cancels the purchases `open` of this connection in one CancelPurchases document.
 async fn cancel(till: &mut Connection, connection: usize, open: &[u64]) {
-    let mut body = String::from(
-        r#"<?xml version="1.0" encoding="UTF-8"?><XMLRequest><Version>3.2</Version><CancelPurchases>"#,
-    );
+    let mut body =
+        String::from(r#"<?xml version="1.0" encoding="UTF-8"?><XMLRequest><Version>3.2</Version><CancelPurchases>"#);
     for (i, n) in open.iter().enumerate() {
         body.push_str(&format!(
             r#"<CancelPurchaseRequest ElementID="{}" OperationDate="2018-10-02T13:32:05+03:00" PurchaseID="{connection:04}{n:016}" Cashier="bench" OperationID="{connection:08x}{:08x}{n:016x}"/>"#,
@@ -138,7 +139,12 @@ async fn cancel(till: &mut Connection, connection: usize, open: &[u64]) {
     let (status, answer) = till.post(body.as_bytes()).await;
     assert_eq!(status, 200, "{}", String::from_utf8_lossy(answer));
     let accepted = answer.windows(13).filter(|w| *w == b"ErrorCode=\"0\"").count();
-    assert_eq!(accepted, open.len(), "every cancel accepted: {}", String::from_utf8_lossy(answer));
+    assert_eq!(
+        accepted,
+        open.len(),
+        "every cancel accepted: {}",
+        String::from_utf8_lossy(answer)
+    );
 }
 
 fn main() {

@@ -21,30 +21,31 @@ use http_body_util::{BodyExt, Full};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 
+use support::client::Connection;
 use support::{cpu_micros, env_or, memory_kib, percentile_ms};
 
 const BODY: &str = r#"{"UserData":"UQBUFDJALK4WXYC","enablePointRedemption":true,"productGroup":"Hose","totalAmount":33,"userMode":"HASH"}"#;
 
 async fn drive(addr: String, deadline: Instant) -> Vec<u32> {
-    let stream = TcpStream::connect(&addr).await.expect("connect");
-    stream.set_nodelay(true).unwrap();
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-        .await
-        .expect("handshake");
-    tokio::spawn(conn);
-    let body = Bytes::from_static(BODY.as_bytes());
+    let mut pos = Connection::open(
+        &addr,
+        "/service/BonusPointManagement/BonusPointTransaction/pos",
+        &[
+            ("authorization", "Basic ZGVtbzpkZW1v"),
+            ("content-type", "application/json"),
+        ],
+    )
+    .await;
     let mut latencies = Vec::with_capacity(200_000);
     while Instant::now() < deadline {
-        let req = hyper::Request::post("/service/BonusPointManagement/BonusPointTransaction/pos")
-            .header("host", addr.as_str())
-            .header("authorization", "Basic ZGVtbzpkZW1v")
-            .header("content-type", "application/json")
-            .body(Full::new(body.clone()))
-            .unwrap();
         let start = Instant::now();
-        let resp = sender.send_request(req).await.expect("answer");
-        assert_eq!(resp.status(), 200, "final pos transaction succeeds");
-        resp.into_body().collect().await.expect("body");
+        let (status, answer) = pos.post(BODY.as_bytes()).await;
+        assert_eq!(
+            status,
+            200,
+            "final pos transaction succeeds: {}",
+            String::from_utf8_lossy(answer)
+        );
         latencies.push(start.elapsed().as_micros() as u32);
     }
     latencies

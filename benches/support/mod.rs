@@ -1,6 +1,8 @@
 //! What the load benchmarks share: knobs from the environment, the release `possim serve` on free
 //! loopback ports, memory readings from `/proc`, and latency percentiles.
 
+// Each bench is its own crate; the soak bench keeps hyper's client.
+#[allow(dead_code)]
 pub mod client;
 
 use std::process::Stdio;
@@ -82,7 +84,10 @@ pub async fn start(data: &str, provider: &str) -> Server {
 /// [`start`] with extra `possim serve` arguments.
 pub async fn start_with<'a>(data: &str, provider: &str, extra: impl IntoIterator<Item = &'a str>) -> Server {
     let started = Instant::now();
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_possim"))
+    // `POSSIM_BENCH_BIN`: another build of possim to drive, so two builds are compared side by
+    // side on a machine whose speed drifts (run them alternately).
+    let binary = std::env::var_os("POSSIM_BENCH_BIN").unwrap_or_else(|| env!("CARGO_BIN_EXE_possim").into());
+    let mut child = tokio::process::Command::new(binary)
         .args([
             "serve",
             "--data",

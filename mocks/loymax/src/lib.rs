@@ -127,45 +127,55 @@ impl Inner {
     /// The HTTP handler and the tests that bypass HTTP both come through here.
     pub fn exchange(&self, incoming: Incoming<'_>) -> Outgoing {
         let now = self.clock.now_ms();
-        // Parsing, signature checks and writing need no state: they run outside the lock, so
-        // tills on other connections are not held up by them (RSA takes milliseconds).
+        // Parsing, reading the requests, signature checks and writing need no state but a
+        // device's settings: they run outside the lock, so tills on other connections are not
+        // held up by them (RSA takes milliseconds; reading and hashing a cheque, microseconds
+        // that two busy tills used to queue for).
         let parsed = xml::parse(incoming.body);
         let variant = parsed.as_ref().map_or(Variant::Y2024, Variant::of);
+        let global_strict = self.strict.load(Ordering::Relaxed);
+        let (reading, signing) = {
+            let state = self.lock();
+            let Some(device) = authorised(&state, incoming) else {
+                return unauthorised();
+            };
+            (
+                Reading::of(&state.projects[incoming.project], device, global_strict),
+                Signing::of(device),
+            )
+        };
+        let verified = check_signature(&signing, incoming, now);
+        let prepared = parsed.as_ref().ok().map(|doc| prepare(doc, reading, incoming.device));
         let mut state = self.lock();
+        // A data set loaded meanwhile may have removed the device or changed its password, ...
         let Some(device) = authorised(&state, incoming) else {
             return unauthorised();
         };
-        let verified = if device.signature == SignatureMode::Off || incoming.signature.is_none() {
-            // Nothing to verify: decided at once, under the lock.
-            check_signature(device, incoming, now)
-        } else {
-            let before = device.clone();
-            drop(state);
-            let verified = check_signature(&before, incoming, now);
-            state = self.lock();
-            match authorised(&state, incoming) {
-                // A data set loaded meanwhile removed the device or changed its password.
-                None => return unauthorised(),
-                // ... or changed how it signs: the request is judged by the device as it is now.
-                Some(current) if !same_signing(&before, current) => check_signature(current, incoming, now),
-                Some(_) => verified,
-            }
+        // ... or changed how it signs or reads: the request is judged by the device as it is now.
+        let verified = match Signing::of(device) {
+            now_signing if now_signing != signing => check_signature(&now_signing, incoming, now),
+            _ => verified,
+        };
+        let now_reading = Reading::of(&state.projects[incoming.project], device, global_strict);
+        let prepared = match (prepared, &parsed) {
+            (Some(_), Ok(doc)) if now_reading != reading => Some(prepare(doc, now_reading, incoming.device)),
+            (prepared, _) => prepared,
         };
         let retain = state.retain;
         let project = state.projects.get_mut(incoming.project).expect("authorised above");
         domain::expire(project, now);
-        let strict = self.strict.load(Ordering::Relaxed) || project.devices[incoming.device].strict;
         let mut notes = Vec::new();
-        let answered = match verified {
-            Err(failure) => Answered::envelope(protocol::response_root(variant, Some(&failure), None)),
-            Ok(()) => match &parsed {
-                Err(e) => Answered::envelope(protocol::response_root(
-                    variant,
-                    Some(&Failure::with(Code::ParseError, e.to_string())),
-                    None,
-                )),
-                Ok(doc) => answer_document(project, incoming.device, doc, strict, now, &mut notes),
-            },
+        let answered = match (verified, &parsed, prepared) {
+            (Err(failure), _, _) => Answered::envelope(protocol::response_root(variant, Some(&failure), None)),
+            (Ok(()), Err(e), _) => Answered::envelope(protocol::response_root(
+                variant,
+                Some(&Failure::with(Code::ParseError, e.to_string())),
+                None,
+            )),
+            (Ok(()), Ok(_), Some(prepared)) => {
+                answer_document(project, incoming.device, variant, prepared, now, &mut notes)
+            }
+            (Ok(()), Ok(_), None) => unreachable!("a parsed document is prepared"),
         };
         retention::trim(project, retain);
         let signing_key = answer_key(project, incoming.device);
@@ -190,6 +200,86 @@ impl Inner {
     }
 }
 
+/// What reading a request takes from the state: read under the lock, compared when it is taken
+/// again (a request read with other settings is read again).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Reading {
+    strict: bool,
+    offset: time::UtcOffset,
+}
+
+impl Reading {
+    fn of(project: &Project, device: &Device, global_strict: bool) -> Self {
+        Self {
+            strict: global_strict || device.strict,
+            offset: project.offset,
+        }
+    }
+}
+
+/// How a device signs: what a signature is checked against.
+#[derive(Debug, Clone)]
+struct Signing {
+    mode: SignatureMode,
+    key: Option<Arc<rsa::RsaPublicKey>>,
+    valid_to: Option<i64>,
+}
+
+impl Signing {
+    fn of(device: &Device) -> Self {
+        Self {
+            mode: device.signature,
+            key: device.public_key.clone(),
+            valid_to: device.key_valid_to,
+        }
+    }
+}
+
+impl PartialEq for Signing {
+    /// Same mode, same key (the same loaded key, not an equal one), same validity.
+    fn eq(&self, other: &Self) -> bool {
+        let same_key = match (&self.key, &other.key) {
+            (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+            (None, None) => true,
+            _ => false,
+        };
+        self.mode == other.mode && self.valid_to == other.valid_to && same_key
+    }
+}
+
+/// A document read outside the lock: its command and singular requests, or why its envelope is
+/// refused.
+type Prepared<'d> = Result<(Command, Vec<Singular<'d>>), Failure>;
+
+/// One singular request as read, with the digest its stored answer keeps, or why it is refused
+/// before it reaches the state (an unreadable attribute, another device's `DeviceLogicalID`).
+struct Singular<'d> {
+    element: &'d Element,
+    read: Result<(protocol::Request, [u8; 32]), Failure>,
+}
+
+fn prepare<'d>(doc: &'d xml::Document, reading: Reading, device: &str) -> Prepared<'d> {
+    let envelope = protocol::envelope(doc, reading.strict)?;
+    let singulars = envelope
+        .elements
+        .iter()
+        .map(|&element| {
+            let read =
+                protocol::read_request(envelope.command, element, reading.offset, reading.strict).and_then(|request| {
+                    match request.device_logical_id.as_deref() {
+                        Some(id) if id != device => Err(Failure::with(
+                            Code::DeviceNotFound,
+                            "DeviceLogicalID не совпадает с устройством запроса",
+                        )),
+                        _ => Ok((request, element.canonical_digest())),
+                    }
+                });
+            Singular { element, read }
+        })
+        .collect();
+    Ok((envelope.command, singulars))
+}
+
 /// The device the request comes from, when its project, login and Basic credentials match.
 fn authorised<'s>(state: &'s State, incoming: Incoming<'_>) -> Option<&'s Device> {
     state
@@ -197,17 +287,6 @@ fn authorised<'s>(state: &'s State, incoming: Incoming<'_>) -> Option<&'s Device
         .get(incoming.project)
         .and_then(|p| p.devices.get(incoming.device))
         .filter(|d| incoming.credentials == Some((d.login.as_str(), d.password.as_str())))
-}
-
-/// Whether a signature verified for `before` holds for `current`: same mode, same key (the
-/// same loaded key, not an equal one), same validity.
-fn same_signing(before: &Device, current: &Device) -> bool {
-    let same_key = match (&before.public_key, &current.public_key) {
-        (Some(a), Some(b)) => Arc::ptr_eq(a, b),
-        (None, None) => true,
-        _ => false,
-    };
-    before.signature == current.signature && before.key_valid_to == current.key_valid_to && same_key
 }
 
 fn unauthorised() -> Outgoing {
@@ -236,20 +315,20 @@ fn document_view(body: &[u8], parse: fn(&[u8]) -> Result<xml::Document, xml::Xml
     Value::Object(view)
 }
 
-fn check_signature(device: &Device, incoming: Incoming<'_>, now: i64) -> Result<(), Failure> {
-    if device.signature == SignatureMode::Off {
+fn check_signature(signing: &Signing, incoming: Incoming<'_>, now: i64) -> Result<(), Failure> {
+    if signing.mode == SignatureMode::Off {
         return Ok(());
     }
     let Some(signature) = incoming.signature else {
-        return match device.signature {
+        return match signing.mode {
             SignatureMode::Required => Err(Failure::new(Code::SignatureNotFound)),
             _ => Ok(()),
         };
     };
-    let key = device
-        .public_key
+    let key = signing
+        .key
         .as_ref()
-        .filter(|_| device.key_valid_to.is_none_or(|t| now < t))
+        .filter(|_| signing.valid_to.is_none_or(|t| now < t))
         .ok_or_else(|| Failure::new(Code::CertificateError))?;
     sign::RsaSha256
         .verify(key, incoming.body, signature)
@@ -297,12 +376,11 @@ impl AsRef<[u8]> for SingularXml {
 fn answer_document(
     project: &mut Project,
     device: &str,
-    doc: &xml::Document,
-    strict: bool,
+    variant: Variant,
+    prepared: Prepared<'_>,
     now: i64,
     notes: &mut Vec<String>,
 ) -> Answered {
-    let variant = Variant::of(doc);
     if project.devices[device].blocked {
         return Answered::envelope(protocol::response_root(
             variant,
@@ -310,14 +388,15 @@ fn answer_document(
             None,
         ));
     }
-    let envelope = match protocol::envelope(doc, strict) {
-        Ok(e) => e,
+    let (command, singulars) = match prepared {
+        Ok(envelope) => envelope,
         Err(failure) => return Answered::envelope(protocol::response_root(variant, Some(&failure), None)),
     };
-    let batch = envelope.elements.len() > 1;
-    let mut written = Vec::with_capacity(envelope.elements.len());
-    for element in &envelope.elements {
-        let xml = answer_element(project, device, envelope.command, element, strict, now, notes);
+    let batch = singulars.len() > 1;
+    let mut written = Vec::with_capacity(singulars.len());
+    for singular in singulars {
+        let element = singular.element;
+        let xml = answer_element(project, device, command, singular, now, notes);
         let xml = match element.get("ElementID") {
             // Pairing answers with requests only matters in a batch; the 2018 answer to a
             // single request carries no ElementID.
@@ -326,7 +405,7 @@ fn answer_document(
         };
         written.push(xml);
     }
-    let name = envelope.command.wrapper();
+    let name = command.wrapper();
     Answered {
         root: protocol::response_root(variant, None, Some(Element::new(name))),
         wrapper: Some((name, written)),
@@ -338,11 +417,11 @@ fn answer_element(
     project: &mut Project,
     device: &str,
     command: Command,
-    element: &Element,
-    strict: bool,
+    singular: Singular<'_>,
     now: i64,
     notes: &mut Vec<String>,
 ) -> Arc<xml::Written> {
+    let element = singular.element;
     let echo = |mut answer: Element, failure: Option<&Failure>| {
         if let Some(id) = element.get("OperationID") {
             answer = answer.attr("OperationID", id);
@@ -359,20 +438,10 @@ fn answer_element(
     };
     let unstored = |answer: Element| Arc::new(xml::Written::of(&answer));
     let response = command.response();
-    let request = match protocol::read_request(command, element, project.offset, strict) {
-        Ok(r) => r,
+    let (request, digest) = match singular.read {
+        Ok(read) => read,
         Err(failure) => return unstored(echo(Element::new(response), Some(&failure))),
     };
-    if request.device_logical_id.as_deref().is_some_and(|id| id != device) {
-        return unstored(echo(
-            Element::new(response),
-            Some(&Failure::with(
-                Code::DeviceNotFound,
-                "DeviceLogicalID не совпадает с устройством запроса",
-            )),
-        ));
-    }
-    let digest = element.canonical_digest();
     let stored = project
         .answered
         .get(device)
