@@ -49,13 +49,15 @@ async fn exchange(
     }
     let credentials = basic_credentials(&headers);
     let signature = headers.get(sign::HEADER).and_then(|v| v.to_str().ok());
-    let out = inner.exchange(Incoming {
+    let out = inner
+        .exchange_yielding(Incoming {
         project: &project,
         device: &device,
         credentials: credentials.as_ref().map(|(l, p)| (l.as_str(), p.as_str())),
         signature,
         body: &body,
-    });
+        })
+        .await;
     // The journal keeps only the start of a long body, so its view is decoded now; otherwise
     // the request and answer trees are decoded from the recorded bytes when the journal is
     // read (under load, that decoding would be most of what recording costs).
