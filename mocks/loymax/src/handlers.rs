@@ -51,11 +51,11 @@ async fn exchange(
     let signature = headers.get(sign::HEADER).and_then(|v| v.to_str().ok());
     let out = inner
         .exchange_yielding(Incoming {
-        project: &project,
-        device: &device,
-        credentials: credentials.as_ref().map(|(l, p)| (l.as_str(), p.as_str())),
-        signature,
-        body: &body,
+            project: &project,
+            device: &device,
+            credentials: credentials.as_ref().map(|(l, p)| (l.as_str(), p.as_str())),
+            signature,
+            body: &body,
         })
         .await;
     // The journal keeps only the start of a long body, so its view is decoded now; otherwise

@@ -1267,3 +1267,57 @@ async fn a_second_currency_is_shown_and_accrued() {
     let entry = cards.iter().find(|c| c["number"] == vera).unwrap();
     assert_eq!(entry["otherBalances"]["MILES"], "3.00");
 }
+
+/// The HTTP handler's entry: while another exchange holds the state, the task yields to the
+/// runtime instead of putting its worker thread to sleep, and answers as soon as the state is
+/// free — the same answer as the blocking entry gives.
+#[test]
+fn an_exchange_waiting_for_the_state_yields_and_answers_once_it_is_free() {
+    use std::future::Future;
+    use std::task::{Context, Poll, Waker};
+    let (mock, _) = mock();
+    let inner = mock.inner();
+    let body = request("Balance", r#"OperationID="y1""#, &ident(ANNA));
+    let incoming = possim_loymax::Incoming {
+        project: "possim",
+        device: "kassa-1",
+        credentials: Some(("kassa-1", "demo")),
+        signature: None,
+        body: body.as_bytes(),
+    };
+    let (polls, results) = std::sync::mpsc::channel();
+    let yielded = std::thread::scope(|scope| {
+        let held = inner.lock();
+        let waiting = scope.spawn(move || {
+            let mut exchange = std::pin::pin!(inner.exchange_yielding(incoming));
+            let mut cx = Context::from_waker(Waker::noop());
+            // Ten polls while the state is held (a blocking wait would never send them).
+            for _ in 0..10 {
+                polls.send(exchange.as_mut().poll(&mut cx).is_pending()).unwrap();
+            }
+            let answer = loop {
+                if let Poll::Ready(answer) = exchange.as_mut().poll(&mut cx) {
+                    break answer;
+                }
+            };
+            polls.send(true).unwrap();
+            answer
+        });
+        for _ in 0..10 {
+            let pending = results
+                .recv_timeout(std::time::Duration::from_secs(30))
+                .expect("the exchange yields instead of waiting for the state");
+            assert!(pending, "no answer while another exchange holds the state");
+        }
+        drop(held);
+        results.recv().unwrap();
+        waiting.join().unwrap()
+    });
+    let text = String::from_utf8(yielded.body.clone()).unwrap();
+    assert!(
+        text.contains(r#"OperationID="y1""#) && text.contains(r#"ErrorCode="0""#),
+        "{text}"
+    );
+    // The blocking entry replays the stored answer of that exchange, byte for byte.
+    assert_eq!(inner.exchange(incoming).body, yielded.body);
+}
