@@ -49,9 +49,10 @@ use crate::xml::Element;
 use rsa::RsaPrivateKey;
 
 /// Shared state of the mock; one lock is its one consistency boundary: every check and change
-/// of an exchange happens under one hold of it. Only work that reads no state (parsing, writing,
-/// RSA) runs outside; a signature verified outside is re-checked against the device as it is
-/// when the lock is taken again.
+/// of an exchange happens under one hold of it (the second; the first only reads the device's
+/// settings). Work that needs no state but those settings (parsing, reading and hashing the
+/// requests, RSA, writing) runs outside; what was read or verified outside with settings that
+/// changed by the second hold is read or verified again under it.
 #[derive(Debug)]
 pub struct Inner {
     state: Mutex<State>,
