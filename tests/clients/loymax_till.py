@@ -302,7 +302,8 @@ class Line:
             "Amount": money(self.amount(quantity)),
         }
         if self.promo is not None:
-            attrs["IsPromo"] = "true" if self.promo else "false"
+            # An XML boolean: the documents take 1/0 as well as true/false.
+            attrs["IsPromo"] = "1" if self.promo else "0"
         if self.min_price is not None:
             attrs["MinPrice"] = money(self.min_price)
         if self.has_local_discount:
