@@ -135,7 +135,10 @@ impl Inner {
             Err(refused) => return refused,
         };
         let read = first.outside(incoming, &parsed, now);
-        match self.second_hold(&mut self.lock(), incoming, &parsed, read, now) {
+        // A statement of its own: a guard made in a `match` scrutinee would live through the
+        // writing and signing below.
+        let decided = self.second_hold(&mut self.lock(), incoming, &parsed, read, now);
+        match decided {
             Ok(decided) => decided.written(),
             Err(refused) => refused,
         }
@@ -144,7 +147,9 @@ impl Inner {
     /// [`Inner::exchange`] for a task on the async runtime: when another exchange holds the
     /// lock, the task yields to the runtime and tries again rather than putting its worker
     /// thread to sleep (under load, two workers queueing for the lock spent ~8 % of the server's
-    /// CPU in futex waits and wake-ups).
+    /// CPU in futex waits and wake-ups). The yields are the only points where the future can be
+    /// dropped (hyper drops it when the till hangs up): the exchange then never happened, it is
+    /// never half applied — nothing between and after the holds changes state.
     pub async fn exchange_yielding(&self, incoming: Incoming<'_>) -> Outgoing {
         let now = self.clock.now_ms();
         let parsed = xml::parse(incoming.body);
@@ -196,7 +201,6 @@ impl Inner {
         Ok(FirstHold {
             reading: Reading::of(&state.projects[incoming.project], device, global_strict),
             signing: Signing::of(device),
-            global_strict,
         })
     }
 
@@ -219,7 +223,11 @@ impl Inner {
         } else {
             check_signature(&signing, incoming, now)
         };
-        let reading = Reading::of(&state.projects[incoming.project], device, read.first.global_strict);
+        let reading = Reading::of(
+            &state.projects[incoming.project],
+            device,
+            self.strict.load(Ordering::Relaxed),
+        );
         let document = if reading == read.first.reading {
             read.document
         } else {
@@ -257,7 +265,6 @@ const YIELDS_BEFORE_WAITING: usize = 64;
 struct FirstHold {
     reading: Reading,
     signing: Signing,
-    global_strict: bool,
 }
 
 impl FirstHold {

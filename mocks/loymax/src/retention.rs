@@ -19,8 +19,13 @@ use crate::model::{Project, PurchaseState};
 pub fn trim(project: &mut Project, retain: usize) {
     let devices = project.devices.len().max(1);
     let purchases = retain.saturating_mul(devices);
-    if project.purchases.len() > purchases.saturating_mul(2).saturating_add(16) {
+    let threshold = purchases.saturating_mul(2).saturating_add(16);
+    if project.purchases.len() > threshold.max(project.trim_purchases_at) {
         trim_purchases(project, retain);
+        // Open purchases are never trimmed: with many of them the project stays above the
+        // threshold, and trimming at every exchange would walk them all each time. The next
+        // trim waits until as many purchases again have come.
+        project.trim_purchases_at = project.purchases.len().saturating_add(purchases);
     }
     let answers = retain.saturating_mul(4);
     for stored in project.answered.values_mut() {

@@ -757,9 +757,9 @@ mod tests {
         );
     }
 
-    /// What quick-xml's own event writer makes of an element: the reference the direct writer
-    /// must match byte for byte.
-    fn written_by_quick_xml(element: &Element) -> Vec<u8> {
+    /// What quick-xml's own event writer makes of a document (declaration, when given, and
+    /// root): the reference the direct writer must match byte for byte.
+    fn written_by_quick_xml(element: &Element, standalone: Option<Option<&str>>) -> Vec<u8> {
         use quick_xml::events::{BytesEnd, BytesText};
         fn write(writer: &mut Writer<Vec<u8>>, element: &Element) -> std::io::Result<()> {
             let mut start = BytesStart::new(&*element.name);
@@ -779,6 +779,11 @@ mod tests {
             writer.write_event(Event::End(BytesEnd::new(&*element.name)))
         }
         let mut writer = Writer::new(Vec::new());
+        if let Some(standalone) = standalone {
+            writer
+                .write_event(Event::Decl(BytesDecl::new("1.0", Some("UTF-8"), standalone)))
+                .unwrap();
+        }
         write(&mut writer, element).unwrap();
         writer.into_inner()
     }
@@ -788,21 +793,27 @@ mod tests {
         let name = proptest::sample::select(vec!["A", "Cheque", "ChequeLine", "Ü"]);
         // Values with everything that needs escaping, non-ASCII and spaces.
         let value = "[a-z0-9 &<>\"'ё;#]{0,8}";
-        let leaf =
-            (name.clone(), prop::collection::vec((name.clone(), value), 0..3), value).prop_map(|(n, attrs, text)| {
-                Element {
-                    name: Name::Borrowed(n),
-                    attrs: attrs.into_iter().map(|(a, v)| (Name::Borrowed(a), v)).collect(),
-                    children: Vec::new(),
-                    text,
-                }
-            });
+        let attrs = prop::collection::vec((name.clone(), value), 0..3).prop_map(|attrs| {
+            attrs
+                .into_iter()
+                .map(|(a, v)| (Name::Borrowed(a), v))
+                .collect::<Vec<_>>()
+        });
+        let leaf = (name.clone(), attrs.clone(), value).prop_map(|(n, attrs, text)| Element {
+            name: Name::Borrowed(n),
+            attrs,
+            children: Vec::new(),
+            text,
+        });
         leaf.prop_recursive(3, 16, 4, move |inner| {
-            (name.clone(), prop::collection::vec(inner, 0..4)).prop_map(|(n, children)| Element {
-                name: Name::Borrowed(n),
-                children,
-                ..Element::default()
-            })
+            (name.clone(), attrs.clone(), value, prop::collection::vec(inner, 0..4)).prop_map(
+                |(n, attrs, text, children)| Element {
+                    name: Name::Borrowed(n),
+                    attrs,
+                    children,
+                    text,
+                },
+            )
         })
     }
 
@@ -811,7 +822,26 @@ mod tests {
         fn writes_what_quick_xmls_writer_writes(element in element_tree()) {
             proptest::prop_assert_eq!(
                 String::from_utf8(Written::of(&element).xml.into_vec()).unwrap(),
-                String::from_utf8(written_by_quick_xml(&element)).unwrap()
+                String::from_utf8(written_by_quick_xml(&element, None)).unwrap()
+            );
+        }
+
+        /// An answer document: the root's own children from the tree, the wrapper's from the
+        /// singular answers written before — as if the whole tree had been written at once.
+        #[test]
+        fn a_document_around_written_answers_is_the_whole_tree_written(
+            mut root in element_tree(),
+            answers in proptest::collection::vec(element_tree(), 0..4),
+            standalone in proptest::option::of(proptest::sample::select(vec!["yes", "no"])),
+        ) {
+            root.children.push(Element::new("Balances"));
+            let written: Vec<Written> = answers.iter().map(Written::of).collect();
+            let parts: Vec<&[u8]> = written.iter().map(|w| &*w.xml).collect();
+            let ours = write_with_written(&root, standalone, Some(("Balances", &parts)));
+            root.children.last_mut().unwrap().children = answers;
+            proptest::prop_assert_eq!(
+                String::from_utf8(ours).unwrap(),
+                String::from_utf8(written_by_quick_xml(&root, Some(standalone))).unwrap()
             );
         }
     }

@@ -1270,7 +1270,8 @@ async fn a_second_currency_is_shown_and_accrued() {
 
 /// The HTTP handler's entry: while another exchange holds the state, the task yields to the
 /// runtime instead of putting its worker thread to sleep, and answers as soon as the state is
-/// free — the same answer as the blocking entry gives.
+/// free — the same answer as the blocking entry gives. (The state is held here before the
+/// first hold; the second hold takes the state the same way, `lock_yielding`.)
 #[test]
 fn an_exchange_waiting_for_the_state_yields_and_answers_once_it_is_free() {
     use std::future::Future;
@@ -1310,7 +1311,9 @@ fn an_exchange_waiting_for_the_state_yields_and_answers_once_it_is_free() {
             assert!(pending, "no answer while another exchange holds the state");
         }
         drop(held);
-        results.recv().unwrap();
+        results
+            .recv_timeout(std::time::Duration::from_secs(30))
+            .expect("answered once the state is free");
         waiting.join().unwrap()
     });
     let text = String::from_utf8(yielded.body.clone()).unwrap();
