@@ -280,3 +280,37 @@ fn a_busy_merchant_does_not_push_out_a_quiet_ones_req_ids() {
     assert_eq!(replayed, first);
     assert_eq!(again, None, "a replay starts no payment");
 }
+
+/// Payments whose flow still runs are never forgotten, so with more of them than the threshold
+/// (2 × 1 × 2 merchants + 16 = 20 here) the state stays above it; the retention then walks the
+/// payments again only once as many as it keeps (one per merchant: 2) have come, instead of at
+/// every request.
+#[test]
+fn with_many_payments_in_their_flow_the_history_is_trimmed_in_steps() {
+    let mut s = state(1);
+    for n in 0..25 {
+        let f = client::sale_request(
+            &account(),
+            &format!("open-{n}"),
+            100,
+            "https://shop.example",
+            MEMBER,
+            None,
+        );
+        let sealed = Fields::parse(&account().seal(&f).unwrap(), false);
+        assert!(
+            paygate::handle(&mut s, Endpoint::Sale, &sealed, NOW, SALT)
+                .started
+                .is_some()
+        );
+    }
+    for n in 0..10 {
+        assert!(sale(&mut s, &format!("done-{n}"), 100, 0, None).0.is_some());
+    }
+    // Worked through by hand: a trim runs when a sale brings the state above max(20, its size
+    // after the last trim + 2), and keeps the newest finished payment. Over the ten finished
+    // sales that forgets 6 and holds 29 (trimming at every request would forget 8, hold 27).
+    assert_eq!(s.summarised["your_merchant_id"].payments, 6);
+    assert_eq!(s.order.len(), 29);
+    assert_eq!(s.in_flow.len(), 25);
+}

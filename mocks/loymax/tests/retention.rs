@@ -134,7 +134,11 @@ async fn with_many_open_purchases_the_history_is_trimmed_in_steps() {
     }
     for n in 25..55 {
         assert!(ok(&post(&mock, "till-a", &calculate(n), None).await));
-        let cancel = body("CancelPurchase", &format!(r#"OperationID="x{n}" PurchaseID="P{n}""#), "");
+        let cancel = body(
+            "CancelPurchase",
+            &format!(r#"OperationID="x{n}" PurchaseID="P{n}""#),
+            "",
+        );
         assert!(ok(&post(&mock, "till-a", &cancel, None).await));
     }
     // Worked through by hand: the trims after the exchanges that bring the project above
