@@ -392,6 +392,10 @@ pub struct State {
     pub next_decisions: VecDeque<Decision>,
     /// Presets by TransID.
     pub presets: HashMap<String, Preset>,
+    /// TransIDs whose preset was given to a payment: a preset serves once, so a later sale with
+    /// that TransID (after the first payment was forgotten, say) gets fresh ids, never the
+    /// first one's PayID again.
+    pub presets_used: std::collections::HashSet<String>,
     /// Payments by PayID, in arrival order.
     pub payments: BTreeMap<String, Payment>,
     /// Arrival order of payments.

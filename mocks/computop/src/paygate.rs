@@ -457,8 +457,8 @@ fn check_sale(state: &State, ctx: &mut Ctx) -> Result<AcceptedSale, Box<Answer>>
     })
 }
 
-/// The payment an accepted sale opens, waiting for the customer: its ids (preset for the
-/// TransID or fresh), the customer's next decision, the request's fields.
+/// The payment an accepted sale opens, waiting for the customer: its ids (the TransID's preset
+/// the first time, else fresh), the customer's next decision, the request's fields.
 fn new_payment(state: &mut State, ctx: &mut Ctx, sale: AcceptedSale) -> Payment {
     let AcceptedSale {
         amount,
@@ -474,8 +474,16 @@ fn new_payment(state: &mut State, ctx: &mut Ctx, sale: AcceptedSale) -> Payment 
             "finding: TransID {trans_id} was used for an earlier payment; it must be unique per payment"
         ));
     }
-    let (pay_id, xid, transaction_id) = match state.presets.get(&trans_id).cloned() {
-        Some(p) if !state.payments.contains_key(&p.pay_id) => (p.pay_id, p.xid, p.transaction_id),
+    let preset = state
+        .presets
+        .get(&trans_id)
+        .filter(|p| !state.payments.contains_key(&p.pay_id) && !state.presets_used.contains(&trans_id))
+        .cloned();
+    let (pay_id, xid, transaction_id) = match preset {
+        Some(p) => {
+            state.presets_used.insert(trans_id.clone());
+            (p.pay_id, p.xid, p.transaction_id)
+        }
         _ => (
             state.fresh_id(ctx.salt),
             state.fresh_id(ctx.salt),

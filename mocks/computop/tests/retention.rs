@@ -314,3 +314,26 @@ fn with_many_payments_in_their_flow_the_history_is_trimmed_in_steps() {
     assert_eq!(s.order.len(), 29);
     assert_eq!(s.in_flow.len(), 25);
 }
+
+/// A preset gives its PayID to the first sale with its TransID only: once that payment is
+/// forgotten, another sale with the TransID gets fresh ids, never the forgotten payment's PayID
+/// (a credit naming it would otherwise reach the wrong payment).
+#[test]
+fn a_preset_pay_id_is_given_once_even_after_its_payment_is_forgotten() {
+    let settings = "[retention]\ntransactions = 1\n";
+    let seed = include_str!("../../datasets/seed-examples/computop.toml");
+    let set = DataSet::from_files("presets", [("computop.toml", seed), ("possim.toml", settings)]).unwrap();
+    let mut s = State::from_data_set(&set).unwrap();
+    // The seed's first sample sale (seed-examples/computop.toml, first [[presets]]).
+    let trans_id = "TID-1708346969344-077409836028";
+    let preset = "e750aaf2b0b34ab5bc5027b098b17b00";
+    assert_eq!(sale(&mut s, trans_id, 100, 0, None).0.as_deref(), Some(preset));
+    // Enough later sales that the first is forgotten (one kept; a trim past 2 × 1 + 16).
+    for n in 0..40 {
+        assert!(sale(&mut s, &format!("later-{n}"), 100, 0, None).0.is_some());
+    }
+    assert!(!s.payments.contains_key(preset), "forgotten");
+    let again = sale(&mut s, trans_id, 100, 0, None).0.unwrap();
+    assert_ne!(again, preset);
+    assert_eq!(again.len(), 32);
+}
