@@ -29,6 +29,7 @@ pub mod xml;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
+use std::task::{Context, Poll, Waker};
 
 use possim_engine::EngineError;
 use possim_engine::clock::{Clock, format_rfc3339, parse_rfc3339};
@@ -126,25 +127,19 @@ impl Inner {
 
     /// Answers one exchange: authentication, signature, envelope, then each singular request.
     /// The tests that bypass HTTP come through here; the HTTP handler through
-    /// [`Inner::exchange_yielding`], which does the same.
+    /// [`Inner::exchange_yielding`], whose steps these are: driven to the end on this thread,
+    /// a yield is simply tried again.
     pub fn exchange(&self, incoming: Incoming<'_>) -> Outgoing {
-        let now = self.clock.now_ms();
-        let parsed = xml::parse(incoming.body);
-        let first = match self.first_hold(&self.lock(), incoming) {
-            Ok(first) => first,
-            Err(refused) => return refused,
-        };
-        let read = first.outside(incoming, &parsed, now);
-        // A statement of its own: a guard made in a `match` scrutinee would live through the
-        // writing and signing below.
-        let decided = self.second_hold(&mut self.lock(), incoming, &parsed, read, now);
-        match decided {
-            Ok(decided) => decided.written(),
-            Err(refused) => refused,
+        let mut exchange = std::pin::pin!(self.exchange_yielding(incoming));
+        let mut cx = Context::from_waker(Waker::noop());
+        loop {
+            if let Poll::Ready(out) = exchange.as_mut().poll(&mut cx) {
+                return out;
+            }
         }
     }
 
-    /// [`Inner::exchange`] for a task on the async runtime: when another exchange holds the
+    /// Answers one exchange on the async runtime: when another exchange holds the
     /// lock, the task yields to the runtime and tries again rather than putting its worker
     /// thread to sleep (under load, two workers queueing for the lock spent ~8 % of the server's
     /// CPU in futex waits and wake-ups). The yields are the only points where the future can be
