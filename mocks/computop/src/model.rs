@@ -421,9 +421,8 @@ pub struct State {
     /// Payments whose flow (notifies, the customer, the browser return) still runs: never
     /// forgotten, whatever their status.
     pub in_flow: std::collections::HashSet<String>,
-    /// The retention walks the payments again only past this many (see
-    /// [`crate::retention::trim`]).
-    pub trim_payments_at: usize,
+    /// When the retention walks the payments next.
+    pub next_trim: possim_engine::retention::NextTrim,
 }
 
 /// A ReqID lives this long (12 months of 365 days).

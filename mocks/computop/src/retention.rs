@@ -47,12 +47,9 @@ pub fn trim(state: &mut State) {
     let merchants = state.merchants.len().max(1);
     let payments = state.retain.saturating_mul(merchants);
     let threshold = payments.saturating_mul(2).saturating_add(16);
-    if state.order.len() > threshold.max(state.trim_payments_at) {
+    if state.next_trim.due(state.order.len(), threshold) {
         trim_payments(state);
-        // Payments still open or in their flow are never forgotten: with many of them the
-        // state stays above the threshold, and trimming at every request would walk them all
-        // each time. The next trim waits until as many payments again have come.
-        state.trim_payments_at = state.order.len().saturating_add(payments);
+        state.next_trim.trimmed(state.order.len(), payments);
     }
     // Credits and stored answers are kept per merchant, so a busy merchant never pushes out a
     // quiet one's; the trim runs once all of them together hold about twice their allowance.

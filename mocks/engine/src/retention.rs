@@ -49,8 +49,44 @@ impl Default for Retention {
     }
 }
 
+/// When a history is trimmed next. A provider trims once its history holds well beyond its
+/// allowance (the work amortised over many requests); what may not be forgotten yet (open
+/// purchases, payments in their flow) can keep it above that threshold, and trimming at every
+/// request would then walk all of it each time. After a trim, the next one waits until as many
+/// entries as the allowance have come.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct NextTrim {
+    past: usize,
+}
+
+impl NextTrim {
+    /// Whether a history of `len` entries is due, with the provider's `threshold`.
+    pub fn due(&self, len: usize, threshold: usize) -> bool {
+        len > threshold.max(self.past)
+    }
+
+    /// A trim left `len` entries: the next is due `allowance` entries later.
+    pub fn trimmed(&mut self, len: usize, allowance: usize) {
+        self.past = len.saturating_add(allowance);
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    use super::NextTrim;
+
+    #[test]
+    fn the_next_trim_waits_for_the_allowance_after_the_last() {
+        let mut next = NextTrim::default();
+        assert!(!next.due(20, 20) && next.due(21, 20), "first: past the threshold");
+        // 25 entries that may not go yet, 2 more kept: 27 after the trim.
+        next.trimmed(27, 2);
+        assert!(!next.due(28, 20) && !next.due(29, 20) && next.due(30, 20));
+        // Once what stays shrinks, the threshold rules again.
+        next.trimmed(10, 2);
+        assert!(!next.due(20, 20) && next.due(21, 20));
+    }
+
     use super::*;
 
     #[test]

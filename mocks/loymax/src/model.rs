@@ -357,9 +357,8 @@ pub struct Project {
     pub answered: FastMap<String, StoredAnswers>,
     /// Finished purchases forgotten by the retention.
     pub summarised_purchases: u64,
-    /// The retention trims finished purchases again only past this many (see
-    /// [`crate::retention::trim`]).
-    pub trim_purchases_at: usize,
+    /// When the retention trims finished purchases next.
+    pub next_trim: possim_engine::retention::NextTrim,
     /// Dynamic QR codes handed out: code → (card, valid until).
     pub qr_codes: HashMap<String, (String, i64)>,
     pub next_transaction: u64,
@@ -720,7 +719,7 @@ impl State {
                 open: BTreeSet::new(),
                 answered: FastMap::default(),
                 summarised_purchases: 0,
-                trim_purchases_at: 0,
+                next_trim: Default::default(),
                 qr_codes: HashMap::new(),
                 next_transaction: 6_361_874,
                 next_coupon: 1,

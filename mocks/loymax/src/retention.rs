@@ -15,17 +15,15 @@ use std::collections::{BTreeMap, BTreeSet};
 use crate::model::{Project, PurchaseState};
 
 /// Trims the project's history: to `retain` finished purchases per device once it holds twice
-/// that, and to `4 × retain` stored answers per device at once.
+/// that (later when open purchases keep it above, [`possim_engine::retention::NextTrim`]), and
+/// to `4 × retain` stored answers per device at once.
 pub fn trim(project: &mut Project, retain: usize) {
     let devices = project.devices.len().max(1);
     let purchases = retain.saturating_mul(devices);
     let threshold = purchases.saturating_mul(2).saturating_add(16);
-    if project.purchases.len() > threshold.max(project.trim_purchases_at) {
+    if project.next_trim.due(project.purchases.len(), threshold) {
         trim_purchases(project, retain);
-        // Open purchases are never trimmed: with many of them the project stays above the
-        // threshold, and trimming at every exchange would walk them all each time. The next
-        // trim waits until as many purchases again have come.
-        project.trim_purchases_at = project.purchases.len().saturating_add(purchases);
+        project.next_trim.trimmed(project.purchases.len(), purchases);
     }
     let answers = retain.saturating_mul(4);
     for stored in project.answered.values_mut() {
