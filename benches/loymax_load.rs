@@ -27,8 +27,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
-
 use support::client::Connection;
 use support::{cpu_micros, env_or, memory_kib, percentile_ms};
 
@@ -43,10 +41,10 @@ const CANCEL_BATCH: usize = 50;
 /// Points the open purchases of all connections may hold at once.
 const POINTS_TO_HOLD: usize = 12_000;
 
-fn document(wrapper: &str, element: &str, attributes: &str, children: &str) -> Bytes {
-    Bytes::from(format!(
+fn document(wrapper: &str, element: &str, attributes: &str, children: &str) -> String {
+    format!(
         r#"<?xml version="1.0" encoding="UTF-8"?><XMLRequest><Version>3.2</Version><{wrapper}><{element} ElementID="1" OperationDate="2018-10-02T13:32:05+03:00" {attributes}>{children}</{element}></{wrapper}></XMLRequest>"#
-    ))
+    )
 }
 
 const CHEQUE: &str = r#"<Cheque ChequeDate="2018-10-02T13:32:01+03:00"><ChequeLine PosID="1" GoodsId="146001" Name="Товар" Price="100.00" Quantity="2.000" Amount="200.00"/></Cheque><Identifier Type="Auto" Value="8690003"/>"#;
@@ -68,9 +66,9 @@ impl Stop {
     }
 }
 
-async fn send(connection: &mut Connection, body: Bytes) -> (u32, bool) {
+async fn send(connection: &mut Connection, body: String) -> (u32, bool) {
     let start = Instant::now();
-    let (status, answer) = connection.post(&body).await;
+    let (status, answer) = connection.post(body.as_bytes()).await;
     assert_eq!(status, 200, "{}", String::from_utf8_lossy(answer));
     let accepted = answer.windows(13).any(|w| w == b"ErrorCode=\"0\"");
     (start.elapsed().as_micros() as u32, accepted)

@@ -311,6 +311,11 @@ class Line:
         return element("ChequeLine", attrs)
 
 
+def purchase_children(lines, at, identifier, coupons):
+    """What a purchase's Calculate, Payment and Discount carry: the cheque, who buys, coupons."""
+    return [cheque_element(lines, at), identifier_element(identifier), coupons_element(coupons)]
+
+
 def cheque_element(lines, at, quantities=None):
     node = element("Cheque", {"ChequeDate": at})
     for line in lines:
@@ -439,7 +444,7 @@ class Till:
                 "Calculates",
                 "CalculateRequest",
                 {"PurchaseID": purchase_id},
-                [cheque_element(cheque_lines, at), identifier_element(identifier), coupons_element(coupons)],
+                purchase_children(cheque_lines, at, identifier, coupons),
                 at,
             )
             answer = self.send(body, stage="calculate")
@@ -467,7 +472,7 @@ class Till:
                         "Payments",
                         "PaymentRequest",
                         {"PurchaseID": purchase_id, "Amount": money(amount), "PinCode": action.get("pin")},
-                        [cheque_element(lines, at), identifier_element(identifier), coupons_element(coupons)],
+                        purchase_children(lines, at, identifier, coupons),
                         at,
                     )
                     payment = self.send(body, retry=True, stage="payment")
@@ -488,7 +493,7 @@ class Till:
                 "Discounts",
                 "DiscountRequest",
                 {"PurchaseID": purchase_id},
-                [cheque_element(lines, at), identifier_element(identifier), coupons_element(coupons)],
+                purchase_children(lines, at, identifier, coupons),
                 at,
             )
             final = self.send(body, retry=True, stage="discount")
@@ -540,7 +545,7 @@ class Till:
                 "Discounts",
                 "DiscountRequest",
                 {"PurchaseID": purchase_id},
-                [cheque_element(lines, at), identifier_element(identifier), coupons_element(coupons)],
+                purchase_children(lines, at, identifier, coupons),
                 at,
             )
             final = self.send(body, retry=True)
